@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources of the Financial Planning platform, one module per concern."""

@@ -1,0 +1,72 @@
+"""EKS managed add-ons, each with its own IRSA role where it calls AWS."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import IrsaRole, IrsaRoleArgs, OidcIssuer, managed_policy_arn
+
+
+@dataclass(frozen=True)
+class AddonSpec:
+    name: str
+    # None lets EKS choose the default version for the cluster's Kubernetes version.
+    version: str | None = None
+    # The add-on's service account in kube-system and the managed policies its IRSA role gets.
+    service_account: str | None = None
+    managed_policies: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class ManagedAddonsArgs:
+    cluster_name: pulumi.Input[str]
+    # Plain prefix of the add-ons' IRSA role names (IAM role names stop at 64 characters).
+    role_prefix: str
+    oidc: OidcIssuer
+    addons: Sequence[AddonSpec]
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class ManagedAddons(pulumi.ComponentResource):
+    """A set of managed add-ons; the platform installs one set before the node groups, one after.
+
+    Networking add-ons (vpc-cni, kube-proxy, eks-pod-identity-agent) must exist before nodes join
+    or the nodes never become Ready; coredns and the EBS CSI driver run as Deployments and stay
+    degraded until there are nodes, so they come after.
+    """
+
+    addons: dict[str, aws.eks.Addon]
+
+    def __init__(self, name: str, args: ManagedAddonsArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("financial-planning:cluster:ManagedAddons", name, None, opts)
+        self.addons = {}
+        for spec in args.addons:
+            role_arn: pulumi.Output[str] | None = None
+            if spec.service_account is not None:
+                role_arn = IrsaRole(
+                    f"{args.role_prefix}-{spec.name}",
+                    IrsaRoleArgs(
+                        oidc=args.oidc,
+                        namespace="kube-system",
+                        service_account=spec.service_account,
+                        managed_policy_arns=[managed_policy_arn(p) for p in spec.managed_policies],
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self),
+                ).role_arn
+            self.addons[spec.name] = aws.eks.Addon(
+                f"{name}-{spec.name}",
+                cluster_name=args.cluster_name,
+                addon_name=spec.name,
+                addon_version=spec.version,
+                service_account_role_arn=role_arn,
+                # This program is the source of truth for add-on configuration.
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            )
+        self.register_outputs({"addons": list(self.addons)})

@@ -1,0 +1,225 @@
+"""The EKS control plane: IAM, secrets encryption, logging, access entries, OIDC and kubeconfig."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.iam import (
+    PARTITION,
+    OidcIssuer,
+    managed_policy_arn,
+    policy_document,
+    service_trust_policy,
+)
+from stacks.settings import AccessPolicy, AdminAccess, ControlPlaneLogType
+
+# EKS access policies by the short names the stack settings use.
+ACCESS_POLICIES: dict[AccessPolicy, str] = {
+    "cluster-admin": "AmazonEKSClusterAdminPolicy",
+    "admin": "AmazonEKSAdminPolicy",
+    "edit": "AmazonEKSEditPolicy",
+    "view": "AmazonEKSViewPolicy",
+}
+
+
+def access_policy_arn(policy: AccessPolicy) -> str:
+    return f"arn:{PARTITION}:eks::aws:cluster-access-policy/{ACCESS_POLICIES[policy]}"
+
+
+def encryption_key_policy(account_id: str, region: str, log_group_arn_pattern: str) -> str:
+    """Account administrators manage the key; CloudWatch Logs may use it for one log group only."""
+    return policy_document([
+        {
+            "Sid": "AccountAdministration",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{PARTITION}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "ControlPlaneLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                       "kms:Describe*"],
+            "Resource": "*",
+            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arn_pattern}},
+        },
+    ])
+
+
+def kubeconfig(cluster_name: str, region: str, endpoint: str, certificate_data: str) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (no long-lived credentials)."""
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": {
+            "server": endpoint, "certificate-authority-data": certificate_data}}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name,
+                                                       "user": cluster_name}}],
+        "current-context": cluster_name,
+        "users": [{"name": cluster_name, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region,
+                     "--output", "json"],
+        }}}],
+    })
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    cluster_name: str
+    kubernetes_version: str
+    region: str
+    account_id: pulumi.Input[str]
+    # Control-plane ENIs go into the private subnets.
+    subnet_ids: Sequence[pulumi.Input[str]]
+    public_access_cidrs: Sequence[str]
+    log_types: Sequence[ControlPlaneLogType]
+    log_retention_days: int
+    admin_access: Sequence[AdminAccess]
+    protect: bool
+
+
+class Cluster(pulumi.ComponentResource):
+    name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    oidc: OidcIssuer
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+    eks_cluster: aws.eks.Cluster
+
+    def __init__(self, name: str, args: ClusterArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("financial-planning:cluster:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        cluster_name = args.cluster_name
+        log_group_name = f"/aws/eks/{cluster_name}/cluster"
+
+        key = aws.kms.Key(
+            f"{name}-secrets",
+            description=f"Envelope encryption of {cluster_name} Kubernetes secrets and its logs",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: encryption_key_policy(
+                    account, args.region,
+                    f"arn:{PARTITION}:logs:{args.region}:{account}:log-group:{log_group_name}",
+                )
+            ),
+            opts=stateful,
+        )
+        aws.kms.Alias(f"{name}-secrets", name=f"alias/{cluster_name}-eks", target_key_id=key.key_id,
+                      opts=child)
+
+        # Created before the cluster so that EKS does not create it without retention or key.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=log_group_name,
+            retention_in_days=args.log_retention_days,
+            kms_key_id=key.arn,
+            opts=stateful,
+        )
+
+        role = aws.iam.Role(f"{name}-cluster",
+                            assume_role_policy=service_trust_policy("eks.amazonaws.com"),
+                            opts=child)
+        cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-policy", role=role.name,
+            policy_arn=managed_policy_arn("AmazonEKSClusterPolicy"), opts=child)
+        key_use = aws.iam.RolePolicy(
+            f"{name}-cluster-kms",
+            role=role.id,
+            policy=key.arn.apply(lambda arn: policy_document([{
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                "Resource": arn,
+            }])),
+            opts=child,
+        )
+
+        cluster = aws.eks.Cluster(
+            name,
+            name=cluster_name,
+            version=args.kubernetes_version,
+            role_arn=role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=list(args.subnet_ids),
+                endpoint_private_access=True,
+                endpoint_public_access=bool(args.public_access_cidrs),
+                public_access_cidrs=list(args.public_access_cidrs) or None,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn),
+                resources=["secrets"],
+            ),
+            enabled_cluster_log_types=list(args.log_types),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                # Admins come from explicit access entries below, not from whoever ran `up`.
+                bootstrap_cluster_creator_admin_permissions=False,
+            ),
+            # vpc-cni, kube-proxy and coredns are EKS managed add-ons owned by this program.
+            bootstrap_self_managed_addons=False,
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            deletion_protection=args.protect,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect,
+                                        depends_on=[cluster_policy, key_use, log_group]),
+        )
+
+        for index, entry in enumerate(args.admin_access):
+            access = aws.eks.AccessEntry(
+                f"{name}-admin-{index}",
+                cluster_name=cluster.name,
+                principal_arn=entry.principal_arn,
+                type="STANDARD",
+                opts=child,
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{index}",
+                cluster_name=cluster.name,
+                principal_arn=access.principal_arn,
+                policy_arn=access_policy_arn(entry.policy),
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=child,
+            )
+
+        issuer_url = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer or "")
+        oidc_provider = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc",
+            url=issuer_url,
+            client_id_lists=["sts.amazonaws.com"],
+            opts=stateful,
+        )
+
+        self.eks_cluster = cluster
+        self.name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.security_group_id = cluster.vpc_config.apply(
+            lambda vpc: vpc.cluster_security_group_id or "")
+        self.oidc = OidcIssuer(
+            provider_arn=oidc_provider.arn,
+            host_path=issuer_url.apply(lambda url: url.removeprefix("https://")),
+        )
+        self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
+            cluster.name, cluster.endpoint,
+            cluster.certificate_authority.apply(lambda ca: ca.data or ""),
+        ).apply(lambda values: kubeconfig(values[0], args.region, values[1], values[2])))
+        # Every Kubernetes object of this program goes through this provider.
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
+                                     enable_server_side_apply=True, opts=child)
+        self.register_outputs({
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "oidcProviderArn": oidc_provider.arn,
+            "kubeconfig": self.kubeconfig,
+        })

@@ -1,0 +1,104 @@
+"""IAM building blocks shared by every component: policy documents and the IRSA role."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+# The partition is fixed to the commercial one; GovCloud or China would change it here only.
+PARTITION = "aws"
+
+
+def managed_policy_arn(policy_name: str) -> str:
+    return f"arn:{PARTITION}:iam::aws:policy/{policy_name}"
+
+
+def policy_document(statements: Sequence[Mapping[str, Any]]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
+
+
+def service_trust_policy(service: str) -> str:
+    """Trust policy letting one AWS service principal assume a role."""
+    return policy_document([{
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }])
+
+
+def web_identity_trust_policy(
+    oidc_provider_arn: str, issuer_host_path: str, namespace: str, service_account: str
+) -> str:
+    """Trust policy for exactly one Kubernetes service account through the cluster's OIDC issuer."""
+    return policy_document([{
+        "Effect": "Allow",
+        "Principal": {"Federated": oidc_provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {
+            f"{issuer_host_path}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+            f"{issuer_host_path}:aud": "sts.amazonaws.com",
+        }},
+    }])
+
+
+@dataclass(frozen=True)
+class OidcIssuer:
+    """The cluster's IAM OIDC provider, as IRSA trust policies need it."""
+
+    provider_arn: pulumi.Input[str]
+    # Issuer URL without its scheme, e.g. oidc.eks.<region>.amazonaws.com/id/<id>.
+    host_path: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class IrsaRoleArgs:
+    oidc: OidcIssuer
+    namespace: str
+    service_account: str
+    managed_policy_arns: Sequence[str] = ()
+    # An inline policy document (JSON) for permissions no managed policy grants narrowly enough.
+    inline_policy: pulumi.Input[str] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class IrsaRole(pulumi.ComponentResource):
+    """An IAM role that only one namespace/serviceaccount of the cluster can assume (IRSA)."""
+
+    role_arn: pulumi.Output[str]
+    role_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: IrsaRoleArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("financial-planning:iam:IrsaRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        trust = pulumi.Output.all(args.oidc.provider_arn, args.oidc.host_path).apply(
+            lambda values: web_identity_trust_policy(
+                values[0], values[1], args.namespace, args.service_account
+            )
+        )
+        role = aws.iam.Role(
+            name,
+            assume_role_policy=trust,
+            description=f"IRSA role of {args.namespace}/{args.service_account}",
+            tags=dict(args.tags),
+            opts=child,
+        )
+        for policy_arn in args.managed_policy_arns:
+            aws.iam.RolePolicyAttachment(
+                f"{name}-{policy_arn.rsplit('/', 1)[-1]}",
+                role=role.name,
+                policy_arn=policy_arn,
+                opts=child,
+            )
+        if args.inline_policy is not None:
+            aws.iam.RolePolicy(f"{name}-inline", role=role.id, policy=args.inline_policy,
+                               opts=child)
+        self.role_arn = role.arn
+        self.role_name = role.name
+        self.register_outputs({"roleArn": role.arn, "roleName": role.name})

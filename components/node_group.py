@@ -1,0 +1,159 @@
+"""A managed node group for one workload class, ready for the cluster autoscaler."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import managed_policy_arn, service_trust_policy
+from stacks.instance_types import INSTANCE_TYPES
+from stacks.settings import NodeGroupSettings, WorkloadClass
+
+WORKLOAD_CLASS_LABEL = "workload-class"
+AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
+# What a node needs from IAM itself. The VPC CNI's permissions live on its own IRSA role.
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
+
+
+def autoscaler_asg_tags(cluster_name: str, workload_class: WorkloadClass,
+                        group: NodeGroupSettings) -> dict[str, str]:
+    """Tags the cluster autoscaler reads from the Auto Scaling group.
+
+    Discovery tags let it find the group; node-template tags tell it the labels, taints and
+    GPUs of a node it has not seen yet, which is what lets a group scale up from zero.
+    """
+    template = f"{AUTOSCALER_TAG_PREFIX}/node-template"
+    tags = {
+        f"{AUTOSCALER_TAG_PREFIX}/enabled": "true",
+        f"{AUTOSCALER_TAG_PREFIX}/{cluster_name}": "owned",
+    }
+    for key, value in node_labels(workload_class, group).items():
+        tags[f"{template}/label/{key}"] = value
+    for taint in group.taints:
+        tags[f"{template}/taint/{taint.key}"] = f"{taint.value}:{taint.kubernetes_effect()}"
+    gpus = INSTANCE_TYPES[group.instance_types[0]].gpus
+    if gpus:
+        tags[f"{template}/resources/nvidia.com/gpu"] = str(gpus)
+    return tags
+
+
+def node_labels(workload_class: WorkloadClass, group: NodeGroupSettings) -> dict[str, str]:
+    return {WORKLOAD_CLASS_LABEL: workload_class, **group.labels}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class NodeGroupArgs:
+    # A plain name: the autoscaler's discovery tag needs it.
+    cluster_name: str
+    kubernetes_version: str
+    workload_class: WorkloadClass
+    group: NodeGroupSettings
+    subnet_ids: Sequence[pulumi.Input[str]]
+    tags: Mapping[str, str]
+    # Nodes only become Ready once the cluster and its networking add-ons exist.
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class NodeGroup(pulumi.ComponentResource):
+    node_group: aws.eks.NodeGroup
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NodeGroupArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("financial-planning:cluster:NodeGroup", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        group = args.group
+
+        role = aws.iam.Role(f"{name}-node",
+                            assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
+                            opts=child)
+        attachments = [
+            aws.iam.RolePolicyAttachment(f"{name}-{policy}", role=role.name,
+                                         policy_arn=managed_policy_arn(policy), opts=child)
+            for policy in NODE_POLICIES
+        ]
+
+        launch_template = aws.ec2.LaunchTemplate(
+            name,
+            description=f"{args.workload_class} nodes: IMDSv2 only, encrypted gp3 root volume",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                # Pods reach AWS through IRSA; one hop keeps them away from the node's role.
+                http_put_response_hop_limit=1,
+            ),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=group.disk_size_gib,
+                    volume_type="gp3",
+                    encrypted="true",
+                    delete_on_termination="true",
+                ),
+            )],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(
+                    resource_type=resource_type,
+                    tags={**args.tags, "Name": name, WORKLOAD_CLASS_LABEL: args.workload_class},
+                )
+                for resource_type in ("instance", "volume")
+            ],
+            update_default_version=True,
+            opts=child,
+        )
+
+        self.node_group = aws.eks.NodeGroup(
+            name,
+            cluster_name=args.cluster_name,
+            node_group_name=args.workload_class,
+            version=args.kubernetes_version,
+            node_role_arn=role.arn,
+            subnet_ids=list(args.subnet_ids),
+            instance_types=list(group.instance_types),
+            capacity_type=group.capacity_type,
+            ami_type=group.ami_type,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=group.min_size, max_size=group.max_size,
+                desired_size=group.desired_size,
+            ),
+            labels=node_labels(args.workload_class, group),
+            taints=[
+                aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.effect)
+                for t in group.taints
+            ],
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=launch_template.id,
+                version=launch_template.latest_version.apply(str),
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*attachments, *args.depends_on],
+                # The cluster autoscaler owns the desired size once the group exists.
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
+        )
+
+        # Managed node group tags never reach its Auto Scaling group, so tag the group itself.
+        asg_name = self.node_group.resources.apply(
+            lambda resources: resources[0].autoscaling_groups[0].name or "")
+        for key, value in autoscaler_asg_tags(args.cluster_name, args.workload_class,
+                                              group).items():
+            aws.autoscaling.Tag(
+                f"{name}-asg-{_slug(key.removeprefix(AUTOSCALER_TAG_PREFIX))}",
+                autoscaling_group_name=asg_name,
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                opts=child,
+            )
+
+        self.role_arn = role.arn
+        self.register_outputs({"nodeGroupName": self.node_group.node_group_name,
+                               "roleArn": role.arn})

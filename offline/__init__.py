@@ -1,0 +1,1 @@
+"""Offline engine: the program under Pulumi mocks, for tests and `make synth`."""

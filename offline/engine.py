@@ -1,0 +1,301 @@
+"""Runs the real Pulumi program for one stack under Pulumi's mock engine and records every resource.
+
+No Pulumi CLI, provider plugin or cloud account is involved: `Pulumi.<stack>.yaml` is read
+directly (secure values become placeholders, marked secret), the mocks answer with plausible
+computed outputs so that the program's `apply`s run, and a `MockMonitor` subclass keeps each
+registration request (type, name, parent, options and inputs) as `pulumi up` would send it.
+The tests and `make synth` both go through `run_stack`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import runpy
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf.json_format import MessageToDict
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+ACCOUNT_ID = "123456789012"
+SECRET = "[secret]"
+# Markers Pulumi puts into serialized property values.
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    protect: bool
+    provider: str
+    dependencies: list[str]
+    ignore_changes: list[str]
+    inputs: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
+            "custom": self.custom, "protect": self.protect, "provider": self.provider,
+            "dependencies": self.dependencies, "ignoreChanges": self.ignore_changes,
+            "inputs": self.inputs,
+        }
+
+
+@dataclass
+class StackRun:
+    """What one run of the program registered, plus the program's module globals."""
+
+    project: str
+    stack: str
+    resources: list[RecordedResource]
+    namespace: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> RecordedResource:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_} {name or ''}, found {len(found)}")
+        return found[0]
+
+    def count_by_type(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for resource in self.resources:
+            counts[resource.type] = counts.get(resource.type, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+def plain(value: Any) -> Any:
+    """A registered property value as JSON: secrets masked, integral floats as ints."""
+    if isinstance(value, dict):
+        signature = value.get(_SIG_KEY)
+        if signature == _SECRET_SIG:
+            return SECRET
+        if signature == _RESOURCE_SIG:
+            return value.get("urn", "")
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value == _UNKNOWN:
+        return "[unknown]"
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, keeping every registration request it sees."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            record = RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=bool(request.custom),
+                protect=bool(request.protect),
+                provider=request.provider,
+                dependencies=sorted(request.dependencies),
+                ignore_changes=list(request.ignoreChanges),
+                # MessageToDict, not rpc.deserialize_properties: this runs on an executor
+                # thread, where deserializing resource references needs an event loop.
+                inputs=plain(MessageToDict(request.object)),
+            )
+            with self._lock:
+                self.recorded.append(record)
+        return response
+
+
+def _stable_hex(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+class PlatformMocks(pulumi_mocks.Mocks):
+    """Plausible computed outputs for the resources and invokes the program reads."""
+
+    def __init__(self) -> None:
+        self.region = "us-east-1"
+
+    def call(
+        self, args: pulumi_mocks.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
+                    "userId": "AIDAOFFLINE", "id": ACCOUNT_ID}, []
+        raise NotImplementedError(f"no offline answer for invoke {args.token}")
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        if args.typ == "pulumi:providers:aws" and inputs.get("region"):
+            self.region = inputs["region"]
+        resource_id = f"{args.name}-{_stable_hex(args.typ, args.name, length=8)}"
+        outputs = {**inputs, **self._computed(args.typ, args.name, inputs, resource_id)}
+        return resource_id, outputs
+
+    def _computed(self, typ: str, name: str, inputs: Mapping[str, Any],
+                  resource_id: str) -> dict[str, Any]:
+        region, account = self.region, ACCOUNT_ID
+        if not typ.startswith("aws:"):
+            return {}
+        service = typ.split(":")[1].split("/")[0]
+        physical = inputs.get("name") or resource_id
+        out: dict[str, Any] = {
+            "arn": f"arn:aws:{service}:{region}:{account}:{physical}",
+            "name": physical,
+        }
+        if typ == "aws:iam/role:Role":
+            out["arn"] = f"arn:aws:iam::{account}:role/{physical}"
+        elif typ == "aws:kms/key:Key":
+            out |= {"keyId": resource_id, "arn": f"arn:aws:kms:{region}:{account}:key/{resource_id}"}
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            out["arn"] = f"arn:aws:logs:{region}:{account}:log-group:{physical}"
+        elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            out["latestVersion"] = 1
+        elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            host_path = str(inputs.get("url", "")).removeprefix("https://")
+            out["arn"] = f"arn:aws:iam::{account}:oidc-provider/{host_path}"
+        elif typ == "aws:eks/cluster:Cluster":
+            oidc_id = _stable_hex(name, length=32).upper()
+            certificate = base64.b64encode(
+                b"-----BEGIN CERTIFICATE-----\nOFFLINE\n-----END CERTIFICATE-----\n").decode()
+            out |= {
+                "arn": f"arn:aws:eks:{region}:{account}:cluster/{physical}",
+                "endpoint": f"https://{oidc_id}.gr7.{region}.eks.amazonaws.com",
+                "certificateAuthority": {"data": certificate},
+                "identities": [{"oidcs": [
+                    {"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{oidc_id}"}]}],
+                "vpcConfig": {**inputs.get("vpcConfig", {}),
+                              "clusterSecurityGroupId": f"sg-{_stable_hex(name)}"},
+            }
+        elif typ == "aws:eks/nodeGroup:NodeGroup":
+            group = inputs.get("nodeGroupName", name)
+            out["resources"] = [{"autoscalingGroups": [
+                {"name": f"eks-{group}-{_stable_hex(name, length=36)}"}]}]
+        return out
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], list[str]]:
+    """The stack file's `config:` values as YAML gives them, and the keys holding secure values.
+
+    Secure values cannot be decrypted without the CLI; each becomes a recognisable placeholder.
+    """
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
+    document = yaml.safe_load(path.read_text()) or {}
+    values: dict[str, Any] = {}
+    secret_keys: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        replaced, had_secret = _replace_secure(key, value)
+        values[key] = replaced
+        if had_secret:
+            secret_keys.append(key)
+    return values, secret_keys
+
+
+def secret_placeholder(key: str) -> str:
+    return f"offline-placeholder-for-{key.replace(':', '-').replace('.', '-')}"
+
+
+def _replace_secure(key: str, value: Any) -> tuple[Any, bool]:
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return secret_placeholder(key), True
+    if isinstance(value, dict):
+        pairs = {k: _replace_secure(f"{key}.{k}", v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        items = [_replace_secure(f"{key}.{i}", v) for i, v in enumerate(value)]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+def _as_config_string(value: Any) -> str:
+    # How the Pulumi CLI hands config to a program: structured values as JSON, scalars as text.
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def project_name(project_dir: Path = PROJECT_DIR) -> str:
+    return str(yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"])
+
+
+def run_program(
+    program: Callable[[], Any],
+    *,
+    project: str,
+    stack: str,
+    config: Mapping[str, Any] | None = None,
+    secret_keys: list[str] | None = None,
+) -> StackRun:
+    """Run `program` under mocks with `config` (keys with namespace) and record what it registers.
+
+    Whatever `program` returns, if a dict, becomes the run's `namespace`.
+    """
+    # A clean runtime each time: config and the root stack otherwise leak between runs.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(
+        {key: _as_config_string(value) for key, value in (config or {}).items()},
+        secret_keys or [])
+    mocks = PlatformMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+
+    namespace: dict[str, Any] = {}
+
+    def run() -> None:
+        result = program()
+        if isinstance(result, dict):
+            namespace.update(result)
+
+    settings = runtime_settings.SETTINGS
+    settings.rpc_manager.clear()
+    settings.outputs.clear()
+    _sync_await(run_pulumi_func(run))
+    resources = sorted(monitor.recorded, key=lambda r: r.urn)
+    return StackRun(project=project, stack=stack, resources=resources, namespace=namespace)
+
+
+def run_stack(
+    stack: str,
+    config: Mapping[str, Any] | None = None,
+    secret_keys: list[str] | None = None,
+    project_dir: Path = PROJECT_DIR,
+) -> StackRun:
+    """Run `__main__.py` for `stack`; `config` replaces the stack file's values when given."""
+    if config is None:
+        config, secret_keys = stack_config(stack, project_dir)
+    return run_program(
+        lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__"),
+        project=project_name(project_dir), stack=stack, config=config, secret_keys=secret_keys,
+    )

@@ -1,0 +1,142 @@
+"""`make synth`: render one stack offline into build/<stack>/ and print a preview-like summary.
+
+    python -m offline.synth --stack production [--out build]
+
+Writes build/<stack>/inventory.json (every registered resource with its options and inputs),
+build/<stack>/manifests/ (one YAML document per Kubernetes object) and build/<stack>/helm/
+(one file per Helm release: chart, version, repository and values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from offline.engine import PROJECT_DIR, RecordedResource, StackRun, run_stack
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _is_kubernetes_object(resource: RecordedResource) -> bool:
+    return (resource.custom and resource.type.startswith("kubernetes:")
+            and resource.type != HELM_RELEASE)
+
+
+def _api_version_and_kind(type_token: str) -> tuple[str, str]:
+    # kubernetes:apps/v1:Deployment -> ("apps/v1", "Deployment"); core/v1 -> "v1".
+    _, api, kind = type_token.split(":")
+    group, version = api.rsplit("/", 1)
+    return (version if group == "core" else f"{group}/{version}"), kind
+
+
+def kubernetes_objects(run: StackRun) -> list[dict[str, Any]]:
+    """Every Kubernetes object the stack creates, as the manifest the provider would apply."""
+    objects = []
+    for resource in run.resources:
+        if not _is_kubernetes_object(resource):
+            continue
+        api_version, kind = _api_version_and_kind(resource.type)
+        body = {key: value for key, value in resource.inputs.items()
+                if key not in ("apiVersion", "kind")}
+        manifest = {"apiVersion": resource.inputs.get("apiVersion", api_version),
+                    "kind": resource.inputs.get("kind", kind), **body}
+        if not manifest.get("metadata", {}).get("name"):
+            raise ValueError(f"{resource.urn} has no metadata.name: every object is named "
+                             "explicitly so that the render matches what the cluster gets")
+        objects.append(manifest)
+    return sorted(objects, key=lambda o: (o["kind"], o["metadata"].get("namespace", ""),
+                                          o["metadata"]["name"]))
+
+
+def helm_releases(run: StackRun) -> list[dict[str, Any]]:
+    return [resource.inputs for resource in run.of_type(HELM_RELEASE)]
+
+
+def _file_name(*parts: str) -> str:
+    return "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", part) for part in parts if part) + ".yaml"
+
+
+def write_build(run: StackRun, out_dir: Path) -> Path:
+    target = out_dir / run.stack
+    if target.exists():
+        shutil.rmtree(target)
+    (target / "manifests").mkdir(parents=True)
+    inventory = {"project": run.project, "stack": run.stack,
+                 "resources": [r.to_json() for r in run.resources]}
+    (target / "inventory.json").write_text(json.dumps(inventory, indent=2, sort_keys=True) + "\n")
+    for manifest in kubernetes_objects(run):
+        metadata = manifest["metadata"]
+        name = _file_name(manifest["kind"], metadata.get("namespace", ""), metadata["name"])
+        (target / "manifests" / name).write_text(
+            yaml.safe_dump(manifest, sort_keys=False, explicit_start=True))
+    releases = helm_releases(run)
+    if releases:
+        (target / "helm").mkdir()
+        for release in releases:
+            (target / "helm" / _file_name(str(release.get("name", "release")))).write_text(
+                yaml.safe_dump(release, sort_keys=True, explicit_start=True))
+    return target
+
+
+def summary(run: StackRun) -> str:
+    """The component tree (components with their direct child counts) and counts by type."""
+    children: dict[str, list[RecordedResource]] = {}
+    for resource in run.resources:
+        children.setdefault(resource.parent, []).append(resource)
+    lines = [f"Stack {run.project}/{run.stack} (offline, mocked engine)"]
+
+    def walk(urn: str, depth: int) -> None:
+        for child in sorted(children.get(urn, []), key=lambda r: (r.custom, r.type, r.name)):
+            if child.custom:
+                continue
+            own = children.get(child.urn, [])
+            custom = sum(1 for r in own if r.custom)
+            protected = sum(1 for r in own if r.protect)
+            note = f"{custom} resources" + (f", {protected} protected" if protected else "")
+            lines.append(f"{'  ' * depth}+ {child.type} {child.name} ({note})")
+            walk(child.urn, depth + 1)
+
+    roots = {r.parent for r in run.resources if r.parent.endswith("pulumi:pulumi:Stack::"
+                                                                  f"{run.project}-{run.stack}")}
+    for root in sorted(roots):
+        walk(root, 1)
+    lines.append("")
+    lines.append("Resources by type:")
+    counts = run.count_by_type()
+    width = max(map(len, counts))
+    lines.extend(f"  {type_:<{width}}  {count:>4}" for type_, count in counts.items())
+    custom = sum(1 for r in run.resources if r.custom)
+    lines.append(f"  {'total':<{width}}  {len(run.resources):>4}  "
+                 f"({custom} resources, {len(run.resources) - custom} components)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default="production")
+    parser.add_argument("--out", type=Path, default=PROJECT_DIR / "build")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        run = run_stack(args.stack)
+    except Exception as error:  # noqa: BLE001 (report the program's own error, not a traceback)
+        print(f"synth {args.stack}: {error}", file=sys.stderr)
+        return 1
+    target = write_build(run, args.out)
+    print(summary(run))
+    manifests = len(list((target / "manifests").glob("*.yaml")))
+    print(f"\nWrote {target}/inventory.json and {manifests} manifests "
+          f"in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Capacity of the EC2 instance types node groups may use.
+
+The cluster autoscaler models a node group as if every node were its first instance type, so the
+settings validation needs each type's size to check the order of a group's types (and, later, that
+every workload fits the type the autoscaler models). Only the families this platform uses are
+listed; adding one is a deliberate change.
+"""
+
+from typing import NamedTuple
+
+
+class InstanceCapacity(NamedTuple):
+    vcpu: int
+    memory_gib: float
+    gpus: int = 0
+
+
+def _family(prefix: str, memory_per_vcpu: float) -> dict[str, InstanceCapacity]:
+    sizes = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32}
+    return {
+        f"{prefix}.{size}": InstanceCapacity(vcpu, vcpu * memory_per_vcpu)
+        for size, vcpu in sizes.items()
+    }
+
+
+INSTANCE_TYPES: dict[str, InstanceCapacity] = {
+    **_family("m5", 4),
+    **_family("m6i", 4),
+    **_family("m7i", 4),
+    **_family("c5", 2),
+    **_family("c6i", 2),
+    **_family("c7i", 2),
+    **_family("r5", 8),
+    **_family("r6i", 8),
+    **_family("r7i", 8),
+    "g4dn.xlarge": InstanceCapacity(4, 16, 1),
+    "g4dn.2xlarge": InstanceCapacity(8, 32, 1),
+    "g5.xlarge": InstanceCapacity(4, 16, 1),
+    "g5.2xlarge": InstanceCapacity(8, 32, 1),
+    "p3.2xlarge": InstanceCapacity(8, 61, 1),
+}

@@ -1,0 +1,120 @@
+"""Reads the current stack's configuration into `StackSettings`, or fails with one line per problem.
+
+Pulumi hands a program its configuration as strings (structured values as JSON). This module is
+the only place that reads it: components receive typed settings, never `pulumi.Config`.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Union
+
+import pulumi
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from stacks.defaults import DEFAULTS
+from stacks.settings import StackSettings
+
+
+class SettingsError(pulumi.RunError):
+    """A stack setting is wrong. Raised before any resource is registered."""
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`override` over `base`; nested mappings merge, everything else (lists too) replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _parse(raw: Any) -> Any:
+    # Structured values arrive as JSON text; scalars stay strings and pydantic coerces them
+    # ("3" -> 3, "true" -> True) so that "1.33" is not mistaken for a number.
+    if isinstance(raw, str) and raw.lstrip()[:1] in ("{", "["):
+        return json.loads(raw)
+    return raw
+
+
+def project_config(project: str) -> dict[str, Any]:
+    """Every configuration value of `project`'s namespace, keyed without the namespace."""
+    from pulumi.runtime import config as runtime_config
+
+    raw: dict[str, Any] = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{project}:"
+    return {key[len(prefix):]: _parse(value) for key, value in raw.items()
+            if key.startswith(prefix)}
+
+
+def settings_from_values(stack: str, values: Mapping[str, Any]) -> StackSettings:
+    """Environment defaults merged with `values` (camelCase), validated."""
+    environment = values.get("environment", stack)
+    if environment not in DEFAULTS:
+        raise SettingsError(
+            f"environment: {environment!r} has no defaults "
+            f"(allowed: {', '.join(DEFAULTS)}; set it when the stack is not named after one)"
+        )
+    merged = deep_merge(DEFAULTS[environment], {**values, "environment": environment})
+    try:
+        return StackSettings.model_validate(merged)
+    except ValidationError as error:
+        raise SettingsError("\n".join(format_errors(error))) from None
+
+
+def load_settings() -> StackSettings:
+    """The current stack's settings, from `pulumi.Config` values of this project."""
+    return settings_from_values(pulumi.get_stack(), project_config(pulumi.get_project()))
+
+
+def format_errors(error: ValidationError) -> list[str]:
+    return [_format_one(detail) for detail in error.errors()]
+
+
+def _format_one(detail: ErrorDetails) -> str:
+    loc = [str(part) for part in detail["loc"]]
+    ctx = detail.get("ctx") or {}
+    if detail["type"] == "invalid_setting":
+        # Raised by our own validators: they name the key, the value and the rule.
+        # Field validators already stand at their key; model validators name it in ctx.
+        if not loc or loc[-1] != ctx["field"]:
+            loc.append(ctx["field"])
+        return ".".join(loc) + f": {ctx['problem']}"
+    key = ".".join(loc) or "(stack)"
+    if detail["type"] == "extra_forbidden":
+        allowed = _allowed_keys(StackSettings, detail["loc"][:-1])
+        return f"{key}: unknown setting (allowed: {', '.join(allowed)})"
+    if detail["type"] == "missing":
+        return f"{key}: required setting is missing"
+    message = detail["msg"]
+    # pydantic's own messages state the rule ("Input should be ..."); prefix key and value.
+    return f"{key}: {detail['input']!r} is invalid: {message[0].lower()}{message[1:]}"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The camelCase keys of the settings model found at `loc` below `model`."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = {f.alias or name: f.annotation for name, f in annotation.model_fields.items()}
+            annotation = fields.get(str(part))
+        else:  # a list or dict: step into its item type
+            args = typing.get_args(annotation)
+            annotation = args[-1] if args else None
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [f.alias or name for name, f in annotation.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while typing.get_origin(annotation) in (typing.Annotated, Union, types.UnionType):
+        annotation = typing.get_args(annotation)[0]
+    return annotation

@@ -1,0 +1,262 @@
+"""Typed, immutable settings of one stack.
+
+Stack files use camelCase keys (as `pulumi config set` writes them); the models expose snake_case
+attributes. Every model forbids unknown keys. Cross-field rules raise `invalid(...)`, which names
+the offending key so that the error formatter in `stacks.loader` can print one line per problem:
+`nodeGroups.gpu.maxSize: 2 is below minSize 3`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from stacks.instance_types import INSTANCE_TYPES
+
+Environment = Literal["production", "staging"]
+NatStrategy = Literal["perAz", "single"]
+CapacityType = Literal["ON_DEMAND", "SPOT"]
+# Amazon Linux 2023 only: the launch template's root volume mapping (/dev/xvda) is AL2023's.
+AmiType = Literal["AL2023_x86_64_STANDARD", "AL2023_x86_64_NVIDIA"]
+GPU_AMI_TYPES = frozenset({"AL2023_x86_64_NVIDIA"})
+TaintEffect = Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"]
+ControlPlaneLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+AccessPolicy = Literal["cluster-admin", "admin", "edit", "view"]
+WorkloadClass = Literal["general", "compute", "memory", "gpu"]
+WORKLOAD_CLASSES: tuple[WorkloadClass, ...] = ("general", "compute", "memory", "gpu")
+
+# EKS versions in standard support that this program has been checked against.
+SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
+# The values CloudWatch Logs accepts for retentionInDays (0, "never expire", is not offered:
+# every log group here has a retention).
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+     2922, 3288, 3653}
+)
+REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
+IAM_PRINCIPAL_PATTERN = r"^arn:aws(-[a-z]+)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
+LABEL_KEY_PATTERN = r"^([a-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
+
+
+def invalid(field: str, value: Any, problem: str) -> PydanticCustomError:
+    """An error about `field` (a key of the model being validated) with its value and the rule."""
+    return PydanticCustomError(
+        "invalid_setting", "{field}: {problem}", {"field": field, "value": value, "problem": problem}
+    )
+
+
+class Settings(BaseModel):
+    """Base of every settings model: camelCase keys, immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+
+class Taint(Settings):
+    key: Annotated[str, Field(pattern=LABEL_KEY_PATTERN)]
+    value: Annotated[str, Field(max_length=63)] = ""
+    effect: TaintEffect
+
+    def kubernetes_effect(self) -> str:
+        """The effect as Kubernetes (and the autoscaler's node-template tags) spell it."""
+        return {
+            "NO_SCHEDULE": "NoSchedule",
+            "NO_EXECUTE": "NoExecute",
+            "PREFER_NO_SCHEDULE": "PreferNoSchedule",
+        }[self.effect]
+
+
+class NodeGroupSettings(Settings):
+    instance_types: Annotated[list[str], Field(min_length=1)]
+    min_size: Annotated[int, Field(ge=0, le=1000)]
+    max_size: Annotated[int, Field(ge=1, le=1000)]
+    desired_size: Annotated[int, Field(ge=0, le=1000)]
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384)] = 50
+    labels: dict[Annotated[str, Field(pattern=LABEL_KEY_PATTERN)], str] = {}
+    taints: list[Taint] = []
+    capacity_type: CapacityType = "ON_DEMAND"
+    ami_type: AmiType = "AL2023_x86_64_STANDARD"
+
+    @field_validator("instance_types")
+    @classmethod
+    def _known_and_ordered(cls, types: list[str]) -> list[str]:
+        for instance_type in types:
+            if instance_type not in INSTANCE_TYPES:
+                raise invalid(
+                    "instanceTypes", instance_type,
+                    f"{instance_type!r} is not a known instance type "
+                    f"(allowed: {', '.join(sorted(INSTANCE_TYPES))})",
+                )
+        if len(set(types)) != len(types):
+            raise invalid("instanceTypes", types, f"{types} lists a type twice")
+        sizes = [INSTANCE_TYPES[t] for t in types]
+        if any(
+            (b.vcpu, b.memory_gib) < (a.vcpu, a.memory_gib) for a, b in zip(sizes, sizes[1:], strict=False)
+        ):
+            # The autoscaler plans with the first type and on-demand groups launch in list order:
+            # a later, smaller type would leave scheduled pods without room.
+            raise invalid(
+                "instanceTypes", types,
+                f"{types} must be ordered smallest first (the autoscaler models the first type; "
+                "later types are larger fallbacks)",
+            )
+        return types
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NodeGroupSettings:
+        if self.max_size < self.min_size:
+            raise invalid("maxSize", self.max_size,
+                          f"{self.max_size} is below minSize {self.min_size}")
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise invalid(
+                "desiredSize", self.desired_size,
+                f"{self.desired_size} is outside minSize..maxSize "
+                f"({self.min_size}..{self.max_size})",
+            )
+        gpu_types = [t for t in self.instance_types if INSTANCE_TYPES[t].gpus]
+        if self.ami_type in GPU_AMI_TYPES and len(gpu_types) != len(self.instance_types):
+            raise invalid(
+                "instanceTypes", self.instance_types,
+                f"{self.instance_types} mixes GPU and non-GPU types under a GPU AMI ({self.ami_type})",
+            )
+        if gpu_types and self.ami_type not in GPU_AMI_TYPES:
+            raise invalid(
+                "amiType", self.ami_type,
+                f"{self.ami_type!r} has no NVIDIA driver for {gpu_types} "
+                f"(allowed: {', '.join(sorted(GPU_AMI_TYPES))})",
+            )
+        if "workload-class" in self.labels:
+            raise invalid("labels", self.labels,
+                          "'workload-class' is set by the program from the group's name")
+        return self
+
+    @property
+    def has_gpus(self) -> bool:
+        return self.ami_type in GPU_AMI_TYPES
+
+
+class NodeGroupsSettings(Settings):
+    """The four workload classes; each stack tunes them, none may be added or removed."""
+
+    general: NodeGroupSettings
+    compute: NodeGroupSettings
+    memory: NodeGroupSettings
+    gpu: NodeGroupSettings
+
+    def items(self) -> list[tuple[WorkloadClass, NodeGroupSettings]]:
+        return [(name, getattr(self, name)) for name in WORKLOAD_CLASSES]
+
+    @model_validator(mode="after")
+    def _gpu_group_has_gpus(self) -> NodeGroupsSettings:
+        if not self.gpu.has_gpus:
+            raise invalid("gpu", self.gpu.ami_type,
+                          "the gpu group needs a GPU AMI type and GPU instance types")
+        for name, group in self.items():
+            if name != "gpu" and group.has_gpus:
+                raise invalid(name, group.ami_type, "only the gpu group may run GPU instances")
+        return self
+
+
+class AdminAccess(Settings):
+    """An IAM principal given access to the cluster through an EKS access entry."""
+
+    principal_arn: Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
+    policy: AccessPolicy = "cluster-admin"
+
+
+class StackSettings(Settings):
+    environment: Environment
+    region: Annotated[str, Field(pattern=REGION_PATTERN)]
+    availability_zones: list[str]
+    vpc_cidr: str
+    nat_gateways: NatStrategy
+    kubernetes_version: str
+    endpoint_public_access_cidrs: list[str] = []
+    control_plane_log_types: Annotated[list[ControlPlaneLogType], Field(min_length=1)]
+    control_plane_log_retention_days: int
+    flow_log_retention_days: int
+    admin_access: Annotated[list[AdminAccess], Field(min_length=1)]
+    node_groups: NodeGroupsSettings
+    protect: bool
+    tags: dict[Annotated[str, Field(min_length=1, max_length=127)],
+               Annotated[str, Field(max_length=255)]] = {}
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported_version(cls, version: str) -> str:
+        if version not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise invalid("kubernetesVersion", version,
+                          f"{version!r} is not supported "
+                          f"(allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)})")
+        return version
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _private_vpc_cidr(cls, cidr: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(cidr)
+        except ValueError:
+            raise invalid("vpcCidr", cidr, f"{cidr!r} is not an IPv4 network") from None
+        if not network.is_private or not 16 <= network.prefixlen <= 20:
+            raise invalid("vpcCidr", cidr,
+                          f"{cidr!r} must be a private range sized /16 to /20")
+        return cidr
+
+    @field_validator("endpoint_public_access_cidrs")
+    @classmethod
+    def _no_open_endpoint(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            try:
+                network = ipaddress.IPv4Network(cidr)
+            except ValueError:
+                raise invalid("endpointPublicAccessCidrs", cidr,
+                              f"{cidr!r} is not an IPv4 network") from None
+            if network.prefixlen < 8:
+                raise invalid(
+                    "endpointPublicAccessCidrs", cidr,
+                    f"{cidr!r} opens the API endpoint to the internet; list specific ranges "
+                    "(/8 or narrower) or none to keep the endpoint private",
+                )
+        return cidrs
+
+    @field_validator("control_plane_log_retention_days", "flow_log_retention_days")
+    @classmethod
+    def _cloudwatch_retention(cls, days: int, info: ValidationInfo) -> int:
+        if days not in LOG_RETENTION_DAYS:
+            allowed = ", ".join(map(str, sorted(LOG_RETENTION_DAYS)))
+            raise invalid(to_camel(info.field_name or ""), days,
+                          f"{days} is not a CloudWatch Logs retention (allowed: {allowed})")
+        return days
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StackSettings:
+        zones = self.availability_zones
+        if len(zones) != 3 or len(set(zones)) != 3:
+            raise invalid("availabilityZones", zones, f"{zones} must name three distinct zones")
+        for zone in zones:
+            if not re.fullmatch(re.escape(self.region) + r"[a-z]", zone):
+                raise invalid("availabilityZones", zone,
+                              f"{zone!r} is not a zone of region {self.region!r}")
+        if not any(entry.policy == "cluster-admin" for entry in self.admin_access):
+            raise invalid("adminAccess", [e.principal_arn for e in self.admin_access],
+                          "at least one entry needs policy 'cluster-admin' (else nobody can "
+                          "administer the cluster)")
+        return self
+
+    @property
+    def public_endpoint(self) -> bool:
+        return bool(self.endpoint_public_access_cidrs)
