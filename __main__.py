@@ -14,5 +14,7 @@ pulumi.export("clusterName", platform.cluster.name)
 pulumi.export("clusterEndpoint", platform.cluster.endpoint)
 pulumi.export("oidcProviderArn", platform.cluster.oidc.provider_arn)
 pulumi.export("kubeconfig", platform.cluster.kubeconfig)
-pulumi.export("nodeGroups", {name: group.node_group.node_group_name
-                             for name, group in platform.node_groups.items()})
+pulumi.export(
+    "nodeGroups",
+    {name: group.node_group.node_group_name for name, group in platform.node_groups.items()},
+)

@@ -41,8 +41,9 @@ class ManagedAddons(pulumi.ComponentResource):
 
     addons: dict[str, aws.eks.Addon]
 
-    def __init__(self, name: str, args: ManagedAddonsArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: ManagedAddonsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("financial-planning:cluster:ManagedAddons", name, None, opts)
         self.addons = {}
         for spec in args.addons:

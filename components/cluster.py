@@ -34,43 +34,74 @@ def access_policy_arn(policy: AccessPolicy) -> str:
 
 def encryption_key_policy(account_id: str, region: str, log_group_arn_pattern: str) -> str:
     """Account administrators manage the key; CloudWatch Logs may use it for one log group only."""
-    return policy_document([
-        {
-            "Sid": "AccountAdministration",
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:{PARTITION}:iam::{account_id}:root"},
-            "Action": "kms:*",
-            "Resource": "*",
-        },
-        {
-            "Sid": "ControlPlaneLogs",
-            "Effect": "Allow",
-            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                       "kms:Describe*"],
-            "Resource": "*",
-            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arn_pattern}},
-        },
-    ])
+    return policy_document(
+        [
+            {
+                "Sid": "AccountAdministration",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{PARTITION}:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "ControlPlaneLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": [
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                "Resource": "*",
+                "Condition": {
+                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arn_pattern}
+                },
+            },
+        ]
+    )
 
 
 def kubeconfig(cluster_name: str, region: str, endpoint: str, certificate_data: str) -> str:
     """A kubeconfig that authenticates with `aws eks get-token` (no long-lived credentials)."""
-    return json.dumps({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": cluster_name, "cluster": {
-            "server": endpoint, "certificate-authority-data": certificate_data}}],
-        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name,
-                                                       "user": cluster_name}}],
-        "current-context": cluster_name,
-        "users": [{"name": cluster_name, "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "aws",
-            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region,
-                     "--output", "json"],
-        }}}],
-    })
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": cluster_name,
+                    "cluster": {"server": endpoint, "certificate-authority-data": certificate_data},
+                }
+            ],
+            "contexts": [
+                {"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}
+            ],
+            "current-context": cluster_name,
+            "users": [
+                {
+                    "name": cluster_name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "aws",
+                            "args": [
+                                "eks",
+                                "get-token",
+                                "--cluster-name",
+                                cluster_name,
+                                "--region",
+                                region,
+                                "--output",
+                                "json",
+                            ],
+                        }
+                    },
+                }
+            ],
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -97,8 +128,9 @@ class Cluster(pulumi.ComponentResource):
     provider: k8s.Provider
     eks_cluster: aws.eks.Cluster
 
-    def __init__(self, name: str, args: ClusterArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("financial-planning:cluster:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
@@ -112,14 +144,19 @@ class Cluster(pulumi.ComponentResource):
             deletion_window_in_days=30,
             policy=pulumi.Output.from_input(args.account_id).apply(
                 lambda account: encryption_key_policy(
-                    account, args.region,
+                    account,
+                    args.region,
                     f"arn:{PARTITION}:logs:{args.region}:{account}:log-group:{log_group_name}",
                 )
             ),
             opts=stateful,
         )
-        aws.kms.Alias(f"{name}-secrets", name=f"alias/{cluster_name}-eks", target_key_id=key.key_id,
-                      opts=child)
+        aws.kms.Alias(
+            f"{name}-secrets",
+            name=f"alias/{cluster_name}-eks",
+            target_key_id=key.key_id,
+            opts=child,
+        )
 
         # Created before the cluster so that EKS does not create it without retention or key.
         log_group = aws.cloudwatch.LogGroup(
@@ -130,20 +167,36 @@ class Cluster(pulumi.ComponentResource):
             opts=stateful,
         )
 
-        role = aws.iam.Role(f"{name}-cluster",
-                            assume_role_policy=service_trust_policy("eks.amazonaws.com"),
-                            opts=child)
+        role = aws.iam.Role(
+            f"{name}-cluster",
+            assume_role_policy=service_trust_policy("eks.amazonaws.com"),
+            opts=child,
+        )
         cluster_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-cluster-policy", role=role.name,
-            policy_arn=managed_policy_arn("AmazonEKSClusterPolicy"), opts=child)
+            f"{name}-cluster-policy",
+            role=role.name,
+            policy_arn=managed_policy_arn("AmazonEKSClusterPolicy"),
+            opts=child,
+        )
         key_use = aws.iam.RolePolicy(
             f"{name}-cluster-kms",
             role=role.id,
-            policy=key.arn.apply(lambda arn: policy_document([{
-                "Effect": "Allow",
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
-                "Resource": arn,
-            }])),
+            policy=key.arn.apply(
+                lambda arn: policy_document(
+                    [
+                        {
+                            "Effect": "Allow",
+                            "Action": [
+                                "kms:Encrypt",
+                                "kms:Decrypt",
+                                "kms:ListGrants",
+                                "kms:DescribeKey",
+                            ],
+                            "Resource": arn,
+                        }
+                    ]
+                )
+            ),
             opts=child,
         )
 
@@ -172,8 +225,9 @@ class Cluster(pulumi.ComponentResource):
             bootstrap_self_managed_addons=False,
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             deletion_protection=args.protect,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect,
-                                        depends_on=[cluster_policy, key_use, log_group]),
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.protect, depends_on=[cluster_policy, key_use, log_group]
+            ),
         )
 
         for index, entry in enumerate(args.admin_access):
@@ -193,7 +247,7 @@ class Cluster(pulumi.ComponentResource):
                 opts=child,
             )
 
-        issuer_url = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer or "")
+        issuer_url = cluster.identities.apply(lambda ids: (ids[0].oidcs or [])[0].issuer or "")
         oidc_provider = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc",
             url=issuer_url,
@@ -205,21 +259,28 @@ class Cluster(pulumi.ComponentResource):
         self.name = cluster.name
         self.endpoint = cluster.endpoint
         self.security_group_id = cluster.vpc_config.apply(
-            lambda vpc: vpc.cluster_security_group_id or "")
+            lambda vpc: vpc.cluster_security_group_id or ""
+        )
         self.oidc = OidcIssuer(
             provider_arn=oidc_provider.arn,
             host_path=issuer_url.apply(lambda url: url.removeprefix("https://")),
         )
-        self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
-            cluster.name, cluster.endpoint,
-            cluster.certificate_authority.apply(lambda ca: ca.data or ""),
-        ).apply(lambda values: kubeconfig(values[0], args.region, values[1], values[2])))
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(
+                cluster.name,
+                cluster.endpoint,
+                cluster.certificate_authority.apply(lambda ca: ca.data or ""),
+            ).apply(lambda values: kubeconfig(values[0], args.region, values[1], values[2]))
+        )
         # Every Kubernetes object of this program goes through this provider.
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
-                                     enable_server_side_apply=True, opts=child)
-        self.register_outputs({
-            "name": self.name,
-            "endpoint": self.endpoint,
-            "oidcProviderArn": oidc_provider.arn,
-            "kubeconfig": self.kubeconfig,
-        })
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
+        )
+        self.register_outputs(
+            {
+                "name": self.name,
+                "endpoint": self.endpoint,
+                "oidcProviderArn": oidc_provider.arn,
+                "kubeconfig": self.kubeconfig,
+            }
+        )

@@ -24,26 +24,38 @@ def policy_document(statements: Sequence[Mapping[str, Any]]) -> str:
 
 def service_trust_policy(service: str) -> str:
     """Trust policy letting one AWS service principal assume a role."""
-    return policy_document([{
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": "sts:AssumeRole",
-    }])
+    return policy_document(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    )
 
 
 def web_identity_trust_policy(
     oidc_provider_arn: str, issuer_host_path: str, namespace: str, service_account: str
 ) -> str:
     """Trust policy for exactly one Kubernetes service account through the cluster's OIDC issuer."""
-    return policy_document([{
-        "Effect": "Allow",
-        "Principal": {"Federated": oidc_provider_arn},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {
-            f"{issuer_host_path}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-            f"{issuer_host_path}:aud": "sts.amazonaws.com",
-        }},
-    }])
+    return policy_document(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{issuer_host_path}:sub": (
+                            f"system:serviceaccount:{namespace}:{service_account}"
+                        ),
+                        f"{issuer_host_path}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -97,8 +109,9 @@ class IrsaRole(pulumi.ComponentResource):
                 opts=child,
             )
         if args.inline_policy is not None:
-            aws.iam.RolePolicy(f"{name}-inline", role=role.id, policy=args.inline_policy,
-                               opts=child)
+            aws.iam.RolePolicy(
+                f"{name}-inline", role=role.id, policy=args.inline_policy, opts=child
+            )
         self.role_arn = role.arn
         self.role_name = role.name
         self.register_outputs({"roleArn": role.arn, "roleName": role.name})

@@ -44,8 +44,9 @@ class Network(pulumi.ComponentResource):
     private_subnet_ids: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
 
-    def __init__(self, name: str, args: NetworkArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("financial-planning:network:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
@@ -60,15 +61,27 @@ class Network(pulumi.ComponentResource):
             opts=stateful,
         )
         # The default security group would let anything inside it talk to anything: empty it.
-        aws.ec2.DefaultSecurityGroup(f"{name}-default", vpc_id=vpc.id, ingress=[], egress=[],
-                                     tags={"Name": f"{name}-default-closed"}, opts=child)
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default",
+            vpc_id=vpc.id,
+            ingress=[],
+            egress=[],
+            tags={"Name": f"{name}-default-closed"},
+            opts=child,
+        )
         igw = aws.ec2.InternetGateway(name, vpc_id=vpc.id, tags={"Name": name}, opts=child)
 
         private_cidrs, public_cidrs = subnet_layout(args.cidr, len(args.availability_zones))
-        public_rt = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id,
-                                       tags={"Name": f"{name}-public"}, opts=child)
-        aws.ec2.Route(f"{name}-public-internet", route_table_id=public_rt.id,
-                      destination_cidr_block="0.0.0.0/0", gateway_id=igw.id, opts=child)
+        public_rt = aws.ec2.RouteTable(
+            f"{name}-public", vpc_id=vpc.id, tags={"Name": f"{name}-public"}, opts=child
+        )
+        aws.ec2.Route(
+            f"{name}-public-internet",
+            route_table_id=public_rt.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=igw.id,
+            opts=child,
+        )
 
         public_subnets: list[aws.ec2.Subnet] = []
         private_subnets: list[aws.ec2.Subnet] = []
@@ -82,30 +95,44 @@ class Network(pulumi.ComponentResource):
                 availability_zone=zone,
                 # Nothing is launched with a public address; load balancers get their own.
                 map_public_ip_on_launch=False,
-                tags={"Name": f"{name}-public-{zone}", "kubernetes.io/role/elb": "1",
-                      **cluster_tag},
+                tags={
+                    "Name": f"{name}-public-{zone}",
+                    "kubernetes.io/role/elb": "1",
+                    **cluster_tag,
+                },
                 opts=child,
             )
-            aws.ec2.RouteTableAssociation(f"{name}-public-{zone}", subnet_id=public.id,
-                                          route_table_id=public_rt.id, opts=child)
-            public_subnets.append(public)
-            private_subnets.append(aws.ec2.Subnet(
-                f"{name}-private-{zone}",
-                vpc_id=vpc.id,
-                cidr_block=private_cidr,
-                availability_zone=zone,
-                tags={"Name": f"{name}-private-{zone}", "kubernetes.io/role/internal-elb": "1",
-                      **cluster_tag},
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{zone}",
+                subnet_id=public.id,
+                route_table_id=public_rt.id,
                 opts=child,
-            ))
+            )
+            public_subnets.append(public)
+            private_subnets.append(
+                aws.ec2.Subnet(
+                    f"{name}-private-{zone}",
+                    vpc_id=vpc.id,
+                    cidr_block=private_cidr,
+                    availability_zone=zone,
+                    tags={
+                        "Name": f"{name}-private-{zone}",
+                        "kubernetes.io/role/internal-elb": "1",
+                        **cluster_tag,
+                    },
+                    opts=child,
+                )
+            )
 
         # perAz: a zone outage takes only that zone's egress with it. single: one NAT for all.
-        nat_zones = (args.availability_zones if args.nat_gateways == "perAz"
-                     else args.availability_zones[:1])
+        nat_zones = (
+            args.availability_zones if args.nat_gateways == "perAz" else args.availability_zones[:1]
+        )
         nat_ids: list[pulumi.Output[str]] = []
         for zone, public in zip(nat_zones, public_subnets, strict=False):
-            eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc",
-                              tags={"Name": f"{name}-nat-{zone}"}, opts=child)
+            eip = aws.ec2.Eip(
+                f"{name}-nat-{zone}", domain="vpc", tags={"Name": f"{name}-nat-{zone}"}, opts=child
+            )
             nat = aws.ec2.NatGateway(
                 f"{name}-{zone}",
                 allocation_id=eip.id,
@@ -118,9 +145,12 @@ class Network(pulumi.ComponentResource):
         for index, (zone, private) in enumerate(
             zip(args.availability_zones, private_subnets, strict=True)
         ):
-            route_table = aws.ec2.RouteTable(f"{name}-private-{zone}", vpc_id=vpc.id,
-                                             tags={"Name": f"{name}-private-{zone}"},
-                                             opts=child)
+            route_table = aws.ec2.RouteTable(
+                f"{name}-private-{zone}",
+                vpc_id=vpc.id,
+                tags={"Name": f"{name}-private-{zone}"},
+                opts=child,
+            )
             aws.ec2.Route(
                 f"{name}-private-{zone}-egress",
                 route_table_id=route_table.id,
@@ -128,19 +158,25 @@ class Network(pulumi.ComponentResource):
                 nat_gateway_id=nat_ids[min(index, len(nat_ids) - 1)],
                 opts=child,
             )
-            aws.ec2.RouteTableAssociation(f"{name}-private-{zone}", subnet_id=private.id,
-                                          route_table_id=route_table.id, opts=child)
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{zone}",
+                subnet_id=private.id,
+                route_table_id=route_table.id,
+                opts=child,
+            )
 
         self._flow_logs(name, vpc, args.flow_log_retention_days, args.protect)
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = [subnet.id for subnet in private_subnets]
         self.public_subnet_ids = [subnet.id for subnet in public_subnets]
-        self.register_outputs({
-            "vpcId": self.vpc_id,
-            "privateSubnetIds": self.private_subnet_ids,
-            "publicSubnetIds": self.public_subnet_ids,
-        })
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "privateSubnetIds": self.private_subnet_ids,
+                "publicSubnetIds": self.public_subnet_ids,
+            }
+        )
 
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, retention_days: int, protect: bool) -> None:
         log_group = aws.cloudwatch.LogGroup(
@@ -149,18 +185,29 @@ class Network(pulumi.ComponentResource):
             retention_in_days=retention_days,
             opts=pulumi.ResourceOptions(parent=self, protect=protect),
         )
-        role = aws.iam.Role(f"{name}-flow-logs",
-                            assume_role_policy=service_trust_policy("vpc-flow-logs.amazonaws.com"),
-                            opts=pulumi.ResourceOptions(parent=self))
+        role = aws.iam.Role(
+            f"{name}-flow-logs",
+            assume_role_policy=service_trust_policy("vpc-flow-logs.amazonaws.com"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         aws.iam.RolePolicy(
             f"{name}-flow-logs",
             role=role.id,
-            policy=log_group.arn.apply(lambda arn: policy_document([{
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents",
-                           "logs:DescribeLogStreams"],
-                "Resource": [arn, f"{arn}:*"],
-            }])),
+            policy=log_group.arn.apply(
+                lambda arn: policy_document(
+                    [
+                        {
+                            "Effect": "Allow",
+                            "Action": [
+                                "logs:CreateLogStream",
+                                "logs:PutLogEvents",
+                                "logs:DescribeLogStreams",
+                            ],
+                            "Resource": [arn, f"{arn}:*"],
+                        }
+                    ]
+                )
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.ec2.FlowLog(

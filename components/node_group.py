@@ -19,8 +19,9 @@ AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
 
 
-def autoscaler_asg_tags(cluster_name: str, workload_class: WorkloadClass,
-                        group: NodeGroupSettings) -> dict[str, str]:
+def autoscaler_asg_tags(
+    cluster_name: str, workload_class: WorkloadClass, group: NodeGroupSettings
+) -> dict[str, str]:
     """Tags the cluster autoscaler reads from the Auto Scaling group.
 
     Discovery tags let it find the group; node-template tags tell it the labels, taints and
@@ -66,18 +67,23 @@ class NodeGroup(pulumi.ComponentResource):
     node_group: aws.eks.NodeGroup
     role_arn: pulumi.Output[str]
 
-    def __init__(self, name: str, args: NodeGroupArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("financial-planning:cluster:NodeGroup", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         group = args.group
 
-        role = aws.iam.Role(f"{name}-node",
-                            assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
-                            opts=child)
+        role = aws.iam.Role(
+            f"{name}-node", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), opts=child
+        )
         attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-{policy}", role=role.name,
-                                         policy_arn=managed_policy_arn(policy), opts=child)
+            aws.iam.RolePolicyAttachment(
+                f"{name}-{policy}",
+                role=role.name,
+                policy_arn=managed_policy_arn(policy),
+                opts=child,
+            )
             for policy in NODE_POLICIES
         ]
 
@@ -90,15 +96,17 @@ class NodeGroup(pulumi.ComponentResource):
                 # Pods reach AWS through IRSA; one hop keeps them away from the node's role.
                 http_put_response_hop_limit=1,
             ),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name="/dev/xvda",
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_size=group.disk_size_gib,
-                    volume_type="gp3",
-                    encrypted="true",
-                    delete_on_termination="true",
-                ),
-            )],
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=group.disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(
                     resource_type=resource_type,
@@ -121,7 +129,8 @@ class NodeGroup(pulumi.ComponentResource):
             capacity_type=group.capacity_type,
             ami_type=group.ami_type,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=group.min_size, max_size=group.max_size,
+                min_size=group.min_size,
+                max_size=group.max_size,
                 desired_size=group.desired_size,
             ),
             labels=node_labels(args.workload_class, group),
@@ -144,9 +153,11 @@ class NodeGroup(pulumi.ComponentResource):
 
         # Managed node group tags never reach its Auto Scaling group, so tag the group itself.
         asg_name = self.node_group.resources.apply(
-            lambda resources: resources[0].autoscaling_groups[0].name or "")
-        for key, value in autoscaler_asg_tags(args.cluster_name, args.workload_class,
-                                              group).items():
+            lambda resources: (resources[0].autoscaling_groups or [])[0].name or ""
+        )
+        for key, value in autoscaler_asg_tags(
+            args.cluster_name, args.workload_class, group
+        ).items():
             aws.autoscaling.Tag(
                 f"{name}-asg-{_slug(key.removeprefix(AUTOSCALER_TAG_PREFIX))}",
                 autoscaling_group_name=asg_name,
@@ -155,5 +166,6 @@ class NodeGroup(pulumi.ComponentResource):
             )
 
         self.role_arn = role.arn
-        self.register_outputs({"nodeGroupName": self.node_group.node_group_name,
-                               "roleArn": role.arn})
+        self.register_outputs(
+            {"nodeGroupName": self.node_group.node_group_name, "roleArn": role.arn}
+        )

@@ -50,12 +50,20 @@ class RecordedResource:
     dependencies: list[str]
     ignore_changes: list[str]
     inputs: dict[str, Any]
+    # The id the mocks gave it (not part of the inventory: a real deployment's differ).
+    id: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
-            "custom": self.custom, "protect": self.protect, "provider": self.provider,
-            "dependencies": self.dependencies, "ignoreChanges": self.ignore_changes,
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "protect": self.protect,
+            "provider": self.provider,
+            "dependencies": self.dependencies,
+            "ignoreChanges": self.ignore_changes,
             "inputs": self.inputs,
         }
 
@@ -68,6 +76,8 @@ class StackRun:
     stack: str
     resources: list[RecordedResource]
     namespace: dict[str, Any] = field(default_factory=dict)
+    # Outputs registered by components, by URN.
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -109,10 +119,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
+        # Outputs that components register, by URN (secret values masked).
+        self.outputs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             record = RecordedResource(
                 urn=response.urn,
@@ -127,10 +139,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 # MessageToDict, not rpc.deserialize_properties: this runs on an executor
                 # thread, where deserializing resource references needs an event loop.
                 inputs=plain(MessageToDict(request.object)),
+                id=response.id,
             )
             with self._lock:
                 self.recorded.append(record)
         return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        with self._lock:
+            self.outputs[request.urn] = plain(MessageToDict(request.outputs))
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
 def _stable_hex(*parts: str, length: int = 17) -> str:
@@ -147,8 +165,12 @@ class PlatformMocks(pulumi_mocks.Mocks):
         self, args: pulumi_mocks.MockCallArgs
     ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
-                    "userId": "AIDAOFFLINE", "id": ACCOUNT_ID}, []
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
+                "userId": "AIDAOFFLINE",
+                "id": ACCOUNT_ID,
+            }, []
         raise NotImplementedError(f"no offline answer for invoke {args.token}")
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -159,8 +181,9 @@ class PlatformMocks(pulumi_mocks.Mocks):
         outputs = {**inputs, **self._computed(args.typ, args.name, inputs, resource_id)}
         return resource_id, outputs
 
-    def _computed(self, typ: str, name: str, inputs: Mapping[str, Any],
-                  resource_id: str) -> dict[str, Any]:
+    def _computed(
+        self, typ: str, name: str, inputs: Mapping[str, Any], resource_id: str
+    ) -> dict[str, Any]:
         region, account = self.region, ACCOUNT_ID
         if not typ.startswith("aws:"):
             return {}
@@ -173,7 +196,10 @@ class PlatformMocks(pulumi_mocks.Mocks):
         if typ == "aws:iam/role:Role":
             out["arn"] = f"arn:aws:iam::{account}:role/{physical}"
         elif typ == "aws:kms/key:Key":
-            out |= {"keyId": resource_id, "arn": f"arn:aws:kms:{region}:{account}:key/{resource_id}"}
+            out |= {
+                "keyId": resource_id,
+                "arn": f"arn:aws:kms:{region}:{account}:key/{resource_id}",
+            }
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             out["arn"] = f"arn:aws:logs:{region}:{account}:log-group:{physical}"
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
@@ -184,20 +210,25 @@ class PlatformMocks(pulumi_mocks.Mocks):
         elif typ == "aws:eks/cluster:Cluster":
             oidc_id = _stable_hex(name, length=32).upper()
             certificate = base64.b64encode(
-                b"-----BEGIN CERTIFICATE-----\nOFFLINE\n-----END CERTIFICATE-----\n").decode()
+                b"-----BEGIN CERTIFICATE-----\nOFFLINE\n-----END CERTIFICATE-----\n"
+            ).decode()
             out |= {
                 "arn": f"arn:aws:eks:{region}:{account}:cluster/{physical}",
                 "endpoint": f"https://{oidc_id}.gr7.{region}.eks.amazonaws.com",
                 "certificateAuthority": {"data": certificate},
-                "identities": [{"oidcs": [
-                    {"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{oidc_id}"}]}],
-                "vpcConfig": {**inputs.get("vpcConfig", {}),
-                              "clusterSecurityGroupId": f"sg-{_stable_hex(name)}"},
+                "identities": [
+                    {"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{oidc_id}"}]}
+                ],
+                "vpcConfig": {
+                    **inputs.get("vpcConfig", {}),
+                    "clusterSecurityGroupId": f"sg-{_stable_hex(name)}",
+                },
             }
         elif typ == "aws:eks/nodeGroup:NodeGroup":
             group = inputs.get("nodeGroupName", name)
-            out["resources"] = [{"autoscalingGroups": [
-                {"name": f"eks-{group}-{_stable_hex(name, length=36)}"}]}]
+            out["resources"] = [
+                {"autoscalingGroups": [{"name": f"eks-{group}-{_stable_hex(name, length=36)}"}]}
+            ]
         return out
 
 
@@ -256,20 +287,23 @@ def run_program(
     stack: str,
     config: Mapping[str, Any] | None = None,
     secret_keys: list[str] | None = None,
+    monitor: RecordingMonitor | None = None,
 ) -> StackRun:
     """Run `program` under mocks with `config` (keys with namespace) and record what it registers.
 
-    Whatever `program` returns, if a dict, becomes the run's `namespace`.
+    Whatever `program` returns, if a dict, becomes the run's `namespace`. Pass a `monitor` to
+    keep what was registered even when the program fails.
     """
     # A clean runtime each time: config and the root stack otherwise leak between runs.
     asyncio.set_event_loop(asyncio.new_event_loop())
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(
-        {key: _as_config_string(value) for key, value in (config or {}).items()},
-        secret_keys or [])
-    mocks = PlatformMocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+        {key: _as_config_string(value) for key, value in (config or {}).items()}, secret_keys or []
+    )
+    monitor = monitor or RecordingMonitor(PlatformMocks())
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor
+    )
 
     namespace: dict[str, Any] = {}
 
@@ -283,7 +317,13 @@ def run_program(
     settings.outputs.clear()
     _sync_await(run_pulumi_func(run))
     resources = sorted(monitor.recorded, key=lambda r: r.urn)
-    return StackRun(project=project, stack=stack, resources=resources, namespace=namespace)
+    return StackRun(
+        project=project,
+        stack=stack,
+        resources=resources,
+        namespace=namespace,
+        outputs=dict(monitor.outputs),
+    )
 
 
 def run_stack(
@@ -291,11 +331,16 @@ def run_stack(
     config: Mapping[str, Any] | None = None,
     secret_keys: list[str] | None = None,
     project_dir: Path = PROJECT_DIR,
+    monitor: RecordingMonitor | None = None,
 ) -> StackRun:
     """Run `__main__.py` for `stack`; `config` replaces the stack file's values when given."""
     if config is None:
         config, secret_keys = stack_config(stack, project_dir)
     return run_program(
         lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__"),
-        project=project_name(project_dir), stack=stack, config=config, secret_keys=secret_keys,
+        project=project_name(project_dir),
+        stack=stack,
+        config=config,
+        secret_keys=secret_keys,
+        monitor=monitor,
     )

@@ -26,8 +26,11 @@ HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 def _is_kubernetes_object(resource: RecordedResource) -> bool:
-    return (resource.custom and resource.type.startswith("kubernetes:")
-            and resource.type != HELM_RELEASE)
+    return (
+        resource.custom
+        and resource.type.startswith("kubernetes:")
+        and resource.type != HELM_RELEASE
+    )
 
 
 def _api_version_and_kind(type_token: str) -> tuple[str, str]:
@@ -44,16 +47,26 @@ def kubernetes_objects(run: StackRun) -> list[dict[str, Any]]:
         if not _is_kubernetes_object(resource):
             continue
         api_version, kind = _api_version_and_kind(resource.type)
-        body = {key: value for key, value in resource.inputs.items()
-                if key not in ("apiVersion", "kind")}
-        manifest = {"apiVersion": resource.inputs.get("apiVersion", api_version),
-                    "kind": resource.inputs.get("kind", kind), **body}
+        body = {
+            key: value
+            for key, value in resource.inputs.items()
+            if key not in ("apiVersion", "kind")
+        }
+        manifest = {
+            "apiVersion": resource.inputs.get("apiVersion", api_version),
+            "kind": resource.inputs.get("kind", kind),
+            **body,
+        }
         if not manifest.get("metadata", {}).get("name"):
-            raise ValueError(f"{resource.urn} has no metadata.name: every object is named "
-                             "explicitly so that the render matches what the cluster gets")
+            raise ValueError(
+                f"{resource.urn} has no metadata.name: every object is named "
+                "explicitly so that the render matches what the cluster gets"
+            )
         objects.append(manifest)
-    return sorted(objects, key=lambda o: (o["kind"], o["metadata"].get("namespace", ""),
-                                          o["metadata"]["name"]))
+    return sorted(
+        objects,
+        key=lambda o: (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]),
+    )
 
 
 def helm_releases(run: StackRun) -> list[dict[str, Any]]:
@@ -69,20 +82,25 @@ def write_build(run: StackRun, out_dir: Path) -> Path:
     if target.exists():
         shutil.rmtree(target)
     (target / "manifests").mkdir(parents=True)
-    inventory = {"project": run.project, "stack": run.stack,
-                 "resources": [r.to_json() for r in run.resources]}
+    inventory = {
+        "project": run.project,
+        "stack": run.stack,
+        "resources": [r.to_json() for r in run.resources],
+    }
     (target / "inventory.json").write_text(json.dumps(inventory, indent=2, sort_keys=True) + "\n")
     for manifest in kubernetes_objects(run):
         metadata = manifest["metadata"]
         name = _file_name(manifest["kind"], metadata.get("namespace", ""), metadata["name"])
         (target / "manifests" / name).write_text(
-            yaml.safe_dump(manifest, sort_keys=False, explicit_start=True))
+            yaml.safe_dump(manifest, sort_keys=False, explicit_start=True)
+        )
     releases = helm_releases(run)
     if releases:
         (target / "helm").mkdir()
         for release in releases:
             (target / "helm" / _file_name(str(release.get("name", "release")))).write_text(
-                yaml.safe_dump(release, sort_keys=True, explicit_start=True))
+                yaml.safe_dump(release, sort_keys=True, explicit_start=True)
+            )
     return target
 
 
@@ -104,8 +122,11 @@ def summary(run: StackRun) -> str:
             lines.append(f"{'  ' * depth}+ {child.type} {child.name} ({note})")
             walk(child.urn, depth + 1)
 
-    roots = {r.parent for r in run.resources if r.parent.endswith("pulumi:pulumi:Stack::"
-                                                                  f"{run.project}-{run.stack}")}
+    roots = {
+        r.parent
+        for r in run.resources
+        if r.parent.endswith(f"pulumi:pulumi:Stack::{run.project}-{run.stack}")
+    }
     for root in sorted(roots):
         walk(root, 1)
     lines.append("")
@@ -114,8 +135,10 @@ def summary(run: StackRun) -> str:
     width = max(map(len, counts))
     lines.extend(f"  {type_:<{width}}  {count:>4}" for type_, count in counts.items())
     custom = sum(1 for r in run.resources if r.custom)
-    lines.append(f"  {'total':<{width}}  {len(run.resources):>4}  "
-                 f"({custom} resources, {len(run.resources) - custom} components)")
+    lines.append(
+        f"  {'total':<{width}}  {len(run.resources):>4}  "
+        f"({custom} resources, {len(run.resources) - custom} components)"
+    )
     return "\n".join(lines)
 
 
@@ -123,18 +146,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="production")
     parser.add_argument("--out", type=Path, default=PROJECT_DIR / "build")
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=PROJECT_DIR,
+        help="where Pulumi.yaml, the stack files and __main__.py are",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        run = run_stack(args.stack)
-    except Exception as error:  # noqa: BLE001 (report the program's own error, not a traceback)
+        run = run_stack(args.stack, project_dir=args.project_dir)
+    except Exception as error:
         print(f"synth {args.stack}: {error}", file=sys.stderr)
         return 1
     target = write_build(run, args.out)
     print(summary(run))
     manifests = len(list((target / "manifests").glob("*.yaml")))
-    print(f"\nWrote {target}/inventory.json and {manifests} manifests "
-          f"in {time.perf_counter() - started:.1f}s")
+    print(
+        f"\nWrote {target}/inventory.json and {manifests} manifests "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
     return 0
 
 

@@ -13,19 +13,27 @@ from typing import Any
 _PRODUCTION_NODE_GROUPS: dict[str, Any] = {
     "general": {
         "instanceTypes": ["m5.large", "m5.xlarge", "m5.2xlarge"],
-        "minSize": 2, "maxSize": 20, "desiredSize": 3,
+        "minSize": 2,
+        "maxSize": 20,
+        "desiredSize": 3,
     },
     "compute": {
         "instanceTypes": ["c5.large", "c5.xlarge", "c5.2xlarge", "c5.4xlarge"],
-        "minSize": 3, "maxSize": 30, "desiredSize": 3,
+        "minSize": 3,
+        "maxSize": 30,
+        "desiredSize": 3,
     },
     "memory": {
         "instanceTypes": ["r5.large", "r5.xlarge", "r5.2xlarge", "r5.4xlarge"],
-        "minSize": 1, "maxSize": 10, "desiredSize": 1,
+        "minSize": 1,
+        "maxSize": 10,
+        "desiredSize": 1,
     },
     "gpu": {
         "instanceTypes": ["g4dn.xlarge", "p3.2xlarge"],
-        "minSize": 0, "maxSize": 5, "desiredSize": 0,
+        "minSize": 0,
+        "maxSize": 5,
+        "desiredSize": 0,
         "diskSizeGib": 100,
         "amiType": "AL2023_x86_64_NVIDIA",
         "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}],
@@ -33,10 +41,18 @@ _PRODUCTION_NODE_GROUPS: dict[str, Any] = {
 }
 
 _STAGING_NODE_GROUPS: dict[str, Any] = {
-    "general": {"instanceTypes": ["m5.large", "m5.xlarge"],
-                "minSize": 1, "maxSize": 4, "desiredSize": 2},
-    "compute": {"instanceTypes": ["c5.large", "c5.xlarge"],
-                "minSize": 1, "maxSize": 4, "desiredSize": 1},
+    "general": {
+        "instanceTypes": ["m5.large", "m5.xlarge"],
+        "minSize": 1,
+        "maxSize": 4,
+        "desiredSize": 2,
+    },
+    "compute": {
+        "instanceTypes": ["c5.large", "c5.xlarge"],
+        "minSize": 1,
+        "maxSize": 4,
+        "desiredSize": 1,
+    },
     "memory": {"instanceTypes": ["r5.large"], "minSize": 0, "maxSize": 2, "desiredSize": 1},
     "gpu": {"instanceTypes": ["g4dn.xlarge"], "minSize": 0, "maxSize": 1, "desiredSize": 0},
 }

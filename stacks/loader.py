@@ -49,8 +49,9 @@ def project_config(project: str) -> dict[str, Any]:
 
     raw: dict[str, Any] = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{project}:"
-    return {key[len(prefix):]: _parse(value) for key, value in raw.items()
-            if key.startswith(prefix)}
+    return {
+        key[len(prefix) :]: _parse(value) for key, value in raw.items() if key.startswith(prefix)
+    }
 
 
 def settings_from_values(stack: str, values: Mapping[str, Any]) -> StackSettings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -42,8 +43,30 @@ SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
 # The values CloudWatch Logs accepts for retentionInDays (0, "never expire", is not offered:
 # every log group here has a retention).
 LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-     2922, 3288, 3653}
+    {
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
+    }
 )
 REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
 IAM_PRINCIPAL_PATTERN = r"^arn:aws(-[a-z]+)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
@@ -53,7 +76,9 @@ LABEL_KEY_PATTERN = r"^([a-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9
 def invalid(field: str, value: Any, problem: str) -> PydanticCustomError:
     """An error about `field` (a key of the model being validated) with its value and the rule."""
     return PydanticCustomError(
-        "invalid_setting", "{field}: {problem}", {"field": field, "value": value, "problem": problem}
+        "invalid_setting",
+        "{field}: {problem}",
+        {"field": field, "value": value, "problem": problem},
     )
 
 
@@ -61,7 +86,10 @@ class Settings(BaseModel):
     """Base of every settings model: camelCase keys, immutable, unknown keys rejected."""
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, validate_by_name=True,
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_name=True,
         validate_by_alias=True,
     )
 
@@ -97,20 +125,20 @@ class NodeGroupSettings(Settings):
         for instance_type in types:
             if instance_type not in INSTANCE_TYPES:
                 raise invalid(
-                    "instanceTypes", instance_type,
+                    "instanceTypes",
+                    instance_type,
                     f"{instance_type!r} is not a known instance type "
                     f"(allowed: {', '.join(sorted(INSTANCE_TYPES))})",
                 )
         if len(set(types)) != len(types):
             raise invalid("instanceTypes", types, f"{types} lists a type twice")
         sizes = [INSTANCE_TYPES[t] for t in types]
-        if any(
-            (b.vcpu, b.memory_gib) < (a.vcpu, a.memory_gib) for a, b in zip(sizes, sizes[1:], strict=False)
-        ):
+        if any((b.vcpu, b.memory_gib) < (a.vcpu, a.memory_gib) for a, b in pairwise(sizes)):
             # The autoscaler plans with the first type and on-demand groups launch in list order:
             # a later, smaller type would leave scheduled pods without room.
             raise invalid(
-                "instanceTypes", types,
+                "instanceTypes",
+                types,
                 f"{types} must be ordered smallest first (the autoscaler models the first type; "
                 "later types are larger fallbacks)",
             )
@@ -119,29 +147,37 @@ class NodeGroupSettings(Settings):
     @model_validator(mode="after")
     def _consistent(self) -> NodeGroupSettings:
         if self.max_size < self.min_size:
-            raise invalid("maxSize", self.max_size,
-                          f"{self.max_size} is below minSize {self.min_size}")
+            raise invalid(
+                "maxSize", self.max_size, f"{self.max_size} is below minSize {self.min_size}"
+            )
         if not self.min_size <= self.desired_size <= self.max_size:
             raise invalid(
-                "desiredSize", self.desired_size,
+                "desiredSize",
+                self.desired_size,
                 f"{self.desired_size} is outside minSize..maxSize "
                 f"({self.min_size}..{self.max_size})",
             )
         gpu_types = [t for t in self.instance_types if INSTANCE_TYPES[t].gpus]
         if self.ami_type in GPU_AMI_TYPES and len(gpu_types) != len(self.instance_types):
             raise invalid(
-                "instanceTypes", self.instance_types,
-                f"{self.instance_types} mixes GPU and non-GPU types under a GPU AMI ({self.ami_type})",
+                "instanceTypes",
+                self.instance_types,
+                f"{self.instance_types} mixes GPU and non-GPU types "
+                f"under a GPU AMI ({self.ami_type})",
             )
         if gpu_types and self.ami_type not in GPU_AMI_TYPES:
             raise invalid(
-                "amiType", self.ami_type,
+                "amiType",
+                self.ami_type,
                 f"{self.ami_type!r} has no NVIDIA driver for {gpu_types} "
                 f"(allowed: {', '.join(sorted(GPU_AMI_TYPES))})",
             )
         if "workload-class" in self.labels:
-            raise invalid("labels", self.labels,
-                          "'workload-class' is set by the program from the group's name")
+            raise invalid(
+                "labels",
+                self.labels,
+                "'workload-class' is set by the program from the group's name",
+            )
         return self
 
     @property
@@ -163,8 +199,11 @@ class NodeGroupsSettings(Settings):
     @model_validator(mode="after")
     def _gpu_group_has_gpus(self) -> NodeGroupsSettings:
         if not self.gpu.has_gpus:
-            raise invalid("gpu", self.gpu.ami_type,
-                          "the gpu group needs a GPU AMI type and GPU instance types")
+            raise invalid(
+                "gpu",
+                self.gpu.ami_type,
+                "the gpu group needs a GPU AMI type and GPU instance types",
+            )
         for name, group in self.items():
             if name != "gpu" and group.has_gpus:
                 raise invalid(name, group.ami_type, "only the gpu group may run GPU instances")
@@ -192,16 +231,20 @@ class StackSettings(Settings):
     admin_access: Annotated[list[AdminAccess], Field(min_length=1)]
     node_groups: NodeGroupsSettings
     protect: bool
-    tags: dict[Annotated[str, Field(min_length=1, max_length=127)],
-               Annotated[str, Field(max_length=255)]] = {}
+    tags: dict[
+        Annotated[str, Field(min_length=1, max_length=127)], Annotated[str, Field(max_length=255)]
+    ] = {}
 
     @field_validator("kubernetes_version")
     @classmethod
     def _supported_version(cls, version: str) -> str:
         if version not in SUPPORTED_KUBERNETES_VERSIONS:
-            raise invalid("kubernetesVersion", version,
-                          f"{version!r} is not supported "
-                          f"(allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)})")
+            raise invalid(
+                "kubernetesVersion",
+                version,
+                f"{version!r} is not supported "
+                f"(allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)})",
+            )
         return version
 
     @field_validator("vpc_cidr")
@@ -212,8 +255,7 @@ class StackSettings(Settings):
         except ValueError:
             raise invalid("vpcCidr", cidr, f"{cidr!r} is not an IPv4 network") from None
         if not network.is_private or not 16 <= network.prefixlen <= 20:
-            raise invalid("vpcCidr", cidr,
-                          f"{cidr!r} must be a private range sized /16 to /20")
+            raise invalid("vpcCidr", cidr, f"{cidr!r} must be a private range sized /16 to /20")
         return cidr
 
     @field_validator("endpoint_public_access_cidrs")
@@ -223,11 +265,13 @@ class StackSettings(Settings):
             try:
                 network = ipaddress.IPv4Network(cidr)
             except ValueError:
-                raise invalid("endpointPublicAccessCidrs", cidr,
-                              f"{cidr!r} is not an IPv4 network") from None
+                raise invalid(
+                    "endpointPublicAccessCidrs", cidr, f"{cidr!r} is not an IPv4 network"
+                ) from None
             if network.prefixlen < 8:
                 raise invalid(
-                    "endpointPublicAccessCidrs", cidr,
+                    "endpointPublicAccessCidrs",
+                    cidr,
                     f"{cidr!r} opens the API endpoint to the internet; list specific ranges "
                     "(/8 or narrower) or none to keep the endpoint private",
                 )
@@ -238,8 +282,11 @@ class StackSettings(Settings):
     def _cloudwatch_retention(cls, days: int, info: ValidationInfo) -> int:
         if days not in LOG_RETENTION_DAYS:
             allowed = ", ".join(map(str, sorted(LOG_RETENTION_DAYS)))
-            raise invalid(to_camel(info.field_name or ""), days,
-                          f"{days} is not a CloudWatch Logs retention (allowed: {allowed})")
+            raise invalid(
+                to_camel(info.field_name or ""),
+                days,
+                f"{days} is not a CloudWatch Logs retention (allowed: {allowed})",
+            )
         return days
 
     @model_validator(mode="after")
@@ -249,12 +296,16 @@ class StackSettings(Settings):
             raise invalid("availabilityZones", zones, f"{zones} must name three distinct zones")
         for zone in zones:
             if not re.fullmatch(re.escape(self.region) + r"[a-z]", zone):
-                raise invalid("availabilityZones", zone,
-                              f"{zone!r} is not a zone of region {self.region!r}")
+                raise invalid(
+                    "availabilityZones", zone, f"{zone!r} is not a zone of region {self.region!r}"
+                )
         if not any(entry.policy == "cluster-admin" for entry in self.admin_access):
-            raise invalid("adminAccess", [e.principal_arn for e in self.admin_access],
-                          "at least one entry needs policy 'cluster-admin' (else nobody can "
-                          "administer the cluster)")
+            raise invalid(
+                "adminAccess",
+                [e.principal_arn for e in self.admin_access],
+                "at least one entry needs policy 'cluster-admin' (else nobody can "
+                "administer the cluster)",
+            )
         return self
 
     @property

@@ -1,0 +1,48 @@
+"""Shared fixtures: each stack's program run once under mocks from its real stack file."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from offline.engine import RecordedResource, StackRun, run_stack, stack_config
+
+STACKS = ("production", "staging")
+
+
+@pytest.fixture(scope="session")
+def runs() -> dict[str, StackRun]:
+    return {stack: run_stack(stack) for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def production(runs: dict[str, StackRun]) -> StackRun:
+    return runs["production"]
+
+
+@pytest.fixture(scope="session")
+def staging(runs: dict[str, StackRun]) -> StackRun:
+    return runs["staging"]
+
+
+@pytest.fixture(params=STACKS)
+def stack_run(request: pytest.FixtureRequest, runs: dict[str, StackRun]) -> StackRun:
+    return runs[request.param]
+
+
+def run_with(stack: str, **overrides: Any) -> StackRun:
+    """Run `stack` with some of its project settings replaced (camelCase keys)."""
+    config, secret_keys = stack_config(stack)
+    for key, value in overrides.items():
+        config[f"financial-planning:{key}"] = value
+    return run_stack(stack, config=config, secret_keys=secret_keys)
+
+
+def children_of(run: StackRun, component: RecordedResource) -> list[RecordedResource]:
+    return [r for r in run.resources if r.parent == component.urn]
+
+
+def policy(resource: RecordedResource, key: str = "policy") -> Any:
+    return json.loads(resource.inputs[key])

@@ -1,0 +1,177 @@
+"""EKS control plane: encryption, logging, endpoint access, access entries, OIDC, add-ons."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from offline.engine import RecordedResource, StackRun
+from tests.conftest import policy, run_with
+
+CLUSTER = "aws:eks/cluster:Cluster"
+ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
+def test_one_cluster_with_secrets_encrypted_by_a_rotating_key(stack_run: StackRun) -> None:
+    cluster = stack_run.one(CLUSTER)
+    key = stack_run.one("aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True
+    assert cluster.inputs["encryptionConfig"]["resources"] == ["secrets"]
+    assert cluster.inputs["encryptionConfig"]["provider"]["keyArn"].endswith(key.id)
+    # The key is the account's, usable by CloudWatch Logs for this cluster's log group only.
+    statements = {s["Sid"]: s for s in policy(key)["Statement"]}
+    condition = statements["ControlPlaneLogs"]["Condition"]["ArnLike"]
+    assert condition["kms:EncryptionContext:aws:logs:arn"].endswith(
+        f":log-group:/aws/eks/financial-planning-{stack_run.stack}/cluster"
+    )
+
+
+def test_control_plane_logs_all_five_types_into_a_retained_encrypted_group(
+    production: StackRun, staging: StackRun
+) -> None:
+    for run, days in ((production, 365), (staging, 30)):
+        cluster = run.one(CLUSTER)
+        assert cluster.inputs["enabledClusterLogTypes"] == ALL_LOG_TYPES
+        group = run.one(
+            "aws:cloudwatch/logGroup:LogGroup", f"financial-planning-{run.stack}-control-plane"
+        )
+        assert group.inputs["name"] == f"/aws/eks/{cluster.inputs['name']}/cluster"
+        assert group.inputs["retentionInDays"] == days
+        assert group.inputs["kmsKeyId"].endswith(run.one("aws:kms/key:Key").id)
+        # Created before the cluster, so EKS never makes one without retention.
+        assert group.urn in cluster.dependencies
+
+
+def test_endpoint_is_private_and_public_access_limited_to_the_stack_cidrs(
+    production: StackRun,
+) -> None:
+    vpc_config = production.one(CLUSTER).inputs["vpcConfig"]
+    assert vpc_config["endpointPrivateAccess"] is True
+    assert vpc_config["endpointPublicAccess"] is True
+    assert vpc_config["publicAccessCidrs"] == ["203.0.113.0/28", "198.51.100.64/27"]
+    private_subnets = {
+        s.id
+        for s in production.of_type("aws:ec2/subnet:Subnet")
+        if "kubernetes.io/role/internal-elb" in s.inputs["tags"]
+    }
+    assert set(vpc_config["subnetIds"]) == private_subnets
+
+
+def test_without_cidrs_the_public_endpoint_is_off() -> None:
+    vpc_config = run_with("staging", endpointPublicAccessCidrs=[]).one(CLUSTER).inputs["vpcConfig"]
+    assert vpc_config["endpointPublicAccess"] is False
+    assert "publicAccessCidrs" not in vpc_config
+
+
+def test_access_entries_replace_the_aws_auth_configmap(production: StackRun) -> None:
+    access = production.one(CLUSTER).inputs["accessConfig"]
+    assert access == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
+    entries = {
+        e.inputs["principalArn"] for e in production.of_type("aws:eks/accessEntry:AccessEntry")
+    }
+    associations = {
+        a.inputs["principalArn"]: (
+            a.inputs["policyArn"].rsplit("/", 1)[1],
+            a.inputs["accessScope"]["type"],
+        )
+        for a in production.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    }
+    assert associations == {
+        "arn:aws:iam::123456789012:role/platform-admin": ("AmazonEKSClusterAdminPolicy", "cluster"),
+        "arn:aws:iam::123456789012:role/platform-deployer": (
+            "AmazonEKSClusterAdminPolicy",
+            "cluster",
+        ),
+        "arn:aws:iam::123456789012:role/sre-readonly": ("AmazonEKSViewPolicy", "cluster"),
+    }
+    assert entries == set(associations)
+
+
+def test_one_oidc_provider_for_the_cluster_issuer(stack_run: StackRun) -> None:
+    provider = stack_run.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+    assert provider.inputs["url"].startswith("https://oidc.eks.us-east-1.amazonaws.com/id/")
+
+
+def _addons(run: StackRun) -> dict[str, RecordedResource]:
+    return {a.inputs["addonName"]: a for a in run.of_type("aws:eks/addon:Addon")}
+
+
+def test_managed_addons_and_their_order_around_the_nodes(stack_run: StackRun) -> None:
+    addons = _addons(stack_run)
+    assert set(addons) == {
+        "vpc-cni",
+        "coredns",
+        "kube-proxy",
+        "aws-ebs-csi-driver",
+        "eks-pod-identity-agent",
+    }
+    node_groups = [g.urn for g in stack_run.of_type("aws:eks/nodeGroup:NodeGroup")]
+    for early in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
+        assert all(
+            addons[early].urn
+            in stack_run.one("aws:eks/nodeGroup:NodeGroup", g.rsplit("::", 1)[1]).dependencies
+            for g in node_groups
+        )
+    for late in ("coredns", "aws-ebs-csi-driver"):
+        assert set(node_groups) <= set(addons[late].dependencies)
+
+
+@pytest.mark.parametrize(
+    ("addon", "service_account", "policy_name"),
+    [
+        ("aws-ebs-csi-driver", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy"),
+        ("vpc-cni", "aws-node", "AmazonEKS_CNI_Policy"),
+    ],
+)
+def test_addons_that_call_aws_use_their_own_irsa_role(
+    production: StackRun, addon: str, service_account: str, policy_name: str
+) -> None:
+    role = production.one("aws:iam/role:Role", f"financial-planning-production-{addon}")
+    assert _addons(production)[addon].inputs["serviceAccountRoleArn"].endswith(role.id)
+    statement = policy(role, "assumeRolePolicy")["Statement"]
+    assert len(statement) == 1
+    assert statement[0]["Action"] == "sts:AssumeRoleWithWebIdentity"
+    issuer = (
+        production.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+        .inputs["url"]
+        .removeprefix("https://")
+    )
+    assert statement[0]["Principal"]["Federated"].endswith(f"oidc-provider/{issuer}")
+    assert statement[0]["Condition"] == {
+        "StringEquals": {
+            f"{issuer}:sub": f"system:serviceaccount:kube-system:{service_account}",
+            f"{issuer}:aud": "sts.amazonaws.com",
+        }
+    }
+    attached = [
+        a.inputs["policyArn"]
+        for a in production.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["role"] == role.id
+    ]
+    assert attached == [f"arn:aws:iam::aws:policy/{policy_name}"]
+
+
+def test_kubeconfig_is_secret_and_feeds_the_one_kubernetes_provider(
+    stack_run: StackRun,
+) -> None:
+    provider = stack_run.one("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == "[secret]"
+    cluster = stack_run.one("financial-planning:cluster:Cluster")
+    assert stack_run.outputs[cluster.urn]["kubeconfig"] == "[secret]"
+    assert stack_run.outputs[cluster.urn]["name"] == f"financial-planning-{stack_run.stack}"
+
+
+def test_kubeconfig_authenticates_through_aws_eks_get_token() -> None:
+    from components.cluster import kubeconfig
+
+    config = json.loads(kubeconfig("c1", "eu-west-1", "https://example", "Q0E="))
+    user = config["users"][0]["user"]["exec"]
+    assert user["command"] == "aws"
+    assert user["args"][:4] == ["eks", "get-token", "--cluster-name", "c1"]
+    assert config["clusters"][0]["cluster"] == {
+        "server": "https://example",
+        "certificate-authority-data": "Q0E=",
+    }
+    assert "token" not in json.dumps(config["users"]).replace("get-token", "")

@@ -1,0 +1,93 @@
+"""Network: three zones, NAT per zone in production and one in staging, flow logs, subnet tags."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from components.network import subnet_layout
+from offline.engine import StackRun
+from tests.conftest import policy, run_with
+
+NAT = "aws:ec2/natGateway:NatGateway"
+SUBNET = "aws:ec2/subnet:Subnet"
+ROUTE = "aws:ec2/route:Route"
+
+
+def test_production_has_a_nat_gateway_per_zone(production: StackRun) -> None:
+    nats = production.of_type(NAT)
+    assert len(nats) == 3
+    public_subnet_ids = {
+        s.id for s in production.of_type(SUBNET) if "kubernetes.io/role/elb" in s.inputs["tags"]
+    }
+    assert {n.inputs["subnetId"] for n in nats} == public_subnet_ids
+
+
+def test_staging_has_one_nat_gateway_that_every_private_zone_uses(staging: StackRun) -> None:
+    nats = staging.of_type(NAT)
+    assert len(nats) == 1
+    egress = [r for r in staging.of_type(ROUTE) if "natGatewayId" in r.inputs]
+    assert len(egress) == 3
+    assert {r.inputs["natGatewayId"] for r in egress} == {nats[0].id}
+
+
+def test_each_private_zone_leaves_through_its_own_nat_in_production(production: StackRun) -> None:
+    egress = [r for r in production.of_type(ROUTE) if "natGatewayId" in r.inputs]
+    assert len({r.inputs["natGatewayId"] for r in egress}) == 3
+    assert all(r.inputs["destinationCidrBlock"] == "0.0.0.0/0" for r in egress)
+
+
+def test_nat_strategy_is_a_setting() -> None:
+    assert len(run_with("staging", natGateways="perAz").of_type(NAT)) == 3
+    assert len(run_with("production", natGateways="single").of_type(NAT)) == 1
+
+
+def test_subnets_span_three_zones_with_load_balancer_tags(stack_run: StackRun) -> None:
+    subnets = stack_run.of_type(SUBNET)
+    public = [s for s in subnets if s.inputs["tags"].get("kubernetes.io/role/elb") == "1"]
+    private = [s for s in subnets if s.inputs["tags"].get("kubernetes.io/role/internal-elb") == "1"]
+    assert len(public) == len(private) == 3
+    assert len({s.inputs["availabilityZone"] for s in public}) == 3
+    assert len({s.inputs["availabilityZone"] for s in private}) == 3
+    cluster_tag = f"kubernetes.io/cluster/financial-planning-{stack_run.stack}"
+    assert all(s.inputs["tags"][cluster_tag] == "shared" for s in subnets)
+    assert not any(s.inputs.get("mapPublicIpOnLaunch") for s in subnets)
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/16", "10.20.0.0/18", "172.16.0.0/20"])
+def test_subnet_layout_is_disjoint_and_inside_the_vpc(cidr: str) -> None:
+    private, public = subnet_layout(cidr, 3)
+    networks = [ipaddress.IPv4Network(n) for n in private + public]
+    vpc = ipaddress.IPv4Network(cidr)
+    assert all(n.subnet_of(vpc) for n in networks)
+    assert not any(a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1 :])
+    # Pods take VPC addresses: private subnets are the large ones.
+    assert min(n.num_addresses for n in networks[:3]) == 4 * max(
+        n.num_addresses for n in networks[3:]
+    )
+
+
+def test_flow_logs_capture_all_traffic_into_a_log_group_with_retention(
+    production: StackRun, staging: StackRun
+) -> None:
+    for run, days in ((production, 365), (staging, 30)):
+        flow_log = run.one("aws:ec2/flowLog:FlowLog")
+        assert flow_log.inputs["trafficType"] == "ALL"
+        assert flow_log.inputs["logDestinationType"] == "cloud-watch-logs"
+        group = next(
+            g
+            for g in run.of_type("aws:cloudwatch/logGroup:LogGroup")
+            if g.inputs["name"].endswith("/flow-logs")
+        )
+        assert group.inputs["retentionInDays"] == days
+        assert flow_log.inputs["logDestination"].endswith(group.inputs["name"])
+        statement = policy(
+            run.one("aws:iam/rolePolicy:RolePolicy", f"financial-planning-{run.stack}-flow-logs")
+        )["Statement"][0]
+        assert statement["Resource"][0].endswith(group.inputs["name"])
+
+
+def test_default_security_group_is_emptied(stack_run: StackRun) -> None:
+    group = stack_run.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert group.inputs.get("ingress", []) == [] and group.inputs.get("egress", []) == []

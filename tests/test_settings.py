@@ -1,0 +1,196 @@
+"""Stack settings: defaults per environment, and one clear line for every bad value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from offline.engine import PlatformMocks, RecordingMonitor, run_stack, stack_config
+from stacks import SettingsError, settings_from_values
+from stacks.defaults import DEFAULTS
+
+BASE: dict[str, Any] = {
+    "region": "eu-west-1",
+    "availabilityZones": ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+    "adminAccess": [{"principalArn": "arn:aws:iam::123456789012:role/admin"}],
+}
+
+
+def error_of(stack: str = "production", **values: Any) -> str:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_values(stack, {**BASE, **values})
+    return str(caught.value)
+
+
+def test_stack_files_state_only_what_differs_from_defaults() -> None:
+    for stack in ("production", "staging"):
+        config, _ = stack_config(stack)
+        keys = {key.split(":", 1)[1] for key in config if key.startswith("financial-planning:")}
+        assert keys <= {
+            "region",
+            "availabilityZones",
+            "endpointPublicAccessCidrs",
+            "adminAccess",
+            "tags",
+        }, keys
+
+
+def test_environment_defaults_differ_where_production_needs_more() -> None:
+    production = settings_from_values("production", BASE)
+    staging = settings_from_values("staging", BASE)
+    assert (production.nat_gateways, staging.nat_gateways) == ("perAz", "single")
+    assert production.protect and not staging.protect
+    for name, group in production.node_groups.items():
+        assert getattr(staging.node_groups, name).max_size < group.max_size
+
+
+def test_settings_are_immutable() -> None:
+    settings = settings_from_values("production", BASE)
+    with pytest.raises(Exception, match="frozen"):
+        settings.protect = False  # type: ignore[misc]
+
+
+def test_the_example_from_the_issue() -> None:
+    message = error_of(nodeGroups={"gpu": {"minSize": 3, "maxSize": 2, "desiredSize": 3}})
+    assert message == "nodeGroups.gpu.maxSize: 2 is below minSize 3"
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (
+            {"nodeGroups": {"gpu": {"maxSze": 2}}},
+            "nodeGroups.gpu.maxSze: unknown setting (allowed: instanceTypes, minSize, maxSize,",
+        ),
+        ({"clusterVersion": "1.33"}, "clusterVersion: unknown setting (allowed: environment,"),
+        (
+            {"kubernetesVersion": "1.20"},
+            "kubernetesVersion: '1.20' is not supported (allowed: 1.32, 1.33, 1.34)",
+        ),
+        ({"natGateways": "none"}, "natGateways: 'none' is invalid: input should be 'perAz' or"),
+        ({"vpcCidr": "8.8.0.0/16"}, "vpcCidr: '8.8.0.0/16' must be a private range"),
+        (
+            {"controlPlaneLogRetentionDays": 2},
+            "controlPlaneLogRetentionDays: 2 is not a CloudWatch Logs retention (allowed: 1, 3,",
+        ),
+        (
+            {"endpointPublicAccessCidrs": ["0.0.0.0/0"]},
+            "endpointPublicAccessCidrs: '0.0.0.0/0' opens the API endpoint to the internet",
+        ),
+        (
+            {"availabilityZones": ["eu-west-1a", "eu-west-1b", "us-east-1c"]},
+            "availabilityZones: 'us-east-1c' is not a zone of region 'eu-west-1'",
+        ),
+        (
+            {
+                "adminAccess": [
+                    {"principalArn": "arn:aws:iam::123456789012:role/ro", "policy": "view"}
+                ]
+            },
+            "adminAccess: at least one entry needs policy 'cluster-admin'",
+        ),
+        (
+            {"adminAccess": [{"principalArn": "admin"}]},
+            "adminAccess.0.principalArn: 'admin' is invalid: string should match pattern",
+        ),
+        (
+            {"nodeGroups": {"general": {"instanceTypes": ["m5.2xlarge", "m5.large"]}}},
+            "nodeGroups.general.instanceTypes: ['m5.2xlarge', 'm5.large'] must be ordered "
+            "smallest first",
+        ),
+        (
+            {"nodeGroups": {"compute": {"instanceTypes": ["c5.huge"]}}},
+            "nodeGroups.compute.instanceTypes: 'c5.huge' is not a known instance type",
+        ),
+        (
+            {"nodeGroups": {"gpu": {"amiType": "AL2023_x86_64_STANDARD"}}},
+            "nodeGroups.gpu.amiType: 'AL2023_x86_64_STANDARD' has no NVIDIA driver",
+        ),
+        (
+            {
+                "nodeGroups": {
+                    "memory": {"instanceTypes": ["g4dn.xlarge"], "amiType": "AL2023_x86_64_NVIDIA"}
+                }
+            },
+            "nodeGroups.memory: only the gpu group may run GPU instances",
+        ),
+        (
+            {"nodeGroups": {"gpu": {"taints": [{"key": "nvidia.com/gpu", "effect": "Never"}]}}},
+            "nodeGroups.gpu.taints.0.effect: 'Never' is invalid: input should be 'NO_SCHEDULE',",
+        ),
+        (
+            {"nodeGroups": {"general": {"desiredSize": 40}}},
+            "nodeGroups.general.desiredSize: 40 is outside minSize..maxSize (2..20)",
+        ),
+        (
+            {"nodeGroups": {"general": {"labels": {"workload-class": "x"}}}},
+            "nodeGroups.general.labels: 'workload-class' is set by the program",
+        ),
+        ({"protect": "sometimes"}, "protect: 'sometimes' is invalid: input should be a valid"),
+        ({"environment": "qa"}, "environment: 'qa' has no defaults (allowed: production, staging"),
+    ],
+)
+def test_bad_values_fail_with_one_line_naming_the_key(
+    values: dict[str, Any], expected: str
+) -> None:
+    message = error_of(**values)
+    assert message.startswith(expected), message
+    assert "\n" not in message
+
+
+def test_every_problem_gets_its_own_line() -> None:
+    message = error_of(natGateways="none", foo=1)
+    assert sorted(message.splitlines()) == [
+        "foo: unknown setting (allowed: environment, region, availabilityZones, vpcCidr, "
+        "natGateways, kubernetesVersion, endpointPublicAccessCidrs, controlPlaneLogTypes, "
+        "controlPlaneLogRetentionDays, flowLogRetentionDays, adminAccess, nodeGroups, protect, "
+        "tags)",
+        "natGateways: 'none' is invalid: input should be 'perAz' or 'single'",
+    ]
+
+
+sizes = st.integers(min_value=-2, max_value=40)
+
+
+@given(minimum=sizes, maximum=sizes, desired=sizes)
+def test_any_size_triple_is_accepted_exactly_when_it_is_consistent(
+    minimum: int, maximum: int, desired: int
+) -> None:
+    values = {
+        **BASE,
+        "nodeGroups": {"memory": {"minSize": minimum, "maxSize": maximum, "desiredSize": desired}},
+    }
+    consistent = 0 <= minimum <= desired <= maximum and maximum >= 1
+    try:
+        group = settings_from_values("production", values).node_groups.memory
+    except SettingsError as error:
+        assert not consistent, str(error)
+        assert str(error).startswith("nodeGroups.memory."), str(error)
+    else:
+        assert consistent
+        assert (group.min_size, group.max_size, group.desired_size) == (minimum, maximum, desired)
+
+
+def test_a_bad_stack_file_value_stops_the_program_before_any_resource() -> None:
+    config, secret_keys = stack_config("production")
+    config["financial-planning:nodeGroups"] = {"gpu": {"minSize": 3, "maxSize": 2}}
+    monitor = RecordingMonitor(PlatformMocks())
+    with pytest.raises(SettingsError, match=r"^nodeGroups.gpu.maxSize: 2 is below minSize 3$"):
+        run_stack("production", config=config, secret_keys=secret_keys, monitor=monitor)
+    assert monitor.recorded == []
+    # The same monitor does record a good run, so the empty list above means something.
+    run_stack("production", monitor=monitor)
+    assert len(monitor.recorded) > 50
+
+
+def test_defaults_hold_the_seed_sizes() -> None:
+    groups = DEFAULTS["production"]["nodeGroups"]
+    assert {name: (g["minSize"], g["maxSize"]) for name, g in groups.items()} == {
+        "general": (2, 20),
+        "compute": (3, 30),
+        "memory": (1, 10),
+        "gpu": (0, 5),
+    }
