@@ -26,8 +26,8 @@ def main() -> int:
         for _ in range(ROUNDS):
             started = time.perf_counter()
             run = run_stack(stack)
-            with tempfile.TemporaryDirectory() as out:
-                write_build(run, Path(out))
+            with tempfile.TemporaryDirectory() as scratch:
+                write_build(run, Path(scratch))
             seconds.append(time.perf_counter() - started)
         custom = sum(1 for r in run.resources if r.custom)
         results[stack] = {
@@ -38,13 +38,15 @@ def main() -> int:
             "renderSecondsMedian": round(statistics.median(seconds), 3),
             "renderSecondsMin": round(min(seconds), 3),
         }
-        print(f"{stack:<11} {len(run.resources):>4} registered ({custom} resources), "
-              f"{results[stack]['kubernetesObjects']} Kubernetes objects, "
-              f"render+write median {results[stack]['renderSecondsMedian']:.3f}s "
-              f"over {ROUNDS} rounds")
-    out = PROJECT_DIR / "build" / "bench.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+        print(
+            f"{stack:<11} {len(run.resources):>4} registered ({custom} resources), "
+            f"{results[stack]['kubernetesObjects']} Kubernetes objects, "
+            f"render+write median {results[stack]['renderSecondsMedian']:.3f}s "
+            f"over {ROUNDS} rounds"
+        )
+    report = PROJECT_DIR / "build" / "bench.json"
+    report.parent.mkdir(exist_ok=True)
+    report.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 
