@@ -3,10 +3,10 @@
 import pulumi
 
 from components.platform import build_platform
-from stacks import load_settings
+from stacks import load_secrets, load_settings
 
 settings = load_settings()
-platform = build_platform(pulumi.get_project(), pulumi.get_stack(), settings)
+platform = build_platform(pulumi.get_project(), pulumi.get_stack(), settings, load_secrets())
 
 pulumi.export("vpcId", platform.network.vpc_id)
 pulumi.export("privateSubnetIds", platform.network.private_subnet_ids)

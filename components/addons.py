@@ -19,6 +19,7 @@ class AddonSpec:
     # The add-on's service account in kube-system and the managed policies its IRSA role gets.
     service_account: str | None = None
     managed_policies: Sequence[str] = ()
+    inline_policy: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class ManagedAddons(pulumi.ComponentResource):
                         namespace="kube-system",
                         service_account=spec.service_account,
                         managed_policy_arns=[managed_policy_arn(p) for p in spec.managed_policies],
+                        inline_policy=spec.inline_policy,
                     ),
                     opts=pulumi.ResourceOptions(parent=self),
                 ).role_arn

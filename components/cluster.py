@@ -17,6 +17,7 @@ from components.iam import (
     policy_document,
     service_trust_policy,
 )
+from components.kms import encryption_key
 from stacks.settings import AccessPolicy, AdminAccess, ControlPlaneLogType
 
 # EKS access policies by the short names the stack settings use.
@@ -137,11 +138,12 @@ class Cluster(pulumi.ComponentResource):
         cluster_name = args.cluster_name
         log_group_name = f"/aws/eks/{cluster_name}/cluster"
 
-        key = aws.kms.Key(
+        key = encryption_key(
             f"{name}-secrets",
+            alias=f"{cluster_name}-eks",
             description=f"Envelope encryption of {cluster_name} Kubernetes secrets and its logs",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
+            protect=args.protect,
+            parent=self,
             policy=pulumi.Output.from_input(args.account_id).apply(
                 lambda account: encryption_key_policy(
                     account,
@@ -149,13 +151,6 @@ class Cluster(pulumi.ComponentResource):
                     f"arn:{PARTITION}:logs:{args.region}:{account}:log-group:{log_group_name}",
                 )
             ),
-            opts=stateful,
-        )
-        aws.kms.Alias(
-            f"{name}-secrets",
-            name=f"alias/{cluster_name}-eks",
-            target_key_id=key.key_id,
-            opts=child,
         )
 
         # Created before the cluster so that EKS does not create it without retention or key.

@@ -11,7 +11,8 @@ import pulumi_aws as aws
 
 from components.iam import managed_policy_arn, service_trust_policy
 from stacks.instance_types import INSTANCE_TYPES
-from stacks.settings import NodeGroupSettings, WorkloadClass
+from stacks.settings import NodeGroupSettings
+from stacks.settings_base import WorkloadClass
 
 WORKLOAD_CLASS_LABEL = "workload-class"
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"

@@ -2,30 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from components.addons import AddonSpec, ManagedAddons, ManagedAddonsArgs
+from components.application import Application, ApplicationArgs
 from components.cluster import Cluster, ClusterArgs
+from components.documents import DocumentStore, DocumentStoreArgs
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs
-from stacks.settings import StackSettings, WorkloadClass
+from components.registry import ImageRegistry, ImageRegistryArgs
+from components.secrets import (
+    ApplicationSecrets,
+    ApplicationSecretsArgs,
+    ExternalSecretsOperator,
+    ExternalSecretsOperatorArgs,
+)
+from components.storage import (
+    DEFAULT_STORAGE_CLASS,
+    StorageClasses,
+    StorageClassesArgs,
+    VolumeEncryption,
+    VolumeEncryptionArgs,
+    ebs_csi_key_policy,
+)
+from stacks.secrets import secret_values
+from stacks.settings import StackSettings
+from stacks.settings_base import WorkloadClass
 
 BEFORE_NODES = (
     AddonSpec("vpc-cni", service_account="aws-node", managed_policies=["AmazonEKS_CNI_Policy"]),
     AddonSpec("kube-proxy"),
     AddonSpec("eks-pod-identity-agent"),
 )
-AFTER_NODES = (
-    AddonSpec("coredns"),
-    AddonSpec(
-        "aws-ebs-csi-driver",
-        service_account="ebs-csi-controller-sa",
-        managed_policies=["service-role/AmazonEBSCSIDriverPolicy"],
-    ),
-)
+
+
+def after_nodes(volume_key_arn: pulumi.Output[str]) -> tuple[AddonSpec, ...]:
+    return (
+        AddonSpec("coredns"),
+        AddonSpec(
+            "aws-ebs-csi-driver",
+            service_account="ebs-csi-controller-sa",
+            managed_policies=["service-role/AmazonEBSCSIDriverPolicy"],
+            inline_policy=volume_key_arn.apply(ebs_csi_key_policy),
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -35,9 +59,17 @@ class Platform:
     cluster: Cluster
     node_groups: dict[WorkloadClass, NodeGroup]
     addons: list[ManagedAddons]
+    registry: ImageRegistry
+    documents: DocumentStore
+    application: Application
 
 
-def build_platform(project: str, stack: str, settings: StackSettings) -> Platform:
+def build_platform(
+    project: str,
+    stack: str,
+    settings: StackSettings,
+    secrets: Mapping[str, pulumi.Output[str]],
+) -> Platform:
     prefix = f"{project}-{stack}"
     tags = {**settings.tags, "environment": settings.environment, "pulumi-stack": stack}
     aws_provider = aws.Provider(
@@ -101,16 +133,88 @@ def build_platform(project: str, stack: str, settings: StackSettings) -> Platfor
         )
         for workload_class, group in settings.node_groups.items()
     }
-    after_nodes = ManagedAddons(
+    volumes = VolumeEncryption(
+        f"{prefix}-volumes",
+        VolumeEncryptionArgs(alias=f"{prefix}-volumes", protect=settings.protect),
+        opts=with_aws,
+    )
+    late_addons = ManagedAddons(
         f"{prefix}-after-nodes",
         ManagedAddonsArgs(
             cluster_name=cluster.name,
             role_prefix=prefix,
             oidc=cluster.oidc,
-            addons=AFTER_NODES,
+            addons=after_nodes(volumes.key_arn),
             depends_on=list(node_groups.values()),
         ),
         opts=with_aws,
+    )
+
+    # Kubernetes objects wait for a cluster that can run them (nodes, DNS, CSI driver).
+    with_cluster = pulumi.ResourceOptions(
+        providers=[aws_provider, cluster.provider], depends_on=[late_addons]
+    )
+    storage = StorageClasses(
+        f"{prefix}-storage", StorageClassesArgs(key_arn=volumes.key_arn), opts=with_cluster
+    )
+    registry = ImageRegistry(
+        f"{prefix}-images",
+        ImageRegistryArgs(
+            name_prefix=prefix, services=list(settings.services), protect=settings.protect
+        ),
+        opts=with_aws,
+    )
+    app_secrets = ApplicationSecrets(
+        f"{prefix}-app-secrets",
+        ApplicationSecretsArgs(
+            name_prefix=f"{project}/{stack}",
+            values=secret_values(dict(secrets)),
+            recovery_window_days=settings.retention.secret_recovery_window_days,
+            protect=settings.protect,
+        ),
+        opts=with_aws,
+    )
+    operator = ExternalSecretsOperator(
+        f"{prefix}-external-secrets",
+        ExternalSecretsOperatorArgs(
+            region=settings.region,
+            oidc=cluster.oidc,
+            key_arn=app_secrets.key_arn,
+            secret_arns=app_secrets.secret_arns,
+            consumer_namespaces=[settings.application.namespace],
+            replicas=settings.addon_replicas,
+        ),
+        opts=with_cluster,
+    )
+    documents = DocumentStore(
+        f"{prefix}-documents",
+        DocumentStoreArgs(
+            bucket_name=f"{prefix}-documents",
+            oidc=cluster.oidc,
+            namespace=settings.application.namespace,
+            service_accounts=[name for name, s in settings.services.items() if s.documents_bucket],
+            noncurrent_version_days=settings.retention.document_version_days,
+            protect=settings.protect,
+        ),
+        opts=with_aws,
+    )
+    application = Application(
+        f"{prefix}-app",
+        ApplicationArgs(
+            environment=settings.environment,
+            region=settings.region,
+            application=settings.application,
+            services=settings.services,
+            image_repositories=registry.repository_urls,
+            node_taints={name: group.taints for name, group in settings.node_groups.items()},
+            storage_class=DEFAULT_STORAGE_CLASS,
+            remote_secrets=app_secrets.remote,
+            secret_store=operator.store_name,
+            service_roles=documents.role_arns,
+            extra_config={"DOCUMENTS_BUCKET": documents.bucket_name},
+            depends_on=[operator, storage],
+        ),
+        opts=with_cluster,
     )
 
     return Platform(
@@ -118,5 +222,8 @@ def build_platform(project: str, stack: str, settings: StackSettings) -> Platfor
         network=network,
         cluster=cluster,
         node_groups=node_groups,
-        addons=[before_nodes, after_nodes],
+        addons=[before_nodes, late_addons],
+        registry=registry,
+        documents=documents,
+        application=application,
     )

@@ -28,6 +28,8 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from stacks.secrets import SECRET_CONFIG_KEYS
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
 SECRET = "[secret]"
@@ -202,6 +204,13 @@ class PlatformMocks(pulumi_mocks.Mocks):
             }
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             out["arn"] = f"arn:aws:logs:{region}:{account}:log-group:{physical}"
+        elif typ == "aws:ecr/repository:Repository":
+            out["repositoryUrl"] = f"{account}.dkr.ecr.{region}.amazonaws.com/{physical}"
+        elif typ == "aws:s3/bucket:Bucket":
+            physical = inputs.get("bucket") or resource_id
+            out |= {"bucket": physical, "arn": f"arn:aws:s3:::{physical}"}
+        elif typ == "aws:secretsmanager/secret:Secret":
+            out["arn"] = f"arn:aws:secretsmanager:{region}:{account}:secret:{physical}-AbCdEf"
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             out["latestVersion"] = 1
         elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
@@ -236,6 +245,8 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str,
     """The stack file's `config:` values as YAML gives them, and the keys holding secure values.
 
     Secure values cannot be decrypted without the CLI; each becomes a recognisable placeholder.
+    Secret keys the program requires but the file lacks (they are set per deployment with
+    `pulumi config set --secret`) get placeholders too, marked secret like the CLI would.
     """
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
@@ -247,6 +258,12 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str,
         replaced, had_secret = _replace_secure(key, value)
         values[key] = replaced
         if had_secret:
+            secret_keys.append(key)
+    project = project_name(project_dir)
+    for name in SECRET_CONFIG_KEYS:
+        key = f"{project}:{name}"
+        if key not in values:
+            values[key] = secret_placeholder(key)
             secret_keys.append(key)
     return values, secret_keys
 

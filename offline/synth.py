@@ -92,7 +92,7 @@ def write_build(run: StackRun, out_dir: Path) -> Path:
         metadata = manifest["metadata"]
         name = _file_name(manifest["kind"], metadata.get("namespace", ""), metadata["name"])
         (target / "manifests" / name).write_text(
-            yaml.safe_dump(manifest, sort_keys=False, explicit_start=True)
+            yaml.safe_dump(manifest, sort_keys=True, explicit_start=True)
         )
     releases = helm_releases(run)
     if releases:

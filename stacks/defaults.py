@@ -6,6 +6,9 @@ over these. Account-specific values (admin principals, public endpoint CIDRs) ha
 
 from typing import Any
 
+from stacks.catalog import PRODUCTION_SERVICES, STAGING_SERVICES
+from stacks.merge import deep_merge
+
 # Seed sizes: general m5.large-2xlarge 2-20, compute c5.large-4xlarge 3-30,
 # memory r5.large-4xlarge 1-10, GPU p3.2xlarge and g4dn.xlarge 0-5. Types are listed smallest
 # first: the cluster autoscaler plans with the first type and on-demand managed node groups
@@ -72,6 +75,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "controlPlaneLogRetentionDays": 365,
         "flowLogRetentionDays": 365,
         "nodeGroups": _PRODUCTION_NODE_GROUPS,
+        "application": {"namespace": "financial-planning", "logLevel": "info"},
+        "services": PRODUCTION_SERVICES,
+        "addonReplicas": 2,
+        "retention": {"secretRecoveryWindowDays": 30, "documentVersionDays": 365},
         "protect": True,
     },
     "staging": {
@@ -85,6 +92,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
             name: {**group, **_STAGING_NODE_GROUPS[name]}
             for name, group in _PRODUCTION_NODE_GROUPS.items()
         },
+        "application": {"namespace": "financial-planning-staging", "logLevel": "debug"},
+        "services": {
+            name: deep_merge(service, STAGING_SERVICES.get(name, {}))
+            for name, service in PRODUCTION_SERVICES.items()
+        },
+        "addonReplicas": 1,
+        "retention": {"secretRecoveryWindowDays": 7, "documentVersionDays": 30},
         "protect": False,
     },
 }

@@ -17,22 +17,13 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from stacks.defaults import DEFAULTS
+from stacks.merge import deep_merge
+from stacks.secrets import SECRET_CONFIG_KEYS
 from stacks.settings import StackSettings
 
 
 class SettingsError(pulumi.RunError):
     """A stack setting is wrong. Raised before any resource is registered."""
-
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """`override` over `base`; nested mappings merge, everything else (lists too) replaces."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _parse(raw: Any) -> Any:
@@ -55,7 +46,11 @@ def project_config(project: str) -> dict[str, Any]:
 
 
 def settings_from_values(stack: str, values: Mapping[str, Any]) -> StackSettings:
-    """Environment defaults merged with `values` (camelCase), validated."""
+    """Environment defaults merged with `values` (camelCase), validated.
+
+    Secret keys are not settings: they are read by `load_secrets` and skipped here.
+    """
+    values = {key: value for key, value in values.items() if key not in SECRET_CONFIG_KEYS}
     environment = values.get("environment", stack)
     if environment not in DEFAULTS:
         raise SettingsError(
@@ -70,8 +65,40 @@ def settings_from_values(stack: str, values: Mapping[str, Any]) -> StackSettings
 
 
 def load_settings() -> StackSettings:
-    """The current stack's settings, from `pulumi.Config` values of this project."""
-    return settings_from_values(pulumi.get_stack(), project_config(pulumi.get_project()))
+    """The current stack's settings, from `pulumi.Config` values of this project.
+
+    Also checks that every secret key is set, and set as a secret, so that all problems of a
+    stack file are reported together before anything is registered.
+    """
+    from pulumi.runtime import config as runtime_config
+
+    project = pulumi.get_project()
+    values = project_config(project)
+    problems = []
+    for key in SECRET_CONFIG_KEYS:
+        if key not in values:
+            problems.append(
+                f"{key}: required secret is missing "
+                f"(set it with: pulumi config set --secret {key} <value>)"
+            )
+        elif not runtime_config.is_config_secret(f"{project}:{key}"):
+            problems.append(
+                f"{key}: is stored in plain text "
+                f"(set it again with: pulumi config set --secret {key} <value>)"
+            )
+    try:
+        settings = settings_from_values(pulumi.get_stack(), values)
+    except SettingsError as error:
+        problems.extend(str(error).splitlines())
+    if problems:
+        raise SettingsError("\n".join(problems))
+    return settings
+
+
+def load_secrets() -> dict[str, pulumi.Output[str]]:
+    """The secret config values, as secret Outputs (checked present by `load_settings`)."""
+    config = pulumi.Config()
+    return {key: config.require_secret(key) for key in SECRET_CONFIG_KEYS}
 
 
 def format_errors(error: ValidationError) -> list[str]:

@@ -11,20 +11,26 @@ from __future__ import annotations
 import ipaddress
 import re
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
 
-from stacks.instance_types import INSTANCE_TYPES
+from stacks.catalog import (
+    SERVICE_NAMES,
+    ServiceName,
+    ServiceSettings,
+    cpu_millicores,
+    memory_mib,
+)
+from stacks.instance_types import INSTANCE_TYPES, InstanceCapacity
+from stacks.secrets import DELIVERED_SECRETS
+from stacks.settings_base import WORKLOAD_CLASSES, Settings, WorkloadClass, invalid
 
 Environment = Literal["production", "staging"]
 NatStrategy = Literal["perAz", "single"]
@@ -35,8 +41,6 @@ GPU_AMI_TYPES = frozenset({"AL2023_x86_64_NVIDIA"})
 TaintEffect = Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"]
 ControlPlaneLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 AccessPolicy = Literal["cluster-admin", "admin", "edit", "view"]
-WorkloadClass = Literal["general", "compute", "memory", "gpu"]
-WORKLOAD_CLASSES: tuple[WorkloadClass, ...] = ("general", "compute", "memory", "gpu")
 
 # EKS versions in standard support that this program has been checked against.
 SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
@@ -71,27 +75,6 @@ LOG_RETENTION_DAYS = frozenset(
 REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
 IAM_PRINCIPAL_PATTERN = r"^arn:aws(-[a-z]+)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
 LABEL_KEY_PATTERN = r"^([a-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
-
-
-def invalid(field: str, value: Any, problem: str) -> PydanticCustomError:
-    """An error about `field` (a key of the model being validated) with its value and the rule."""
-    return PydanticCustomError(
-        "invalid_setting",
-        "{field}: {problem}",
-        {"field": field, "value": value, "problem": problem},
-    )
-
-
-class Settings(BaseModel):
-    """Base of every settings model: camelCase keys, immutable, unknown keys rejected."""
-
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-    )
 
 
 class Taint(Settings):
@@ -210,6 +193,35 @@ class NodeGroupsSettings(Settings):
         return self
 
 
+# Room a node keeps for the kubelet, the OS and the platform's DaemonSets (CNI, kube-proxy,
+# CSI node driver, pod identity agent, log and metric agents): a pod must fit in the rest.
+SYSTEM_RESERVED_CPU_MILLICORES = 400
+SYSTEM_RESERVED_MEMORY_FRACTION = 0.15
+SYSTEM_RESERVED_MEMORY_MIB = 800
+
+
+def schedulable(capacity: InstanceCapacity) -> tuple[int, int]:
+    """(millicores, MiB) one pod can request on an otherwise empty node of this capacity."""
+    memory = capacity.memory_gib * 1024 * (1 - SYSTEM_RESERVED_MEMORY_FRACTION)
+    return (
+        capacity.vcpu * 1000 - SYSTEM_RESERVED_CPU_MILLICORES,
+        int(memory) - SYSTEM_RESERVED_MEMORY_MIB,
+    )
+
+
+class ApplicationSettings(Settings):
+    namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+    log_level: Literal["debug", "info", "warning", "error"]
+    feature_flags: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")], bool] = {}
+
+
+class RetentionSettings(Settings):
+    # Days a deleted Secrets Manager secret can still be restored.
+    secret_recovery_window_days: Annotated[int, Field(ge=7, le=30)]
+    # Days an overwritten or deleted document version is kept.
+    document_version_days: Annotated[int, Field(ge=1, le=3650)]
+
+
 class AdminAccess(Settings):
     """An IAM principal given access to the cluster through an EKS access entry."""
 
@@ -230,6 +242,11 @@ class StackSettings(Settings):
     flow_log_retention_days: int
     admin_access: Annotated[list[AdminAccess], Field(min_length=1)]
     node_groups: NodeGroupsSettings
+    application: ApplicationSettings
+    services: dict[ServiceName, ServiceSettings]
+    # Replicas of the platform's own controllers (External Secrets, ...).
+    addon_replicas: Annotated[int, Field(ge=1, le=5)]
+    retention: RetentionSettings
     protect: bool
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=127)], Annotated[str, Field(max_length=255)]
@@ -306,7 +323,52 @@ class StackSettings(Settings):
                 "at least one entry needs policy 'cluster-admin' (else nobody can "
                 "administer the cluster)",
             )
+        missing = [name for name in SERVICE_NAMES if name not in self.services]
+        if missing:
+            raise invalid("services", missing, f"{', '.join(missing)} missing from the catalog")
+        for name, service in self.services.items():
+            self._check_service(name, service)
         return self
+
+    def _check_service(self, name: str, service: ServiceSettings) -> None:
+        """A service must fit the instance type the autoscaler plans its node group with."""
+        group = getattr(self.node_groups, service.workload_class)
+        first_type = group.instance_types[0]
+        capacity = INSTANCE_TYPES[first_type]
+        cpu_room, memory_room = schedulable(capacity)
+        requests = service.resources.requests
+        where = f"services.{name}"
+        if cpu_millicores(requests.cpu) > cpu_room:
+            raise invalid(
+                f"{where}.resources.requests.cpu",
+                requests.cpu,
+                f"{requests.cpu} does not fit {first_type}, the first type of the "
+                f"{service.workload_class} group (at most {cpu_room}m)",
+            )
+        if memory_mib(requests.memory) > memory_room:
+            raise invalid(
+                f"{where}.resources.requests.memory",
+                requests.memory,
+                f"{requests.memory} does not fit {first_type}, the first type of the "
+                f"{service.workload_class} group (at most {memory_room}Mi)",
+            )
+        if service.gpus > capacity.gpus:
+            raise invalid(
+                f"{where}.gpus",
+                service.gpus,
+                f"{service.gpus} exceeds the {capacity.gpus} GPU(s) of {first_type}",
+            )
+        for variable, reference in service.secret_env.items():
+            secret, _, key = reference.partition("/")
+            if key not in DELIVERED_SECRETS.get(secret, frozenset()):
+                delivered = sorted(
+                    f"{s}/{k}" for s, keys in DELIVERED_SECRETS.items() for k in keys
+                )
+                raise invalid(
+                    f"{where}.secretEnv.{variable}",
+                    reference,
+                    f"{reference!r} is not delivered (allowed: {', '.join(delivered)})",
+                )
 
     @property
     def public_endpoint(self) -> bool:

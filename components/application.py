@@ -1,0 +1,125 @@
+"""The application namespace with its configuration, secrets and the catalog's microservices."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.conventions import namespace, standard_labels
+from components.microservice import Microservice, MicroserviceArgs
+from components.secrets import RemoteSecret, external_secret
+from stacks.catalog import ServiceName, ServiceSettings
+from stacks.settings import ApplicationSettings, Taint
+from stacks.settings_base import WorkloadClass
+
+CONFIG_MAP = "financial-planning-config"
+
+
+def service_url(name: str, namespace_name: str, port: int) -> str:
+    return f"http://{name}.{namespace_name}.svc.cluster.local:{port}"
+
+
+def env_name(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def application_config(
+    environment: str,
+    region: str,
+    application: ApplicationSettings,
+    services: Mapping[ServiceName, ServiceSettings],
+) -> dict[str, str]:
+    """The plain configuration every service reads (never secrets: those come from Secrets)."""
+    config = {
+        "ENVIRONMENT": environment,
+        "LOG_LEVEL": application.log_level,
+        "AWS_REGION": region,
+    }
+    for flag, enabled in sorted(application.feature_flags.items()):
+        config[f"FEATURE_{env_name(flag)}"] = str(enabled).lower()
+    for name, service in services.items():
+        config[f"{env_name(name)}_URL"] = service_url(name, application.namespace, service.port)
+    return config
+
+
+@dataclass(frozen=True)
+class ApplicationArgs:
+    environment: str
+    region: str
+    application: ApplicationSettings
+    services: Mapping[ServiceName, ServiceSettings]
+    # service -> image repository URL; the tag comes from the service's settings.
+    image_repositories: Mapping[str, pulumi.Input[str]]
+    node_taints: Mapping[WorkloadClass, Sequence[Taint]]
+    storage_class: str
+    remote_secrets: Mapping[str, RemoteSecret]
+    secret_store: str
+    # service -> IRSA role of its service account.
+    service_roles: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Further configuration (data-store endpoints, bucket names), all non-secret.
+    extra_config: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Custom resource definitions and storage classes the objects here need first.
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class Application(pulumi.ComponentResource):
+    namespace_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ApplicationArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("financial-planning:workloads:Application", name, None, opts)
+        ns = namespace(
+            args.application.namespace,
+            pod_security="restricted",
+            istio_injection=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        inside = pulumi.ResourceOptions(parent=self, depends_on=[ns, *args.depends_on])
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata={
+                "name": CONFIG_MAP,
+                "namespace": ns.metadata.name,
+                "labels": standard_labels(CONFIG_MAP, "configuration"),
+            },
+            data={
+                **application_config(
+                    args.environment, args.region, args.application, args.services
+                ),
+                **args.extra_config,
+            },
+            opts=inside,
+        )
+        secrets = [
+            external_secret(
+                secret_name,
+                remote,
+                namespace_name=ns.metadata.name,
+                store_name=args.secret_store,
+                opts=inside,
+            )
+            for secret_name, remote in sorted(args.remote_secrets.items())
+        ]
+        for service_name, service in args.services.items():
+            image = pulumi.Output.concat(
+                args.image_repositories[service_name], ":", service.image_tag
+            )
+            Microservice(
+                service_name,
+                MicroserviceArgs(
+                    namespace=ns.metadata.name,
+                    service=service,
+                    image=image,
+                    config_map=config_map.metadata.name,
+                    node_taints=args.node_taints[service.workload_class],
+                    storage_class=args.storage_class,
+                    iam_role_arn=args.service_roles.get(service_name),
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*secrets]),
+            )
+        self.namespace_name = ns.metadata.name
+        self.register_outputs({"namespace": ns.metadata.name})

@@ -1,0 +1,37 @@
+"""Customer-managed KMS keys: one per purpose, rotated, with an alias."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+
+def encryption_key(
+    name: str,
+    *,
+    alias: str,
+    description: str,
+    protect: bool,
+    parent: pulumi.Resource,
+    policy: pulumi.Input[str] | None = None,
+) -> aws.kms.Key:
+    """A symmetric key with yearly rotation and a 30-day deletion window.
+
+    Without `policy` the key gets AWS's default policy: the account administers it and IAM
+    policies grant its use, which is how the roles of this program are given access.
+    """
+    key = aws.kms.Key(
+        name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        policy=policy,
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect),
+    )
+    aws.kms.Alias(
+        name,
+        name=f"alias/{alias}",
+        target_key_id=key.key_id,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return key

@@ -1,0 +1,220 @@
+"""One microservice of the catalog: ServiceAccount, Deployment, Service, PDB and its volume."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.conventions import (
+    IRSA_ANNOTATION,
+    restricted_container_security_context,
+    restricted_pod_security_context,
+    selector_labels,
+    standard_labels,
+)
+from components.node_group import WORKLOAD_CLASS_LABEL
+from stacks.catalog import ServiceSettings
+from stacks.settings import Taint
+
+HEALTH_PATH = "/health"
+CONTAINER_PORT_NAME = "http"
+# Long enough for in-flight requests to finish after the pod leaves the Service's endpoints.
+TERMINATION_GRACE_SECONDS = 45
+PRE_STOP_SLEEP_SECONDS = 10
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def service_port_name(port: int) -> str:
+    # Istio picks the protocol from the "http-" prefix.
+    return f"http-{port}"
+
+
+def tolerations_for(taints: Sequence[Taint]) -> list[dict[str, str]]:
+    return [
+        {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.kubernetes_effect()}
+        for t in taints
+    ]
+
+
+def container_resources(service: ServiceSettings) -> dict[str, dict[str, str]]:
+    requests = {"cpu": service.resources.requests.cpu, "memory": service.resources.requests.memory}
+    limits = {"cpu": service.resources.limits.cpu, "memory": service.resources.limits.memory}
+    if service.gpus:
+        # Extended resources must be requested and limited alike.
+        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(service.gpus)
+    return {"requests": requests, "limits": limits}
+
+
+def probe(period_seconds: int, failure_threshold: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": HEALTH_PATH, "port": CONTAINER_PORT_NAME},
+        "periodSeconds": period_seconds,
+        "timeoutSeconds": 3,
+        "failureThreshold": failure_threshold,
+    }
+
+
+def spread_constraints(name: str) -> list[dict[str, Any]]:
+    """Spread replicas over zones (strictly) and hosts (as far as capacity allows)."""
+    selector = {"matchLabels": selector_labels(name)}
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": selector,
+        },
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": selector,
+        },
+    ]
+
+
+@dataclass(frozen=True)
+class MicroserviceArgs:
+    namespace: pulumi.Input[str]
+    service: ServiceSettings
+    image: pulumi.Input[str]
+    config_map: pulumi.Input[str]
+    # Taints of the node group the service runs on, which it must tolerate.
+    node_taints: Sequence[Taint]
+    storage_class: str
+    iam_role_arn: pulumi.Input[str] | None = None
+
+
+class Microservice(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, args: MicroserviceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("financial-planning:workloads:Microservice", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        service = args.service
+        labels = standard_labels(name, "microservice")
+        metadata = k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels)
+
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name,
+                namespace=args.namespace,
+                labels=labels,
+                annotations=(
+                    {IRSA_ANNOTATION: args.iam_role_arn} if args.iam_role_arn is not None else None
+                ),
+            ),
+            automount_service_account_token=service.kubernetes_api,
+            opts=child,
+        )
+
+        volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
+        mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+        if service.persistent_volume is not None:
+            claim_spec: Any = {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": args.storage_class,
+                "resources": {"requests": {"storage": f"{service.persistent_volume.size_gib}Gi"}},
+            }
+            claim = k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-data",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{name}-data", namespace=args.namespace, labels=labels
+                ),
+                spec=claim_spec,
+                opts=child,
+            )
+            volumes.append(
+                {"name": "data", "persistentVolumeClaim": {"claimName": claim.metadata.name}}
+            )
+            mounts.append({"name": "data", "mountPath": service.persistent_volume.mount_path})
+
+        env: list[dict[str, Any]] = [
+            {"name": "SERVICE_NAME", "value": name},
+            {"name": "PORT", "value": str(service.port)},
+            {
+                "name": "POD_NAMESPACE",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+            },
+        ]
+        for variable, reference in sorted(service.secret_env.items()):
+            secret, key = reference.split("/", 1)
+            env.append(
+                {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+            )
+
+        # Specs are plain manifest dicts (typed `Any`): the test suite validates every rendered
+        # object strictly against the Kubernetes OpenAPI schema instead.
+        container: Any = {
+            "name": name,
+            "image": args.image,
+            "imagePullPolicy": "Always",
+            "ports": [
+                {"name": CONTAINER_PORT_NAME, "containerPort": service.port, "protocol": "TCP"}
+            ],
+            "envFrom": [{"configMapRef": {"name": args.config_map}}],
+            "env": env,
+            "resources": container_resources(service),
+            "securityContext": restricted_container_security_context(),
+            # Up to 150 s to start; readiness gates traffic; liveness restarts a hung process.
+            "startupProbe": probe(period_seconds=5, failure_threshold=30),
+            "readinessProbe": probe(period_seconds=10, failure_threshold=3),
+            "livenessProbe": probe(period_seconds=20, failure_threshold=3),
+            "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
+            "volumeMounts": mounts,
+        }
+        # A ReadWriteOnce volume cannot be attached to a second pod during a rollout.
+        strategy: Any = (
+            {"type": "Recreate"}
+            if service.persistent_volume is not None
+            else {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+        )
+        deployment: Any = {
+            "replicas": service.replicas,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": selector_labels(name)},
+            "strategy": strategy,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": account.metadata.name,
+                    "automountServiceAccountToken": service.kubernetes_api,
+                    "securityContext": restricted_pod_security_context(),
+                    "nodeSelector": {WORKLOAD_CLASS_LABEL: service.workload_class},
+                    "tolerations": tolerations_for(args.node_taints),
+                    "topologySpreadConstraints": spread_constraints(name),
+                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
+        }
+        k8s.apps.v1.Deployment(name, metadata=metadata, spec=deployment, opts=child)
+        service_spec: Any = {
+            "type": "ClusterIP",
+            "selector": selector_labels(name),
+            "ports": [
+                {
+                    "name": service_port_name(service.port),
+                    "port": service.port,
+                    "targetPort": CONTAINER_PORT_NAME,
+                    "protocol": "TCP",
+                    "appProtocol": "http",
+                }
+            ],
+        }
+        k8s.core.v1.Service(name, metadata=metadata, spec=service_spec, opts=child)
+        if service.replicas > 1:
+            budget: Any = {
+                "maxUnavailable": 1,
+                "selector": {"matchLabels": selector_labels(name)},
+                # Crash-looping pods must not block node drains.
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            }
+            k8s.policy.v1.PodDisruptionBudget(name, metadata=metadata, spec=budget, opts=child)
+        self.register_outputs({"name": name})

@@ -1,0 +1,42 @@
+"""Secret stack settings: set with `pulumi config set --secret`, never kept in plain text.
+
+Each secret config key feeds one key of one AWS Secrets Manager secret, which External Secrets
+turns into a Kubernetes Secret of the same name in the application namespace.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pulumi
+
+
+class SecretField(NamedTuple):
+    secret: str  # the Secrets Manager secret and the Kubernetes Secret it becomes
+    key: str  # the key inside it
+
+
+SECRET_CONFIG_KEYS: dict[str, SecretField] = {
+    "openaiApiKey": SecretField("api-credentials", "openai-api-key"),
+    "plaidClientId": SecretField("api-credentials", "plaid-client-id"),
+    "plaidSecret": SecretField("api-credentials", "plaid-secret"),
+}
+
+# What the services may reference in `secretEnv`: the secrets above plus those the platform
+# creates itself (none yet).
+DELIVERED_SECRETS: dict[str, frozenset[str]] = {}
+for _field in SECRET_CONFIG_KEYS.values():
+    DELIVERED_SECRETS[_field.secret] = DELIVERED_SECRETS.get(_field.secret, frozenset()) | {
+        _field.key
+    }
+
+
+def secret_values(
+    values: dict[str, pulumi.Output[str]],
+) -> dict[str, dict[str, pulumi.Output[str]]]:
+    """Group secret config values by the secret they belong to: {secret: {key: value}}."""
+    grouped: dict[str, dict[str, pulumi.Output[str]]] = {}
+    for config_key, value in values.items():
+        target = SECRET_CONFIG_KEYS[config_key]
+        grouped.setdefault(target.secret, {})[target.key] = value
+    return grouped
