@@ -4,15 +4,30 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CHECKOV_STAMP := .venv-checkov/.installed
+NODE_STAMP := node_modules/.installed
 
-.PHONY: venv synth synth-all test lint bench clean
+.PHONY: venv checkers synth synth-all test lint bench clean
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
+# checkov cannot share a virtualenv with pulumi (conflicting pins): it gets its own.
+$(CHECKOV_STAMP): tools/checkov-requirements.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --disable-pip-version-check -r tools/checkov-requirements.txt
+	touch $@
+
+# Schemas of custom resources (npm @kubernetes-models/*), pinned by package-lock.json.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 venv: $(STAMP)
+
+checkers: $(CHECKOV_STAMP) $(NODE_STAMP)
 
 synth: $(STAMP)
 	$(PY) -m offline.synth --stack $(STACK)
@@ -25,7 +40,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
 
-test: lint
+test: lint checkers
 	$(PY) -m pytest
 
 bench: $(STAMP)

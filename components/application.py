@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -92,6 +93,17 @@ class Application(pulumi.ComponentResource):
                 ),
                 **args.extra_config,
             },
+            opts=inside,
+        )
+        deny_all: Any = {"podSelector": {}, "policyTypes": ["Ingress"]}
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny-ingress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="default-deny-ingress",
+                namespace=ns.metadata.name,
+                labels=standard_labels("default-deny-ingress", "network-policy"),
+            ),
+            spec=deny_all,
             opts=inside,
         )
         secrets = [

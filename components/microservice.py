@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components.conventions import (
     IRSA_ANNOTATION,
+    PART_OF,
     restricted_container_security_context,
     restricted_pod_security_context,
     selector_labels,
@@ -209,6 +210,28 @@ class Microservice(pulumi.ComponentResource):
             ],
         }
         k8s.core.v1.Service(name, metadata=metadata, spec=service_spec, opts=child)
+        # Namespace-wide ingress is denied by default (see Application); open this port to the
+        # namespace's own pods only.
+        ingress: Any = {
+            "podSelector": {"matchLabels": selector_labels(name)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": PART_OF}}}
+                    ],
+                    "ports": [{"port": service.port, "protocol": "TCP"}],
+                }
+            ],
+        }
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-ingress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{name}-ingress", namespace=args.namespace, labels=labels
+            ),
+            spec=ingress,
+            opts=child,
+        )
         if service.replicas > 1:
             budget: Any = {
                 "maxUnavailable": 1,

@@ -102,7 +102,19 @@ def load_secrets() -> dict[str, pulumi.Output[str]]:
 
 
 def format_errors(error: ValidationError) -> list[str]:
-    return [_format_one(detail) for detail in error.errors()]
+    details = error.errors()
+    # A bad dict key (an unknown service, say) makes pydantic also report every field of its
+    # value as missing: report the key once and nothing below it.
+    bad_keys = [d["loc"][:-1] for d in details if d["loc"] and d["loc"][-1] == "[key]"]
+    lines = []
+    for detail in details:
+        loc = detail["loc"]
+        if loc[-1:] == ("[key]",):
+            allowed = (detail.get("ctx") or {}).get("expected", "")
+            lines.append(f"{'.'.join(map(str, loc[:-1]))}: unknown key (allowed: {allowed})")
+        elif not any(loc[: len(prefix)] == prefix for prefix in bad_keys):
+            lines.append(_format_one(detail))
+    return lines
 
 
 def _format_one(detail: ErrorDetails) -> str:

@@ -13,9 +13,13 @@ CLUSTER = "aws:eks/cluster:Cluster"
 ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
 
+def cluster_key(run: StackRun) -> RecordedResource:
+    return run.one("aws:kms/key:Key", f"financial-planning-{run.stack}-secrets")
+
+
 def test_one_cluster_with_secrets_encrypted_by_a_rotating_key(stack_run: StackRun) -> None:
     cluster = stack_run.one(CLUSTER)
-    key = stack_run.one("aws:kms/key:Key")
+    key = cluster_key(stack_run)
     assert key.inputs["enableKeyRotation"] is True
     assert cluster.inputs["encryptionConfig"]["resources"] == ["secrets"]
     assert cluster.inputs["encryptionConfig"]["provider"]["keyArn"].endswith(key.id)
@@ -38,7 +42,7 @@ def test_control_plane_logs_all_five_types_into_a_retained_encrypted_group(
         )
         assert group.inputs["name"] == f"/aws/eks/{cluster.inputs['name']}/cluster"
         assert group.inputs["retentionInDays"] == days
-        assert group.inputs["kmsKeyId"].endswith(run.one("aws:kms/key:Key").id)
+        assert group.inputs["kmsKeyId"].endswith(cluster_key(run).id)
         # Created before the cluster, so EKS never makes one without retention.
         assert group.urn in cluster.dependencies
 

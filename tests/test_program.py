@@ -17,6 +17,9 @@ PROTECTED_IN_PRODUCTION = {
     "aws:ec2/vpc:Vpc",
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
     "aws:cloudwatch/logGroup:LogGroup",
+    "aws:s3/bucket:Bucket",
+    "aws:ecr/repository:Repository",
+    "aws:secretsmanager/secret:Secret",
 }
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from offline.engine import PlatformMocks, RecordingMonitor, run_stack, stack_config
 from stacks import SettingsError, settings_from_values
 from stacks.defaults import DEFAULTS
+from stacks.secrets import SECRET_CONFIG_KEYS
 
 BASE: dict[str, Any] = {
     "region": "eu-west-1",
@@ -29,7 +30,7 @@ def test_stack_files_state_only_what_differs_from_defaults() -> None:
     for stack in ("production", "staging"):
         config, _ = stack_config(stack)
         keys = {key.split(":", 1)[1] for key in config if key.startswith("financial-planning:")}
-        assert keys <= {
+        assert keys - set(SECRET_CONFIG_KEYS) <= {
             "region",
             "availabilityZones",
             "endpointPublicAccessCidrs",
@@ -131,6 +132,61 @@ def test_the_example_from_the_issue() -> None:
         ),
         ({"protect": "sometimes"}, "protect: 'sometimes' is invalid: input should be a valid"),
         ({"environment": "qa"}, "environment: 'qa' has no defaults (allowed: production, staging"),
+        (
+            {
+                "services": {
+                    "simulation-service": {
+                        "resources": {"requests": {"cpu": "3"}, "limits": {"cpu": "4"}}
+                    }
+                }
+            },
+            "services.simulation-service.resources.requests.cpu: 3 does not fit c5.large, the "
+            "first type of the compute group (at most 1600m)",
+        ),
+        (
+            {
+                "services": {
+                    "document-service": {
+                        "resources": {"requests": {"memory": "15Gi"}, "limits": {"memory": "16Gi"}}
+                    }
+                }
+            },
+            "services.document-service.resources.requests.memory: 15Gi does not fit r5.large",
+        ),
+        (
+            {"services": {"ml-service": {"replicas": 2}}},
+            "services.ml-service.replicas: 2 replicas cannot share a ReadWriteOnce "
+            "persistentVolume (allowed: 1)",
+        ),
+        (
+            {"services": {"user-service": {"imageTag": "latest"}}},
+            "services.user-service.imageTag: 'latest' floats",
+        ),
+        (
+            {"services": {"user-service": {"gpus": 1}}},
+            "services.user-service.gpus: GPUs are requested exactly by the services of workload",
+        ),
+        (
+            {"services": {"user-service": {"secretEnv": {"DB": "vault/password"}}}},
+            "services.user-service.secretEnv: DB: 'vault/password' must be '<secret>/<key>'",
+        ),
+        (
+            {"services": {"user-service": {"secretEnv": {"DB": "api-credentials/db-password"}}}},
+            "services.user-service.secretEnv.DB: 'api-credentials/db-password' is not delivered "
+            "(allowed: api-credentials/openai-api-key",
+        ),
+        (
+            {"services": {"user-service": {"resources": {"limits": {"cpu": "100m"}}}}},
+            "services.user-service.resources.limits: cpu limit 100m is below the request 250m",
+        ),
+        (
+            {"services": {"payments-service": {"port": 9000}}},
+            "services.payments-service: unknown key (allowed: 'financial-planning-api', ",
+        ),
+        (
+            {"services": {"user-service": {"port": 80}}},
+            "services.user-service.port: 80 is invalid: input should be greater than or equal",
+        ),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_key(
@@ -146,8 +202,8 @@ def test_every_problem_gets_its_own_line() -> None:
     assert sorted(message.splitlines()) == [
         "foo: unknown setting (allowed: environment, region, availabilityZones, vpcCidr, "
         "natGateways, kubernetesVersion, endpointPublicAccessCidrs, controlPlaneLogTypes, "
-        "controlPlaneLogRetentionDays, flowLogRetentionDays, adminAccess, nodeGroups, protect, "
-        "tags)",
+        "controlPlaneLogRetentionDays, flowLogRetentionDays, adminAccess, nodeGroups, "
+        "application, services, addonReplicas, retention, protect, tags)",
         "natGateways: 'none' is invalid: input should be 'perAz' or 'single'",
     ]
 

@@ -1,0 +1,224 @@
+"""Checks over what `make synth` renders, for every stack: YAML, schemas, custom resources, checkov.
+
+These need the checkers `make test` installs (`.venv-checkov`, `node_modules`); they fail, never
+skip, when one is missing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from yamllint import linter
+from yamllint.config import YamlLintConfig
+
+from offline.engine import PROJECT_DIR, StackRun
+from offline.synth import write_build
+from stacks.settings_base import Settings
+
+pytestmark = pytest.mark.manifests
+
+# Custom resource kinds the program may render, each validated by tools/validate-custom-resources.
+CUSTOM_RESOURCE_KINDS = {
+    ("external-secrets.io/v1", "ExternalSecret"),
+    ("external-secrets.io/v1", "ClusterSecretStore"),
+}
+CHECKOV = Path(os.environ.get("CHECKOV", PROJECT_DIR / ".venv-checkov" / "bin" / "checkov"))
+CRD_VALIDATOR = PROJECT_DIR / "tools" / "validate-custom-resources.mjs"
+WAIVERS = PROJECT_DIR / "tests" / "checkov-waivers.yaml"
+YAMLLINT = YamlLintConfig("rules: {key-duplicates: enable, document-start: enable}")
+
+
+@pytest.fixture(scope="session")
+def rendered(
+    runs: dict[str, StackRun], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("build")
+    return {stack: write_build(run, out) / "manifests" for stack, run in runs.items()}
+
+
+@pytest.fixture(params=["production", "staging"])
+def manifests(request: pytest.FixtureRequest, rendered: dict[str, Path]) -> Path:
+    return rendered[request.param]
+
+
+def documents(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
+    return [(path, yaml.safe_load(path.read_text())) for path in sorted(directory.glob("*.yaml"))]
+
+
+def test_every_stack_renders_objects(manifests: Path) -> None:
+    assert len(list(manifests.glob("*.yaml"))) > 30
+
+
+def test_yaml_parses_with_no_duplicate_keys(manifests: Path) -> None:
+    for path in manifests.glob("*.yaml"):
+        text = path.read_text()
+        problems = [str(p) for p in linter.run(text, YAMLLINT)]
+        assert problems == [], (path.name, problems)
+        assert len(list(yaml.safe_load_all(text))) == 1
+
+
+def test_yamllint_would_catch_a_duplicate_key() -> None:
+    problems = list(linter.run("---\na: 1\na: 2\n", YAMLLINT))
+    assert [p.rule for p in problems] == ["key-duplicates"]
+
+
+def test_builtin_objects_validate_strictly(manifests: Path, runs: dict[str, StackRun]) -> None:
+    # Against the Kubernetes version the stack's cluster runs.
+    version = runs[manifests.parent.name].namespace["settings"].kubernetes_version
+    unknown = []
+    for path, document in documents(manifests):
+        try:
+            kubernetes_validate.validate(document, version, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            if (document["apiVersion"], document["kind"]) not in CUSTOM_RESOURCE_KINDS:
+                unknown.append(path.name)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{path.name}: {error.message} at {list(error.path)}")
+    assert unknown == [], f"kinds with no schema that are not known custom resources: {unknown}"
+
+
+def test_strict_validation_rejects_an_unknown_field(rendered: dict[str, Path]) -> None:
+    path = next(rendered["production"].glob("Deployment_*.yaml"))
+    document = yaml.safe_load(path.read_text())
+    document["spec"]["replica"] = 3
+    with pytest.raises(kubernetes_validate.ValidationError, match="'replica' was unexpected"):
+        kubernetes_validate.validate(document, "1.33", strict=True)
+
+
+def validate_custom_resources(paths: list[Path]) -> list[dict[str, str]]:
+    assert (PROJECT_DIR / "node_modules").is_dir(), "node_modules missing: run `make checkers`"
+    result = subprocess.run(
+        ["node", str(CRD_VALIDATOR), *map(str, paths)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+    )
+    problems: list[dict[str, str]] = json.loads(result.stdout)
+    return problems
+
+
+def test_custom_resources_validate_against_their_schemas(manifests: Path) -> None:
+    custom = [
+        path
+        for path, document in documents(manifests)
+        if (document["apiVersion"], document["kind"]) in CUSTOM_RESOURCE_KINDS
+    ]
+    assert len(custom) >= 2
+    assert validate_custom_resources(custom) == []
+
+
+def test_custom_resource_validator_rejects_bad_and_unknown_objects(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "external-secrets.io/v1",
+                "kind": "ExternalSecret",
+                "metadata": {"name": "x"},
+                "spec": {"secretStoreRef": {"name": "s"}, "data": [{"secretKey": "k"}]},
+            }
+        )
+    )
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(
+        yaml.safe_dump(
+            {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "y"}}
+        )
+    )
+    problems = validate_custom_resources([broken, unknown])
+    assert [
+        (p["name"], "remoteRef" in p["error"] or "no schema" in p["error"]) for p in problems
+    ] == [("x", True), ("y", True)]
+
+
+class Waiver(Settings):
+    check: str
+    resources: list[str]
+    reason: str
+
+
+def load_waivers() -> list[Waiver]:
+    return [Waiver.model_validate(entry) for entry in yaml.safe_load(WAIVERS.read_text())]
+
+
+def checkov_failures(directory: Path) -> list[tuple[str, str]]:
+    assert CHECKOV.exists(), f"{CHECKOV} missing: run `make checkers`"
+    result = subprocess.run(
+        [
+            str(CHECKOV),
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--quiet",
+            "--compact",
+            "--output",
+            "json",
+            "--directory",
+            str(directory),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+    )
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    reports = report if isinstance(report, list) else [report]
+    # checkov skips what it cannot parse: make sure it read every object.
+    summary = reports[0]["summary"]
+    assert summary["parsing_errors"] == 0
+    assert summary["resource_count"] >= len(list(directory.glob("*.yaml")))
+    return [
+        (check["check_id"], check["resource"])
+        for r in reports
+        for check in r["results"]["failed_checks"]
+    ]
+
+
+def test_checkov_finds_nothing_that_is_not_waived(rendered: dict[str, Path]) -> None:
+    waivers = load_waivers()
+    used: set[int] = set()
+    unwaived = []
+    for directory in rendered.values():
+        for check_id, resource in checkov_failures(directory):
+            matches = [
+                i
+                for i, w in enumerate(waivers)
+                if w.check == check_id
+                and any(fnmatch.fnmatchcase(resource, p) for p in w.resources)
+            ]
+            if matches:
+                used.update(matches)
+            else:
+                unwaived.append(f"{directory.parent.name}: {check_id} {resource}")
+    assert unwaived == []
+    assert [w.check for i, w in enumerate(waivers) if i not in used] == [], "stale waivers"
+    assert all(len(w.reason) > 80 for w in waivers)
+
+
+def test_checkov_fails_a_privileged_pod(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "bad", "namespace": "x"},
+                "spec": {
+                    "containers": [
+                        {"name": "c", "image": "busybox", "securityContext": {"privileged": True}}
+                    ]
+                },
+            },
+            explicit_start=True,
+        )
+    )
+    failed = {check for check, _ in checkov_failures(tmp_path)}
+    assert {"CKV_K8S_16", "CKV_K8S_20"} <= failed
