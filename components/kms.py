@@ -32,6 +32,6 @@ def encryption_key(
         name,
         name=f"alias/{alias}",
         target_key_id=key.key_id,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect),
     )
     return key

@@ -11,6 +11,15 @@ import pulumi_aws as aws
 from components.addons import AddonSpec, ManagedAddons, ManagedAddonsArgs
 from components.application import Application, ApplicationArgs
 from components.cluster import Cluster, ClusterArgs
+from components.data import (
+    Cache,
+    CacheArgs,
+    Database,
+    DatabaseArgs,
+    SearchArgs,
+    SearchDomain,
+    StoreNetwork,
+)
 from components.documents import DocumentStore, DocumentStoreArgs
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs
@@ -20,6 +29,7 @@ from components.secrets import (
     ApplicationSecretsArgs,
     ExternalSecretsOperator,
     ExternalSecretsOperatorArgs,
+    RemoteSecret,
 )
 from components.storage import (
     DEFAULT_STORAGE_CLASS,
@@ -29,7 +39,7 @@ from components.storage import (
     VolumeEncryptionArgs,
     ebs_csi_key_policy,
 )
-from stacks.secrets import secret_values
+from stacks.secrets import DATABASE_CREDENTIALS, REDIS_CREDENTIALS, secret_values
 from stacks.settings import StackSettings
 from stacks.settings_base import WorkloadClass
 
@@ -61,6 +71,9 @@ class Platform:
     addons: list[ManagedAddons]
     registry: ImageRegistry
     documents: DocumentStore
+    database: Database
+    cache: Cache
+    search: SearchDomain
     application: Application
 
 
@@ -164,11 +177,56 @@ def build_platform(
         ),
         opts=with_aws,
     )
+    store_network = StoreNetwork(
+        vpc_id=network.vpc_id,
+        subnet_ids=network.private_subnet_ids,
+        client_security_group_id=cluster.security_group_id,
+    )
+    data = settings.data
+    database = Database(
+        f"{prefix}-database",
+        DatabaseArgs(
+            identifier=f"{prefix}-postgres",
+            settings=data.database,
+            network=store_network,
+            protect=settings.protect,
+        ),
+        opts=with_aws,
+    )
+    cache = Cache(
+        f"{prefix}-cache",
+        CacheArgs(
+            replication_group_id=f"{prefix}-redis",
+            settings=data.cache,
+            network=store_network,
+            protect=settings.protect,
+        ),
+        opts=with_aws,
+    )
+    search = SearchDomain(
+        f"{prefix}-search",
+        SearchArgs(
+            domain_name=f"fp-{stack}-search"[:28],
+            settings=data.search,
+            network=store_network,
+            region=settings.region,
+            account_id=account_id,
+            master_user_arn=next(
+                a.principal_arn for a in settings.admin_access if a.policy == "cluster-admin"
+            ),
+            protect=settings.protect,
+        ),
+        opts=with_aws,
+    )
+
     app_secrets = ApplicationSecrets(
         f"{prefix}-app-secrets",
         ApplicationSecretsArgs(
             name_prefix=f"{project}/{stack}",
-            values=secret_values(dict(secrets)),
+            values={
+                **secret_values(dict(secrets)),
+                REDIS_CREDENTIALS: {"auth-token": cache.auth_token},
+            },
             recovery_window_days=settings.retention.secret_recovery_window_days,
             protect=settings.protect,
         ),
@@ -179,8 +237,8 @@ def build_platform(
         ExternalSecretsOperatorArgs(
             region=settings.region,
             oidc=cluster.oidc,
-            key_arn=app_secrets.key_arn,
-            secret_arns=app_secrets.secret_arns,
+            key_arns=[app_secrets.key_arn, database.key_arn],
+            secret_arns=[*app_secrets.secret_arns, database.master_secret_arn],
             consumer_namespaces=[settings.application.namespace],
             replicas=settings.addon_replicas,
         ),
@@ -208,10 +266,31 @@ def build_platform(
             image_repositories=registry.repository_urls,
             node_taints={name: group.taints for name, group in settings.node_groups.items()},
             storage_class=DEFAULT_STORAGE_CLASS,
-            remote_secrets=app_secrets.remote,
+            remote_secrets={
+                **app_secrets.remote,
+                # RDS keeps the master credentials in a secret of its own, as JSON.
+                DATABASE_CREDENTIALS: RemoteSecret(
+                    database.master_secret_arn, ["password", "username"]
+                ),
+            },
             secret_store=operator.store_name,
             service_roles=documents.role_arns,
-            extra_config={"DOCUMENTS_BUCKET": documents.bucket_name},
+            extra_config={
+                "DOCUMENTS_BUCKET": documents.bucket_name,
+                "DATABASE_HOST": database.address,
+                # Reads go to the replicas; without replicas, to the primary.
+                "DATABASE_READ_HOSTS": pulumi.Output.all(
+                    *(database.replica_addresses or [database.address])
+                ).apply(",".join),
+                "DATABASE_PORT": str(database.port),
+                "DATABASE_NAME": data.database.database_name,
+                "DATABASE_SSLMODE": "verify-full",
+                "REDIS_HOST": cache.primary_address,
+                "REDIS_READER_HOST": cache.reader_address,
+                "REDIS_PORT": str(cache.port),
+                "REDIS_TLS": "true",
+                "SEARCH_ENDPOINT": search.endpoint.apply(lambda host: f"https://{host}"),
+            },
             depends_on=[operator, storage],
         ),
         opts=with_cluster,
@@ -225,5 +304,8 @@ def build_platform(
         addons=[before_nodes, late_addons],
         registry=registry,
         documents=documents,
+        database=database,
+        cache=cache,
+        search=search,
         application=application,
     )

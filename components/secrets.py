@@ -35,7 +35,8 @@ STORE_NAME = "aws-secrets-manager"
 class RemoteSecret:
     """A Secrets Manager secret as the services see it: its remote name and its keys."""
 
-    remote_key: str
+    # A Secrets Manager name or ARN.
+    remote_key: pulumi.Input[str]
     keys: Sequence[str]
 
 
@@ -93,8 +94,8 @@ class ApplicationSecrets(pulumi.ComponentResource):
         self.register_outputs({"keyArn": key.arn, "secretArns": self.secret_arns})
 
 
-def operator_policy(region: str, key_arn: str, secret_arns: Sequence[str]) -> str:
-    """Read exactly these secrets, and decrypt with their key only through Secrets Manager."""
+def operator_policy(region: str, key_arns: Sequence[str], secret_arns: Sequence[str]) -> str:
+    """Read exactly these secrets, and decrypt with their keys only through Secrets Manager."""
     return policy_document(
         [
             {
@@ -105,7 +106,7 @@ def operator_policy(region: str, key_arn: str, secret_arns: Sequence[str]) -> st
             {
                 "Effect": "Allow",
                 "Action": "kms:Decrypt",
-                "Resource": key_arn,
+                "Resource": sorted(key_arns),
                 "Condition": {
                     "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
                 },
@@ -118,7 +119,8 @@ def operator_policy(region: str, key_arn: str, secret_arns: Sequence[str]) -> st
 class ExternalSecretsOperatorArgs:
     region: str
     oidc: OidcIssuer
-    key_arn: pulumi.Input[str]
+    # The secrets the operator may read, and the keys they are encrypted with.
+    key_arns: Sequence[pulumi.Input[str]]
     secret_arns: Sequence[pulumi.Input[str]]
     # Only these namespaces may use the ClusterSecretStore.
     consumer_namespaces: Sequence[str]
@@ -147,9 +149,10 @@ class ExternalSecretsOperator(pulumi.ComponentResource):
                 oidc=args.oidc,
                 namespace=OPERATOR_NAMESPACE,
                 service_account=OPERATOR_SERVICE_ACCOUNT,
-                inline_policy=pulumi.Output.all(args.key_arn, *args.secret_arns).apply(
-                    lambda values: operator_policy(args.region, values[0], values[1:])
-                ),
+                inline_policy=pulumi.Output.all(
+                    keys=pulumi.Output.all(*args.key_arns),
+                    secrets=pulumi.Output.all(*args.secret_arns),
+                ).apply(lambda arns: operator_policy(args.region, arns["keys"], arns["secrets"])),
             ),
             opts=child,
         )

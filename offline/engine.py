@@ -211,6 +211,38 @@ class PlatformMocks(pulumi_mocks.Mocks):
             out |= {"bucket": physical, "arn": f"arn:aws:s3:::{physical}"}
         elif typ == "aws:secretsmanager/secret:Secret":
             out["arn"] = f"arn:aws:secretsmanager:{region}:{account}:secret:{physical}-AbCdEf"
+        elif typ == "aws:rds/instance:Instance":
+            identifier = inputs.get("identifier") or resource_id
+            address = f"{identifier}.c0ffee.{region}.rds.amazonaws.com"
+            out |= {
+                "identifier": identifier,
+                "address": address,
+                "port": 5432,
+                "endpoint": f"{address}:5432",
+                "arn": f"arn:aws:rds:{region}:{account}:db:{identifier}",
+            }
+            if inputs.get("manageMasterUserPassword"):
+                out["masterUserSecrets"] = [
+                    {
+                        "secretArn": f"arn:aws:secretsmanager:{region}:{account}:secret:"
+                        f"rds!db-{_stable_hex(name, length=12)}-AbCdEf",
+                        "kmsKeyId": inputs.get("masterUserSecretKmsKeyId"),
+                        "secretStatus": "active",
+                    }
+                ]
+        elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            group = inputs.get("replicationGroupId") or resource_id
+            out |= {
+                "primaryEndpointAddress": f"master.{group}.c0ffee.use1.cache.amazonaws.com",
+                "readerEndpointAddress": f"replica.{group}.c0ffee.use1.cache.amazonaws.com",
+            }
+        elif typ == "aws:opensearch/domain:Domain":
+            domain = inputs.get("domainName") or resource_id
+            out |= {
+                "endpoint": f"vpc-{domain}-{_stable_hex(name, length=26)}.{region}"
+                ".es.amazonaws.com",
+                "arn": f"arn:aws:es:{region}:{account}:domain/{domain}",
+            }
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             out["latestVersion"] = 1
         elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":

@@ -7,6 +7,7 @@ over these. Account-specific values (admin principals, public endpoint CIDRs) ha
 from typing import Any
 
 from stacks.catalog import PRODUCTION_SERVICES, STAGING_SERVICES
+from stacks.data_settings import PRODUCTION_DATA, STAGING_DATA
 from stacks.merge import deep_merge
 
 # Seed sizes: general m5.large-2xlarge 2-20, compute c5.large-4xlarge 3-30,
@@ -79,6 +80,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "services": PRODUCTION_SERVICES,
         "addonReplicas": 2,
         "retention": {"secretRecoveryWindowDays": 30, "documentVersionDays": 365},
+        "data": PRODUCTION_DATA,
         "protect": True,
     },
     "staging": {
@@ -99,6 +101,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         },
         "addonReplicas": 1,
         "retention": {"secretRecoveryWindowDays": 7, "documentVersionDays": 30},
+        "data": deep_merge(PRODUCTION_DATA, STAGING_DATA),
         "protect": False,
     },
 }

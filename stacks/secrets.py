@@ -22,9 +22,17 @@ SECRET_CONFIG_KEYS: dict[str, SecretField] = {
     "plaidSecret": SecretField("api-credentials", "plaid-secret"),
 }
 
-# What the services may reference in `secretEnv`: the secrets above plus those the platform
-# creates itself (none yet).
-DELIVERED_SECRETS: dict[str, frozenset[str]] = {}
+# Secrets the platform makes itself: the database's master credentials (managed by RDS in
+# Secrets Manager) and the Redis auth token (generated with pulumi-random).
+DATABASE_CREDENTIALS = "database-credentials"
+REDIS_CREDENTIALS = "redis-credentials"
+GENERATED_SECRETS: dict[str, frozenset[str]] = {
+    DATABASE_CREDENTIALS: frozenset({"username", "password"}),
+    REDIS_CREDENTIALS: frozenset({"auth-token"}),
+}
+
+# What the services may reference in `secretEnv`.
+DELIVERED_SECRETS: dict[str, frozenset[str]] = dict(GENERATED_SECRETS)
 for _field in SECRET_CONFIG_KEYS.values():
     DELIVERED_SECRETS[_field.secret] = DELIVERED_SECRETS.get(_field.secret, frozenset()) | {
         _field.key

@@ -28,6 +28,7 @@ from stacks.catalog import (
     cpu_millicores,
     memory_mib,
 )
+from stacks.data_settings import DataSettings
 from stacks.instance_types import INSTANCE_TYPES, InstanceCapacity
 from stacks.secrets import DELIVERED_SECRETS
 from stacks.settings_base import WORKLOAD_CLASSES, Settings, WorkloadClass, invalid
@@ -247,6 +248,7 @@ class StackSettings(Settings):
     # Replicas of the platform's own controllers (External Secrets, ...).
     addon_replicas: Annotated[int, Field(ge=1, le=5)]
     retention: RetentionSettings
+    data: DataSettings
     protect: bool
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=127)], Annotated[str, Field(max_length=255)]
@@ -328,7 +330,34 @@ class StackSettings(Settings):
             raise invalid("services", missing, f"{', '.join(missing)} missing from the catalog")
         for name, service in self.services.items():
             self._check_service(name, service)
+        if self.environment == "production":
+            self._check_production_data()
         return self
+
+    def _check_production_data(self) -> None:
+        """Production's data tier survives the loss of a node or a zone."""
+        data = self.data
+        if not data.database.multi_az:
+            raise invalid("data.database.multiAz", False, "production needs a Multi-AZ primary")
+        if data.database.read_replicas < 2:
+            raise invalid(
+                "data.database.readReplicas",
+                data.database.read_replicas,
+                f"{data.database.read_replicas} is below production's minimum of 2",
+            )
+        if not data.cache.high_availability:
+            raise invalid(
+                "data.cache.nodes",
+                data.cache.nodes,
+                f"{data.cache.nodes} is below production's minimum of 2 (failover)",
+            )
+        if data.search.zone_count < 2 or data.search.dedicated_master_type is None:
+            raise invalid(
+                "data.search",
+                data.search.instance_count,
+                "production needs zone awareness (instanceCount of 2 or more) and "
+                "dedicated masters (dedicatedMasterType)",
+            )
 
     def _check_service(self, name: str, service: ServiceSettings) -> None:
         """A service must fit the instance type the autoscaler plans its node group with."""

@@ -14,12 +14,24 @@ from offline.synth import kubernetes_objects, main, summary, write_build
 PROTECTED_IN_PRODUCTION = {
     "aws:eks/cluster:Cluster",
     "aws:kms/key:Key",
+    "aws:kms/alias:Alias",
     "aws:ec2/vpc:Vpc",
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
     "aws:cloudwatch/logGroup:LogGroup",
     "aws:s3/bucket:Bucket",
     "aws:ecr/repository:Repository",
     "aws:secretsmanager/secret:Secret",
+    # The data tier, every resource of it.
+    "aws:rds/instance:Instance",
+    "aws:rds/parameterGroup:ParameterGroup",
+    "aws:rds/subnetGroup:SubnetGroup",
+    "aws:elasticache/replicationGroup:ReplicationGroup",
+    "aws:elasticache/subnetGroup:SubnetGroup",
+    "aws:opensearch/domain:Domain",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "random:index/randomId:RandomId",
+    "random:index/randomPassword:RandomPassword",
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from components.secrets import EXTERNAL_SECRETS_CHART
-from offline.engine import StackRun, run_stack, stack_config
+from offline.engine import RecordedResource, StackRun, run_stack, stack_config
 from offline.synth import helm_releases, kubernetes_objects
 from stacks import SettingsError
 from tests.conftest import policy
@@ -193,6 +193,11 @@ def test_secrets_reach_pods_only_by_reference(stack_run: StackRun) -> None:
     assert not objects(stack_run, "Secret"), "no Kubernetes Secret is ever rendered"
 
 
+def api_credentials(run: StackRun) -> RecordedResource:
+    return run.one("aws:secretsmanager/secret:Secret",
+                   f"financial-planning-{run.stack}-app-secrets-api-credentials")
+
+
 def test_external_secret_and_its_store(stack_run: StackRun) -> None:
     [store] = objects(stack_run, "ClusterSecretStore").values()
     assert store["spec"]["provider"] == {
@@ -209,11 +214,12 @@ def test_external_secret_and_its_store(stack_run: StackRun) -> None:
         {"secretKey": key, "remoteRef": {"key": remote_key, "property": key}}
         for key in ("openai-api-key", "plaid-client-id", "plaid-secret")
     ]
-    secret = stack_run.one("aws:secretsmanager/secret:Secret")
+    secret = api_credentials(stack_run)
     assert secret.inputs["name"] == remote_key
     assert secret.inputs["kmsKeyId"].startswith("arn:aws:kms:")
-    version = stack_run.one("aws:secretsmanager/secretVersion:SecretVersion")
-    assert version.inputs["secretString"] == "[secret]"
+    versions = stack_run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert len(versions) == 2
+    assert all(v.inputs["secretString"] == "[secret]" for v in versions)
 
 
 def test_external_secrets_operator_is_pinned_and_reads_only_this_stacks_secrets(
@@ -238,20 +244,21 @@ def test_external_secrets_operator_is_pinned_and_reads_only_this_stacks_secrets(
         f"financial-planning-{stack_run.stack}-external-secrets-operator-inline",
     )
     statements = policy(inline)["Statement"]
-    secret_arn = stack_run.one("aws:secretsmanager/secret:Secret").inputs
-    assert statements[0]["Action"] == [
-        "secretsmanager:GetSecretValue",
-        "secretsmanager:DescribeSecret",
-    ]
-    assert len(statements[0]["Resource"]) == 1
-    assert (
-        f"secret:financial-planning/{stack_run.stack}/api-credentials"
-        in statements[0]["Resource"][0]
-    )
-    assert secret_arn["name"] in statements[0]["Resource"][0]
-    assert statements[1]["Condition"]["StringEquals"]["kms:ViaService"].startswith(
-        "secretsmanager."
-    )
+    assert statements[0]["Action"] == ["secretsmanager:GetSecretValue",
+                                       "secretsmanager:DescribeSecret"]
+    prefix = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+    readable = statements[0]["Resource"]
+    # Its own two secrets and the database's master secret: nothing else, no wildcard.
+    assert len(readable) == 3 and not any("*" in arn for arn in readable)
+    names = sorted(arn.removeprefix(prefix).rsplit("-", 1)[0] for arn in readable)
+    assert names[:2] == [f"financial-planning/{stack_run.stack}/api-credentials",
+                         f"financial-planning/{stack_run.stack}/redis-credentials"]
+    assert names[2].startswith("rds!db-")
+    keys = statements[1]["Resource"]
+    assert len(keys) == 2
+    assert statements[1]["Action"] == "kms:Decrypt"
+    assert statements[1]["Condition"]["StringEquals"]["kms:ViaService"] == (
+        "secretsmanager.us-east-1.amazonaws.com")
 
 
 def test_storage_classes_encrypt_with_the_volume_key(stack_run: StackRun) -> None:
