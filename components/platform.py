@@ -206,7 +206,7 @@ def build_platform(
     search = SearchDomain(
         f"{prefix}-search",
         SearchArgs(
-            domain_name=f"fp-{stack}-search"[:28],
+            domain_name=f"fp-{stack}-search",
             settings=data.search,
             network=store_network,
             region=settings.region,
@@ -233,7 +233,7 @@ def build_platform(
         opts=with_aws,
     )
     operator = ExternalSecretsOperator(
-        f"{prefix}-external-secrets",
+        f"{prefix}-eso",
         ExternalSecretsOperatorArgs(
             region=settings.region,
             oidc=cluster.oidc,
@@ -245,7 +245,7 @@ def build_platform(
         opts=with_cluster,
     )
     documents = DocumentStore(
-        f"{prefix}-documents",
+        f"{prefix}-docs",
         DocumentStoreArgs(
             bucket_name=f"{prefix}-documents",
             oidc=cluster.oidc,

@@ -180,13 +180,22 @@ class PlatformMocks(pulumi_mocks.Mocks):
         if args.typ == "pulumi:providers:aws" and inputs.get("region"):
             self.region = inputs["region"]
         resource_id = f"{args.name}-{_stable_hex(args.typ, args.name, length=8)}"
-        outputs = {**inputs, **self._computed(args.typ, args.name, inputs, resource_id)}
+        outputs = {**inputs, **self.computed_outputs(args.typ, args.name, inputs, resource_id)}
         return resource_id, outputs
 
-    def _computed(
+    @staticmethod
+    def cluster_security_group_id(cluster_resource_name: str) -> str:
+        """The security group EKS would create for the cluster (and attach to its nodes)."""
+        return f"sg-{_stable_hex(cluster_resource_name)}"
+
+    def computed_outputs(
         self, typ: str, name: str, inputs: Mapping[str, Any], resource_id: str
     ) -> dict[str, Any]:
         region, account = self.region, ACCOUNT_ID
+        if typ == "random:index/randomPassword:RandomPassword":
+            return {"result": f"offline-random-{_stable_hex(name, length=24)}"}
+        if typ == "random:index/randomId:RandomId":
+            return {"hex": _stable_hex(name, length=8)}
         if not typ.startswith("aws:"):
             return {}
         service = typ.split(":")[1].split("/")[0]
@@ -262,7 +271,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
                 ],
                 "vpcConfig": {
                     **inputs.get("vpcConfig", {}),
-                    "clusterSecurityGroupId": f"sg-{_stable_hex(name)}",
+                    "clusterSecurityGroupId": self.cluster_security_group_id(name),
                 },
             }
         elif typ == "aws:eks/nodeGroup:NodeGroup":

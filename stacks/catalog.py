@@ -170,10 +170,22 @@ def _service(
     }
 
 
+_DATABASE = {
+    "DATABASE_USERNAME": "database-credentials/username",
+    "DATABASE_PASSWORD": "database-credentials/password",
+}
+_REDIS = {"REDIS_AUTH_TOKEN": "redis-credentials/auth-token"}
+
 PRODUCTION_SERVICES: dict[str, dict[str, Any]] = {
-    "financial-planning-api": _service(8000, "general", 3, ("500m", "1Gi"), ("2", "2Gi")),
-    "simulation-service": _service(8001, "compute", 3, ("1", "2Gi"), ("2", "3Gi")),
-    "user-service": _service(8002, "general", 3, ("250m", "512Mi"), ("1", "1Gi")),
+    "financial-planning-api": _service(
+        8000, "general", 3, ("500m", "1Gi"), ("2", "2Gi"), secretEnv={**_DATABASE, **_REDIS}
+    ),
+    "simulation-service": _service(
+        8001, "compute", 3, ("1", "2Gi"), ("2", "3Gi"), secretEnv=_DATABASE
+    ),
+    "user-service": _service(
+        8002, "general", 3, ("250m", "512Mi"), ("1", "1Gi"), secretEnv={**_DATABASE, **_REDIS}
+    ),
     "banking-service": _service(
         8003,
         "general",
@@ -183,6 +195,7 @@ PRODUCTION_SERVICES: dict[str, dict[str, Any]] = {
         secretEnv={
             "PLAID_CLIENT_ID": "api-credentials/plaid-client-id",
             "PLAID_SECRET": "api-credentials/plaid-secret",
+            **_DATABASE,
         },
     ),
     "ml-service": _service(
@@ -195,12 +208,22 @@ PRODUCTION_SERVICES: dict[str, dict[str, Any]] = {
         secretEnv={"OPENAI_API_KEY": "api-credentials/openai-api-key"},
         persistentVolume={"mountPath": "/models", "sizeGib": 100},
     ),
-    "notification-service": _service(8005, "general", 2, ("250m", "256Mi"), ("500m", "512Mi")),
+    "notification-service": _service(
+        8005, "general", 2, ("250m", "256Mi"), ("500m", "512Mi"), secretEnv=_DATABASE
+    ),
     # PDF rendering is memory-bound: it runs on the memory-optimised group.
     "document-service": _service(
-        8006, "memory", 2, ("500m", "2Gi"), ("1", "4Gi"), documentsBucket=True
+        8006,
+        "memory",
+        2,
+        ("500m", "2Gi"),
+        ("1", "4Gi"),
+        documentsBucket=True,
+        secretEnv=_DATABASE,
     ),
-    "graphql-gateway": _service(4000, "general", 3, ("250m", "512Mi"), ("1", "1Gi")),
+    "graphql-gateway": _service(
+        4000, "general", 3, ("250m", "512Mi"), ("1", "1Gi"), secretEnv=_REDIS
+    ),
 }
 
 STAGING_SERVICES: dict[str, dict[str, Any]] = {

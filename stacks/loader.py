@@ -7,6 +7,7 @@ the only place that reads it: components receive typed settings, never `pulumi.C
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -20,6 +21,8 @@ from stacks.defaults import DEFAULTS
 from stacks.merge import deep_merge
 from stacks.secrets import SECRET_CONFIG_KEYS
 from stacks.settings import StackSettings
+
+STACK_NAME_PATTERN = r"[a-z][a-z0-9-]{0,11}"
 
 
 class SettingsError(pulumi.RunError):
@@ -51,6 +54,12 @@ def settings_from_values(stack: str, values: Mapping[str, Any]) -> StackSettings
     Secret keys are not settings: they are read by `load_secrets` and skipped here.
     """
     values = {key: value for key, value in values.items() if key not in SECRET_CONFIG_KEYS}
+    if not re.fullmatch(STACK_NAME_PATTERN, stack):
+        # Resource names derive from it and meet AWS limits (IAM roles 64, OpenSearch 28).
+        raise SettingsError(
+            f"stack: {stack!r} is not a usable stack name (allowed: lowercase "
+            "letters, digits and '-', starting with a letter, 12 at most)"
+        )
     environment = values.get("environment", stack)
     if environment not in DEFAULTS:
         raise SettingsError(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from offline.engine import PROJECT_DIR, StackRun, stack_config
+from offline.engine import PROJECT_DIR, StackRun, run_stack, stack_config
 from offline.synth import kubernetes_objects, main, summary, write_build
 
 PROTECTED_IN_PRODUCTION = {
@@ -71,11 +71,17 @@ def test_staging_protects_nothing(staging: StackRun) -> None:
     assert staging.one("aws:eks/cluster:Cluster").inputs["deletionProtection"] is False
 
 
-def test_iam_role_names_fit_the_64_character_limit(stack_run: StackRun) -> None:
-    for role in stack_run.of_type("aws:iam/role:Role"):
+def test_iam_role_names_fit_the_64_character_limit_for_the_longest_stack_name() -> None:
+    config, secret_keys = stack_config("staging")
+    config["financial-planning:environment"] = "staging"
+    run = run_stack("twelve-chars", config=config, secret_keys=secret_keys)
+    roles = run.of_type("aws:iam/role:Role")
+    assert len(roles) >= 10
+    for role in roles:
         # Pulumi auto-names a role "<logical name>-<7 random characters>".
         name = role.inputs.get("name") or f"{role.name}-abcdefg"
         assert len(name) <= 64, name
+    assert len(run.one("aws:opensearch/domain:Domain").inputs["domainName"]) <= 28
 
 
 def test_every_component_child_is_parented(stack_run: StackRun) -> None:

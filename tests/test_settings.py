@@ -197,6 +197,12 @@ def test_bad_values_fail_with_one_line_naming_the_key(
     assert "\n" not in message
 
 
+@pytest.mark.parametrize("stack", ["Prod", "longer-than-12", "9lives", "a_b"])
+def test_stack_names_must_fit_the_names_derived_from_them(stack: str) -> None:
+    with pytest.raises(SettingsError, match=rf"^stack: '{stack}' is not a usable stack name"):
+        settings_from_values(stack, {**BASE, "environment": "staging"})
+
+
 def test_every_problem_gets_its_own_line() -> None:
     message = error_of(natGateways="none", foo=1)
     assert sorted(message.splitlines()) == [

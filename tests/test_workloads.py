@@ -186,6 +186,8 @@ def test_secrets_reach_pods_only_by_reference(stack_run: StackRun) -> None:
     assert refs["banking-service"] == {
         "PLAID_CLIENT_ID": {"name": "api-credentials", "key": "plaid-client-id"},
         "PLAID_SECRET": {"name": "api-credentials", "key": "plaid-secret"},
+        "DATABASE_USERNAME": {"name": "database-credentials", "key": "username"},
+        "DATABASE_PASSWORD": {"name": "database-credentials", "key": "password"},
     }
     assert refs["ml-service"] == {
         "OPENAI_API_KEY": {"name": "api-credentials", "key": "openai-api-key"}
@@ -194,8 +196,10 @@ def test_secrets_reach_pods_only_by_reference(stack_run: StackRun) -> None:
 
 
 def api_credentials(run: StackRun) -> RecordedResource:
-    return run.one("aws:secretsmanager/secret:Secret",
-                   f"financial-planning-{run.stack}-app-secrets-api-credentials")
+    return run.one(
+        "aws:secretsmanager/secret:Secret",
+        f"financial-planning-{run.stack}-app-secrets-api-credentials",
+    )
 
 
 def test_external_secret_and_its_store(stack_run: StackRun) -> None:
@@ -233,32 +237,35 @@ def test_external_secrets_operator_is_pinned_and_reads_only_this_stacks_secrets(
     assert release["repositoryOpts"]["repo"] == "https://charts.external-secrets.io"
     assert release["namespace"] == "external-secrets-system"
     values = release["values"]
-    role = stack_run.one(
-        "aws:iam/role:Role", f"financial-planning-{stack_run.stack}-external-secrets-operator"
-    )
+    role = stack_run.one("aws:iam/role:Role", f"financial-planning-{stack_run.stack}-eso-operator")
     assert values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(role.id)
     trust = policy(role, "assumeRolePolicy")["Statement"][0]["Condition"]["StringEquals"]
     assert "system:serviceaccount:external-secrets-system:external-secrets" in trust.values()
     inline = stack_run.one(
         "aws:iam/rolePolicy:RolePolicy",
-        f"financial-planning-{stack_run.stack}-external-secrets-operator-inline",
+        f"financial-planning-{stack_run.stack}-eso-operator-inline",
     )
     statements = policy(inline)["Statement"]
-    assert statements[0]["Action"] == ["secretsmanager:GetSecretValue",
-                                       "secretsmanager:DescribeSecret"]
+    assert statements[0]["Action"] == [
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+    ]
     prefix = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
     readable = statements[0]["Resource"]
     # Its own two secrets and the database's master secret: nothing else, no wildcard.
     assert len(readable) == 3 and not any("*" in arn for arn in readable)
     names = sorted(arn.removeprefix(prefix).rsplit("-", 1)[0] for arn in readable)
-    assert names[:2] == [f"financial-planning/{stack_run.stack}/api-credentials",
-                         f"financial-planning/{stack_run.stack}/redis-credentials"]
+    assert names[:2] == [
+        f"financial-planning/{stack_run.stack}/api-credentials",
+        f"financial-planning/{stack_run.stack}/redis-credentials",
+    ]
     assert names[2].startswith("rds!db-")
     keys = statements[1]["Resource"]
     assert len(keys) == 2
     assert statements[1]["Action"] == "kms:Decrypt"
     assert statements[1]["Condition"]["StringEquals"]["kms:ViaService"] == (
-        "secretsmanager.us-east-1.amazonaws.com")
+        "secretsmanager.us-east-1.amazonaws.com"
+    )
 
 
 def test_storage_classes_encrypt_with_the_volume_key(stack_run: StackRun) -> None:
@@ -311,7 +318,7 @@ def test_documents_bucket_is_private_encrypted_versioned_and_tls_only(
 
 def test_only_document_service_reaches_the_bucket(stack_run: StackRun) -> None:
     role = stack_run.one(
-        "aws:iam/role:Role", f"financial-planning-{stack_run.stack}-documents-document-service"
+        "aws:iam/role:Role", f"financial-planning-{stack_run.stack}-docs-document-service"
     )
     condition = policy(role, "assumeRolePolicy")["Statement"][0]["Condition"]["StringEquals"]
     namespace = NAMESPACES[stack_run.stack]
