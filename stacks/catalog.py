@@ -7,6 +7,7 @@ runs fewer, smaller replicas); it may not add or remove services.
 from __future__ import annotations
 
 import re
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -23,18 +24,7 @@ ServiceName = Literal[
     "document-service",
     "graphql-gateway",
 ]
-SERVICE_NAMES: tuple[ServiceName, ...] = (
-    "financial-planning-api",
-    "simulation-service",
-    "user-service",
-    "banking-service",
-    "ml-service",
-    "notification-service",
-    "document-service",
-    "graphql-gateway",
-)
-# Kubernetes Secrets the services may read (each delivered by an ExternalSecret).
-SecretName = Literal["api-credentials", "database-credentials", "redis-credentials"]
+SERVICE_NAMES: tuple[ServiceName, ...] = typing.get_args(ServiceName)
 
 _CPU = re.compile(r"^(\d+)(m?)$")
 _MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
@@ -98,8 +88,12 @@ class ServiceSettings(Settings):
     resources: ServiceResources
     gpus: Annotated[int, Field(ge=0, le=8)] = 0
     image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
-    # Environment variable -> "<secret>/<key>" of a Secret delivered by External Secrets.
-    secret_env: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], str] = {}
+    # Environment variable -> "<secret>/<key>" of a Secret delivered by External Secrets (which
+    # ones are delivered is checked against stacks.secrets).
+    secret_env: dict[
+        Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")],
+        Annotated[str, Field(pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")],
+    ] = {}
     persistent_volume: PersistentVolume | None = None
     # Reads and writes the documents bucket through its own IRSA role.
     documents_bucket: bool = False
@@ -112,21 +106,6 @@ class ServiceSettings(Settings):
         if tag == "latest":
             raise invalid("imageTag", tag, "'latest' floats; name a release (tags are immutable)")
         return tag
-
-    @field_validator("secret_env")
-    @classmethod
-    def _known_secrets(cls, env: dict[str, str]) -> dict[str, str]:
-        allowed = SecretName.__args__  # type: ignore[attr-defined]
-        for variable, reference in env.items():
-            secret, _, key = reference.partition("/")
-            if secret not in allowed or not key:
-                raise invalid(
-                    "secretEnv",
-                    reference,
-                    f"{variable}: {reference!r} must be '<secret>/<key>' with a secret among "
-                    f"{', '.join(allowed)}",
-                )
-        return env
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceSettings:

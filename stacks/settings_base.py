@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -9,7 +10,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 WorkloadClass = Literal["general", "compute", "memory", "gpu"]
-WORKLOAD_CLASSES: tuple[WorkloadClass, ...] = ("general", "compute", "memory", "gpu")
+WORKLOAD_CLASSES: tuple[WorkloadClass, ...] = typing.get_args(WorkloadClass)
 
 
 def invalid(field: str, value: Any, problem: str) -> PydanticCustomError:

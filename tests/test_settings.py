@@ -168,7 +168,11 @@ def test_the_example_from_the_issue() -> None:
         ),
         (
             {"services": {"user-service": {"secretEnv": {"DB": "vault/password"}}}},
-            "services.user-service.secretEnv: DB: 'vault/password' must be '<secret>/<key>'",
+            "services.user-service.secretEnv.DB: 'vault/password' is not delivered",
+        ),
+        (
+            {"services": {"user-service": {"secretEnv": {"DB": "password"}}}},
+            "services.user-service.secretEnv.DB: 'password' is invalid: string should match",
         ),
         (
             {"services": {"user-service": {"secretEnv": {"DB": "api-credentials/db-password"}}}},
