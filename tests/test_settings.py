@@ -35,6 +35,7 @@ def test_stack_files_state_only_what_differs_from_defaults() -> None:
             "availabilityZones",
             "endpointPublicAccessCidrs",
             "adminAccess",
+            "services",
             "tags",
         }, keys
 

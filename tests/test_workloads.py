@@ -347,11 +347,14 @@ def test_one_immutable_scanned_repository_per_service(stack_run: StackRun) -> No
     assert len(lifecycles) == 8
     rules = json.loads(lifecycles[0].inputs["policy"])["rules"]
     assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "any"]
+    # Release tags come from the stack files.
+    default_tag = {"production": "1.4.2", "staging": "1.5.0-rc.1"}[stack_run.stack]
+    tags = {"ml-service": "1.3.0"} if stack_run.stack == "production" else {}
     for name, deployment in objects(stack_run, "Deployment").items():
         image = pod_spec(deployment)["containers"][0]["image"]
         assert image == (
             f"123456789012.dkr.ecr.us-east-1.amazonaws.com/"
-            f"financial-planning-{stack_run.stack}/{name}:1.0.0"
+            f"financial-planning-{stack_run.stack}/{name}:{tags.get(name, default_tag)}"
         )
 
 
