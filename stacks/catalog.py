@@ -124,9 +124,6 @@ class ServiceSettings(Settings):
             )
         return self
 
-    def secret_names(self) -> set[str]:
-        return {reference.split("/", 1)[0] for reference in self.secret_env.values()}
-
 
 def _service(
     port: int,

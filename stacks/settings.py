@@ -398,7 +398,3 @@ class StackSettings(Settings):
                     reference,
                     f"{reference!r} is not delivered (allowed: {', '.join(delivered)})",
                 )
-
-    @property
-    def public_endpoint(self) -> bool:
-        return bool(self.endpoint_public_access_cidrs)
