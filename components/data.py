@@ -57,6 +57,33 @@ def store_security_group(
     return group
 
 
+def store_key_and_group(
+    component: pulumi.ComponentResource,
+    name: str,
+    engine: str,
+    store: str,
+    network: StoreNetwork,
+    port: int,
+    protect: bool,
+) -> tuple[aws.kms.Key, aws.ec2.SecurityGroup]:
+    """What every store has of its own: a KMS key and a security group open to the cluster."""
+    key = encryption_key(
+        name,
+        alias=store,
+        description=f"Encryption of {engine} {store}",
+        protect=protect,
+        parent=component,
+    )
+    group = store_security_group(
+        name,
+        network,
+        port,
+        f"{engine} {store}: cluster only",
+        pulumi.ResourceOptions(parent=component, protect=protect),
+    )
+    return key, group
+
+
 @dataclass(frozen=True)
 class DatabaseArgs:
     identifier: str
@@ -81,12 +108,14 @@ class Database(pulumi.ComponentResource):
         super().__init__("financial-planning:data:Database", name, None, opts)
         settings = args.settings
         kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
-        key = encryption_key(
+        key, security_group = store_key_and_group(
+            self,
             f"{name}-postgres",
-            alias=f"{args.identifier}",
-            description=f"Storage, insights and master secret of {args.identifier}",
-            protect=args.protect,
-            parent=self,
+            "PostgreSQL",
+            args.identifier,
+            args.network,
+            POSTGRES_PORT,
+            args.protect,
         )
         subnets = aws.rds.SubnetGroup(name, subnet_ids=list(args.network.subnet_ids), opts=kept)
         parameters = aws.rds.ParameterGroup(
@@ -100,13 +129,6 @@ class Database(pulumi.ComponentResource):
                 ),
             ],
             opts=kept,
-        )
-        security_group = store_security_group(
-            f"{name}-postgres",
-            args.network,
-            POSTGRES_PORT,
-            f"PostgreSQL {args.identifier}: cluster only",
-            kept,
         )
         # Final snapshot names must be unique across re-creations; the suffix stays stable.
         suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=kept)
@@ -205,25 +227,20 @@ class Cache(pulumi.ComponentResource):
         super().__init__("financial-planning:data:Cache", name, None, opts)
         settings = args.settings
         kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
-        key = encryption_key(
+        key, security_group = store_key_and_group(
+            self,
             f"{name}-redis",
-            alias=args.replication_group_id,
-            description=f"At-rest encryption of {args.replication_group_id}",
-            protect=args.protect,
-            parent=self,
+            "Redis",
+            args.replication_group_id,
+            args.network,
+            REDIS_PORT,
+            args.protect,
         )
         subnets = aws.elasticache.SubnetGroup(
             name,
             subnet_ids=list(args.network.subnet_ids),
             description=f"{args.replication_group_id} private subnets",
             opts=kept,
-        )
-        security_group = store_security_group(
-            f"{name}-redis",
-            args.network,
-            REDIS_PORT,
-            f"Redis {args.replication_group_id}: cluster only",
-            kept,
         )
         # Alphanumeric: ElastiCache refuses some punctuation in AUTH tokens.
         token = random.RandomPassword(f"{name}-auth-token", length=64, special=False, opts=kept)
@@ -301,19 +318,14 @@ class SearchDomain(pulumi.ComponentResource):
         super().__init__("financial-planning:data:SearchDomain", name, None, opts)
         settings = args.settings
         kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
-        key = encryption_key(
+        key, security_group = store_key_and_group(
+            self,
             f"{name}-search",
-            alias=args.domain_name,
-            description=f"At-rest encryption of {args.domain_name}",
-            protect=args.protect,
-            parent=self,
-        )
-        security_group = store_security_group(
-            f"{name}-search",
+            "OpenSearch",
+            args.domain_name,
             args.network,
             HTTPS_PORT,
-            f"OpenSearch {args.domain_name}: cluster only",
-            kept,
+            args.protect,
         )
         zones = settings.zone_count
         domain_arn = pulumi.Output.from_input(args.account_id).apply(
