@@ -224,7 +224,7 @@ def build_platform(
         ApplicationSecretsArgs(
             name_prefix=f"{project}/{stack}",
             values={
-                **secret_values(dict(secrets)),
+                **secret_values(secrets),
                 REDIS_CREDENTIALS: {"auth-token": cache.auth_token},
             },
             recovery_window_days=settings.retention.secret_recovery_window_days,

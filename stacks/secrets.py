@@ -6,6 +6,7 @@ turns into a Kubernetes Secret of the same name in the application namespace.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import pulumi
@@ -40,7 +41,7 @@ for _field in SECRET_CONFIG_KEYS.values():
 
 
 def secret_values(
-    values: dict[str, pulumi.Output[str]],
+    values: Mapping[str, pulumi.Output[str]],
 ) -> dict[str, dict[str, pulumi.Output[str]]]:
     """Group secret config values by the secret they belong to: {secret: {key: value}}."""
     grouped: dict[str, dict[str, pulumi.Output[str]]] = {}

@@ -367,20 +367,17 @@ class StackSettings(Settings):
         cpu_room, memory_room = schedulable(capacity)
         requests = service.resources.requests
         where = f"services.{name}"
-        if cpu_millicores(requests.cpu) > cpu_room:
-            raise invalid(
-                f"{where}.resources.requests.cpu",
-                requests.cpu,
-                f"{requests.cpu} does not fit {first_type}, the first type of the "
-                f"{service.workload_class} group (at most {cpu_room}m)",
-            )
-        if memory_mib(requests.memory) > memory_room:
-            raise invalid(
-                f"{where}.resources.requests.memory",
-                requests.memory,
-                f"{requests.memory} does not fit {first_type}, the first type of the "
-                f"{service.workload_class} group (at most {memory_room}Mi)",
-            )
+        for resource, quantity, requested, room, unit in (
+            ("cpu", requests.cpu, cpu_millicores(requests.cpu), cpu_room, "m"),
+            ("memory", requests.memory, memory_mib(requests.memory), memory_room, "Mi"),
+        ):
+            if requested > room:
+                raise invalid(
+                    f"{where}.resources.requests.{resource}",
+                    quantity,
+                    f"{quantity} does not fit {first_type}, the first type of the "
+                    f"{service.workload_class} group (at most {room}{unit})",
+                )
         if service.gpus > capacity.gpus:
             raise invalid(
                 f"{where}.gpus",
