@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_STAMP := .venv-checkov/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: venv checkers synth synth-all test lint bench clean
+.PHONY: venv checkers synth synth-all snapshot test lint bench clean
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,13 @@ checkers: $(CHECKOV_STAMP) $(NODE_STAMP)
 synth: $(STAMP)
 	$(PY) -m offline.synth --stack $(STACK)
 
+# Every environment of stacks/environments/.
 synth-all: $(STAMP)
-	$(PY) -m offline.synth --stack production
-	$(PY) -m offline.synth --stack staging
+	$(PY) -m offline.synth --all
+
+# Rewrite the committed URN snapshots (tests/snapshots/) after an intended URN change.
+snapshot: $(STAMP)
+	$(PY) -m offline.snapshot
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

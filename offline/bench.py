@@ -14,8 +14,9 @@ from pathlib import Path
 
 from offline.engine import PROJECT_DIR, run_stack
 from offline.synth import kubernetes_objects, write_build
+from stacks.environments import ENVIRONMENTS
 
-STACKS = ("production", "staging")
+STACKS = ENVIRONMENTS
 ROUNDS = 5
 
 

@@ -25,6 +25,7 @@ import yaml
 from google.protobuf.json_format import MessageToDict
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.settings import get_project, get_stack
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -52,6 +53,10 @@ class RecordedResource:
     dependencies: list[str]
     ignore_changes: list[str]
     inputs: dict[str, Any]
+    # Earlier URNs this resource answers to (its own aliases and those inherited from its
+    # ancestors), as the engine computes them: `pulumi up` moves a resource found under one of
+    # these instead of re-creating it.
+    aliases: list[str] = field(default_factory=list)
     # The id the mocks gave it (not part of the inventory: a real deployment's differ).
     id: str = ""
 
@@ -63,6 +68,7 @@ class RecordedResource:
             "parent": self.parent,
             "custom": self.custom,
             "protect": self.protect,
+            "aliases": self.aliases,
             "provider": self.provider,
             "dependencies": self.dependencies,
             "ignoreChanges": self.ignore_changes,
@@ -115,6 +121,29 @@ def plain(value: Any) -> Any:
     return value
 
 
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def make_urn(stack: str, project: str, parent: str, type_: str, name: str) -> str:
+    """The URN the Pulumi engine gives a resource.
+
+    The type part is the parent's whole type chain (`a$b$type`) unless the parent is the root
+    stack. Pulumi's own mock monitor keeps only the parent's last type and includes the stack's,
+    so its URNs differ from a real deployment's; the URN snapshot needs the real ones.
+    """
+    qualified = type_
+    if parent:
+        parent_type = parent.split("::")[2]
+        if parent_type != ROOT_STACK_TYPE:
+            qualified = f"{parent_type}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
+
+
+def _urn_type_and_name(urn: str) -> tuple[str, str]:
+    parts = urn.split("::")
+    return parts[2].split("$")[-1], parts[3]
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The mock monitor, keeping every registration request it sees."""
 
@@ -123,11 +152,52 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[RecordedResource] = []
         # Outputs that components register, by URN (secret values masked).
         self.outputs: dict[str, dict[str, Any]] = {}
+        # Every resource's aliases by URN, for the aliases its children inherit.
+        self._aliases: dict[str, list[str]] = {}
         self._lock = threading.Lock()
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        return make_urn(get_stack(), get_project(), parent, type_, name)
+
+    def _collapse(self, request: Any, alias: Any) -> str:
+        """One alias of `request` as a URN (the engine's collapseAliasToUrn)."""
+        if alias.urn:
+            return str(alias.urn)
+        spec = alias.spec
+        parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+        return make_urn(
+            spec.stack or get_stack(),
+            spec.project or get_project(),
+            parent,
+            spec.type or request.type,
+            spec.name or request.name,
+        )
+
+    def _inherited(self, type_: str, name: str, parent_name: str, parent_alias: str) -> str:
+        # A child named "<parent>-x" is assumed to follow its parent's name (engine convention).
+        if name.startswith(parent_name):
+            name = _urn_type_and_name(parent_alias)[1] + name[len(parent_name) :]
+        return f"{parent_alias.rsplit('::', 1)[0]}${type_}::{name}"
+
+    def aliases_of(self, request: Any) -> list[str]:
+        """The engine's generateAliases: own aliases, then those multiplied out of the parent's."""
+        own = [self._collapse(request, alias) for alias in request.aliases]
+        found = list(own)
+        parent_aliases = self._aliases.get(request.parent, [])
+        parent_name = request.parent.rsplit("::", 1)[-1] if request.parent else ""
+        for parent_alias in parent_aliases:
+            found.append(self._inherited(request.type, request.name, parent_name, parent_alias))
+            for alias in own:
+                alias_type, alias_name = _urn_type_and_name(alias)
+                found.append(self._inherited(alias_type, alias_name, parent_name, parent_alias))
+        return sorted(set(found))
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type != ROOT_STACK_TYPE:
+            aliases = self.aliases_of(request)
+            with self._lock:
+                self._aliases[response.urn] = aliases
             record = RecordedResource(
                 urn=response.urn,
                 type=request.type,
@@ -141,6 +211,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 # MessageToDict, not rpc.deserialize_properties: this runs on an executor
                 # thread, where deserializing resource references needs an event loop.
                 inputs=plain(MessageToDict(request.object)),
+                aliases=aliases,
                 id=response.id,
             )
             with self._lock:

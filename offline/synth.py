@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from offline.engine import PROJECT_DIR, RecordedResource, StackRun, run_stack
+from stacks.environments import ENVIRONMENTS
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -145,6 +146,7 @@ def summary(run: StackRun) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="production")
+    parser.add_argument("--all", action="store_true", help="every environment's stack")
     parser.add_argument("--out", type=Path, default=PROJECT_DIR / "build")
     parser.add_argument(
         "--project-dir",
@@ -153,20 +155,23 @@ def main(argv: list[str] | None = None) -> int:
         help="where Pulumi.yaml, the stack files and __main__.py are",
     )
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    try:
-        run = run_stack(args.stack, project_dir=args.project_dir)
-    except Exception as error:
-        print(f"synth {args.stack}: {error}", file=sys.stderr)
-        return 1
-    target = write_build(run, args.out)
-    print(summary(run))
-    manifests = len(list((target / "manifests").glob("*.yaml")))
-    print(
-        f"\nWrote {target}/inventory.json and {manifests} manifests "
-        f"in {time.perf_counter() - started:.1f}s"
-    )
-    return 0
+    status = 0
+    for stack in ENVIRONMENTS if args.all else (args.stack,):
+        started = time.perf_counter()
+        try:
+            run = run_stack(stack, project_dir=args.project_dir)
+        except Exception as error:
+            print(f"synth {stack}: {error}", file=sys.stderr)
+            status = 1
+            continue
+        target = write_build(run, args.out)
+        print(summary(run))
+        manifests = len(list((target / "manifests").glob("*.yaml")))
+        print(
+            f"\nWrote {target}/inventory.json and {manifests} manifests "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
+    return status
 
 
 if __name__ == "__main__":

@@ -152,7 +152,8 @@ _DATABASE = {
 }
 _REDIS = {"REDIS_AUTH_TOKEN": "redis-credentials/auth-token"}
 
-PRODUCTION_SERVICES: dict[str, dict[str, Any]] = {
+# The seed's catalog as production runs it; each environment's defaults adjust it.
+SERVICE_CATALOG: dict[str, dict[str, Any]] = {
     "financial-planning-api": _service(
         8000, "general", 3, ("500m", "1Gi"), ("2", "2Gi"), secretEnv={**_DATABASE, **_REDIS}
     ),
@@ -200,15 +201,4 @@ PRODUCTION_SERVICES: dict[str, dict[str, Any]] = {
     "graphql-gateway": _service(
         4000, "general", 3, ("250m", "512Mi"), ("1", "1Gi"), secretEnv=_REDIS
     ),
-}
-
-STAGING_SERVICES: dict[str, dict[str, Any]] = {
-    "financial-planning-api": {"replicas": 2},
-    "simulation-service": {"replicas": 2},
-    "user-service": {"replicas": 2},
-    "banking-service": {"replicas": 2},
-    "ml-service": {"persistentVolume": {"sizeGib": 20}},
-    "notification-service": {"replicas": 1},
-    "document-service": {"replicas": 1},
-    "graphql-gateway": {"replicas": 2},
 }

@@ -17,7 +17,7 @@ import pulumi
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from stacks.defaults import DEFAULTS
+from stacks.environments import DEFAULTS
 from stacks.merge import deep_merge
 from stacks.secrets import SECRET_CONFIG_KEYS
 from stacks.settings import StackSettings

@@ -33,7 +33,6 @@ from stacks.instance_types import INSTANCE_TYPES, InstanceCapacity
 from stacks.secrets import DELIVERED_SECRETS
 from stacks.settings_base import WORKLOAD_CLASSES, Settings, WorkloadClass, invalid
 
-Environment = Literal["production", "staging"]
 NatStrategy = Literal["perAz", "single"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
 # Amazon Linux 2023 only: the launch template's root volume mapping (/dev/xvda) is AL2023's.
@@ -231,7 +230,8 @@ class AdminAccess(Settings):
 
 
 class StackSettings(Settings):
-    environment: Environment
+    # One of stacks.environments.ENVIRONMENTS (the loader refuses any other before this model).
+    environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
     region: Annotated[str, Field(pattern=REGION_PATTERN)]
     availability_zones: list[str]
     vpc_cidr: str

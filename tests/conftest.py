@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from offline.engine import RecordedResource, StackRun, run_stack, stack_config
+from stacks.environments import ENVIRONMENTS
 
-STACKS = ("production", "staging")
+STACKS = ENVIRONMENTS
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from yamllint.config import YamlLintConfig
 
 from offline.engine import PROJECT_DIR, StackRun
 from offline.synth import write_build
+from stacks.environments import ENVIRONMENTS
 from stacks.settings_base import Settings
 
 pytestmark = pytest.mark.manifests
@@ -44,7 +45,7 @@ def rendered(
     return {stack: write_build(run, out) / "manifests" for stack, run in runs.items()}
 
 
-@pytest.fixture(params=["production", "staging"])
+@pytest.fixture(params=ENVIRONMENTS)
 def manifests(request: pytest.FixtureRequest, rendered: dict[str, Path]) -> Path:
     return rendered[request.param]
 

@@ -108,6 +108,7 @@ def test_synth_writes_inventory_and_manifests(stack_run: StackRun, tmp_path: Pat
             "parent",
             "custom",
             "protect",
+            "aliases",
             "provider",
             "dependencies",
             "ignoreChanges",

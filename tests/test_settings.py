@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from offline.engine import PlatformMocks, RecordingMonitor, run_stack, stack_config
+from offline.engine import PROJECT_DIR, PlatformMocks, RecordingMonitor, run_stack, stack_config
 from stacks import SettingsError, settings_from_values
-from stacks.defaults import DEFAULTS
+from stacks.environments import DEFAULTS, ENVIRONMENTS
 from stacks.secrets import SECRET_CONFIG_KEYS
 
 BASE: dict[str, Any] = {
@@ -26,8 +26,14 @@ def error_of(stack: str = "production", **values: Any) -> str:
     return str(caught.value)
 
 
+def test_every_environment_has_a_stack_file_and_every_stack_file_an_environment() -> None:
+    stack_files = {p.name.split(".")[1] for p in PROJECT_DIR.glob("Pulumi.*.yaml")}
+    assert stack_files == set(ENVIRONMENTS)
+    assert {"production", "staging"} <= set(ENVIRONMENTS)
+
+
 def test_stack_files_state_only_what_differs_from_defaults() -> None:
-    for stack in ("production", "staging"):
+    for stack in ENVIRONMENTS:
         config, _ = stack_config(stack)
         keys = {key.split(":", 1)[1] for key in config if key.startswith("financial-planning:")}
         assert keys - set(SECRET_CONFIG_KEYS) <= {

@@ -1,0 +1,87 @@
+"""Production: the seed's sizes, highly available, everything stateful protected.
+
+Account-specific values (admin principals, public endpoint CIDRs) have no default: the stack
+file states them.
+"""
+
+from typing import Any
+
+from stacks.catalog import SERVICE_CATALOG
+
+# Seed sizes: general m5.large-2xlarge 2-20, compute c5.large-4xlarge 3-30,
+# memory r5.large-4xlarge 1-10, GPU p3.2xlarge and g4dn.xlarge 0-5. Types are listed smallest
+# first: the cluster autoscaler plans with the first type and on-demand managed node groups
+# launch in list order, so larger types only ever act as fallbacks (see README, "Node groups").
+NODE_GROUPS: dict[str, Any] = {
+    "general": {
+        "instanceTypes": ["m5.large", "m5.xlarge", "m5.2xlarge"],
+        "minSize": 2,
+        "maxSize": 20,
+        "desiredSize": 3,
+    },
+    "compute": {
+        "instanceTypes": ["c5.large", "c5.xlarge", "c5.2xlarge", "c5.4xlarge"],
+        "minSize": 3,
+        "maxSize": 30,
+        "desiredSize": 3,
+    },
+    "memory": {
+        "instanceTypes": ["r5.large", "r5.xlarge", "r5.2xlarge", "r5.4xlarge"],
+        "minSize": 1,
+        "maxSize": 10,
+        "desiredSize": 1,
+    },
+    "gpu": {
+        "instanceTypes": ["g4dn.xlarge", "p3.2xlarge"],
+        "minSize": 0,
+        "maxSize": 5,
+        "desiredSize": 0,
+        "diskSizeGib": 100,
+        "amiType": "AL2023_x86_64_NVIDIA",
+        "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}],
+    },
+}
+
+DATA: dict[str, Any] = {
+    "database": {
+        "engineVersion": "16",
+        "instanceClass": "db.r6g.large",
+        "allocatedStorageGib": 100,
+        "maxAllocatedStorageGib": 1000,
+        "multiAz": True,
+        "readReplicas": 2,
+        "backupRetentionDays": 30,
+        "performanceInsightsRetentionDays": 93,
+    },
+    "cache": {
+        "engineVersion": "7.1",
+        "nodeType": "cache.r6g.large",
+        "nodes": 3,
+        "snapshotRetentionDays": 7,
+    },
+    "search": {
+        "engineVersion": "OpenSearch_2.19",
+        "instanceType": "r6g.large.search",
+        "instanceCount": 3,
+        "dedicatedMasterType": "m6g.large.search",
+        "volumeSizeGib": 200,
+    },
+}
+
+DEFAULTS: dict[str, Any] = {
+    "kubernetesVersion": "1.33",
+    "controlPlaneLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+    "endpointPublicAccessCidrs": [],
+    "tags": {"application": "financial-planning", "managed-by": "pulumi"},
+    "vpcCidr": "10.0.0.0/16",
+    "natGateways": "perAz",
+    "controlPlaneLogRetentionDays": 365,
+    "flowLogRetentionDays": 365,
+    "nodeGroups": NODE_GROUPS,
+    "application": {"namespace": "financial-planning", "logLevel": "info"},
+    "services": SERVICE_CATALOG,
+    "addonReplicas": 2,
+    "retention": {"secretRecoveryWindowDays": 30, "documentVersionDays": 365},
+    "data": DATA,
+    "protect": True,
+}
