@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from stacks.addon_settings import AddonsSettings
 from stacks.catalog import (
     SERVICE_NAMES,
     ServiceName,
@@ -245,8 +246,7 @@ class StackSettings(Settings):
     node_groups: NodeGroupsSettings
     application: ApplicationSettings
     services: dict[ServiceName, ServiceSettings]
-    # Replicas of the platform's own controllers (External Secrets, ...).
-    addon_replicas: Annotated[int, Field(ge=1, le=5)]
+    addons: AddonsSettings
     retention: RetentionSettings
     data: DataSettings
     protect: bool

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from offline.engine import RecordedResource, StackRun, run_stack, stack_config
+from offline.engine import StackRun, run_stack, stack_config
 from stacks.environments import ENVIRONMENTS
 
 STACKS = ENVIRONMENTS
@@ -39,11 +38,3 @@ def run_with(stack: str, **overrides: Any) -> StackRun:
     for key, value in overrides.items():
         config[f"financial-planning:{key}"] = value
     return run_stack(stack, config=config, secret_keys=secret_keys)
-
-
-def children_of(run: StackRun, component: RecordedResource) -> list[RecordedResource]:
-    return [r for r in run.resources if r.parent == component.urn]
-
-
-def policy(resource: RecordedResource, key: str = "policy") -> Any:
-    return json.loads(resource.inputs[key])

@@ -7,14 +7,15 @@ import json
 import pytest
 
 from offline.engine import RecordedResource, StackRun
-from tests.conftest import policy, run_with
+from tests.conftest import run_with
+from tests.lookup import irsa_role, key_by_alias, policy
 
 CLUSTER = "aws:eks/cluster:Cluster"
 ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
 
 def cluster_key(run: StackRun) -> RecordedResource:
-    return run.one("aws:kms/key:Key", f"financial-planning-{run.stack}-secrets")
+    return key_by_alias(run, f"financial-planning-{run.stack}-eks")
 
 
 def test_one_cluster_with_secrets_encrypted_by_a_rotating_key(stack_run: StackRun) -> None:
@@ -37,10 +38,11 @@ def test_control_plane_logs_all_five_types_into_a_retained_encrypted_group(
     for run, days in ((production, 365), (staging, 30)):
         cluster = run.one(CLUSTER)
         assert cluster.inputs["enabledClusterLogTypes"] == ALL_LOG_TYPES
-        group = run.one(
-            "aws:cloudwatch/logGroup:LogGroup", f"financial-planning-{run.stack}-control-plane"
-        )
-        assert group.inputs["name"] == f"/aws/eks/{cluster.inputs['name']}/cluster"
+        [group] = [
+            g
+            for g in run.of_type("aws:cloudwatch/logGroup:LogGroup")
+            if g.inputs["name"] == f"/aws/eks/{cluster.inputs['name']}/cluster"
+        ]
         assert group.inputs["retentionInDays"] == days
         assert group.inputs["kmsKeyId"].endswith(cluster_key(run).id)
         # Created before the cluster, so EKS never makes one without retention.
@@ -132,7 +134,7 @@ def test_managed_addons_and_their_order_around_the_nodes(stack_run: StackRun) ->
 def test_addons_that_call_aws_use_their_own_irsa_role(
     production: StackRun, addon: str, service_account: str, policy_name: str
 ) -> None:
-    role = production.one("aws:iam/role:Role", f"financial-planning-production-{addon}")
+    role = irsa_role(production, "kube-system", service_account)
     assert _addons(production)[addon].inputs["serviceAccountRoleArn"].endswith(role.id)
     statement = policy(role, "assumeRolePolicy")["Statement"]
     assert len(statement) == 1
@@ -162,13 +164,13 @@ def test_kubeconfig_is_secret_and_feeds_the_one_kubernetes_provider(
 ) -> None:
     provider = stack_run.one("pulumi:providers:kubernetes")
     assert provider.inputs["kubeconfig"] == "[secret]"
-    cluster = stack_run.one("financial-planning:cluster:Cluster")
+    cluster = stack_run.one("financial-planning:foundation:Cluster")
     assert stack_run.outputs[cluster.urn]["kubeconfig"] == "[secret]"
     assert stack_run.outputs[cluster.urn]["name"] == f"financial-planning-{stack_run.stack}"
 
 
 def test_kubeconfig_authenticates_through_aws_eks_get_token() -> None:
-    from components.cluster import kubeconfig
+    from components.foundation.cluster import kubeconfig
 
     config = json.loads(kubeconfig("c1", "eu-west-1", "https://example", "Q0E="))
     user = config["users"][0]["user"]["exec"]

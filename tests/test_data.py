@@ -10,7 +10,8 @@ import pytest
 from offline.engine import PlatformMocks, RecordedResource, StackRun, secret_placeholder
 from offline.synth import kubernetes_objects, write_build
 from stacks import SettingsError, settings_from_values
-from tests.conftest import children_of, policy, run_with
+from tests.conftest import run_with
+from tests.lookup import children_of, policy
 from tests.test_settings import BASE
 
 RDS = "aws:rds/instance:Instance"
@@ -24,20 +25,23 @@ DATA_COMPONENTS = (
 
 
 def primary(run: StackRun) -> RecordedResource:
-    return run.one(RDS, f"financial-planning-{run.stack}-database")
+    [found] = [r for r in run.of_type(RDS) if "replicateSourceDb" not in r.inputs]
+    return found
 
 
 def replicas(run: StackRun) -> list[RecordedResource]:
     return [r for r in run.of_type(RDS) if "replicateSourceDb" in r.inputs]
 
 
-def data_key(run: StackRun, store: str, suffix: str) -> RecordedResource:
-    return run.one("aws:kms/key:Key", f"financial-planning-{run.stack}-{store}-{suffix}")
+def data_key(run: StackRun, component: str) -> RecordedResource:
+    """The store's own key: the one KMS key of its component."""
+    [key] = [r for r in children_of(run, run.one(component)) if r.type == "aws:kms/key:Key"]
+    return key
 
 
 def test_production_postgres_is_multi_az_encrypted_and_backed_up(production: StackRun) -> None:
     db = primary(production).inputs
-    key = data_key(production, "database", "postgres")
+    key = data_key(production, "financial-planning:data:Database")
     assert db["engine"] == "postgres"
     assert db["multiAz"] is True
     assert db["storageEncrypted"] is True and db["kmsKeyId"].endswith(key.id)
@@ -107,7 +111,7 @@ def test_redis_encrypts_in_transit_and_at_rest_with_a_secret_token(stack_run: St
     assert redis["transitEncryptionEnabled"] is True
     assert redis["transitEncryptionMode"] == "required"
     assert redis["atRestEncryptionEnabled"] is True
-    assert redis["kmsKeyId"].endswith(data_key(stack_run, "cache", "redis").id)
+    assert redis["kmsKeyId"].endswith(data_key(stack_run, "financial-planning:data:Cache").id)
     assert redis["authToken"] == "[secret]"
     assert redis["snapshotRetentionLimit"] >= 1
 
@@ -123,7 +127,9 @@ def test_production_redis_fails_over_across_zones(production: StackRun) -> None:
 def test_search_domain_is_private_encrypted_and_access_controlled(stack_run: StackRun) -> None:
     domain = stack_run.one(SEARCH).inputs
     assert domain["encryptAtRest"]["enabled"] is True
-    assert domain["encryptAtRest"]["kmsKeyId"].endswith(data_key(stack_run, "search", "search").id)
+    assert domain["encryptAtRest"]["kmsKeyId"].endswith(
+        data_key(stack_run, "financial-planning:data:SearchDomain").id
+    )
     assert domain["nodeToNodeEncryption"] == {"enabled": True}
     assert domain["domainEndpointOptions"] == {
         "enforceHttps": True,
@@ -153,17 +159,17 @@ def test_production_search_is_zone_aware_with_dedicated_masters(production: Stac
     assert len(production.one(SEARCH).inputs["vpcOptions"]["subnetIds"]) == 3
 
 
-@pytest.mark.parametrize(
-    ("component", "port"), [("database", 5432), ("cache", 6379), ("search", 443)]
-)
+STORE_PORTS = dict(zip(DATA_COMPONENTS, (5432, 6379, 443), strict=True))
+
+
+@pytest.mark.parametrize(("component", "port"), STORE_PORTS.items())
 def test_each_store_admits_only_the_cluster_on_its_port(
     stack_run: StackRun, component: str, port: int
 ) -> None:
-    prefix = f"financial-planning-{stack_run.stack}-{component}"
     [group] = [
         g
-        for g in stack_run.of_type("aws:ec2/securityGroup:SecurityGroup")
-        if g.name.startswith(prefix)
+        for g in children_of(stack_run, stack_run.one(component))
+        if g.type == "aws:ec2/securityGroup:SecurityGroup"
     ]
     assert group.inputs.get("ingress", []) == [] and group.inputs.get("egress", []) == []
     rules = [
@@ -264,12 +270,8 @@ def test_credentials_reach_the_services_through_external_secrets_only(
 
 
 def test_no_credential_appears_in_plain_text(stack_run: StackRun, tmp_path: Path) -> None:
-    token = PlatformMocks().computed_outputs(
-        "random:index/randomPassword:RandomPassword",
-        f"financial-planning-{stack_run.stack}-cache-auth-token",
-        {},
-        "",
-    )
+    [password] = stack_run.of_type("random:index/randomPassword:RandomPassword")
+    token = PlatformMocks().computed_outputs(password.type, password.name, {}, "")
     credentials = [token["result"]] + [
         secret_placeholder(f"financial-planning:{key}")
         for key in ("openaiApiKey", "plaidClientId", "plaidSecret")

@@ -6,9 +6,10 @@ import ipaddress
 
 import pytest
 
-from components.network import subnet_layout
+from components.foundation.network import subnet_layout
 from offline.engine import StackRun
-from tests.conftest import policy, run_with
+from tests.conftest import run_with
+from tests.lookup import inline_policy, service_role
 
 NAT = "aws:ec2/natGateway:NatGateway"
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -82,9 +83,7 @@ def test_flow_logs_capture_all_traffic_into_a_log_group_with_retention(
         )
         assert group.inputs["retentionInDays"] == days
         assert flow_log.inputs["logDestination"].endswith(group.inputs["name"])
-        statement = policy(
-            run.one("aws:iam/rolePolicy:RolePolicy", f"financial-planning-{run.stack}-flow-logs")
-        )["Statement"][0]
+        statement = inline_policy(run, service_role(run, "vpc-flow-logs.amazonaws.com"))[0]
         assert statement["Resource"][0].endswith(group.inputs["name"])
 
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from offline.engine import RecordedResource, StackRun
-from tests.conftest import children_of, run_with
+from tests.conftest import run_with
+from tests.lookup import children_of
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 SEED = {
@@ -86,7 +87,7 @@ def test_launch_templates_require_imdsv2_and_encrypt_gp3_root_volumes(
 
 def test_node_roles_hold_only_what_nodes_need(stack_run: StackRun) -> None:
     for group in groups(stack_run).values():
-        component = stack_run.one("financial-planning:cluster:NodeGroup", group.name)
+        [component] = [r for r in stack_run.resources if r.urn == group.parent]
         attached = sorted(
             r.inputs["policyArn"].rsplit("/", 1)[1]
             for r in children_of(stack_run, component)
@@ -98,10 +99,8 @@ def test_node_roles_hold_only_what_nodes_need(stack_run: StackRun) -> None:
 
 
 def asg_tags(run: StackRun, workload_class: str) -> dict[str, Any]:
-    component = run.one(
-        "financial-planning:cluster:NodeGroup", f"financial-planning-{run.stack}-{workload_class}"
-    )
     group = groups(run)[workload_class]
+    [component] = [r for r in run.resources if r.urn == group.parent]
     tags = {}
     for tag in children_of(run, component):
         if tag.type == "aws:autoscaling/tag:Tag":

@@ -135,8 +135,8 @@ def test_no_secret_value_of_a_stack_file_reaches_the_build(
 
 def test_summary_shows_the_component_tree_and_counts(production: StackRun) -> None:
     text = summary(production)
-    assert "+ financial-planning:cluster:Cluster financial-planning-production" in text
-    assert "    + financial-planning:iam:IrsaRole" in text
+    assert "+ financial-planning:foundation:Cluster financial-planning-production" in text
+    assert "    + financial-planning:shared:IrsaRole" in text
     assert "total" in text and str(len(production.resources)) in text
 
 

@@ -220,7 +220,7 @@ def test_every_problem_gets_its_own_line() -> None:
         "foo: unknown setting (allowed: environment, region, availabilityZones, vpcCidr, "
         "natGateways, kubernetesVersion, endpointPublicAccessCidrs, controlPlaneLogTypes, "
         "controlPlaneLogRetentionDays, flowLogRetentionDays, adminAccess, nodeGroups, "
-        "application, services, addonReplicas, retention, data, protect, tags)",
+        "application, services, addons, retention, data, protect, tags)",
         "natGateways: 'none' is invalid: input should be 'perAz' or 'single'",
     ]
 

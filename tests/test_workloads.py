@@ -7,11 +7,16 @@ from typing import Any
 
 import pytest
 
-from components.secrets import EXTERNAL_SECRETS_CHART
 from offline.engine import RecordedResource, StackRun, run_stack, stack_config
-from offline.synth import helm_releases, kubernetes_objects
+from offline.synth import kubernetes_objects
 from stacks import SettingsError
-from tests.conftest import policy
+from tests.lookup import (
+    helm_release,
+    inline_policy,
+    irsa_role,
+    key_by_alias,
+    policy,
+)
 
 SEED_PORTS = {
     "financial-planning-api": 8000,
@@ -196,10 +201,11 @@ def test_secrets_reach_pods_only_by_reference(stack_run: StackRun) -> None:
 
 
 def api_credentials(run: StackRun) -> RecordedResource:
-    return run.one(
-        "aws:secretsmanager/secret:Secret",
-        f"financial-planning-{run.stack}-app-secrets-api-credentials",
-    )
+    remote_key = f"financial-planning/{run.stack}/api-credentials"
+    [secret] = [
+        s for s in run.of_type("aws:secretsmanager/secret:Secret") if s.inputs["name"] == remote_key
+    ]
+    return secret
 
 
 def test_external_secret_and_its_store(stack_run: StackRun) -> None:
@@ -229,23 +235,16 @@ def test_external_secret_and_its_store(stack_run: StackRun) -> None:
 def test_external_secrets_operator_is_pinned_and_reads_only_this_stacks_secrets(
     stack_run: StackRun,
 ) -> None:
-    [release] = helm_releases(stack_run)
-    assert (release["chart"], release["version"]) == (
-        EXTERNAL_SECRETS_CHART.chart,
-        EXTERNAL_SECRETS_CHART.version,
-    )
+    release = helm_release(stack_run, "external-secrets").inputs
+    # The README's pinned version, stated here: a chart upgrade must change this test too.
+    assert release["version"] == "0.19.2"
     assert release["repositoryOpts"]["repo"] == "https://charts.external-secrets.io"
     assert release["namespace"] == "external-secrets-system"
     values = release["values"]
-    role = stack_run.one("aws:iam/role:Role", f"financial-planning-{stack_run.stack}-eso-operator")
+    role = irsa_role(stack_run, "external-secrets-system", "external-secrets")
+    assert values["serviceAccount"]["name"] == "external-secrets"
     assert values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(role.id)
-    trust = policy(role, "assumeRolePolicy")["Statement"][0]["Condition"]["StringEquals"]
-    assert "system:serviceaccount:external-secrets-system:external-secrets" in trust.values()
-    inline = stack_run.one(
-        "aws:iam/rolePolicy:RolePolicy",
-        f"financial-planning-{stack_run.stack}-eso-operator-inline",
-    )
-    statements = policy(inline)["Statement"]
+    statements = inline_policy(stack_run, role)
     assert statements[0]["Action"] == [
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
@@ -277,16 +276,15 @@ def test_storage_classes_encrypt_with_the_volume_key(stack_run: StackRun) -> Non
         if c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
     ]
     assert defaults == ["gp3"]
-    key = stack_run.one("aws:kms/key:Key", f"financial-planning-{stack_run.stack}-volumes")
+    key = key_by_alias(stack_run, f"financial-planning-{stack_run.stack}-volumes")
     for storage_class in classes.values():
         assert storage_class["provisioner"] == "ebs.csi.aws.com"
         assert storage_class["parameters"]["encrypted"] == "true"
         assert storage_class["parameters"]["kmsKeyId"].endswith(key.id)
         assert storage_class["volumeBindingMode"] == "WaitForFirstConsumer"
     # The EBS CSI driver may use that key, and only for AWS resources when granting.
-    ebs_role = f"financial-planning-{stack_run.stack}-aws-ebs-csi-driver"
-    grants = policy(stack_run.one("aws:iam/rolePolicy:RolePolicy", f"{ebs_role}-inline"))
-    assert all(s["Resource"].endswith(key.id) for s in grants["Statement"])
+    grants = inline_policy(stack_run, irsa_role(stack_run, "kube-system", "ebs-csi-controller-sa"))
+    assert all(s["Resource"].endswith(key.id) for s in grants)
 
 
 def test_documents_bucket_is_private_encrypted_versioned_and_tls_only(
@@ -317,12 +315,7 @@ def test_documents_bucket_is_private_encrypted_versioned_and_tls_only(
 
 
 def test_only_document_service_reaches_the_bucket(stack_run: StackRun) -> None:
-    role = stack_run.one(
-        "aws:iam/role:Role", f"financial-planning-{stack_run.stack}-docs-document-service"
-    )
-    condition = policy(role, "assumeRolePolicy")["Statement"][0]["Condition"]["StringEquals"]
-    namespace = NAMESPACES[stack_run.stack]
-    assert f"system:serviceaccount:{namespace}:document-service" in condition.values()
+    role = irsa_role(stack_run, NAMESPACES[stack_run.stack], "document-service")
     accounts = objects(stack_run, "ServiceAccount")
     annotated = {
         name

@@ -80,7 +80,15 @@ DEFAULTS: dict[str, Any] = {
     "nodeGroups": NODE_GROUPS,
     "application": {"namespace": "financial-planning", "logLevel": "info"},
     "services": SERVICE_CATALOG,
-    "addonReplicas": 2,
+    "addons": {
+        "externalSecrets": {
+            "replicas": 2,
+            "resources": {
+                "requests": {"cpu": "50m", "memory": "128Mi"},
+                "limits": {"memory": "256Mi"},
+            },
+        },
+    },
     "retention": {"secretRecoveryWindowDays": 30, "documentVersionDays": 365},
     "data": DATA,
     "protect": True,

@@ -39,7 +39,7 @@ DEFAULTS: dict[str, Any] = deep_merge(
             "document-service": {"replicas": 1},
             "graphql-gateway": {"replicas": 2},
         },
-        "addonReplicas": 1,
+        "addons": {"externalSecrets": {"replicas": 1}},
         "retention": {"secretRecoveryWindowDays": 7, "documentVersionDays": 30},
         "data": {
             "database": {

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import IrsaRole, IrsaRoleArgs, OidcIssuer, policy_document
-from components.kms import encryption_key
+from components.shared.iam import IrsaRole, IrsaRoleArgs, OidcIssuer, policy_document
+from components.shared.kms import encryption_key
+from components.shared.urns import formerly
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> str:
@@ -63,7 +64,12 @@ class DocumentStore(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DocumentStoreArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("financial-planning:documents:DocumentStore", name, None, opts)
+        super().__init__(
+            "financial-planning:data:DocumentStore",
+            name,
+            None,
+            formerly(opts, "financial-planning:documents:DocumentStore"),
+        )
         child = pulumi.ResourceOptions(parent=self)
         key = encryption_key(
             f"{name}-documents",

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import managed_policy_arn, service_trust_policy
+from components.shared.conventions import WORKLOAD_CLASS_LABEL
+from components.shared.iam import managed_policy_arn, service_trust_policy
+from components.shared.urns import formerly
 from stacks.instance_types import INSTANCE_TYPES
 from stacks.settings import NodeGroupSettings
 from stacks.settings_base import WorkloadClass
 
-WORKLOAD_CLASS_LABEL = "workload-class"
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
 # What a node needs from IAM itself. The VPC CNI's permissions live on its own IRSA role.
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
@@ -71,7 +72,12 @@ class NodeGroup(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("financial-planning:cluster:NodeGroup", name, None, opts)
+        super().__init__(
+            "financial-planning:foundation:NodeGroup",
+            name,
+            None,
+            formerly(opts, "financial-planning:cluster:NodeGroup"),
+        )
         child = pulumi.ResourceOptions(parent=self)
         group = args.group
 

@@ -10,14 +10,15 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.iam import (
+from components.shared.iam import (
     PARTITION,
     OidcIssuer,
     managed_policy_arn,
     policy_document,
     service_trust_policy,
 )
-from components.kms import encryption_key
+from components.shared.kms import encryption_key
+from components.shared.urns import formerly
 from stacks.settings import AccessPolicy, AdminAccess, ControlPlaneLogType
 
 # EKS access policies by the short names the stack settings use.
@@ -132,7 +133,12 @@ class Cluster(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("financial-planning:cluster:Cluster", name, None, opts)
+        super().__init__(
+            "financial-planning:foundation:Cluster",
+            name,
+            None,
+            formerly(opts, "financial-planning:cluster:Cluster"),
+        )
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
         cluster_name = args.cluster_name

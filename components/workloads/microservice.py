@@ -9,15 +9,15 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.conventions import (
+from components.shared.conventions import (
     IRSA_ANNOTATION,
     PART_OF,
+    WORKLOAD_CLASS_LABEL,
     restricted_container_security_context,
     restricted_pod_security_context,
     selector_labels,
     standard_labels,
 )
-from components.node_group import WORKLOAD_CLASS_LABEL
 from stacks.catalog import ServiceSettings
 from stacks.settings import Taint
 

@@ -10,6 +10,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.shared.urns import formerly
+
 # The partition is fixed to the commercial one; GovCloud or China would change it here only.
 PARTITION = "aws"
 
@@ -87,7 +89,12 @@ class IrsaRole(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: IrsaRoleArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("financial-planning:iam:IrsaRole", name, None, opts)
+        super().__init__(
+            "financial-planning:shared:IrsaRole",
+            name,
+            None,
+            formerly(opts, "financial-planning:iam:IrsaRole"),
+        )
         child = pulumi.ResourceOptions(parent=self)
         trust = pulumi.Output.all(args.oidc.provider_arn, args.oidc.host_path).apply(
             lambda values: web_identity_trust_policy(

@@ -9,14 +9,43 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.conventions import namespace, standard_labels
-from components.microservice import Microservice, MicroserviceArgs
-from components.secrets import RemoteSecret, external_secret
+from components.data.secrets import RemoteSecret
+from components.shared.conventions import namespace, standard_labels
+from components.workloads.microservice import Microservice, MicroserviceArgs
 from stacks.catalog import ServiceName, ServiceSettings
 from stacks.settings import ApplicationSettings, Taint
 from stacks.settings_base import WorkloadClass
 
 CONFIG_MAP = "financial-planning-config"
+
+
+def external_secret(
+    name: str,
+    remote: RemoteSecret,
+    *,
+    namespace_name: pulumi.Input[str],
+    store_name: str,
+    opts: pulumi.ResourceOptions,
+) -> k8s.apiextensions.CustomResource:
+    """An ExternalSecret producing Kubernetes Secret `name` from one Secrets Manager secret."""
+    return k8s.apiextensions.CustomResource(
+        f"external-secret-{name}",
+        api_version="external-secrets.io/v1",
+        kind="ExternalSecret",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=name, namespace=namespace_name, labels=standard_labels(name, "secrets")
+        ),
+        spec={
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": store_name},
+            "target": {"name": name, "creationPolicy": "Owner"},
+            "data": [
+                {"secretKey": key, "remoteRef": {"key": remote.remote_key, "property": key}}
+                for key in remote.keys
+            ],
+        },
+        opts=opts,
+    )
 
 
 def service_url(name: str, namespace_name: str, port: int) -> str:

@@ -10,6 +10,8 @@ import pulumi_kubernetes as k8s
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
 PART_OF = "financial-planning"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+# The node label (and autoscaler node-template tag) naming a node's group; pods select on it.
+WORKLOAD_CLASS_LABEL = "workload-class"
 # Non-root IDs above 10000 stay clear of users that exist on the node.
 RUN_AS_ID = 10001
 

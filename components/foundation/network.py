@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import policy_document, service_trust_policy
+from components.shared.iam import policy_document, service_trust_policy
+from components.shared.urns import formerly
 from stacks.settings import NatStrategy
 
 
@@ -26,6 +27,16 @@ def subnet_layout(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     private = [str(net) for net in quarters[:zones]]
     public = [str(net) for net in list(quarters[3].subnets(prefixlen_diff=2))[:zones]]
     return private, public
+
+
+@dataclass(frozen=True)
+class PrivateNetwork:
+    """The private side of the VPC, as the data stores see it: where they live, who reaches them."""
+
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    # The cluster security group: EKS attaches it to every managed node (and so every pod).
+    client_security_group_id: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,12 @@ class Network(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("financial-planning:network:Network", name, None, opts)
+        super().__init__(
+            "financial-planning:foundation:Network",
+            name,
+            None,
+            formerly(opts, "financial-planning:network:Network"),
+        )
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
         cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.conventions import standard_labels
-from components.iam import policy_document
-from components.kms import encryption_key
+from components.shared.conventions import standard_labels
+from components.shared.iam import policy_document
+from components.shared.kms import encryption_key
+from components.shared.urns import formerly
 
 DEFAULT_STORAGE_CLASS = "gp3"
 RETAINED_STORAGE_CLASS = "gp3-retain"
@@ -54,7 +55,12 @@ class VolumeEncryption(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: VolumeEncryptionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("financial-planning:storage:VolumeEncryption", name, None, opts)
+        super().__init__(
+            "financial-planning:foundation:VolumeEncryption",
+            name,
+            None,
+            formerly(opts, "financial-planning:storage:VolumeEncryption"),
+        )
         key = encryption_key(
             name,
             alias=args.alias,
@@ -77,7 +83,12 @@ class StorageClasses(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: StorageClassesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("financial-planning:storage:StorageClasses", name, None, opts)
+        super().__init__(
+            "financial-planning:foundation:StorageClasses",
+            name,
+            None,
+            formerly(opts, "financial-planning:storage:StorageClasses"),
+        )
         for class_name, reclaim, default in (
             (DEFAULT_STORAGE_CLASS, "Delete", True),
             (RETAINED_STORAGE_CLASS, "Retain", False),

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import IrsaRole, IrsaRoleArgs, OidcIssuer, managed_policy_arn
+from components.foundation.storage import ebs_csi_key_policy
+from components.shared.iam import IrsaRole, IrsaRoleArgs, OidcIssuer, managed_policy_arn
+from components.shared.urns import formerly
 
 
 @dataclass(frozen=True)
-class AddonSpec:
+class ManagedAddonSpec:
     name: str
     # None lets EKS choose the default version for the cluster's Kubernetes version.
     version: str | None = None
@@ -22,13 +24,36 @@ class AddonSpec:
     inline_policy: pulumi.Input[str] | None = None
 
 
+# Networking add-ons must exist before nodes join, or the nodes never become Ready.
+BEFORE_NODES = (
+    ManagedAddonSpec(
+        "vpc-cni", service_account="aws-node", managed_policies=["AmazonEKS_CNI_Policy"]
+    ),
+    ManagedAddonSpec("kube-proxy"),
+    ManagedAddonSpec("eks-pod-identity-agent"),
+)
+
+
+def after_nodes(volume_key_arn: pulumi.Output[str]) -> tuple[ManagedAddonSpec, ...]:
+    """Add-ons that run as Deployments: degraded until nodes exist, so installed after them."""
+    return (
+        ManagedAddonSpec("coredns"),
+        ManagedAddonSpec(
+            "aws-ebs-csi-driver",
+            service_account="ebs-csi-controller-sa",
+            managed_policies=["service-role/AmazonEBSCSIDriverPolicy"],
+            inline_policy=volume_key_arn.apply(ebs_csi_key_policy),
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class ManagedAddonsArgs:
     cluster_name: pulumi.Input[str]
     # Plain prefix of the add-ons' IRSA role names (IAM role names stop at 64 characters).
     role_prefix: str
     oidc: OidcIssuer
-    addons: Sequence[AddonSpec]
+    addons: Sequence[ManagedAddonSpec]
     depends_on: Sequence[pulumi.Resource] = ()
 
 
@@ -45,7 +70,12 @@ class ManagedAddons(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ManagedAddonsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("financial-planning:cluster:ManagedAddons", name, None, opts)
+        super().__init__(
+            "financial-planning:foundation:ManagedAddons",
+            name,
+            None,
+            formerly(opts, "financial-planning:cluster:ManagedAddons"),
+        )
         self.addons = {}
         for spec in args.addons:
             role_arn: pulumi.Output[str] | None = None

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.shared.urns import formerly
+
 # Keep the last 30 release images; untagged layers (failed or superseded pushes) go after 14 days.
 LIFECYCLE_POLICY = json.dumps(
     {
@@ -54,7 +56,12 @@ class ImageRegistry(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("financial-planning:registry:ImageRegistry", name, None, opts)
+        super().__init__(
+            "financial-planning:foundation:ImageRegistry",
+            name,
+            None,
+            formerly(opts, "financial-planning:registry:ImageRegistry"),
+        )
         self.repository_urls = {}
         for service in args.services:
             repository = aws.ecr.Repository(

@@ -1,0 +1,110 @@
+"""The add-on contract and the one component that installs any add-on.
+
+An add-on is a typed description (`ClusterAddon`): the pinned chart, its namespace and Pod
+Security level, the chart values from its typed settings, an optional IRSA policy for the
+chart's service account, the add-ons it must come after, and objects it creates once its chart
+is installed. `HelmAddon` turns one description into resources, always in the same order:
+namespace -> IRSA role -> `helm.v3.Release` -> the add-on's own objects.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pulumi
+
+from components.shared.conventions import PodSecurityLevel, namespace
+from components.shared.helm import HelmChart, helm_release
+from components.shared.iam import IrsaRole, IrsaRoleArgs, OidcIssuer
+from components.shared.urns import formerly
+
+
+class ClusterAddon(ABC):
+    """One Helm-installed piece of cluster software, described; `HelmAddon` installs it."""
+
+    # Short and stable: resource names derive from it (and IAM role names stop at 64 characters).
+    name: ClassVar[str]
+    chart: ClassVar[HelmChart]
+    # The Helm release's name; the chart's name unless set.
+    release: ClassVar[str | None] = None
+    namespace: ClassVar[str]
+    pod_security: ClassVar[PodSecurityLevel] = "restricted"
+    # The chart's service account that assumes the add-on's IRSA role, if it calls AWS.
+    service_account: ClassVar[str | None] = None
+    # Add-ons that must be installed first (their CRDs or webhooks are used here).
+    after: ClassVar[tuple[str, ...]] = ()
+    # Type tokens the add-on's component was registered under before (see shared/urns.py).
+    former_types: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    @abstractmethod
+    def enabled(self) -> bool:
+        """Whether the stack's settings install this add-on."""
+
+    @abstractmethod
+    def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
+        """The chart values, from the add-on's typed settings (and its IRSA role, if any)."""
+
+    def irsa_policy(self) -> pulumi.Input[str] | None:
+        """The inline IAM policy of the add-on's IRSA role; None for an add-on without AWS calls."""
+        return None
+
+    def install_objects(self, name: str, opts: pulumi.ResourceOptions) -> None:
+        """Objects the add-on creates once its chart is installed (custom resources, say)."""
+        return None
+
+
+@dataclass(frozen=True)
+class HelmAddonArgs:
+    addon: ClusterAddon
+    oidc: OidcIssuer
+    # Installed add-ons this one comes after.
+    after: Sequence[pulumi.Resource] = ()
+
+
+class HelmAddon(pulumi.ComponentResource):
+    """Namespace -> IRSA role -> pinned Helm release -> the add-on's own objects."""
+
+    role_arn: pulumi.Output[str] | None
+
+    def __init__(
+        self, name: str, args: HelmAddonArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        addon = args.addon
+        super().__init__(
+            "financial-planning:addons:HelmAddon", name, None, formerly(opts, *addon.former_types)
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        ns = namespace(
+            addon.namespace, pod_security=addon.pod_security, istio_injection=False, opts=child
+        )
+        self.role_arn = None
+        policy = addon.irsa_policy()
+        if policy is not None:
+            if addon.service_account is None:
+                raise ValueError(f"add-on {addon.name} has an IRSA policy but no service account")
+            self.role_arn = IrsaRole(
+                f"{name}-operator",
+                IrsaRoleArgs(
+                    oidc=args.oidc,
+                    namespace=addon.namespace,
+                    service_account=addon.service_account,
+                    inline_policy=policy,
+                ),
+                opts=child,
+            ).role_arn
+        release = helm_release(
+            addon.release or addon.chart.chart,
+            addon.chart,
+            namespace=ns.metadata.name,
+            values=addon.values(self.role_arn),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after) or None),
+        )
+        addon.install_objects(name, pulumi.ResourceOptions(parent=self, depends_on=[release]))
+        self.release = release
+        self.register_outputs(
+            {"release": release.name, "namespace": addon.namespace, "roleArn": self.role_arn}
+        )

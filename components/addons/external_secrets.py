@@ -1,0 +1,105 @@
+"""External Secrets Operator: delivers the stack's Secrets Manager secrets as Kubernetes Secrets.
+
+Its IRSA role may read exactly the stack's secrets and decrypt them only through Secrets Manager.
+The ClusterSecretStore it serves may be used from the consumer namespaces only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.addons.base import ClusterAddon
+from components.data.secrets import SecretAccess
+from components.shared.conventions import IRSA_ANNOTATION, standard_labels
+from components.shared.helm import HelmChart
+from components.shared.iam import policy_document
+from stacks.addon_settings import AddonSettings
+
+STORE_NAME = "aws-secrets-manager"
+
+
+def operator_policy(region: str, key_arns: Sequence[str], secret_arns: Sequence[str]) -> str:
+    """Read exactly these secrets, and decrypt with their keys only through Secrets Manager."""
+    return policy_document(
+        [
+            {
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Resource": sorted(secret_arns),
+            },
+            {
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": sorted(key_arns),
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+                },
+            },
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class ExternalSecrets(ClusterAddon):
+    settings: AddonSettings
+    region: str
+    access: SecretAccess
+    # Only these namespaces may use the ClusterSecretStore.
+    consumer_namespaces: Sequence[str]
+
+    name = "eso"
+    chart = HelmChart(
+        chart="external-secrets",
+        version="0.19.2",
+        repository="https://charts.external-secrets.io",
+    )
+    namespace = "external-secrets-system"
+    service_account = "external-secrets"
+    former_types = ("financial-planning:secrets:ExternalSecretsOperator",)
+    store_name = STORE_NAME
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def irsa_policy(self) -> pulumi.Output[str]:
+        return pulumi.Output.all(
+            keys=pulumi.Output.all(*self.access.key_arns),
+            secrets=pulumi.Output.all(*self.access.secret_arns),
+        ).apply(lambda arns: operator_policy(self.region, arns["keys"], arns["secrets"]))
+
+    def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
+        replicas = self.settings.replicas
+        return {
+            "installCRDs": True,
+            "replicaCount": replicas,
+            "leaderElect": True,
+            "serviceAccount": {
+                "create": True,
+                "name": self.service_account,
+                "annotations": {IRSA_ANNOTATION: role_arn},
+            },
+            "podDisruptionBudget": {"enabled": replicas > 1, "maxUnavailable": 1},
+            "resources": self.settings.resources.as_values(),
+        }
+
+    def install_objects(self, name: str, opts: pulumi.ResourceOptions) -> None:
+        k8s.apiextensions.CustomResource(
+            f"{name}-store",
+            api_version="external-secrets.io/v1",
+            kind="ClusterSecretStore",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=STORE_NAME, labels=standard_labels(STORE_NAME, "secrets")
+            ),
+            spec={
+                # The operator's own IRSA credentials are used: no auth block, no static keys.
+                "provider": {"aws": {"service": "SecretsManager", "region": self.region}},
+                "conditions": [{"namespaces": list(self.consumer_namespaces)}],
+            },
+            opts=opts,
+        )

@@ -1,0 +1,58 @@
+"""The ordered registry: installs the enabled add-ons in order, each after those it names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+
+from components.addons.base import ClusterAddon, HelmAddon, HelmAddonArgs
+from components.shared.iam import OidcIssuer
+
+
+class AddonOrderError(ValueError):
+    """An add-on's `after` names an add-on that is unknown, disabled or later in the order."""
+
+
+def check_order(addons: Sequence[ClusterAddon]) -> None:
+    """Every `after` of an enabled add-on names an enabled add-on earlier in the list."""
+    names = [addon.name for addon in addons]
+    if len(set(names)) != len(names):
+        raise AddonOrderError(f"add-on names must be unique: {names}")
+    installed: set[str] = set()
+    for addon in addons:
+        if not addon.enabled:
+            continue
+        for before in addon.after:
+            if before in installed:
+                continue
+            if before not in names:
+                problem = "is not a known add-on"
+            elif before in {a.name for a in addons if not a.enabled}:
+                problem = "is disabled"
+            else:
+                problem = "comes later in the registry"
+            raise AddonOrderError(
+                f"add-on {addon.name} must come after {before}, which {problem} "
+                f"(order: {', '.join(names)})"
+            )
+        installed.add(addon.name)
+
+
+def install_addons(
+    prefix: str,
+    addons: Sequence[ClusterAddon],
+    oidc: OidcIssuer,
+    opts: pulumi.ResourceOptions,
+) -> dict[str, HelmAddon]:
+    """One `HelmAddon` per enabled add-on, named `<prefix>-<add-on>`, in the registry's order."""
+    check_order(addons)
+    installed: dict[str, HelmAddon] = {}
+    for addon in addons:
+        if addon.enabled:
+            installed[addon.name] = HelmAddon(
+                f"{prefix}-{addon.name}",
+                HelmAddonArgs(addon, oidc, after=[installed[a] for a in addon.after]),
+                opts=opts,
+            )
+    return installed

@@ -1,0 +1,173 @@
+"""Builds the data tier, and tells the later layers how the services reach it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+
+from components.context import StackContext
+from components.data.cache import Cache, CacheArgs
+from components.data.database import Database, DatabaseArgs
+from components.data.documents import DocumentStore, DocumentStoreArgs
+from components.data.search import SearchArgs, SearchDomain
+from components.data.secrets import (
+    ApplicationSecrets,
+    ApplicationSecretsArgs,
+    RemoteSecret,
+    SecretAccess,
+)
+from components.foundation.network import PrivateNetwork
+from components.shared.iam import OidcIssuer
+from stacks.data_settings import DataSettings
+from stacks.secrets import DATABASE_CREDENTIALS, REDIS_CREDENTIALS, secret_values
+from stacks.settings import StackSettings
+
+
+@dataclass(frozen=True)
+class DataArgs:
+    data: DataSettings
+    # The IAM principal that administers the search domain's fine-grained access control.
+    search_master_arn: str
+    # The namespace and service accounts that reach the documents bucket (one IRSA role each).
+    app_namespace: str
+    document_service_accounts: Sequence[str]
+    secret_recovery_window_days: int
+    document_version_days: int
+    # Secret config values, as secret Outputs, by config key.
+    secrets: Mapping[str, pulumi.Output[str]]
+
+    @classmethod
+    def from_settings(
+        cls, settings: StackSettings, secrets: Mapping[str, pulumi.Output[str]]
+    ) -> DataArgs:
+        return cls(
+            data=settings.data,
+            search_master_arn=next(
+                a.principal_arn for a in settings.admin_access if a.policy == "cluster-admin"
+            ),
+            app_namespace=settings.application.namespace,
+            document_service_accounts=[
+                name for name, s in settings.services.items() if s.documents_bucket
+            ],
+            secret_recovery_window_days=settings.retention.secret_recovery_window_days,
+            document_version_days=settings.retention.document_version_days,
+            secrets=secrets,
+        )
+
+
+@dataclass(frozen=True)
+class DataTier:
+    database: Database
+    cache: Cache
+    search: SearchDomain
+    secrets: ApplicationSecrets
+    documents: DocumentStore
+    # Secrets the services read, by Kubernetes Secret name, and what their reader needs.
+    remote_secrets: dict[str, RemoteSecret]
+    secret_access: SecretAccess
+    # Non-secret configuration the services need to reach the stores (endpoints, ports, TLS).
+    config: dict[str, pulumi.Input[str]]
+    # service -> IRSA role of its service account.
+    service_roles: dict[str, pulumi.Output[str]]
+
+
+def build_data(
+    context: StackContext, network: PrivateNetwork, oidc: OidcIssuer, args: DataArgs
+) -> DataTier:
+    prefix, with_aws, protect = context.prefix, context.with_aws, context.protect
+    data = args.data
+    database = Database(
+        f"{prefix}-database",
+        DatabaseArgs(
+            identifier=f"{prefix}-postgres",
+            settings=data.database,
+            network=network,
+            protect=protect,
+        ),
+        opts=with_aws,
+    )
+    cache = Cache(
+        f"{prefix}-cache",
+        CacheArgs(
+            replication_group_id=f"{prefix}-redis",
+            settings=data.cache,
+            network=network,
+            protect=protect,
+        ),
+        opts=with_aws,
+    )
+    search = SearchDomain(
+        f"{prefix}-search",
+        SearchArgs(
+            domain_name=f"fp-{context.stack}-search",
+            settings=data.search,
+            network=network,
+            region=context.region,
+            account_id=context.account_id,
+            master_user_arn=args.search_master_arn,
+            protect=protect,
+        ),
+        opts=with_aws,
+    )
+    secrets = ApplicationSecrets(
+        f"{prefix}-app-secrets",
+        ApplicationSecretsArgs(
+            name_prefix=f"{context.project}/{context.stack}",
+            values={
+                **secret_values(args.secrets),
+                REDIS_CREDENTIALS: {"auth-token": cache.auth_token},
+            },
+            recovery_window_days=args.secret_recovery_window_days,
+            protect=protect,
+        ),
+        opts=with_aws,
+    )
+    documents = DocumentStore(
+        f"{prefix}-docs",
+        DocumentStoreArgs(
+            bucket_name=f"{prefix}-documents",
+            oidc=oidc,
+            namespace=args.app_namespace,
+            service_accounts=args.document_service_accounts,
+            noncurrent_version_days=args.document_version_days,
+            protect=protect,
+        ),
+        opts=with_aws,
+    )
+    return DataTier(
+        database=database,
+        cache=cache,
+        search=search,
+        secrets=secrets,
+        documents=documents,
+        remote_secrets={
+            **secrets.remote,
+            # RDS keeps the master credentials in a secret of its own, as JSON.
+            DATABASE_CREDENTIALS: RemoteSecret(
+                database.master_secret_arn, ["password", "username"]
+            ),
+        },
+        secret_access=SecretAccess(
+            secret_arns=[*secrets.secret_arns, database.master_secret_arn],
+            key_arns=[secrets.key_arn, database.key_arn],
+        ),
+        config={
+            "DOCUMENTS_BUCKET": documents.bucket_name,
+            "DATABASE_HOST": database.address,
+            # Reads go to the replicas; without replicas, to the primary.
+            "DATABASE_READ_HOSTS": pulumi.Output.all(
+                *(database.replica_addresses or [database.address])
+            ).apply(",".join),
+            "DATABASE_PORT": str(database.port),
+            "DATABASE_NAME": data.database.database_name,
+            "DATABASE_SSLMODE": "verify-full",
+            "REDIS_HOST": cache.primary_address,
+            "REDIS_READER_HOST": cache.reader_address,
+            "REDIS_PORT": str(cache.port),
+            "REDIS_TLS": "true",
+            "SEARCH_ENDPOINT": search.endpoint.apply(lambda host: f"https://{host}"),
+        },
+        service_roles=documents.role_arns,
+    )

@@ -1,0 +1,123 @@
+"""Search on Amazon OpenSearch Service: a VPC domain, encrypted, HTTPS only, fine-grained access."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.data.stores import store_key_and_group
+from components.foundation.network import PrivateNetwork
+from stacks.data_settings import SearchSettings
+
+HTTPS_PORT = 443
+# TLS 1.2 minimum with perfect forward secrecy only.
+OPENSEARCH_TLS_POLICY = "Policy-Min-TLS-1-2-PFS-2023-10"
+
+
+def search_access_policy(domain_arn: str) -> str:
+    """Any principal in the account may send requests; fine-grained access control decides."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": "es:ESHttp*",
+                    "Resource": f"{domain_arn}/*",
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+@dataclass(frozen=True)
+class SearchArgs:
+    domain_name: str
+    settings: SearchSettings
+    network: PrivateNetwork
+    region: str
+    account_id: pulumi.Input[str]
+    # The IAM principal that administers the domain's fine-grained access control.
+    master_user_arn: str
+    protect: bool
+
+
+class SearchDomain(pulumi.ComponentResource):
+    """An OpenSearch domain inside the VPC: encrypted, HTTPS only, fine-grained access control."""
+
+    endpoint: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: SearchArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("financial-planning:data:SearchDomain", name, None, opts)
+        settings = args.settings
+        kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        key, security_group = store_key_and_group(
+            self,
+            f"{name}-search",
+            "OpenSearch",
+            args.domain_name,
+            args.network,
+            HTTPS_PORT,
+            args.protect,
+        )
+        zones = settings.zone_count
+        domain_arn = pulumi.Output.from_input(args.account_id).apply(
+            lambda account: f"arn:aws:es:{args.region}:{account}:domain/{args.domain_name}"
+        )
+        domain = aws.opensearch.Domain(
+            name,
+            domain_name=args.domain_name,
+            engine_version=settings.engine_version,
+            cluster_config=aws.opensearch.DomainClusterConfigArgs(
+                instance_type=settings.instance_type,
+                instance_count=settings.instance_count,
+                zone_awareness_enabled=zones > 1,
+                zone_awareness_config=(
+                    aws.opensearch.DomainClusterConfigZoneAwarenessConfigArgs(
+                        availability_zone_count=zones
+                    )
+                    if zones > 1
+                    else None
+                ),
+                dedicated_master_enabled=settings.dedicated_master_type is not None,
+                dedicated_master_type=settings.dedicated_master_type,
+                dedicated_master_count=3 if settings.dedicated_master_type else None,
+            ),
+            ebs_options=aws.opensearch.DomainEbsOptionsArgs(
+                ebs_enabled=True, volume_type="gp3", volume_size=settings.volume_size_gib
+            ),
+            # One subnet per zone the data nodes use.
+            vpc_options=aws.opensearch.DomainVpcOptionsArgs(
+                subnet_ids=list(args.network.subnet_ids)[:zones],
+                security_group_ids=[security_group.id],
+            ),
+            encrypt_at_rest=aws.opensearch.DomainEncryptAtRestArgs(
+                enabled=True, kms_key_id=key.arn
+            ),
+            node_to_node_encryption=aws.opensearch.DomainNodeToNodeEncryptionArgs(enabled=True),
+            domain_endpoint_options=aws.opensearch.DomainDomainEndpointOptionsArgs(
+                enforce_https=True, tls_security_policy=OPENSEARCH_TLS_POLICY
+            ),
+            advanced_security_options=aws.opensearch.DomainAdvancedSecurityOptionsArgs(
+                enabled=True,
+                anonymous_auth_enabled=False,
+                # IAM principals only: no internal users, so no password to keep anywhere.
+                internal_user_database_enabled=False,
+                master_user_options=(
+                    aws.opensearch.DomainAdvancedSecurityOptionsMasterUserOptionsArgs(
+                        master_user_arn=args.master_user_arn
+                    )
+                ),
+            ),
+            access_policies=domain_arn.apply(search_access_policy),
+            opts=kept,
+        )
+        self.endpoint = domain.endpoint
+        self.register_outputs({"endpoint": domain.endpoint})

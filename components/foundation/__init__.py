@@ -1,0 +1,1 @@
+"""The foundation layer: network, EKS cluster, managed add-ons, node groups, storage, images."""

@@ -1,0 +1,184 @@
+"""Builds the foundation: everything the later layers run on or in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from components.context import ClusterContext, StackContext, with_cluster
+from components.foundation.cluster import Cluster, ClusterArgs
+from components.foundation.managed_addons import (
+    BEFORE_NODES,
+    ManagedAddons,
+    ManagedAddonsArgs,
+    after_nodes,
+)
+from components.foundation.network import Network, NetworkArgs, PrivateNetwork
+from components.foundation.node_group import NodeGroup, NodeGroupArgs
+from components.foundation.registry import ImageRegistry, ImageRegistryArgs
+from components.foundation.storage import (
+    DEFAULT_STORAGE_CLASS,
+    StorageClasses,
+    StorageClassesArgs,
+    VolumeEncryption,
+    VolumeEncryptionArgs,
+)
+from stacks.settings import (
+    AdminAccess,
+    ControlPlaneLogType,
+    NatStrategy,
+    NodeGroupsSettings,
+    StackSettings,
+)
+from stacks.settings_base import WorkloadClass
+
+
+@dataclass(frozen=True)
+class FoundationArgs:
+    vpc_cidr: str
+    availability_zones: Sequence[str]
+    nat_gateways: NatStrategy
+    flow_log_retention_days: int
+    kubernetes_version: str
+    endpoint_public_access_cidrs: Sequence[str]
+    control_plane_log_types: Sequence[ControlPlaneLogType]
+    control_plane_log_retention_days: int
+    admin_access: Sequence[AdminAccess]
+    node_groups: NodeGroupsSettings
+    # One image repository per service.
+    services: Sequence[str]
+
+    @classmethod
+    def from_settings(cls, settings: StackSettings) -> FoundationArgs:
+        return cls(
+            vpc_cidr=settings.vpc_cidr,
+            availability_zones=settings.availability_zones,
+            nat_gateways=settings.nat_gateways,
+            flow_log_retention_days=settings.flow_log_retention_days,
+            kubernetes_version=settings.kubernetes_version,
+            endpoint_public_access_cidrs=settings.endpoint_public_access_cidrs,
+            control_plane_log_types=settings.control_plane_log_types,
+            control_plane_log_retention_days=settings.control_plane_log_retention_days,
+            admin_access=settings.admin_access,
+            node_groups=settings.node_groups,
+            services=list(settings.services),
+        )
+
+
+@dataclass(frozen=True)
+class Foundation:
+    network: Network
+    cluster: Cluster
+    node_groups: dict[WorkloadClass, NodeGroup]
+    managed_addons: list[ManagedAddons]
+    registry: ImageRegistry
+    storage: StorageClasses
+    default_storage_class: str
+    # Where the data stores live and who may reach them.
+    private_network: PrivateNetwork
+    # The cluster as later layers use it (providers, OIDC, what to wait for).
+    cluster_context: ClusterContext
+
+
+def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
+    prefix, with_aws = context.prefix, context.with_aws
+    network = Network(
+        prefix,
+        NetworkArgs(
+            cidr=args.vpc_cidr,
+            availability_zones=args.availability_zones,
+            nat_gateways=args.nat_gateways,
+            flow_log_retention_days=args.flow_log_retention_days,
+            cluster_name=prefix,
+            protect=context.protect,
+        ),
+        opts=with_aws,
+    )
+    cluster = Cluster(
+        prefix,
+        ClusterArgs(
+            cluster_name=prefix,
+            kubernetes_version=args.kubernetes_version,
+            region=context.region,
+            account_id=context.account_id,
+            subnet_ids=network.private_subnet_ids,
+            public_access_cidrs=args.endpoint_public_access_cidrs,
+            log_types=args.control_plane_log_types,
+            log_retention_days=args.control_plane_log_retention_days,
+            admin_access=args.admin_access,
+            protect=context.protect,
+        ),
+        opts=with_aws,
+    )
+    before_nodes = ManagedAddons(
+        f"{prefix}-before-nodes",
+        ManagedAddonsArgs(
+            cluster_name=cluster.name, role_prefix=prefix, oidc=cluster.oidc, addons=BEFORE_NODES
+        ),
+        opts=with_aws,
+    )
+    node_groups = {
+        workload_class: NodeGroup(
+            f"{prefix}-{workload_class}",
+            NodeGroupArgs(
+                cluster_name=prefix,
+                kubernetes_version=args.kubernetes_version,
+                workload_class=workload_class,
+                group=group,
+                subnet_ids=network.private_subnet_ids,
+                tags=context.tags,
+                depends_on=[cluster.eks_cluster, before_nodes],
+            ),
+            opts=with_aws,
+        )
+        for workload_class, group in args.node_groups.items()
+    }
+    volumes = VolumeEncryption(
+        f"{prefix}-volumes",
+        VolumeEncryptionArgs(alias=f"{prefix}-volumes", protect=context.protect),
+        opts=with_aws,
+    )
+    after = ManagedAddons(
+        f"{prefix}-after-nodes",
+        ManagedAddonsArgs(
+            cluster_name=cluster.name,
+            role_prefix=prefix,
+            oidc=cluster.oidc,
+            addons=after_nodes(volumes.key_arn),
+            depends_on=list(node_groups.values()),
+        ),
+        opts=with_aws,
+    )
+    # Kubernetes objects wait for a cluster that can run them (nodes, DNS, CSI driver).
+    cluster_context = ClusterContext(
+        name=cluster.name,
+        oidc=cluster.oidc,
+        security_group_id=cluster.security_group_id,
+        provider=cluster.provider,
+        ready=[after],
+    )
+    storage = StorageClasses(
+        f"{prefix}-storage",
+        StorageClassesArgs(key_arn=volumes.key_arn),
+        opts=with_cluster(context, cluster_context),
+    )
+    registry = ImageRegistry(
+        f"{prefix}-images",
+        ImageRegistryArgs(name_prefix=prefix, services=args.services, protect=context.protect),
+        opts=with_aws,
+    )
+    return Foundation(
+        network=network,
+        cluster=cluster,
+        node_groups=node_groups,
+        managed_addons=[before_nodes, after],
+        registry=registry,
+        storage=storage,
+        default_storage_class=DEFAULT_STORAGE_CLASS,
+        private_network=PrivateNetwork(
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            client_security_group_id=cluster.security_group_id,
+        ),
+        cluster_context=cluster_context,
+    )

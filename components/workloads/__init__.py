@@ -1,0 +1,1 @@
+"""The workloads layer: the application namespace, its configuration and the eight services."""

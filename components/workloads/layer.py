@@ -1,0 +1,70 @@
+"""Builds the application: namespace, configuration, secrets delivery and the catalog's services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+
+from components.context import ClusterContext, StackContext, with_cluster
+from components.data.secrets import RemoteSecret
+from components.workloads.application import Application, ApplicationArgs
+from stacks.catalog import ServiceName, ServiceSettings
+from stacks.settings import ApplicationSettings, StackSettings, Taint
+from stacks.settings_base import WorkloadClass
+
+
+@dataclass(frozen=True)
+class WorkloadsArgs:
+    environment: str
+    application: ApplicationSettings
+    services: Mapping[ServiceName, ServiceSettings]
+    # Taints of each node group, which its services must tolerate.
+    node_taints: Mapping[WorkloadClass, Sequence[Taint]]
+
+    @classmethod
+    def from_settings(cls, settings: StackSettings) -> WorkloadsArgs:
+        return cls(
+            environment=settings.environment,
+            application=settings.application,
+            services=settings.services,
+            node_taints={name: group.taints for name, group in settings.node_groups.items()},
+        )
+
+
+@dataclass(frozen=True)
+class StackServices:
+    """What the earlier layers give the services: images, storage, secrets and configuration."""
+
+    image_repositories: Mapping[str, pulumi.Input[str]]
+    storage_class: str
+    remote_secrets: Mapping[str, RemoteSecret]
+    secret_store: str
+    service_roles: Mapping[str, pulumi.Input[str]]
+    config: Mapping[str, pulumi.Input[str]]
+    # Components whose objects (CRDs, storage classes) the workloads use.
+    depends_on: Sequence[pulumi.Resource]
+
+
+def build_workloads(
+    context: StackContext, cluster: ClusterContext, args: WorkloadsArgs, given: StackServices
+) -> Application:
+    return Application(
+        f"{context.prefix}-app",
+        ApplicationArgs(
+            environment=args.environment,
+            region=context.region,
+            application=args.application,
+            services=args.services,
+            image_repositories=given.image_repositories,
+            node_taints=args.node_taints,
+            storage_class=given.storage_class,
+            remote_secrets=given.remote_secrets,
+            secret_store=given.secret_store,
+            service_roles=given.service_roles,
+            extra_config=given.config,
+            depends_on=given.depends_on,
+        ),
+        opts=with_cluster(context, cluster),
+    )

@@ -1,0 +1,83 @@
+"""Finding resources in a render by what they are and do, never by rebuilding logical names."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from offline.engine import RecordedResource, StackRun
+
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+KMS_KEY = "aws:kms/key:Key"
+KMS_ALIAS = "aws:kms/alias:Alias"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def policy(resource: RecordedResource, key: str = "policy") -> Any:
+    return json.loads(resource.inputs[key])
+
+
+def children_of(run: StackRun, component: RecordedResource) -> list[RecordedResource]:
+    return [r for r in run.resources if r.parent == component.urn]
+
+
+def descendants_of(run: StackRun, component: RecordedResource) -> list[RecordedResource]:
+    found = children_of(run, component)
+    for child in list(found):
+        if not child.custom:
+            found.extend(descendants_of(run, child))
+    return found
+
+
+def irsa_role(run: StackRun, namespace: str, service_account: str) -> RecordedResource:
+    """The one role that `namespace/service_account` may assume through the cluster's OIDC."""
+    subject = f"system:serviceaccount:{namespace}:{service_account}"
+    found = []
+    for role in run.of_type(ROLE):
+        for statement in policy(role, "assumeRolePolicy")["Statement"]:
+            condition = statement.get("Condition", {}).get("StringEquals", {})
+            if subject in condition.values():
+                found.append(role)
+    assert len(found) == 1, f"{len(found)} roles trust {subject}"
+    return found[0]
+
+
+def service_role(run: StackRun, service: str) -> RecordedResource:
+    """The role a service principal (`eks.amazonaws.com`, `vpc-flow-logs.amazonaws.com`) assumes."""
+    found = [
+        role
+        for role in run.of_type(ROLE)
+        if any(
+            s.get("Principal", {}).get("Service") == service
+            for s in policy(role, "assumeRolePolicy")["Statement"]
+        )
+    ]
+    assert len(found) == 1, f"{len(found)} roles trust {service}"
+    return found[0]
+
+
+def inline_policies(run: StackRun, role: RecordedResource) -> list[RecordedResource]:
+    return [p for p in run.of_type(ROLE_POLICY) if p.inputs["role"] == role.id]
+
+
+def inline_policy(run: StackRun, role: RecordedResource) -> Any:
+    """The statements of the role's one inline policy."""
+    [found] = inline_policies(run, role)
+    return policy(found)["Statement"]
+
+
+def key_by_alias(run: StackRun, alias: str) -> RecordedResource:
+    """The KMS key that `alias/<alias>` points at."""
+    [target] = [
+        a.inputs["targetKeyId"]
+        for a in run.of_type(KMS_ALIAS)
+        if a.inputs["name"] == f"alias/{alias}"
+    ]
+    [key] = [k for k in run.of_type(KMS_KEY) if k.id == target]
+    return key
+
+
+def helm_release(run: StackRun, chart: str) -> RecordedResource:
+    [release] = [r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == chart]
+    return release
