@@ -197,6 +197,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type != ROOT_STACK_TYPE:
             aliases = self.aliases_of(request)
             with self._lock:
+                if response.urn in self._aliases:
+                    # The engine refuses a second resource with the same URN; so does this.
+                    raise ValueError(f"duplicate URN {response.urn}: two resources share it")
                 self._aliases[response.urn] = aliases
             record = RecordedResource(
                 urn=response.urn,

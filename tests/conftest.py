@@ -38,3 +38,17 @@ def run_with(stack: str, **overrides: Any) -> StackRun:
     for key, value in overrides.items():
         config[f"financial-planning:{key}"] = value
     return run_stack(stack, config=config, secret_keys=secret_keys)
+
+
+# Requirements, stated as literals: the seed's service ports and each stack's app namespace.
+SEED_PORTS = {
+    "financial-planning-api": 8000,
+    "simulation-service": 8001,
+    "user-service": 8002,
+    "banking-service": 8003,
+    "ml-service": 8004,
+    "notification-service": 8005,
+    "document-service": 8006,
+    "graphql-gateway": 4000,
+}
+APP_NAMESPACES = {"production": "financial-planning", "staging": "financial-planning-staging"}

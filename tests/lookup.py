@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from offline.engine import RecordedResource, StackRun
+from offline.synth import kubernetes_objects
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -81,3 +82,13 @@ def key_by_alias(run: StackRun, alias: str) -> RecordedResource:
 def helm_release(run: StackRun, chart: str) -> RecordedResource:
     [release] = [r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == chart]
     return release
+
+
+def objects(run: StackRun, kind: str) -> dict[str, dict[str, Any]]:
+    """The rendered Kubernetes objects of one kind, by name."""
+    return {o["metadata"]["name"]: o for o in kubernetes_objects(run) if o["kind"] == kind}
+
+
+def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec

@@ -75,6 +75,23 @@ def test_the_example_from_the_issue() -> None:
         ),
         ({"clusterVersion": "1.33"}, "clusterVersion: unknown setting (allowed: environment,"),
         (
+            {"addons": {"externalSecrets": {"enabled": False}}},
+            "addons.externalSecrets.enabled: External Secrets delivers every secret the services "
+            "read (allowed: true)",
+        ),
+        (
+            {"addons": {"externalSecret": {"replicas": 2}}},
+            "addons.externalSecret: unknown setting (allowed: externalSecrets)",
+        ),
+        (
+            {"addons": {"externalSecrets": {"replicas": 0}}},
+            "addons.externalSecrets.replicas: 0 is invalid: input should be greater than or equal",
+        ),
+        (
+            {"addons": {"externalSecrets": {"resources": {"limits": {"memory": "64Mi"}}}}},
+            "addons.externalSecrets.resources.limits: memory limit 64Mi is below the request 128Mi",
+        ),
+        (
             {"kubernetesVersion": "1.20"},
             "kubernetesVersion: '1.20' is not supported (allowed: 1.32, 1.33, 1.34)",
         ),

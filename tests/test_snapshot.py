@@ -94,3 +94,12 @@ def test_the_engine_records_real_urns_and_the_aliases_children_inherit() -> None
     assert by_name["leaf"].aliases == sorted(
         [f"{leaf}::old-leaf", f"{old_chain}::leaf", f"{old_chain}::old-leaf"]
     )
+
+
+def test_the_engine_refuses_two_resources_with_one_urn() -> None:
+    def program() -> None:
+        pulumi.ComponentResource("test:a:Same", "twice")
+        pulumi.ComponentResource("test:a:Same", "twice")
+
+    with pytest.raises(Exception, match="duplicate URN urn:pulumi:s::p::test:a:Same::twice"):
+        run_program(program, project="p", stack="s")

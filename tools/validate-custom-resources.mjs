@@ -1,13 +1,14 @@
 // Validates custom resources in rendered manifests against their published schemas, offline.
 // Usage: node tools/validate-custom-resources.mjs FILE...
-// Prints a JSON list of problems ([] when all is well); a kind without a known schema is one.
+// Prints a JSON list of problems ([] when all is well). The kinds that may appear, and the npm
+// schema package of each API group, are declared once in tools/custom-resources.json; any
+// other kind is a problem.
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 
-// apiVersion -> module with one model class per kind (npm @kubernetes-models/*).
-const MODELS = {
-  "external-secrets.io/v1": "@kubernetes-models/external-secrets/external-secrets.io/v1",
-};
+const DECLARED = JSON.parse(
+  readFileSync(new URL("./custom-resources.json", import.meta.url), "utf8"),
+);
 
 const problems = [];
 for (const file of process.argv.slice(2)) {
@@ -15,15 +16,15 @@ for (const file of process.argv.slice(2)) {
     const object = document.toJS();
     if (!object) continue;
     const where = { file, kind: object.kind, name: object.metadata?.name };
-    const modulePath = MODELS[object.apiVersion];
-    if (!modulePath) {
-      problems.push({ ...where, error: `no schema known for ${object.apiVersion}` });
+    const group = DECLARED[object.apiVersion];
+    if (!group || !group.kinds.includes(object.kind)) {
+      problems.push({ ...where, error: `no schema known for ${object.apiVersion} ${object.kind}` });
       continue;
     }
-    const models = await import(modulePath);
+    const models = await import(group.module);
     const Model = models[object.kind];
     if (!Model) {
-      problems.push({ ...where, error: `no schema known for ${object.apiVersion} ${object.kind}` });
+      problems.push({ ...where, error: `${group.package} has no model for ${object.kind}` });
       continue;
     }
     try {

@@ -4,7 +4,8 @@ An add-on is a typed description (`ClusterAddon`): the pinned chart, its namespa
 Security level, the chart values from its typed settings, an optional IRSA policy for the
 chart's service account, the add-ons it must come after, and objects it creates once its chart
 is installed. `HelmAddon` turns one description into resources, always in the same order:
-namespace -> IRSA role -> `helm.v3.Release` -> the add-on's own objects.
+namespace (unless an earlier add-on made it) -> IRSA role -> `helm.v3.Release` -> the add-on's
+own objects.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.shared.conventions import PodSecurityLevel, namespace
 from components.shared.helm import HelmChart, helm_release
@@ -63,12 +65,17 @@ class HelmAddonArgs:
     oidc: OidcIssuer
     # Installed add-ons this one comes after.
     after: Sequence[pulumi.Resource] = ()
+    # The namespace, when an earlier add-on already created it (one owner per namespace).
+    existing_namespace: k8s.core.v1.Namespace | None = None
 
 
 class HelmAddon(pulumi.ComponentResource):
     """Namespace -> IRSA role -> pinned Helm release -> the add-on's own objects."""
 
     role_arn: pulumi.Output[str] | None
+    namespace: k8s.core.v1.Namespace
+    addon_name: str
+    pod_security: PodSecurityLevel
 
     def __init__(
         self, name: str, args: HelmAddonArgs, opts: pulumi.ResourceOptions | None = None
@@ -78,9 +85,11 @@ class HelmAddon(pulumi.ComponentResource):
             "financial-planning:addons:HelmAddon", name, None, formerly(opts, *addon.former_types)
         )
         child = pulumi.ResourceOptions(parent=self)
-        ns = namespace(
+        ns = args.existing_namespace or namespace(
             addon.namespace, pod_security=addon.pod_security, istio_injection=False, opts=child
         )
+        self.namespace = ns
+        self.addon_name, self.pod_security = addon.name, addon.pod_security
         self.role_arn = None
         policy = addon.irsa_policy()
         if policy is not None:

@@ -48,11 +48,27 @@ def install_addons(
     """One `HelmAddon` per enabled add-on, named `<prefix>-<add-on>`, in the registry's order."""
     check_order(addons)
     installed: dict[str, HelmAddon] = {}
+    # The first add-on in a namespace creates it (and sets its Pod Security level).
+    owners: dict[str, HelmAddon] = {}
     for addon in addons:
-        if addon.enabled:
-            installed[addon.name] = HelmAddon(
-                f"{prefix}-{addon.name}",
-                HelmAddonArgs(addon, oidc, after=[installed[a] for a in addon.after]),
-                opts=opts,
+        if not addon.enabled:
+            continue
+        owner = owners.get(addon.namespace)
+        if owner is not None and addon.pod_security != owner.pod_security:
+            raise AddonOrderError(
+                f"add-on {addon.name} needs Pod Security {addon.pod_security!r} in "
+                f"{addon.namespace}, which {owner.addon_name} created as {owner.pod_security!r}"
             )
+        component = HelmAddon(
+            f"{prefix}-{addon.name}",
+            HelmAddonArgs(
+                addon,
+                oidc,
+                after=[installed[a] for a in addon.after],
+                existing_namespace=owner.namespace if owner else None,
+            ),
+            opts=opts,
+        )
+        owners.setdefault(addon.namespace, component)
+        installed[addon.name] = component
     return installed

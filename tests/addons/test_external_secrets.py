@@ -1,0 +1,147 @@
+"""External Secrets: the pinned operator, its narrow IRSA role and the store it serves."""
+
+from __future__ import annotations
+
+from components.addons.external_secrets import ExternalSecrets
+from components.addons.registry import install_addons
+from components.context import ClusterContext, StackContext, with_cluster
+from components.data.secrets import SecretAccess
+from offline.engine import RecordedResource, StackRun
+from stacks.addon_settings import AddonSettings
+from tests.conftest import APP_NAMESPACES
+from tests.harness import run_isolated
+from tests.lookup import helm_release, inline_policy, irsa_role, objects
+
+
+def api_credentials(run: StackRun) -> RecordedResource:
+    remote_key = f"financial-planning/{run.stack}/api-credentials"
+    [secret] = [
+        s for s in run.of_type("aws:secretsmanager/secret:Secret") if s.inputs["name"] == remote_key
+    ]
+    return secret
+
+
+def test_external_secret_and_its_store(stack_run: StackRun) -> None:
+    [store] = objects(stack_run, "ClusterSecretStore").values()
+    assert store["spec"]["provider"] == {
+        "aws": {"service": "SecretsManager", "region": "us-east-1"}
+    }
+    assert store["spec"]["conditions"] == [{"namespaces": [APP_NAMESPACES[stack_run.stack]]}]
+    external = objects(stack_run, "ExternalSecret")["api-credentials"]
+    assert external["spec"]["secretStoreRef"] == {
+        "kind": "ClusterSecretStore",
+        "name": store["metadata"]["name"],
+    }
+    remote_key = f"financial-planning/{stack_run.stack}/api-credentials"
+    assert external["spec"]["data"] == [
+        {"secretKey": key, "remoteRef": {"key": remote_key, "property": key}}
+        for key in ("openai-api-key", "plaid-client-id", "plaid-secret")
+    ]
+    secret = api_credentials(stack_run)
+    assert secret.inputs["name"] == remote_key
+    assert secret.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+    versions = stack_run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert len(versions) == 2
+    assert all(v.inputs["secretString"] == "[secret]" for v in versions)
+
+
+def test_external_secrets_operator_is_pinned_and_reads_only_this_stacks_secrets(
+    stack_run: StackRun,
+) -> None:
+    release = helm_release(stack_run, "external-secrets").inputs
+    # The README's pinned version, stated here: a chart upgrade must change this test too.
+    assert release["version"] == "0.19.2"
+    assert release["repositoryOpts"]["repo"] == "https://charts.external-secrets.io"
+    assert release["namespace"] == "external-secrets-system"
+    values = release["values"]
+    role = irsa_role(stack_run, "external-secrets-system", "external-secrets")
+    assert values["serviceAccount"]["name"] == "external-secrets"
+    assert values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(role.id)
+    statements = inline_policy(stack_run, role)
+    assert statements[0]["Action"] == [
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+    ]
+    prefix = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+    readable = statements[0]["Resource"]
+    # Its own two secrets and the database's master secret: nothing else, no wildcard.
+    assert len(readable) == 3 and not any("*" in arn for arn in readable)
+    names = sorted(arn.removeprefix(prefix).rsplit("-", 1)[0] for arn in readable)
+    assert names[:2] == [
+        f"financial-planning/{stack_run.stack}/api-credentials",
+        f"financial-planning/{stack_run.stack}/redis-credentials",
+    ]
+    assert names[2].startswith("rds!db-")
+    keys = statements[1]["Resource"]
+    assert len(keys) == 2
+    assert statements[1]["Action"] == "kms:Decrypt"
+    assert statements[1]["Condition"]["StringEquals"]["kms:ViaService"] == (
+        "secretsmanager.us-east-1.amazonaws.com"
+    )
+
+
+def isolated(replicas: int) -> StackRun:
+    """The add-on alone, with made-up secrets to read, through the registry."""
+    settings = AddonSettings.model_validate(
+        {
+            "replicas": replicas,
+            "resources": {
+                "requests": {"cpu": "10m", "memory": "64Mi"},
+                "limits": {"cpu": "100m", "memory": "96Mi"},
+            },
+        }
+    )
+    access = SecretAccess(secret_arns=[SECRET_B, SECRET_A], key_arns=[KEY])
+
+    def build(context: StackContext, cluster: ClusterContext) -> object:
+        addon = ExternalSecrets(
+            settings, region=context.region, access=access, consumer_namespaces=["team-a"]
+        )
+        return install_addons(context.prefix, [addon], cluster.oidc, with_cluster(context, cluster))
+
+    return run_isolated(build)
+
+
+SECRET_A = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:a-AbCdEf"
+SECRET_B = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:b-AbCdEf"
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/k"
+
+
+def test_in_isolation_the_operator_reads_exactly_the_secrets_it_is_given() -> None:
+    run = isolated(replicas=1)
+    read, decrypt = inline_policy(
+        run, irsa_role(run, "external-secrets-system", "external-secrets")
+    )
+    assert read["Resource"] == [SECRET_A, SECRET_B]
+    assert decrypt == {
+        "Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": [KEY],
+        "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}},
+    }
+    [store] = objects(run, "ClusterSecretStore").values()
+    assert store["spec"]["conditions"] == [{"namespaces": ["team-a"]}]
+    assert store["spec"]["provider"]["aws"]["region"] == "eu-west-1"
+
+
+def test_settings_size_the_operator_and_its_disruption_budget() -> None:
+    single = helm_release(isolated(replicas=1), "external-secrets").inputs["values"]
+    double = helm_release(isolated(replicas=2), "external-secrets").inputs["values"]
+    assert (single["replicaCount"], single["podDisruptionBudget"]["enabled"]) == (1, False)
+    assert (double["replicaCount"], double["podDisruptionBudget"]["enabled"]) == (2, True)
+    assert double["resources"] == {
+        "requests": {"cpu": "10m", "memory": "64Mi"},
+        "limits": {"cpu": "100m", "memory": "96Mi"},
+    }
+
+
+def test_production_runs_two_operators_and_staging_one(
+    production: StackRun, staging: StackRun
+) -> None:
+    for run, replicas in ((production, 2), (staging, 1)):
+        values = helm_release(run, "external-secrets").inputs["values"]
+        assert values["replicaCount"] == replicas
+        assert values["resources"] == {
+            "requests": {"cpu": "50m", "memory": "128Mi"},
+            "limits": {"memory": "256Mi"},
+        }

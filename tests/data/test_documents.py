@@ -1,0 +1,49 @@
+"""The documents bucket: private, encrypted, versioned, TLS only, reached by one service."""
+
+from __future__ import annotations
+
+from offline.engine import StackRun
+from tests.conftest import APP_NAMESPACES
+from tests.lookup import irsa_role, objects, policy
+
+
+def test_documents_bucket_is_private_encrypted_versioned_and_tls_only(
+    stack_run: StackRun,
+) -> None:
+    bucket = stack_run.one("aws:s3/bucket:Bucket")
+    assert bucket.inputs["bucket"] == f"financial-planning-{stack_run.stack}-documents"
+    assert bucket.protect is (stack_run.stack == "production")
+    block = stack_run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(
+        block[k] is True
+        for k in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    )
+    sse = stack_run.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    ).inputs["rules"][0]
+    assert sse["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    versioning = stack_run.one("aws:s3/bucketVersioning:BucketVersioning").inputs
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+    [deny] = policy(stack_run.one("aws:s3/bucketPolicy:BucketPolicy"))["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_only_document_service_reaches_the_bucket(stack_run: StackRun) -> None:
+    role = irsa_role(stack_run, APP_NAMESPACES[stack_run.stack], "document-service")
+    accounts = objects(stack_run, "ServiceAccount")
+    annotated = {
+        name
+        for name, sa in accounts.items()
+        if "eks.amazonaws.com/role-arn" in sa["metadata"].get("annotations", {})
+    }
+    assert annotated == {"document-service"}
+    assert accounts["document-service"]["metadata"]["annotations"][
+        "eks.amazonaws.com/role-arn"
+    ].endswith(role.id)
+    assert all(sa["automountServiceAccountToken"] is False for sa in accounts.values())
