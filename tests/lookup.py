@@ -92,3 +92,8 @@ def objects(run: StackRun, kind: str) -> dict[str, dict[str, Any]]:
 def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = workload["spec"]["template"]["spec"]
     return spec
+
+
+def app_namespace(run: StackRun) -> str:
+    """The application namespace of the run's stack, from its settings."""
+    return str(run.namespace["settings"].application.namespace)

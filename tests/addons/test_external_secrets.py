@@ -8,9 +8,8 @@ from components.context import ClusterContext, StackContext, with_cluster
 from components.data.secrets import SecretAccess
 from offline.engine import RecordedResource, StackRun
 from stacks.addon_settings import AddonSettings
-from tests.conftest import APP_NAMESPACES
 from tests.harness import run_isolated
-from tests.lookup import helm_release, inline_policy, irsa_role, objects
+from tests.lookup import app_namespace, helm_release, inline_policy, irsa_role, objects
 
 
 def api_credentials(run: StackRun) -> RecordedResource:
@@ -26,7 +25,7 @@ def test_external_secret_and_its_store(stack_run: StackRun) -> None:
     assert store["spec"]["provider"] == {
         "aws": {"service": "SecretsManager", "region": "us-east-1"}
     }
-    assert store["spec"]["conditions"] == [{"namespaces": [APP_NAMESPACES[stack_run.stack]]}]
+    assert store["spec"]["conditions"] == [{"namespaces": [app_namespace(stack_run)]}]
     external = objects(stack_run, "ExternalSecret")["api-credentials"]
     assert external["spec"]["secretStoreRef"] == {
         "kind": "ClusterSecretStore",

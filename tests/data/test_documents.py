@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from offline.engine import StackRun
-from tests.conftest import APP_NAMESPACES
-from tests.lookup import irsa_role, objects, policy
+from tests.lookup import app_namespace, irsa_role, objects, policy
 
 
 def test_documents_bucket_is_private_encrypted_versioned_and_tls_only(
@@ -35,7 +34,7 @@ def test_documents_bucket_is_private_encrypted_versioned_and_tls_only(
 
 
 def test_only_document_service_reaches_the_bucket(stack_run: StackRun) -> None:
-    role = irsa_role(stack_run, APP_NAMESPACES[stack_run.stack], "document-service")
+    role = irsa_role(stack_run, app_namespace(stack_run), "document-service")
     accounts = objects(stack_run, "ServiceAccount")
     annotated = {
         name

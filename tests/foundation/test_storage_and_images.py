@@ -40,12 +40,22 @@ def test_one_immutable_scanned_repository_per_service(stack_run: StackRun) -> No
     assert len(lifecycles) == 8
     rules = json.loads(lifecycles[0].inputs["policy"])["rules"]
     assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "any"]
-    # Release tags come from the stack files.
-    default_tag = {"production": "1.4.2", "staging": "1.5.0-rc.1"}[stack_run.stack]
-    tags = {"ml-service": "1.3.0"} if stack_run.stack == "production" else {}
+    # Each service runs its stack's release tag from its own repository.
+    urls = {r.inputs["name"].rsplit("/", 1)[1]: r.inputs["name"] for r in repositories}
+    services = stack_run.namespace["settings"].services
     for name, deployment in objects(stack_run, "Deployment").items():
         image = pod_spec(deployment)["containers"][0]["image"]
-        assert image == (
-            f"123456789012.dkr.ecr.us-east-1.amazonaws.com/"
-            f"financial-planning-{stack_run.stack}/{name}:{tags.get(name, default_tag)}"
-        )
+        registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+        assert image == f"{registry}/{urls[name]}:{services[name].image_tag}"
+
+
+def test_release_tags_come_from_the_stack_files(production: StackRun, staging: StackRun) -> None:
+    for run, tag, exceptions in (
+        (production, "1.4.2", {"ml-service": "1.3.0"}),
+        (staging, "1.5.0-rc.1", {}),
+    ):
+        for name, deployment in objects(run, "Deployment").items():
+            image = pod_spec(deployment)["containers"][0]["image"]
+            assert image.endswith(
+                f"/financial-planning-{run.stack}/{name}:" + exceptions.get(name, tag)
+            )

@@ -9,7 +9,7 @@ import pytest
 from offline.engine import StackRun, run_stack, stack_config
 from stacks import SettingsError
 from tests.conftest import APP_NAMESPACES, SEED_PORTS
-from tests.lookup import objects, pod_spec
+from tests.lookup import app_namespace, objects, pod_spec
 
 
 def test_eight_deployments_and_services_on_the_seed_ports(stack_run: StackRun) -> None:
@@ -23,7 +23,7 @@ def test_eight_deployments_and_services_on_the_seed_ports(stack_run: StackRun) -
         assert service_port["port"] == port
         assert service_port["targetPort"] == "http"
         assert service_port["name"].startswith("http-")
-        assert services[name]["metadata"]["namespace"] == APP_NAMESPACES[stack_run.stack]
+        assert services[name]["metadata"]["namespace"] == app_namespace(stack_run)
 
 
 def test_every_deployment_runs_restricted(stack_run: StackRun) -> None:
@@ -124,9 +124,17 @@ def test_read_write_once_claims_only_in_single_replica_deployments(stack_run: St
     assert claims["ml-service-data"]["spec"]["storageClassName"] == "gp3"
 
 
+def test_each_stack_has_its_own_application_namespace(
+    production: StackRun, staging: StackRun
+) -> None:
+    assert app_namespace(production) == APP_NAMESPACES["production"] == "financial-planning"
+    assert app_namespace(staging) == APP_NAMESPACES["staging"]
+    assert objects(staging, "Namespace")["financial-planning-staging"]
+
+
 def test_namespaces_are_labelled_for_pod_security_and_istio(stack_run: StackRun) -> None:
     namespaces = objects(stack_run, "Namespace")
-    app = namespaces[APP_NAMESPACES[stack_run.stack]]["metadata"]["labels"]
+    app = namespaces[app_namespace(stack_run)]["metadata"]["labels"]
     for mode in ("enforce", "audit", "warn"):
         assert app[f"pod-security.kubernetes.io/{mode}"] == "restricted"
     assert app["istio-injection"] == "enabled"
@@ -137,7 +145,7 @@ def test_namespaces_are_labelled_for_pod_security_and_istio(stack_run: StackRun)
 def test_config_map_holds_environment_and_service_urls(stack_run: StackRun) -> None:
     [config] = objects(stack_run, "ConfigMap").values()
     data = config["data"]
-    namespace = APP_NAMESPACES[stack_run.stack]
+    namespace = app_namespace(stack_run)
     assert data["ENVIRONMENT"] == stack_run.stack
     assert data["USER_SERVICE_URL"] == f"http://user-service.{namespace}.svc.cluster.local:8002"
     assert data["GRAPHQL_GATEWAY_URL"].endswith(":4000")
