@@ -6,7 +6,12 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from stacks.catalog import ComputeResources, CpuQuantity, MemoryQuantity, cpu_millicores, memory_mib
+from stacks.catalog import (
+    ComputeResources,
+    CpuQuantity,
+    MemoryQuantity,
+    check_limits_cover_requests,
+)
 from stacks.settings_base import Settings, invalid
 
 
@@ -22,20 +27,7 @@ class AddonResources(Settings):
 
     @model_validator(mode="after")
     def _limits_cover_requests(self) -> AddonResources:
-        if memory_mib(self.limits.memory) < memory_mib(self.requests.memory):
-            raise invalid(
-                "limits",
-                self.limits.memory,
-                f"memory limit {self.limits.memory} is below the request {self.requests.memory}",
-            )
-        if self.limits.cpu is not None and cpu_millicores(self.limits.cpu) < cpu_millicores(
-            self.requests.cpu
-        ):
-            raise invalid(
-                "limits",
-                self.limits.cpu,
-                f"cpu limit {self.limits.cpu} is below the request {self.requests.cpu}",
-            )
+        check_limits_cover_requests(self.requests, self.limits.cpu, self.limits.memory)
         return self
 
     def as_values(self) -> dict[str, dict[str, str]]:

@@ -53,24 +53,28 @@ class ComputeResources(Settings):
     memory: MemoryQuantity
 
 
+def check_limits_cover_requests(
+    requests: ComputeResources, cpu_limit: str | None, memory_limit: str
+) -> None:
+    """A limit below its request is refused (Kubernetes would refuse the pod); no CPU limit is
+    allowed where the caller permits it."""
+    for resource, limit, request, amount in (
+        ("cpu", cpu_limit, requests.cpu, cpu_millicores),
+        ("memory", memory_limit, requests.memory, memory_mib),
+    ):
+        if limit is not None and amount(limit) < amount(request):
+            raise invalid(
+                "limits", limit, f"{resource} limit {limit} is below the request {request}"
+            )
+
+
 class ServiceResources(Settings):
     requests: ComputeResources
     limits: ComputeResources
 
     @model_validator(mode="after")
     def _limits_cover_requests(self) -> ServiceResources:
-        if cpu_millicores(self.limits.cpu) < cpu_millicores(self.requests.cpu):
-            raise invalid(
-                "limits",
-                self.limits.cpu,
-                f"cpu limit {self.limits.cpu} is below the request {self.requests.cpu}",
-            )
-        if memory_mib(self.limits.memory) < memory_mib(self.requests.memory):
-            raise invalid(
-                "limits",
-                self.limits.memory,
-                f"memory limit {self.limits.memory} is below the request {self.requests.memory}",
-            )
+        check_limits_cover_requests(self.requests, self.limits.cpu, self.limits.memory)
         return self
 
 
