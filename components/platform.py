@@ -7,12 +7,11 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.addons.layer import ClusterAddons, build_addons
+from components.addons.layer import AddonsArgs, ClusterAddons, build_addons
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
-from components.workloads.application import Application
-from components.workloads.layer import StackServices, WorkloadsArgs, build_workloads
+from components.workloads.layer import StackServices, Workloads, WorkloadsArgs, build_workloads
 from stacks.settings import StackSettings
 
 
@@ -22,7 +21,7 @@ class Platform:
     foundation: Foundation
     data: DataTier
     addons: ClusterAddons
-    application: Application
+    workloads: Workloads
 
 
 def build_platform(
@@ -39,15 +38,9 @@ def build_platform(
     data = build_data(
         context, foundation.private_network, cluster.oidc, DataArgs.from_settings(settings, secrets)
     )
-    addons = build_addons(
-        context,
-        cluster,
-        settings.addons,
-        secret_access=data.secret_access,
-        app_namespaces=[settings.application.namespace],
-    )
+    addons = build_addons(context, cluster, AddonsArgs.from_settings(settings), data.secret_access)
     # Mesh, observability and security layers come here, between add-ons and workloads.
-    application = build_workloads(
+    workloads = build_workloads(
         context,
         cluster,
         WorkloadsArgs.from_settings(settings),
@@ -61,4 +54,4 @@ def build_platform(
             depends_on=[*addons.installed.values(), foundation.storage],
         ),
     )
-    return Platform(context, foundation, data, addons, application)
+    return Platform(context, foundation, data, addons, workloads)

@@ -57,6 +57,8 @@ class RecordedResource:
     # ancestors), as the engine computes them: `pulumi up` moves a resource found under one of
     # these instead of re-creating it.
     aliases: list[str] = field(default_factory=list)
+    # How long `pulumi up` waits for it (create, update, delete), where the program says.
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
     # The id the mocks gave it (not part of the inventory: a real deployment's differ).
     id: str = ""
 
@@ -69,6 +71,7 @@ class RecordedResource:
             "custom": self.custom,
             "protect": self.protect,
             "aliases": self.aliases,
+            "customTimeouts": self.custom_timeouts,
             "provider": self.provider,
             "dependencies": self.dependencies,
             "ignoreChanges": self.ignore_changes,
@@ -215,6 +218,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 # thread, where deserializing resource references needs an event loop.
                 inputs=plain(MessageToDict(request.object)),
                 aliases=aliases,
+                custom_timeouts={
+                    key: value
+                    for key in ("create", "update", "delete")
+                    if (value := getattr(request.customTimeouts, key, ""))
+                },
                 id=response.id,
             )
             with self._lock:

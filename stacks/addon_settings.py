@@ -42,14 +42,65 @@ class AddonResources(Settings):
 
 
 class AddonSettings(Settings):
+    """A node agent (DaemonSet): on or off, and what each pod requests."""
+
     enabled: bool = True
-    # Controllers with more than one replica elect a leader and get a PodDisruptionBudget.
-    replicas: Annotated[int, Field(ge=1, le=5)]
     resources: AddonResources
 
 
+class ControllerSettings(AddonSettings):
+    """A controller (Deployment): with more than one replica it elects a leader and gets a
+    PodDisruptionBudget."""
+
+    replicas: Annotated[int, Field(ge=1, le=5)]
+
+
+# A Go duration as the autoscaler's flags take it: 30s, 10m, 1h.
+Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,3}(s|m|h)$")]
+
+
+class ClusterAutoscalerSettings(ControllerSettings):
+    # The image's minor must be the cluster's (checked against kubernetesVersion); by default
+    # the program picks the release for the cluster's minor.
+    image_tag: Annotated[str, Field(pattern=r"^v1\.[0-9]{2}\.[0-9]{1,2}$")] | None = None
+    # How long a node must be unneeded, and how long after a scale-up, before it is removed.
+    scale_down_unneeded_time: Duration
+    scale_down_delay_after_add: Duration
+    # A node whose pods request less than this share of it is a candidate for removal.
+    scale_down_utilization_threshold: Annotated[float, Field(ge=0.1, le=0.9)]
+
+
+class PrometheusAdapterSettings(ControllerSettings):
+    # Off until Prometheus runs in the cluster: without it the custom metrics API fails and
+    # an HPA that uses it stops scaling down.
+    enabled: bool = False
+    prometheus_url: (
+        Annotated[str, Field(pattern=r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?(/.*)?$")] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _needs_prometheus(self) -> PrometheusAdapterSettings:
+        if self.enabled and self.prometheus_url is None:
+            raise invalid("prometheusUrl", None, "the adapter reads from Prometheus: give its URL")
+        return self
+
+
 class AddonsSettings(Settings):
-    external_secrets: AddonSettings
+    external_secrets: ControllerSettings
+    metrics_server: ControllerSettings
+    cluster_autoscaler: ClusterAutoscalerSettings
+    nvidia_device_plugin: AddonSettings
+    # Recommender always; updater and admission controller when a service's VPA updates pods.
+    vertical_pod_autoscaler: ControllerSettings
+    prometheus_adapter: PrometheusAdapterSettings
+
+    def controllers(self) -> list[tuple[AddonSettings, int]]:
+        """Each add-on's settings and how many Deployments it runs with them (the VPA runs
+        recommender, updater and admission controller alike)."""
+        return [
+            (getattr(self, name), 3 if name == "vertical_pod_autoscaler" else 1)
+            for name in type(self).model_fields
+        ]
 
     @model_validator(mode="after")
     def _required_addons(self) -> AddonsSettings:

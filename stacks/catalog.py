@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from stacks.scaling_settings import AutoscalingSettings, Priority, VerticalScaling
 from stacks.settings_base import Settings, WorkloadClass, invalid
 
 ServiceName = Literal[
@@ -88,7 +89,12 @@ class PersistentVolume(Settings):
 class ServiceSettings(Settings):
     port: Annotated[int, Field(ge=1024, le=65535)]
     workload_class: WorkloadClass
-    replicas: Annotated[int, Field(ge=1, le=100)]
+    # Replicas set by hand (0 parks the service); exclusive with `autoscaling`.
+    replicas: Annotated[int, Field(ge=0, le=100)] | None = None
+    autoscaling: AutoscalingSettings | None = None
+    vertical_scaling: VerticalScaling
+    # Which PriorityClass its pods get: under pressure, critical pods preempt standard and low.
+    priority: Priority
     resources: ServiceResources
     gpus: Annotated[int, Field(ge=0, le=8)] = 0
     image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
@@ -119,20 +125,72 @@ class ServiceSettings(Settings):
                 self.gpus,
                 "GPUs are requested exactly by the services of workload class 'gpu'",
             )
-        if self.persistent_volume is not None and self.replicas != 1:
+        if (self.replicas is None) == (self.autoscaling is None):
             raise invalid(
                 "replicas",
                 self.replicas,
-                f"{self.replicas} replicas cannot share a ReadWriteOnce persistentVolume "
-                "(allowed: 1)",
+                "set either replicas (scaled by hand) or autoscaling (an HPA), not both or neither",
             )
+        if self.autoscaling is not None and self.workload_class == "gpu":
+            raise invalid(
+                "autoscaling",
+                self.autoscaling.max_replicas,
+                "GPU services scale by hand (allowed: null, with replicas)",
+            )
+        if self.persistent_volume is not None and self.max_replicas > 1:
+            raise invalid(
+                "replicas",
+                self.max_replicas,
+                f"{self.max_replicas} replicas cannot share a ReadWriteOnce persistentVolume "
+                "(allowed: 0 or 1, by hand)",
+            )
+        self._check_vertical_scaling()
         return self
+
+    def _check_vertical_scaling(self) -> None:
+        vpa = self.vertical_scaling
+        for resource, amount in (("cpu", cpu_millicores), ("memory", memory_mib)):
+            low, high = getattr(vpa.min_allowed, resource), getattr(vpa.max_allowed, resource)
+            if amount(high) < amount(low):
+                raise invalid(
+                    "verticalScaling.maxAllowed",
+                    high,
+                    f"{resource} {high} is below minAllowed {low}",
+                )
+        limits = self.resources.limits
+        for resource, amount in (("cpu", cpu_millicores), ("memory", memory_mib)):
+            high, limit = getattr(vpa.max_allowed, resource), getattr(limits, resource)
+            if resource in vpa.controlled_resources and amount(high) > amount(limit):
+                # The VPA raises requests only (limits stay): a request above the limit is refused.
+                raise invalid(
+                    "verticalScaling.maxAllowed",
+                    high,
+                    f"{resource} {high} is above the limit {limit} (allowed: at most the limit)",
+                )
+        if vpa.update_mode == "Off" or self.autoscaling is None:
+            return
+        overlap = [r for r in vpa.controlled_resources if r in self.autoscaling.resources]
+        if overlap:
+            raise invalid(
+                "verticalScaling.controlledResources",
+                vpa.controlled_resources,
+                f"{overlap} are what the HPA scales on; a VPA acting on them fights it "
+                "(allowed: updateMode Off, or only the other resource)",
+            )
+
+    @property
+    def min_replicas(self) -> int:
+        return self.autoscaling.min_replicas if self.autoscaling else self.replicas or 0
+
+    @property
+    def max_replicas(self) -> int:
+        return self.autoscaling.max_replicas if self.autoscaling else self.replicas or 0
 
 
 def _service(
     port: int,
     workload_class: str,
-    replicas: int,
+    priority: str,
     requests: tuple[str, str],
     limits: tuple[str, str],
     **extra: Any,
@@ -140,7 +198,7 @@ def _service(
     return {
         "port": port,
         "workloadClass": workload_class,
-        "replicas": replicas,
+        "priority": priority,
         "resources": {
             "requests": {"cpu": requests[0], "memory": requests[1]},
             "limits": {"cpu": limits[0], "memory": limits[1]},
@@ -150,59 +208,145 @@ def _service(
     }
 
 
+def _hpa(minimum: int, maximum: int, **extra: Any) -> dict[str, Any]:
+    """An HPA on CPU at 70% of requests unless `extra` says otherwise."""
+    return {"minReplicas": minimum, "maxReplicas": maximum, **extra}
+
+
+def _vpa_on_memory(low: str, high: str, cpu: tuple[str, str] = ("50m", "1")) -> dict[str, Any]:
+    """A VPA that sizes memory only: CPU is what the service's HPA scales on."""
+    return {
+        "updateMode": "Recreate",
+        "controlledResources": ["memory"],
+        "minAllowed": {"cpu": cpu[0], "memory": low},
+        "maxAllowed": {"cpu": cpu[1], "memory": high},
+    }
+
+
 _DATABASE = {
     "DATABASE_USERNAME": "database-credentials/username",
     "DATABASE_PASSWORD": "database-credentials/password",
 }
 _REDIS = {"REDIS_AUTH_TOKEN": "redis-credentials/auth-token"}
 
-# The seed's catalog as production runs it; each environment's defaults adjust it.
+# Banking is critical: it adds capacity at once and gives it back slowly, one pod at a time.
+_BANKING_BEHAVIOR = {
+    "scaleUp": {
+        "stabilizationWindowSeconds": 0,
+        "selectPolicy": "Max",
+        "policies": [
+            {"type": "Percent", "value": 100, "periodSeconds": 15},
+            {"type": "Pods", "value": 4, "periodSeconds": 15},
+        ],
+    },
+    "scaleDown": {
+        "stabilizationWindowSeconds": 600,
+        "selectPolicy": "Min",
+        "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}],
+    },
+}
+
+# The seed's catalog as production runs it; each environment's defaults adjust it. Replica
+# ranges are the seed's (API 3-50, banking 3-20); requests are sized so that every class's
+# maximum fits its node group's maximum (checked by the settings).
 SERVICE_CATALOG: dict[str, dict[str, Any]] = {
     "financial-planning-api": _service(
-        8000, "general", 3, ("500m", "1Gi"), ("2", "2Gi"), secretEnv={**_DATABASE, **_REDIS}
+        8000,
+        "general",
+        "critical",
+        ("250m", "512Mi"),
+        ("2", "2Gi"),
+        # Scales on CPU and memory both, so its VPA only recommends.
+        autoscaling=_hpa(3, 50, cpuUtilization=70, memoryUtilization=80),
+        verticalScaling={
+            "updateMode": "Off",
+            "minAllowed": {"cpu": "100m", "memory": "256Mi"},
+            "maxAllowed": {"cpu": "1500m", "memory": "2Gi"},
+        },
+        secretEnv={**_DATABASE, **_REDIS},
     ),
     "simulation-service": _service(
-        8001, "compute", 3, ("1", "2Gi"), ("2", "3Gi"), secretEnv=_DATABASE
+        8001,
+        "compute",
+        "low",
+        ("1", "2Gi"),
+        ("2", "3Gi"),
+        autoscaling=_hpa(3, 20),
+        verticalScaling=_vpa_on_memory("1Gi", "2560Mi", cpu=("500m", "1500m")),
+        secretEnv=_DATABASE,
     ),
     "user-service": _service(
-        8002, "general", 3, ("250m", "512Mi"), ("1", "1Gi"), secretEnv={**_DATABASE, **_REDIS}
+        8002,
+        "general",
+        "critical",
+        ("250m", "512Mi"),
+        ("1", "1Gi"),
+        autoscaling=_hpa(3, 10),
+        verticalScaling=_vpa_on_memory("256Mi", "1Gi"),
+        secretEnv={**_DATABASE, **_REDIS},
     ),
     "banking-service": _service(
         8003,
         "general",
-        3,
-        ("500m", "1Gi"),
+        "critical",
+        ("250m", "1Gi"),
         ("1", "2Gi"),
+        autoscaling=_hpa(3, 20, cpuUtilization=60, **_BANKING_BEHAVIOR),
+        verticalScaling=_vpa_on_memory("512Mi", "2Gi"),
         secretEnv={
             "PLAID_CLIENT_ID": "api-credentials/plaid-client-id",
             "PLAID_SECRET": "api-credentials/plaid-secret",
             **_DATABASE,
         },
     ),
+    # GPU inference scales by hand: one GPU node per replica, started from zero by the
+    # cluster autoscaler. Its VPA only recommends, as the seed says.
     "ml-service": _service(
         8004,
         "gpu",
-        1,
+        "standard",
         ("2", "8Gi"),
         ("4", "12Gi"),
+        replicas=1,
+        verticalScaling={
+            "updateMode": "Off",
+            "minAllowed": {"cpu": "1", "memory": "4Gi"},
+            "maxAllowed": {"cpu": "3500m", "memory": "12Gi"},
+        },
         gpus=1,
         secretEnv={"OPENAI_API_KEY": "api-credentials/openai-api-key"},
         persistentVolume={"mountPath": "/models", "sizeGib": 100},
     ),
     "notification-service": _service(
-        8005, "general", 2, ("250m", "256Mi"), ("500m", "512Mi"), secretEnv=_DATABASE
+        8005,
+        "general",
+        "low",
+        ("100m", "256Mi"),
+        ("500m", "512Mi"),
+        autoscaling=_hpa(2, 6),
+        verticalScaling=_vpa_on_memory("128Mi", "512Mi"),
+        secretEnv=_DATABASE,
     ),
     # PDF rendering is memory-bound: it runs on the memory-optimised group.
     "document-service": _service(
         8006,
         "memory",
-        2,
+        "standard",
         ("500m", "2Gi"),
         ("1", "4Gi"),
+        autoscaling=_hpa(2, 10),
+        verticalScaling=_vpa_on_memory("1Gi", "4Gi"),
         documentsBucket=True,
         secretEnv=_DATABASE,
     ),
     "graphql-gateway": _service(
-        4000, "general", 3, ("250m", "512Mi"), ("1", "1Gi"), secretEnv=_REDIS
+        4000,
+        "general",
+        "standard",
+        ("250m", "512Mi"),
+        ("1", "1Gi"),
+        autoscaling=_hpa(3, 10),
+        verticalScaling=_vpa_on_memory("256Mi", "1Gi"),
+        secretEnv=_REDIS,
     ),
 }

@@ -13,29 +13,36 @@ class InstanceCapacity(NamedTuple):
     vcpu: int
     memory_gib: float
     gpus: int = 0
+    # On-demand Linux list price in us-east-1, USD per hour. Only its order matters: the
+    # cluster autoscaler's priority expander tries the cheapest group that fits first.
+    hourly_usd: float = 0.0
 
 
-def _family(prefix: str, memory_per_vcpu: float) -> dict[str, InstanceCapacity]:
+def _family(
+    prefix: str, memory_per_vcpu: float, usd_per_vcpu: float
+) -> dict[str, InstanceCapacity]:
     sizes = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32}
     return {
-        f"{prefix}.{size}": InstanceCapacity(vcpu, vcpu * memory_per_vcpu)
+        f"{prefix}.{size}": InstanceCapacity(
+            vcpu, vcpu * memory_per_vcpu, hourly_usd=round(vcpu * usd_per_vcpu, 4)
+        )
         for size, vcpu in sizes.items()
     }
 
 
 INSTANCE_TYPES: dict[str, InstanceCapacity] = {
-    **_family("m5", 4),
-    **_family("m6i", 4),
-    **_family("m7i", 4),
-    **_family("c5", 2),
-    **_family("c6i", 2),
-    **_family("c7i", 2),
-    **_family("r5", 8),
-    **_family("r6i", 8),
-    **_family("r7i", 8),
-    "g4dn.xlarge": InstanceCapacity(4, 16, 1),
-    "g4dn.2xlarge": InstanceCapacity(8, 32, 1),
-    "g5.xlarge": InstanceCapacity(4, 16, 1),
-    "g5.2xlarge": InstanceCapacity(8, 32, 1),
-    "p3.2xlarge": InstanceCapacity(8, 61, 1),
+    **_family("m5", 4, 0.048),
+    **_family("m6i", 4, 0.048),
+    **_family("m7i", 4, 0.0504),
+    **_family("c5", 2, 0.0425),
+    **_family("c6i", 2, 0.0425),
+    **_family("c7i", 2, 0.04463),
+    **_family("r5", 8, 0.063),
+    **_family("r6i", 8, 0.063),
+    **_family("r7i", 8, 0.06615),
+    "g4dn.xlarge": InstanceCapacity(4, 16, 1, 0.526),
+    "g4dn.2xlarge": InstanceCapacity(8, 32, 1, 0.752),
+    "g5.xlarge": InstanceCapacity(4, 16, 1, 1.006),
+    "g5.2xlarge": InstanceCapacity(8, 32, 1, 1.212),
+    "p3.2xlarge": InstanceCapacity(8, 61, 1, 3.06),
 }

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from stacks.addon_settings import AddonsSettings
+from stacks.capacity import class_capacity, schedulable
 from stacks.catalog import (
     SERVICE_NAMES,
     ServiceName,
@@ -30,7 +31,7 @@ from stacks.catalog import (
     memory_mib,
 )
 from stacks.data_settings import DataSettings
-from stacks.instance_types import INSTANCE_TYPES, InstanceCapacity
+from stacks.instance_types import INSTANCE_TYPES
 from stacks.secrets import DELIVERED_SECRETS
 from stacks.settings_base import WORKLOAD_CLASSES, Settings, WorkloadClass, invalid
 
@@ -194,22 +195,6 @@ class NodeGroupsSettings(Settings):
         return self
 
 
-# Room a node keeps for the kubelet, the OS and the platform's DaemonSets (CNI, kube-proxy,
-# CSI node driver, pod identity agent, log and metric agents): a pod must fit in the rest.
-SYSTEM_RESERVED_CPU_MILLICORES = 400
-SYSTEM_RESERVED_MEMORY_FRACTION = 0.15
-SYSTEM_RESERVED_MEMORY_MIB = 800
-
-
-def schedulable(capacity: InstanceCapacity) -> tuple[int, int]:
-    """(millicores, MiB) one pod can request on an otherwise empty node of this capacity."""
-    memory = capacity.memory_gib * 1024 * (1 - SYSTEM_RESERVED_MEMORY_FRACTION)
-    return (
-        capacity.vcpu * 1000 - SYSTEM_RESERVED_CPU_MILLICORES,
-        int(memory) - SYSTEM_RESERVED_MEMORY_MIB,
-    )
-
-
 class ApplicationSettings(Settings):
     namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     log_level: Literal["debug", "info", "warning", "error"]
@@ -330,9 +315,64 @@ class StackSettings(Settings):
             raise invalid("services", missing, f"{', '.join(missing)} missing from the catalog")
         for name, service in self.services.items():
             self._check_service(name, service)
+        self._check_scaling()
         if self.environment == "production":
             self._check_production_data()
         return self
+
+    def _check_scaling(self) -> None:
+        """HPAs have their metrics served, the autoscaler matches the cluster, and every node
+        group can hold its workloads at their maximum."""
+        addons = self.addons
+        hpas = {name: s.autoscaling for name, s in self.services.items() if s.autoscaling}
+        for name, hpa in hpas.items():
+            where = f"services.{name}.autoscaling"
+            if hpa.resources and not addons.metrics_server.enabled:
+                metric = "cpuUtilization" if "cpu" in hpa.resources else "memoryUtilization"
+                raise invalid(
+                    f"{where}.{metric}",
+                    hpa.resources,
+                    "resource metrics need addons.metricsServer.enabled",
+                )
+            if hpa.requests_per_second is not None and not addons.prometheus_adapter.enabled:
+                raise invalid(
+                    f"{where}.requestsPerSecond",
+                    hpa.requests_per_second,
+                    "nothing serves it: enable addons.prometheusAdapter (with Prometheus)",
+                )
+            if self.environment == "production" and hpa.min_replicas < 2:
+                raise invalid(
+                    f"{where}.minReplicas",
+                    hpa.min_replicas,
+                    f"{hpa.min_replicas} is below production's 2: with one replica its "
+                    "PodDisruptionBudget lets a node drain take the service down",
+                )
+        autoscaler = addons.cluster_autoscaler
+        if autoscaler.image_tag is not None:
+            minor = ".".join(autoscaler.image_tag.removeprefix("v").split(".")[:2])
+            if minor != self.kubernetes_version:
+                raise invalid(
+                    "addons.clusterAutoscaler.imageTag",
+                    autoscaler.image_tag,
+                    f"{autoscaler.image_tag} is for Kubernetes {minor}, the cluster runs "
+                    f"{self.kubernetes_version} (allowed: v{self.kubernetes_version}.x)",
+                )
+        if not autoscaler.enabled and any(
+            g.min_size < g.max_size for _, g in self.node_groups.items()
+        ):
+            raise invalid(
+                "addons.clusterAutoscaler.enabled",
+                False,
+                "node groups with minSize below maxSize need the cluster autoscaler",
+            )
+        groups = {c: (g.instance_types[0], g.max_size) for c, g in self.node_groups.items()}
+        for report in class_capacity(groups, self.services.values(), addons.controllers()):
+            if not report.fits:
+                raise invalid(
+                    f"nodeGroups.{report.workload_class}.maxSize",
+                    report.max_nodes,
+                    f"cannot hold its workloads at their maximum ({report.describe()})",
+                )
 
     def _check_production_data(self) -> None:
         """Production's data tier survives the loss of a node or a zone."""
@@ -365,19 +405,24 @@ class StackSettings(Settings):
         first_type = group.instance_types[0]
         capacity = INSTANCE_TYPES[first_type]
         cpu_room, memory_room = schedulable(capacity)
-        requests = service.resources.requests
         where = f"services.{name}"
-        for resource, quantity, requested, room, unit in (
-            ("cpu", requests.cpu, cpu_millicores(requests.cpu), cpu_room, "m"),
-            ("memory", requests.memory, memory_mib(requests.memory), memory_room, "Mi"),
+        vpa = service.vertical_scaling
+        # Its requests, and the most its VPA may raise them to, fit one node.
+        for key, bounds in (
+            ("resources.requests", service.resources.requests),
+            ("verticalScaling.maxAllowed", vpa.max_allowed),
         ):
-            if requested > room:
-                raise invalid(
-                    f"{where}.resources.requests.{resource}",
-                    quantity,
-                    f"{quantity} does not fit {first_type}, the first type of the "
-                    f"{service.workload_class} group (at most {room}{unit})",
-                )
+            for resource, quantity, requested, room, unit in (
+                ("cpu", bounds.cpu, cpu_millicores(bounds.cpu), cpu_room, "m"),
+                ("memory", bounds.memory, memory_mib(bounds.memory), memory_room, "Mi"),
+            ):
+                if requested > room:
+                    raise invalid(
+                        f"{where}.{key}.{resource}",
+                        quantity,
+                        f"{quantity} does not fit {first_type}, the first type of the "
+                        f"{service.workload_class} group (at most {room}{unit})",
+                    )
         if service.gpus > capacity.gpus:
             raise invalid(
                 f"{where}.gpus",

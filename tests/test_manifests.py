@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -123,6 +124,9 @@ def test_every_declared_schema_package_is_pinned_in_package_json() -> None:
     package = json.loads((PROJECT_DIR / "package.json").read_text())
     lock = json.loads((PROJECT_DIR / "package-lock.json").read_text())
     for group in DECLARED_CUSTOM_RESOURCES.values():
+        if "schema" in group:
+            assert (PROJECT_DIR / group["schema"]).is_file()
+            continue
         name = group["package"]
         pinned = package["dependencies"].get(name, "")
         assert pinned[:1].isdigit(), f"{name} must be pinned to an exact version in package.json"
@@ -130,14 +134,59 @@ def test_every_declared_schema_package_is_pinned_in_package_json() -> None:
         assert group["module"].startswith(f"{name}/")
 
 
+def local_schema_problems(found: list[tuple[Path, dict[str, Any]]]) -> list[str]:
+    """Objects of groups declared with a local JSON schema, checked against it."""
+    problems: list[str] = []
+    for path, document in found:
+        group = DECLARED_CUSTOM_RESOURCES.get(document["apiVersion"], {})
+        if "schema" not in group:
+            continue
+        schema = json.loads((PROJECT_DIR / group["schema"]).read_text())
+        validator = jsonschema.Draft202012Validator(schema)
+        problems.extend(
+            f"{path.name}: {error.message} at {list(error.path)}"
+            for error in validator.iter_errors(document)
+        )
+    return problems
+
+
 def test_custom_resources_validate_against_their_schemas(manifests: Path) -> None:
-    custom = [
+    found = documents(manifests)
+    packaged = [
         path
-        for path, document in documents(manifests)
+        for path, document in found
         if (document["apiVersion"], document["kind"]) in CUSTOM_RESOURCE_KINDS
+        and "package" in DECLARED_CUSTOM_RESOURCES[document["apiVersion"]]
     ]
-    assert len(custom) >= 2
-    assert validate_custom_resources(custom) == []
+    assert len(packaged) >= 2
+    assert validate_custom_resources(packaged) == []
+    local = [d for _, d in found if "schema" in DECLARED_CUSTOM_RESOURCES.get(d["apiVersion"], {})]
+    assert len(local) >= 8
+    assert local_schema_problems(found) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"updatePolicy": {"updateMode": "Sometimes"}}, "'Sometimes' is not one of"),
+        ({"updatePolicy": {}}, "'updateMode' is a required property"),
+        ({"targetRef": {"kind": "Deployment"}}, "'name' is a required property"),
+        ({"resourcePolicies": []}, "Additional properties are not allowed"),
+    ],
+)
+def test_the_local_vpa_schema_rejects_what_the_api_would(
+    change: dict[str, Any], message: str
+) -> None:
+    vpa: dict[str, Any] = {
+        "apiVersion": "autoscaling.k8s.io/v1",
+        "kind": "VerticalPodAutoscaler",
+        "metadata": {"name": "x", "namespace": "y"},
+        "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"}},
+    }
+    assert local_schema_problems([(Path("ok.yaml"), vpa)]) == []
+    vpa["spec"] = {**vpa["spec"], **change}
+    [problem] = local_schema_problems([(Path("bad.yaml"), vpa)])
+    assert message in problem
 
 
 def test_a_kind_with_no_schema_that_is_no_declared_custom_resource_fails(tmp_path: Path) -> None:

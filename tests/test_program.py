@@ -109,6 +109,7 @@ def test_synth_writes_inventory_and_manifests(stack_run: StackRun, tmp_path: Pat
             "custom",
             "protect",
             "aliases",
+            "customTimeouts",
             "provider",
             "dependencies",
             "ignoreChanges",

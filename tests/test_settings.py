@@ -75,13 +75,87 @@ def test_the_example_from_the_issue() -> None:
         ),
         ({"clusterVersion": "1.33"}, "clusterVersion: unknown setting (allowed: environment,"),
         (
+            {"services": {"user-service": {"autoscaling": {"minReplicas": 5, "maxReplicas": 4}}}},
+            "services.user-service.autoscaling.maxReplicas: 4 is below minReplicas 5",
+        ),
+        (
+            {"services": {"user-service": {"autoscaling": {"minReplicas": 1}}}},
+            "services.user-service.autoscaling.minReplicas: 1 is below production's 2: with one "
+            "replica its PodDisruptionBudget lets a node drain take the service down",
+        ),
+        (
+            {
+                "services": {
+                    "ml-service": {
+                        "replicas": None,
+                        "autoscaling": {"minReplicas": 1, "maxReplicas": 2},
+                    }
+                }
+            },
+            "services.ml-service.autoscaling: GPU services scale by hand (allowed: null, with "
+            "replicas)",
+        ),
+        (
+            {"services": {"user-service": {"replicas": 3}}},
+            "services.user-service.replicas: set either replicas (scaled by hand) or autoscaling "
+            "(an HPA), not both or neither",
+        ),
+        (
+            {"services": {"user-service": {"verticalScaling": {"controlledResources": ["cpu"]}}}},
+            "services.user-service.verticalScaling.controlledResources: ['cpu'] are what the HPA "
+            "scales on; a VPA acting on them fights it",
+        ),
+        (
+            {
+                "services": {
+                    "document-service": {
+                        "resources": {"limits": {"memory": "16Gi"}},
+                        "verticalScaling": {"maxAllowed": {"memory": "16Gi"}},
+                    }
+                }
+            },
+            "services.document-service.verticalScaling.maxAllowed.memory: 16Gi does not fit "
+            "r5.large, the first type of the memory group (at most 13126Mi)",
+        ),
+        (
+            {"services": {"user-service": {"verticalScaling": {"maxAllowed": {"memory": "2Gi"}}}}},
+            "services.user-service.verticalScaling.maxAllowed: memory 2Gi is above the limit 1Gi",
+        ),
+        (
+            {"addons": {"clusterAutoscaler": {"imageTag": "v1.32.7"}}},
+            "addons.clusterAutoscaler.imageTag: v1.32.7 is for Kubernetes 1.32, the cluster runs "
+            "1.33 (allowed: v1.33.x)",
+        ),
+        (
+            {"addons": {"clusterAutoscaler": {"enabled": False}}},
+            "addons.clusterAutoscaler.enabled: node groups with minSize below maxSize need the "
+            "cluster autoscaler",
+        ),
+        (
+            {"nodeGroups": {"general": {"maxSize": 10}}},
+            "nodeGroups.general.maxSize: cannot hold its workloads at their maximum (general: "
+            "demand at maximum 23750m CPU, 93468Mi memory; capacity 10 x m5.large = 16000m CPU, "
+            "61630Mi memory)",
+        ),
+        (
+            {"services": {"financial-planning-api": {"autoscaling": {"requestsPerSecond": 50}}}},
+            "services.financial-planning-api.autoscaling.requestsPerSecond: nothing serves it: "
+            "enable addons.prometheusAdapter (with Prometheus)",
+        ),
+        (
+            {"addons": {"prometheusAdapter": {"enabled": True}}},
+            "addons.prometheusAdapter.prometheusUrl: the adapter reads from Prometheus: give its "
+            "URL",
+        ),
+        (
             {"addons": {"externalSecrets": {"enabled": False}}},
             "addons.externalSecrets.enabled: External Secrets delivers every secret the services "
             "read (allowed: true)",
         ),
         (
             {"addons": {"externalSecret": {"replicas": 2}}},
-            "addons.externalSecret: unknown setting (allowed: externalSecrets)",
+            "addons.externalSecret: unknown setting (allowed: externalSecrets, metricsServer, "
+            "clusterAutoscaler, nvidiaDevicePlugin, verticalPodAutoscaler, prometheusAdapter)",
         ),
         (
             {"addons": {"externalSecrets": {"replicas": 0}}},
@@ -180,7 +254,7 @@ def test_the_example_from_the_issue() -> None:
         (
             {"services": {"ml-service": {"replicas": 2}}},
             "services.ml-service.replicas: 2 replicas cannot share a ReadWriteOnce "
-            "persistentVolume (allowed: 1)",
+            "persistentVolume (allowed: 0 or 1, by hand)",
         ),
         (
             {"services": {"user-service": {"imageTag": "latest"}}},
@@ -251,14 +325,14 @@ def test_any_size_triple_is_accepted_exactly_when_it_is_consistent(
 ) -> None:
     values = {
         **BASE,
-        "nodeGroups": {"memory": {"minSize": minimum, "maxSize": maximum, "desiredSize": desired}},
+        "nodeGroups": {"gpu": {"minSize": minimum, "maxSize": maximum, "desiredSize": desired}},
     }
     consistent = 0 <= minimum <= desired <= maximum and maximum >= 1
     try:
-        group = settings_from_values("production", values).node_groups.memory
+        group = settings_from_values("production", values).node_groups.gpu
     except SettingsError as error:
         assert not consistent, str(error)
-        assert str(error).startswith("nodeGroups.memory."), str(error)
+        assert str(error).startswith("nodeGroups.gpu."), str(error)
     else:
         assert consistent
         assert (group.min_size, group.max_size, group.desired_size) == (minimum, maximum, desired)

@@ -2,7 +2,8 @@
 // Usage: node tools/validate-custom-resources.mjs FILE...
 // Prints a JSON list of problems ([] when all is well). The kinds that may appear, and the npm
 // schema package of each API group, are declared once in tools/custom-resources.json; any
-// other kind is a problem.
+// other kind is a problem. Groups declared with a local JSON "schema" instead of a package
+// (no published one exists) are validated by the Python checks, and are an error here.
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 
@@ -19,6 +20,10 @@ for (const file of process.argv.slice(2)) {
     const group = DECLARED[object.apiVersion];
     if (!group || !group.kinds.includes(object.kind)) {
       problems.push({ ...where, error: `no schema known for ${object.apiVersion} ${object.kind}` });
+      continue;
+    }
+    if (!group.module) {
+      problems.push({ ...where, error: `${object.apiVersion} has a local JSON schema, not a package` });
       continue;
     }
     const models = await import(group.module);

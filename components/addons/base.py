@@ -23,6 +23,15 @@ from components.shared.helm import HelmChart, helm_release
 from components.shared.iam import IrsaRole, IrsaRoleArgs, OidcIssuer
 from components.shared.urns import formerly
 
+# The namespace the autoscaling controllers share (metrics-server, cluster autoscaler, VPA,
+# prometheus-adapter): all restricted.
+AUTOSCALING_NAMESPACE = "autoscaling-system"
+
+
+def disruption_budget(replicas: int) -> dict[str, Any]:
+    """A chart's PodDisruptionBudget values: only with a replica to spare."""
+    return {"enabled": replicas > 1, "maxUnavailable": 1}
+
 
 class ClusterAddon(ABC):
     """One Helm-installed piece of cluster software, described; `HelmAddon` installs it."""

@@ -13,12 +13,17 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.addons.base import ClusterAddon
+from components.addons.base import ClusterAddon, disruption_budget
 from components.data.secrets import SecretAccess
-from components.shared.conventions import IRSA_ANNOTATION, standard_labels
+from components.shared.conventions import (
+    CONTROLLER_NODES,
+    IRSA_ANNOTATION,
+    PLATFORM_PRIORITY_CLASS,
+    standard_labels,
+)
 from components.shared.helm import HelmChart
 from components.shared.iam import policy_document
-from stacks.addon_settings import AddonSettings
+from stacks.addon_settings import ControllerSettings
 
 STORE_NAME = "aws-secrets-manager"
 
@@ -46,7 +51,7 @@ def operator_policy(region: str, key_arns: Sequence[str], secret_arns: Sequence[
 
 @dataclass(frozen=True)
 class ExternalSecrets(ClusterAddon):
-    settings: AddonSettings
+    settings: ControllerSettings
     region: str
     access: SecretAccess
     # Only these namespaces may use the ClusterSecretStore.
@@ -84,8 +89,10 @@ class ExternalSecrets(ClusterAddon):
                 "name": self.service_account,
                 "annotations": {IRSA_ANNOTATION: role_arn},
             },
-            "podDisruptionBudget": {"enabled": replicas > 1, "maxUnavailable": 1},
+            "podDisruptionBudget": disruption_budget(replicas),
             "resources": self.settings.resources.as_values(),
+            "nodeSelector": CONTROLLER_NODES,
+            "priorityClassName": PLATFORM_PRIORITY_CLASS,
         }
 
     def install_objects(self, name: str, opts: pulumi.ResourceOptions) -> None:

@@ -7,15 +7,54 @@ and defaults per environment, and list it here after the add-ons it needs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from components.addons.base import ClusterAddon, HelmAddon
+from components.addons.cluster_autoscaler import ClusterAutoscaler
 from components.addons.external_secrets import ExternalSecrets
+from components.addons.metrics_server import MetricsServer
+from components.addons.nvidia_device_plugin import NvidiaDevicePlugin
+from components.addons.prometheus_adapter import PrometheusAdapter
 from components.addons.registry import install_addons
+from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.secrets import SecretAccess
 from stacks.addon_settings import AddonsSettings
+from stacks.instance_types import INSTANCE_TYPES
+from stacks.settings import StackSettings
+
+
+@dataclass(frozen=True)
+class AddonsArgs:
+    settings: AddonsSettings
+    kubernetes_version: str
+    # Namespaces whose ExternalSecrets may read the stack's secrets.
+    app_namespaces: Sequence[str]
+    # Node group -> hourly price of its first instance type (the autoscaler's expander order).
+    group_prices: Mapping[str, float]
+    # The GPU group's taints as (key, value, Kubernetes effect), which the device plugin tolerates.
+    gpu_taints: Sequence[tuple[str, str, str]]
+    # Whether any service's VPA updates pods (the VPA's updater and admission controller run).
+    vpa_updates: bool
+
+    @classmethod
+    def from_settings(cls, settings: StackSettings) -> AddonsArgs:
+        return cls(
+            settings=settings.addons,
+            kubernetes_version=settings.kubernetes_version,
+            app_namespaces=[settings.application.namespace],
+            group_prices={
+                name: INSTANCE_TYPES[group.instance_types[0]].hourly_usd
+                for name, group in settings.node_groups.items()
+            },
+            gpu_taints=[
+                (t.key, t.value, t.kubernetes_effect()) for t in settings.node_groups.gpu.taints
+            ],
+            vpa_updates=any(
+                s.vertical_scaling.update_mode != "Off" for s in settings.services.values()
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -26,35 +65,38 @@ class ClusterAddons:
 
 
 def addon_registry(
-    context: StackContext,
-    settings: AddonsSettings,
-    *,
-    secret_access: SecretAccess,
-    app_namespaces: Sequence[str],
+    context: StackContext, args: AddonsArgs, secret_access: SecretAccess
 ) -> list[ClusterAddon]:
     """Every add-on the platform knows, in installation order (enabled or not)."""
+    settings = args.settings
     return [
         ExternalSecrets(
             settings.external_secrets,
             region=context.region,
             access=secret_access,
-            consumer_namespaces=app_namespaces,
+            consumer_namespaces=args.app_namespaces,
         ),
+        MetricsServer(settings.metrics_server),
+        ClusterAutoscaler(
+            settings.cluster_autoscaler,
+            cluster_name=context.prefix,
+            region=context.region,
+            kubernetes_version=args.kubernetes_version,
+            group_prices=args.group_prices,
+        ),
+        NvidiaDevicePlugin(settings.nvidia_device_plugin, gpu_class="gpu", taints=args.gpu_taints),
+        VerticalPodAutoscaler(settings.vertical_pod_autoscaler, updates=args.vpa_updates),
+        PrometheusAdapter(settings.prometheus_adapter),
     ]
 
 
 def build_addons(
-    context: StackContext,
-    cluster: ClusterContext,
-    settings: AddonsSettings,
-    *,
-    secret_access: SecretAccess,
-    app_namespaces: Sequence[str],
+    context: StackContext, cluster: ClusterContext, args: AddonsArgs, secret_access: SecretAccess
 ) -> ClusterAddons:
-    registry = addon_registry(
-        context, settings, secret_access=secret_access, app_namespaces=app_namespaces
-    )
     installed = install_addons(
-        context.prefix, registry, cluster.oidc, with_cluster(context, cluster)
+        context.prefix,
+        addon_registry(context, args, secret_access),
+        cluster.oidc,
+        with_cluster(context, cluster),
     )
     return ClusterAddons(installed=installed, secret_store=ExternalSecrets.store_name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from components.foundation.managed_addons import (
 from components.foundation.network import Network, NetworkArgs, PrivateNetwork
 from components.foundation.node_group import NodeGroup, NodeGroupArgs
 from components.foundation.registry import ImageRegistry, ImageRegistryArgs
+from components.foundation.scheduling import PriorityClasses
 from components.foundation.storage import (
     DEFAULT_STORAGE_CLASS,
     StorageClasses,
@@ -150,7 +152,7 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
         opts=with_aws,
     )
     # Kubernetes objects wait for a cluster that can run them (nodes, DNS, CSI driver).
-    cluster_context = ClusterContext(
+    running = ClusterContext(
         name=cluster.name,
         oidc=cluster.oidc,
         security_group_id=cluster.security_group_id,
@@ -160,8 +162,11 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
     storage = StorageClasses(
         f"{prefix}-storage",
         StorageClassesArgs(key_arn=volumes.key_arn),
-        opts=with_cluster(context, cluster_context),
+        opts=with_cluster(context, running),
     )
+    priorities = PriorityClasses(f"{prefix}-priorities", opts=with_cluster(context, running))
+    # ... and every later pod may name a PriorityClass.
+    cluster_context = dataclasses.replace(running, ready=[after, priorities])
     registry = ImageRegistry(
         f"{prefix}-images",
         ImageRegistryArgs(name_prefix=prefix, services=args.services, protect=context.protect),

@@ -21,19 +21,16 @@ AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
 
 
-def autoscaler_asg_tags(
-    cluster_name: str, workload_class: WorkloadClass, group: NodeGroupSettings
-) -> dict[str, str]:
-    """Tags the cluster autoscaler reads from the Auto Scaling group.
+def autoscaler_asg_tags(workload_class: WorkloadClass, group: NodeGroupSettings) -> dict[str, str]:
+    """Node-template tags the cluster autoscaler reads from the Auto Scaling group.
 
-    Discovery tags let it find the group; node-template tags tell it the labels, taints and
-    GPUs of a node it has not seen yet, which is what lets a group scale up from zero.
+    They tell it the labels, taints and GPUs of a node it has not seen yet, which is what lets a
+    group scale up from zero. The discovery tags (`k8s.io/cluster-autoscaler/enabled` and
+    `.../<cluster>`) are EKS's own on every managed node group's Auto Scaling group: managing
+    them here too would strip them whenever one of these resources is replaced or deleted.
     """
     template = f"{AUTOSCALER_TAG_PREFIX}/node-template"
-    tags = {
-        f"{AUTOSCALER_TAG_PREFIX}/enabled": "true",
-        f"{AUTOSCALER_TAG_PREFIX}/{cluster_name}": "owned",
-    }
+    tags = {}
     for key, value in node_labels(workload_class, group).items():
         tags[f"{template}/label/{key}"] = value
     for taint in group.taints:
@@ -162,9 +159,7 @@ class NodeGroup(pulumi.ComponentResource):
         asg_name = self.node_group.resources.apply(
             lambda resources: (resources[0].autoscaling_groups or [])[0].name or ""
         )
-        for key, value in autoscaler_asg_tags(
-            args.cluster_name, args.workload_class, group
-        ).items():
+        for key, value in autoscaler_asg_tags(args.workload_class, group).items():
             aws.autoscaling.Tag(
                 f"{name}-asg-{_slug(key.removeprefix(AUTOSCALER_TAG_PREFIX))}",
                 autoscaling_group_name=asg_name,

@@ -14,6 +14,23 @@ IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 WORKLOAD_CLASS_LABEL = "workload-class"
 # Non-root IDs above 10000 stay clear of users that exist on the node.
 RUN_AS_ID = 10001
+# The platform's controllers run on the general group.
+CONTROLLER_NODES = {WORKLOAD_CLASS_LABEL: "general"}
+# PriorityClasses: under pressure the scheduler evicts lower values first. Platform add-ons
+# outrank every service; critical services (banking, API, users) outrank low ones
+# (notifications, simulations). Kubernetes' own system-*-critical classes stay above all.
+PLATFORM_PRIORITY_CLASS = "platform-critical"
+PRIORITY_CLASSES: dict[str, int] = {
+    PLATFORM_PRIORITY_CLASS: 1_000_000,
+    "service-critical": 100_000,
+    "service-standard": 10_000,
+    "service-low": 1_000,
+}
+
+
+def service_priority_class(priority: str) -> str:
+    """The PriorityClass of a service whose settings say `priority` (critical|standard|low)."""
+    return f"service-{priority}"
 
 
 def standard_labels(name: str, component: str) -> dict[str, str]:
@@ -55,22 +72,22 @@ def namespace(
     )
 
 
-def restricted_pod_security_context() -> dict[str, Any]:
+def restricted_pod_security_context(user: int = RUN_AS_ID) -> dict[str, Any]:
     return {
         "runAsNonRoot": True,
-        "runAsUser": RUN_AS_ID,
-        "runAsGroup": RUN_AS_ID,
-        "fsGroup": RUN_AS_ID,
+        "runAsUser": user,
+        "runAsGroup": user,
+        "fsGroup": user,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 
 
-def restricted_container_security_context() -> dict[str, Any]:
+def restricted_container_security_context(user: int = RUN_AS_ID) -> dict[str, Any]:
     """What the Pod Security Standards' restricted profile requires, plus a read-only root."""
     return {
         "runAsNonRoot": True,
-        "runAsUser": RUN_AS_ID,
-        "runAsGroup": RUN_AS_ID,
+        "runAsUser": user,
+        "runAsGroup": user,
         "allowPrivilegeEscalation": False,
         "privileged": False,
         "readOnlyRootFilesystem": True,

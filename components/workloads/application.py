@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.data.secrets import RemoteSecret
-from components.shared.conventions import namespace, standard_labels
+from components.shared.conventions import namespace, service_priority_class, standard_labels
 from components.workloads.microservice import Microservice, MicroserviceArgs
 from stacks.catalog import ServiceName, ServiceSettings
 from stacks.settings import ApplicationSettings, Taint
@@ -84,6 +84,8 @@ class ApplicationArgs:
     # service -> image repository URL; the tag comes from the service's settings.
     image_repositories: Mapping[str, pulumi.Input[str]]
     node_taints: Mapping[WorkloadClass, Sequence[Taint]]
+    # Node groups that start at zero nodes.
+    scale_from_zero: Collection[WorkloadClass]
     storage_class: str
     remote_secrets: Mapping[str, RemoteSecret]
     secret_store: str
@@ -158,6 +160,8 @@ class Application(pulumi.ComponentResource):
                     config_map=config_map.metadata.name,
                     node_taints=args.node_taints[service.workload_class],
                     storage_class=args.storage_class,
+                    priority_class=service_priority_class(service.priority),
+                    scale_from_zero=service.workload_class in args.scale_from_zero,
                     iam_role_arn=args.service_roles.get(service_name),
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*secrets]),

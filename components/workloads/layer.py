@@ -10,6 +10,7 @@ import pulumi
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.secrets import RemoteSecret
 from components.workloads.application import Application, ApplicationArgs
+from components.workloads.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
 from stacks.catalog import ServiceName, ServiceSettings
 from stacks.settings import ApplicationSettings, StackSettings, Taint
 from stacks.settings_base import WorkloadClass
@@ -22,6 +23,8 @@ class WorkloadsArgs:
     services: Mapping[ServiceName, ServiceSettings]
     # Taints of each node group, which its services must tolerate.
     node_taints: Mapping[WorkloadClass, Sequence[Taint]]
+    # Node groups that start at zero nodes (their first pod waits for a node).
+    scale_from_zero: Sequence[WorkloadClass]
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> WorkloadsArgs:
@@ -30,6 +33,9 @@ class WorkloadsArgs:
             application=settings.application,
             services=settings.services,
             node_taints={name: group.taints for name, group in settings.node_groups.items()},
+            scale_from_zero=[
+                name for name, group in settings.node_groups.items() if group.min_size == 0
+            ],
         )
 
 
@@ -47,10 +53,16 @@ class StackServices:
     depends_on: Sequence[pulumi.Resource]
 
 
+@dataclass(frozen=True)
+class Workloads:
+    application: Application
+    autoscaling: ServiceAutoscaling
+
+
 def build_workloads(
     context: StackContext, cluster: ClusterContext, args: WorkloadsArgs, given: StackServices
-) -> Application:
-    return Application(
+) -> Workloads:
+    application = Application(
         f"{context.prefix}-app",
         ApplicationArgs(
             environment=args.environment,
@@ -59,6 +71,7 @@ def build_workloads(
             services=args.services,
             image_repositories=given.image_repositories,
             node_taints=args.node_taints,
+            scale_from_zero=args.scale_from_zero,
             storage_class=given.storage_class,
             remote_secrets=given.remote_secrets,
             secret_store=given.secret_store,
@@ -68,3 +81,13 @@ def build_workloads(
         ),
         opts=with_cluster(context, cluster),
     )
+    autoscaling = ServiceAutoscaling(
+        f"{context.prefix}-autoscaling",
+        ServiceAutoscalingArgs(namespace=application.namespace_name, services=args.services),
+        # The VPA kind comes with the VPA add-on's CRDs.
+        opts=pulumi.ResourceOptions.merge(
+            with_cluster(context, cluster),
+            pulumi.ResourceOptions(depends_on=list(given.depends_on)),
+        ),
+    )
+    return Workloads(application, autoscaling)

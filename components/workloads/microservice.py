@@ -87,6 +87,10 @@ class MicroserviceArgs:
     # Taints of the node group the service runs on, which it must tolerate.
     node_taints: Sequence[Taint]
     storage_class: str
+    priority_class: str
+    # Its node group starts at zero nodes: the first pod waits for the autoscaler to add one
+    # (and, on the GPU group, for the device plugin), longer than the default 10 minutes.
+    scale_from_zero: bool = False
     iam_role_arn: pulumi.Input[str] | None = None
 
 
@@ -176,7 +180,6 @@ class Microservice(pulumi.ComponentResource):
             else {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
         )
         deployment: Any = {
-            "replicas": service.replicas,
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector_labels(name)},
             "strategy": strategy,
@@ -184,6 +187,7 @@ class Microservice(pulumi.ComponentResource):
                 "metadata": {"labels": labels},
                 "spec": {
                     "serviceAccountName": account.metadata.name,
+                    "priorityClassName": args.priority_class,
                     "automountServiceAccountToken": service.kubernetes_api,
                     "securityContext": restricted_pod_security_context(),
                     "nodeSelector": {WORKLOAD_CLASS_LABEL: service.workload_class},
@@ -195,7 +199,22 @@ class Microservice(pulumi.ComponentResource):
                 },
             },
         }
-        k8s.apps.v1.Deployment(name, metadata=metadata, spec=deployment, opts=child)
+        if service.autoscaling is None:
+            deployment["replicas"] = service.replicas
+        # Else its HPA owns the replica count: leaving it out means `pulumi up` never resets it.
+        waits = (
+            pulumi.ResourceOptions(
+                custom_timeouts=pulumi.CustomTimeouts(create="25m", update="25m")
+            )
+            if args.scale_from_zero
+            else None
+        )
+        k8s.apps.v1.Deployment(
+            name,
+            metadata=metadata,
+            spec=deployment,
+            opts=pulumi.ResourceOptions.merge(child, waits),
+        )
         service_spec: Any = {
             "type": "ClusterIP",
             "selector": selector_labels(name),
@@ -232,7 +251,7 @@ class Microservice(pulumi.ComponentResource):
             spec=ingress,
             opts=child,
         )
-        if service.replicas > 1:
+        if service.min_replicas > 1:
             budget: Any = {
                 "maxUnavailable": 1,
                 "selector": {"matchLabels": selector_labels(name)},

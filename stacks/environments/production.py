@@ -68,6 +68,11 @@ DATA: dict[str, Any] = {
     },
 }
 
+
+def _resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
+
+
 DEFAULTS: dict[str, Any] = {
     "kubernetesVersion": "1.33",
     "controlPlaneLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
@@ -81,13 +86,18 @@ DEFAULTS: dict[str, Any] = {
     "application": {"namespace": "financial-planning", "logLevel": "info"},
     "services": SERVICE_CATALOG,
     "addons": {
-        "externalSecrets": {
+        "externalSecrets": {"replicas": 2, "resources": _resources("50m", "128Mi", "256Mi")},
+        "metricsServer": {"replicas": 2, "resources": _resources("100m", "200Mi", "400Mi")},
+        "clusterAutoscaler": {
             "replicas": 2,
-            "resources": {
-                "requests": {"cpu": "50m", "memory": "128Mi"},
-                "limits": {"memory": "256Mi"},
-            },
+            "resources": _resources("100m", "600Mi", "1Gi"),
+            "scaleDownUnneededTime": "10m",
+            "scaleDownDelayAfterAdd": "10m",
+            "scaleDownUtilizationThreshold": 0.5,
         },
+        "nvidiaDevicePlugin": {"resources": _resources("50m", "64Mi", "128Mi")},
+        "verticalPodAutoscaler": {"replicas": 1, "resources": _resources("50m", "500Mi", "1Gi")},
+        "prometheusAdapter": {"replicas": 2, "resources": _resources("100m", "128Mi", "256Mi")},
     },
     "retention": {"secretRecoveryWindowDays": 30, "documentVersionDays": 365},
     "data": DATA,

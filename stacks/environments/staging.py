@@ -30,16 +30,26 @@ DEFAULTS: dict[str, Any] = deep_merge(
         },
         "application": {"namespace": "financial-planning-staging", "logLevel": "debug"},
         "services": {
-            "financial-planning-api": {"replicas": 2},
-            "simulation-service": {"replicas": 2},
-            "user-service": {"replicas": 2},
-            "banking-service": {"replicas": 2},
+            "financial-planning-api": {"autoscaling": {"minReplicas": 2, "maxReplicas": 6}},
+            "simulation-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 4}},
+            "user-service": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},
+            "banking-service": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},
             "ml-service": {"persistentVolume": {"sizeGib": 20}},
-            "notification-service": {"replicas": 1},
-            "document-service": {"replicas": 1},
-            "graphql-gateway": {"replicas": 2},
+            "notification-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 2}},
+            "document-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 2}},
+            "graphql-gateway": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},
         },
-        "addons": {"externalSecrets": {"replicas": 1}},
+        "addons": {
+            "externalSecrets": {"replicas": 1},
+            "metricsServer": {"replicas": 1},
+            "clusterAutoscaler": {
+                "replicas": 1,
+                # Staging gives idle nodes back sooner.
+                "scaleDownUnneededTime": "5m",
+                "scaleDownDelayAfterAdd": "5m",
+            },
+            "prometheusAdapter": {"replicas": 1},
+        },
         "retention": {"secretRecoveryWindowDays": 7, "documentVersionDays": 30},
         "data": {
             "database": {

@@ -7,7 +7,7 @@ from components.addons.registry import install_addons
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.secrets import SecretAccess
 from offline.engine import RecordedResource, StackRun
-from stacks.addon_settings import AddonSettings
+from stacks.addon_settings import ControllerSettings
 from tests.harness import run_isolated
 from tests.lookup import app_namespace, helm_release, inline_policy, irsa_role, objects
 
@@ -81,7 +81,7 @@ def test_external_secrets_operator_is_pinned_and_reads_only_this_stacks_secrets(
 
 def isolated(replicas: int) -> StackRun:
     """The add-on alone, with made-up secrets to read, through the registry."""
-    settings = AddonSettings.model_validate(
+    settings = ControllerSettings.model_validate(
         {
             "replicas": replicas,
             "resources": {

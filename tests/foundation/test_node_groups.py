@@ -112,11 +112,11 @@ def asg_tags(run: StackRun, workload_class: str) -> dict[str, Any]:
     return tags
 
 
-def test_gpu_asg_carries_discovery_and_node_template_tags(stack_run: StackRun) -> None:
+def test_gpu_asg_carries_the_node_template_tags_that_scale_it_from_zero(
+    stack_run: StackRun,
+) -> None:
     prefix = "k8s.io/cluster-autoscaler"
     assert asg_tags(stack_run, "gpu") == {
-        f"{prefix}/enabled": "true",
-        f"{prefix}/financial-planning-{stack_run.stack}": "owned",
         f"{prefix}/node-template/label/workload-class": "gpu",
         f"{prefix}/node-template/taint/nvidia.com/gpu": "true:NoSchedule",
         f"{prefix}/node-template/resources/nvidia.com/gpu": "1",
@@ -124,12 +124,12 @@ def test_gpu_asg_carries_discovery_and_node_template_tags(stack_run: StackRun) -
 
 
 @pytest.mark.parametrize("workload_class", ["general", "compute", "memory"])
-def test_other_asgs_carry_discovery_and_label_tags(
+def test_other_asgs_carry_only_their_label_template_and_never_the_eks_discovery_tags(
     production: StackRun, workload_class: str
 ) -> None:
+    # EKS owns the discovery tags on a managed node group's ASG: a Tag resource for the same
+    # key would strip EKS's tag when it is replaced or deleted.
     assert asg_tags(production, workload_class) == {
-        "k8s.io/cluster-autoscaler/enabled": "true",
-        "k8s.io/cluster-autoscaler/financial-planning-production": "owned",
         "k8s.io/cluster-autoscaler/node-template/label/workload-class": workload_class,
     }
 

@@ -1,0 +1,151 @@
+"""Cluster autoscaler: adds nodes for pending pods and removes idle ones, in all four groups.
+
+It finds the groups by the discovery tags EKS puts on every managed node group's Auto Scaling
+group; only the `node-template/*` tags (labels, taints, GPUs of a node it has not seen yet) are
+ours (see foundation/node_group.py). Its IAM role reads anything but may change only the Auto
+Scaling groups tagged as this cluster's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components.addons.base import AUTOSCALING_NAMESPACE, ClusterAddon
+from components.shared.conventions import (
+    CONTROLLER_NODES,
+    restricted_container_security_context,
+    restricted_pod_security_context,
+)
+from components.shared.helm import HelmChart
+from components.shared.iam import policy_document
+from stacks.addon_settings import ClusterAutoscalerSettings
+
+# The autoscaler release for each Kubernetes minor the settings allow: its minor must be the
+# cluster's. Images promoted to registry.k8s.io/autoscaling/cluster-autoscaler.
+AUTOSCALER_RELEASES = {"1.32": "v1.32.7", "1.33": "v1.33.6", "1.34": "v1.34.5"}
+# The chart's image runs as nobody.
+NOBODY = 65534
+
+READ_ACTIONS = [
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+    "eks:DescribeNodegroup",
+]
+WRITE_ACTIONS = [
+    "autoscaling:SetDesiredCapacity",
+    "autoscaling:TerminateInstanceInAutoScalingGroup",
+    "autoscaling:UpdateAutoScalingGroup",
+]
+
+
+def autoscaler_policy(cluster_name: str) -> str:
+    """Describe anything (these actions take no resource); change only this cluster's groups.
+
+    EKS tags each managed node group's Auto Scaling group with
+    `k8s.io/cluster-autoscaler/<cluster>: owned` and `k8s.io/cluster-autoscaler/enabled: true`
+    (EKS User Guide, "Managed node groups"; the condition is the one the EKS guide's autoscaler
+    policy used).
+    """
+    return policy_document(
+        [
+            {"Sid": "Discover", "Effect": "Allow", "Action": READ_ACTIONS, "Resource": "*"},
+            {
+                "Sid": "ScaleThisClustersGroupsOnly",
+                "Effect": "Allow",
+                "Action": WRITE_ACTIONS,
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned",
+                        "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled": "true",
+                    }
+                },
+            },
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class ClusterAutoscaler(ClusterAddon):
+    settings: ClusterAutoscalerSettings
+    cluster_name: str
+    region: str
+    kubernetes_version: str
+    # Node group name -> the hourly price of its first instance type: the priority expander
+    # prefers the cheapest group that fits a pending pod.
+    group_prices: Mapping[str, float]
+
+    name = "autoscaler"
+    chart = HelmChart(
+        chart="cluster-autoscaler",
+        version="9.53.0",
+        repository="https://kubernetes.github.io/autoscaler",
+    )
+    namespace = AUTOSCALING_NAMESPACE
+    service_account = "cluster-autoscaler"
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    @property
+    def image_tag(self) -> str:
+        return self.settings.image_tag or AUTOSCALER_RELEASES[self.kubernetes_version]
+
+    def irsa_policy(self) -> str:
+        return autoscaler_policy(self.cluster_name)
+
+    def expander_priorities(self) -> dict[int, list[str]]:
+        """Cheapest group first. The expander matches Auto Scaling group names, which EKS
+        makes `eks-<node group>-<id>`; a catch-all keeps any other group usable."""
+        ranked = sorted(self.group_prices, key=lambda group: (self.group_prices[group], group))
+        priorities = {
+            10 * (len(ranked) - i) + 10: [f"^eks-{group}-"] for i, group in enumerate(ranked)
+        }
+        priorities[1] = [".*"]
+        return priorities
+
+    def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
+        settings = self.settings
+        return {
+            "cloudProvider": "aws",
+            "awsRegion": self.region,
+            "autoDiscovery": {"clusterName": self.cluster_name},
+            "image": {"tag": self.image_tag},
+            "replicaCount": settings.replicas,
+            "podDisruptionBudget": {"maxUnavailable": 1},
+            "rbac": {
+                "serviceAccount": {
+                    "create": True,
+                    "name": self.service_account,
+                    "annotations": {"eks.amazonaws.com/role-arn": role_arn},
+                }
+            },
+            "extraArgs": {
+                "balance-similar-node-groups": True,
+                "expander": "priority,least-waste",
+                "scale-down-unneeded-time": settings.scale_down_unneeded_time,
+                "scale-down-delay-after-add": settings.scale_down_delay_after_add,
+                "scale-down-utilization-threshold": settings.scale_down_utilization_threshold,
+                # kube-system pods are protected by their PodDisruptionBudgets, and the
+                # services' only local storage is an emptyDir /tmp: neither should pin a node.
+                "skip-nodes-with-system-pods": False,
+                "skip-nodes-with-local-storage": False,
+            },
+            "expanderPriorities": {str(k): v for k, v in self.expander_priorities().items()},
+            "resources": settings.resources.as_values(),
+            "priorityClassName": "system-cluster-critical",
+            "nodeSelector": CONTROLLER_NODES,
+            "securityContext": restricted_pod_security_context(NOBODY),
+            "containerSecurityContext": restricted_container_security_context(NOBODY),
+        }

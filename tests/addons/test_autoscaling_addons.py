@@ -1,0 +1,181 @@
+"""The autoscaling add-ons: cluster autoscaler, metrics-server, NVIDIA device plugin, VPA."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from offline.engine import StackRun
+from tests.conftest import run_with
+from tests.lookup import helm_release, inline_policy, irsa_role, objects
+
+# The README's pinned chart versions, stated here so that a bump must change this test too.
+PINNED_CHARTS = {
+    "external-secrets": "0.19.2",
+    "metrics-server": "3.13.0",
+    "cluster-autoscaler": "9.53.0",
+    "nvidia-device-plugin": "0.17.4",
+    "vertical-pod-autoscaler": "0.11.0",
+}
+
+
+def values(run: StackRun, chart: str) -> Any:
+    return helm_release(run, chart).inputs["values"]
+
+
+def test_every_chart_is_pinned_to_the_documented_version(stack_run: StackRun) -> None:
+    releases = {
+        r.inputs["chart"]: r.inputs for r in stack_run.of_type("kubernetes:helm.sh/v3:Release")
+    }
+    assert {chart: r["version"] for chart, r in releases.items()} == PINNED_CHARTS
+
+
+def test_the_autoscaler_discovers_this_clusters_groups_with_an_image_of_its_minor(
+    stack_run: StackRun,
+) -> None:
+    found = values(stack_run, "cluster-autoscaler")
+    assert found["autoDiscovery"] == {"clusterName": f"financial-planning-{stack_run.stack}"}
+    assert found["cloudProvider"] == "aws" and found["awsRegion"] == "us-east-1"
+    # Kubernetes 1.33 in both stacks: the autoscaler release for 1.33.
+    assert found["image"] == {"tag": "v1.33.6"}
+    args = found["extraArgs"]
+    assert args["balance-similar-node-groups"] is True
+    assert args["expander"] == "priority,least-waste"
+    assert args["skip-nodes-with-local-storage"] is False
+
+
+def test_the_autoscaler_follows_the_cluster_to_another_minor() -> None:
+    run = run_with("staging", kubernetesVersion="1.34")
+    assert values(run, "cluster-autoscaler")["image"] == {"tag": "v1.34.5"}
+
+
+def test_the_expander_tries_the_cheapest_group_first(stack_run: StackRun) -> None:
+    priorities = values(stack_run, "cluster-autoscaler")["expanderPriorities"]
+    ranked = [priorities[k] for k in sorted(priorities, key=int, reverse=True)]
+    # c5.large < m5.large < r5.large < g4dn.xlarge per hour; a catch-all comes last.
+    assert ranked == [["^eks-compute-"], ["^eks-general-"], ["^eks-memory-"], ["^eks-gpu-"], [".*"]]
+
+
+@pytest.mark.parametrize(
+    ("stack", "unneeded", "after_add"), [("production", "10m", "10m"), ("staging", "5m", "5m")]
+)
+def test_scale_down_timings_per_environment(
+    runs: dict[str, StackRun], stack: str, unneeded: str, after_add: str
+) -> None:
+    args = values(runs[stack], "cluster-autoscaler")["extraArgs"]
+    assert (args["scale-down-unneeded-time"], args["scale-down-delay-after-add"]) == (
+        unneeded,
+        after_add,
+    )
+    assert args["scale-down-utilization-threshold"] == 0.5
+
+
+def test_the_autoscaler_runs_critical_and_restricted_on_the_general_group(
+    stack_run: StackRun,
+) -> None:
+    found = values(stack_run, "cluster-autoscaler")
+    assert found["nodeSelector"] == {"workload-class": "general"}
+    assert found["priorityClassName"] == "system-cluster-critical"
+    assert found["podDisruptionBudget"] == {"maxUnavailable": 1}
+    assert found["securityContext"]["runAsNonRoot"] is True
+    assert found["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = found["containerSecurityContext"]
+    assert container["allowPrivilegeEscalation"] is False
+    assert container["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_the_autoscaler_may_change_only_this_clusters_auto_scaling_groups(
+    stack_run: StackRun,
+) -> None:
+    role = irsa_role(stack_run, "autoscaling-system", "cluster-autoscaler")
+    annotations = values(stack_run, "cluster-autoscaler")["rbac"]["serviceAccount"]["annotations"]
+    assert annotations["eks.amazonaws.com/role-arn"].endswith(role.id)
+    read, write = inline_policy(stack_run, role)
+    assert all(":Describe" in a or ":Get" in a for a in read["Action"])
+    assert write["Action"] == [
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+        "autoscaling:UpdateAutoScalingGroup",
+    ]
+    assert write["Condition"] == {
+        "StringEquals": {
+            f"aws:ResourceTag/k8s.io/cluster-autoscaler/financial-planning-{stack_run.stack}": (
+                "owned"
+            ),
+            "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled": "true",
+        }
+    }
+
+
+@pytest.mark.parametrize(("stack", "replicas"), [("production", 2), ("staging", 1)])
+def test_metrics_server_is_highly_available_in_production(
+    runs: dict[str, StackRun], stack: str, replicas: int
+) -> None:
+    found = values(runs[stack], "metrics-server")
+    assert found["replicas"] == replicas
+    assert found["podDisruptionBudget"] == {"enabled": replicas > 1, "maxUnavailable": 1}
+    assert found["nodeSelector"] == {"workload-class": "general"}
+
+
+def test_the_device_plugin_runs_on_gpu_nodes_only_and_tolerates_their_taint(
+    stack_run: StackRun,
+) -> None:
+    found = values(stack_run, "nvidia-device-plugin")
+    assert found["nodeSelector"] == {"workload-class": "gpu"}
+    terms = found["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms == {
+        "nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "workload-class", "operator": "In", "values": ["gpu"]}]}
+        ]
+    }
+    assert found["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    ]
+    # The GPU group is the only one with that taint, and the only one the plugin selects.
+    groups = {
+        g.inputs["nodeGroupName"]: g for g in stack_run.of_type("aws:eks/nodeGroup:NodeGroup")
+    }
+    assert groups["gpu"].inputs["labels"]["workload-class"] == "gpu"
+
+
+def test_only_the_device_plugins_namespace_is_privileged(stack_run: StackRun) -> None:
+    levels = {
+        name: ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        for name, ns in objects(stack_run, "Namespace").items()
+    }
+    assert levels.pop("nvidia-device-plugin") == "privileged"
+    assert set(levels.values()) == {"restricted"}
+    assert helm_release(stack_run, "nvidia-device-plugin").inputs["namespace"] == (
+        "nvidia-device-plugin"
+    )
+
+
+def test_the_vpa_updates_pods_because_some_services_let_it(stack_run: StackRun) -> None:
+    found = values(stack_run, "vertical-pod-autoscaler")
+    assert found["recommender"]["enabled"] is True
+    assert found["updater"]["enabled"] is True
+    assert found["admissionController"]["enabled"] is True
+    assert found["podSecurityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert found["containerSecurityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_with_every_vpa_off_only_the_recommender_runs() -> None:
+    off = {
+        "updateMode": "Off",
+    }
+    services = {
+        name: {"verticalScaling": off}
+        for name in (
+            "simulation-service",
+            "user-service",
+            "banking-service",
+            "notification-service",
+            "document-service",
+            "graphql-gateway",
+        )
+    }
+    found = values(run_with("staging", services=services), "vertical-pod-autoscaler")
+    assert found["recommender"]["enabled"] is True
+    assert found["updater"]["enabled"] is False
+    assert found["admissionController"]["enabled"] is False
