@@ -273,7 +273,8 @@ class PlatformMocks(pulumi_mocks.Mocks):
     def computed_outputs(
         self, typ: str, name: str, inputs: Mapping[str, Any], resource_id: str
     ) -> dict[str, Any]:
-        region, account = self.region, ACCOUNT_ID
+        # A resource may name its own region (pulumi-aws 7); else the provider's.
+        region, account = inputs.get("region") or self.region, ACCOUNT_ID
         if typ == "random:index/randomPassword:RandomPassword":
             return {"result": f"offline-random-{_stable_hex(name, length=24)}"}
         if typ == "random:index/randomId:RandomId":
@@ -321,6 +322,27 @@ class PlatformMocks(pulumi_mocks.Mocks):
                         "secretStatus": "active",
                     }
                 ]
+        elif typ == "aws:rds/cluster:Cluster":
+            identifier = inputs.get("clusterIdentifier") or resource_id
+            host = f"{identifier}.cluster-c0ffee.{region}.rds.amazonaws.com"
+            out |= {
+                "clusterIdentifier": identifier,
+                "endpoint": host,
+                "readerEndpoint": host.replace(".cluster-", ".cluster-ro-"),
+                "port": inputs.get("port", 5432),
+                "arn": f"arn:aws:rds:{region}:{account}:cluster:{identifier}",
+            }
+            if inputs.get("manageMasterUserPassword"):
+                out["masterUserSecrets"] = [
+                    {
+                        "secretArn": f"arn:aws:secretsmanager:{region}:{account}:secret:"
+                        f"rds!cluster-{_stable_hex(name, length=12)}-AbCdEf",
+                        "kmsKeyId": inputs.get("masterUserSecretKmsKeyId"),
+                        "secretStatus": "active",
+                    }
+                ]
+        elif typ == "aws:backup/vault:Vault":
+            out["arn"] = f"arn:aws:backup:{region}:{account}:backup-vault:{physical}"
         elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
             group = inputs.get("replicationGroupId") or resource_id
             out |= {

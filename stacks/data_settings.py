@@ -1,8 +1,8 @@
-"""Settings of the data tier: PostgreSQL (RDS), Redis (ElastiCache) and search (OpenSearch)."""
+"""Settings of the data tier: PostgreSQL (Aurora), Redis (ElastiCache), search (OpenSearch)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -12,28 +12,33 @@ from stacks.settings_base import Settings, invalid
 PERFORMANCE_INSIGHTS_RETENTION = frozenset({7, *range(31, 731, 31), 731})
 
 
+class DisasterRecovery(Settings):
+    """Copies of the database's backups in a second region, under a KMS key there."""
+
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}-[a-z]+-[0-9]$")]
+    # How often a backup is taken and copied: the recovery point objective if the region is lost.
+    every_hours: Literal[1, 2, 3, 4, 6, 8, 12, 24]
+    # How long the copies are kept in the second region (and the backups in this one).
+    retention_days: Annotated[int, Field(ge=7, le=3650)]
+
+
 class DatabaseSettings(Settings):
-    # A major version: RDS picks its newest minor and keeps it patched (auto minor upgrades).
-    engine_version: Annotated[str, Field(pattern=r"^(15|16|17)$")]
+    """Aurora PostgreSQL: one writer and `instances - 1` readers, each in its own zone."""
+
+    # A minor version Aurora offers (Aurora PostgreSQL release notes). Minor upgrades are made
+    # here, not by AWS on its own, so the program and the cluster never disagree.
+    engine_version: Annotated[str, Field(pattern=r"^(15|16|17)\.[0-9]{1,2}$")]
     instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")]
-    allocated_storage_gib: Annotated[int, Field(ge=20, le=65536)]
-    max_allocated_storage_gib: Annotated[int, Field(ge=20, le=65536)]
-    multi_az: bool
-    read_replicas: Annotated[int, Field(ge=0, le=5)]
+    # Writer plus readers; the reader endpoint spreads reads over the readers.
+    instances: Annotated[int, Field(ge=1, le=16)]
     backup_retention_days: Annotated[int, Field(ge=1, le=35)]
     performance_insights_retention_days: int = 7
     database_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")] = "financial_planning"
     master_username: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,15}$")] = "fp_admin"
+    disaster_recovery: DisasterRecovery | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> DatabaseSettings:
-        if self.max_allocated_storage_gib < self.allocated_storage_gib:
-            raise invalid(
-                "maxAllocatedStorageGib",
-                self.max_allocated_storage_gib,
-                f"{self.max_allocated_storage_gib} is below allocatedStorageGib "
-                f"{self.allocated_storage_gib}",
-            )
         if self.performance_insights_retention_days not in PERFORMANCE_INSIGHTS_RETENTION:
             raise invalid(
                 "performanceInsightsRetentionDays",
@@ -44,8 +49,17 @@ class DatabaseSettings(Settings):
         return self
 
     @property
+    def major_version(self) -> str:
+        return self.engine_version.split(".")[0]
+
+    @property
     def parameter_group_family(self) -> str:
-        return f"postgres{self.engine_version}"
+        """The cluster parameter group family of the engine's major version."""
+        return f"aurora-postgresql{self.major_version}"
+
+    @property
+    def readers(self) -> int:
+        return self.instances - 1
 
 
 class CacheSettings(Settings):

@@ -22,7 +22,9 @@ from stacks.merge import deep_merge
 from stacks.secrets import SECRET_CONFIG_KEYS
 from stacks.settings import StackSettings
 
-STACK_NAME_PATTERN = r"[a-z][a-z0-9-]{0,11}"
+# A letter, then letters, digits and single hyphens between them: AWS identifiers derived from
+# it (RDS, ElastiCache) refuse "--" and a trailing "-".
+STACK_NAME_PATTERN = r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,11}"
 
 
 class SettingsError(pulumi.RunError):
@@ -58,7 +60,7 @@ def settings_from_values(stack: str, values: Mapping[str, Any]) -> StackSettings
         # Resource names derive from it and meet AWS limits (IAM roles 64, OpenSearch 28).
         raise SettingsError(
             f"stack: {stack!r} is not a usable stack name (allowed: lowercase "
-            "letters, digits and '-', starting with a letter, 12 at most)"
+            "letters, digits and single '-' between them, starting with a letter, 12 at most)"
         )
     environment = values.get("environment", stack)
     if environment not in DEFAULTS:

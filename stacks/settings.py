@@ -316,6 +316,7 @@ class StackSettings(Settings):
         for name, service in self.services.items():
             self._check_service(name, service)
         self._check_scaling()
+        self._check_disaster_recovery()
         if self.environment == "production":
             self._check_production_data()
         return self
@@ -374,16 +375,41 @@ class StackSettings(Settings):
                     f"cannot hold its workloads at their maximum ({report.describe()})",
                 )
 
+    def _check_disaster_recovery(self) -> None:
+        recovery = self.data.database.disaster_recovery
+        if recovery is not None and recovery.region == self.region:
+            raise invalid(
+                "data.database.disasterRecovery.region",
+                recovery.region,
+                f"{recovery.region} is the stack's own region (allowed: another region)",
+            )
+        if (
+            recovery is not None
+            and recovery.retention_days < self.data.database.backup_retention_days
+        ):
+            raise invalid(
+                "data.database.disasterRecovery.retentionDays",
+                recovery.retention_days,
+                f"{recovery.retention_days} keeps copies for less than the backups' own "
+                f"{self.data.database.backup_retention_days} days",
+            )
+
     def _check_production_data(self) -> None:
         """Production's data tier survives the loss of a node or a zone."""
         data = self.data
-        if not data.database.multi_az:
-            raise invalid("data.database.multiAz", False, "production needs a Multi-AZ primary")
-        if data.database.read_replicas < 2:
+        if data.database.instances < 3:
             raise invalid(
-                "data.database.readReplicas",
-                data.database.read_replicas,
-                f"{data.database.read_replicas} is below production's minimum of 2",
+                "data.database.instances",
+                data.database.instances,
+                f"{data.database.instances} is below production's 3 (a writer and two readers, "
+                "one per zone)",
+            )
+        if data.database.disaster_recovery is None:
+            raise invalid(
+                "data.database.disasterRecovery",
+                None,
+                "production copies its database backups to a second region (set region, "
+                "everyHours, retentionDays)",
             )
         if not data.cache.high_availability:
             raise invalid(

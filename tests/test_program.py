@@ -21,9 +21,11 @@ PROTECTED_IN_PRODUCTION = {
     "aws:s3/bucket:Bucket",
     "aws:ecr/repository:Repository",
     "aws:secretsmanager/secret:Secret",
-    # The data tier, every resource of it.
-    "aws:rds/instance:Instance",
-    "aws:rds/parameterGroup:ParameterGroup",
+    # The data tier, every resource of it, and its backups in both regions.
+    "aws:rds/cluster:Cluster",
+    "aws:rds/clusterInstance:ClusterInstance",
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+    "aws:backup/vault:Vault",
     "aws:rds/subnetGroup:SubnetGroup",
     "aws:elasticache/replicationGroup:ReplicationGroup",
     "aws:elasticache/subnetGroup:SubnetGroup",

@@ -299,10 +299,29 @@ def test_bad_values_fail_with_one_line_naming_the_key(
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("stack", ["Prod", "longer-than-12", "9lives", "a_b"])
+@pytest.mark.parametrize(
+    "stack", ["Prod", "longer-than-12", "9lives", "a_b", "qa-", "qa--blue", "qa-blue-", "-qa"]
+)
 def test_stack_names_must_fit_the_names_derived_from_them(stack: str) -> None:
     with pytest.raises(SettingsError, match=rf"^stack: '{stack}' is not a usable stack name"):
         settings_from_values(stack, {**BASE, "environment": "staging"})
+
+
+@pytest.mark.parametrize("stack", ["qa", "qa-blue", "q1-2-3", "twelve-chars"])
+def test_stack_names_with_single_inner_hyphens_are_fine(stack: str) -> None:
+    assert settings_from_values(stack, {**BASE, "environment": "staging"}).environment == "staging"
+
+
+@given(st.from_regex(r"[a-z][a-z0-9-]{0,11}", fullmatch=True))
+def test_no_accepted_stack_name_makes_an_identifier_aws_refuses(stack: str) -> None:
+    try:
+        settings_from_values(stack, {**BASE, "environment": "staging"})
+    except SettingsError:
+        return
+    # RDS and ElastiCache identifiers: no "--", no trailing "-" (their own validators).
+    for identifier in (f"financial-planning-{stack}-postgres", f"financial-planning-{stack}-redis"):
+        assert "--" not in identifier and not identifier.endswith("-")
+    assert "--" not in stack and not stack.endswith("-")
 
 
 def test_every_problem_gets_its_own_line() -> None:

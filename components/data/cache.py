@@ -52,6 +52,8 @@ class Cache(pulumi.ComponentResource):
             description=f"{args.replication_group_id} private subnets",
             opts=kept,
         )
+        # Final snapshot names must be unique across re-creations; the suffix stays stable.
+        suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=kept)
         # Alphanumeric: ElastiCache refuses some punctuation in AUTH tokens.
         token = random.RandomPassword(f"{name}-auth-token", length=64, special=False, opts=kept)
         group = aws.elasticache.ReplicationGroup(
@@ -77,7 +79,9 @@ class Cache(pulumi.ComponentResource):
             maintenance_window="sun:04:30-sun:05:30",
             auto_minor_version_upgrade=True,
             final_snapshot_identifier=(
-                f"{args.replication_group_id}-final" if args.protect else None
+                suffix.hex.apply(lambda hex_: f"{args.replication_group_id}-final-{hex_}")
+                if args.protect
+                else None
             ),
             opts=kept,
         )

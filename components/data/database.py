@@ -1,9 +1,17 @@
-"""PostgreSQL on Amazon RDS: a primary (Multi-AZ where set) and its read replicas, TLS only."""
+"""PostgreSQL on Amazon Aurora: one writer and its readers in separate zones, TLS only.
+
+Why Aurora (see the README's data-tier section for the citations): Aurora writes every commit
+to six storage copies in three zones before acknowledging it, so losing a zone loses no
+committed transaction; a reader is promoted in well under a minute; the reader endpoint spreads
+reads over the readers; and readers are instances of the cluster, not RDS read replicas, so the
+master password can stay managed by Aurora in Secrets Manager (RDS does not support read
+replicas of a source with a managed master password).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -14,6 +22,7 @@ from components.foundation.network import PrivateNetwork
 from stacks.data_settings import DatabaseSettings
 
 POSTGRES_PORT = 5432
+ENGINE = "aurora-postgresql"
 
 
 @dataclass(frozen=True)
@@ -21,18 +30,23 @@ class DatabaseArgs:
     identifier: str
     settings: DatabaseSettings
     network: PrivateNetwork
+    # One instance per zone, in this order: the writer is created in the first.
+    availability_zones: Sequence[str]
     protect: bool
 
 
 class Database(pulumi.ComponentResource):
-    """PostgreSQL primary (Multi-AZ where set) and its read replicas; TLS only."""
+    """An Aurora PostgreSQL cluster: KMS-encrypted, TLS forced, IAM authentication on."""
 
+    # The writer (cluster) endpoint and the reader endpoint, which balances over the readers
+    # (and reaches the writer while there are none).
     address: pulumi.Output[str]
+    reader_address: pulumi.Output[str]
     port: int = POSTGRES_PORT
-    replica_addresses: list[pulumi.Output[str]]
-    # The Secrets Manager secret RDS keeps the master credentials in, and its key.
+    # The Secrets Manager secret Aurora keeps the master credentials in, and its key.
     master_secret_arn: pulumi.Output[str]
     key_arn: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
@@ -50,13 +64,14 @@ class Database(pulumi.ComponentResource):
             args.protect,
         )
         subnets = aws.rds.SubnetGroup(name, subnet_ids=list(args.network.subnet_ids), opts=kept)
-        parameters = aws.rds.ParameterGroup(
+        # The family must be the engine's major version's (aurora-postgresql16 for 16.x).
+        parameters = aws.rds.ClusterParameterGroup(
             name,
             family=settings.parameter_group_family,
             description=f"{args.identifier}: TLS required",
             parameters=[
-                aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
-                aws.rds.ParameterGroupParameterArgs(
+                aws.rds.ClusterParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
+                aws.rds.ClusterParameterGroupParameterArgs(
                     name="log_min_duration_statement", value="1000"
                 ),
             ],
@@ -64,43 +79,33 @@ class Database(pulumi.ComponentResource):
         )
         # Final snapshot names must be unique across re-creations; the suffix stays stable.
         suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=kept)
-
-        # Settings the primary and its replicas share.
-        common: dict[str, Any] = {
-            "instance_class": settings.instance_class,
-            "vpc_security_group_ids": [security_group.id],
-            "parameter_group_name": parameters.name,
-            "publicly_accessible": False,
-            "auto_minor_version_upgrade": True,
-            "performance_insights_enabled": True,
-            "performance_insights_kms_key_id": key.arn,
-            "performance_insights_retention_period": settings.performance_insights_retention_days,
-            "enabled_cloudwatch_logs_exports": ["postgresql", "upgrade"],
-            "copy_tags_to_snapshot": True,
-            "deletion_protection": args.protect,
-            "ca_cert_identifier": "rds-ca-rsa2048-g1",
-        }
-        primary = aws.rds.Instance(
+        cluster = aws.rds.Cluster(
             name,
-            identifier=args.identifier,
-            engine="postgres",
+            cluster_identifier=args.identifier,
+            engine=ENGINE,
+            engine_mode="provisioned",
+            # Applied in the maintenance window; major upgrades need a deliberate flag.
             engine_version=settings.engine_version,
-            db_name=settings.database_name,
-            username=settings.master_username,
-            # RDS generates and rotates the password in Secrets Manager: never in config or state.
+            allow_major_version_upgrade=False,
+            database_name=settings.database_name,
+            master_username=settings.master_username,
+            # Aurora generates and rotates the password in Secrets Manager: never in config or
+            # state. (Unsupported only for global databases, Blue/Green and cross-region
+            # replicas, none of which this cluster uses.)
             manage_master_user_password=True,
             master_user_secret_kms_key_id=key.arn,
             iam_database_authentication_enabled=True,
-            allocated_storage=settings.allocated_storage_gib,
-            max_allocated_storage=settings.max_allocated_storage_gib,
-            storage_type="gp3",
             storage_encrypted=True,
             kms_key_id=key.arn,
             db_subnet_group_name=subnets.name,
-            multi_az=settings.multi_az,
+            vpc_security_group_ids=[security_group.id],
+            db_cluster_parameter_group_name=parameters.name,
+            port=POSTGRES_PORT,
             backup_retention_period=settings.backup_retention_days,
-            backup_window="02:00-03:00",
-            maintenance_window="sun:03:30-sun:04:30",
+            preferred_backup_window="02:00-03:00",
+            preferred_maintenance_window="sun:03:30-sun:04:30",
+            copy_tags_to_snapshot=True,
+            deletion_protection=args.protect,
             skip_final_snapshot=not args.protect,
             final_snapshot_identifier=(
                 suffix.hex.apply(lambda hex_: f"{args.identifier}-final-{hex_}")
@@ -108,30 +113,42 @@ class Database(pulumi.ComponentResource):
                 else None
             ),
             delete_automated_backups=not args.protect,
-            **common,
+            enabled_cloudwatch_logs_exports=["postgresql"],
             opts=kept,
         )
-        replicas = [
-            aws.rds.Instance(
-                f"{name}-replica-{index}",
-                identifier=f"{args.identifier}-replica-{index}",
-                replicate_source_db=primary.identifier,
-                # Encryption, engine and credentials follow the primary.
-                storage_encrypted=True,
-                kms_key_id=key.arn,
-                backup_retention_period=0,
-                skip_final_snapshot=True,
-                **common,
+        # Created side by side (not one after another): the first to be ready is the writer.
+        zones = list(args.availability_zones)
+        for index in range(settings.instances):
+            aws.rds.ClusterInstance(
+                f"{name}-{index + 1}",
+                identifier=f"{args.identifier}-{index + 1}",
+                cluster_identifier=cluster.id,
+                # Must be the cluster's: an instance of another engine or version is refused.
+                engine=aws.rds.EngineType.AURORA_POSTGRESQL,
+                # The version is the cluster's (an instance cannot set its own).
+                instance_class=settings.instance_class,
+                availability_zone=zones[index % len(zones)],
+                db_subnet_group_name=subnets.name,
+                publicly_accessible=False,
+                # Any reader may take over from the writer; tier 0 and 1 are tried first.
+                promotion_tier=min(index, 1),
+                # Upgrades come from `engineVersion` in the settings, reviewed like any change:
+                # an upgrade AWS applied on its own would make the next `up` try to downgrade.
+                auto_minor_version_upgrade=False,
+                performance_insights_enabled=True,
+                performance_insights_kms_key_id=key.arn,
+                performance_insights_retention_period=settings.performance_insights_retention_days,
+                ca_cert_identifier="rds-ca-rsa2048-g1",
+                copy_tags_to_snapshot=True,
                 opts=kept,
             )
-            for index in range(1, settings.read_replicas + 1)
-        ]
-        self.address = primary.address
-        self.replica_addresses = [replica.address for replica in replicas]
-        self.master_secret_arn = primary.master_user_secrets.apply(
+        self.address = cluster.endpoint
+        self.reader_address = cluster.reader_endpoint
+        self.master_secret_arn = cluster.master_user_secrets.apply(
             lambda secrets: (secrets or [])[0].secret_arn or ""
         )
         self.key_arn = key.arn
+        self.cluster_arn = cluster.arn
         self.register_outputs(
-            {"address": primary.address, "replicaAddresses": self.replica_addresses}
+            {"address": cluster.endpoint, "readerAddress": cluster.reader_endpoint}
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.context import StackContext
+from components.data.backup import DatabaseBackups, DatabaseBackupsArgs
 from components.data.cache import Cache, CacheArgs
 from components.data.database import Database, DatabaseArgs
 from components.data.documents import DocumentStore, DocumentStoreArgs
@@ -28,6 +29,8 @@ from stacks.settings import StackSettings
 @dataclass(frozen=True)
 class DataArgs:
     data: DataSettings
+    # The database puts one instance in each, in order.
+    availability_zones: Sequence[str]
     # The IAM principal that administers the search domain's fine-grained access control.
     search_master_arn: str
     # The namespace and service accounts that reach the documents bucket (one IRSA role each).
@@ -44,6 +47,7 @@ class DataArgs:
     ) -> DataArgs:
         return cls(
             data=settings.data,
+            availability_zones=settings.availability_zones,
             search_master_arn=next(
                 a.principal_arn for a in settings.admin_access if a.policy == "cluster-admin"
             ),
@@ -60,6 +64,8 @@ class DataArgs:
 @dataclass(frozen=True)
 class DataTier:
     database: Database
+    # Copies of the database's backups in a second region (None without disaster recovery).
+    backups: DatabaseBackups | None
     cache: Cache
     search: SearchDomain
     secrets: ApplicationSecrets
@@ -84,9 +90,26 @@ def build_data(
             identifier=f"{prefix}-postgres",
             settings=data.database,
             network=network,
+            availability_zones=args.availability_zones,
             protect=protect,
         ),
         opts=with_aws,
+    )
+    recovery = data.database.disaster_recovery
+    backups = (
+        DatabaseBackups(
+            f"{prefix}-database-backups",
+            DatabaseBackupsArgs(
+                name_prefix=prefix,
+                cluster_arn=database.cluster_arn,
+                key_arn=database.key_arn,
+                recovery=recovery,
+                protect=protect,
+            ),
+            opts=with_aws,
+        )
+        if recovery is not None
+        else None
     )
     cache = Cache(
         f"{prefix}-cache",
@@ -138,6 +161,7 @@ def build_data(
     )
     return DataTier(
         database=database,
+        backups=backups,
         cache=cache,
         search=search,
         secrets=secrets,
@@ -155,11 +179,10 @@ def build_data(
         ),
         config={
             "DOCUMENTS_BUCKET": documents.bucket_name,
+            # Writes go to the cluster endpoint (the writer, wherever it is after a failover);
+            # reads to the reader endpoint, which balances over the readers.
             "DATABASE_HOST": database.address,
-            # Reads go to the replicas; without replicas, to the primary.
-            "DATABASE_READ_HOSTS": pulumi.Output.all(
-                *(database.replica_addresses or [database.address])
-            ).apply(",".join),
+            "DATABASE_READ_HOST": database.reader_address,
             "DATABASE_PORT": str(database.port),
             "DATABASE_NAME": data.database.database_name,
             "DATABASE_SSLMODE": "verify-full",

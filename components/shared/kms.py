@@ -14,11 +14,13 @@ def encryption_key(
     protect: bool,
     parent: pulumi.Resource,
     policy: pulumi.Input[str] | None = None,
+    region: str | None = None,
 ) -> aws.kms.Key:
     """A symmetric key with yearly rotation and a 30-day deletion window.
 
     Without `policy` the key gets AWS's default policy: the account administers it and IAM
-    policies grant its use, which is how the roles of this program are given access.
+    policies grant its use, which is how the roles of this program are given access. `region`
+    places it outside the provider's region (KMS keys are regional).
     """
     key = aws.kms.Key(
         name,
@@ -26,12 +28,14 @@ def encryption_key(
         enable_key_rotation=True,
         deletion_window_in_days=30,
         policy=policy,
+        region=region,
         opts=pulumi.ResourceOptions(parent=parent, protect=protect),
     )
     aws.kms.Alias(
         name,
         name=f"alias/{alias}",
         target_key_id=key.key_id,
+        region=region,
         opts=pulumi.ResourceOptions(parent=parent, protect=protect),
     )
     return key

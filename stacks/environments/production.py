@@ -44,14 +44,13 @@ NODE_GROUPS: dict[str, Any] = {
 
 DATA: dict[str, Any] = {
     "database": {
-        "engineVersion": "16",
+        "engineVersion": "16.6",
         "instanceClass": "db.r6g.large",
-        "allocatedStorageGib": 100,
-        "maxAllocatedStorageGib": 1000,
-        "multiAz": True,
-        "readReplicas": 2,
+        # A writer and two readers, one per zone.
+        "instances": 3,
         "backupRetentionDays": 30,
         "performanceInsightsRetentionDays": 93,
+        "disasterRecovery": {"region": "us-west-2", "everyHours": 4, "retentionDays": 35},
     },
     "cache": {
         "engineVersion": "7.1",

@@ -54,12 +54,11 @@ DEFAULTS: dict[str, Any] = deep_merge(
         "data": {
             "database": {
                 "instanceClass": "db.t4g.medium",
-                "allocatedStorageGib": 20,
-                "maxAllocatedStorageGib": 100,
-                "multiAz": False,
-                "readReplicas": 0,
+                # The writer alone: the reader endpoint then also reaches it.
+                "instances": 1,
                 "backupRetentionDays": 7,
                 "performanceInsightsRetentionDays": 7,
+                "disasterRecovery": None,
             },
             "cache": {"nodeType": "cache.t4g.small", "nodes": 1, "snapshotRetentionDays": 1},
             "search": {

@@ -70,7 +70,7 @@ def test_external_secrets_operator_is_pinned_and_reads_only_this_stacks_secrets(
         f"financial-planning/{stack_run.stack}/api-credentials",
         f"financial-planning/{stack_run.stack}/redis-credentials",
     ]
-    assert names[2].startswith("rds!db-")
+    assert names[2].startswith("rds!cluster-")
     keys = statements[1]["Resource"]
     assert len(keys) == 2
     assert statements[1]["Action"] == "kms:Decrypt"

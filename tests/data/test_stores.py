@@ -1,9 +1,11 @@
-"""The data tier: PostgreSQL with replicas, Redis and OpenSearch, locked to the cluster."""
+"""The data tier: Aurora PostgreSQL, Redis and OpenSearch, locked to the cluster; backups."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,10 +13,11 @@ from offline.engine import PlatformMocks, RecordedResource, StackRun, secret_pla
 from offline.synth import kubernetes_objects, write_build
 from stacks import SettingsError, settings_from_values
 from tests.conftest import run_with
-from tests.lookup import children_of, policy
+from tests.lookup import children_of, inline_policy, irsa_role, service_role
 from tests.test_settings import BASE
 
-RDS = "aws:rds/instance:Instance"
+CLUSTER = "aws:rds/cluster:Cluster"
+INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
 SEARCH = "aws:opensearch/domain:Domain"
 DATA_COMPONENTS = (
@@ -24,13 +27,13 @@ DATA_COMPONENTS = (
 )
 
 
-def primary(run: StackRun) -> RecordedResource:
-    [found] = [r for r in run.of_type(RDS) if "replicateSourceDb" not in r.inputs]
-    return found
+def cluster(run: StackRun) -> dict[str, Any]:
+    inputs: dict[str, Any] = run.one(CLUSTER).inputs
+    return inputs
 
 
-def replicas(run: StackRun) -> list[RecordedResource]:
-    return [r for r in run.of_type(RDS) if "replicateSourceDb" in r.inputs]
+def instances(run: StackRun) -> list[dict[str, Any]]:
+    return [i.inputs for i in run.of_type(INSTANCE)]
 
 
 def data_key(run: StackRun, component: str) -> RecordedResource:
@@ -39,23 +42,54 @@ def data_key(run: StackRun, component: str) -> RecordedResource:
     return key
 
 
-def test_production_postgres_is_multi_az_encrypted_and_backed_up(production: StackRun) -> None:
-    db = primary(production).inputs
+def test_production_postgres_is_aurora_encrypted_and_backed_up(production: StackRun) -> None:
+    db = cluster(production)
     key = data_key(production, "financial-planning:data:Database")
-    assert db["engine"] == "postgres"
-    assert db["multiAz"] is True
+    assert (db["engine"], db["engineMode"]) == ("aurora-postgresql", "provisioned")
     assert db["storageEncrypted"] is True and db["kmsKeyId"].endswith(key.id)
     assert db["backupRetentionPeriod"] == 30
     assert db["deletionProtection"] is True
     assert db["skipFinalSnapshot"] is False
     assert db["finalSnapshotIdentifier"].startswith("financial-planning-production-postgres-final-")
-    assert db["performanceInsightsEnabled"] is True
-    assert db["performanceInsightsKmsKeyId"].endswith(key.id)
-    assert db["publiclyAccessible"] is False
-    # The master password lives in Secrets Manager, managed by RDS: none in inputs or state.
+    assert db["iamDatabaseAuthenticationEnabled"] is True
+    # The master password lives in Secrets Manager, managed by Aurora: none in inputs or state.
     assert db["manageMasterUserPassword"] is True
     assert db["masterUserSecretKmsKeyId"].endswith(key.id)
-    assert "password" not in db
+    assert "masterPassword" not in db and "masterPasswordWo" not in db
+
+
+def test_production_has_a_writer_and_two_readers_one_per_zone(production: StackRun) -> None:
+    found = instances(production)
+    assert len(found) == 3
+    assert sorted(i["availabilityZone"] for i in found) == [
+        "us-east-1a",
+        "us-east-1b",
+        "us-east-1c",
+    ]
+    db = production.one(CLUSTER)
+    key = data_key(production, "financial-planning:data:Database")
+    for instance in found:
+        assert instance["clusterIdentifier"] == db.id
+        assert instance["engine"] == "aurora-postgresql"
+        assert instance["instanceClass"] == "db.r6g.large"
+        assert instance["publiclyAccessible"] is False
+        assert instance["performanceInsightsEnabled"] is True
+        assert instance["performanceInsightsKmsKeyId"].endswith(key.id)
+        # Instances of the cluster carry no storage or credential settings of their own.
+        assert not {"kmsKeyId", "storageEncrypted", "masterUsername", "replicateSourceDb"} & set(
+            instance
+        )
+    # Created side by side: no instance waits for another.
+    instance_urns = {i.urn for i in production.of_type(INSTANCE)}
+    assert all(not instance_urns & set(i.dependencies) for i in production.of_type(INSTANCE))
+
+
+def test_no_rds_read_replica_or_standalone_instance_remains(stack_run: StackRun) -> None:
+    # RDS cannot replicate a source whose master password Secrets Manager manages.
+    assert stack_run.of_type("aws:rds/instance:Instance") == []
+    for resource in stack_run.resources:
+        assert "replicateSourceDb" not in resource.inputs, resource.urn
+        assert "replicationSourceIdentifier" not in resource.inputs, resource.urn
 
 
 def test_postgres_runs_in_the_private_subnets(stack_run: StackRun) -> None:
@@ -66,36 +100,38 @@ def test_postgres_runs_in_the_private_subnets(stack_run: StackRun) -> None:
         if "kubernetes.io/role/internal-elb" in s.inputs["tags"]
     }
     assert set(group.inputs["subnetIds"]) == private
-    assert primary(stack_run).inputs["dbSubnetGroupName"] == group.id
+    assert cluster(stack_run)["dbSubnetGroupName"] == group.id
+    assert {i["dbSubnetGroupName"] for i in instances(stack_run)} == {group.id}
 
 
-def test_the_parameter_group_forces_tls(stack_run: StackRun) -> None:
-    group = stack_run.one("aws:rds/parameterGroup:ParameterGroup")
+def test_the_cluster_parameter_group_forces_tls_and_matches_the_engine(
+    stack_run: StackRun,
+) -> None:
+    group = stack_run.one("aws:rds/clusterParameterGroup:ClusterParameterGroup")
     parameters = {p["name"]: p["value"] for p in group.inputs["parameters"]}
     assert parameters["rds.force_ssl"] == "1"
-    assert group.inputs["family"] == "postgres16"
-    for instance in stack_run.of_type(RDS):
-        assert instance.inputs["parameterGroupName"] == group.id
+    db = cluster(stack_run)
+    assert db["dbClusterParameterGroupName"] == group.id
+    # The family is the engine's, of the engine version's major.
+    assert db["engineVersion"] == "16.6"
+    assert group.inputs["family"] == "aurora-postgresql16"
+    assert group.inputs["family"] == f"{db['engine']}{db['engineVersion'].split('.')[0]}"
 
 
-def test_production_has_two_read_replicas_of_the_primary(production: StackRun) -> None:
-    found = replicas(production)
-    assert len(found) == 2
-    for replica in found:
-        assert replica.inputs["replicateSourceDb"] == primary(production).inputs["identifier"]
-        assert replica.inputs["storageEncrypted"] is True
-        assert replica.inputs["deletionProtection"] is True
-        assert replica.inputs["publiclyAccessible"] is False
-        assert "password" not in replica.inputs and "username" not in replica.inputs
+@pytest.mark.parametrize("version", ["15.10", "17.4"])
+def test_the_parameter_group_family_follows_the_engine_version(version: str) -> None:
+    run = run_with("staging", data={"database": {"engineVersion": version}})
+    group = run.one("aws:rds/clusterParameterGroup:ClusterParameterGroup")
+    assert group.inputs["family"] == f"aurora-postgresql{version.split('.')[0]}"
 
 
 def test_staging_is_the_smaller_variant(staging: StackRun) -> None:
-    db = primary(staging).inputs
-    assert replicas(staging) == []
-    assert db["multiAz"] is False
+    db = cluster(staging)
+    [writer] = instances(staging)
+    assert writer["instanceClass"] == "db.t4g.medium"
     assert db["deletionProtection"] is False and db["skipFinalSnapshot"] is True
     assert db["backupRetentionPeriod"] == 7
-    assert db["instanceClass"] == "db.t4g.medium"
+    assert staging.of_type("aws:backup/plan:Plan") == []
     redis = staging.one(REDIS).inputs
     assert redis["numCacheClusters"] == 1
     assert redis["automaticFailoverEnabled"] is False and redis["multiAzEnabled"] is False
@@ -103,6 +139,31 @@ def test_staging_is_the_smaller_variant(staging: StackRun) -> None:
     assert search["instanceCount"] == 1
     assert search["zoneAwarenessEnabled"] is False
     assert search["dedicatedMasterEnabled"] is False
+
+
+def test_production_copies_database_backups_to_a_second_region(production: StackRun) -> None:
+    vaults = {
+        v.inputs.get("region", "us-east-1"): v for v in production.of_type("aws:backup/vault:Vault")
+    }
+    assert set(vaults) == {"us-east-1", "us-west-2"}
+    recovery_key = [
+        k for k in production.of_type("aws:kms/key:Key") if k.inputs.get("region") == "us-west-2"
+    ]
+    assert len(recovery_key) == 1 and recovery_key[0].inputs["enableKeyRotation"] is True
+    assert vaults["us-west-2"].inputs["kmsKeyArn"].startswith("arn:aws:kms:us-west-2:")
+    assert all(v.protect for v in vaults.values()) and recovery_key[0].protect
+    [rule] = production.one("aws:backup/plan:Plan").inputs["rules"]
+    assert rule["schedule"] == "cron(0 */4 * * ? *)"
+    assert rule["lifecycle"] == {"deleteAfter": 35}
+    [copy] = rule["copyActions"]
+    assert copy["destinationVaultArn"].startswith("arn:aws:backup:us-west-2:")
+    assert copy["lifecycle"] == {"deleteAfter": 35}
+    selection = production.one("aws:backup/selection:Selection").inputs
+    assert selection["resources"] == [
+        "arn:aws:rds:us-east-1:123456789012:cluster:financial-planning-production-postgres"
+    ]
+    role = service_role(production, "backup.amazonaws.com")
+    assert selection["iamRoleArn"].endswith(f"role/{role.id}")
 
 
 def test_redis_encrypts_in_transit_and_at_rest_with_a_secret_token(stack_run: StackRun) -> None:
@@ -121,7 +182,16 @@ def test_production_redis_fails_over_across_zones(production: StackRun) -> None:
     assert redis["numCacheClusters"] == 3
     assert redis["automaticFailoverEnabled"] is True
     assert redis["multiAzEnabled"] is True
-    assert redis["finalSnapshotIdentifier"] == "financial-planning-production-redis-final"
+    # A stable random suffix: destroying the cache a second time never reuses a snapshot name.
+    assert re.fullmatch(
+        r"financial-planning-production-redis-final-[0-9a-f]{8}", redis["finalSnapshotIdentifier"]
+    )
+    suffixes = [
+        r
+        for r in production.of_type("random:index/randomId:RandomId")
+        if r.parent == production.one(REDIS).parent
+    ]
+    assert len(suffixes) == 1 and suffixes[0].protect
 
 
 def test_search_domain_is_private_encrypted_and_access_controlled(stack_run: StackRun) -> None:
@@ -186,7 +256,7 @@ def test_each_store_admits_only_the_cluster_on_its_port(
     )
     assert "cidrIpv4" not in rule and "cidrIpv6" not in rule
     # And the store uses that group and no other.
-    users = {RDS: "vpcSecurityGroupIds", REDIS: "securityGroupIds"}
+    users = {CLUSTER: "vpcSecurityGroupIds", REDIS: "securityGroupIds"}
     for type_, key in users.items():
         for store in stack_run.of_type(type_):
             if store.parent == group.parent:
@@ -209,24 +279,19 @@ def test_staging_data_is_not_protected(staging: StackRun) -> None:
         assert not any(c.protect for c in children_of(staging, staging.one(component_type)))
 
 
-def test_config_map_points_readers_at_the_replicas(production: StackRun, staging: StackRun) -> None:
-    def config(run: StackRun) -> dict[str, str]:
-        [config_map] = [o for o in kubernetes_objects(run) if o["kind"] == "ConfigMap"]
-        data: dict[str, str] = config_map["data"]
-        return data
-
-    prod = config(production)
-    assert prod["DATABASE_HOST"].startswith("financial-planning-production-postgres.")
-    assert prod["DATABASE_READ_HOSTS"].split(",") == [
-        f"financial-planning-production-postgres-replica-{i}.c0ffee.us-east-1.rds.amazonaws.com"
-        for i in (1, 2)
-    ]
+def test_config_map_points_reads_at_the_reader_endpoint(stack_run: StackRun) -> None:
+    [config_map] = [o for o in kubernetes_objects(stack_run) if o["kind"] == "ConfigMap"]
+    prod: dict[str, str] = config_map["data"]
+    mocks = PlatformMocks().computed_outputs(CLUSTER, "x", cluster(stack_run), "x")
+    # One writer host and one read host: Aurora's cluster and reader endpoints.
+    assert prod["DATABASE_HOST"] == mocks["endpoint"]
+    assert prod["DATABASE_READ_HOST"] == mocks["readerEndpoint"]
+    assert ".cluster-ro-" in prod["DATABASE_READ_HOST"]
+    assert "DATABASE_READ_HOSTS" not in prod
     assert prod["DATABASE_PORT"] == "5432" and prod["REDIS_PORT"] == "6379"
     assert prod["REDIS_TLS"] == "true"
     assert prod["REDIS_READER_HOST"].startswith("replica.")
-    assert prod["SEARCH_ENDPOINT"].startswith("https://vpc-fp-production-search-")
-    # Without replicas, reads go to the primary.
-    assert config(staging)["DATABASE_READ_HOSTS"] == config(staging)["DATABASE_HOST"]
+    assert prod["SEARCH_ENDPOINT"].startswith(f"https://vpc-fp-{stack_run.stack}-search-")
 
 
 def test_credentials_reach_the_services_through_external_secrets_only(
@@ -239,7 +304,7 @@ def test_credentials_reach_the_services_through_external_secrets_only(
     assert {d["secretKey"] for d in database} == {"username", "password"}
     assert all(
         d["remoteRef"]["key"].startswith("arn:aws:secretsmanager:")
-        and ":secret:rds!db-" in d["remoteRef"]["key"]
+        and ":secret:rds!cluster-" in d["remoteRef"]["key"]
         for d in database
     )
     redis = externals["redis-credentials"]["spec"]["data"]
@@ -291,12 +356,27 @@ def test_no_credential_appears_in_plain_text(stack_run: StackRun, tmp_path: Path
     ("data", "expected"),
     [
         (
-            {"database": {"readReplicas": 1}},
-            "data.database.readReplicas: 1 is below production's minimum of 2",
+            {"database": {"instances": 2}},
+            "data.database.instances: 2 is below production's 3 (a writer and two readers, one "
+            "per zone)",
         ),
         (
-            {"database": {"multiAz": False}},
-            "data.database.multiAz: production needs a Multi-AZ primary",
+            {"database": {"disasterRecovery": None}},
+            "data.database.disasterRecovery: production copies its database backups to a second "
+            "region",
+        ),
+        (
+            {"database": {"disasterRecovery": {"region": "eu-west-1"}}},
+            "data.database.disasterRecovery.region: eu-west-1 is the stack's own region",
+        ),
+        (
+            {"database": {"disasterRecovery": {"retentionDays": 10}}},
+            "data.database.disasterRecovery.retentionDays: 10 keeps copies for less than the "
+            "backups' own 30 days",
+        ),
+        (
+            {"database": {"disasterRecovery": {"everyHours": 5}}},
+            "data.database.disasterRecovery.everyHours: 5 is invalid",
         ),
         ({"cache": {"nodes": 1}}, "data.cache.nodes: 1 is below production's minimum of 2"),
         ({"search": {"dedicatedMasterType": None}}, "data.search: production needs zone"),
@@ -305,12 +385,12 @@ def test_no_credential_appears_in_plain_text(stack_run: StackRun, tmp_path: Path
             "data.search.instanceCount: 5 nodes cannot be balanced over 2 or 3 zones",
         ),
         (
-            {"database": {"engineVersion": "12"}},
-            "data.database.engineVersion: '12' is invalid: string should match pattern",
+            {"database": {"engineVersion": "16"}},
+            "data.database.engineVersion: '16' is invalid: string should match pattern",
         ),
         (
-            {"database": {"allocatedStorageGib": 500, "maxAllocatedStorageGib": 100}},
-            "data.database.maxAllocatedStorageGib: 100 is below allocatedStorageGib 500",
+            {"database": {"readReplicas": 2}},
+            "data.database.readReplicas: unknown setting (allowed: engineVersion,",
         ),
     ],
 )
@@ -320,18 +400,10 @@ def test_data_settings_are_checked(data: dict[str, object], expected: str) -> No
     assert str(caught.value).startswith(expected), str(caught.value)
 
 
-def test_staging_may_run_without_replicas_and_production_sizes_are_settings() -> None:
-    assert settings_from_values("staging", BASE).data.database.read_replicas == 0
-    run = run_with("production", data={"database": {"readReplicas": 3}})
-    assert len(replicas(run)) == 3
-    assert (
-        len(
-            policy(
-                run.one(
-                    "aws:iam/rolePolicy:RolePolicy",
-                    "financial-planning-production-eso-operator-inline",
-                )
-            )["Statement"][0]["Resource"]
-        )
-        == 3
-    )
+def test_more_readers_are_a_setting_and_the_operator_still_reads_one_master_secret() -> None:
+    assert settings_from_values("staging", BASE).data.database.readers == 0
+    run = run_with("production", data={"database": {"instances": 5}})
+    zones = [i["availabilityZone"] for i in instances(run)]
+    assert len(zones) == 5 and set(zones) == {"us-east-1a", "us-east-1b", "us-east-1c"}
+    role = irsa_role(run, "external-secrets-system", "external-secrets")
+    assert len(inline_policy(run, role)[0]["Resource"]) == 3
