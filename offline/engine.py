@@ -59,8 +59,10 @@ class RecordedResource:
     aliases: list[str] = field(default_factory=list)
     # How long `pulumi up` waits for it (create, update, delete), where the program says.
     custom_timeouts: dict[str, str] = field(default_factory=dict)
-    # The id the mocks gave it (not part of the inventory: a real deployment's differ).
+    # The id and outputs the mocks gave it (not part of the inventory: a real deployment's
+    # differ). Tests use them to tell the stack's own ARNs from foreign ones.
     id: str = ""
+    state: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -224,6 +226,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     if (value := getattr(request.customTimeouts, key, ""))
                 },
                 id=response.id,
+                state=plain(MessageToDict(response.object)) if request.custom else {},
             )
             with self._lock:
                 self.recorded.append(record)

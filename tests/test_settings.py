@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from offline.engine import PROJECT_DIR, PlatformMocks, RecordingMonitor, run_stack, stack_config
 from stacks import SettingsError, settings_from_values
 from stacks.environments import DEFAULTS, ENVIRONMENTS
-from stacks.secrets import SECRET_CONFIG_KEYS
 
 BASE: dict[str, Any] = {
     "region": "eu-west-1",
@@ -36,7 +35,7 @@ def test_stack_files_state_only_what_differs_from_defaults() -> None:
     for stack in ENVIRONMENTS:
         config, _ = stack_config(stack)
         keys = {key.split(":", 1)[1] for key in config if key.startswith("financial-planning:")}
-        assert keys - set(SECRET_CONFIG_KEYS) <= {
+        assert keys - {"openaiApiKey", "plaidClientId", "plaidSecret"} <= {
             "region",
             "availabilityZones",
             "endpointPublicAccessCidrs",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -10,6 +9,7 @@ import pulumi_aws as aws
 
 from components.data.stores import store_key_and_group
 from components.foundation.network import PrivateNetwork
+from components.shared.iam import PARTITION, policy_document
 from stacks.data_settings import SearchSettings
 
 HTTPS_PORT = 443
@@ -17,21 +17,18 @@ HTTPS_PORT = 443
 OPENSEARCH_TLS_POLICY = "Policy-Min-TLS-1-2-PFS-2023-10"
 
 
-def search_access_policy(domain_arn: str) -> str:
-    """Any principal in the account may send requests; fine-grained access control decides."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": "*"},
-                    "Action": "es:ESHttp*",
-                    "Resource": f"{domain_arn}/*",
-                }
-            ],
-        },
-        sort_keys=True,
+def search_access_policy(account_id: str, domain_arn: str) -> str:
+    """Principals of this account only, and only those whose IAM policies allow it; fine-grained
+    access control then decides per index. No other account and no anonymous caller."""
+    return policy_document(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{PARTITION}:iam::{account_id}:root"},
+                "Action": "es:ESHttp*",
+                "Resource": f"{domain_arn}/*",
+            }
+        ]
     )
 
 
@@ -68,8 +65,9 @@ class SearchDomain(pulumi.ComponentResource):
             args.protect,
         )
         zones = settings.zone_count
-        domain_arn = pulumi.Output.from_input(args.account_id).apply(
-            lambda account: f"arn:aws:es:{args.region}:{account}:domain/{args.domain_name}"
+        account_id = pulumi.Output.from_input(args.account_id)
+        domain_arn = account_id.apply(
+            lambda account: f"arn:{PARTITION}:es:{args.region}:{account}:domain/{args.domain_name}"
         )
         domain = aws.opensearch.Domain(
             name,
@@ -116,7 +114,9 @@ class SearchDomain(pulumi.ComponentResource):
                     )
                 ),
             ),
-            access_policies=domain_arn.apply(search_access_policy),
+            access_policies=pulumi.Output.all(account_id, domain_arn).apply(
+                lambda values: search_access_policy(values[0], values[1])
+            ),
             opts=kept,
         )
         self.endpoint = domain.endpoint

@@ -1,0 +1,175 @@
+"""Least privilege as a property of every IAM document a render holds.
+
+Documents are found, not listed: any resource input that is a JSON policy (a `Statement`) is
+one, so a role, key, bucket or domain policy added later is checked without a new test. Each
+document is judged by its kind:
+
+- identity (role inline or managed policy), resource (bucket, domain, secret policy):
+  no `Action: "*"`, no service-wide `service:*`; a write or permission-management action on
+  `Resource: "*"` only under a condition, or if it is on `RESOURCELESS_WRITES`; `iam:PassRole`
+  only on named roles; every resource ARN is one of this stack's resources or AWS-managed;
+  an `Allow` to `Principal: "*"` never;
+- key (KMS key policy): `kms:*` only for this account's root (the account administers its key;
+  `Resource: "*"` there means the key itself); services only under a condition;
+- trust (assume-role policy): a web identity trust pins both `sub` (one service account) and
+  `aud` (`sts.amazonaws.com`); other trusts name an AWS service, never `*`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from offline.engine import ACCOUNT_ID, StackRun
+
+Kind = Literal["identity", "resource", "key", "trust"]
+
+# Read-only verbs: any resource is fine for them.
+READ_VERBS = ("Describe", "Get", "List")
+# Write actions that take no resource, so `Resource: "*"` is the only form IAM accepts (each
+# with the Service Authorization Reference's word for it). None is needed today.
+RESOURCELESS_WRITES: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class Document:
+    where: str
+    kind: Kind
+    body: dict[str, Any]
+
+
+def _kind(resource_type: str, key: str) -> Kind:
+    if key == "assumeRolePolicy":
+        return "trust"
+    if resource_type == "aws:kms/key:Key":
+        return "key"
+    if resource_type in ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
+        return "identity"
+    return "resource"
+
+
+def _policies(value: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _policies(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _policies(item, f"{path}[{index}]")
+    elif isinstance(value, str) and value.lstrip().startswith("{") and "Statement" in value:
+        body = json.loads(value)
+        if isinstance(body, dict) and "Statement" in body:
+            yield path, body
+
+
+def documents(run: StackRun) -> list[Document]:
+    found = []
+    for resource in run.resources:
+        for path, body in _policies(resource.inputs, ""):
+            found.append(
+                Document(f"{resource.urn} {path}", _kind(resource.type, path.split(".")[0]), body)
+            )
+    return found
+
+
+def own_arns(run: StackRun) -> set[str]:
+    """Every ARN this stack's resources have (the mocks' outputs), secrets included."""
+    arns: set[str] = set()
+
+    def collect(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+        elif isinstance(value, str) and value.startswith("arn:"):
+            arns.add(value)
+
+    for resource in run.resources:
+        collect(resource.state.get("arn"))
+        collect(resource.state.get("masterUserSecrets"))
+    return arns
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _is_read(action: str) -> bool:
+    verb = action.split(":", 1)[-1]
+    return verb.startswith(READ_VERBS)
+
+
+def _is_own(arn: str, own: set[str]) -> bool:
+    if arn.startswith("arn:aws:iam::aws:policy/"):
+        return True
+    base = arn.removesuffix("/*").removesuffix(":*")
+    return base in own or any(base.startswith(f"{mine}/") for mine in own)
+
+
+def problems(document: Document, own: set[str]) -> list[str]:
+    found: list[str] = []
+    root = f"arn:aws:iam::{ACCOUNT_ID}:root"
+    for number, statement in enumerate(_listed(document.body.get("Statement"))):
+        where = f"{document.where} statement {number}"
+        if statement.get("Effect") == "Deny":
+            continue  # a Deny only takes away
+        if "NotAction" in statement or "NotResource" in statement:
+            found.append(f"{where}: NotAction/NotResource grants everything else")
+        actions = [str(a) for a in _listed(statement.get("Action"))]
+        resources = [str(r) for r in _listed(statement.get("Resource"))]
+        principal = statement.get("Principal")
+        condition = statement.get("Condition")
+        for action in actions:
+            if action == "*":
+                found.append(f"{where}: Action '*'")
+            elif action.endswith(":*") and not (
+                document.kind == "key" and principal == {"AWS": root}
+            ):
+                found.append(f"{where}: service-wide {action}")
+        if document.kind == "trust":
+            found.extend(_trust_problems(where, statement))
+            continue
+        if principal == "*" or principal == {"AWS": "*"}:
+            found.append(f"{where}: allows any principal")
+        if document.kind == "key":
+            if principal != {"AWS": root} and condition is None:
+                found.append(f"{where}: a key grant to {principal} without a condition")
+            continue
+        if "*" in resources:
+            writes = [a for a in actions if not _is_read(a) and a not in RESOURCELESS_WRITES]
+            if writes and condition is None:
+                found.append(f"{where}: {writes} on Resource '*' without a condition")
+        if "iam:PassRole" in actions and any("*" in r for r in resources):
+            found.append(f"{where}: iam:PassRole on {resources}")
+        found.extend(
+            f"{where}: {arn} is not this stack's"
+            for arn in resources
+            if arn != "*" and not _is_own(arn, own)
+        )
+    return found
+
+
+def _trust_problems(where: str, statement: dict[str, Any]) -> list[str]:
+    found = []
+    principal = statement.get("Principal") or {}
+    actions = _listed(statement.get("Action"))
+    if "sts:AssumeRoleWithWebIdentity" in actions:
+        equals = (statement.get("Condition") or {}).get("StringEquals", {})
+        subjects = [v for k, v in equals.items() if k.endswith(":sub")]
+        audiences = [v for k, v in equals.items() if k.endswith(":aud")]
+        if len(subjects) != 1 or not str(subjects[0]).startswith("system:serviceaccount:"):
+            found.append(f"{where}: web identity trust without one pinned sub")
+        elif "*" in str(subjects[0]):
+            found.append(f"{where}: web identity sub with a wildcard")
+        if audiences != ["sts.amazonaws.com"]:
+            found.append(f"{where}: web identity trust without aud sts.amazonaws.com")
+        if "Federated" not in principal:
+            found.append(f"{where}: web identity trust without a federated principal")
+    elif set(principal) != {"Service"}:
+        found.append(f"{where}: a trust for {principal}, not an AWS service")
+    return found
