@@ -52,6 +52,10 @@ def build_platform(
             service_roles=data.service_roles,
             config=data.config,
             depends_on=[*addons.installed.values(), foundation.storage],
+            database_writer=data.database.address,
+            database_name=settings.data.database.database_name,
+            database_master=data.database_master,
+            database_ready=[data.database],
         ),
     )
     return Platform(context, foundation, data, addons, workloads)

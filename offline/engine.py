@@ -330,6 +330,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             host = f"{identifier}.cluster-c0ffee.{region}.rds.amazonaws.com"
             out |= {
                 "clusterIdentifier": identifier,
+                "clusterResourceId": f"cluster-{_stable_hex(name, length=26).upper()}",
                 "endpoint": host,
                 "readerEndpoint": host.replace(".cluster-", ".cluster-ro-"),
                 "port": inputs.get("port", 5432),

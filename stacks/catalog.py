@@ -26,6 +26,15 @@ ServiceName = Literal[
     "graphql-gateway",
 ]
 SERVICE_NAMES: tuple[ServiceName, ...] = typing.get_args(ServiceName)
+# The same names, as a field type of the settings models below.
+ServiceNameRef = ServiceName
+DataStore = Literal["database", "cache", "search"]
+
+
+def database_user(service: str) -> str:
+    """The PostgreSQL user a service connects as (IAM authentication; created at bootstrap)."""
+    return service.replace("-", "_")
+
 
 _CPU = re.compile(r"^(\d+)(m?)$")
 _MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
@@ -107,6 +116,16 @@ class ServiceSettings(Settings):
     persistent_volume: PersistentVolume | None = None
     # Reads and writes the documents bucket through its own IRSA role.
     documents_bucket: bool = False
+    # The data stores it uses: its egress is opened to exactly these, and a database user
+    # reaches PostgreSQL as its own user with IAM authentication (no password).
+    data_stores: list[DataStore] = []
+    # The services it calls (the service graph): their ingress admits it, its egress reaches
+    # them. The traffic and security layers both read this.
+    calls: list[ServiceNameRef] = []
+    # Reached from outside through the ingress gateway.
+    edge: bool = False
+    # Calls an API on the internet over HTTPS (OpenAI, Plaid, mail and SMS providers).
+    internet_https: bool = False
     # Only services that call the Kubernetes API get a service account token.
     kubernetes_api: bool = False
 
@@ -145,6 +164,8 @@ class ServiceSettings(Settings):
                 "(allowed: 0 or 1, by hand)",
             )
         self._check_vertical_scaling()
+        if len(set(self.calls)) != len(self.calls):
+            raise invalid("calls", self.calls, f"{self.calls} names a service twice")
         return self
 
     def _check_vertical_scaling(self) -> None:
@@ -223,10 +244,6 @@ def _vpa_on_memory(low: str, high: str, cpu: tuple[str, str] = ("50m", "1")) -> 
     }
 
 
-_DATABASE = {
-    "DATABASE_USERNAME": "database-credentials/username",
-    "DATABASE_PASSWORD": "database-credentials/password",
-}
 _REDIS = {"REDIS_AUTH_TOKEN": "redis-credentials/auth-token"}
 
 # Banking is critical: it adds capacity at once and gives it back slowly, one pod at a time.
@@ -263,7 +280,7 @@ SERVICE_CATALOG: dict[str, dict[str, Any]] = {
             "minAllowed": {"cpu": "100m", "memory": "256Mi"},
             "maxAllowed": {"cpu": "1500m", "memory": "2Gi"},
         },
-        secretEnv={**_DATABASE, **_REDIS},
+        secretEnv=_REDIS,
     ),
     "simulation-service": _service(
         8001,
@@ -273,7 +290,6 @@ SERVICE_CATALOG: dict[str, dict[str, Any]] = {
         ("2", "3Gi"),
         autoscaling=_hpa(3, 20),
         verticalScaling=_vpa_on_memory("1Gi", "2560Mi", cpu=("500m", "1500m")),
-        secretEnv=_DATABASE,
     ),
     "user-service": _service(
         8002,
@@ -283,7 +299,7 @@ SERVICE_CATALOG: dict[str, dict[str, Any]] = {
         ("1", "1Gi"),
         autoscaling=_hpa(3, 10),
         verticalScaling=_vpa_on_memory("256Mi", "1Gi"),
-        secretEnv={**_DATABASE, **_REDIS},
+        secretEnv=_REDIS,
     ),
     "banking-service": _service(
         8003,
@@ -296,7 +312,6 @@ SERVICE_CATALOG: dict[str, dict[str, Any]] = {
         secretEnv={
             "PLAID_CLIENT_ID": "api-credentials/plaid-client-id",
             "PLAID_SECRET": "api-credentials/plaid-secret",
-            **_DATABASE,
         },
     ),
     # GPU inference scales by hand: one GPU node per replica, started from zero by the
@@ -325,7 +340,6 @@ SERVICE_CATALOG: dict[str, dict[str, Any]] = {
         ("500m", "512Mi"),
         autoscaling=_hpa(2, 6),
         verticalScaling=_vpa_on_memory("128Mi", "512Mi"),
-        secretEnv=_DATABASE,
     ),
     # PDF rendering is memory-bound: it runs on the memory-optimised group.
     "document-service": _service(
@@ -337,7 +351,6 @@ SERVICE_CATALOG: dict[str, dict[str, Any]] = {
         autoscaling=_hpa(2, 10),
         verticalScaling=_vpa_on_memory("1Gi", "4Gi"),
         documentsBucket=True,
-        secretEnv=_DATABASE,
     ),
     "graphql-gateway": _service(
         4000,
@@ -350,3 +363,46 @@ SERVICE_CATALOG: dict[str, dict[str, Any]] = {
         secretEnv=_REDIS,
     ),
 }
+
+# The service graph (who calls whom) and what each service reaches outside it. The security
+# layer's NetworkPolicies follow it; the traffic layer's authorization policies will too.
+_REACH: dict[str, dict[str, Any]] = {
+    "financial-planning-api": {
+        "edge": True,
+        "dataStores": ["database", "cache", "search"],
+        "calls": [
+            "user-service",
+            "banking-service",
+            "simulation-service",
+            "ml-service",
+            "notification-service",
+            "document-service",
+        ],
+    },
+    "graphql-gateway": {
+        "edge": True,
+        "dataStores": ["cache"],
+        "calls": [
+            "financial-planning-api",
+            "user-service",
+            "banking-service",
+            "simulation-service",
+            "document-service",
+        ],
+    },
+    "user-service": {"dataStores": ["database", "cache"], "calls": ["notification-service"]},
+    # Plaid.
+    "banking-service": {
+        "dataStores": ["database"],
+        "calls": ["notification-service"],
+        "internetHttps": True,
+    },
+    "simulation-service": {"dataStores": ["database"], "calls": ["ml-service"]},
+    # OpenAI.
+    "ml-service": {"internetHttps": True},
+    # Mail and SMS providers.
+    "notification-service": {"dataStores": ["database"], "internetHttps": True},
+    "document-service": {"dataStores": ["database", "search"]},
+}
+for _name, _reach in _REACH.items():
+    SERVICE_CATALOG[_name].update(_reach)

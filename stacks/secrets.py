@@ -32,8 +32,11 @@ GENERATED_SECRETS: dict[str, frozenset[str]] = {
     REDIS_CREDENTIALS: frozenset({"auth-token"}),
 }
 
-# What the services may reference in `secretEnv`.
-DELIVERED_SECRETS: dict[str, frozenset[str]] = dict(GENERATED_SECRETS)
+# What the services may reference in `secretEnv`: never the database's master credentials,
+# which only the database bootstrap job reads (services use IAM authentication).
+DELIVERED_SECRETS: dict[str, frozenset[str]] = {
+    name: keys for name, keys in GENERATED_SECRETS.items() if name != DATABASE_CREDENTIALS
+}
 for _field in SECRET_CONFIG_KEYS.values():
     DELIVERED_SECRETS[_field.secret] = DELIVERED_SECRETS.get(_field.secret, frozenset()) | {
         _field.key

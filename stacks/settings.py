@@ -42,7 +42,6 @@ AmiType = Literal["AL2023_x86_64_STANDARD", "AL2023_x86_64_NVIDIA"]
 GPU_AMI_TYPES = frozenset({"AL2023_x86_64_NVIDIA"})
 TaintEffect = Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"]
 ControlPlaneLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
-AccessPolicy = Literal["cluster-admin", "admin", "edit", "view"]
 
 # EKS versions in standard support that this program has been checked against.
 SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
@@ -208,11 +207,51 @@ class RetentionSettings(Settings):
     document_version_days: Annotated[int, Field(ge=1, le=3650)]
 
 
-class AdminAccess(Settings):
-    """An IAM principal given access to the cluster through an EKS access entry."""
+PrincipalArn = Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
+Persona = Literal["platformAdmin", "deployer", "sre", "developer", "auditor"]
 
-    principal_arn: Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
-    policy: AccessPolicy = "cluster-admin"
+
+class AccessSettings(Settings):
+    """Who may use the cluster, as personas; each principal gets one EKS access entry.
+
+    Platform admins and the deployer are cluster-admins. SREs restart and scale workloads and
+    read logs in the application namespaces; developers read there (no Secrets, no exec unless
+    `developersMayEdit`); auditors read the whole cluster without Secrets.
+    """
+
+    platform_admins: list[PrincipalArn] = []
+    # The principal `pulumi up` runs as: it creates CRDs, cluster roles, webhooks and
+    # namespaces, so nothing less than cluster-admin will do.
+    deployer: PrincipalArn
+    sres: list[PrincipalArn] = []
+    developers: list[PrincipalArn] = []
+    auditors: list[PrincipalArn] = []
+    # Staging lets developers change workloads, exec and read Secrets; production never.
+    developers_may_edit: bool = False
+
+    def entries(self) -> list[tuple[str, Persona]]:
+        """Every principal with its persona, in a fixed order (admins, deployer, SREs,
+        developers, auditors)."""
+        return [
+            *((arn, "platformAdmin") for arn in self.platform_admins),
+            (self.deployer, "deployer"),
+            *((arn, "sre") for arn in self.sres),
+            *((arn, "developer") for arn in self.developers),
+            *((arn, "auditor") for arn in self.auditors),
+        ]
+
+    @model_validator(mode="after")
+    def _one_persona_each(self) -> AccessSettings:
+        seen: dict[str, str] = {}
+        for arn, persona in self.entries():
+            if arn in seen:
+                raise invalid(
+                    persona,
+                    arn,
+                    f"{arn} is already a {seen[arn]} (EKS allows one access entry per principal)",
+                )
+            seen[arn] = persona
+        return self
 
 
 class StackSettings(Settings):
@@ -227,7 +266,7 @@ class StackSettings(Settings):
     control_plane_log_types: Annotated[list[ControlPlaneLogType], Field(min_length=1)]
     control_plane_log_retention_days: int
     flow_log_retention_days: int
-    admin_access: Annotated[list[AdminAccess], Field(min_length=1)]
+    access: AccessSettings
     node_groups: NodeGroupsSettings
     application: ApplicationSettings
     services: dict[ServiceName, ServiceSettings]
@@ -303,18 +342,19 @@ class StackSettings(Settings):
                 raise invalid(
                     "availabilityZones", zone, f"{zone!r} is not a zone of region {self.region!r}"
                 )
-        if not any(entry.policy == "cluster-admin" for entry in self.admin_access):
+        if self.environment == "production" and self.access.developers_may_edit:
             raise invalid(
-                "adminAccess",
-                [e.principal_arn for e in self.admin_access],
-                "at least one entry needs policy 'cluster-admin' (else nobody can "
-                "administer the cluster)",
+                "access.developersMayEdit",
+                True,
+                "production developers read only: no Secrets, no exec (allowed: false)",
             )
         missing = [name for name in SERVICE_NAMES if name not in self.services]
         if missing:
             raise invalid("services", missing, f"{', '.join(missing)} missing from the catalog")
         for name, service in self.services.items():
             self._check_service(name, service)
+            if name in service.calls:
+                raise invalid(f"services.{name}.calls", name, "a service does not call itself")
         self._check_scaling()
         self._check_disaster_recovery()
         if self.environment == "production":

@@ -90,6 +90,11 @@ def own_arns(run: StackRun) -> set[str]:
     for resource in run.resources:
         collect(resource.state.get("arn"))
         collect(resource.state.get("masterUserSecrets"))
+        cluster_id = resource.state.get("clusterResourceId")
+        if cluster_id:
+            # IAM database authentication names the cluster by its resource id.
+            region = str(resource.state["arn"]).split(":")[3]
+            arns.add(f"arn:aws:rds-db:{region}:{ACCOUNT_ID}:dbuser:{cluster_id}")
     return arns
 
 

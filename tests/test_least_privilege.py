@@ -23,8 +23,7 @@ def test_every_document_of_the_render_is_least_privilege(stack_run: StackRun) ->
 
 
 def document_of(run: StackRun, urn_part: str, kind: str) -> Document:
-    [found] = [d for d in documents(run) if urn_part in d.where and d.kind == kind]
-    return found
+    return next(d for d in documents(run) if urn_part in d.where and d.kind == kind)
 
 
 def role_inline(run: StackRun, role_urn_name: str) -> Document:

@@ -15,7 +15,7 @@ from stacks.environments import DEFAULTS, ENVIRONMENTS
 BASE: dict[str, Any] = {
     "region": "eu-west-1",
     "availabilityZones": ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
-    "adminAccess": [{"principalArn": "arn:aws:iam::123456789012:role/admin"}],
+    "access": {"deployer": "arn:aws:iam::123456789012:role/deployer"},
 }
 
 
@@ -39,7 +39,7 @@ def test_stack_files_state_only_what_differs_from_defaults() -> None:
             "region",
             "availabilityZones",
             "endpointPublicAccessCidrs",
-            "adminAccess",
+            "access",
             "services",
             "tags",
         }, keys
@@ -183,16 +183,31 @@ def test_the_example_from_the_issue() -> None:
             "availabilityZones: 'us-east-1c' is not a zone of region 'eu-west-1'",
         ),
         (
-            {
-                "adminAccess": [
-                    {"principalArn": "arn:aws:iam::123456789012:role/ro", "policy": "view"}
-                ]
-            },
-            "adminAccess: at least one entry needs policy 'cluster-admin'",
+            {"access": {"sres": ["arn:aws:iam::123456789012:role/ro"]}},
+            "access.deployer: required setting is missing",
         ),
         (
-            {"adminAccess": [{"principalArn": "admin"}]},
-            "adminAccess.0.principalArn: 'admin' is invalid: string should match pattern",
+            {"access": {"deployer": "admin"}},
+            "access.deployer: 'admin' is invalid: string should match pattern",
+        ),
+        (
+            {
+                "access": {
+                    "deployer": "arn:aws:iam::123456789012:role/deployer",
+                    "auditors": ["arn:aws:iam::123456789012:role/deployer"],
+                }
+            },
+            "access.auditor: arn:aws:iam::123456789012:role/deployer is already a deployer (EKS "
+            "allows one access entry per principal)",
+        ),
+        (
+            {
+                "access": {
+                    "deployer": "arn:aws:iam::123456789012:role/deployer",
+                    "developersMayEdit": True,
+                }
+            },
+            "access.developersMayEdit: production developers read only: no Secrets, no exec",
         ),
         (
             {"nodeGroups": {"general": {"instanceTypes": ["m5.2xlarge", "m5.large"]}}},
@@ -328,7 +343,7 @@ def test_every_problem_gets_its_own_line() -> None:
     assert sorted(message.splitlines()) == [
         "foo: unknown setting (allowed: environment, region, availabilityZones, vpcCidr, "
         "natGateways, kubernetesVersion, endpointPublicAccessCidrs, controlPlaneLogTypes, "
-        "controlPlaneLogRetentionDays, flowLogRetentionDays, adminAccess, nodeGroups, "
+        "controlPlaneLogRetentionDays, flowLogRetentionDays, access, nodeGroups, "
         "application, services, addons, retention, data, protect, tags)",
         "natGateways: 'none' is invalid: input should be 'perAz' or 'single'",
     ]

@@ -20,6 +20,7 @@ from components.addons.registry import install_addons
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.secrets import SecretAccess
+from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
 from stacks.addon_settings import AddonsSettings
 from stacks.instance_types import INSTANCE_TYPES
 from stacks.settings import StackSettings
@@ -43,7 +44,8 @@ class AddonsArgs:
         return cls(
             settings=settings.addons,
             kubernetes_version=settings.kubernetes_version,
-            app_namespaces=[settings.application.namespace],
+            # The services' namespace, and the database bootstrap's (the master secret).
+            app_namespaces=[settings.application.namespace, DATABASE_BOOTSTRAP_NAMESPACE],
             group_prices={
                 name: INSTANCE_TYPES[group.instance_types[0]].hourly_usd
                 for name, group in settings.node_groups.items()

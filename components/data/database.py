@@ -47,6 +47,8 @@ class Database(pulumi.ComponentResource):
     master_secret_arn: pulumi.Output[str]
     key_arn: pulumi.Output[str]
     cluster_arn: pulumi.Output[str]
+    # What IAM database authentication names the cluster by (rds-db:connect resources).
+    cluster_resource_id: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
@@ -149,6 +151,7 @@ class Database(pulumi.ComponentResource):
         )
         self.key_arn = key.arn
         self.cluster_arn = cluster.arn
+        self.cluster_resource_id = cluster.cluster_resource_id
         self.register_outputs(
             {"address": cluster.endpoint, "readerAddress": cluster.reader_endpoint}
         )

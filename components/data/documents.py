@@ -1,14 +1,15 @@
-"""The document store: an S3 bucket that only document-service reaches, through its IRSA role."""
+"""The document store: an S3 bucket that only document-service reaches, through its IRSA role
+(see service_roles.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.shared.iam import IrsaRole, IrsaRoleArgs, OidcIssuer, policy_document
+from components.shared.iam import policy_document
 from components.shared.kms import encryption_key
 from components.shared.urns import formerly
 
@@ -28,38 +29,33 @@ def tls_only_bucket_policy(bucket_arn: str) -> str:
     )
 
 
-def document_access_policy(bucket_arn: str, key_arn: str) -> str:
-    return policy_document(
-        [
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
-            {
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                "Resource": f"{bucket_arn}/*",
-            },
-            {
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": key_arn,
-            },
-        ]
-    )
+def document_access_statements(bucket_arn: str, key_arn: str) -> list[dict[str, Any]]:
+    """List the bucket, read and write its objects, and use its key for them."""
+    return [
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+        {
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": f"{bucket_arn}/*",
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": key_arn,
+        },
+    ]
 
 
 @dataclass(frozen=True)
 class DocumentStoreArgs:
     bucket_name: str
-    oidc: OidcIssuer
-    # The service accounts allowed in, each through its own IRSA role.
-    namespace: str
-    service_accounts: Sequence[str]
     noncurrent_version_days: int
     protect: bool
 
 
 class DocumentStore(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
-    role_arns: dict[str, pulumi.Output[str]]
+    access_statements: pulumi.Output[list[dict[str, Any]]]
 
     def __init__(
         self, name: str, args: DocumentStoreArgs, opts: pulumi.ResourceOptions | None = None
@@ -146,21 +142,9 @@ class DocumentStore(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             name, bucket=bucket.id, policy=bucket.arn.apply(tls_only_bucket_policy), opts=child
         )
-        access = pulumi.Output.all(bucket.arn, key.arn).apply(
-            lambda arns: document_access_policy(arns[0], arns[1])
+        # What a service needs to use the store; the services' own roles carry it.
+        self.access_statements = pulumi.Output.all(bucket.arn, key.arn).apply(
+            lambda arns: document_access_statements(arns[0], arns[1])
         )
-        self.role_arns = {
-            account: IrsaRole(
-                f"{name}-{account}",
-                IrsaRoleArgs(
-                    oidc=args.oidc,
-                    namespace=args.namespace,
-                    service_account=account,
-                    inline_policy=access,
-                ),
-                opts=child,
-            ).role_arn
-            for account in args.service_accounts
-        }
         self.bucket_name = bucket.bucket
-        self.register_outputs({"bucketName": bucket.bucket, "roleArns": self.role_arns})
+        self.register_outputs({"bucketName": bucket.bucket})

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -19,10 +20,16 @@ from components.data.secrets import (
     RemoteSecret,
     SecretAccess,
 )
+from components.data.service_roles import (
+    ServiceRoles,
+    ServiceRolesArgs,
+    database_connect_statement,
+)
 from components.foundation.network import PrivateNetwork
 from components.shared.iam import OidcIssuer
+from stacks.catalog import database_user
 from stacks.data_settings import DataSettings
-from stacks.secrets import DATABASE_CREDENTIALS, REDIS_CREDENTIALS, secret_values
+from stacks.secrets import REDIS_CREDENTIALS, secret_values
 from stacks.settings import StackSettings
 
 
@@ -33,9 +40,11 @@ class DataArgs:
     availability_zones: Sequence[str]
     # The IAM principal that administers the search domain's fine-grained access control.
     search_master_arn: str
-    # The namespace and service accounts that reach the documents bucket (one IRSA role each).
+    # The namespace and service accounts of the services (one IRSA role each that needs AWS).
     app_namespace: str
     document_service_accounts: Sequence[str]
+    # Services that connect to PostgreSQL, each as its own IAM-authenticated user.
+    database_users: Sequence[str]
     secret_recovery_window_days: int
     document_version_days: int
     # Secret config values, as secret Outputs, by config key.
@@ -48,12 +57,14 @@ class DataArgs:
         return cls(
             data=settings.data,
             availability_zones=settings.availability_zones,
-            search_master_arn=next(
-                a.principal_arn for a in settings.admin_access if a.policy == "cluster-admin"
-            ),
+            # The first platform admin, else the deployer (an explicit setting is issue 14's).
+            search_master_arn=(settings.access.platform_admins or [settings.access.deployer])[0],
             app_namespace=settings.application.namespace,
             document_service_accounts=[
                 name for name, s in settings.services.items() if s.documents_bucket
+            ],
+            database_users=[
+                name for name, s in settings.services.items() if "database" in s.data_stores
             ],
             secret_recovery_window_days=settings.retention.secret_recovery_window_days,
             document_version_days=settings.retention.document_version_days,
@@ -72,11 +83,22 @@ class DataTier:
     documents: DocumentStore
     # Secrets the services read, by Kubernetes Secret name, and what their reader needs.
     remote_secrets: dict[str, RemoteSecret]
+    # The database's master credentials: for the bootstrap job only, never a service.
+    database_master: RemoteSecret
     secret_access: SecretAccess
     # Non-secret configuration the services need to reach the stores (endpoints, ports, TLS).
     config: dict[str, pulumi.Input[str]]
     # service -> IRSA role of its service account.
     service_roles: dict[str, pulumi.Output[str]]
+
+
+def connect_as(region: str, user: str) -> Callable[[list[str]], list[dict[str, Any]]]:
+    """From (account, cluster resource id): the statement letting `user` connect."""
+
+    def statements(values: list[str]) -> list[dict[str, Any]]:
+        return [database_connect_statement(region, values[0], values[1], user)]
+
+    return statements
 
 
 def build_data(
@@ -151,11 +173,23 @@ def build_data(
         f"{prefix}-docs",
         DocumentStoreArgs(
             bucket_name=f"{prefix}-documents",
-            oidc=oidc,
-            namespace=args.app_namespace,
-            service_accounts=args.document_service_accounts,
             noncurrent_version_days=args.document_version_days,
             protect=protect,
+        ),
+        opts=with_aws,
+    )
+    statements: dict[str, list[pulumi.Input[Sequence[Mapping[str, Any]]]]] = {}
+    for service in args.document_service_accounts:
+        statements.setdefault(service, []).append(documents.access_statements)
+    cluster_of = pulumi.Output.all(context.account_id, database.cluster_resource_id)
+    for service in args.database_users:
+        statements.setdefault(service, []).append(
+            cluster_of.apply(connect_as(context.region, database_user(service)))
+        )
+    roles = ServiceRoles(
+        f"{prefix}-service-roles",
+        ServiceRolesArgs(
+            oidc=oidc, namespace=args.app_namespace, name_prefix=prefix, statements=statements
         ),
         opts=with_aws,
     )
@@ -166,13 +200,9 @@ def build_data(
         search=search,
         secrets=secrets,
         documents=documents,
-        remote_secrets={
-            **secrets.remote,
-            # RDS keeps the master credentials in a secret of its own, as JSON.
-            DATABASE_CREDENTIALS: RemoteSecret(
-                database.master_secret_arn, ["password", "username"]
-            ),
-        },
+        remote_secrets=dict(secrets.remote),
+        # Aurora keeps the master credentials in a secret of its own, as JSON.
+        database_master=RemoteSecret(database.master_secret_arn, ["password", "username"]),
         secret_access=SecretAccess(
             secret_arns=[*secrets.secret_arns, database.master_secret_arn],
             key_arns=[secrets.key_arn, database.key_arn],
@@ -186,11 +216,13 @@ def build_data(
             "DATABASE_PORT": str(database.port),
             "DATABASE_NAME": data.database.database_name,
             "DATABASE_SSLMODE": "verify-full",
+            # Each service signs in as its own user with an IAM token (no password anywhere).
+            "DATABASE_AUTH": "iam",
             "REDIS_HOST": cache.primary_address,
             "REDIS_READER_HOST": cache.reader_address,
             "REDIS_PORT": str(cache.port),
             "REDIS_TLS": "true",
             "SEARCH_ENDPOINT": search.endpoint.apply(lambda host: f"https://{host}"),
         },
-        service_roles=documents.role_arns,
+        service_roles=roles.role_arns,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,52 +18,25 @@ from components.shared.iam import (
     policy_document,
     service_trust_policy,
 )
-from components.shared.kms import encryption_key
+from components.shared.kms import encryption_key, log_key_policy
 from components.shared.urns import formerly
-from stacks.settings import AccessPolicy, AdminAccess, ControlPlaneLogType
+from stacks.settings import AccessSettings, ControlPlaneLogType, Persona
 
-# EKS access policies by the short names the stack settings use.
-ACCESS_POLICIES: dict[AccessPolicy, str] = {
-    "cluster-admin": "AmazonEKSClusterAdminPolicy",
-    "admin": "AmazonEKSAdminPolicy",
-    "edit": "AmazonEKSEditPolicy",
-    "view": "AmazonEKSViewPolicy",
+CLUSTER_ADMIN_POLICY = f"arn:{PARTITION}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# Personas that are cluster-admins through an EKS access policy; the others get a Kubernetes
+# group that the security layer binds to Kubernetes RBAC roles.
+CLUSTER_ADMINS: frozenset[Persona] = frozenset({"platformAdmin", "deployer"})
+PERSONA_GROUPS: dict[Persona, str] = {
+    "sre": "financial-planning:sre",
+    "developer": "financial-planning:developers",
+    "auditor": "financial-planning:auditors",
 }
 
 
-def access_policy_arn(policy: AccessPolicy) -> str:
-    return f"arn:{PARTITION}:eks::aws:cluster-access-policy/{ACCESS_POLICIES[policy]}"
-
-
-def encryption_key_policy(account_id: str, region: str, log_group_arn_pattern: str) -> str:
-    """Account administrators manage the key; CloudWatch Logs may use it for one log group only."""
-    return policy_document(
-        [
-            {
-                "Sid": "AccountAdministration",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{PARTITION}:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "ControlPlaneLogs",
-                "Effect": "Allow",
-                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": [
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                "Resource": "*",
-                "Condition": {
-                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arn_pattern}
-                },
-            },
-        ]
-    )
+def principal_slug(principal_arn: str) -> str:
+    """A stable resource name for a principal: its role or user path, not its position."""
+    resource = principal_arn.split(":", 5)[5]
+    return re.sub(r"[^a-z0-9]+", "-", resource.lower()).strip("-")
 
 
 def kubeconfig(cluster_name: str, region: str, endpoint: str, certificate_data: str) -> str:
@@ -117,7 +91,7 @@ class ClusterArgs:
     public_access_cidrs: Sequence[str]
     log_types: Sequence[ControlPlaneLogType]
     log_retention_days: int
-    admin_access: Sequence[AdminAccess]
+    access: AccessSettings
     protect: bool
 
 
@@ -127,8 +101,22 @@ class Cluster(pulumi.ComponentResource):
     security_group_id: pulumi.Output[str]
     oidc: OidcIssuer
     kubeconfig: pulumi.Output[str]
-    provider: k8s.Provider
+    component_name: str
     eks_cluster: aws.eks.Cluster
+
+    def kubernetes_provider(self, ready: Sequence[pulumi.Resource]) -> k8s.Provider:
+        """The one Kubernetes provider of the program, parented here.
+
+        Every Kubernetes object goes through it, so every one waits for what it waits for:
+        the nodes and their add-ons, and the access entries that let the deployer in (a
+        component's `depends_on` does not reach its children; a provider does).
+        """
+        return k8s.Provider(
+            f"{self.component_name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(ready)),
+        )
 
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
@@ -151,7 +139,7 @@ class Cluster(pulumi.ComponentResource):
             protect=args.protect,
             parent=self,
             policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: encryption_key_policy(
+                lambda account: log_key_policy(
                     account,
                     args.region,
                     f"arn:{PARTITION}:logs:{args.region}:{account}:log-group:{log_group_name}",
@@ -231,22 +219,37 @@ class Cluster(pulumi.ComponentResource):
             ),
         )
 
-        for index, entry in enumerate(args.admin_access):
+        # Entries are named by principal, so removing one principal touches no other. Each
+        # also answers to the positional name earlier revisions gave it (`-admin-<n>`, in
+        # the same order), so that change re-creates nothing; drop those aliases once every
+        # stack has run `pulumi up` with them.
+        self.access: list[pulumi.Resource] = []
+        for index, (principal, persona) in enumerate(args.access.entries()):
+            entry_name = f"{name}-access-{principal_slug(principal)}"
+            formerly_at = pulumi.ResourceOptions(
+                parent=self, aliases=[pulumi.Alias(name=f"{name}-admin-{index}")]
+            )
+            group = PERSONA_GROUPS.get(persona)
             access = aws.eks.AccessEntry(
-                f"{name}-admin-{index}",
+                entry_name,
                 cluster_name=cluster.name,
-                principal_arn=entry.principal_arn,
+                principal_arn=principal,
                 type="STANDARD",
-                opts=child,
+                kubernetes_groups=[group] if group else None,
+                opts=formerly_at,
             )
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{index}",
-                cluster_name=cluster.name,
-                principal_arn=access.principal_arn,
-                policy_arn=access_policy_arn(entry.policy),
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=child,
-            )
+            self.access.append(access)
+            if persona in CLUSTER_ADMINS:
+                self.access.append(
+                    aws.eks.AccessPolicyAssociation(
+                        entry_name,
+                        cluster_name=cluster.name,
+                        principal_arn=access.principal_arn,
+                        policy_arn=CLUSTER_ADMIN_POLICY,
+                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                        opts=formerly_at,
+                    )
+                )
 
         issuer_url = cluster.identities.apply(lambda ids: (ids[0].oidcs or [])[0].issuer or "")
         oidc_provider = aws.iam.OpenIdConnectProvider(
@@ -273,10 +276,7 @@ class Cluster(pulumi.ComponentResource):
                 cluster.certificate_authority.apply(lambda ca: ca.data or ""),
             ).apply(lambda values: kubeconfig(values[0], args.region, values[1], values[2]))
         )
-        # Every Kubernetes object of this program goes through this provider.
-        self.provider = k8s.Provider(
-            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
-        )
+        self.component_name = name
         self.register_outputs(
             {
                 "name": self.name,

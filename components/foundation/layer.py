@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import pulumi
 
 from components.context import ClusterContext, StackContext, with_cluster
 from components.foundation.cluster import Cluster, ClusterArgs
@@ -26,7 +27,7 @@ from components.foundation.storage import (
     VolumeEncryptionArgs,
 )
 from stacks.settings import (
-    AdminAccess,
+    AccessSettings,
     ControlPlaneLogType,
     NatStrategy,
     NodeGroupsSettings,
@@ -45,7 +46,7 @@ class FoundationArgs:
     endpoint_public_access_cidrs: Sequence[str]
     control_plane_log_types: Sequence[ControlPlaneLogType]
     control_plane_log_retention_days: int
-    admin_access: Sequence[AdminAccess]
+    access: AccessSettings
     node_groups: NodeGroupsSettings
     # One image repository per service.
     services: Sequence[str]
@@ -61,7 +62,7 @@ class FoundationArgs:
             endpoint_public_access_cidrs=settings.endpoint_public_access_cidrs,
             control_plane_log_types=settings.control_plane_log_types,
             control_plane_log_retention_days=settings.control_plane_log_retention_days,
-            admin_access=settings.admin_access,
+            access=settings.access,
             node_groups=settings.node_groups,
             services=list(settings.services),
         )
@@ -91,6 +92,8 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
             availability_zones=args.availability_zones,
             nat_gateways=args.nat_gateways,
             flow_log_retention_days=args.flow_log_retention_days,
+            region=context.region,
+            account_id=context.account_id,
             cluster_name=prefix,
             protect=context.protect,
         ),
@@ -107,7 +110,7 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
             public_access_cidrs=args.endpoint_public_access_cidrs,
             log_types=args.control_plane_log_types,
             log_retention_days=args.control_plane_log_retention_days,
-            admin_access=args.admin_access,
+            access=args.access,
             protect=context.protect,
         ),
         opts=with_aws,
@@ -151,22 +154,22 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
         ),
         opts=with_aws,
     )
-    # Kubernetes objects wait for a cluster that can run them (nodes, DNS, CSI driver).
-    running = ClusterContext(
+    # Kubernetes objects wait for a cluster that can run them (nodes, DNS, CSI driver) and
+    # that lets the deployer in: through the provider they all use.
+    ready: list[pulumi.Resource] = [after, *cluster.access]
+    cluster_context = ClusterContext(
         name=cluster.name,
         oidc=cluster.oidc,
         security_group_id=cluster.security_group_id,
-        provider=cluster.provider,
-        ready=[after],
+        provider=cluster.kubernetes_provider(ready),
+        ready=ready,
     )
     storage = StorageClasses(
         f"{prefix}-storage",
         StorageClassesArgs(key_arn=volumes.key_arn),
-        opts=with_cluster(context, running),
+        opts=with_cluster(context, cluster_context),
     )
-    priorities = PriorityClasses(f"{prefix}-priorities", opts=with_cluster(context, running))
-    # ... and every later pod may name a PriorityClass.
-    cluster_context = dataclasses.replace(running, ready=[after, priorities])
+    PriorityClasses(f"{prefix}-priorities", opts=with_cluster(context, cluster_context))
     registry = ImageRegistry(
         f"{prefix}-images",
         ImageRegistryArgs(name_prefix=prefix, services=args.services, protect=context.protect),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -22,12 +24,19 @@ class ManagedAddonSpec:
     service_account: str | None = None
     managed_policies: Sequence[str] = ()
     inline_policy: pulumi.Input[str] | None = None
+    # The add-on's configuration values (its JSON schema: `aws eks describe-addon-configuration`).
+    configuration: Mapping[str, Any] | None = None
 
 
 # Networking add-ons must exist before nodes join, or the nodes never become Ready.
 BEFORE_NODES = (
     ManagedAddonSpec(
-        "vpc-cni", service_account="aws-node", managed_policies=["AmazonEKS_CNI_Policy"]
+        "vpc-cni",
+        service_account="aws-node",
+        managed_policies=["AmazonEKS_CNI_Policy"],
+        # NetworkPolicies are enforced only with this on (EKS User Guide, "Restrict Pod network
+        # traffic with Kubernetes network policies"); without it every policy is ignored.
+        configuration={"enableNetworkPolicy": "true"},
     ),
     ManagedAddonSpec("kube-proxy"),
     ManagedAddonSpec("eks-pod-identity-agent"),
@@ -97,6 +106,11 @@ class ManagedAddons(pulumi.ComponentResource):
                 addon_name=spec.name,
                 addon_version=spec.version,
                 service_account_role_arn=role_arn,
+                configuration_values=(
+                    json.dumps(dict(spec.configuration), sort_keys=True)
+                    if spec.configuration is not None
+                    else None
+                ),
                 # This program is the source of truth for add-on configuration.
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.shared.iam import policy_document, service_trust_policy
+from components.shared.iam import PARTITION, policy_document, service_trust_policy
+from components.shared.kms import encryption_key, log_key_policy
 from components.shared.urns import formerly
 from stacks.settings import NatStrategy
 
@@ -45,6 +46,9 @@ class NetworkArgs:
     availability_zones: Sequence[str]
     nat_gateways: NatStrategy
     flow_log_retention_days: int
+    # Where the flow-log key lets CloudWatch Logs use it.
+    region: str
+    account_id: pulumi.Input[str]
     # Subnets are tagged for this cluster's load balancers.
     cluster_name: str
     protect: bool
@@ -181,7 +185,7 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self._flow_logs(name, vpc, args.flow_log_retention_days, args.protect)
+        self._flow_logs(name, vpc, args)
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = [subnet.id for subnet in private_subnets]
@@ -194,12 +198,29 @@ class Network(pulumi.ComponentResource):
             }
         )
 
-    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, retention_days: int, protect: bool) -> None:
+    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, args: NetworkArgs) -> None:
+        log_group_name = f"/aws/vpc/{name}/flow-logs"
+        # Flow logs say who talked to whom: encrypted at rest like every other log group.
+        key = encryption_key(
+            f"{name}-flow-logs",
+            alias=f"{name}-flow-logs",
+            description=f"Encryption of {name}'s VPC flow logs",
+            protect=args.protect,
+            parent=self,
+            policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: log_key_policy(
+                    account,
+                    args.region,
+                    f"arn:{PARTITION}:logs:{args.region}:{account}:log-group:{log_group_name}",
+                )
+            ),
+        )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
-            name=f"/aws/vpc/{name}/flow-logs",
-            retention_in_days=retention_days,
-            opts=pulumi.ResourceOptions(parent=self, protect=protect),
+            name=log_group_name,
+            retention_in_days=args.flow_log_retention_days,
+            kms_key_id=key.arn,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         role = aws.iam.Role(
             f"{name}-flow-logs",
@@ -212,6 +233,9 @@ class Network(pulumi.ComponentResource):
             policy=log_group.arn.apply(
                 lambda arn: policy_document(
                     [
+                        # What AWS lists for publishing flow logs to CloudWatch Logs (VPC User
+                        # Guide, "IAM role for publishing flow logs to CloudWatch Logs"): writes
+                        # on this log group only; listing log groups takes no resource.
                         {
                             "Effect": "Allow",
                             "Action": [
@@ -220,7 +244,8 @@ class Network(pulumi.ComponentResource):
                                 "logs:DescribeLogStreams",
                             ],
                             "Resource": [arn, f"{arn}:*"],
-                        }
+                        },
+                        {"Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*"},
                     ]
                 )
             ),

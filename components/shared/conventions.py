@@ -14,6 +14,8 @@ IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 WORKLOAD_CLASS_LABEL = "workload-class"
 # Non-root IDs above 10000 stay clear of users that exist on the node.
 RUN_AS_ID = 10001
+# Where the database bootstrap job runs: the only reader of the master secret.
+DATABASE_BOOTSTRAP_NAMESPACE = "database-bootstrap"
 # The platform's controllers run on the general group.
 CONTROLLER_NODES = {WORKLOAD_CLASS_LABEL: "general"}
 # PriorityClasses: under pressure the scheduler evicts lower values first. Platform add-ons

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.shared.iam import PARTITION, policy_document
+
 
 def encryption_key(
     name: str,
@@ -39,3 +41,34 @@ def encryption_key(
         opts=pulumi.ResourceOptions(parent=parent, protect=protect),
     )
     return key
+
+
+def log_key_policy(account_id: str, region: str, log_group_arn_pattern: str) -> str:
+    """The account administers the key; CloudWatch Logs may use it for matching log groups only."""
+    return policy_document(
+        [
+            {
+                "Sid": "AccountAdministration",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{PARTITION}:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "ControlPlaneLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": [
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                "Resource": "*",
+                "Condition": {
+                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arn_pattern}
+                },
+            },
+        ]
+    )

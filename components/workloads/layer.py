@@ -11,7 +11,8 @@ from components.context import ClusterContext, StackContext, with_cluster
 from components.data.secrets import RemoteSecret
 from components.workloads.application import Application, ApplicationArgs
 from components.workloads.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
-from stacks.catalog import ServiceName, ServiceSettings
+from components.workloads.database_users import DatabaseUsers, DatabaseUsersArgs
+from stacks.catalog import ServiceName, ServiceSettings, database_user
 from stacks.settings import ApplicationSettings, StackSettings, Taint
 from stacks.settings_base import WorkloadClass
 
@@ -51,12 +52,19 @@ class StackServices:
     config: Mapping[str, pulumi.Input[str]]
     # Components whose objects (CRDs, storage classes) the workloads use.
     depends_on: Sequence[pulumi.Resource]
+    # The database: its writer, name and master secret (for the bootstrap job only), and the
+    # resources that must exist before the job can connect.
+    database_writer: pulumi.Input[str]
+    database_name: str
+    database_master: RemoteSecret
+    database_ready: Sequence[pulumi.Resource]
 
 
 @dataclass(frozen=True)
 class Workloads:
     application: Application
     autoscaling: ServiceAutoscaling
+    database_users: DatabaseUsers
 
 
 def build_workloads(
@@ -90,4 +98,22 @@ def build_workloads(
             pulumi.ResourceOptions(depends_on=list(given.depends_on)),
         ),
     )
-    return Workloads(application, autoscaling)
+    database_users = DatabaseUsers(
+        f"{context.prefix}-database-users",
+        DatabaseUsersArgs(
+            users=[
+                database_user(name)
+                for name, service in args.services.items()
+                if "database" in service.data_stores
+            ],
+            database_name=given.database_name,
+            writer_host=given.database_writer,
+            master=given.database_master,
+            secret_store=given.secret_store,
+        ),
+        opts=pulumi.ResourceOptions.merge(
+            with_cluster(context, cluster),
+            pulumi.ResourceOptions(depends_on=[*given.depends_on, *given.database_ready]),
+        ),
+    )
+    return Workloads(application, autoscaling, database_users)

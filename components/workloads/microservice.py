@@ -18,7 +18,7 @@ from components.shared.conventions import (
     selector_labels,
     standard_labels,
 )
-from stacks.catalog import ServiceSettings
+from stacks.catalog import ServiceSettings, database_user
 from stacks.settings import Taint
 
 HEALTH_PATH = "/health"
@@ -147,6 +147,9 @@ class Microservice(pulumi.ComponentResource):
                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
             },
         ]
+        if "database" in service.data_stores:
+            # Its own PostgreSQL user; the password is an IAM token its role may request.
+            env.append({"name": "DATABASE_USER", "value": database_user(name)})
         for variable, reference in sorted(service.secret_env.items()):
             secret, key = reference.split("/", 1)
             env.append(

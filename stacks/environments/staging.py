@@ -68,6 +68,7 @@ DEFAULTS: dict[str, Any] = deep_merge(
                 "volumeSizeGib": 20,
             },
         },
+        "access": {"developersMayEdit": True},
         "protect": False,
     },
 )

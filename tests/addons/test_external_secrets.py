@@ -25,7 +25,10 @@ def test_external_secret_and_its_store(stack_run: StackRun) -> None:
     assert store["spec"]["provider"] == {
         "aws": {"service": "SecretsManager", "region": "us-east-1"}
     }
-    assert store["spec"]["conditions"] == [{"namespaces": [app_namespace(stack_run)]}]
+    # The services' namespace, and the database bootstrap's (the only reader of the master).
+    assert store["spec"]["conditions"] == [
+        {"namespaces": [app_namespace(stack_run), "database-bootstrap"]}
+    ]
     external = objects(stack_run, "ExternalSecret")["api-credentials"]
     assert external["spec"]["secretStoreRef"] == {
         "kind": "ClusterSecretStore",

@@ -13,7 +13,7 @@ from offline.engine import PlatformMocks, RecordedResource, StackRun, secret_pla
 from offline.synth import kubernetes_objects, write_build
 from stacks import SettingsError, settings_from_values
 from tests.conftest import run_with
-from tests.lookup import children_of, inline_policy, irsa_role, service_role
+from tests.lookup import app_namespace, children_of, inline_policy, irsa_role, service_role
 from tests.test_settings import BASE
 
 CLUSTER = "aws:rds/cluster:Cluster"
@@ -280,7 +280,11 @@ def test_staging_data_is_not_protected(staging: StackRun) -> None:
 
 
 def test_config_map_points_reads_at_the_reader_endpoint(stack_run: StackRun) -> None:
-    [config_map] = [o for o in kubernetes_objects(stack_run) if o["kind"] == "ConfigMap"]
+    [config_map] = [
+        o
+        for o in kubernetes_objects(stack_run)
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "financial-planning-config"
+    ]
     prod: dict[str, str] = config_map["data"]
     mocks = PlatformMocks().computed_outputs(CLUSTER, "x", cluster(stack_run), "x")
     # One writer host and one read host: Aurora's cluster and reader endpoints.
@@ -294,20 +298,32 @@ def test_config_map_points_reads_at_the_reader_endpoint(stack_run: StackRun) -> 
     assert prod["SEARCH_ENDPOINT"].startswith(f"https://vpc-fp-{stack_run.stack}-search-")
 
 
-def test_credentials_reach_the_services_through_external_secrets_only(
+def test_no_service_holds_the_master_password_only_the_bootstrap_job_reads_it(
     stack_run: StackRun,
 ) -> None:
     objects = kubernetes_objects(stack_run)
-    externals = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ExternalSecret"}
-    assert set(externals) == {"api-credentials", "database-credentials", "redis-credentials"}
-    database = externals["database-credentials"]["spec"]["data"]
-    assert {d["secretKey"] for d in database} == {"username", "password"}
-    assert all(
-        d["remoteRef"]["key"].startswith("arn:aws:secretsmanager:")
-        and ":secret:rds!cluster-" in d["remoteRef"]["key"]
-        for d in database
-    )
-    redis = externals["redis-credentials"]["spec"]["data"]
+    externals = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o
+        for o in objects
+        if o["kind"] == "ExternalSecret"
+    }
+    app = app_namespace(stack_run)
+    assert set(externals) == {
+        (app, "api-credentials"),
+        (app, "redis-credentials"),
+        ("database-bootstrap", "database-master"),
+    }
+    master = externals[("database-bootstrap", "database-master")]["spec"]["data"]
+    assert {d["secretKey"] for d in master} == {"username", "password"}
+    assert all(":secret:rds!cluster-" in d["remoteRef"]["key"] for d in master)
+    # The one reader of that Secret: the bootstrap Job's own volume.
+    readers = [
+        (o["kind"], o["metadata"]["name"])
+        for o in objects
+        if "database-master" in json.dumps(o.get("spec", {})) and o["kind"] != "ExternalSecret"
+    ]
+    assert [kind for kind, _ in readers] == ["Job"]
+    redis = externals[(app, "redis-credentials")]["spec"]["data"]
     assert redis == [
         {
             "secretKey": "auth-token",
@@ -317,21 +333,45 @@ def test_credentials_reach_the_services_through_external_secrets_only(
             },
         }
     ]
-    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
-    env = {
-        e["name"]: e
-        for e in deployments["financial-planning-api"]["spec"]["template"]["spec"]["containers"][0][
-            "env"
+
+
+def test_each_database_service_connects_as_its_own_iam_user(stack_run: StackRun) -> None:
+    objects = kubernetes_objects(stack_run)
+    cluster_id = stack_run.one(CLUSTER).state["clusterResourceId"]
+    users = {}
+    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        name = deployment["metadata"]["name"]
+        env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert "DATABASE_PASSWORD" not in env and "DATABASE_USERNAME" not in env, name
+        if "DATABASE_USER" in env:
+            users[name] = env["DATABASE_USER"]["value"]
+    assert users == {
+        "financial-planning-api": "financial_planning_api",
+        "simulation-service": "simulation_service",
+        "user-service": "user_service",
+        "banking-service": "banking_service",
+        "notification-service": "notification_service",
+        "document-service": "document_service",
+    }
+    for service, user in users.items():
+        role = irsa_role(stack_run, app_namespace(stack_run), service)
+        connect = [s for s in inline_policy(stack_run, role) if s["Action"] == "rds-db:connect"]
+        assert connect == [
+            {
+                "Effect": "Allow",
+                "Action": "rds-db:connect",
+                "Resource": f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{cluster_id}/{user}",
+            }
         ]
-    }
-    assert env["DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "database-credentials",
-        "key": "password",
-    }
-    assert env["REDIS_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {
-        "name": "redis-credentials",
-        "key": "auth-token",
-    }
+    [job] = [o for o in objects if o["kind"] == "Job"]
+    [sql] = [
+        o["data"]["users.sql"]
+        for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["namespace"] == "database-bootstrap"
+    ]
+    for user in users.values():
+        assert f"CREATE ROLE {user} LOGIN;" in sql and f"GRANT rds_iam TO {user};" in sql
+    assert job["metadata"]["namespace"] == "database-bootstrap"
 
 
 def test_no_credential_appears_in_plain_text(stack_run: StackRun, tmp_path: Path) -> None:

@@ -74,7 +74,8 @@ def test_access_entries_replace_the_aws_auth_configmap(production: StackRun) -> 
     access = production.one(CLUSTER).inputs["accessConfig"]
     assert access == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
     entries = {
-        e.inputs["principalArn"] for e in production.of_type("aws:eks/accessEntry:AccessEntry")
+        e.inputs["principalArn"]: e.inputs.get("kubernetesGroups", [])
+        for e in production.of_type("aws:eks/accessEntry:AccessEntry")
     }
     associations = {
         a.inputs["principalArn"]: (
@@ -83,15 +84,66 @@ def test_access_entries_replace_the_aws_auth_configmap(production: StackRun) -> 
         )
         for a in production.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
     }
+    # Only the platform admins and the deployer are cluster-admins.
     assert associations == {
         "arn:aws:iam::123456789012:role/platform-admin": ("AmazonEKSClusterAdminPolicy", "cluster"),
         "arn:aws:iam::123456789012:role/platform-deployer": (
             "AmazonEKSClusterAdminPolicy",
             "cluster",
         ),
-        "arn:aws:iam::123456789012:role/sre-readonly": ("AmazonEKSViewPolicy", "cluster"),
     }
-    assert entries == set(associations)
+    # The others are Kubernetes groups that RBAC binds.
+    assert entries == {
+        "arn:aws:iam::123456789012:role/platform-admin": [],
+        "arn:aws:iam::123456789012:role/platform-deployer": [],
+        "arn:aws:iam::123456789012:role/sre-readonly": ["financial-planning:sre"],
+    }
+
+
+def test_access_entries_are_named_by_principal_so_removing_one_touches_no_other() -> None:
+    principals = {
+        "platformAdmins": [
+            "arn:aws:iam::123456789012:role/admin-a",
+            "arn:aws:iam::123456789012:role/admin-b",
+        ],
+        "deployer": "arn:aws:iam::123456789012:role/platform-deployer",
+    }
+    before = run_with("staging", access=principals)
+    after = run_with(
+        "staging", access={**principals, "platformAdmins": principals["platformAdmins"][1:]}
+    )
+
+    def named(run: StackRun) -> dict[str, str]:
+        return {
+            e.name: e.inputs["principalArn"] for e in run.of_type("aws:eks/accessEntry:AccessEntry")
+        }
+
+    kept = named(after)
+    assert set(kept.items()) < set(named(before).items())
+    assert sorted(kept.values()) == [
+        "arn:aws:iam::123456789012:role/admin-b",
+        "arn:aws:iam::123456789012:role/platform-deployer",
+    ]
+
+
+def test_kubernetes_objects_wait_for_the_nodes_and_the_deployers_access(
+    production: StackRun,
+) -> None:
+    provider = production.one("pulumi:providers:kubernetes")
+    association = next(
+        a
+        for a in production.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        if a.inputs["principalArn"].endswith("role/platform-deployer")
+    )
+    coredns = next(
+        a for a in production.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "coredns"
+    )
+    # A component's depends_on does not reach its children; the provider every Kubernetes
+    # object uses does.
+    assert {association.urn, coredns.urn} <= set(provider.dependencies)
+    objects = [r for r in production.resources if r.type.startswith("kubernetes:")]
+    assert len(objects) > 50
+    assert all(r.provider.startswith(provider.urn + "::") for r in objects)
 
 
 def test_one_oidc_provider_for_the_cluster_issuer(stack_run: StackRun) -> None:

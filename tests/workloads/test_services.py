@@ -152,7 +152,7 @@ def test_namespaces_are_labelled_for_pod_security_and_istio(stack_run: StackRun)
 
 
 def test_config_map_holds_environment_and_service_urls(stack_run: StackRun) -> None:
-    [config] = objects(stack_run, "ConfigMap").values()
+    config = objects(stack_run, "ConfigMap")["financial-planning-config"]
     data = config["data"]
     namespace = app_namespace(stack_run)
     assert data["ENVIRONMENT"] == stack_run.stack
@@ -180,8 +180,6 @@ def test_secrets_reach_pods_only_by_reference(stack_run: StackRun) -> None:
     assert refs["banking-service"] == {
         "PLAID_CLIENT_ID": {"name": "api-credentials", "key": "plaid-client-id"},
         "PLAID_SECRET": {"name": "api-credentials", "key": "plaid-secret"},
-        "DATABASE_USERNAME": {"name": "database-credentials", "key": "username"},
-        "DATABASE_PASSWORD": {"name": "database-credentials", "key": "password"},
     }
     assert refs["ml-service"] == {
         "OPENAI_API_KEY": {"name": "api-credentials", "key": "openai-api-key"}
