@@ -11,6 +11,7 @@ from components.addons.layer import AddonsArgs, ClusterAddons, build_addons
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
+from components.security.layer import Guarded, Security, SecurityArgs, build_security
 from components.workloads.layer import StackServices, Workloads, WorkloadsArgs, build_workloads
 from stacks.settings import StackSettings
 
@@ -22,6 +23,7 @@ class Platform:
     data: DataTier
     addons: ClusterAddons
     workloads: Workloads
+    security: Security
 
 
 def build_platform(
@@ -39,7 +41,7 @@ def build_platform(
         context, foundation.private_network, cluster.oidc, DataArgs.from_settings(settings, secrets)
     )
     addons = build_addons(context, cluster, AddonsArgs.from_settings(settings), data.secret_access)
-    # Mesh, observability and security layers come here, between add-ons and workloads.
+    # Mesh and observability layers come here, between add-ons and workloads.
     workloads = build_workloads(
         context,
         cluster,
@@ -58,4 +60,14 @@ def build_platform(
             database_ready=[data.database],
         ),
     )
-    return Platform(context, foundation, data, addons, workloads)
+    security = build_security(
+        context,
+        cluster,
+        SecurityArgs.from_settings(settings),
+        Guarded(
+            app_namespace=workloads.application.namespace_name,
+            aws_callers=list(data.service_roles),
+            platform_namespaces=sorted({a.namespace_name for a in addons.installed.values()}),
+        ),
+    )
+    return Platform(context, foundation, data, addons, workloads, security)

@@ -93,6 +93,8 @@ class AddonsSettings(Settings):
     # Recommender always; updater and admission controller when a service's VPA updates pods.
     vertical_pod_autoscaler: ControllerSettings
     prometheus_adapter: PrometheusAdapterSettings
+    # Rolls the services when a Secret or ConfigMap they read changes (rotation).
+    reloader: ControllerSettings
 
     def controllers(self) -> list[tuple[AddonSettings, int]]:
         """Each add-on's settings and how many Deployments it runs with them (the VPA runs

@@ -197,7 +197,20 @@ class NodeGroupsSettings(Settings):
 class ApplicationSettings(Settings):
     namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     log_level: Literal["debug", "info", "warning", "error"]
+    # How often External Secrets re-reads Secrets Manager: a rotated secret reaches the
+    # Kubernetes Secret within this, and the Reloader then rolls its pods.
+    secret_refresh_interval: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,2}(m|h)$")] = "1h"
     feature_flags: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")], bool] = {}
+
+
+class SecuritySettings(Settings):
+    # GuardDuty with EKS audit-log and runtime monitoring (one detector per account and region:
+    # turn off where the organisation already runs one, and enable EKS protection there).
+    guard_duty: bool
+    # A multi-region CloudTrail trail of this stack's own, for accounts without an
+    # organisation trail.
+    cloud_trail: bool
+    trail_retention_days: Annotated[int, Field(ge=90, le=3650)] = 365
 
 
 class RetentionSettings(Settings):
@@ -271,6 +284,7 @@ class StackSettings(Settings):
     application: ApplicationSettings
     services: dict[ServiceName, ServiceSettings]
     addons: AddonsSettings
+    security: SecuritySettings
     retention: RetentionSettings
     data: DataSettings
     protect: bool

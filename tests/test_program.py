@@ -26,6 +26,8 @@ PROTECTED_IN_PRODUCTION = {
     "aws:rds/clusterInstance:ClusterInstance",
     "aws:rds/clusterParameterGroup:ClusterParameterGroup",
     "aws:backup/vault:Vault",
+    # The audit trail.
+    "aws:cloudtrail/trail:Trail",
     "aws:rds/subnetGroup:SubnetGroup",
     "aws:elasticache/replicationGroup:ReplicationGroup",
     "aws:elasticache/subnetGroup:SubnetGroup",
@@ -62,8 +64,14 @@ def test_stack_tags_are_default_tags_of_the_aws_provider(production: StackRun) -
 def test_production_protects_its_stateful_resources(production: StackRun) -> None:
     protected = {r.type for r in production.resources if r.protect}
     assert protected == PROTECTED_IN_PRODUCTION
+    # Every resource of these types, but security groups: only the data stores' are state
+    # (the VPC endpoints' group is not; the data tier's test covers the stores').
+    stateless = {
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    }
     for resource in production.resources:
-        if resource.type in PROTECTED_IN_PRODUCTION:
+        if resource.type in PROTECTED_IN_PRODUCTION - stateless:
             assert resource.protect, resource.urn
     assert production.one("aws:eks/cluster:Cluster").inputs["deletionProtection"] is True
 

@@ -133,7 +133,7 @@ def test_the_example_from_the_issue() -> None:
         (
             {"nodeGroups": {"general": {"maxSize": 10}}},
             "nodeGroups.general.maxSize: cannot hold its workloads at their maximum (general: "
-            "demand at maximum 23750m CPU, 93468Mi memory; capacity 10 x m5.large = 16000m CPU, "
+            "demand at maximum 23770m CPU, 93724Mi memory; capacity 10 x m5.large = 16000m CPU, "
             "61630Mi memory)",
         ),
         (
@@ -154,7 +154,8 @@ def test_the_example_from_the_issue() -> None:
         (
             {"addons": {"externalSecret": {"replicas": 2}}},
             "addons.externalSecret: unknown setting (allowed: externalSecrets, metricsServer, "
-            "clusterAutoscaler, nvidiaDevicePlugin, verticalPodAutoscaler, prometheusAdapter)",
+            "clusterAutoscaler, nvidiaDevicePlugin, verticalPodAutoscaler, prometheusAdapter, "
+            "reloader)",
         ),
         (
             {"addons": {"externalSecrets": {"replicas": 0}}},
@@ -344,7 +345,7 @@ def test_every_problem_gets_its_own_line() -> None:
         "foo: unknown setting (allowed: environment, region, availabilityZones, vpcCidr, "
         "natGateways, kubernetesVersion, endpointPublicAccessCidrs, controlPlaneLogTypes, "
         "controlPlaneLogRetentionDays, flowLogRetentionDays, access, nodeGroups, "
-        "application, services, addons, retention, data, protect, tags)",
+        "application, services, addons, security, retention, data, protect, tags)",
         "natGateways: 'none' is invalid: input should be 'perAz' or 'single'",
     ]
 

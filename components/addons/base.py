@@ -84,6 +84,7 @@ class HelmAddon(pulumi.ComponentResource):
     role_arn: pulumi.Output[str] | None
     namespace: k8s.core.v1.Namespace
     addon_name: str
+    namespace_name: str
     pod_security: PodSecurityLevel
 
     def __init__(
@@ -99,6 +100,7 @@ class HelmAddon(pulumi.ComponentResource):
         )
         self.namespace = ns
         self.addon_name, self.pod_security = addon.name, addon.pod_security
+        self.namespace_name = addon.namespace
         self.role_arn = None
         policy = addon.irsa_policy()
         if policy is not None:

@@ -17,6 +17,7 @@ from components.addons.metrics_server import MetricsServer
 from components.addons.nvidia_device_plugin import NvidiaDevicePlugin
 from components.addons.prometheus_adapter import PrometheusAdapter
 from components.addons.registry import install_addons
+from components.addons.reloader import Reloader
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.secrets import SecretAccess
@@ -89,6 +90,7 @@ def addon_registry(
         NvidiaDevicePlugin(settings.nvidia_device_plugin, gpu_class="gpu", taints=args.gpu_taints),
         VerticalPodAutoscaler(settings.vertical_pod_autoscaler, updates=args.vpa_updates),
         PrometheusAdapter(settings.prometheus_adapter),
+        Reloader(settings.reloader, watched_namespaces=args.app_namespaces[:1]),
     ]
 
 

@@ -30,6 +30,22 @@ def subnet_layout(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     return private, public
 
 
+# AWS APIs that pods and nodes call (IRSA's STS, Secrets Manager, KMS, ECR, CloudWatch Logs,
+# and what the cluster autoscaler and load balancer controller call), as interface endpoints.
+INTERFACE_ENDPOINTS = (
+    "sts",
+    "secretsmanager",
+    "kms",
+    "ecr.api",
+    "ecr.dkr",
+    "logs",
+    "ec2",
+    "autoscaling",
+    "eks",
+    "elasticloadbalancing",
+)
+
+
 @dataclass(frozen=True)
 class PrivateNetwork:
     """The private side of the VPC, as the data stores see it: where they live, who reaches them."""
@@ -162,6 +178,7 @@ class Network(pulumi.ComponentResource):
             )
             nat_ids.append(nat.id)
 
+        private_route_tables: list[aws.ec2.RouteTable] = []
         for index, (zone, private) in enumerate(
             zip(args.availability_zones, private_subnets, strict=True)
         ):
@@ -184,8 +201,10 @@ class Network(pulumi.ComponentResource):
                 route_table_id=route_table.id,
                 opts=child,
             )
+            private_route_tables.append(route_table)
 
         self._flow_logs(name, vpc, args)
+        self._endpoints(name, vpc, args, private_subnets, private_route_tables)
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = [subnet.id for subnet in private_subnets]
@@ -196,6 +215,57 @@ class Network(pulumi.ComponentResource):
                 "privateSubnetIds": self.private_subnet_ids,
                 "publicSubnetIds": self.public_subnet_ids,
             }
+        )
+
+    def _endpoints(
+        self,
+        name: str,
+        vpc: aws.ec2.Vpc,
+        args: NetworkArgs,
+        subnets: list[aws.ec2.Subnet],
+        route_tables: list[aws.ec2.RouteTable],
+    ) -> None:
+        """AWS APIs inside the VPC: traffic to them never leaves it, and NetworkPolicies can
+        allow it by address (HTTPS to the VPC's range) instead of to the internet."""
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.ec2.SecurityGroup(
+            f"{name}-endpoints",
+            vpc_id=vpc.id,
+            description="AWS API endpoints: HTTPS from inside the VPC only",
+            tags={"Name": f"{name}-endpoints"},
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-endpoints-https",
+            security_group_id=group.id,
+            cidr_ipv4=args.cidr,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS from the VPC",
+            opts=child,
+        )
+        for service in INTERFACE_ENDPOINTS:
+            aws.ec2.VpcEndpoint(
+                f"{name}-{service.replace('.', '-')}",
+                vpc_id=vpc.id,
+                service_name=f"com.amazonaws.{args.region}.{service}",
+                vpc_endpoint_type="Interface",
+                subnet_ids=[subnet.id for subnet in subnets],
+                security_group_ids=[group.id],
+                private_dns_enabled=True,
+                tags={"Name": f"{name}-{service}"},
+                opts=child,
+            )
+        # S3 (image layers, documents) through the route tables: no charge, no ENIs.
+        aws.ec2.VpcEndpoint(
+            f"{name}-s3",
+            vpc_id=vpc.id,
+            service_name=f"com.amazonaws.{args.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[table.id for table in route_tables],
+            tags={"Name": f"{name}-s3"},
+            opts=child,
         )
 
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, args: NetworkArgs) -> None:

@@ -58,6 +58,17 @@ def pod_security_labels(level: PodSecurityLevel) -> dict[str, str]:
     return labels
 
 
+# Namespaces that cannot be `restricted`, each with its reason: the only ones. Every other
+# namespace the program creates enforces `restricted`.
+POD_SECURITY_EXCEPTIONS: dict[str, tuple[PodSecurityLevel, str]] = {
+    "nvidia-device-plugin": (
+        "privileged",
+        "the NVIDIA device plugin mounts the kubelet's device-plugin socket directory from the "
+        "host (hostPath), which baseline and restricted forbid",
+    ),
+}
+
+
 def namespace(
     name: str,
     *,
@@ -65,6 +76,12 @@ def namespace(
     istio_injection: bool,
     opts: pulumi.ResourceOptions,
 ) -> k8s.core.v1.Namespace:
+    allowed = POD_SECURITY_EXCEPTIONS.get(name, ("restricted", ""))[0]
+    if pod_security != allowed:
+        raise ValueError(
+            f"namespace {name}: Pod Security {pod_security!r} is not allowed (allowed: "
+            f"{allowed!r}; a looser level needs an entry in POD_SECURITY_EXCEPTIONS)"
+        )
     labels = {**pod_security_labels(pod_security), "app.kubernetes.io/part-of": PART_OF}
     labels["istio-injection"] = "enabled" if istio_injection else "disabled"
     return k8s.core.v1.Namespace(

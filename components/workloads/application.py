@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -26,6 +25,7 @@ def external_secret(
     namespace_name: pulumi.Input[str],
     store_name: str,
     opts: pulumi.ResourceOptions,
+    refresh_interval: str = "1h",
 ) -> k8s.apiextensions.CustomResource:
     """An ExternalSecret producing Kubernetes Secret `name` from one Secrets Manager secret."""
     return k8s.apiextensions.CustomResource(
@@ -36,7 +36,7 @@ def external_secret(
             name=name, namespace=namespace_name, labels=standard_labels(name, "secrets")
         ),
         spec={
-            "refreshInterval": "1h",
+            "refreshInterval": refresh_interval,
             "secretStoreRef": {"kind": "ClusterSecretStore", "name": store_name},
             "target": {"name": name, "creationPolicy": "Owner"},
             "data": [
@@ -126,17 +126,6 @@ class Application(pulumi.ComponentResource):
             },
             opts=inside,
         )
-        deny_all: Any = {"podSelector": {}, "policyTypes": ["Ingress"]}
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-default-deny-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="default-deny-ingress",
-                namespace=ns.metadata.name,
-                labels=standard_labels("default-deny-ingress", "network-policy"),
-            ),
-            spec=deny_all,
-            opts=inside,
-        )
         secrets = [
             external_secret(
                 secret_name,
@@ -144,6 +133,7 @@ class Application(pulumi.ComponentResource):
                 namespace_name=ns.metadata.name,
                 store_name=args.secret_store,
                 opts=inside,
+                refresh_interval=args.application.secret_refresh_interval,
             )
             for secret_name, remote in sorted(args.remote_secrets.items())
         ]

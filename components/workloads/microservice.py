@@ -9,9 +9,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.addons.reloader import RELOAD_ANNOTATION
 from components.shared.conventions import (
     IRSA_ANNOTATION,
-    PART_OF,
     WORKLOAD_CLASS_LABEL,
     restricted_container_security_context,
     restricted_pod_security_context,
@@ -214,7 +214,13 @@ class Microservice(pulumi.ComponentResource):
         )
         k8s.apps.v1.Deployment(
             name,
-            metadata=metadata,
+            # Rolled when a Secret or ConfigMap it reads changes (a rotated credential).
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name,
+                namespace=args.namespace,
+                labels=labels,
+                annotations={RELOAD_ANNOTATION: "true"},
+            ),
             spec=deployment,
             opts=pulumi.ResourceOptions.merge(child, waits),
         )
@@ -232,28 +238,6 @@ class Microservice(pulumi.ComponentResource):
             ],
         }
         k8s.core.v1.Service(name, metadata=metadata, spec=service_spec, opts=child)
-        # Namespace-wide ingress is denied by default (see Application); open this port to the
-        # namespace's own pods only.
-        ingress: Any = {
-            "podSelector": {"matchLabels": selector_labels(name)},
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                {
-                    "from": [
-                        {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": PART_OF}}}
-                    ],
-                    "ports": [{"port": service.port, "protocol": "TCP"}],
-                }
-            ],
-        }
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{name}-ingress", namespace=args.namespace, labels=labels
-            ),
-            spec=ingress,
-            opts=child,
-        )
         if service.min_replicas > 1:
             budget: Any = {
                 "maxUnavailable": 1,

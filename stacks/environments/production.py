@@ -82,7 +82,11 @@ DEFAULTS: dict[str, Any] = {
     "controlPlaneLogRetentionDays": 365,
     "flowLogRetentionDays": 365,
     "nodeGroups": NODE_GROUPS,
-    "application": {"namespace": "financial-planning", "logLevel": "info"},
+    "application": {
+        "namespace": "financial-planning",
+        "logLevel": "info",
+        "secretRefreshInterval": "15m",
+    },
     "services": SERVICE_CATALOG,
     "addons": {
         "externalSecrets": {"replicas": 2, "resources": _resources("50m", "128Mi", "256Mi")},
@@ -97,7 +101,9 @@ DEFAULTS: dict[str, Any] = {
         "nvidiaDevicePlugin": {"resources": _resources("50m", "64Mi", "128Mi")},
         "verticalPodAutoscaler": {"replicas": 1, "resources": _resources("50m", "500Mi", "1Gi")},
         "prometheusAdapter": {"replicas": 2, "resources": _resources("100m", "128Mi", "256Mi")},
+        "reloader": {"replicas": 2, "resources": _resources("10m", "128Mi", "256Mi")},
     },
+    "security": {"guardDuty": True, "cloudTrail": True, "trailRetentionDays": 2555},
     "retention": {"secretRecoveryWindowDays": 30, "documentVersionDays": 365},
     "data": DATA,
     "protect": True,

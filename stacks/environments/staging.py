@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = deep_merge(
                 "scaleDownDelayAfterAdd": "5m",
             },
             "prometheusAdapter": {"replicas": 1},
+            "reloader": {"replicas": 1},
         },
         "retention": {"secretRecoveryWindowDays": 7, "documentVersionDays": 30},
         "data": {
@@ -69,6 +70,8 @@ DEFAULTS: dict[str, Any] = deep_merge(
             },
         },
         "access": {"developersMayEdit": True},
+        # The account's organisation-wide GuardDuty and trail cover staging.
+        "security": {"guardDuty": False, "cloudTrail": False},
         "protect": False,
     },
 )

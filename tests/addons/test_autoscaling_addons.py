@@ -17,6 +17,7 @@ PINNED_CHARTS = {
     "cluster-autoscaler": "9.53.0",
     "nvidia-device-plugin": "0.17.4",
     "vertical-pod-autoscaler": "0.11.0",
+    "reloader": "2.2.16",
 }
 
 

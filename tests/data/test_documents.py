@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import json
 
-from offline.engine import StackRun
+from offline.engine import RecordedResource, StackRun
 from tests.lookup import app_namespace, inline_policy, irsa_role, objects, policy
+
+
+def documents_bucket(run: StackRun) -> RecordedResource:
+    [bucket] = [
+        b
+        for b in run.of_type("aws:s3/bucket:Bucket")
+        if b.inputs["bucket"] == f"financial-planning-{run.stack}-documents"
+    ]
+    return bucket
+
+
+def of_bucket(run: StackRun, type_: str) -> RecordedResource:
+    """The documents bucket's own resource of this type (its `bucket` is the bucket's id)."""
+    bucket = documents_bucket(run)
+    [found] = [r for r in run.of_type(type_) if r.inputs["bucket"] == bucket.id]
+    return found
 
 
 def test_documents_bucket_is_private_encrypted_versioned_and_tls_only(
     stack_run: StackRun,
 ) -> None:
-    bucket = stack_run.one("aws:s3/bucket:Bucket")
+    bucket = documents_bucket(stack_run)
     assert bucket.inputs["bucket"] == f"financial-planning-{stack_run.stack}-documents"
     assert bucket.protect is (stack_run.stack == "production")
-    block = stack_run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    block = of_bucket(stack_run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
     assert all(
         block[k] is True
         for k in (
@@ -24,19 +40,20 @@ def test_documents_bucket_is_private_encrypted_versioned_and_tls_only(
             "restrictPublicBuckets",
         )
     )
-    sse = stack_run.one(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    sse = of_bucket(
+        stack_run,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     ).inputs["rules"][0]
     assert sse["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
-    versioning = stack_run.one("aws:s3/bucketVersioning:BucketVersioning").inputs
+    versioning = of_bucket(stack_run, "aws:s3/bucketVersioning:BucketVersioning").inputs
     assert versioning["versioningConfiguration"]["status"] == "Enabled"
-    [deny] = policy(stack_run.one("aws:s3/bucketPolicy:BucketPolicy"))["Statement"]
+    [deny] = policy(of_bucket(stack_run, "aws:s3/bucketPolicy:BucketPolicy"))["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_only_document_service_reaches_the_bucket(stack_run: StackRun) -> None:
-    bucket = stack_run.one("aws:s3/bucket:Bucket").state["arn"]
+    bucket = documents_bucket(stack_run).state["arn"]
     accounts = objects(stack_run, "ServiceAccount")
     reaching = set()
     for name, account in accounts.items():

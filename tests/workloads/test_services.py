@@ -187,19 +187,6 @@ def test_secrets_reach_pods_only_by_reference(stack_run: StackRun) -> None:
     assert not objects(stack_run, "Secret"), "no Kubernetes Secret is ever rendered"
 
 
-def test_network_policies_deny_by_default_and_open_each_service_port(
-    stack_run: StackRun,
-) -> None:
-    policies = objects(stack_run, "NetworkPolicy")
-    assert policies["default-deny-ingress"]["spec"] == {
-        "podSelector": {},
-        "policyTypes": ["Ingress"],
-    }
-    for name, port in SEED_PORTS.items():
-        rule = policies[f"{name}-ingress"]["spec"]["ingress"]
-        assert rule[0]["ports"] == [{"port": port, "protocol": "TCP"}]
-
-
 def resource_inputs(run: StackRun) -> str:
     return json.dumps([r.to_json() for r in run.resources])
 

@@ -1,0 +1,129 @@
+"""Builds the security layer over what the layers before it created."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+
+from components.context import ClusterContext, StackContext, with_cluster
+from components.foundation.network import subnet_layout
+from components.security.audit import AuditArgs, AuditTrail
+from components.security.network_policies import (
+    AppNetworkPolicies,
+    AppNetworkPoliciesArgs,
+    PlatformNamespacePolicy,
+    PlatformNetworkPolicies,
+)
+from components.security.rbac import Personas, PersonasArgs
+from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
+from stacks.catalog import ServiceName, ServiceSettings
+from stacks.settings import SecuritySettings, StackSettings
+
+# What the API server (in the VPC) must reach in each platform namespace: webhooks and
+# aggregated APIs. External Secrets' webhook 10250; metrics-server 10250; the VPA admission
+# controller 8000; prometheus-adapter 6443. The GPU device plugin and Reloader take none.
+PLATFORM_INGRESS: dict[str, list[int]] = {
+    "external-secrets-system": [10250],
+    "autoscaling-system": [10250, 8000, 6443],
+    "nvidia-device-plugin": [],
+    "reloader": [],
+}
+
+
+@dataclass(frozen=True)
+class SecurityArgs:
+    vpc_cidr: str
+    services: Mapping[ServiceName, ServiceSettings]
+    developers_may_edit: bool
+    settings: SecuritySettings
+
+    @classmethod
+    def from_settings(cls, settings: StackSettings) -> SecurityArgs:
+        return cls(
+            vpc_cidr=settings.vpc_cidr,
+            services=settings.services,
+            developers_may_edit=settings.access.developers_may_edit,
+            settings=settings.security,
+        )
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """What the security layer guards: the application namespace, its services' AWS roles,
+    and the platform namespaces the add-ons created."""
+
+    app_namespace: pulumi.Input[str]
+    aws_callers: Sequence[str]
+    platform_namespaces: Sequence[str]
+
+
+@dataclass(frozen=True)
+class Security:
+    network: AppNetworkPolicies
+    personas: Personas
+    audit: AuditTrail
+
+
+def former_ingress_urns(context: StackContext, services: Sequence[str]) -> dict[str, str]:
+    """Where each service's ingress policy lived before this layer: its Microservice."""
+    chain = (
+        "financial-planning:workloads:Application$financial-planning:workloads:Microservice"
+        "$kubernetes:networking.k8s.io/v1:NetworkPolicy"
+    )
+    return {
+        service: f"urn:pulumi:{context.stack}::{context.project}::{chain}::{service}-ingress"
+        for service in services
+    }
+
+
+def build_security(
+    context: StackContext, cluster: ClusterContext, args: SecurityArgs, guarded: Guarded
+) -> Security:
+    prefix, in_cluster = context.prefix, with_cluster(context, cluster)
+    private_cidrs, _ = subnet_layout(args.vpc_cidr, 3)
+    network = AppNetworkPolicies(
+        f"{prefix}-app-network",
+        AppNetworkPoliciesArgs(
+            namespace=guarded.app_namespace,
+            services=args.services,
+            store_cidrs=private_cidrs,
+            vpc_cidr=args.vpc_cidr,
+            aws_callers=guarded.aws_callers,
+            former_ingress_urn=former_ingress_urns(context, list(args.services)),
+        ),
+        opts=in_cluster,
+    )
+    platform = [
+        PlatformNamespacePolicy(namespace, PLATFORM_INGRESS.get(namespace, []))
+        for namespace in guarded.platform_namespaces
+    ]
+    # The bootstrap job: nothing in; out only to DNS and PostgreSQL.
+    platform.append(
+        PlatformNamespacePolicy(
+            DATABASE_BOOTSTRAP_NAMESPACE, [], egress=[(cidr, 5432) for cidr in private_cidrs]
+        )
+    )
+    PlatformNetworkPolicies(f"{prefix}-platform-network", platform, args.vpc_cidr, opts=in_cluster)
+    personas = Personas(
+        f"{prefix}-personas",
+        PersonasArgs(
+            app_namespaces=[guarded.app_namespace], developers_may_edit=args.developers_may_edit
+        ),
+        opts=in_cluster,
+    )
+    audit = AuditTrail(
+        f"{prefix}-audit",
+        AuditArgs(
+            name_prefix=prefix,
+            region=context.region,
+            account_id=context.account_id,
+            guard_duty=args.settings.guard_duty,
+            cloud_trail=args.settings.cloud_trail,
+            trail_retention_days=args.settings.trail_retention_days,
+            protect=context.protect,
+        ),
+        opts=context.with_aws,
+    )
+    return Security(network, personas, audit)

@@ -1,0 +1,238 @@
+"""Micro-segmentation of the application namespace, from the service graph in the catalog.
+
+Everything is denied, in and out, unless allowed here:
+- in: each service from its callers (the pods of the services whose `calls` name it), from the
+  ingress gateway's namespace if it is an edge service, and from Prometheus's namespace;
+- out: DNS, istiod, the services it calls, the data stores it uses (their subnets and ports),
+  the AWS APIs through the VPC's interface endpoints (HTTPS inside the VPC), and the internet
+  on HTTPS only for services that call an outside API.
+The kubelet's probes still reach every pod: traffic from the node a pod runs on is always
+allowed, whatever the policies (Kubernetes documentation, "Network Policies").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.shared.conventions import selector_labels, standard_labels
+from stacks.catalog import DataStore, ServiceName, ServiceSettings
+
+DNS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+HTTPS = 443
+STORE_PORTS: dict[DataStore, int] = {"database": 5432, "cache": 6379, "search": HTTPS}
+# Namespaces other layers create (or will): the mesh's, its ingress gateway's, monitoring's.
+MESH_NAMESPACE = "istio-system"
+ISTIOD_PORT = 15012
+GATEWAY_NAMESPACE = "istio-ingress"
+MONITORING_NAMESPACE = "monitoring"
+PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
+
+
+def in_namespace(name: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def ingress_rules(
+    name: str, service: ServiceSettings, callers: Sequence[str]
+) -> list[dict[str, Any]]:
+    port = [{"port": service.port, "protocol": "TCP"}]
+    peers = [{"podSelector": {"matchLabels": selector_labels(caller)}} for caller in callers]
+    if service.edge:
+        peers.append(in_namespace(GATEWAY_NAMESPACE))
+    rules = [{"from": peers, "ports": port}] if peers else []
+    # Prometheus scrapes every service on its own port.
+    rules.append({"from": [in_namespace(MONITORING_NAMESPACE)], "ports": port})
+    return rules
+
+
+def egress_rules(
+    service: ServiceSettings,
+    services: Mapping[ServiceName, ServiceSettings],
+    store_cidrs: Sequence[str],
+    vpc_cidr: str,
+    calls_aws: bool,
+) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = [
+        {
+            "to": [in_namespace(MESH_NAMESPACE)],
+            "ports": [{"port": ISTIOD_PORT, "protocol": "TCP"}],
+        }
+    ]
+    for callee in service.calls:
+        rules.append(
+            {
+                "to": [{"podSelector": {"matchLabels": selector_labels(callee)}}],
+                "ports": [{"port": services[callee].port, "protocol": "TCP"}],
+            }
+        )
+    for store in service.data_stores:
+        rules.append(
+            {
+                "to": [{"ipBlock": {"cidr": cidr}} for cidr in store_cidrs],
+                "ports": [{"port": STORE_PORTS[store], "protocol": "TCP"}],
+            }
+        )
+    if calls_aws:
+        rules.append(
+            {"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"port": HTTPS, "protocol": "TCP"}]}
+        )
+    if service.internet_https:
+        rules.append(
+            {
+                "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE_RANGES}}],
+                "ports": [{"port": HTTPS, "protocol": "TCP"}],
+            }
+        )
+    return rules
+
+
+@dataclass(frozen=True)
+class AppNetworkPoliciesArgs:
+    namespace: pulumi.Input[str]
+    services: Mapping[ServiceName, ServiceSettings]
+    # The private subnets, where the data stores are.
+    store_cidrs: Sequence[str]
+    vpc_cidr: str
+    # Services with an IRSA role (they call AWS APIs through the VPC endpoints).
+    aws_callers: Sequence[str]
+    # Earlier URN of a service's ingress policy, which lived in its Microservice component.
+    former_ingress_urn: Mapping[str, str]
+
+
+class AppNetworkPolicies(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, args: AppNetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("financial-planning:security:AppNetworkPolicies", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        def policy(
+            resource_name: str, object_name: str, spec: Any, extra: pulumi.ResourceOptions | None
+        ) -> None:
+            k8s.networking.v1.NetworkPolicy(
+                resource_name,
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=object_name,
+                    namespace=args.namespace,
+                    labels=standard_labels(object_name, "network-policy"),
+                ),
+                spec=spec,
+                opts=pulumi.ResourceOptions.merge(child, extra),
+            )
+
+        policy(
+            f"{name}-default-deny",
+            "default-deny",
+            {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            None,
+        )
+        policy(
+            f"{name}-dns",
+            "allow-dns",
+            {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                **in_namespace("kube-system"),
+                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                            }
+                        ],
+                        "ports": DNS,
+                    }
+                ],
+            },
+            None,
+        )
+        for service_name, service in args.services.items():
+            callers = sorted(n for n, s in args.services.items() if service_name in s.calls)
+            selector = {"matchLabels": selector_labels(service_name)}
+            former = args.former_ingress_urn.get(service_name)
+            policy(
+                f"{service_name}-ingress",
+                f"{service_name}-ingress",
+                {
+                    "podSelector": selector,
+                    "policyTypes": ["Ingress"],
+                    "ingress": ingress_rules(service_name, service, callers),
+                },
+                pulumi.ResourceOptions(aliases=[former]) if former else None,
+            )
+            policy(
+                f"{service_name}-egress",
+                f"{service_name}-egress",
+                {
+                    "podSelector": selector,
+                    "policyTypes": ["Egress"],
+                    "egress": egress_rules(
+                        service,
+                        args.services,
+                        args.store_cidrs,
+                        args.vpc_cidr,
+                        service_name in args.aws_callers,
+                    ),
+                },
+                None,
+            )
+        self.register_outputs({})
+
+
+@dataclass(frozen=True)
+class PlatformNamespacePolicy:
+    """A platform namespace: nothing comes in but the listed TCP ports from inside the VPC
+    (the API server reaching webhooks and aggregated APIs); its egress stays open."""
+
+    namespace: str
+    ports_from_vpc: Sequence[int]
+    # Restrict egress as well: (CIDR, port) pairs it may reach, besides DNS.
+    egress: Sequence[tuple[str, int]] | None = None
+
+
+class PlatformNetworkPolicies(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        namespaces: Sequence[PlatformNamespacePolicy],
+        vpc_cidr: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("financial-planning:security:PlatformNetworkPolicies", name, None, opts)
+        for entry in namespaces:
+            types = ["Ingress"] if entry.egress is None else ["Ingress", "Egress"]
+            spec: Any = {"podSelector": {}, "policyTypes": types, "ingress": []}
+            if entry.ports_from_vpc:
+                spec["ingress"] = [
+                    {
+                        "from": [{"ipBlock": {"cidr": vpc_cidr}}],
+                        "ports": [{"port": p, "protocol": "TCP"} for p in entry.ports_from_vpc],
+                    }
+                ]
+            if entry.egress is not None:
+                spec["egress"] = [
+                    {"to": [in_namespace("kube-system")], "ports": DNS},
+                    *(
+                        {
+                            "to": [{"ipBlock": {"cidr": cidr}}],
+                            "ports": [{"port": port, "protocol": "TCP"}],
+                        }
+                        for cidr, port in entry.egress
+                    ),
+                ]
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{entry.namespace}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name="platform-default",
+                    namespace=entry.namespace,
+                    labels=standard_labels("platform-default", "network-policy"),
+                ),
+                spec=spec,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.register_outputs({})

@@ -1,0 +1,178 @@
+"""Micro-segmentation: enforced by the VPC CNI, default deny, each service reachable only from
+its callers and reaching only what it uses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from offline.engine import StackRun
+from offline.synth import kubernetes_objects
+from tests.lookup import app_namespace, objects
+
+PRIVATE_SUBNETS = {
+    "production": ["10.0.0.0/18", "10.0.64.0/18", "10.0.128.0/18"],
+    "staging": ["10.1.0.0/18", "10.1.64.0/18", "10.1.128.0/18"],
+}
+VPC = {"production": "10.0.0.0/16", "staging": "10.1.0.0/16"}
+
+
+def app_policies(run: StackRun) -> dict[str, dict[str, Any]]:
+    namespace = app_namespace(run)
+    return {
+        name: p["spec"]
+        for name, p in objects(run, "NetworkPolicy").items()
+        if p["metadata"]["namespace"] == namespace
+    }
+
+
+def test_the_vpc_cni_enforces_network_policies(stack_run: StackRun) -> None:
+    [cni] = [
+        a for a in stack_run.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni"
+    ]
+    assert json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+
+
+def test_the_application_namespace_denies_everything_by_default(stack_run: StackRun) -> None:
+    policies = app_policies(stack_run)
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    [dns] = policies["allow-dns"]["egress"]
+    assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    # Nothing else may open the whole namespace.
+    assert sorted(n for n, p in policies.items() if p["podSelector"] == {}) == [
+        "allow-dns",
+        "default-deny",
+    ]
+
+
+def callers_of(run: StackRun, service: str) -> set[str]:
+    [rule] = [
+        r
+        for r in app_policies(run)[f"{service}-ingress"]["ingress"]
+        if any("podSelector" in peer for peer in r["from"])
+    ] or [{"from": []}]
+    return {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+        for peer in rule["from"]
+        if "podSelector" in peer
+    }
+
+
+@pytest.mark.parametrize(
+    ("service", "callers"),
+    [
+        ("banking-service", {"financial-planning-api", "graphql-gateway"}),
+        ("notification-service", {"financial-planning-api", "user-service", "banking-service"}),
+        ("ml-service", {"financial-planning-api", "simulation-service"}),
+        ("financial-planning-api", {"graphql-gateway"}),
+        ("graphql-gateway", set()),
+    ],
+)
+def test_each_service_accepts_only_its_callers(
+    stack_run: StackRun, service: str, callers: set[str]
+) -> None:
+    assert callers_of(stack_run, service) == callers
+
+
+def namespaces_admitted(run: StackRun, service: str) -> set[str]:
+    return {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for rule in app_policies(run)[f"{service}-ingress"]["ingress"]
+        for peer in rule["from"]
+        if "namespaceSelector" in peer
+    }
+
+
+def test_only_edge_services_admit_the_ingress_gateway_and_all_admit_prometheus(
+    stack_run: StackRun,
+) -> None:
+    for service in ("financial-planning-api", "graphql-gateway"):
+        assert namespaces_admitted(stack_run, service) == {"istio-ingress", "monitoring"}
+    for service in ("banking-service", "user-service", "ml-service", "document-service"):
+        assert namespaces_admitted(stack_run, service) == {"monitoring"}
+
+
+def egress(run: StackRun, service: str) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = app_policies(run)[f"{service}-egress"]["egress"]
+    return rules
+
+
+def test_banking_reaches_its_callee_its_database_aws_and_plaid_only(stack_run: StackRun) -> None:
+    stack = stack_run.stack
+    rules = egress(stack_run, "banking-service")
+    assert {
+        "to": [
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "notification-service"}}}
+        ],
+        "ports": [{"port": 8005, "protocol": "TCP"}],
+    } in rules
+    assert {
+        "to": [{"ipBlock": {"cidr": c}} for c in PRIVATE_SUBNETS[stack]],
+        "ports": [{"port": 5432, "protocol": "TCP"}],
+    } in rules
+    assert {
+        "to": [{"ipBlock": {"cidr": VPC[stack]}}],
+        "ports": [{"port": 443, "protocol": "TCP"}],
+    } in rules
+    internet = [r for r in rules if r["to"][0].get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
+    assert internet == [
+        {
+            "to": [
+                {
+                    "ipBlock": {
+                        "cidr": "0.0.0.0/0",
+                        "except": [
+                            "10.0.0.0/8",
+                            "172.16.0.0/12",
+                            "192.168.0.0/16",
+                            "169.254.0.0/16",
+                        ],
+                    }
+                }
+            ],
+            "ports": [{"port": 443, "protocol": "TCP"}],
+        }
+    ]
+    assert not any(p["port"] in (6379,) for r in rules for p in r["ports"])
+
+
+def test_a_service_reaches_no_store_it_does_not_use(stack_run: StackRun) -> None:
+    ports = {
+        service: {p["port"] for r in egress(stack_run, service) for p in r["ports"]}
+        for service in ("graphql-gateway", "ml-service", "document-service")
+    }
+    assert 5432 not in ports["graphql-gateway"] and 6379 in ports["graphql-gateway"]
+    assert not {5432, 6379} & ports["ml-service"]
+    # ml-service has no AWS role: no route to the VPC endpoints either.
+    assert all(
+        r["to"][0].get("ipBlock", {}).get("cidr") != VPC[stack_run.stack]
+        for r in egress(stack_run, "ml-service")
+    )
+    assert 6379 not in ports["document-service"]
+
+
+def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
+    stack_run: StackRun,
+) -> None:
+    platform = {
+        p["metadata"]["namespace"]: p["spec"]
+        for p in kubernetes_objects(stack_run)
+        if p["kind"] == "NetworkPolicy" and p["metadata"]["name"] == "platform-default"
+    }
+    assert set(platform) == {
+        "external-secrets-system",
+        "autoscaling-system",
+        "nvidia-device-plugin",
+        "reloader",
+        "database-bootstrap",
+    }
+    for namespace, spec in platform.items():
+        assert spec["podSelector"] == {} and "Ingress" in spec["policyTypes"], namespace
+        for rule in spec["ingress"]:
+            assert rule["from"] == [{"ipBlock": {"cidr": VPC[stack_run.stack]}}]
+    bootstrap = platform["database-bootstrap"]
+    assert bootstrap["ingress"] == []
+    assert {p["port"] for r in bootstrap["egress"] for p in r["ports"]} == {53, 5432}
