@@ -36,6 +36,8 @@ class DatabaseSettings(Settings):
     database_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")] = "financial_planning"
     master_username: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,15}$")] = "fp_admin"
     disaster_recovery: DisasterRecovery | None = None
+    # How often Aurora rotates the master password it manages (its default is 7 days).
+    master_rotation_days: Annotated[int, Field(ge=1, le=365)] = 7
 
     @model_validator(mode="after")
     def _consistent(self) -> DatabaseSettings:

@@ -144,11 +144,24 @@ class Database(pulumi.ComponentResource):
                 copy_tags_to_snapshot=True,
                 opts=kept,
             )
-        self.address = cluster.endpoint
-        self.reader_address = cluster.reader_endpoint
-        self.master_secret_arn = cluster.master_user_secrets.apply(
+        # The managed secret's schedule (managed rotation: no Lambda; Secrets Manager User
+        # Guide, "Managed rotation for AWS Secrets Manager secrets"). Only the bootstrap job
+        # reads it, and it reads it afresh on every run.
+        master_secret = cluster.master_user_secrets.apply(
             lambda secrets: (secrets or [])[0].secret_arn or ""
         )
+        aws.secretsmanager.SecretRotation(
+            f"{name}-master",
+            secret_id=master_secret,
+            rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
+                automatically_after_days=settings.master_rotation_days
+            ),
+            rotate_immediately=False,
+            opts=kept,
+        )
+        self.address = cluster.endpoint
+        self.reader_address = cluster.reader_endpoint
+        self.master_secret_arn = master_secret
         self.key_arn = key.arn
         self.cluster_arn = cluster.arn
         self.cluster_resource_id = cluster.cluster_resource_id

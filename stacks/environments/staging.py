@@ -60,6 +60,7 @@ DEFAULTS: dict[str, Any] = deep_merge(
                 "backupRetentionDays": 7,
                 "performanceInsightsRetentionDays": 7,
                 "disasterRecovery": None,
+                "masterRotationDays": 30,
             },
             "cache": {"nodeType": "cache.t4g.small", "nodes": 1, "snapshotRetentionDays": 1},
             "search": {

@@ -447,3 +447,16 @@ def test_more_readers_are_a_setting_and_the_operator_still_reads_one_master_secr
     assert len(zones) == 5 and set(zones) == {"us-east-1a", "us-east-1b", "us-east-1c"}
     role = irsa_role(run, "external-secrets-system", "external-secrets")
     assert len(inline_policy(run, role)[0]["Resource"]) == 3
+
+
+@pytest.mark.parametrize(("stack", "days"), [("production", 7), ("staging", 30)])
+def test_the_master_secret_rotates_on_the_stacks_schedule(
+    runs: dict[str, StackRun], stack: str, days: int
+) -> None:
+    run = runs[stack]
+    rotation = run.one("aws:secretsmanager/secretRotation:SecretRotation").inputs
+    master = run.one(CLUSTER).state["masterUserSecrets"][0]["secretArn"]
+    assert rotation["secretId"] == master
+    assert rotation["rotationRules"] == {"automaticallyAfterDays": days}
+    # Managed rotation: Aurora rotates, no Lambda of ours.
+    assert "rotationLambdaArn" not in rotation
