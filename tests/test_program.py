@@ -26,6 +26,7 @@ PROTECTED_IN_PRODUCTION = {
     "aws:rds/clusterInstance:ClusterInstance",
     "aws:rds/clusterParameterGroup:ClusterParameterGroup",
     "aws:backup/vault:Vault",
+    "aws:secretsmanager/secretRotation:SecretRotation",
     # The audit trail.
     "aws:cloudtrail/trail:Trail",
     "aws:rds/subnetGroup:SubnetGroup",
