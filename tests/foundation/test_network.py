@@ -90,3 +90,36 @@ def test_flow_logs_capture_all_traffic_into_a_log_group_with_retention(
 def test_default_security_group_is_emptied(stack_run: StackRun) -> None:
     group = stack_run.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
     assert group.inputs.get("ingress", []) == [] and group.inputs.get("egress", []) == []
+
+
+def test_aws_apis_are_reached_through_endpoints_inside_the_vpc(stack_run: StackRun) -> None:
+    endpoints = stack_run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    interface = {
+        e.inputs["serviceName"].removeprefix("com.amazonaws.us-east-1."): e
+        for e in endpoints
+        if e.inputs["vpcEndpointType"] == "Interface"
+    }
+    assert {"sts", "secretsmanager", "kms", "ecr.api", "ecr.dkr", "logs"} <= set(interface)
+    private = {
+        s.id
+        for s in stack_run.of_type(SUBNET)
+        if "kubernetes.io/role/internal-elb" in s.inputs["tags"]
+    }
+    for endpoint in interface.values():
+        assert endpoint.inputs["privateDnsEnabled"] is True
+        assert set(endpoint.inputs["subnetIds"]) == private
+    [group_id] = {g for e in interface.values() for g in e.inputs["securityGroupIds"]}
+    [rule] = [
+        r
+        for r in stack_run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == group_id
+    ]
+    vpc = stack_run.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"]
+    assert (rule.inputs["cidrIpv4"], rule.inputs["fromPort"], rule.inputs["toPort"]) == (
+        vpc,
+        443,
+        443,
+    )
+    [gateway] = [e for e in endpoints if e.inputs["vpcEndpointType"] == "Gateway"]
+    assert gateway.inputs["serviceName"] == "com.amazonaws.us-east-1.s3"
+    assert len(gateway.inputs["routeTableIds"]) == 3
