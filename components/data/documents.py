@@ -9,24 +9,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.shared.iam import policy_document
 from components.shared.kms import encryption_key
+from components.shared.s3 import private_bucket
 from components.shared.urns import formerly
-
-
-def tls_only_bucket_policy(bucket_arn: str) -> str:
-    return policy_document(
-        [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ]
-    )
 
 
 def document_access_statements(bucket_arn: str, key_arn: str) -> list[dict[str, Any]]:
@@ -66,7 +51,6 @@ class DocumentStore(pulumi.ComponentResource):
             None,
             formerly(opts, "financial-planning:documents:DocumentStore"),
         )
-        child = pulumi.ResourceOptions(parent=self)
         key = encryption_key(
             f"{name}-documents",
             alias=f"{args.bucket_name}",
@@ -74,53 +58,11 @@ class DocumentStore(pulumi.ComponentResource):
             protect=args.protect,
             parent=self,
         )
-        bucket = aws.s3.Bucket(
+        bucket, _ = private_bucket(
             name,
-            bucket=args.bucket_name,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
-        )
-        aws.s3.BucketOwnershipControls(
-            name,
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        aws.s3.BucketPublicAccessBlock(
-            name,
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            name,
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=(
-                        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="aws:kms", kms_master_key_id=key.arn
-                        )
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=child,
-        )
-        aws.s3.BucketVersioning(
-            name,
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                status="Enabled"
-            ),
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            name,
-            bucket=bucket.id,
-            rules=[
+            bucket_name=args.bucket_name,
+            key_arn=key.arn,
+            lifecycle=[
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
                     id="expire-old-versions",
                     status="Enabled",
@@ -137,10 +79,8 @@ class DocumentStore(pulumi.ComponentResource):
                     ),
                 )
             ],
-            opts=child,
-        )
-        aws.s3.BucketPolicy(
-            name, bucket=bucket.id, policy=bucket.arn.apply(tls_only_bucket_policy), opts=child
+            protect=args.protect,
+            parent=self,
         )
         # What a service needs to use the store; the services' own roles carry it.
         self.access_statements = pulumi.Output.all(bucket.arn, key.arn).apply(

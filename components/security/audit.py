@@ -11,7 +11,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.shared.iam import PARTITION, policy_document
-from components.shared.kms import encryption_key
+from components.shared.kms import account_administration, encryption_key
+from components.shared.s3 import deny_insecure_transport, private_bucket
 
 # GuardDuty findings at this severity and above (4 = medium) reach the topic.
 FINDING_SEVERITY = 4
@@ -22,13 +23,7 @@ def trail_key_policy(account_id: str, region: str, trail_name: str) -> str:
     trail_arn = f"arn:{PARTITION}:cloudtrail:{region}:{account_id}:trail/{trail_name}"
     return policy_document(
         [
-            {
-                "Sid": "AccountAdministration",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{PARTITION}:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
+            account_administration(account_id),
             {
                 "Sid": "CloudTrailEncryptsThisTrail",
                 "Effect": "Allow",
@@ -52,14 +47,7 @@ def trail_bucket_policy(bucket_arn: str, account_id: str, trail_arn: str) -> str
     """CloudTrail of this trail only may write; nobody may read or write over plain HTTP."""
     return policy_document(
         [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
+            deny_insecure_transport(bucket_arn),
             {
                 "Sid": "TrailChecksTheBucket",
                 "Effect": "Allow",
@@ -89,13 +77,7 @@ def findings_key_policy(account_id: str) -> str:
     """The account administers the key; EventBridge of this account may publish with it."""
     return policy_document(
         [
-            {
-                "Sid": "AccountAdministration",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{PARTITION}:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
+            account_administration(account_id),
             {
                 "Sid": "EventBridgePublishes",
                 "Effect": "Allow",
@@ -204,8 +186,6 @@ class AuditTrail(pulumi.ComponentResource):
         self.findings_topic_arn = topic.arn
 
     def _cloud_trail(self, name: str, args: AuditArgs) -> None:
-        child = pulumi.ResourceOptions(parent=self)
-        kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
         trail_name = f"{args.name_prefix}-audit"
         key = encryption_key(
             f"{name}-trail",
@@ -217,49 +197,16 @@ class AuditTrail(pulumi.ComponentResource):
                 lambda account: trail_key_policy(account, args.region, trail_name)
             ),
         )
-        bucket = aws.s3.Bucket(f"{name}-trail", bucket=f"{trail_name}-logs", opts=kept)
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-trail",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
+        trail_arn = args.account_id.apply(
+            lambda account: f"arn:{PARTITION}:cloudtrail:{args.region}:{account}:trail/{trail_name}"
         )
-        aws.s3.BucketOwnershipControls(
+        bucket_name = f"{trail_name}-logs"
+        bucket_arn = f"arn:{PARTITION}:s3:::{bucket_name}"
+        bucket, policy = private_bucket(
             f"{name}-trail",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-trail",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                status="Enabled"
-            ),
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-trail",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=(
-                        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="aws:kms", kms_master_key_id=key.arn
-                        )
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-trail",
-            bucket=bucket.id,
-            rules=[
+            bucket_name=bucket_name,
+            key_arn=key.arn,
+            lifecycle=[
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
                     id="expire-audit-logs",
                     status="Enabled",
@@ -274,18 +221,11 @@ class AuditTrail(pulumi.ComponentResource):
                     ),
                 )
             ],
-            opts=child,
-        )
-        trail_arn = args.account_id.apply(
-            lambda account: f"arn:{PARTITION}:cloudtrail:{args.region}:{account}:trail/{trail_name}"
-        )
-        policy = aws.s3.BucketPolicy(
-            f"{name}-trail",
-            bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, args.account_id, trail_arn).apply(
-                lambda values: trail_bucket_policy(values[0], values[1], values[2])
+            protect=args.protect,
+            parent=self,
+            policy=pulumi.Output.all(args.account_id, trail_arn).apply(
+                lambda values: trail_bucket_policy(bucket_arn, values[0], values[1])
             ),
-            opts=child,
         )
         aws.cloudtrail.Trail(
             f"{name}-trail",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
@@ -43,17 +45,23 @@ def encryption_key(
     return key
 
 
+def account_administration(account_id: str) -> dict[str, Any]:
+    """The key policy statement by which the account administers its key (in a key policy,
+    `Resource: "*"` is the key itself); IAM policies then grant its use."""
+    return {
+        "Sid": "AccountAdministration",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{PARTITION}:iam::{account_id}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
 def log_key_policy(account_id: str, region: str, log_group_arn_pattern: str) -> str:
     """The account administers the key; CloudWatch Logs may use it for matching log groups only."""
     return policy_document(
         [
-            {
-                "Sid": "AccountAdministration",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{PARTITION}:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
+            account_administration(account_id),
             {
                 "Sid": "ControlPlaneLogs",
                 "Effect": "Allow",
