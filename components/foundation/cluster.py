@@ -18,7 +18,7 @@ from components.shared.iam import (
     policy_document,
     service_trust_policy,
 )
-from components.shared.kms import encryption_key, log_key_policy
+from components.shared.kms import encryption_key, log_group_key_policy
 from components.shared.urns import formerly
 from stacks.settings import AccessSettings, ControlPlaneLogType, Persona
 
@@ -138,13 +138,7 @@ class Cluster(pulumi.ComponentResource):
             description=f"Envelope encryption of {cluster_name} Kubernetes secrets and its logs",
             protect=args.protect,
             parent=self,
-            policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: log_key_policy(
-                    account,
-                    args.region,
-                    f"arn:{PARTITION}:logs:{args.region}:{account}:log-group:{log_group_name}",
-                )
-            ),
+            policy=log_group_key_policy(args.account_id, args.region, log_group_name),
         )
 
         # Created before the cluster so that EKS does not create it without retention or key.

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.shared.iam import PARTITION, policy_document, service_trust_policy
-from components.shared.kms import encryption_key, log_key_policy
+from components.shared.iam import policy_document, service_trust_policy
+from components.shared.kms import encryption_key, log_group_key_policy
 from components.shared.urns import formerly
 from stacks.settings import NatStrategy
 
@@ -277,13 +277,7 @@ class Network(pulumi.ComponentResource):
             description=f"Encryption of {name}'s VPC flow logs",
             protect=args.protect,
             parent=self,
-            policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: log_key_policy(
-                    account,
-                    args.region,
-                    f"arn:{PARTITION}:logs:{args.region}:{account}:log-group:{log_group_name}",
-                )
-            ),
+            policy=log_group_key_policy(args.account_id, args.region, log_group_name),
         )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",

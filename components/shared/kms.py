@@ -80,3 +80,16 @@ def log_key_policy(account_id: str, region: str, log_group_arn_pattern: str) -> 
             },
         ]
     )
+
+
+def log_group_key_policy(
+    account_id: pulumi.Input[str], region: str, log_group_name: str
+) -> pulumi.Output[str]:
+    """`log_key_policy` for the one log group of that name in this account and region."""
+    return pulumi.Output.from_input(account_id).apply(
+        lambda account: log_key_policy(
+            account,
+            region,
+            f"arn:{PARTITION}:logs:{region}:{account}:log-group:{log_group_name}",
+        )
+    )
