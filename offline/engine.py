@@ -390,6 +390,67 @@ class PlatformMocks(pulumi_mocks.Mocks):
         return out
 
 
+# Deeper than any real stack file; a bound keeps a malicious one from exhausting the stack.
+MAX_YAML_DEPTH = 32
+
+
+class StackFileLoader(yaml.SafeLoader):
+    """YAML as the Pulumi CLI accepts a stack file: no duplicate keys, and (stricter, since a
+    stack file never needs them) no anchors or aliases, which make "billion laughs" bombs."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.YAMLError(
+                f"line {event.start_mark.line + 1}: anchors and aliases are not allowed"
+            )
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise yaml.YAMLError(
+                f"line {event.start_mark.line + 1}: nested deeper than {MAX_YAML_DEPTH}"
+            )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_stack_file(path: Path, project: str) -> dict[str, Any]:
+    """The `config:` mapping of a stack file, or one clear error naming the file."""
+    from stacks.loader import SettingsError
+    from stacks.settings_base import short
+
+    try:
+        document = yaml.load(path.read_text(), Loader=StackFileLoader)
+    except yaml.YAMLError as error:
+        problem = str(error).splitlines()[0][:200]
+        raise SettingsError(f"{path.name}: {problem}") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise SettingsError(f"{path.name}: must be a mapping with a `config:` mapping")
+    config: dict[str, Any] = document.get("config") or {}
+    for key in config:
+        if not isinstance(key, str) or ":" not in key:
+            raise SettingsError(
+                f"{path.name}: config key {short(key)} has no namespace (write {project}:<key>)"
+            )
+    return config
+
+
 def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], list[str]]:
     """The stack file's `config:` values as YAML gives them, and the keys holding secure values.
 
@@ -400,10 +461,9 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str,
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
-    document = yaml.safe_load(path.read_text()) or {}
     values: dict[str, Any] = {}
     secret_keys: list[str] = []
-    for key, value in (document.get("config") or {}).items():
+    for key, value in read_stack_file(path, project_name(project_dir)).items():
         replaced, had_secret = _replace_secure(key, value)
         values[key] = replaced
         if had_secret:

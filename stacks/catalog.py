@@ -36,8 +36,9 @@ def database_user(service: str) -> str:
     return service.replace("-", "_")
 
 
-_CPU = re.compile(r"^(\d+)(m?)$")
-_MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
+# ASCII digits only: a regex \d would also take Arabic-Indic or full-width ones.
+_CPU = re.compile(r"^([0-9]{1,6})(m?)$")
+_MEMORY = re.compile(r"^([0-9]{1,6})(Mi|Gi)$")
 
 
 def cpu_millicores(quantity: str) -> int:
@@ -61,6 +62,13 @@ MemoryQuantity = Annotated[str, Field(pattern=_MEMORY.pattern, description="e.g.
 class ComputeResources(Settings):
     cpu: CpuQuantity
     memory: MemoryQuantity
+
+    @model_validator(mode="after")
+    def _not_zero(self) -> ComputeResources:
+        for key, amount in (("cpu", cpu_millicores(self.cpu)), ("memory", memory_mib(self.memory))):
+            if amount == 0:
+                raise invalid(key, getattr(self, key), "a request or limit of zero is no size")
+        return self
 
 
 def check_limits_cover_requests(
@@ -91,7 +99,7 @@ class ServiceResources(Settings):
 class PersistentVolume(Settings):
     """A ReadWriteOnce EBS volume, so only for services that run a single replica."""
 
-    mount_path: Annotated[str, Field(pattern=r"^/[a-z0-9/_-]+$")]
+    mount_path: Annotated[str, Field(pattern=r"^/[a-z0-9/_-]{1,200}$")]
     size_gib: Annotated[int, Field(ge=1, le=16384)]
 
 
@@ -163,6 +171,15 @@ class ServiceSettings(Settings):
                 f"{self.max_replicas} replicas cannot share a ReadWriteOnce persistentVolume "
                 "(allowed: 0 or 1, by hand)",
             )
+        if self.persistent_volume is not None:
+            path = self.persistent_volume.mount_path.rstrip("/")
+            # Every pod already mounts its scratch emptyDir at /tmp.
+            if path == "/tmp" or path.startswith("/tmp/") or "/tmp".startswith(path + "/"):
+                raise invalid(
+                    "persistentVolume.mountPath",
+                    self.persistent_volume.mount_path,
+                    "overlaps /tmp, where every pod mounts its scratch volume",
+                )
         self._check_vertical_scaling()
         if len(set(self.calls)) != len(self.calls):
             raise invalid("calls", self.calls, f"{self.calls} names a service twice")
@@ -224,7 +241,6 @@ def _service(
             "requests": {"cpu": requests[0], "memory": requests[1]},
             "limits": {"cpu": limits[0], "memory": limits[1]},
         },
-        "imageTag": "1.0.0",
         **extra,
     }
 

@@ -6,7 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from stacks.settings_base import Settings, invalid
+from stacks.aws_facts import (
+    AURORA_INSTANCE_CLASSES,
+    AURORA_POSTGRES_VERSIONS,
+    CACHE_NODE_TYPES,
+    OPENSEARCH_VERSIONS,
+    REDIS_VERSIONS,
+    REGIONS,
+    SEARCH_INSTANCE_TYPES,
+)
+from stacks.settings_base import IAM_PRINCIPAL_PATTERN, Settings, check_one_of, invalid
 
 # CloudWatch-free retention choices Performance Insights accepts: 7 days free, or months.
 PERFORMANCE_INSIGHTS_RETENTION = frozenset({7, *range(31, 731, 31), 731})
@@ -15,11 +24,16 @@ PERFORMANCE_INSIGHTS_RETENTION = frozenset({7, *range(31, 731, 31), 731})
 class DisasterRecovery(Settings):
     """Copies of the database's backups in a second region, under a KMS key there."""
 
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}-[a-z]+-[0-9]$")]
+    region: str
     # How often a backup is taken and copied: the recovery point objective if the region is lost.
     every_hours: Literal[1, 2, 3, 4, 6, 8, 12, 24]
     # How long the copies are kept in the second region (and the backups in this one).
     retention_days: Annotated[int, Field(ge=7, le=3650)]
+
+    @model_validator(mode="after")
+    def _known_region(self) -> DisasterRecovery:
+        check_one_of("region", self.region, REGIONS, "commercial AWS region")
+        return self
 
 
 class DatabaseSettings(Settings):
@@ -41,6 +55,18 @@ class DatabaseSettings(Settings):
 
     @model_validator(mode="after")
     def _consistent(self) -> DatabaseSettings:
+        check_one_of(
+            "engineVersion",
+            self.engine_version,
+            AURORA_POSTGRES_VERSIONS,
+            "known Aurora PostgreSQL version",
+        )
+        check_one_of(
+            "instanceClass",
+            self.instance_class,
+            AURORA_INSTANCE_CLASSES,
+            "known Aurora instance class",
+        )
         if self.performance_insights_retention_days not in PERFORMANCE_INSIGHTS_RETENTION:
             raise invalid(
                 "performanceInsightsRetentionDays",
@@ -71,6 +97,12 @@ class CacheSettings(Settings):
     nodes: Annotated[int, Field(ge=1, le=6)]
     snapshot_retention_days: Annotated[int, Field(ge=1, le=35)]
 
+    @model_validator(mode="after")
+    def _offered(self) -> CacheSettings:
+        check_one_of("engineVersion", self.engine_version, REDIS_VERSIONS, "known Redis version")
+        check_one_of("nodeType", self.node_type, CACHE_NODE_TYPES, "known cache node type")
+        return self
+
     @property
     def high_availability(self) -> bool:
         return self.nodes >= 2
@@ -82,9 +114,25 @@ class SearchSettings(Settings):
     instance_count: Annotated[int, Field(ge=1, le=30)]
     dedicated_master_type: Annotated[str, Field(pattern=r"^[a-z0-9]+\.[a-z0-9]+\.search$")] | None
     volume_size_gib: Annotated[int, Field(ge=10, le=16384)]
+    # The IAM principal that administers fine-grained access control (stated, never derived
+    # from another list, so reordering admins never moves it).
+    master_user_arn: Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
 
     @model_validator(mode="after")
     def _zones_can_hold_the_nodes(self) -> SearchSettings:
+        check_one_of(
+            "engineVersion", self.engine_version, OPENSEARCH_VERSIONS, "known OpenSearch version"
+        )
+        check_one_of(
+            "instanceType", self.instance_type, SEARCH_INSTANCE_TYPES, "known search instance type"
+        )
+        if self.dedicated_master_type is not None:
+            check_one_of(
+                "dedicatedMasterType",
+                self.dedicated_master_type,
+                SEARCH_INSTANCE_TYPES,
+                "known search instance type",
+            )
         if self.instance_count > 1 and self.instance_count % 2 and self.instance_count % 3:
             raise invalid(
                 "instanceCount",

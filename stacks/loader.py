@@ -21,6 +21,7 @@ from stacks.environments import DEFAULTS
 from stacks.merge import deep_merge
 from stacks.secrets import SECRET_CONFIG_KEYS
 from stacks.settings import StackSettings
+from stacks.settings_base import short
 
 # A letter, then letters, digits and single hyphens between them: AWS identifiers derived from
 # it (RDS, ElastiCache) refuse "--" and a trailing "-".
@@ -37,6 +38,22 @@ def _parse(raw: Any) -> Any:
     if isinstance(raw, str) and raw.lstrip()[:1] in ("{", "["):
         return json.loads(raw)
     return raw
+
+
+# Namespaces a stack file may hold besides the project's own: providers' and the engine's.
+OTHER_NAMESPACES = frozenset({"aws", "kubernetes", "pulumi", "random"})
+
+
+def foreign_config_keys(project: str) -> list[str]:
+    """Config keys of no known namespace: a misspelt project name would hide a setting."""
+    from pulumi.runtime import config as runtime_config
+
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return sorted(
+        key
+        for key in raw
+        if key.split(":", 1)[0] != project and key.split(":", 1)[0] not in OTHER_NAMESPACES
+    )
 
 
 def project_config(project: str) -> dict[str, Any]:
@@ -85,7 +102,10 @@ def load_settings() -> StackSettings:
 
     project = pulumi.get_project()
     values = project_config(project)
-    problems = []
+    problems = [
+        f"{short(key)}: not a setting of project {project!r} (misspelt namespace?)"
+        for key in foreign_config_keys(project)
+    ]
     for key in SECRET_CONFIG_KEYS:
         if key not in values:
             problems.append(
@@ -121,8 +141,18 @@ def format_errors(error: ValidationError) -> list[str]:
     for detail in details:
         loc = detail["loc"]
         if loc[-1:] == ("[key]",):
-            allowed = (detail.get("ctx") or {}).get("expected", "")
-            lines.append(f"{'.'.join(map(str, loc[:-1]))}: unknown key (allowed: {allowed})")
+            where = ".".join(map(str, loc[:-1]))
+            ctx = detail.get("ctx") or {}
+            if "pattern" in ctx:
+                lines.append(
+                    f"{where}: key {short(detail['input'])} does not match {ctx['pattern']}"
+                )
+            elif "expected" in ctx:
+                lines.append(
+                    f"{where}: unknown key {short(detail['input'])} (allowed: {ctx['expected']})"
+                )
+            else:
+                lines.append(f"{where}: key {short(detail['input'])} is invalid: {detail['msg']}")
         elif not any(loc[: len(prefix)] == prefix for prefix in bad_keys):
             lines.append(_format_one(detail))
     return lines
@@ -145,7 +175,7 @@ def _format_one(detail: ErrorDetails) -> str:
         return f"{key}: required setting is missing"
     message = detail["msg"]
     # pydantic's own messages state the rule ("Input should be ..."); prefix key and value.
-    return f"{key}: {detail['input']!r} is invalid: {message[0].lower()}{message[1:]}"
+    return f"{key}: {short(detail['input'])} is invalid: {message[0].lower()}{message[1:]}"
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:

@@ -9,7 +9,6 @@ the offending key so that the error formatter in `stacks.loader` can print one l
 from __future__ import annotations
 
 import ipaddress
-import re
 from itertools import pairwise
 from typing import Annotated, Literal
 
@@ -22,6 +21,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from stacks.addon_settings import AddonsSettings
+from stacks.aws_facts import REGIONS, ZONE_LETTERS
 from stacks.capacity import class_capacity, schedulable
 from stacks.catalog import (
     SERVICE_NAMES,
@@ -33,7 +33,14 @@ from stacks.catalog import (
 from stacks.data_settings import DataSettings
 from stacks.instance_types import INSTANCE_TYPES
 from stacks.secrets import DELIVERED_SECRETS
-from stacks.settings_base import WORKLOAD_CLASSES, Settings, WorkloadClass, invalid
+from stacks.settings_base import (
+    IAM_PRINCIPAL_PATTERN,
+    WORKLOAD_CLASSES,
+    Settings,
+    WorkloadClass,
+    check_one_of,
+    invalid,
+)
 
 NatStrategy = Literal["perAz", "single"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
@@ -73,14 +80,49 @@ LOG_RETENTION_DAYS = frozenset(
         3653,
     }
 )
-REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
-IAM_PRINCIPAL_PATTERN = r"^arn:aws(-[a-z]+)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
-LABEL_KEY_PATTERN = r"^([a-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
+# ASCII only, as AWS and Kubernetes are: a regex class like \d would also take Arabic-Indic
+# or full-width digits.
+REGION_PATTERN = r"^[a-z]{2}-[a-z]+-[0-9]$"
+LABEL_KEY_PATTERN = r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
+# A Kubernetes label value: 63 characters at most, alphanumeric at both ends.
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][A-Za-z0-9._-]{0,61})?[A-Za-z0-9])?$"
+LabelValue = Annotated[str, Field(pattern=LABEL_VALUE_PATTERN)]
+# AWS tags (Tagging AWS resources, "Tag naming limits"): keys up to 128 and values up to 256
+# of letters, digits, spaces and _ . : / = + - @; the `aws:` prefix is AWS's own.
+TAG_PATTERN = r"^[A-Za-z0-9 _.:/=+@-]*$"
+# A resource carries at most 50 tags; the program adds its own (environment, pulumi-stack,
+# Name, workload-class and the autoscaler's), so a stack may set 40.
+MAX_STACK_TAGS = 40
+# EKS accepts at most 40 public access CIDR blocks (EKS API reference, VpcConfigRequest).
+MAX_PUBLIC_ACCESS_CIDRS = 40
+# The only ranges a VPC may use (RFC 1918, and the shared address space EKS supports).
+VPC_RANGES = tuple(
+    ipaddress.IPv4Network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+# Namespaces that are Kubernetes' own or the platform's: the application may not take one over.
+RESERVED_NAMESPACES = frozenset(
+    {
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "external-secrets-system",
+        "autoscaling-system",
+        "nvidia-device-plugin",
+        "reloader",
+        "database-bootstrap",
+        "istio-system",
+        "istio-ingress",
+        "monitoring",
+        "amazon-guardduty",
+    }
+)
 
 
 class Taint(Settings):
     key: Annotated[str, Field(pattern=LABEL_KEY_PATTERN)]
-    value: Annotated[str, Field(max_length=63)] = ""
+    value: LabelValue = ""
     effect: TaintEffect
 
     def kubernetes_effect(self) -> str:
@@ -98,7 +140,7 @@ class NodeGroupSettings(Settings):
     max_size: Annotated[int, Field(ge=1, le=1000)]
     desired_size: Annotated[int, Field(ge=0, le=1000)]
     disk_size_gib: Annotated[int, Field(ge=20, le=16384)] = 50
-    labels: dict[Annotated[str, Field(pattern=LABEL_KEY_PATTERN)], str] = {}
+    labels: dict[Annotated[str, Field(pattern=LABEL_KEY_PATTERN)], LabelValue] = {}
     taints: list[Taint] = []
     capacity_type: CapacityType = "ON_DEMAND"
     ami_type: AmiType = "AL2023_x86_64_STANDARD"
@@ -117,7 +159,12 @@ class NodeGroupSettings(Settings):
         if len(set(types)) != len(types):
             raise invalid("instanceTypes", types, f"{types} lists a type twice")
         sizes = [INSTANCE_TYPES[t] for t in types]
-        if any((b.vcpu, b.memory_gib) < (a.vcpu, a.memory_gib) for a, b in pairwise(sizes)):
+        # Each dimension on its own: (vCPU, memory) pairs compared as tuples would let a type
+        # with more CPUs and half the memory follow.
+        if any(
+            b.vcpu < a.vcpu or b.memory_gib < a.memory_gib or b.gpus < a.gpus
+            for a, b in pairwise(sizes)
+        ):
             # The autoscaler plans with the first type and on-demand groups launch in list order:
             # a later, smaller type would leave scheduled pods without room.
             raise invalid(
@@ -155,6 +202,13 @@ class NodeGroupSettings(Settings):
                 self.ami_type,
                 f"{self.ami_type!r} has no NVIDIA driver for {gpu_types} "
                 f"(allowed: {', '.join(sorted(GPU_AMI_TYPES))})",
+            )
+        folded = [key.lower() for key in self.labels]
+        if len(set(folded)) != len(folded):
+            raise invalid(
+                "labels",
+                sorted(self.labels),
+                "two label keys differ only in case (they would name one Auto Scaling group tag)",
             )
         if "workload-class" in self.labels:
             raise invalid(
@@ -200,7 +254,20 @@ class ApplicationSettings(Settings):
     # How often External Secrets re-reads Secrets Manager: a rotated secret reaches the
     # Kubernetes Secret within this, and the Reloader then rolls its pods.
     secret_refresh_interval: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,2}(m|h)$")] = "1h"
-    feature_flags: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")], bool] = {}
+    # Each becomes a ConfigMap key and environment variable FEATURE_<NAME>.
+    feature_flags: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")], bool] = {}
+
+    @field_validator("namespace")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name in RESERVED_NAMESPACES or name.startswith("kube-"):
+            raise invalid(
+                "namespace",
+                name,
+                f"{name!r} is Kubernetes' or the platform's own (not allowed: "
+                f"{', '.join(sorted(RESERVED_NAMESPACES))}, kube-*)",
+            )
+        return name
 
 
 class SecuritySettings(Settings):
@@ -289,8 +356,30 @@ class StackSettings(Settings):
     data: DataSettings
     protect: bool
     tags: dict[
-        Annotated[str, Field(min_length=1, max_length=127)], Annotated[str, Field(max_length=255)]
+        Annotated[str, Field(min_length=1, max_length=128, pattern=TAG_PATTERN)],
+        Annotated[str, Field(max_length=256, pattern=TAG_PATTERN)],
     ] = {}
+
+    @field_validator("tags")
+    @classmethod
+    def _aws_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        for key in tags:
+            if key.lower().startswith("aws:"):
+                raise invalid("tags", key, f"{key!r} uses the prefix aws:, which is AWS's own")
+        if len(tags) > MAX_STACK_TAGS:
+            raise invalid(
+                "tags",
+                len(tags),
+                f"{len(tags)} tags leave no room for the program's own (allowed: at most "
+                f"{MAX_STACK_TAGS})",
+            )
+        return tags
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str) -> str:
+        check_one_of("region", region, REGIONS, "commercial AWS region")
+        return region
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -311,13 +400,25 @@ class StackSettings(Settings):
             network = ipaddress.IPv4Network(cidr)
         except ValueError:
             raise invalid("vpcCidr", cidr, f"{cidr!r} is not an IPv4 network") from None
-        if not network.is_private or not 16 <= network.prefixlen <= 20:
-            raise invalid("vpcCidr", cidr, f"{cidr!r} must be a private range sized /16 to /20")
+        if not any(network.subnet_of(r) for r in VPC_RANGES) or not 16 <= network.prefixlen <= 20:
+            raise invalid(
+                "vpcCidr",
+                cidr,
+                f"{cidr!r} must be a /16 to /20 inside {', '.join(str(r) for r in VPC_RANGES)}",
+            )
         return cidr
 
     @field_validator("endpoint_public_access_cidrs")
     @classmethod
     def _no_open_endpoint(cls, cidrs: list[str]) -> list[str]:
+        if len(cidrs) > MAX_PUBLIC_ACCESS_CIDRS:
+            raise invalid(
+                "endpointPublicAccessCidrs",
+                len(cidrs),
+                f"{len(cidrs)} ranges: EKS accepts at most {MAX_PUBLIC_ACCESS_CIDRS}",
+            )
+        if len(set(cidrs)) != len(cidrs):
+            raise invalid("endpointPublicAccessCidrs", cidrs, "lists a range twice")
         for cidr in cidrs:
             try:
                 network = ipaddress.IPv4Network(cidr)
@@ -352,7 +453,7 @@ class StackSettings(Settings):
         if len(zones) != 3 or len(set(zones)) != 3:
             raise invalid("availabilityZones", zones, f"{zones} must name three distinct zones")
         for zone in zones:
-            if not re.fullmatch(re.escape(self.region) + r"[a-z]", zone):
+            if zone[:-1] != self.region or zone[-1:] not in ZONE_LETTERS:
                 raise invalid(
                     "availabilityZones", zone, f"{zone!r} is not a zone of region {self.region!r}"
                 )

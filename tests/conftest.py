@@ -8,6 +8,7 @@ import pytest
 
 from offline.engine import StackRun, run_stack, stack_config
 from stacks.environments import ENVIRONMENTS
+from stacks.merge import deep_merge
 
 STACKS = ENVIRONMENTS
 
@@ -33,10 +34,15 @@ def stack_run(request: pytest.FixtureRequest, runs: dict[str, StackRun]) -> Stac
 
 
 def run_with(stack: str, **overrides: Any) -> StackRun:
-    """Run `stack` with some of its project settings replaced (camelCase keys)."""
+    """Run `stack` with some of its project settings changed (camelCase keys): a mapping is
+    merged over the stack file's value for that key, anything else replaces it."""
     config, secret_keys = stack_config(stack)
     for key, value in overrides.items():
-        config[f"financial-planning:{key}"] = value
+        name = f"financial-planning:{key}"
+        current = config.get(name)
+        if isinstance(value, dict) and isinstance(current, dict):
+            value = deep_merge(current, value)
+        config[name] = value
     return run_stack(stack, config=config, secret_keys=secret_keys)
 
 

@@ -57,8 +57,7 @@ class DataArgs:
         return cls(
             data=settings.data,
             availability_zones=settings.availability_zones,
-            # The first platform admin, else the deployer (an explicit setting is issue 14's).
-            search_master_arn=(settings.access.platform_admins or [settings.access.deployer])[0],
+            search_master_arn=settings.data.search.master_user_arn,
             app_namespace=settings.application.namespace,
             document_service_accounts=[
                 name for name, s in settings.services.items() if s.documents_bucket

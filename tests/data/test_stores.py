@@ -12,6 +12,7 @@ import pytest
 from offline.engine import PlatformMocks, RecordedResource, StackRun, secret_placeholder
 from offline.synth import kubernetes_objects, write_build
 from stacks import SettingsError, settings_from_values
+from stacks.merge import deep_merge
 from tests.conftest import run_with
 from tests.lookup import app_namespace, children_of, inline_policy, irsa_role, service_role
 from tests.test_settings import BASE
@@ -436,7 +437,7 @@ def test_no_credential_appears_in_plain_text(stack_run: StackRun, tmp_path: Path
 )
 def test_data_settings_are_checked(data: dict[str, object], expected: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        settings_from_values("production", {**BASE, "data": data})
+        settings_from_values("production", deep_merge(BASE, {"data": data}))
     assert str(caught.value).startswith(expected), str(caught.value)
 
 

@@ -107,6 +107,7 @@ def test_access_entries_are_named_by_principal_so_removing_one_touches_no_other(
             "arn:aws:iam::123456789012:role/admin-b",
         ],
         "deployer": "arn:aws:iam::123456789012:role/platform-deployer",
+        "developers": [],
     }
     before = run_with("staging", access=principals)
     after = run_with(
