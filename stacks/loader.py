@@ -10,7 +10,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
 import pulumi
@@ -141,7 +141,8 @@ def format_errors(error: ValidationError) -> list[str]:
     for detail in details:
         loc = detail["loc"]
         if loc[-1:] == ("[key]",):
-            where = ".".join(map(str, loc[:-1]))
+            # pydantic places the key itself before "[key]": the mapping is what holds it.
+            where = key_path(loc[:-2]) or "(stack)"
             ctx = detail.get("ctx") or {}
             if "pattern" in ctx:
                 lines.append(
@@ -158,16 +159,28 @@ def format_errors(error: ValidationError) -> list[str]:
     return lines
 
 
+def key_path(parts: Sequence[Any]) -> str:
+    """A location as a dotted path; a part that is no plain name is quoted (and cut short)."""
+    shown = []
+    for part in map(str, parts):
+        if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", part):
+            shown.append(part)
+        else:
+            shown.append(repr(part if len(part) <= 40 else part[:37] + "..."))
+    return ".".join(shown)
+
+
 def _format_one(detail: ErrorDetails) -> str:
     loc = [str(part) for part in detail["loc"]]
     ctx = detail.get("ctx") or {}
     if detail["type"] == "invalid_setting":
         # Raised by our own validators: they name the key, the value and the rule.
         # Field validators already stand at their key; model validators name it in ctx.
-        if not loc or loc[-1] != ctx["field"]:
-            loc.append(ctx["field"])
-        return ".".join(loc) + f": {ctx['problem']}"
-    key = ".".join(loc) or "(stack)"
+        field = str(ctx["field"]).split(".")
+        if loc[-len(field) :] != field:
+            loc.extend(field)
+        return key_path(loc) + f": {ctx['problem']}"
+    key = key_path(loc) or "(stack)"
     if detail["type"] == "extra_forbidden":
         allowed = _allowed_keys(StackSettings, detail["loc"][:-1])
         return f"{key}: unknown setting (allowed: {', '.join(allowed)})"

@@ -40,19 +40,18 @@ def check_one_of(field: str, value: Any, allowed: Collection[str], what: str) ->
         )
 
 
+def _bare(annotation: Any) -> Any:
+    """The type inside any `Annotated[...]` layers."""
+    while hasattr(annotation, "__metadata__"):
+        annotation = annotation.__origin__
+    return annotation
+
+
 def _expects_int(annotation: Any) -> bool:
     """Whether a field holds a number but not a boolean (`replicas: true` is not 1)."""
-    while typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    options = (
-        typing.get_args(annotation)
-        if typing.get_origin(annotation)
-        in (
-            typing.Union,
-            types.UnionType,
-        )
-        else (annotation,)
-    )
+    annotation = _bare(annotation)
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    options = [_bare(o) for o in typing.get_args(annotation)] if union else [annotation]
     return any(o in (int, float) for o in options) and bool not in options
 
 

@@ -1,0 +1,335 @@
+"""Bad stack files, as a careless or hurried user writes them: each refused in one line that
+names the key, or rendered; never a traceback, a hang or a silent coercion."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from offline.engine import PROJECT_DIR, run_stack
+from offline.synth import main as synth
+from stacks import SettingsError, settings_from_values
+from stacks.merge import deep_merge
+from tests.test_settings import BASE
+
+# A refusal: one line, a key path first, and short enough to read.
+SEGMENT = r"(?:[A-Za-z0-9_-]+|'[^'\n]*'|\"[^\"\n]*\"|\(stack\))"
+REFUSAL = re.compile(rf"^{SEGMENT}(?:\.{SEGMENT})*: .{{1,1500}}$")
+
+
+def refusal(stack: str, values: dict[str, Any]) -> str:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_values(stack, deep_merge(BASE, values))
+    message = str(caught.value)
+    assert "\n" not in message and REFUSAL.match(message), message
+    return message
+
+
+ARABIC_FIVE, FULLWIDTH_FIVE = "\u0665", "\uff15"
+
+# (class, stack values, the start of the refusal)
+BAD: list[tuple[str, dict[str, Any], str]] = [
+    ("unicode", {"region": "us-east-\u0661"}, "region: 'us-east-\u0661' is invalid"),
+    (
+        "unicode",
+        {"access": {"deployer": "arn:aws:iam::\u0661\u0662\u0663456789012:role/x"}},
+        "access.deployer:",
+    ),
+    (
+        "unicode",
+        {"services": {"user-service": {"resources": {"requests": {"cpu": f"{ARABIC_FIVE}00m"}}}}},
+        "services.user-service.resources.requests.cpu:",
+    ),
+    (
+        "unicode",
+        {
+            "services": {
+                "user-service": {"resources": {"requests": {"memory": f"{FULLWIDTH_FIVE}12Mi"}}}
+            }
+        },
+        "services.user-service.resources.requests.memory:",
+    ),
+    (
+        "label",
+        {"nodeGroups": {"memory": {"labels": {"team": "risk team"}}}},
+        "nodeGroups.memory.labels.team:",
+    ),
+    (
+        "label",
+        {"nodeGroups": {"memory": {"labels": {"team": "x" * 64}}}},
+        "nodeGroups.memory.labels.team:",
+    ),
+    (
+        "label",
+        {"nodeGroups": {"memory": {"labels": {"team": "équipe"}}}},
+        "nodeGroups.memory.labels.team:",
+    ),
+    (
+        "label",
+        {
+            "nodeGroups": {
+                "memory": {"taints": [{"key": "a", "value": "b c", "effect": "NO_SCHEDULE"}]}
+            }
+        },
+        "nodeGroups.memory.taints.0.value:",
+    ),
+    (
+        "label",
+        {"nodeGroups": {"memory": {"labels": {"Team": "a", "team": "b"}}}},
+        "nodeGroups.memory.labels: two label keys differ only in case",
+    ),
+    (
+        "label",
+        {"nodeGroups": {"memory": {"labels": {"-bad": "a"}}}},
+        "nodeGroups.memory.labels: key '-bad' does not match",
+    ),
+    (
+        "configmap",
+        {"application": {"featureFlags": {"f" * 64: True}}},
+        "application.featureFlags: key",
+    ),
+    (
+        "mounts",
+        {"services": {"ml-service": {"persistentVolume": {"mountPath": "/tmp"}}}},
+        "services.ml-service.persistentVolume.mountPath: overlaps /tmp",
+    ),
+    (
+        "zero",
+        {"services": {"user-service": {"resources": {"requests": {"cpu": "0m"}}}}},
+        "services.user-service.resources.requests.cpu: a request or limit of zero",
+    ),
+    ("cidr", {"vpcCidr": "127.0.0.0/16"}, "vpcCidr: '127.0.0.0/16' must be a /16 to /20 inside"),
+    ("cidr", {"vpcCidr": "169.254.0.0/16"}, "vpcCidr: '169.254.0.0/16' must be"),
+    ("cidr", {"vpcCidr": "0.0.0.0/16"}, "vpcCidr: '0.0.0.0/16' must be"),
+    (
+        "cidr",
+        {"endpointPublicAccessCidrs": [f"198.51.100.{i}/32" for i in range(41)]},
+        "endpointPublicAccessCidrs: 41 ranges: EKS accepts at most 40",
+    ),
+    (
+        "region",
+        {
+            "region": "xx-nowhere-1",
+            "availabilityZones": ["xx-nowhere-1a", "xx-nowhere-1b", "xx-nowhere-1c"],
+        },
+        "region: 'xx-nowhere-1' is not a commercial AWS region",
+    ),
+    ("region", {"region": "us-gov-west-1"}, "region:"),
+    (
+        "region",
+        {
+            "region": "cn-north-1",
+            "availabilityZones": ["cn-north-1a", "cn-north-1b", "cn-north-1c"],
+        },
+        "region: 'cn-north-1' is not a commercial",
+    ),
+    (
+        "region",
+        {"availabilityZones": ["eu-west-1a", "eu-west-1b", "eu-west-1z"]},
+        "availabilityZones: 'eu-west-1z' is not a zone",
+    ),
+    (
+        "class",
+        {"data": {"database": {"instanceClass": "db.x9.huge"}}},
+        "data.database.instanceClass: 'db.x9.huge' is not a known Aurora instance class",
+    ),
+    (
+        "class",
+        {"data": {"database": {"engineVersion": "16.99"}}},
+        "data.database.engineVersion: '16.99' is not a known",
+    ),
+    (
+        "class",
+        {"data": {"cache": {"nodeType": "cache.t1.micro"}}},
+        "data.cache.nodeType: 'cache.t1.micro' is not a known cache node type",
+    ),
+    (
+        "class",
+        {"data": {"search": {"engineVersion": "OpenSearch_9.9"}}},
+        "data.search.engineVersion: 'OpenSearch_9.9' is not a known",
+    ),
+    (
+        "class",
+        {"nodeGroups": {"general": {"instanceTypes": ["m9.large"]}}},
+        "nodeGroups.general.instanceTypes: 'm9.large' is not a known instance type",
+    ),
+    ("tags", {"tags": {"aws:owner": "x"}}, "tags: 'aws:owner' uses the prefix aws:"),
+    ("tags", {"tags": {"owner": "a<b>"}}, "tags.owner:"),
+    # With the environment's two default tags, 43 in all.
+    ("tags", {"tags": {f"t{i}": "v" for i in range(41)}}, "tags: 43 tags leave no room"),
+    (
+        "principals",
+        {
+            "access": {
+                "deployer": "arn:aws:iam::123456789012:role/a",
+                "sres": ["arn:aws:iam::123456789012:role/a"],
+            }
+        },
+        "access.sre: arn:aws:iam::123456789012:role/a is already a deployer",
+    ),
+    (
+        "coercion",
+        {"services": {"ml-service": {"replicas": True}}},
+        "services.ml-service.replicas: True is a boolean, not a number",
+    ),
+    (
+        "coercion",
+        {"nodeGroups": {"gpu": {"maxSize": False}}},
+        "nodeGroups.gpu.maxSize: False is a boolean",
+    ),
+    (
+        "namespace",
+        {"application": {"namespace": "kube-system"}},
+        "application.namespace: 'kube-system' is Kubernetes' or the platform's own",
+    ),
+    ("namespace", {"application": {"namespace": "default"}}, "application.namespace: 'default' is"),
+    (
+        "namespace",
+        {"application": {"namespace": "external-secrets-system"}},
+        "application.namespace: 'external-secrets-system' is",
+    ),
+    (
+        "order",
+        {"nodeGroups": {"memory": {"instanceTypes": ["r5.large", "c5.xlarge"]}}},
+        "nodeGroups.memory.instanceTypes: ['r5.large', 'c5.xlarge'] must be ordered smallest first",
+    ),
+    ("long", {"region": "x" * 10_000}, "region: 'xxxxxxxx"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "values", "expected"), BAD, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(BAD)]
+)
+def test_each_bad_value_is_refused_in_one_line_naming_its_key(
+    kind: str, values: dict[str, Any], expected: str
+) -> None:
+    message = refusal("production", values)
+    assert message.startswith(expected), message
+    assert len(message) < 1500
+
+
+def test_a_removed_image_tag_is_refused_not_defaulted() -> None:
+    values = deep_merge(BASE, {})
+    values["services"] = {k: v for k, v in values["services"].items() if k != "ml-service"}
+    with pytest.raises(
+        SettingsError, match=r"^services\.ml-service\.imageTag: required setting is missing$"
+    ):
+        settings_from_values("production", values)
+
+
+def stack_file(tmp_path: Path, text: str) -> Path:
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (tmp_path / name).write_text((PROJECT_DIR / name).read_text())
+    (tmp_path / "Pulumi.qa.yaml").write_text(text)
+    return tmp_path
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+    for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (BOMB, "Pulumi.qa.yaml: line 1: anchors and aliases are not allowed"),
+        ("- a\n- b\n", "Pulumi.qa.yaml: must be a mapping with a `config:` mapping"),
+        ("just a string\n", "Pulumi.qa.yaml: must be a mapping"),
+        ("config: [1, 2]\n", "Pulumi.qa.yaml: must be a mapping"),
+        (
+            "config:\n  x: " + "[" * 100 + "]" * 100 + "\n",
+            "Pulumi.qa.yaml: line 2: nested deeper than 32",
+        ),
+        (
+            "config:\n  financial-planning:tags: {}\n  financial-planning:tags: {}\n",
+            "Pulumi.qa.yaml: line 3: duplicate key 'financial-planning:tags'",
+        ),
+        ("config:\n  tags: {a: b}\n", "Pulumi.qa.yaml: config key 'tags' has no namespace"),
+        (
+            "config:\n  financial-planing:tags: {a: b}\n",
+            "'financial-planing:tags': not a setting of project 'financial-planning'",
+        ),
+    ],
+)
+def test_hostile_stack_files_are_refused_quickly_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    started = time.perf_counter()
+    project = stack_file(tmp_path, text)
+    status = synth(
+        ["--stack", "qa", "--out", str(tmp_path / "build"), "--project-dir", str(project)]
+    )
+    err = capsys.readouterr().err
+    assert status == 1
+    assert time.perf_counter() - started < 30
+    first = err.splitlines()[0]
+    assert first.startswith("synth qa: ") and expected in first, err
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**6) | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+KEYS = st.sampled_from(
+    [
+        "region",
+        "vpcCidr",
+        "natGateways",
+        "kubernetesVersion",
+        "tags",
+        "access",
+        "nodeGroups",
+        "services",
+        "application",
+        "addons",
+        "data",
+        "security",
+        "retention",
+        "protect",
+        "availabilityZones",
+        "endpointPublicAccessCidrs",
+        "controlPlaneLogRetentionDays",
+        "unknownThing",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(KEYS, JSON, min_size=1, max_size=3))
+def test_generated_stack_values_are_refused_cleanly_or_accepted(values: dict[str, Any]) -> None:
+    try:
+        settings_from_values("staging", deep_merge(BASE, values))
+    except SettingsError as error:
+        for line in str(error).splitlines():
+            assert REFUSAL.match(line), line
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_generated_stack_file_text_never_escapes_as_a_traceback(text: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "Pulumi.qa.yaml"
+        path.write_text("config:\n  financial-planning:region: " + yaml.safe_dump(text))
+        from offline.engine import read_stack_file
+
+        try:
+            read_stack_file(path, "financial-planning")
+        except SettingsError as error:
+            assert str(error).startswith("Pulumi.qa.yaml: ")
+
+
+def test_a_good_stack_still_renders() -> None:
+    assert run_stack("staging").resources
