@@ -29,8 +29,6 @@ from pulumi.runtime.settings import get_project, get_stack
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from stacks.secrets import SECRET_CONFIG_KEYS
-
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
 SECRET = "[secret]"
@@ -454,9 +452,9 @@ def read_stack_file(path: Path, project: str) -> dict[str, Any]:
 def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], list[str]]:
     """The stack file's `config:` values as YAML gives them, and the keys holding secure values.
 
-    Secure values cannot be decrypted without the CLI; each becomes a recognisable placeholder.
-    Secret keys the program requires but the file lacks (they are set per deployment with
-    `pulumi config set --secret`) get placeholders too, marked secret like the CLI would.
+    Secure values cannot be decrypted without the CLI; each becomes a recognisable placeholder,
+    marked secret as the CLI would. A secret the file does not hold stays missing, so the
+    program refuses it offline exactly as it does under the CLI.
     """
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
@@ -467,12 +465,6 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str,
         replaced, had_secret = _replace_secure(key, value)
         values[key] = replaced
         if had_secret:
-            secret_keys.append(key)
-    project = project_name(project_dir)
-    for name in SECRET_CONFIG_KEYS:
-        key = f"{project}:{name}"
-        if key not in values:
-            values[key] = secret_placeholder(key)
             secret_keys.append(key)
     return values, secret_keys
 

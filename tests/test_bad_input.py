@@ -333,3 +333,19 @@ def test_generated_stack_file_text_never_escapes_as_a_traceback(text: str) -> No
 
 def test_a_good_stack_still_renders() -> None:
     assert run_stack("staging").resources
+
+
+def test_a_secret_the_stack_file_does_not_hold_fails_offline_as_under_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = yaml.safe_load((PROJECT_DIR / "Pulumi.staging.yaml").read_text())
+    del document["config"]["financial-planning:plaidSecret"]
+    project = stack_file(tmp_path, yaml.safe_dump(document))
+    status = synth(
+        ["--stack", "qa", "--out", str(tmp_path / "build"), "--project-dir", str(project)]
+    )
+    assert status == 1
+    assert capsys.readouterr().err == (
+        "synth qa: plaidSecret: required secret is missing (set it with: pulumi config set "
+        "--secret plaidSecret <value>)\n"
+    )
