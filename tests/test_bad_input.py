@@ -340,12 +340,13 @@ def test_a_secret_the_stack_file_does_not_hold_fails_offline_as_under_the_cli(
 ) -> None:
     document = yaml.safe_load((PROJECT_DIR / "Pulumi.staging.yaml").read_text())
     del document["config"]["financial-planning:plaidSecret"]
-    project = stack_file(tmp_path, yaml.safe_dump(document))
+    project = stack_file(tmp_path, "")
+    (project / "Pulumi.staging.yaml").write_text(yaml.safe_dump(document))
     status = synth(
-        ["--stack", "qa", "--out", str(tmp_path / "build"), "--project-dir", str(project)]
+        ["--stack", "staging", "--out", str(tmp_path / "build"), "--project-dir", str(project)]
     )
     assert status == 1
     assert capsys.readouterr().err == (
-        "synth qa: plaidSecret: required secret is missing (set it with: pulumi config set "
+        "synth staging: plaidSecret: required secret is missing (set it with: pulumi config set "
         "--secret plaidSecret <value>)\n"
     )
