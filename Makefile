@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_STAMP := .venv-checkov/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: venv checkers synth synth-all snapshot test lint bench clean
+.PHONY: venv checkers synth synth-all snapshot diff test lint bench clean
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ synth: $(STAMP)
 # Every environment of stacks/environments/.
 synth-all: $(STAMP)
 	$(PY) -m offline.synth --all
+
+# What the work tree changes against BASE (a git ref), per stack: make diff BASE=origin/main
+diff: $(STAMP)
+	$(PY) -m offline.diff --base $(BASE) $(if $(STACK),--stack $(STACK))
 
 # Rewrite the committed URN snapshots (tests/snapshots/) after an intended URN change.
 snapshot: $(STAMP)
