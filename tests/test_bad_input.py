@@ -4,7 +4,6 @@ names the key, or rendered; never a traceback, a hang or a silent coercion."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +230,8 @@ def stack_file(tmp_path: Path, text: str) -> Path:
     return tmp_path
 
 
+# Nine levels of nine aliases: 9**9 nodes if expanded. The refusal names line 1, the first
+# anchor, so the loader stopped before expanding anything (no timing needed to show it).
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
     for p, c in zip("abcdefgh", "bcdefghi", strict=True)
@@ -259,17 +260,15 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         ),
     ],
 )
-def test_hostile_stack_files_are_refused_quickly_in_one_line(
+def test_hostile_stack_files_are_refused_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
 ) -> None:
-    started = time.perf_counter()
     project = stack_file(tmp_path, text)
     status = synth(
         ["--stack", "qa", "--out", str(tmp_path / "build"), "--project-dir", str(project)]
     )
     err = capsys.readouterr().err
     assert status == 1
-    assert time.perf_counter() - started < 30
     first = err.splitlines()[0]
     assert first.startswith("synth qa: ") and expected in first, err
 
