@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from offline.engine import PROJECT_DIR, RecordedResource, StackRun, run_stack
+from offline.estimate import critical_path, describe
 from stacks.environments import ENVIRONMENTS
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         target = write_build(run, args.out)
         print(summary(run))
+        print()
+        print(describe(critical_path(run.resources)))
         manifests = len(list((target / "manifests").glob("*.yaml")))
         print(
             f"\nWrote {target}/inventory.json and {manifests} manifests "
