@@ -1,0 +1,1 @@
+"""One-time, per-account set-up that the Pulumi program's stacks rely on (see state.py)."""

@@ -1,0 +1,371 @@
+"""What every stack needs before its first `pulumi up`, created idempotently with boto3.
+
+- the state bucket (`pulumi login s3://<bucket>`): versioned, encrypted with the state key,
+  TLS-only, public access blocked, owner-enforced, old versions expiring;
+- the state key (`pulumi stack init --secrets-provider awskms://alias/<prefix>-state`);
+- GitHub's OIDC provider, and two roles only this repository's workflows can assume: the
+  preview role (pull requests) and the deploy role (main, and the `production` environment).
+
+Each step reads what exists and changes only what differs, so a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+GITHUB_ISSUER = "token.actions.githubusercontent.com"
+GITHUB_AUDIENCE = "sts.amazonaws.com"
+# GitHub's rules for an owner (1-39, alphanumerics and single hyphens) and a repository name.
+REPOSITORY_PATTERN = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}/[A-Za-z0-9._-]{1,100}$"
+)
+# S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens, a letter or digit at each
+# end (S3 user guide, "Bucket naming rules"); dots are refused here (they break TLS wildcard
+# certificates of virtual-hosted-style URLs).
+BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+NONCURRENT_VERSION_DAYS = 90
+
+
+class BootstrapError(ValueError):
+    """A bad argument: one line naming it, its value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    region: str
+    bucket: str
+    repository: str  # owner/name on GitHub
+    prefix: str = "financial-planning"
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("--region", self.region, r"^[a-z]{2}(-[a-z]+)+-[0-9]$", "an AWS region"),
+            ("--bucket", self.bucket, BUCKET_PATTERN.pattern, "3-63 of a-z, 0-9 and -"),
+            ("--repository", self.repository, REPOSITORY_PATTERN.pattern, "owner/name"),
+            ("--prefix", self.prefix, PREFIX_PATTERN.pattern, "3-32 of a-z, 0-9 and -"),
+        ]
+        for flag, value, pattern, allowed in checks:
+            if not re.fullmatch(pattern, value, flags=re.ASCII):
+                raise BootstrapError(f"{flag}: {value!r} is not {allowed}")
+
+    @property
+    def key_alias(self) -> str:
+        return f"alias/{self.prefix}-state"
+
+    @property
+    def preview_role(self) -> str:
+        return f"{self.prefix}-github-preview"
+
+    @property
+    def deploy_role(self) -> str:
+        return f"{self.prefix}-github-deploy"
+
+    def subjects(self, role: str) -> list[str]:
+        """The OIDC `sub` claims a role trusts: GitHub's documented formats."""
+        repo = f"repo:{self.repository}"
+        if role == self.preview_role:
+            return [f"{repo}:pull_request"]
+        return [f"{repo}:ref:refs/heads/main", f"{repo}:environment:production"]
+
+
+def trust_policy(provider_arn: str, subjects: list[str]) -> dict[str, Any]:
+    """Only GitHub tokens for our audience and exactly these subjects (no wildcards)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{GITHUB_ISSUER}:aud": GITHUB_AUDIENCE,
+                        f"{GITHUB_ISSUER}:sub": subjects,
+                    }
+                },
+            }
+        ],
+    }
+
+
+def state_access_policy(bucket: str, key_arn: str, *, write: bool) -> dict[str, Any]:
+    """The state bucket and key. A preview reads the state and writes only its lock."""
+    objects = f"arn:aws:s3:::{bucket}/*" if write else f"arn:aws:s3:::{bucket}/.pulumi/locks/*"
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
+        {
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:DeleteObject"],
+            "Resource": objects,
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": key_arn,
+        },
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def deploy_iam_policy(account: str, prefix: str) -> dict[str, Any]:
+    """PowerUserAccess leaves IAM out; the program's roles and OIDC provider, by name only."""
+    role = f"arn:aws:iam::{account}:role/{prefix}-*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "iam:CreateRole",
+                    "iam:DeleteRole",
+                    "iam:GetRole",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:PutRolePolicy",
+                    "iam:GetRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:ListRolePolicies",
+                    "iam:AttachRolePolicy",
+                    "iam:DetachRolePolicy",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:ListInstanceProfilesForRole",
+                    "iam:PassRole",
+                ],
+                "Resource": role,
+            },
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "iam:CreateOpenIDConnectProvider",
+                    "iam:DeleteOpenIDConnectProvider",
+                    "iam:GetOpenIDConnectProvider",
+                    "iam:TagOpenIDConnectProvider",
+                    "iam:UpdateOpenIDConnectProviderThumbprint",
+                ],
+                "Resource": f"arn:aws:iam::{account}:oidc-provider/oidc.eks.*",
+            },
+            {
+                # Never the bootstrap's own roles: the deploy role may not widen itself.
+                "Effect": "Deny",
+                "Action": "iam:*",
+                "Resource": f"arn:aws:iam::{account}:role/{prefix}-github-*",
+            },
+        ],
+    }
+
+
+def _same_policy(current: Any, wanted: dict[str, Any]) -> bool:
+    if isinstance(current, str):
+        current = json.loads(current)
+    return bool(current == wanted)
+
+
+class Bootstrap:
+    """Runs the steps against one account and region; `changes` lists what each run did."""
+
+    def __init__(self, settings: BootstrapSettings, session: Any) -> None:
+        self.settings = settings
+        self.s3 = session.client("s3", region_name=settings.region)
+        self.kms = session.client("kms", region_name=settings.region)
+        self.iam = session.client("iam", region_name=settings.region)
+        self.account = session.client("sts", region_name=settings.region).get_caller_identity()[
+            "Account"
+        ]
+        self.changes: list[str] = []
+
+    def run(self) -> list[str]:
+        key_arn = self.state_key()
+        self.state_bucket(key_arn)
+        provider_arn = self.github_provider()
+        self.role(self.settings.preview_role, provider_arn, key_arn, write=False)
+        self.role(self.settings.deploy_role, provider_arn, key_arn, write=True)
+        return self.changes
+
+    # The state key ------------------------------------------------------------------------
+
+    def state_key(self) -> str:
+        alias = self.settings.key_alias
+        aliases = self.kms.get_paginator("list_aliases").paginate()
+        existing = next(
+            (a for page in aliases for a in page["Aliases"] if a["AliasName"] == alias), None
+        )
+        if existing is None:
+            key = self.kms.create_key(
+                Description=f"{self.settings.prefix}: Pulumi state and stack secrets",
+                KeySpec="SYMMETRIC_DEFAULT",
+                KeyUsage="ENCRYPT_DECRYPT",
+            )["KeyMetadata"]
+            self.kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+            self.changes.append(f"created KMS key {alias}")
+            key_id = key["KeyId"]
+        else:
+            key_id = existing["TargetKeyId"]
+        if not self.kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]:
+            self.kms.enable_key_rotation(KeyId=key_id)
+            self.changes.append(f"enabled rotation of {alias}")
+        return str(self.kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
+
+    # The state bucket ---------------------------------------------------------------------
+
+    def state_bucket(self, key_arn: str) -> None:
+        bucket = self.settings.bucket
+        try:
+            self.s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=self.account)
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
+                raise
+            create: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
+            # us-east-1 refuses a LocationConstraint naming itself (S3 CreateBucket reference).
+            if self.settings.region != "us-east-1":
+                create["CreateBucketConfiguration"] = {"LocationConstraint": self.settings.region}
+            self.s3.create_bucket(**create)
+            self.changes.append(f"created bucket {bucket}")
+
+        if self.s3.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
+            self.s3.put_bucket_versioning(
+                Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
+            self.changes.append(f"enabled versioning of {bucket}")
+
+        block = {
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        }
+        try:
+            current = self.s3.get_public_access_block(Bucket=bucket)
+            current_block = current["PublicAccessBlockConfiguration"]
+        except ClientError:
+            current_block = {}
+        if current_block != block:
+            self.s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=block)
+            self.changes.append(f"blocked public access to {bucket}")
+
+        rule = {
+            "ApplyServerSideEncryptionByDefault": {
+                "SSEAlgorithm": "aws:kms",
+                "KMSMasterKeyID": key_arn,
+            },
+            "BucketKeyEnabled": True,
+        }
+        try:
+            rules = self.s3.get_bucket_encryption(Bucket=bucket)[
+                "ServerSideEncryptionConfiguration"
+            ]["Rules"]
+        except ClientError:
+            rules = []
+        if rules != [rule]:
+            self.s3.put_bucket_encryption(
+                Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]}
+            )
+            self.changes.append(f"encrypted {bucket} with the state key")
+
+        lifecycle = [
+            {
+                "ID": "expire-old-state-versions",
+                "Status": "Enabled",
+                "Filter": {"Prefix": ""},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_VERSION_DAYS},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+            }
+        ]
+        try:
+            current_rules = self.s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        except ClientError:
+            current_rules = []
+        if current_rules != lifecycle:
+            self.s3.put_bucket_lifecycle_configuration(
+                Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle}
+            )
+            self.changes.append(f"set {bucket} to expire old versions")
+
+        tls_only = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+        try:
+            current_policy: Any = self.s3.get_bucket_policy(Bucket=bucket)["Policy"]
+        except ClientError:
+            current_policy = {}
+        if not _same_policy(current_policy, tls_only):
+            self.s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(tls_only))
+            self.changes.append(f"made {bucket} TLS-only")
+
+    # GitHub's OIDC provider and the two roles ----------------------------------------------
+
+    def github_provider(self) -> str:
+        arn = f"arn:aws:iam::{self.account}:oidc-provider/{GITHUB_ISSUER}"
+        providers = self.iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+        if arn not in {p["Arn"] for p in providers}:
+            # The thumbprint list is optional: IAM trusts GitHub's certificate through its own
+            # library of trusted root CAs (IAM CreateOpenIDConnectProvider reference).
+            self.iam.create_open_id_connect_provider(
+                Url=f"https://{GITHUB_ISSUER}", ClientIDList=[GITHUB_AUDIENCE]
+            )
+            self.changes.append("created the GitHub OIDC provider")
+            return arn
+        clients = self.iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+        if GITHUB_AUDIENCE not in clients["ClientIDList"]:
+            self.iam.add_client_id_to_open_id_connect_provider(
+                OpenIDConnectProviderArn=arn, ClientID=GITHUB_AUDIENCE
+            )
+            self.changes.append(f"added {GITHUB_AUDIENCE} to the GitHub OIDC provider")
+        return arn
+
+    def role(self, name: str, provider_arn: str, key_arn: str, *, write: bool) -> None:
+        trust = trust_policy(provider_arn, self.settings.subjects(name))
+        try:
+            current = self.iam.get_role(RoleName=name)["Role"]
+        except self.iam.exceptions.NoSuchEntityException:
+            self.iam.create_role(
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(trust),
+                MaxSessionDuration=3600 * (2 if write else 1),
+                Description=f"GitHub Actions of {self.settings.repository}",
+            )
+            self.changes.append(f"created role {name}")
+        else:
+            if not _same_policy(current["AssumeRolePolicyDocument"], trust):
+                self.iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+                self.changes.append(f"reset the trust policy of {name}")
+
+        inline = {"state": state_access_policy(self.settings.bucket, key_arn, write=write)}
+        if write:
+            inline["program-iam"] = deploy_iam_policy(self.account, self.settings.prefix)
+        for policy_name, document in inline.items():
+            try:
+                current_doc = self.iam.get_role_policy(RoleName=name, PolicyName=policy_name)[
+                    "PolicyDocument"
+                ]
+            except self.iam.exceptions.NoSuchEntityException:
+                current_doc = {}
+            if not _same_policy(current_doc, document):
+                self.iam.put_role_policy(
+                    RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+                )
+                self.changes.append(f"set policy {policy_name} of {name}")
+
+        if write:
+            managed = "arn:aws:iam::aws:policy/PowerUserAccess"
+            attached = self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+            if managed not in {p["PolicyArn"] for p in attached}:
+                self.iam.attach_role_policy(RoleName=name, PolicyArn=managed)
+                self.changes.append(f"attached PowerUserAccess to {name}")
