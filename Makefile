@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_STAMP := .venv-checkov/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: venv checkers synth synth-all snapshot diff test lint bench clean
+.PHONY: venv checkers synth synth-all snapshot diff first-up test lint bench clean
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ synth-all: $(STAMP)
 # What the work tree changes against BASE (a git ref), per stack: make diff BASE=origin/main
 diff: $(STAMP)
 	$(PY) -m offline.diff --base $(BASE) $(if $(STACK),--stack $(STACK))
+
+# The commands of a new stack's first `pulumi up`: image repositories, images, the rest.
+first-up: $(STAMP)
+	$(PY) -m offline.first_up --stack $(STACK)
 
 # Rewrite the committed URN snapshots (tests/snapshots/) after an intended URN change.
 snapshot: $(STAMP)

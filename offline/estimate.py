@@ -49,8 +49,8 @@ def minutes_for(resource: RecordedResource) -> float:
     return CREATE_MINUTES.get(resource.type, OTHER_MINUTES)
 
 
-def critical_path(resources: Iterable[RecordedResource]) -> CriticalPath:
-    """The slowest chain of waits through the stack's graph, and its total minutes."""
+def waits(resources: Iterable[RecordedResource]) -> dict[str, set[str]]:
+    """For each resource, the custom resources `pulumi up` creates before it."""
     by_urn = {r.urn: r for r in resources}
     children: dict[str, list[str]] = {}
     for resource in by_urn.values():
@@ -62,7 +62,8 @@ def critical_path(resources: Iterable[RecordedResource]) -> CriticalPath:
             return [urn]
         return [leaf for child in children.get(urn, []) for leaf in resources_of(child)]
 
-    def waits_for(resource: RecordedResource) -> set[str]:
+    graph: dict[str, set[str]] = {}
+    for resource in by_urn.values():
         waited = {
             leaf for dep in resource.dependencies if dep in by_urn for leaf in resources_of(dep)
         }
@@ -70,15 +71,21 @@ def critical_path(resources: Iterable[RecordedResource]) -> CriticalPath:
         if provider in by_urn:
             waited.add(provider)
         waited.discard(resource.urn)
-        return waited
+        graph[resource.urn] = waited
+    return graph
+
+
+def critical_path(resources: Iterable[RecordedResource]) -> CriticalPath:
+    """The slowest chain of waits through the stack's graph, and its total minutes."""
+    by_urn = {r.urn: r for r in resources}
+    graph = waits(by_urn.values())
 
     @cache
     def finish(urn: str) -> tuple[float, tuple[str, ...]]:
-        resource = by_urn[urn]
         before: tuple[float, tuple[str, ...]] = (0.0, ())
-        for dep in waits_for(resource):
+        for dep in graph[urn]:
             before = max(before, finish(dep))
-        return before[0] + minutes_for(resource), (*before[1], urn)
+        return before[0] + minutes_for(by_urn[urn]), (*before[1], urn)
 
     best: tuple[float, tuple[str, ...]] = (0.0, ())
     for urn, resource in by_urn.items():

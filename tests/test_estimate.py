@@ -6,31 +6,7 @@ import pytest
 
 from offline.engine import RecordedResource, StackRun
 from offline.estimate import CREATE_MINUTES, OTHER_MINUTES, critical_path, minutes_for
-
-STACK = "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s"
-
-
-def node(
-    name: str,
-    type_: str,
-    *,
-    custom: bool = True,
-    parent: str = STACK,
-    dependencies: tuple[str, ...] = (),
-    provider: str = "",
-) -> RecordedResource:
-    return RecordedResource(
-        urn=f"urn:pulumi:s::p::{type_}::{name}",
-        type=type_,
-        name=name,
-        parent=parent,
-        custom=custom,
-        protect=False,
-        provider=provider,
-        dependencies=list(dependencies),
-        ignore_changes=[],
-        inputs={},
-    )
+from tests.records import node
 
 
 def test_a_dependency_on_a_component_waits_for_all_its_resources_and_providers_count() -> None:
