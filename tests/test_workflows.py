@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bootstrap.state import BootstrapSettings
 from offline.engine import PROJECT_DIR
 
 WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
@@ -110,3 +111,29 @@ def test_production_deploys_only_after_staging_one_update_per_stack_at_a_time() 
         pulumi = next(s for s in jobs[stack]["steps"] if s.get("uses", "").startswith("pulumi/"))
         assert pulumi["with"]["command"] == "up"
         assert pulumi["with"]["stack-name"] == stack
+
+
+def test_each_job_assumes_a_role_the_bootstrap_trusts_for_its_token() -> None:
+    """The job's OIDC `sub` (GitHub's format) is among the subjects its role trusts."""
+    settings = BootstrapSettings(region="us-east-1", bucket="state-bucket", repository="o/r")
+    checked = 0
+    for name in ("pull-request.yml", "deploy.yml"):
+        workflow = load(name)
+        for job in workflow["jobs"].values():
+            for step in job.get("steps", []):
+                if not step.get("uses", "").startswith("aws-actions/configure-aws-credentials@"):
+                    continue
+                if "environment" in job:
+                    sub = f"repo:o/r:environment:{job['environment']}"
+                elif "pull_request" in workflow["on"]:
+                    sub = "repo:o/r:pull_request"
+                else:
+                    assert workflow["on"] == {"push": {"branches": ["main"]}}
+                    sub = "repo:o/r:ref:refs/heads/main"
+                variable = step["with"]["role-to-assume"]
+                role = settings.preview_role if "PREVIEW_ROLE_ARN" in variable else None
+                role = role or (settings.deploy_role if "DEPLOY_ROLE_ARN" in variable else None)
+                assert role is not None, variable
+                assert sub in settings.subjects(role), (name, sub, role)
+                checked += 1
+    assert checked == 3  # the preview job (a matrix of both stacks), staging and production
