@@ -18,6 +18,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from components.shared.iam import managed_policy_arn, oidc_trust_policy
+from components.shared.s3 import deny_insecure_transport
+from stacks.aws_facts import REGIONS
+from stacks.settings import REGION_PATTERN
+
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"
 # GitHub's rules for an owner (1-39, alphanumerics and single hyphens) and a repository name.
@@ -45,7 +50,7 @@ class BootstrapSettings:
 
     def __post_init__(self) -> None:
         checks = [
-            ("--region", self.region, r"^[a-z]{2}(-[a-z]+)+-[0-9]$", "an AWS region"),
+            ("--region", self.region, REGION_PATTERN, "a commercial AWS region"),
             ("--bucket", self.bucket, BUCKET_PATTERN.pattern, "3-63 of a-z, 0-9 and -"),
             ("--repository", self.repository, REPOSITORY_PATTERN.pattern, "owner/name"),
             ("--prefix", self.prefix, PREFIX_PATTERN.pattern, "3-32 of a-z, 0-9 and -"),
@@ -53,6 +58,8 @@ class BootstrapSettings:
         for flag, value, pattern, allowed in checks:
             if not re.fullmatch(pattern, value, flags=re.ASCII):
                 raise BootstrapError(f"{flag}: {value!r} is not {allowed}")
+        if self.region not in REGIONS:
+            raise BootstrapError(f"--region: {self.region!r} is not a commercial AWS region")
 
     @property
     def key_alias(self) -> str:
@@ -75,23 +82,8 @@ class BootstrapSettings:
 
 
 def trust_policy(provider_arn: str, subjects: list[str]) -> dict[str, Any]:
-    """Only GitHub tokens for our audience and exactly these subjects (no wildcards)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {
-                        f"{GITHUB_ISSUER}:aud": GITHUB_AUDIENCE,
-                        f"{GITHUB_ISSUER}:sub": subjects,
-                    }
-                },
-            }
-        ],
-    }
+    """Only GitHub tokens for STS and exactly these subjects (no wildcards)."""
+    return dict(json.loads(oidc_trust_policy(provider_arn, GITHUB_ISSUER, subjects)))
 
 
 def state_access_policy(bucket: str, key_arn: str, *, write: bool) -> dict[str, Any]:
@@ -290,16 +282,7 @@ class Bootstrap:
 
         tls_only = {
             "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
+            "Statement": [deny_insecure_transport(f"arn:aws:s3:::{bucket}")],
         }
         try:
             current_policy: Any = self.s3.get_bucket_policy(Bucket=bucket)["Policy"]
@@ -364,7 +347,7 @@ class Bootstrap:
                 self.changes.append(f"set policy {policy_name} of {name}")
 
         if write:
-            managed = "arn:aws:iam::aws:policy/PowerUserAccess"
+            managed = managed_policy_arn("PowerUserAccess")
             attached = self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
             if managed not in {p["PolicyArn"] for p in attached}:
                 self.iam.attach_role_policy(RoleName=name, PolicyArn=managed)

@@ -37,10 +37,10 @@ def service_trust_policy(service: str) -> str:
     )
 
 
-def web_identity_trust_policy(
-    oidc_provider_arn: str, issuer_host_path: str, namespace: str, service_account: str
+def oidc_trust_policy(
+    oidc_provider_arn: str, issuer_host_path: str, subjects: str | Sequence[str]
 ) -> str:
-    """Trust policy for exactly one Kubernetes service account through the cluster's OIDC issuer."""
+    """Trust policy for tokens of one OIDC issuer, for STS, with exactly these subjects."""
     return policy_document(
         [
             {
@@ -50,13 +50,22 @@ def web_identity_trust_policy(
                 "Condition": {
                     "StringEquals": {
                         f"{issuer_host_path}:sub": (
-                            f"system:serviceaccount:{namespace}:{service_account}"
+                            subjects if isinstance(subjects, str) else list(subjects)
                         ),
                         f"{issuer_host_path}:aud": "sts.amazonaws.com",
                     }
                 },
             }
         ]
+    )
+
+
+def web_identity_trust_policy(
+    oidc_provider_arn: str, issuer_host_path: str, namespace: str, service_account: str
+) -> str:
+    """Trust policy for exactly one Kubernetes service account through the cluster's OIDC issuer."""
+    return oidc_trust_policy(
+        oidc_provider_arn, issuer_host_path, f"system:serviceaccount:{namespace}:{service_account}"
     )
 
 
