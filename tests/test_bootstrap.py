@@ -213,6 +213,9 @@ def test_only_this_repositorys_workflows_may_assume_the_roles(
     [
         ("--region", "us-east-\u0661"),
         ("--region", "mars-1"),
+        # GovCloud and China have other partitions; every ARN here is the commercial one.
+        ("--region", "us-gov-west-1"),
+        ("--region", "xx-north-9"),
         ("--bucket", "Fp_State"),
         ("--bucket", "fp.state.bucket"),
         ("--repository", "example-org"),
@@ -236,3 +239,25 @@ def test_a_bad_argument_is_refused_in_one_line_before_any_call(
     assert main(argv, session=object()) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith(f"bootstrap: {flag}: {value!r} is not"), err
+
+
+def test_what_aws_would_refuse_is_not_asked(session: Any) -> None:
+    """Constraints moto does not enforce, pinned against the AWS API references."""
+    longest = BootstrapSettings(
+        region="eu-west-1", bucket="fp-state-longest", repository=REPOSITORY, prefix="p" * 32
+    )
+    Bootstrap(longest, session).run()
+    iam = session.client("iam")
+    for name in (longest.preview_role, longest.deploy_role):
+        role = iam.get_role(RoleName=name)["Role"]
+        # IAM CreateRole: RoleName at most 64 characters; MaxSessionDuration 3600 to 43200.
+        assert len(name) <= 64
+        assert 3600 <= role["MaxSessionDuration"] <= 43200
+    s3 = session.client("s3", region_name="eu-west-1")
+    # S3 LifecycleRule: a Filter holds exactly one of Prefix, Tag, ObjectSize*, And.
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=longest.bucket)["Rules"]
+    assert rule["Filter"] == {"Prefix": ""}
+    # With BlockPublicPolicy on, S3 refuses a bucket policy granting anything to "*": only the
+    # TLS deny may name every principal.
+    policy = as_dict(s3.get_bucket_policy(Bucket=longest.bucket)["Policy"])
+    assert all(s["Effect"] == "Deny" for s in policy["Statement"] if s.get("Principal") == "*")
