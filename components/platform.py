@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -11,8 +12,10 @@ from components.addons.layer import AddonsArgs, ClusterAddons, build_addons
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
+from components.local_platform import LocalPlatform, build_local_platform
 from components.security.layer import Guarded, Security, SecurityArgs, build_security
 from components.workloads.layer import StackServices, Workloads, WorkloadsArgs, build_workloads
+from stacks import AnySettings, LocalStackSettings
 from stacks.settings import StackSettings
 
 
@@ -24,6 +27,21 @@ class Platform:
     addons: ClusterAddons
     workloads: Workloads
     security: Security
+
+    def exports(self) -> dict[str, Any]:
+        foundation = self.foundation
+        return {
+            "vpcId": foundation.network.vpc_id,
+            "privateSubnetIds": foundation.network.private_subnet_ids,
+            "clusterName": foundation.cluster.name,
+            "clusterEndpoint": foundation.cluster.endpoint,
+            "oidcProviderArn": foundation.cluster.oidc.provider_arn,
+            "kubeconfig": foundation.cluster.kubeconfig,
+            "nodeGroups": {
+                name: group.node_group.node_group_name
+                for name, group in foundation.node_groups.items()
+            },
+        }
 
 
 def build_platform(
@@ -71,3 +89,15 @@ def build_platform(
         ),
     )
     return Platform(context, foundation, data, addons, workloads, security)
+
+
+def build(
+    project: str,
+    stack: str,
+    settings: AnySettings,
+    secrets: Mapping[str, pulumi.Output[str]],
+) -> Platform | LocalPlatform:
+    """The stack's platform: on EKS, or onto an existing cluster (development)."""
+    if isinstance(settings, LocalStackSettings):
+        return build_local_platform(project, stack, settings, secrets)
+    return build_platform(project, stack, settings, secrets)

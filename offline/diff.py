@@ -108,10 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             for stack in args.stack or ENVIRONMENTS:
-                before = render(base_dir, stack, Path(scratch) / "before")
+                # A stack new in the work tree: everything in it is an addition.
+                new_stack = not (base_dir / f"Pulumi.{stack}.yaml").exists()
+                before = {} if new_stack else render(base_dir, stack, Path(scratch) / "before")
                 after = render(PROJECT_DIR, stack, Path(scratch) / "after")
                 text, dangerous = report(before, after)
-                print(f"== {stack}: {len(before)} -> {len(after)} resources")
+                print(
+                    f"== {stack}: {len(before)} -> {len(after)} resources"
+                    + (" (a new stack)" if new_stack else "")
+                )
                 print(text or "no changes")
                 if dangerous:
                     print(f"{stack}: a protected resource would be deleted or re-created")

@@ -111,6 +111,10 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         signature = value.get(_SIG_KEY)
         if signature == _SECRET_SIG:
+            inner = value.get("value")
+            # A secret mapping (a Kubernetes Secret's data) keeps its keys, never its values.
+            if isinstance(inner, dict) and _SIG_KEY not in inner:
+                return {key: SECRET for key in inner}
             return SECRET
         if signature == _RESOURCE_SIG:
             return value.get("urn", "")

@@ -56,6 +56,16 @@ def commands(stack: str, resources: list[RecordedResource]) -> str:
         str(r.state["repositoryUrl"]) for r in targets if r.type == "aws:ecr/repository:Repository"
     ]
     pushes = [i for i in images(resources) if i.rsplit(":", 1)[0] in repositories]
+    if not targets:
+        # No image repositories in the stack (development: a registry outside it).
+        return "\n".join(
+            [
+                f"# 1. Build and push each service's image to {stack}'s registry:",
+                *(f"#    {image}" for image in images(resources)),
+                "# 2. Everything:",
+                f"pulumi up --stack {stack}",
+            ]
+        )
     target_flags = " \\\n    ".join(f"--target '{r.urn}'" for r in targets)
     return "\n".join(
         [

@@ -17,7 +17,8 @@ import pulumi
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from stacks.environments import DEFAULTS
+from stacks.environments import DEFAULTS, TARGETS, Target
+from stacks.local_settings import LocalStackSettings
 from stacks.merge import deep_merge
 from stacks.secrets import SECRET_CONFIG_KEYS
 from stacks.settings import StackSettings
@@ -39,6 +40,12 @@ def _parse(raw: Any) -> Any:
         return json.loads(raw)
     return raw
 
+
+# The settings model of each target (see stacks.environments).
+MODELS: dict[Target, type[StackSettings] | type[LocalStackSettings]] = {
+    "eks": StackSettings,
+    "kubeconfig": LocalStackSettings,
+}
 
 # Namespaces a stack file may hold besides the project's own: providers' and the engine's.
 OTHER_NAMESPACES = frozenset({"aws", "kubernetes", "pulumi", "random"})
@@ -67,8 +74,22 @@ def project_config(project: str) -> dict[str, Any]:
     }
 
 
+AnySettings = StackSettings | LocalStackSettings
+
+
 def settings_from_values(stack: str, values: Mapping[str, Any]) -> StackSettings:
-    """Environment defaults merged with `values` (camelCase), validated.
+    """An EKS stack's settings from `values` (see `any_settings_from_values`)."""
+    settings = any_settings_from_values(stack, values)
+    if not isinstance(settings, StackSettings):
+        raise SettingsError(
+            f"environment: {settings.environment!r} deploys onto an existing cluster, not EKS"
+        )
+    return settings
+
+
+def any_settings_from_values(stack: str, values: Mapping[str, Any]) -> AnySettings:
+    """Environment defaults merged with `values` (camelCase), validated by the model of the
+    environment's target (EKS, or an existing cluster by kubeconfig context).
 
     Secret keys are not settings: they are read by `load_secrets` and skipped here.
     """
@@ -86,13 +107,14 @@ def settings_from_values(stack: str, values: Mapping[str, Any]) -> StackSettings
             f"(allowed: {', '.join(DEFAULTS)}; set it when the stack is not named after one)"
         )
     merged = deep_merge(DEFAULTS[environment], {**values, "environment": environment})
+    model = MODELS[TARGETS[environment]]
     try:
-        return StackSettings.model_validate(merged)
+        return model.model_validate(merged)
     except ValidationError as error:
-        raise SettingsError("\n".join(format_errors(error))) from None
+        raise SettingsError("\n".join(format_errors(error, model))) from None
 
 
-def load_settings() -> StackSettings:
+def load_settings() -> AnySettings:
     """The current stack's settings, from `pulumi.Config` values of this project.
 
     Also checks that every secret key is set, and set as a secret, so that all problems of a
@@ -118,7 +140,7 @@ def load_settings() -> StackSettings:
                 f"(set it again with: pulumi config set --secret {key} <value>)"
             )
     try:
-        settings = settings_from_values(pulumi.get_stack(), values)
+        settings = any_settings_from_values(pulumi.get_stack(), values)
     except SettingsError as error:
         problems.extend(str(error).splitlines())
     if problems:
@@ -132,7 +154,7 @@ def load_secrets() -> dict[str, pulumi.Output[str]]:
     return {key: config.require_secret(key) for key in SECRET_CONFIG_KEYS}
 
 
-def format_errors(error: ValidationError) -> list[str]:
+def format_errors(error: ValidationError, model: type[BaseModel] = StackSettings) -> list[str]:
     details = error.errors()
     # A bad dict key (an unknown service, say) makes pydantic also report every field of its
     # value as missing: report the key once and nothing below it.
@@ -155,7 +177,7 @@ def format_errors(error: ValidationError) -> list[str]:
             else:
                 lines.append(f"{where}: key {short(detail['input'])} is invalid: {detail['msg']}")
         elif not any(loc[: len(prefix)] == prefix for prefix in bad_keys):
-            lines.append(_format_one(detail))
+            lines.append(_format_one(detail, model))
     return lines
 
 
@@ -170,7 +192,7 @@ def key_path(parts: Sequence[Any]) -> str:
     return ".".join(shown)
 
 
-def _format_one(detail: ErrorDetails) -> str:
+def _format_one(detail: ErrorDetails, model: type[BaseModel]) -> str:
     loc = [str(part) for part in detail["loc"]]
     ctx = detail.get("ctx") or {}
     if detail["type"] == "invalid_setting":
@@ -182,7 +204,7 @@ def _format_one(detail: ErrorDetails) -> str:
         return key_path(loc) + f": {ctx['problem']}"
     key = key_path(loc) or "(stack)"
     if detail["type"] == "extra_forbidden":
-        allowed = _allowed_keys(StackSettings, detail["loc"][:-1])
+        allowed = _allowed_keys(model, detail["loc"][:-1])
         return f"{key}: unknown setting (allowed: {', '.join(allowed)})"
     if detail["type"] == "missing":
         return f"{key}: required setting is missing"

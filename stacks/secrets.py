@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import pulumi
 
+from stacks.settings_base import invalid
+
 
 class SecretField(NamedTuple):
     secret: str  # the Secrets Manager secret and the Kubernetes Secret it becomes
@@ -52,3 +54,16 @@ def secret_values(
         target = SECRET_CONFIG_KEYS[config_key]
         grouped.setdefault(target.secret, {})[target.key] = value
     return grouped
+
+
+def check_secret_env(where: str, secret_env: Mapping[str, str]) -> None:
+    """Refuse a service's `secretEnv` entry that names a secret key nothing delivers."""
+    for variable, reference in secret_env.items():
+        secret, _, key = reference.partition("/")
+        if key not in DELIVERED_SECRETS.get(secret, frozenset()):
+            delivered = sorted(f"{s}/{k}" for s, keys in DELIVERED_SECRETS.items() for k in keys)
+            raise invalid(
+                f"{where}.secretEnv.{variable}",
+                reference,
+                f"{reference!r} is not delivered (allowed: {', '.join(delivered)})",
+            )

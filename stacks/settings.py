@@ -32,7 +32,7 @@ from stacks.catalog import (
 )
 from stacks.data_settings import DataSettings
 from stacks.instance_types import INSTANCE_TYPES
-from stacks.secrets import DELIVERED_SECRETS
+from stacks.secrets import check_secret_env
 from stacks.settings_base import (
     IAM_PRINCIPAL_PATTERN,
     WORKLOAD_CLASSES,
@@ -610,14 +610,4 @@ class StackSettings(Settings):
                 service.gpus,
                 f"{service.gpus} exceeds the {capacity.gpus} GPU(s) of {first_type}",
             )
-        for variable, reference in service.secret_env.items():
-            secret, _, key = reference.partition("/")
-            if key not in DELIVERED_SECRETS.get(secret, frozenset()):
-                delivered = sorted(
-                    f"{s}/{k}" for s, keys in DELIVERED_SECRETS.items() for k in keys
-                )
-                raise invalid(
-                    f"{where}.secretEnv.{variable}",
-                    reference,
-                    f"{reference!r} is not delivered (allowed: {', '.join(delivered)})",
-                )
+        check_secret_env(where, service.secret_env)

@@ -22,7 +22,7 @@ from yamllint.config import YamlLintConfig
 
 from offline.engine import PROJECT_DIR, StackRun
 from offline.synth import write_build
-from stacks.environments import ENVIRONMENTS
+from stacks.environments import EKS_ENVIRONMENTS, ENVIRONMENTS
 from stacks.settings_base import Settings
 
 pytestmark = pytest.mark.manifests
@@ -158,10 +158,12 @@ def test_custom_resources_validate_against_their_schemas(manifests: Path) -> Non
         if (document["apiVersion"], document["kind"]) in CUSTOM_RESOURCE_KINDS
         and "package" in DECLARED_CUSTOM_RESOURCES[document["apiVersion"]]
     ]
-    assert len(packaged) >= 2
+    # The EKS stacks' ExternalSecrets and VPAs; the development stack's PostgreSQL Cluster.
+    on_eks = manifests.parent.name in EKS_ENVIRONMENTS
+    assert len(packaged) >= (2 if on_eks else 1)
     assert validate_custom_resources(packaged) == []
     local = [d for _, d in found if "schema" in DECLARED_CUSTOM_RESOURCES.get(d["apiVersion"], {})]
-    assert len(local) >= 8
+    assert len(local) >= (8 if on_eks else 0)
     assert local_schema_problems(found) == []
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from offline.engine import PROJECT_DIR, PlatformMocks, RecordingMonitor, run_stack, stack_config
 from stacks import SettingsError, settings_from_values
-from stacks.environments import DEFAULTS, ENVIRONMENTS
+from stacks.environments import DEFAULTS, EKS_ENVIRONMENTS, ENVIRONMENTS
 from stacks.merge import deep_merge
 from tests.conftest import SEED_PORTS
 
@@ -37,7 +37,7 @@ def test_every_environment_has_a_stack_file_and_every_stack_file_an_environment(
 
 
 def test_stack_files_state_only_what_differs_from_defaults() -> None:
-    for stack in ENVIRONMENTS:
+    for stack in EKS_ENVIRONMENTS:
         config, _ = stack_config(stack)
         keys = {key.split(":", 1)[1] for key in config if key.startswith("financial-planning:")}
         assert keys - {"openaiApiKey", "plaidClientId", "plaidSecret"} <= {
@@ -251,7 +251,10 @@ def test_the_example_from_the_issue() -> None:
             "nodeGroups.general.labels: 'workload-class' is set by the program",
         ),
         ({"protect": "sometimes"}, "protect: 'sometimes' is invalid: input should be a valid"),
-        ({"environment": "perf"}, "environment: 'perf' has no defaults (allowed: production"),
+        (
+            {"environment": "perf"},
+            "environment: 'perf' has no defaults (allowed: development, production",
+        ),
         (
             {
                 "services": {

@@ -12,11 +12,14 @@ import pytest
 
 from offline.engine import StackRun, run_program
 from offline.snapshot import Entry, compare, entries, parse, render, snapshot_path
+from stacks.environments import ENVIRONMENTS
 
 STACK = "urn:pulumi:s::p::"
 
 
-def test_render_keeps_the_committed_urns(stack_run: StackRun) -> None:
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_render_keeps_the_committed_urns(stack: str, runs: dict[str, StackRun]) -> None:
+    stack_run = runs[stack]
     committed = parse(snapshot_path(stack_run.stack).read_text())
     difference = compare(committed, entries(stack_run))
     assert difference.empty, (

@@ -71,7 +71,9 @@ class ClusterAddon(ABC):
 @dataclass(frozen=True)
 class HelmAddonArgs:
     addon: ClusterAddon
-    oidc: OidcIssuer
+    # The cluster's OIDC issuer for IRSA roles; None on a cluster without AWS (an add-on with
+    # an IRSA policy is then refused).
+    oidc: OidcIssuer | None
     # Installed add-ons this one comes after.
     after: Sequence[pulumi.Resource] = ()
     # The namespace, when an earlier add-on already created it (one owner per namespace).
@@ -106,6 +108,8 @@ class HelmAddon(pulumi.ComponentResource):
         if policy is not None:
             if addon.service_account is None:
                 raise ValueError(f"add-on {addon.name} has an IRSA policy but no service account")
+            if args.oidc is None:
+                raise ValueError(f"add-on {addon.name} calls AWS: it needs an EKS cluster (IRSA)")
             self.role_arn = IrsaRole(
                 f"{name}-operator",
                 IrsaRoleArgs(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.data.secrets import RemoteSecret
 from components.shared.conventions import namespace, service_priority_class, standard_labels
-from components.workloads.microservice import Microservice, MicroserviceArgs
+from components.shared.kubernetes_secrets import opaque_secret
+from components.workloads.microservice import ANY_NODE, Microservice, MicroserviceArgs, Placement
 from stacks.catalog import ServiceName, ServiceSettings
 from stacks.settings import ApplicationSettings, Taint
 from stacks.settings_base import WorkloadClass
@@ -48,6 +50,57 @@ def external_secret(
     )
 
 
+class SecretDelivery(Protocol):
+    """How the application's Kubernetes Secrets come to exist in its namespace."""
+
+    def deliver(
+        self, namespace_name: pulumi.Input[str], opts: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
+        """Create what makes the Secrets (the Deployments wait for these)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ExternalSecrets:
+    """On AWS: one ExternalSecret per Secrets Manager secret, through the ClusterSecretStore."""
+
+    remote: Mapping[str, RemoteSecret]
+    store: str
+    refresh_interval: str
+
+    def deliver(
+        self, namespace_name: pulumi.Input[str], opts: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
+        return [
+            external_secret(
+                secret_name,
+                remote,
+                namespace_name=namespace_name,
+                store_name=self.store,
+                opts=opts,
+                refresh_interval=self.refresh_interval,
+            )
+            for secret_name, remote in sorted(self.remote.items())
+        ]
+
+
+@dataclass(frozen=True)
+class KubernetesSecrets:
+    """Without AWS: plain Kubernetes Secrets from secret Outputs (stack secrets, generated
+    passwords); the provider keeps their data encrypted in the state."""
+
+    # secret -> key -> value
+    values: Mapping[str, Mapping[str, pulumi.Output[str]]]
+
+    def deliver(
+        self, namespace_name: pulumi.Input[str], opts: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
+        return [
+            opaque_secret(name, keys, namespace_name=namespace_name, opts=opts)
+            for name, keys in sorted(self.values.items())
+        ]
+
+
 def service_url(name: str, namespace_name: str, port: int) -> str:
     return f"http://{name}.{namespace_name}.svc.cluster.local:{port}"
 
@@ -58,16 +111,14 @@ def env_name(name: str) -> str:
 
 def application_config(
     environment: str,
-    region: str,
+    region: str | None,
     application: ApplicationSettings,
     services: Mapping[ServiceName, ServiceSettings],
 ) -> dict[str, str]:
     """The plain configuration every service reads (never secrets: those come from Secrets)."""
-    config = {
-        "ENVIRONMENT": environment,
-        "LOG_LEVEL": application.log_level,
-        "AWS_REGION": region,
-    }
+    config = {"ENVIRONMENT": environment, "LOG_LEVEL": application.log_level}
+    if region is not None:
+        config["AWS_REGION"] = region
     for flag, enabled in sorted(application.feature_flags.items()):
         config[f"FEATURE_{env_name(flag)}"] = str(enabled).lower()
     for name, service in services.items():
@@ -78,23 +129,31 @@ def application_config(
 @dataclass(frozen=True)
 class ApplicationArgs:
     environment: str
-    region: str
+    # None: no AWS (a development stack).
+    region: str | None
     application: ApplicationSettings
     services: Mapping[ServiceName, ServiceSettings]
     # service -> image repository URL; the tag comes from the service's settings.
     image_repositories: Mapping[str, pulumi.Input[str]]
-    node_taints: Mapping[WorkloadClass, Sequence[Taint]]
+    # The taints of each workload class's node group; None on a cluster without node groups
+    # (pods run on any node and are not spread over zones).
+    node_taints: Mapping[WorkloadClass, Sequence[Taint]] | None
     # Node groups that start at zero nodes.
     scale_from_zero: Collection[WorkloadClass]
-    storage_class: str
-    remote_secrets: Mapping[str, RemoteSecret]
-    secret_store: str
+    # None: the cluster's default StorageClass.
+    storage_class: str | None
+    secrets: SecretDelivery
     # service -> IRSA role of its service account.
     service_roles: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # Further configuration (data-store endpoints, bucket names), all non-secret.
     extra_config: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # Custom resource definitions and storage classes the objects here need first.
     depends_on: Sequence[pulumi.Resource] = ()
+    # The namespace asks for Istio sidecars (the mesh's own issue installs Istio).
+    mesh: bool = True
+    # service -> Secret (key "password") of its database user, where it signs in with a
+    # password instead of an IAM token (no AWS).
+    database_passwords: Mapping[str, str] = field(default_factory=dict)
 
 
 class Application(pulumi.ComponentResource):
@@ -107,7 +166,7 @@ class Application(pulumi.ComponentResource):
         ns = namespace(
             args.application.namespace,
             pod_security="restricted",
-            istio_injection=True,
+            istio_injection=args.mesh,
             opts=pulumi.ResourceOptions(parent=self),
         )
         inside = pulumi.ResourceOptions(parent=self, depends_on=[ns, *args.depends_on])
@@ -126,17 +185,7 @@ class Application(pulumi.ComponentResource):
             },
             opts=inside,
         )
-        secrets = [
-            external_secret(
-                secret_name,
-                remote,
-                namespace_name=ns.metadata.name,
-                store_name=args.secret_store,
-                opts=inside,
-                refresh_interval=args.application.secret_refresh_interval,
-            )
-            for secret_name, remote in sorted(args.remote_secrets.items())
-        ]
+        secrets = args.secrets.deliver(ns.metadata.name, inside)
         for service_name, service in args.services.items():
             image = pulumi.Output.concat(
                 args.image_repositories[service_name], ":", service.image_tag
@@ -148,11 +197,17 @@ class Application(pulumi.ComponentResource):
                     service=service,
                     image=image,
                     config_map=config_map.metadata.name,
-                    node_taints=args.node_taints[service.workload_class],
+                    placement=Placement(
+                        node_class=service.workload_class,
+                        taints=args.node_taints[service.workload_class],
+                    )
+                    if args.node_taints is not None
+                    else ANY_NODE,
                     storage_class=args.storage_class,
                     priority_class=service_priority_class(service.priority),
                     scale_from_zero=service.workload_class in args.scale_from_zero,
                     iam_role_arn=args.service_roles.get(service_name),
+                    database_password_secret=args.database_passwords.get(service_name),
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*secrets]),
             )

@@ -9,7 +9,7 @@ import pulumi
 
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.secrets import RemoteSecret
-from components.workloads.application import Application, ApplicationArgs
+from components.workloads.application import Application, ApplicationArgs, ExternalSecrets
 from components.workloads.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
 from components.workloads.database_users import DatabaseUsers, DatabaseUsersArgs
 from stacks.catalog import ServiceName, ServiceSettings, database_user
@@ -81,8 +81,11 @@ def build_workloads(
             node_taints=args.node_taints,
             scale_from_zero=args.scale_from_zero,
             storage_class=given.storage_class,
-            remote_secrets=given.remote_secrets,
-            secret_store=given.secret_store,
+            secrets=ExternalSecrets(
+                given.remote_secrets,
+                given.secret_store,
+                refresh_interval=args.application.secret_refresh_interval,
+            ),
             service_roles=given.service_roles,
             extra_config=given.config,
             depends_on=given.depends_on,

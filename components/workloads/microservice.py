@@ -20,6 +20,7 @@ from components.shared.conventions import (
 )
 from stacks.catalog import ServiceSettings, database_user
 from stacks.settings import Taint
+from stacks.settings_base import WorkloadClass
 
 HEALTH_PATH = "/health"
 CONTAINER_PORT_NAME = "http"
@@ -59,16 +60,32 @@ def probe(period_seconds: int, failure_threshold: int) -> dict[str, Any]:
     }
 
 
-def spread_constraints(name: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Placement:
+    """Where a service's pods run: its workload class's node group (selected, its taints
+    tolerated) spread over zones, or, on a cluster without node groups, any node."""
+
+    node_class: WorkloadClass | None
+    taints: Sequence[Taint] = ()
+    # Nodes carry topology.kubernetes.io/zone (a local cluster's do not, and a strict zone
+    # spread would then leave every pod Pending).
+    zones: bool = True
+
+
+ANY_NODE = Placement(node_class=None, zones=False)
+
+
+def spread_constraints(name: str, zones: bool = True) -> list[dict[str, Any]]:
     """Spread replicas over zones (strictly) and hosts (as far as capacity allows)."""
     selector = {"matchLabels": selector_labels(name)}
+    by_zone = {
+        "maxSkew": 1,
+        "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": selector,
+    }
     return [
-        {
-            "maxSkew": 1,
-            "topologyKey": "topology.kubernetes.io/zone",
-            "whenUnsatisfiable": "DoNotSchedule",
-            "labelSelector": selector,
-        },
+        *([by_zone] if zones else []),
         {
             "maxSkew": 1,
             "topologyKey": "kubernetes.io/hostname",
@@ -84,14 +101,16 @@ class MicroserviceArgs:
     service: ServiceSettings
     image: pulumi.Input[str]
     config_map: pulumi.Input[str]
-    # Taints of the node group the service runs on, which it must tolerate.
-    node_taints: Sequence[Taint]
-    storage_class: str
+    placement: Placement
+    # None: the cluster's default StorageClass.
+    storage_class: str | None
     priority_class: str
     # Its node group starts at zero nodes: the first pod waits for the autoscaler to add one
     # (and, on the GPU group, for the device plugin), longer than the default 10 minutes.
     scale_from_zero: bool = False
     iam_role_arn: pulumi.Input[str] | None = None
+    # The Secret (key "password") of its database user when it signs in with a password.
+    database_password_secret: str | None = None
 
 
 class Microservice(pulumi.ComponentResource):
@@ -123,9 +142,10 @@ class Microservice(pulumi.ComponentResource):
         if service.persistent_volume is not None:
             claim_spec: Any = {
                 "accessModes": ["ReadWriteOnce"],
-                "storageClassName": args.storage_class,
                 "resources": {"requests": {"storage": f"{service.persistent_volume.size_gib}Gi"}},
             }
+            if args.storage_class is not None:
+                claim_spec["storageClassName"] = args.storage_class
             claim = k8s.core.v1.PersistentVolumeClaim(
                 f"{name}-data",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -150,6 +170,18 @@ class Microservice(pulumi.ComponentResource):
         if "database" in service.data_stores:
             # Its own PostgreSQL user; the password is an IAM token its role may request.
             env.append({"name": "DATABASE_USER", "value": database_user(name)})
+            if args.database_password_secret is not None:
+                env.append(
+                    {
+                        "name": "DATABASE_PASSWORD",
+                        "valueFrom": {
+                            "secretKeyRef": {
+                                "name": args.database_password_secret,
+                                "key": "password",
+                            }
+                        },
+                    }
+                )
         for variable, reference in sorted(service.secret_env.items()):
             secret, key = reference.split("/", 1)
             env.append(
@@ -193,15 +225,17 @@ class Microservice(pulumi.ComponentResource):
                     "priorityClassName": args.priority_class,
                     "automountServiceAccountToken": service.kubernetes_api,
                     "securityContext": restricted_pod_security_context(),
-                    "nodeSelector": {WORKLOAD_CLASS_LABEL: service.workload_class},
-                    "tolerations": tolerations_for(args.node_taints),
-                    "topologySpreadConstraints": spread_constraints(name),
+                    "tolerations": tolerations_for(args.placement.taints),
+                    "topologySpreadConstraints": spread_constraints(name, args.placement.zones),
                     "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                     "containers": [container],
                     "volumes": volumes,
                 },
             },
         }
+        if args.placement.node_class is not None:
+            pod_spec = deployment["template"]["spec"]
+            pod_spec["nodeSelector"] = {WORKLOAD_CLASS_LABEL: args.placement.node_class}
         if service.autoscaling is None:
             deployment["replicas"] = service.replicas
         # Else its HPA owns the replica count: leaving it out means `pulumi up` never resets it.
