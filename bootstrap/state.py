@@ -4,7 +4,10 @@
   TLS-only, public access blocked, owner-enforced, old versions expiring;
 - the state key (`pulumi stack init --secrets-provider awskms://alias/<prefix>-state`);
 - GitHub's OIDC provider, and two roles only this repository's workflows can assume: the
-  preview role (pull requests) and the deploy role (main, and the `production` environment).
+  preview role (pull requests) and the deploy role (main, and the `production` environment);
+- the permissions boundary (`<prefix>-workload-boundary`) that every role the deploy role
+  creates must carry: no role of the program can ever change identities, whatever policy the
+  program gives it, so the deploy role cannot grant more than it has.
 
 Each step reads what exists and changes only what differs, so a second run changes nothing.
 """
@@ -35,6 +38,49 @@ REPOSITORY_PATTERN = re.compile(
 BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 NONCURRENT_VERSION_DAYS = 90
+# What the boundary denies: every IAM action that creates or widens an identity or its
+# credentials, or removes a boundary (IAM service authorization reference). Reads and
+# service-linked roles (which EKS's cluster role creates for load balancers) stay possible.
+IDENTITY_WRITES = sorted(
+    [
+        "iam:AddUserToGroup",
+        "iam:AttachGroupPolicy",
+        "iam:AttachRolePolicy",
+        "iam:AttachUserPolicy",
+        "iam:CreateAccessKey",
+        "iam:CreateGroup",
+        "iam:CreateLoginProfile",
+        "iam:CreateOpenIDConnectProvider",
+        "iam:CreatePolicy",
+        "iam:CreatePolicyVersion",
+        "iam:CreateRole",
+        "iam:CreateSAMLProvider",
+        "iam:CreateUser",
+        "iam:DeleteRolePermissionsBoundary",
+        "iam:DeleteUserPermissionsBoundary",
+        "iam:PassRole",
+        "iam:PutGroupPolicy",
+        "iam:PutRolePermissionsBoundary",
+        "iam:PutRolePolicy",
+        "iam:PutUserPermissionsBoundary",
+        "iam:PutUserPolicy",
+        "iam:SetDefaultPolicyVersion",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:UpdateLoginProfile",
+        "organizations:*",
+        "account:*",
+    ]
+)
+# Role changes that IAM lets a policy tie to the boundary the role gets or has (condition key
+# iam:PermissionsBoundary; IAM service authorization reference, "Actions defined by IAM").
+BOUNDED_ROLE_WRITES = [
+    "iam:AttachRolePolicy",
+    "iam:CreateRole",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+]
 
 
 class BootstrapError(ValueError):
@@ -73,6 +119,11 @@ class BootstrapSettings:
     def deploy_role(self) -> str:
         return f"{self.prefix}-github-deploy"
 
+    @property
+    def boundary_policy(self) -> str:
+        """The stack setting `iamPermissionsBoundary` names this policy."""
+        return f"{self.prefix}-workload-boundary"
+
     def subjects(self, role: str) -> list[str]:
         """The OIDC `sub` claims a role trusts: GitHub's documented formats."""
         repo = f"repo:{self.repository}"
@@ -106,30 +157,74 @@ def state_access_policy(bucket: str, key_arn: str, *, write: bool) -> dict[str, 
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def deploy_iam_policy(account: str, prefix: str) -> dict[str, Any]:
-    """PowerUserAccess leaves IAM out; the program's roles and OIDC provider, by name only."""
+def workload_boundary() -> dict[str, Any]:
+    """The most any role of the program may do: everything but identity changes. A boundary
+    grants nothing itself; a role's rights are its own policies within it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "WithinTheRolesOwnPolicies", "Effect": "Allow", "Action": "*", "Resource": "*"},
+            {
+                "Sid": "NoIdentityChanges",
+                "Effect": "Deny",
+                "Action": IDENTITY_WRITES,
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def deploy_iam_policy(account: str, prefix: str, boundary_arn: str) -> dict[str, Any]:
+    """PowerUserAccess leaves IAM out; the program's roles (always under the workload boundary)
+    and OIDC providers, by name only."""
     role = f"arn:aws:iam::{account}:role/{prefix}-*"
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
+                # Never the bootstrap's own roles: the deploy role may not widen itself.
+                "Effect": "Deny",
+                "Action": "iam:*",
+                "Resource": f"arn:aws:iam::{account}:role/{prefix}-github-*",
+            },
+            {
+                # Nor loosen the boundary, or take it off a role.
+                "Effect": "Deny",
+                "Action": [
+                    "iam:CreatePolicyVersion",
+                    "iam:DeletePolicy",
+                    "iam:DeletePolicyVersion",
+                    "iam:SetDefaultPolicyVersion",
+                ],
+                "Resource": boundary_arn,
+            },
+            {
+                "Effect": "Deny",
+                "Action": "iam:DeleteRolePermissionsBoundary",
+                "Resource": f"arn:aws:iam::{account}:role/*",
+            },
+            {
+                # Creating a role, and changing its policies, only with the boundary on it.
+                "Effect": "Allow",
+                "Action": BOUNDED_ROLE_WRITES,
+                "Resource": role,
+                "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}},
+            },
+            {
                 "Effect": "Allow",
                 "Action": [
-                    "iam:CreateRole",
                     "iam:DeleteRole",
                     "iam:GetRole",
+                    "iam:GetRolePolicy",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:ListInstanceProfilesForRole",
+                    "iam:ListRolePolicies",
+                    "iam:PassRole",
                     "iam:TagRole",
                     "iam:UntagRole",
                     "iam:UpdateAssumeRolePolicy",
-                    "iam:PutRolePolicy",
-                    "iam:GetRolePolicy",
-                    "iam:DeleteRolePolicy",
-                    "iam:ListRolePolicies",
-                    "iam:AttachRolePolicy",
-                    "iam:DetachRolePolicy",
-                    "iam:ListAttachedRolePolicies",
-                    "iam:ListInstanceProfilesForRole",
-                    "iam:PassRole",
+                    "iam:UpdateRole",
+                    "iam:UpdateRoleDescription",
                 ],
                 "Resource": role,
             },
@@ -143,12 +238,6 @@ def deploy_iam_policy(account: str, prefix: str) -> dict[str, Any]:
                     "iam:UpdateOpenIDConnectProviderThumbprint",
                 ],
                 "Resource": f"arn:aws:iam::{account}:oidc-provider/oidc.eks.*",
-            },
-            {
-                # Never the bootstrap's own roles: the deploy role may not widen itself.
-                "Effect": "Deny",
-                "Action": "iam:*",
-                "Resource": f"arn:aws:iam::{account}:role/{prefix}-github-*",
             },
         ],
     }
@@ -177,8 +266,11 @@ class Bootstrap:
         key_arn = self.state_key()
         self.state_bucket(key_arn)
         provider_arn = self.github_provider()
+        boundary_arn = self.boundary()
         self.role(self.settings.preview_role, provider_arn, key_arn, write=False)
-        self.role(self.settings.deploy_role, provider_arn, key_arn, write=True)
+        self.role(
+            self.settings.deploy_role, provider_arn, key_arn, write=True, boundary=boundary_arn
+        )
         return self.changes
 
     # The state key ------------------------------------------------------------------------
@@ -313,7 +405,47 @@ class Bootstrap:
             self.changes.append(f"added {GITHUB_AUDIENCE} to the GitHub OIDC provider")
         return arn
 
-    def role(self, name: str, provider_arn: str, key_arn: str, *, write: bool) -> None:
+    def boundary(self) -> str:
+        """The workload boundary, reset to its document if it was changed."""
+        name = self.settings.boundary_policy
+        arn = f"arn:aws:iam::{self.account}:policy/{name}"
+        wanted = workload_boundary()
+        try:
+            policy = self.iam.get_policy(PolicyArn=arn)["Policy"]
+        except self.iam.exceptions.NoSuchEntityException:
+            self.iam.create_policy(
+                PolicyName=name,
+                PolicyDocument=json.dumps(wanted),
+                Description=f"{self.settings.prefix}: the boundary of every role of the program",
+            )
+            self.changes.append(f"created permissions boundary {name}")
+            return arn
+        current = self.iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])[
+            "PolicyVersion"
+        ]["Document"]
+        if not _same_policy(current, wanted):
+            # A managed policy keeps at most five versions: drop the oldest spare one first.
+            versions = self.iam.list_policy_versions(PolicyArn=arn)["Versions"]
+            spare = sorted(
+                (v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"]
+            )
+            if len(versions) >= 5:
+                self.iam.delete_policy_version(PolicyArn=arn, VersionId=spare[0]["VersionId"])
+            self.iam.create_policy_version(
+                PolicyArn=arn, PolicyDocument=json.dumps(wanted), SetAsDefault=True
+            )
+            self.changes.append(f"reset permissions boundary {name}")
+        return arn
+
+    def role(
+        self,
+        name: str,
+        provider_arn: str,
+        key_arn: str,
+        *,
+        write: bool,
+        boundary: str | None = None,
+    ) -> None:
         trust = trust_policy(provider_arn, self.settings.subjects(name))
         try:
             current = self.iam.get_role(RoleName=name)["Role"]
@@ -332,7 +464,9 @@ class Bootstrap:
 
         inline = {"state": state_access_policy(self.settings.bucket, key_arn, write=write)}
         if write:
-            inline["program-iam"] = deploy_iam_policy(self.account, self.settings.prefix)
+            if boundary is None:
+                raise ValueError("the deploy role needs the workload boundary's ARN")
+            inline["program-iam"] = deploy_iam_policy(self.account, self.settings.prefix, boundary)
         for policy_name, document in inline.items():
             try:
                 current_doc = self.iam.get_role_policy(RoleName=name, PolicyName=policy_name)[

@@ -24,6 +24,9 @@ class StackContext:
     # Protect stateful resources (and turn on the services' own deletion protection).
     protect: bool
     aws_provider: aws.Provider
+    # The ARN of the permissions boundary every IAM role of the stack carries (the deploy role
+    # may only create roles that carry it; see bootstrap/), or None.
+    permissions_boundary: pulumi.Output[str] | None = None
 
     @property
     def prefix(self) -> str:
@@ -48,7 +51,12 @@ class ClusterContext:
 
 
 def stack_context(
-    project: str, stack: str, region: str, tags: Mapping[str, str], protect: bool
+    project: str,
+    stack: str,
+    region: str,
+    tags: Mapping[str, str],
+    protect: bool,
+    permissions_boundary_policy: str | None = None,
 ) -> StackContext:
     """The AWS provider (region, default tags) and the account it deploys to."""
     aws_provider = aws.Provider(
@@ -57,7 +65,14 @@ def stack_context(
     account_id = aws.get_caller_identity_output(
         opts=pulumi.InvokeOutputOptions(provider=aws_provider)
     ).account_id
-    return StackContext(project, stack, region, account_id, tags, protect, aws_provider)
+    boundary = (
+        None
+        if permissions_boundary_policy is None
+        else account_id.apply(
+            lambda account: f"arn:aws:iam::{account}:policy/{permissions_boundary_policy}"
+        )
+    )
+    return StackContext(project, stack, region, account_id, tags, protect, aws_provider, boundary)
 
 
 def with_cluster(context: StackContext, cluster: ClusterContext) -> pulumi.ResourceOptions:

@@ -51,7 +51,14 @@ def build_platform(
     secrets: Mapping[str, pulumi.Output[str]],
 ) -> Platform:
     tags = {**settings.tags, "environment": settings.environment, "pulumi-stack": stack}
-    context = stack_context(project, stack, settings.region, tags, settings.protect)
+    context = stack_context(
+        project,
+        stack,
+        settings.region,
+        tags,
+        settings.protect,
+        permissions_boundary_policy=settings.iam_permissions_boundary,
+    )
 
     foundation = build_foundation(context, FoundationArgs.from_settings(settings))
     cluster = foundation.cluster_context

@@ -355,6 +355,10 @@ class StackSettings(Settings):
     retention: RetentionSettings
     data: DataSettings
     protect: bool
+    # The name of the IAM policy every role of the stack carries as its permissions boundary:
+    # the one `python -m bootstrap` creates (`<prefix>-workload-boundary`). The deploy role may
+    # create and change roles only with it attached, so there is no stack without one.
+    iam_permissions_boundary: Annotated[str, Field(pattern=r"^[A-Za-z0-9+=,.@_-]{1,128}$")]
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=128, pattern=TAG_PATTERN)],
         Annotated[str, Field(max_length=256, pattern=TAG_PATTERN)],

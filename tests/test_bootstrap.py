@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from bootstrap.__main__ import main
 from bootstrap.state import GITHUB_ISSUER, Bootstrap, BootstrapSettings
+from stacks.environments import DEFAULTS
 
 REPOSITORY = "example-org/financial-planning"
 
@@ -261,3 +262,76 @@ def test_what_aws_would_refuse_is_not_asked(session: Any) -> None:
     # TLS deny may name every principal.
     policy = as_dict(s3.get_bucket_policy(Bucket=longest.bucket)["Policy"])
     assert all(s["Effect"] == "Deny" for s in policy["Statement"] if s.get("Principal") == "*")
+
+
+def test_every_role_the_deploy_role_makes_carries_the_workload_boundary(
+    session: Any, settings: BootstrapSettings
+) -> None:
+    Bootstrap(settings, session).run()
+    iam = session.client("iam")
+    account = session.client("sts").get_caller_identity()["Account"]
+    boundary_arn = f"arn:aws:iam::{account}:policy/{settings.boundary_policy}"
+    policy = iam.get_policy(PolicyArn=boundary_arn)["Policy"]
+    boundary = as_dict(
+        iam.get_policy_version(PolicyArn=boundary_arn, VersionId=policy["DefaultVersionId"])[
+            "PolicyVersion"
+        ]["Document"]
+    )
+    [denied] = [s for s in boundary["Statement"] if s["Effect"] == "Deny"]
+    # No role under it can make or widen an identity, or shed the boundary.
+    for action in (
+        "iam:CreateRole",
+        "iam:PutRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:CreateUser",
+        "iam:CreateAccessKey",
+        "iam:DeleteRolePermissionsBoundary",
+        "iam:PassRole",
+    ):
+        assert action in denied["Action"], action
+    assert "iam:CreateServiceLinkedRole" not in denied["Action"]
+
+    program = as_dict(
+        iam.get_role_policy(RoleName=settings.deploy_role, PolicyName="program-iam")[
+            "PolicyDocument"
+        ]
+    )
+    allowed = [s for s in program["Statement"] if s["Effect"] == "Allow"]
+    granting = [s for s in allowed if {"iam:CreateRole", "iam:PutRolePolicy"} & set(s["Action"])]
+    assert granting and all(
+        s["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}}
+        for s in granting
+    )
+    for action in ("iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:DeleteRolePolicy"):
+        assert all("Condition" in s for s in allowed if action in s["Action"]), action
+    assert not any("iam:DeleteRolePermissionsBoundary" in s["Action"] for s in allowed)
+    denied_to_deploy = [s for s in program["Statement"] if s["Effect"] == "Deny"]
+    assert any(
+        s["Resource"] == boundary_arn and "iam:CreatePolicyVersion" in s["Action"]
+        for s in denied_to_deploy
+    )
+
+
+def test_a_loosened_boundary_is_put_back(session: Any, settings: BootstrapSettings) -> None:
+    Bootstrap(settings, session).run()
+    iam = session.client("iam")
+    account = session.client("sts").get_caller_identity()["Account"]
+    arn = f"arn:aws:iam::{account}:policy/{settings.boundary_policy}"
+    everything = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    for _ in range(4):  # up to IAM's five versions, so the reset must make room
+        iam.create_policy_version(
+            PolicyArn=arn, PolicyDocument=json.dumps(everything), SetAsDefault=True
+        )
+    assert Bootstrap(settings, session).run() == [
+        f"reset permissions boundary {settings.boundary_policy}"
+    ]
+    assert Bootstrap(settings, session).run() == []
+
+
+def test_the_program_names_the_boundary_the_bootstrap_makes_by_default() -> None:
+    default = BootstrapSettings(region="eu-west-1", bucket="state", repository=REPOSITORY)
+    assert DEFAULTS["production"]["iamPermissionsBoundary"] == default.boundary_policy
+    assert DEFAULTS["staging"]["iamPermissionsBoundary"] == default.boundary_policy

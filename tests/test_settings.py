@@ -252,6 +252,11 @@ def test_the_example_from_the_issue() -> None:
         ),
         ({"protect": "sometimes"}, "protect: 'sometimes' is invalid: input should be a valid"),
         (
+            # A name, not an ARN: the program adds the account.
+            {"iamPermissionsBoundary": "arn:aws:iam::123456789012:policy/b"},
+            "iamPermissionsBoundary: 'arn:aws:iam::123456789012:policy/b' is invalid",
+        ),
+        (
             {"environment": "perf"},
             "environment: 'perf' has no defaults (allowed: development, production",
         ),
@@ -355,7 +360,8 @@ def test_every_problem_gets_its_own_line() -> None:
         "foo: unknown setting (allowed: environment, region, availabilityZones, vpcCidr, "
         "natGateways, kubernetesVersion, endpointPublicAccessCidrs, controlPlaneLogTypes, "
         "controlPlaneLogRetentionDays, flowLogRetentionDays, access, nodeGroups, "
-        "application, services, addons, security, retention, data, protect, tags)",
+        "application, services, addons, security, retention, data, protect, "
+        "iamPermissionsBoundary, tags)",
         "natGateways: 'none' is invalid: input should be 'perAz' or 'single'",
     ]
 

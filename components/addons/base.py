@@ -78,6 +78,8 @@ class HelmAddonArgs:
     after: Sequence[pulumi.Resource] = ()
     # The namespace, when an earlier add-on already created it (one owner per namespace).
     existing_namespace: k8s.core.v1.Namespace | None = None
+    # The permissions boundary every IAM role of the stack carries (None: none).
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class HelmAddon(pulumi.ComponentResource):
@@ -117,6 +119,7 @@ class HelmAddon(pulumi.ComponentResource):
                     namespace=addon.namespace,
                     service_account=addon.service_account,
                     inline_policy=policy,
+                    permissions_boundary=args.permissions_boundary,
                 ),
                 opts=child,
             ).role_arn

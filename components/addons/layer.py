@@ -102,5 +102,6 @@ def build_addons(
         addon_registry(context, args, secret_access),
         cluster.oidc,
         with_cluster(context, cluster),
+        permissions_boundary=context.permissions_boundary,
     )
     return ClusterAddons(installed=installed, secret_store=ExternalSecrets.store_name)

@@ -44,6 +44,7 @@ def install_addons(
     addons: Sequence[ClusterAddon],
     oidc: OidcIssuer,
     opts: pulumi.ResourceOptions,
+    permissions_boundary: pulumi.Input[str] | None = None,
 ) -> dict[str, HelmAddon]:
     """One `HelmAddon` per enabled add-on, named `<prefix>-<add-on>`, in the registry's order."""
     check_order(addons)
@@ -66,6 +67,7 @@ def install_addons(
                 oidc,
                 after=[installed[a] for a in addon.after],
                 existing_namespace=owner.namespace if owner else None,
+                permissions_boundary=permissions_boundary,
             ),
             opts=opts,
         )

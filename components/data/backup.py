@@ -38,6 +38,8 @@ class DatabaseBackupsArgs:
     key_arn: pulumi.Input[str]
     recovery: DisasterRecovery
     protect: bool
+    # The permissions boundary every IAM role of the stack carries (None: none).
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class DatabaseBackups(pulumi.ComponentResource):
@@ -102,6 +104,7 @@ class DatabaseBackups(pulumi.ComponentResource):
             f"{name}-backup",
             assume_role_policy=service_trust_policy("backup.amazonaws.com"),
             description=f"AWS Backup of {args.name_prefix}'s database",
+            permissions_boundary=args.permissions_boundary,
             opts=child,
         )
         attachments = [

@@ -121,6 +121,7 @@ def build_data(
         DatabaseBackups(
             f"{prefix}-database-backups",
             DatabaseBackupsArgs(
+                permissions_boundary=context.permissions_boundary,
                 name_prefix=prefix,
                 cluster_arn=database.cluster_arn,
                 key_arn=database.key_arn,
@@ -188,7 +189,11 @@ def build_data(
     roles = ServiceRoles(
         f"{prefix}-service-roles",
         ServiceRolesArgs(
-            oidc=oidc, namespace=args.app_namespace, name_prefix=prefix, statements=statements
+            permissions_boundary=context.permissions_boundary,
+            oidc=oidc,
+            namespace=args.app_namespace,
+            name_prefix=prefix,
+            statements=statements,
         ),
         opts=with_aws,
     )

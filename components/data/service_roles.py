@@ -35,6 +35,8 @@ class ServiceRolesArgs:
     name_prefix: str
     # service -> the statements its role holds.
     statements: Mapping[str, Sequence[pulumi.Input[Sequence[Mapping[str, Any]]]]]
+    # The permissions boundary every IAM role of the stack carries (None: none).
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class ServiceRoles(pulumi.ComponentResource):
@@ -56,6 +58,7 @@ class ServiceRoles(pulumi.ComponentResource):
                     namespace=args.namespace,
                     service_account=service,
                     inline_policy=policy,
+                    permissions_boundary=args.permissions_boundary,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             ).role_arn

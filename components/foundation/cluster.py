@@ -93,6 +93,8 @@ class ClusterArgs:
     log_retention_days: int
     access: AccessSettings
     protect: bool
+    # The permissions boundary every IAM role of the stack carries (None: none).
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class Cluster(pulumi.ComponentResource):
@@ -153,6 +155,7 @@ class Cluster(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-cluster",
             assume_role_policy=service_trust_policy("eks.amazonaws.com"),
+            permissions_boundary=args.permissions_boundary,
             opts=child,
         )
         cluster_policy = aws.iam.RolePolicyAttachment(

@@ -88,6 +88,7 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
     network = Network(
         prefix,
         NetworkArgs(
+            permissions_boundary=context.permissions_boundary,
             cidr=args.vpc_cidr,
             availability_zones=args.availability_zones,
             nat_gateways=args.nat_gateways,
@@ -102,6 +103,7 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
     cluster = Cluster(
         prefix,
         ClusterArgs(
+            permissions_boundary=context.permissions_boundary,
             cluster_name=prefix,
             kubernetes_version=args.kubernetes_version,
             region=context.region,
@@ -118,7 +120,11 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
     before_nodes = ManagedAddons(
         f"{prefix}-before-nodes",
         ManagedAddonsArgs(
-            cluster_name=cluster.name, role_prefix=prefix, oidc=cluster.oidc, addons=BEFORE_NODES
+            permissions_boundary=context.permissions_boundary,
+            cluster_name=cluster.name,
+            role_prefix=prefix,
+            oidc=cluster.oidc,
+            addons=BEFORE_NODES,
         ),
         opts=with_aws,
     )
@@ -126,6 +132,7 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
         workload_class: NodeGroup(
             f"{prefix}-{workload_class}",
             NodeGroupArgs(
+                permissions_boundary=context.permissions_boundary,
                 cluster_name=prefix,
                 kubernetes_version=args.kubernetes_version,
                 workload_class=workload_class,
@@ -146,6 +153,7 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
     after = ManagedAddons(
         f"{prefix}-after-nodes",
         ManagedAddonsArgs(
+            permissions_boundary=context.permissions_boundary,
             cluster_name=cluster.name,
             role_prefix=prefix,
             oidc=cluster.oidc,

@@ -64,6 +64,8 @@ class ManagedAddonsArgs:
     oidc: OidcIssuer
     addons: Sequence[ManagedAddonSpec]
     depends_on: Sequence[pulumi.Resource] = ()
+    # The permissions boundary every IAM role of the stack carries (None: none).
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class ManagedAddons(pulumi.ComponentResource):
@@ -97,6 +99,7 @@ class ManagedAddons(pulumi.ComponentResource):
                         service_account=spec.service_account,
                         managed_policy_arns=[managed_policy_arn(p) for p in spec.managed_policies],
                         inline_policy=spec.inline_policy,
+                        permissions_boundary=args.permissions_boundary,
                     ),
                     opts=pulumi.ResourceOptions(parent=self),
                 ).role_arn

@@ -68,6 +68,8 @@ class NetworkArgs:
     # Subnets are tagged for this cluster's load balancers.
     cluster_name: str
     protect: bool
+    # The permissions boundary every IAM role of the stack carries (None: none).
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class Network(pulumi.ComponentResource):
@@ -289,6 +291,7 @@ class Network(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-flow-logs",
             assume_role_policy=service_trust_policy("vpc-flow-logs.amazonaws.com"),
+            permissions_boundary=args.permissions_boundary,
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.iam.RolePolicy(

@@ -60,6 +60,8 @@ class NodeGroupArgs:
     tags: Mapping[str, str]
     # Nodes only become Ready once the cluster and its networking add-ons exist.
     depends_on: Sequence[pulumi.Resource] = ()
+    # The permissions boundary every IAM role of the stack carries (None: none).
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class NodeGroup(pulumi.ComponentResource):
@@ -79,7 +81,10 @@ class NodeGroup(pulumi.ComponentResource):
         group = args.group
 
         role = aws.iam.Role(
-            f"{name}-node", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), opts=child
+            f"{name}-node",
+            assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
+            permissions_boundary=args.permissions_boundary,
+            opts=child,
         )
         attachments = [
             aws.iam.RolePolicyAttachment(

@@ -87,6 +87,8 @@ class IrsaRoleArgs:
     # An inline policy document (JSON) for permissions no managed policy grants narrowly enough.
     inline_policy: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The permissions boundary every IAM role of the stack carries (None: none).
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class IrsaRole(pulumi.ComponentResource):
@@ -115,6 +117,7 @@ class IrsaRole(pulumi.ComponentResource):
             assume_role_policy=trust,
             description=f"IRSA role of {args.namespace}/{args.service_account}",
             tags=dict(args.tags),
+            permissions_boundary=args.permissions_boundary,
             opts=child,
         )
         for policy_arn in args.managed_policy_arns:

@@ -107,4 +107,6 @@ DEFAULTS: dict[str, Any] = {
     "retention": {"secretRecoveryWindowDays": 30, "documentVersionDays": 365},
     "data": DATA,
     "protect": True,
+    # What `python -m bootstrap` creates with its default prefix (financial-planning).
+    "iamPermissionsBoundary": "financial-planning-workload-boundary",
 }
