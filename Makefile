@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHECKOV_STAMP := .venv-checkov/.installed
 NODE_STAMP := node_modules/.installed
+# promtool and amtool from Debian's prometheus and prometheus-alertmanager packages, unpacked
+# into .tools/ (not installed: no service starts, nothing outside the work tree changes).
+PROM_STAMP := .tools/prometheus/.installed
 
 .PHONY: venv checkers synth synth-all snapshot diff first-up test lint bench clean
 
@@ -27,7 +30,14 @@ $(NODE_STAMP): package.json package-lock.json
 
 venv: $(STAMP)
 
-checkers: $(CHECKOV_STAMP) $(NODE_STAMP)
+$(PROM_STAMP):
+	rm -rf .tools/prometheus && mkdir -p .tools/prometheus/debs
+	cd .tools/prometheus/debs && apt-get download prometheus prometheus-alertmanager
+	for deb in .tools/prometheus/debs/*.deb; do dpkg -x "$$deb" .tools/prometheus; done
+	.tools/prometheus/usr/bin/promtool --version
+	touch $@
+
+checkers: $(CHECKOV_STAMP) $(NODE_STAMP) $(PROM_STAMP)
 
 synth: $(STAMP)
 	$(PY) -m offline.synth --stack $(STACK)

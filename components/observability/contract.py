@@ -1,0 +1,102 @@
+"""The metrics contract: what every service exposes on `/metrics`, and what the platform reads.
+
+The seed's key metrics (API rate, latency and errors; registrations, transactions and goal
+completions; authentication failures and suspicious activity) as Prometheus names and labels.
+The services expose these; the alert rules and dashboards use exactly these names or those of
+a known exporter (`EXPORTER_METRICS`), which the tests check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+MetricType = Literal["counter", "histogram", "gauge"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    type: MetricType
+    labels: tuple[str, ...]
+    help: str
+
+    def series(self) -> frozenset[str]:
+        """The series names Prometheus stores for it (a histogram's three)."""
+        if self.type == "histogram":
+            return frozenset(f"{self.name}_{part}" for part in ("bucket", "sum", "count"))
+        return frozenset({self.name})
+
+
+# OpenTelemetry's HTTP server conventions, as Prometheus names them. Route is the template
+# (/goals/{id}), never the raw path, so that series stay bounded.
+HTTP_DURATION = Metric(
+    "http_server_request_duration_seconds",
+    "histogram",
+    ("http_request_method", "http_route", "http_response_status_code"),
+    "Duration of HTTP requests the service answered, by route and status",
+)
+USER_REGISTRATIONS = Metric(
+    "financial_planning_user_registrations_total",
+    "counter",
+    ("channel",),
+    "Completed user registrations (user-service)",
+)
+TRANSACTIONS = Metric(
+    "financial_planning_transactions_total",
+    "counter",
+    ("type", "outcome"),
+    "Bank transactions processed (banking-service), by type and outcome",
+)
+GOAL_COMPLETIONS = Metric(
+    "financial_planning_goal_completions_total",
+    "counter",
+    ("goal_type",),
+    "Financial goals reaching their target (financial-planning-api)",
+)
+AUTHENTICATION_FAILURES = Metric(
+    "financial_planning_authentication_failures_total",
+    "counter",
+    ("reason",),
+    "Failed sign-ins and rejected tokens (user-service, graphql-gateway)",
+)
+SUSPICIOUS_ACTIVITY = Metric(
+    "financial_planning_suspicious_activity_total",
+    "counter",
+    ("kind",),
+    "Requests flagged by the services' fraud and abuse checks",
+)
+
+CONTRACT: tuple[Metric, ...] = (
+    HTTP_DURATION,
+    USER_REGISTRATIONS,
+    TRANSACTIONS,
+    GOAL_COMPLETIONS,
+    AUTHENTICATION_FAILURES,
+    SUSPICIOUS_ACTIVITY,
+)
+# Labels every scraped series carries from its ServiceMonitor (the Prometheus operator's
+# target labels), besides the metric's own.
+TARGET_LABELS = ("namespace", "service", "pod", "job", "instance", "container", "endpoint")
+
+# Series of the exporters kube-prometheus-stack installs, that the rules and dashboards use:
+# cAdvisor (through the kubelet), kube-state-metrics and node-exporter.
+EXPORTER_METRICS = frozenset(
+    {
+        "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes",
+        "kube_pod_container_resource_limits",
+        "kube_node_status_allocatable",
+        "kube_horizontalpodautoscaler_status_current_replicas",
+        "kube_horizontalpodautoscaler_spec_max_replicas",
+        "kube_deployment_status_replicas_available",
+        "kube_node_info",
+        "node_cpu_seconds_total",
+        "node_memory_MemAvailable_bytes",
+        "up",
+    }
+)
+
+
+def contract_series() -> frozenset[str]:
+    return frozenset().union(*(m.series() for m in CONTRACT))
