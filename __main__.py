@@ -6,6 +6,6 @@ from components.platform import build
 from stacks import load_secrets, load_settings
 
 settings = load_settings()
-platform = build(pulumi.get_project(), pulumi.get_stack(), settings, load_secrets())
+platform = build(pulumi.get_project(), pulumi.get_stack(), settings, load_secrets(settings))
 for name, value in platform.exports().items():
     pulumi.export(name, value)

@@ -8,15 +8,21 @@ from typing import Any
 
 import pulumi
 
-from components.addons.layer import AddonsArgs, ClusterAddons, build_addons
+from components.addons.layer import AddonInputs, AddonsArgs, ClusterAddons, build_addons
+from components.addons.monitoring import Monitoring, NodeExporter
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
 from components.local_platform import LocalPlatform, build_local_platform
+from components.observability.layer import ObservabilityArgs, build_observability
+from components.observability.monitors import ApplicationMonitoring
 from components.security.layer import Guarded, Security, SecurityArgs, build_security
 from components.workloads.layer import StackServices, Workloads, WorkloadsArgs, build_workloads
 from stacks import AnySettings, LocalStackSettings
 from stacks.settings import StackSettings
+
+# Add-ons that watch the services; the services do not wait for them.
+OBSERVERS = frozenset({Monitoring.name, NodeExporter.name})
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,7 @@ class Platform:
     addons: ClusterAddons
     workloads: Workloads
     security: Security
+    observability: ApplicationMonitoring | None
 
     def exports(self) -> dict[str, Any]:
         foundation = self.foundation
@@ -65,8 +72,23 @@ def build_platform(
     data = build_data(
         context, foundation.private_network, cluster.oidc, DataArgs.from_settings(settings, secrets)
     )
-    addons = build_addons(context, cluster, AddonsArgs.from_settings(settings), data.secret_access)
-    # Mesh and observability layers come here, between add-ons and workloads.
+    addons = build_addons(
+        context,
+        cluster,
+        AddonsArgs.from_settings(settings),
+        AddonInputs(
+            secret_access=data.secret_access,
+            platform_secrets=data.platform_secrets,
+            storage_class=foundation.default_storage_class,
+        ),
+    )
+    # The mesh layer comes here, between add-ons and workloads.
+    observability = build_observability(
+        context,
+        cluster,
+        ObservabilityArgs.from_settings(settings),
+        addons.installed.get(Monitoring.name),
+    )
     workloads = build_workloads(
         context,
         cluster,
@@ -78,7 +100,11 @@ def build_platform(
             secret_store=addons.secret_store,
             service_roles=data.service_roles,
             config=data.config,
-            depends_on=[*addons.installed.values(), foundation.storage],
+            # What the services use (secrets, CRDs, reloads); not monitoring, which they don't.
+            depends_on=[
+                *(a for name, a in addons.installed.items() if name not in OBSERVERS),
+                foundation.storage,
+            ],
             database_writer=data.database.address,
             database_name=settings.data.database.database_name,
             database_master=data.database_master,
@@ -95,7 +121,7 @@ def build_platform(
             platform_namespaces=sorted({a.namespace_name for a in addons.installed.values()}),
         ),
     )
-    return Platform(context, foundation, data, addons, workloads, security)
+    return Platform(context, foundation, data, addons, workloads, security, observability)
 
 
 def build(

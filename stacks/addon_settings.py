@@ -71,18 +71,24 @@ class ClusterAutoscalerSettings(ControllerSettings):
 
 
 class PrometheusAdapterSettings(ControllerSettings):
-    # Off until Prometheus runs in the cluster: without it the custom metrics API fails and
-    # an HPA that uses it stops scaling down.
+    # Only with a Prometheus to read from: without it the custom metrics API fails and an HPA
+    # that uses it stops scaling down.
     enabled: bool = False
+    # None: the monitoring add-on's Prometheus.
     prometheus_url: (
         Annotated[str, Field(pattern=r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?(/.*)?$")] | None
     ) = None
 
-    @model_validator(mode="after")
-    def _needs_prometheus(self) -> PrometheusAdapterSettings:
-        if self.enabled and self.prometheus_url is None:
-            raise invalid("prometheusUrl", None, "the adapter reads from Prometheus: give its URL")
-        return self
+
+class MonitoringSettings(ControllerSettings):
+    """kube-prometheus-stack: Prometheus (`replicas`, `resources`), Alertmanager, Grafana,
+    kube-state-metrics; node-exporter beside it in a namespace of its own."""
+
+    retention_days: Annotated[int, Field(ge=1, le=365)]
+    # Each Prometheus replica's volume (on the encrypted gp3 class).
+    storage_gib: Annotated[int, Field(ge=10, le=16384)]
+    # Two or more form an Alertmanager cluster (deduplicated notifications, no single point).
+    alertmanager_replicas: Annotated[int, Field(ge=1, le=5)]
 
 
 class AddonsSettings(Settings):
@@ -93,6 +99,8 @@ class AddonsSettings(Settings):
     # Recommender always; updater and admission controller when a service's VPA updates pods.
     vertical_pod_autoscaler: ControllerSettings
     prometheus_adapter: PrometheusAdapterSettings
+    # Prometheus, Alertmanager, Grafana and the exporters (the seed's monitoring).
+    monitoring: MonitoringSettings
     # Rolls the services when a Secret or ConfigMap they read changes (rotation).
     reloader: ControllerSettings
 
@@ -111,5 +119,12 @@ class AddonsSettings(Settings):
                 "externalSecrets.enabled",
                 False,
                 "External Secrets delivers every secret the services read (allowed: true)",
+            )
+        adapter = self.prometheus_adapter
+        if adapter.enabled and adapter.prometheus_url is None and not self.monitoring.enabled:
+            raise invalid(
+                "prometheusAdapter.enabled",
+                True,
+                "the adapter reads from Prometheus: enable monitoring, or give prometheusUrl",
             )
         return self

@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 from stacks.environments import DEFAULTS, TARGETS, Target
 from stacks.local_settings import LocalStackSettings
 from stacks.merge import deep_merge
-from stacks.secrets import SECRET_CONFIG_KEYS
+from stacks.secrets import ALL_SECRET_CONFIG_KEYS, secret_config_keys
 from stacks.settings import StackSettings
 from stacks.settings_base import short
 
@@ -93,7 +93,7 @@ def any_settings_from_values(stack: str, values: Mapping[str, Any]) -> AnySettin
 
     Secret keys are not settings: they are read by `load_secrets` and skipped here.
     """
-    values = {key: value for key, value in values.items() if key not in SECRET_CONFIG_KEYS}
+    values = {key: value for key, value in values.items() if key not in ALL_SECRET_CONFIG_KEYS}
     if not re.fullmatch(STACK_NAME_PATTERN, stack):
         # Resource names derive from it and meet AWS limits (IAM roles 64, OpenSearch 28).
         raise SettingsError(
@@ -128,7 +128,8 @@ def load_settings() -> AnySettings:
         f"{short(key)}: not a setting of project {project!r} (misspelt namespace?)"
         for key in foreign_config_keys(project)
     ]
-    for key in SECRET_CONFIG_KEYS:
+    environment = values.get("environment", pulumi.get_stack())
+    for key in required_secret_keys(environment):
         if key not in values:
             problems.append(
                 f"{key}: required secret is missing "
@@ -148,10 +149,16 @@ def load_settings() -> AnySettings:
     return settings
 
 
-def load_secrets() -> dict[str, pulumi.Output[str]]:
+def required_secret_keys(environment: str) -> list[str]:
+    """The secret keys a stack of `environment` must set (the platform's only on EKS)."""
+    return list(secret_config_keys(with_platform=TARGETS.get(environment, "eks") == "eks"))
+
+
+def load_secrets(settings: AnySettings) -> dict[str, pulumi.Output[str]]:
     """The secret config values, as secret Outputs (checked present by `load_settings`)."""
     config = pulumi.Config()
-    return {key: config.require_secret(key) for key in SECRET_CONFIG_KEYS}
+    keys = required_secret_keys(settings.environment)
+    return {key: config.require_secret(key) for key in keys}
 
 
 def format_errors(error: ValidationError, model: type[BaseModel] = StackSettings) -> list[str]:

@@ -25,6 +25,23 @@ SECRET_CONFIG_KEYS: dict[str, SecretField] = {
     "plaidSecret": SecretField("api-credentials", "plaid-secret"),
 }
 
+# The platform's own secrets (EKS stacks, with monitoring): delivered into the monitoring
+# namespace only, never to the services.
+ALERT_RECEIVERS = "alert-receivers"
+GRAFANA_ADMIN = "grafana-admin"
+PLATFORM_SECRET_CONFIG_KEYS: dict[str, SecretField] = {
+    "alertPagerdutyRoutingKey": SecretField(ALERT_RECEIVERS, "pagerduty-routing-key"),
+    "alertSlackWebhookUrl": SecretField(ALERT_RECEIVERS, "slack-webhook-url"),
+}
+PLATFORM_SECRETS = frozenset({ALERT_RECEIVERS, GRAFANA_ADMIN})
+ALL_SECRET_CONFIG_KEYS = {**SECRET_CONFIG_KEYS, **PLATFORM_SECRET_CONFIG_KEYS}
+
+
+def secret_config_keys(with_platform: bool) -> dict[str, SecretField]:
+    """The secret keys a stack must set: the services' always, the platform's on EKS."""
+    return dict(ALL_SECRET_CONFIG_KEYS) if with_platform else dict(SECRET_CONFIG_KEYS)
+
+
 # Secrets the platform makes itself: the database's master credentials (managed by RDS in
 # Secrets Manager) and the Redis auth token (generated with pulumi-random).
 DATABASE_CREDENTIALS = "database-credentials"
@@ -51,7 +68,7 @@ def secret_values(
     """Group secret config values by the secret they belong to: {secret: {key: value}}."""
     grouped: dict[str, dict[str, pulumi.Output[str]]] = {}
     for config_key, value in values.items():
-        target = SECRET_CONFIG_KEYS[config_key]
+        target = ALL_SECRET_CONFIG_KEYS[config_key]
         grouped.setdefault(target.secret, {})[target.key] = value
     return grouped
 

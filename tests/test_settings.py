@@ -40,7 +40,14 @@ def test_stack_files_state_only_what_differs_from_defaults() -> None:
     for stack in EKS_ENVIRONMENTS:
         config, _ = stack_config(stack)
         keys = {key.split(":", 1)[1] for key in config if key.startswith("financial-planning:")}
-        assert keys - {"openaiApiKey", "plaidClientId", "plaidSecret"} <= {
+        secrets = {
+            "openaiApiKey",
+            "plaidClientId",
+            "plaidSecret",
+            "alertPagerdutyRoutingKey",
+            "alertSlackWebhookUrl",
+        }
+        assert keys - secrets <= {
             "region",
             "availabilityZones",
             "endpointPublicAccessCidrs",
@@ -140,18 +147,21 @@ def test_the_example_from_the_issue() -> None:
         (
             {"nodeGroups": {"general": {"maxSize": 10}}},
             "nodeGroups.general.maxSize: cannot hold its workloads at their maximum (general: "
-            "demand at maximum 23770m CPU, 93724Mi memory; capacity 10 x m5.large = 16000m CPU, "
+            "demand at maximum 24970m CPU, 98076Mi memory; capacity 10 x m5.large = 16000m CPU, "
             "61630Mi memory)",
         ),
         (
-            {"services": {"financial-planning-api": {"autoscaling": {"requestsPerSecond": 50}}}},
+            {
+                "addons": {"prometheusAdapter": {"enabled": False}},
+                "services": {"financial-planning-api": {"autoscaling": {"requestsPerSecond": 50}}},
+            },
             "services.financial-planning-api.autoscaling.requestsPerSecond: nothing serves it: "
             "enable addons.prometheusAdapter (with Prometheus)",
         ),
         (
-            {"addons": {"prometheusAdapter": {"enabled": True}}},
-            "addons.prometheusAdapter.prometheusUrl: the adapter reads from Prometheus: give its "
-            "URL",
+            {"addons": {"prometheusAdapter": {"enabled": True}, "monitoring": {"enabled": False}}},
+            "addons.prometheusAdapter.enabled: the adapter reads from Prometheus: enable "
+            "monitoring, or give prometheusUrl",
         ),
         (
             {"addons": {"externalSecrets": {"enabled": False}}},
@@ -162,7 +172,7 @@ def test_the_example_from_the_issue() -> None:
             {"addons": {"externalSecret": {"replicas": 2}}},
             "addons.externalSecret: unknown setting (allowed: externalSecrets, metricsServer, "
             "clusterAutoscaler, nvidiaDevicePlugin, verticalPodAutoscaler, prometheusAdapter, "
-            "reloader)",
+            "monitoring, reloader)",
         ),
         (
             {"addons": {"externalSecrets": {"replicas": 0}}},

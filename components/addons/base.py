@@ -2,10 +2,10 @@
 
 An add-on is a typed description (`ClusterAddon`): the pinned chart, its namespace and Pod
 Security level, the chart values from its typed settings, an optional IRSA policy for the
-chart's service account, the add-ons it must come after, and objects it creates once its chart
-is installed. `HelmAddon` turns one description into resources, always in the same order:
-namespace (unless an earlier add-on made it) -> IRSA role -> `helm.v3.Release` -> the add-on's
-own objects.
+chart's service account, the add-ons it must come after, objects the chart reads (its Secrets),
+and objects it creates once its chart is installed. `HelmAddon` turns one description into
+resources, always in the same order: namespace (unless an earlier add-on made it) -> IRSA role
+-> objects the chart reads -> `helm.v3.Release` -> the add-on's own objects.
 """
 
 from __future__ import annotations
@@ -62,6 +62,13 @@ class ClusterAddon(ABC):
     def irsa_policy(self) -> pulumi.Input[str] | None:
         """The inline IAM policy of the add-on's IRSA role; None for an add-on without AWS calls."""
         return None
+
+    def prepare_objects(
+        self, name: str, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
+        """Objects the chart needs when it installs (the Secrets its pods read), made in its
+        namespace before the release."""
+        return []
 
     def install_objects(self, name: str, opts: pulumi.ResourceOptions) -> None:
         """Objects the add-on creates once its chart is installed (custom resources, say)."""
@@ -123,12 +130,17 @@ class HelmAddon(pulumi.ComponentResource):
                 ),
                 opts=child,
             ).role_arn
+        prepared = addon.prepare_objects(
+            name,
+            ns.metadata.name,
+            pulumi.ResourceOptions(parent=self, depends_on=list(args.after) or None),
+        )
         release = helm_release(
             addon.release or addon.chart.chart,
             addon.chart,
             namespace=ns.metadata.name,
             values=addon.values(self.role_arn),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after) or None),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *prepared] or None),
         )
         addon.install_objects(name, pulumi.ResourceOptions(parent=self, depends_on=[release]))
         self.release = release

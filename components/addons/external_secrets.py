@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.addons.base import ClusterAddon, disruption_budget
-from components.data.secrets import SecretAccess
+from components.data.secrets import RemoteSecret, SecretAccess
 from components.shared.conventions import (
     CONTROLLER_NODES,
     IRSA_ANNOTATION,
@@ -46,6 +46,36 @@ def operator_policy(region: str, key_arns: Sequence[str], secret_arns: Sequence[
                 },
             },
         ]
+    )
+
+
+def external_secret(
+    name: str,
+    remote: RemoteSecret,
+    *,
+    namespace_name: pulumi.Input[str],
+    store_name: str,
+    opts: pulumi.ResourceOptions,
+    refresh_interval: str = "1h",
+) -> k8s.apiextensions.CustomResource:
+    """An ExternalSecret producing Kubernetes Secret `name` from one Secrets Manager secret."""
+    return k8s.apiextensions.CustomResource(
+        f"external-secret-{name}",
+        api_version="external-secrets.io/v1",
+        kind="ExternalSecret",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=name, namespace=namespace_name, labels=standard_labels(name, "secrets")
+        ),
+        spec={
+            "refreshInterval": refresh_interval,
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": store_name},
+            "target": {"name": name, "creationPolicy": "Owner"},
+            "data": [
+                {"secretKey": key, "remoteRef": {"key": remote.remote_key, "property": key}}
+                for key in remote.keys
+            ],
+        },
+        opts=opts,
     )
 
 

@@ -14,13 +14,19 @@ from components.addons.base import ClusterAddon, HelmAddon
 from components.addons.cluster_autoscaler import ClusterAutoscaler
 from components.addons.external_secrets import ExternalSecrets
 from components.addons.metrics_server import MetricsServer
+from components.addons.monitoring import (
+    MONITORING_NAMESPACE,
+    PROMETHEUS_URL,
+    Monitoring,
+    NodeExporter,
+)
 from components.addons.nvidia_device_plugin import NvidiaDevicePlugin
 from components.addons.prometheus_adapter import PrometheusAdapter
 from components.addons.registry import install_addons
 from components.addons.reloader import Reloader
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import ClusterContext, StackContext, with_cluster
-from components.data.secrets import SecretAccess
+from components.data.secrets import RemoteSecret, SecretAccess
 from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
 from stacks.addon_settings import AddonsSettings
 from stacks.instance_types import INSTANCE_TYPES
@@ -39,6 +45,7 @@ class AddonsArgs:
     gpu_taints: Sequence[tuple[str, str, str]]
     # Whether any service's VPA updates pods (the VPA's updater and admission controller run).
     vpa_updates: bool
+    environment: str
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> AddonsArgs:
@@ -57,6 +64,7 @@ class AddonsArgs:
             vpa_updates=any(
                 s.vertical_scaling.update_mode != "Off" for s in settings.services.values()
             ),
+            environment=settings.environment,
         )
 
 
@@ -67,8 +75,19 @@ class ClusterAddons:
     secret_store: str
 
 
+@dataclass(frozen=True)
+class AddonInputs:
+    """What the earlier layers give the add-ons."""
+
+    secret_access: SecretAccess
+    # The platform's Secrets Manager secrets (Grafana's admin, the alert receivers' keys).
+    platform_secrets: Mapping[str, RemoteSecret]
+    # Where Prometheus and Alertmanager keep their data.
+    storage_class: str
+
+
 def addon_registry(
-    context: StackContext, args: AddonsArgs, secret_access: SecretAccess
+    context: StackContext, args: AddonsArgs, given: AddonInputs
 ) -> list[ClusterAddon]:
     """Every add-on the platform knows, in installation order (enabled or not)."""
     settings = args.settings
@@ -76,8 +95,13 @@ def addon_registry(
         ExternalSecrets(
             settings.external_secrets,
             region=context.region,
-            access=secret_access,
-            consumer_namespaces=args.app_namespaces,
+            access=given.secret_access,
+            # The monitoring namespace reads the platform's own secrets only (its ExternalSecrets
+            # name them); the application namespaces read the services'.
+            consumer_namespaces=[
+                *args.app_namespaces,
+                *([MONITORING_NAMESPACE] if settings.monitoring.enabled else []),
+            ],
         ),
         MetricsServer(settings.metrics_server),
         ClusterAutoscaler(
@@ -89,17 +113,29 @@ def addon_registry(
         ),
         NvidiaDevicePlugin(settings.nvidia_device_plugin, gpu_class="gpu", taints=args.gpu_taints),
         VerticalPodAutoscaler(settings.vertical_pod_autoscaler, updates=args.vpa_updates),
-        PrometheusAdapter(settings.prometheus_adapter),
+        PrometheusAdapter(
+            settings.prometheus_adapter,
+            default_prometheus_url=PROMETHEUS_URL if settings.monitoring.enabled else None,
+        ),
         Reloader(settings.reloader, watched_namespaces=args.app_namespaces[:1]),
+        Monitoring(
+            settings.monitoring,
+            environment=args.environment,
+            cluster_name=context.prefix,
+            storage_class=given.storage_class,
+            secrets=given.platform_secrets,
+            store_name=ExternalSecrets.store_name,
+        ),
+        NodeExporter(enabled_with_monitoring=settings.monitoring.enabled),
     ]
 
 
 def build_addons(
-    context: StackContext, cluster: ClusterContext, args: AddonsArgs, secret_access: SecretAccess
+    context: StackContext, cluster: ClusterContext, args: AddonsArgs, given: AddonInputs
 ) -> ClusterAddons:
     installed = install_addons(
         context.prefix,
-        addon_registry(context, args, secret_access),
+        addon_registry(context, args, given),
         cluster.oidc,
         with_cluster(context, cluster),
         permissions_boundary=context.permissions_boundary,

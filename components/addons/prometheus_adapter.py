@@ -1,8 +1,9 @@
 """prometheus-adapter: serves `http_requests_per_second` per pod on the custom metrics API, for
-HPAs that scale on request rate, from the services' own `http_requests_total` counter.
+HPAs that scale on request rate, from the request count every service exposes (the metrics
+contract's HTTP duration histogram).
 
-Off by default: without Prometheus in the cluster the custom metrics API fails, and an HPA that
-uses it would no longer scale down. The observability layer turns it on with Prometheus.
+Only with a Prometheus to read: without one the custom metrics API fails, and an HPA that uses
+it would no longer scale down. By default it reads the monitoring add-on's.
 """
 
 from __future__ import annotations
@@ -13,23 +14,24 @@ from typing import Any
 import pulumi
 
 from components.addons.base import AUTOSCALING_NAMESPACE, ClusterAddon, disruption_budget
+from components.observability.contract import HTTP_DURATION
 from components.shared.conventions import CONTROLLER_NODES, PLATFORM_PRIORITY_CLASS
 from components.shared.helm import HelmChart
 from stacks.addon_settings import PrometheusAdapterSettings
 
-# The counter every service exposes (the metrics contract), and what the HPAs read from it.
-REQUEST_COUNTER = "http_requests_total"
+# The request count every service exposes (the metrics contract), and what the HPAs read.
+REQUEST_COUNTER = f"{HTTP_DURATION.name}_count"
 REQUEST_RATE_METRIC = "http_requests_per_second"
 
 
 def request_rate_rule() -> dict[str, Any]:
-    """`http_requests_total{namespace,pod}` -> per-pod `http_requests_per_second` (2m rate)."""
+    """The request count per pod -> `http_requests_per_second` (2m rate)."""
     return {
         "seriesQuery": f'{REQUEST_COUNTER}{{namespace!="",pod!=""}}',
         "resources": {
             "overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
         },
-        "name": {"matches": "^(.*)_total$", "as": "${1}_per_second"},
+        "name": {"matches": f"^{REQUEST_COUNTER}$", "as": REQUEST_RATE_METRIC},
         "metricsQuery": "sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)",
     }
 
@@ -37,6 +39,8 @@ def request_rate_rule() -> dict[str, Any]:
 @dataclass(frozen=True)
 class PrometheusAdapter(ClusterAddon):
     settings: PrometheusAdapterSettings
+    # The monitoring add-on's Prometheus, used unless the settings name another.
+    default_prometheus_url: str | None = None
 
     name = "adapter"
     chart = HelmChart(
@@ -51,7 +55,7 @@ class PrometheusAdapter(ClusterAddon):
         return self.settings.enabled
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
-        url = self.settings.prometheus_url or ""
+        url = self.settings.prometheus_url or self.default_prometheus_url or ""
         replicas = self.settings.replicas
         return {
             # The chart appends `:port` to the URL; the port is part of the setting instead.

@@ -29,7 +29,7 @@ from components.foundation.network import PrivateNetwork
 from components.shared.iam import OidcIssuer
 from stacks.catalog import database_user
 from stacks.data_settings import DataSettings
-from stacks.secrets import REDIS_CREDENTIALS, secret_values
+from stacks.secrets import GRAFANA_ADMIN, PLATFORM_SECRETS, REDIS_CREDENTIALS, secret_values
 from stacks.settings import StackSettings
 
 
@@ -82,6 +82,8 @@ class DataTier:
     documents: DocumentStore
     # Secrets the services read, by Kubernetes Secret name, and what their reader needs.
     remote_secrets: dict[str, RemoteSecret]
+    # The platform's own (Grafana's admin, the alert receivers' keys), for monitoring only.
+    platform_secrets: dict[str, RemoteSecret]
     # The database's master credentials: for the bootstrap job only, never a service.
     database_master: RemoteSecret
     secret_access: SecretAccess
@@ -163,9 +165,11 @@ def build_data(
             values={
                 **secret_values(args.secrets),
                 REDIS_CREDENTIALS: {"auth-token": cache.auth_token},
+                GRAFANA_ADMIN: {"admin-user": pulumi.Output.from_input("admin")},
             },
             recovery_window_days=args.secret_recovery_window_days,
             protect=protect,
+            generated=[(GRAFANA_ADMIN, "admin-password")],
         ),
         opts=with_aws,
     )
@@ -204,7 +208,12 @@ def build_data(
         search=search,
         secrets=secrets,
         documents=documents,
-        remote_secrets=dict(secrets.remote),
+        remote_secrets={
+            name: remote for name, remote in secrets.remote.items() if name not in PLATFORM_SECRETS
+        },
+        platform_secrets={
+            name: remote for name, remote in secrets.remote.items() if name in PLATFORM_SECRETS
+        },
         # Aurora keeps the master credentials in a secret of its own, as JSON.
         database_master=RemoteSecret(database.master_secret_arn, ["password", "username"]),
         secret_access=SecretAccess(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.shared.kms import encryption_key
 from components.shared.urns import formerly
@@ -43,6 +44,8 @@ class ApplicationSecretsArgs:
     values: Mapping[str, Mapping[str, pulumi.Output[str]]]
     recovery_window_days: int
     protect: bool
+    # (secret, key) pairs whose value is a password generated here (pulumi-random).
+    generated: Sequence[tuple[str, str]] = ()
 
 
 class ApplicationSecrets(pulumi.ComponentResource):
@@ -70,7 +73,16 @@ class ApplicationSecrets(pulumi.ComponentResource):
         )
         self.secret_arns = []
         self.remote = {}
-        for secret_name, values in args.values.items():
+        all_values = {name: dict(values) for name, values in args.values.items()}
+        for secret_name, key_name in args.generated:
+            # Letters and digits: it is typed into login forms and read from files unescaped.
+            all_values.setdefault(secret_name, {})[key_name] = random.RandomPassword(
+                f"{name}-{secret_name}-{key_name}",
+                length=32,
+                special=False,
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            ).result
+        for secret_name, values in all_values.items():
             remote_key = f"{args.name_prefix}/{secret_name}"
             secret = aws.secretsmanager.Secret(
                 f"{name}-{secret_name}",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.addons.monitoring import MONITORING_NAMESPACE
 from components.context import ClusterContext, StackContext, with_cluster
 from components.foundation.network import subnet_layout
 from components.security.audit import AuditArgs, AuditTrail
@@ -29,6 +30,16 @@ PLATFORM_INGRESS: dict[str, list[int]] = {
     "autoscaling-system": [10250, 8000, 6443],
     "nvidia-device-plugin": [],
     "reloader": [],
+    # The Prometheus operator's admission webhook.
+    MONITORING_NAMESPACE: [10250],
+    # Host-network pods, which NetworkPolicy does not reach: nothing to admit.
+    "node-exporter": [],
+}
+# Pods of other namespaces a platform namespace admits: within monitoring, Grafana reads
+# Prometheus, Prometheus alerts Alertmanager, Alertmanager replicas gossip; prometheus-adapter
+# queries Prometheus.
+PLATFORM_PEERS: dict[str, list[tuple[str, int | None]]] = {
+    MONITORING_NAMESPACE: [(MONITORING_NAMESPACE, None), ("autoscaling-system", 9090)],
 }
 
 
@@ -96,7 +107,11 @@ def build_security(
         opts=in_cluster,
     )
     platform = [
-        PlatformNamespacePolicy(namespace, PLATFORM_INGRESS.get(namespace, []))
+        PlatformNamespacePolicy(
+            namespace,
+            PLATFORM_INGRESS.get(namespace, []),
+            from_namespaces=PLATFORM_PEERS.get(namespace, ()),
+        )
         for namespace in guarded.platform_namespaces
     ]
     # The bootstrap job: nothing in; out only to DNS and PostgreSQL.

@@ -19,6 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.addons.monitoring import MONITORING_NAMESPACE
 from components.shared.conventions import selector_labels, standard_labels
 from stacks.catalog import DataStore, ServiceName, ServiceSettings
 
@@ -29,7 +30,6 @@ STORE_PORTS: dict[DataStore, int] = {"database": 5432, "cache": 6379, "search": 
 MESH_NAMESPACE = "istio-system"
 ISTIOD_PORT = 15012
 GATEWAY_NAMESPACE = "istio-ingress"
-MONITORING_NAMESPACE = "monitoring"
 PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
 
 
@@ -193,6 +193,8 @@ class PlatformNamespacePolicy:
     ports_from_vpc: Sequence[int]
     # Restrict egress as well: (CIDR, port) pairs it may reach, besides DNS.
     egress: Sequence[tuple[str, int]] | None = None
+    # Pods of these namespaces may come in: (namespace, TCP port), None for any port.
+    from_namespaces: Sequence[tuple[str, int | None]] = ()
 
 
 class PlatformNetworkPolicies(pulumi.ComponentResource):
@@ -214,6 +216,11 @@ class PlatformNetworkPolicies(pulumi.ComponentResource):
                         "ports": [{"port": p, "protocol": "TCP"} for p in entry.ports_from_vpc],
                     }
                 ]
+            for peer, port in entry.from_namespaces:
+                rule: dict[str, Any] = {"from": [in_namespace(peer)]}
+                if port is not None:
+                    rule["ports"] = [{"port": port, "protocol": "TCP"}]
+                spec["ingress"].append(rule)
             if entry.egress is not None:
                 spec["egress"] = [
                     {"to": [in_namespace("kube-system")], "ports": DNS},

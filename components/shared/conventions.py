@@ -61,6 +61,11 @@ def pod_security_labels(level: PodSecurityLevel) -> dict[str, str]:
 # Namespaces that cannot be `restricted`, each with its reason: the only ones. Every other
 # namespace the program creates enforces `restricted`.
 POD_SECURITY_EXCEPTIONS: dict[str, tuple[PodSecurityLevel, str]] = {
+    "node-exporter": (
+        "privileged",
+        "node-exporter reads the host: host network and PID namespaces, and /, /proc and /sys "
+        "mounted from the host (hostPath), which baseline and restricted forbid",
+    ),
     "nvidia-device-plugin": (
         "privileged",
         "the NVIDIA device plugin mounts the kubelet's device-plugin socket directory from the "

@@ -9,6 +9,7 @@ from typing import Protocol
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.addons.external_secrets import external_secret
 from components.data.secrets import RemoteSecret
 from components.shared.conventions import namespace, service_priority_class, standard_labels
 from components.shared.kubernetes_secrets import opaque_secret
@@ -18,36 +19,6 @@ from stacks.settings import ApplicationSettings, Taint
 from stacks.settings_base import WorkloadClass
 
 CONFIG_MAP = "financial-planning-config"
-
-
-def external_secret(
-    name: str,
-    remote: RemoteSecret,
-    *,
-    namespace_name: pulumi.Input[str],
-    store_name: str,
-    opts: pulumi.ResourceOptions,
-    refresh_interval: str = "1h",
-) -> k8s.apiextensions.CustomResource:
-    """An ExternalSecret producing Kubernetes Secret `name` from one Secrets Manager secret."""
-    return k8s.apiextensions.CustomResource(
-        f"external-secret-{name}",
-        api_version="external-secrets.io/v1",
-        kind="ExternalSecret",
-        metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=name, namespace=namespace_name, labels=standard_labels(name, "secrets")
-        ),
-        spec={
-            "refreshInterval": refresh_interval,
-            "secretStoreRef": {"kind": "ClusterSecretStore", "name": store_name},
-            "target": {"name": name, "creationPolicy": "Owner"},
-            "data": [
-                {"secretKey": key, "remoteRef": {"key": remote.remote_key, "property": key}}
-                for key in remote.keys
-            ],
-        },
-        opts=opts,
-    )
 
 
 class SecretDelivery(Protocol):

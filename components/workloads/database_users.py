@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.addons.external_secrets import external_secret
 from components.data.secrets import RemoteSecret
 from components.shared.conventions import (
     CONTROLLER_NODES,
@@ -27,7 +28,6 @@ from components.shared.conventions import (
     restricted_pod_security_context,
     standard_labels,
 )
-from components.workloads.application import external_secret
 
 BOOTSTRAP_NAMESPACE = DATABASE_BOOTSTRAP_NAMESPACE
 MASTER_SECRET = "database-master"

@@ -100,8 +100,20 @@ DEFAULTS: dict[str, Any] = {
         },
         "nvidiaDevicePlugin": {"resources": _resources("50m", "64Mi", "128Mi")},
         "verticalPodAutoscaler": {"replicas": 1, "resources": _resources("50m", "500Mi", "1Gi")},
-        "prometheusAdapter": {"replicas": 2, "resources": _resources("100m", "128Mi", "256Mi")},
+        "prometheusAdapter": {
+            "enabled": True,
+            "replicas": 2,
+            "resources": _resources("100m", "128Mi", "256Mi"),
+        },
         "reloader": {"replicas": 2, "resources": _resources("10m", "128Mi", "256Mi")},
+        # Two Prometheus replicas scrape alike (either can answer); 30 days on 100 GiB each.
+        "monitoring": {
+            "replicas": 2,
+            "resources": _resources("500m", "2Gi", "4Gi"),
+            "retentionDays": 30,
+            "storageGib": 100,
+            "alertmanagerReplicas": 2,
+        },
     },
     "security": {"guardDuty": True, "cloudTrail": True, "trailRetentionDays": 2555},
     "retention": {"secretRecoveryWindowDays": 30, "documentVersionDays": 365},

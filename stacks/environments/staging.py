@@ -50,6 +50,16 @@ DEFAULTS: dict[str, Any] = deep_merge(
             },
             "prometheusAdapter": {"replicas": 1},
             "reloader": {"replicas": 1},
+            "monitoring": {
+                "replicas": 1,
+                "resources": {
+                    "requests": {"cpu": "250m", "memory": "1Gi"},
+                    "limits": {"memory": "2Gi"},
+                },
+                "retentionDays": 7,
+                "storageGib": 30,
+                "alertmanagerReplicas": 1,
+            },
         },
         "retention": {"secretRecoveryWindowDays": 7, "documentVersionDays": 30},
         "data": {

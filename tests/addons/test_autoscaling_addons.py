@@ -18,6 +18,9 @@ PINNED_CHARTS = {
     "nvidia-device-plugin": "0.17.4",
     "vertical-pod-autoscaler": "0.11.0",
     "reloader": "2.2.16",
+    "prometheus-adapter": "5.3.0",
+    "kube-prometheus-stack": "88.5.3",
+    "prometheus-node-exporter": "4.56.1",
 }
 
 
@@ -140,12 +143,18 @@ def test_the_device_plugin_runs_on_gpu_nodes_only_and_tolerates_their_taint(
     assert groups["gpu"].inputs["labels"]["workload-class"] == "gpu"
 
 
-def test_only_the_device_plugins_namespace_is_privileged(stack_run: StackRun) -> None:
+def test_only_the_device_plugins_and_node_exporters_namespaces_are_privileged(
+    stack_run: StackRun,
+) -> None:
     levels = {
         name: ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
         for name, ns in objects(stack_run, "Namespace").items()
     }
     assert levels.pop("nvidia-device-plugin") == "privileged"
+    assert levels.pop("node-exporter") == "privileged"
+    assert helm_release(stack_run, "prometheus-node-exporter").inputs["namespace"] == (
+        "node-exporter"
+    )
     assert set(levels.values()) == {"restricted"}
     assert helm_release(stack_run, "nvidia-device-plugin").inputs["namespace"] == (
         "nvidia-device-plugin"

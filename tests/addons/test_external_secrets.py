@@ -25,9 +25,10 @@ def test_external_secret_and_its_store(stack_run: StackRun) -> None:
     assert store["spec"]["provider"] == {
         "aws": {"service": "SecretsManager", "region": "us-east-1"}
     }
-    # The services' namespace, and the database bootstrap's (the only reader of the master).
+    # The services' namespace, the database bootstrap's (the only reader of the master), and
+    # monitoring's (Grafana's admin, the alert receivers' keys).
     assert store["spec"]["conditions"] == [
-        {"namespaces": [app_namespace(stack_run), "database-bootstrap"]}
+        {"namespaces": [app_namespace(stack_run), "database-bootstrap", "monitoring"]}
     ]
     external = objects(stack_run, "ExternalSecret")["api-credentials"]
     assert external["spec"]["secretStoreRef"] == {
@@ -43,7 +44,8 @@ def test_external_secret_and_its_store(stack_run: StackRun) -> None:
     assert secret.inputs["name"] == remote_key
     assert secret.inputs["kmsKeyId"].startswith("arn:aws:kms:")
     versions = stack_run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-    assert len(versions) == 2
+    # api-credentials, redis-credentials, and the platform's alert-receivers and grafana-admin.
+    assert len(versions) == 4
     assert all(v.inputs["secretString"] == "[secret]" for v in versions)
 
 
@@ -66,14 +68,14 @@ def test_external_secrets_operator_is_pinned_and_reads_only_this_stacks_secrets(
     ]
     prefix = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
     readable = statements[0]["Resource"]
-    # Its own two secrets and the database's master secret: nothing else, no wildcard.
-    assert len(readable) == 3 and not any("*" in arn for arn in readable)
+    # The stack's own four secrets and the database's master secret: nothing else, no wildcard.
+    assert len(readable) == 5 and not any("*" in arn for arn in readable)
     names = sorted(arn.removeprefix(prefix).rsplit("-", 1)[0] for arn in readable)
-    assert names[:2] == [
-        f"financial-planning/{stack_run.stack}/api-credentials",
-        f"financial-planning/{stack_run.stack}/redis-credentials",
+    assert names[:4] == [
+        f"financial-planning/{stack_run.stack}/{secret}"
+        for secret in ("alert-receivers", "api-credentials", "grafana-admin", "redis-credentials")
     ]
-    assert names[2].startswith("rds!cluster-")
+    assert names[4].startswith("rds!cluster-")
     keys = statements[1]["Resource"]
     assert len(keys) == 2
     assert statements[1]["Action"] == "kms:Decrypt"

@@ -313,6 +313,9 @@ def test_no_service_holds_the_master_password_only_the_bootstrap_job_reads_it(
         (app, "api-credentials"),
         (app, "redis-credentials"),
         ("database-bootstrap", "database-master"),
+        # The platform's own, in the monitoring namespace only.
+        ("monitoring", "grafana-admin"),
+        ("monitoring", "alert-receivers"),
     }
     master = externals[("database-bootstrap", "database-master")]["spec"]["data"]
     assert {d["secretKey"] for d in master} == {"username", "password"}
@@ -376,11 +379,19 @@ def test_each_database_service_connects_as_its_own_iam_user(stack_run: StackRun)
 
 
 def test_no_credential_appears_in_plain_text(stack_run: StackRun, tmp_path: Path) -> None:
-    [password] = stack_run.of_type("random:index/randomPassword:RandomPassword")
-    token = PlatformMocks().computed_outputs(password.type, password.name, {}, "")
-    credentials = [token["result"]] + [
+    passwords = stack_run.of_type("random:index/randomPassword:RandomPassword")
+    # Redis's auth token and Grafana's admin password.
+    assert len(passwords) == 2
+    tokens = [PlatformMocks().computed_outputs(p.type, p.name, {}, "")["result"] for p in passwords]
+    credentials = tokens + [
         secret_placeholder(f"financial-planning:{key}")
-        for key in ("openaiApiKey", "plaidClientId", "plaidSecret")
+        for key in (
+            "openaiApiKey",
+            "plaidClientId",
+            "plaidSecret",
+            "alertPagerdutyRoutingKey",
+            "alertSlackWebhookUrl",
+        )
     ]
     inputs = json.dumps([r.to_json() for r in stack_run.resources])
     target = write_build(stack_run, tmp_path)
@@ -390,7 +401,7 @@ def test_no_credential_appears_in_plain_text(stack_run: StackRun, tmp_path: Path
         assert credential not in rendered
     # Where they do flow, they flow as secrets.
     assert stack_run.one(REDIS).inputs["authToken"] == "[secret]"
-    assert inputs.count('"secretString": "[secret]"') == 2
+    assert inputs.count('"secretString": "[secret]"') == 4
 
 
 @pytest.mark.parametrize(
@@ -447,7 +458,7 @@ def test_more_readers_are_a_setting_and_the_operator_still_reads_one_master_secr
     zones = [i["availabilityZone"] for i in instances(run)]
     assert len(zones) == 5 and set(zones) == {"us-east-1a", "us-east-1b", "us-east-1c"}
     role = irsa_role(run, "external-secrets-system", "external-secrets")
-    assert len(inline_policy(run, role)[0]["Resource"]) == 3
+    assert len(inline_policy(run, role)[0]["Resource"]) == 5
 
 
 @pytest.mark.parametrize(("stack", "days"), [("production", 7), ("staging", 30)])

@@ -17,6 +17,7 @@ PRIVATE_SUBNETS = {
     "staging": ["10.1.0.0/18", "10.1.64.0/18", "10.1.128.0/18"],
 }
 VPC = {"production": "10.0.0.0/16", "staging": "10.1.0.0/16"}
+NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 def app_policies(run: StackRun) -> dict[str, dict[str, Any]]:
@@ -168,11 +169,27 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
         "nvidia-device-plugin",
         "reloader",
         "database-bootstrap",
+        "monitoring",
+        "node-exporter",
     }
+    monitoring = platform.pop("monitoring")
     for namespace, spec in platform.items():
         assert spec["podSelector"] == {} and "Ingress" in spec["policyTypes"], namespace
         for rule in spec["ingress"]:
             assert rule["from"] == [{"ipBlock": {"cidr": VPC[stack_run.stack]}}]
+    # Monitoring: the operator's webhook from the API server; its own pods among themselves;
+    # prometheus-adapter to Prometheus only.
+    assert monitoring["ingress"] == [
+        {
+            "from": [{"ipBlock": {"cidr": VPC[stack_run.stack]}}],
+            "ports": [{"port": 10250, "protocol": "TCP"}],
+        },
+        {"from": [{"namespaceSelector": {"matchLabels": {NAME_LABEL: "monitoring"}}}]},
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {NAME_LABEL: "autoscaling-system"}}}],
+            "ports": [{"port": 9090, "protocol": "TCP"}],
+        },
+    ]
     bootstrap = platform["database-bootstrap"]
     assert bootstrap["ingress"] == []
     assert {p["port"] for r in bootstrap["egress"] for p in r["ports"]} == {53, 5432}

@@ -125,21 +125,31 @@ def test_the_api_scales_on_request_rate_once_prometheus_adapter_serves_it() -> N
     adapter = helm_release(run, "prometheus-adapter").inputs["values"]
     assert adapter["prometheus"]["url"] == "http://prometheus.monitoring.svc:9090"
     [rule] = adapter["rules"]["custom"]
-    # The adapter derives the metric from the services' own request counter.
-    assert rule["seriesQuery"].startswith("http_requests_total{")
-    assert rule["name"] == {"matches": "^(.*)_total$", "as": "${1}_per_second"}
-    assert (
-        "http_requests_total".removesuffix("_total") + "_per_second" == "http_requests_per_second"
+    # The adapter derives the metric from the request count of the metrics contract.
+    assert rule["seriesQuery"] == (
+        'http_server_request_duration_seconds_count{namespace!="",pod!=""}'
     )
+    assert rule["name"] == {
+        "matches": "^http_server_request_duration_seconds_count$",
+        "as": "http_requests_per_second",
+    }
 
 
-def test_without_prometheus_nothing_scales_on_request_rate(stack_run: StackRun) -> None:
+def test_the_adapter_reads_the_monitoring_prometheus_by_default(stack_run: StackRun) -> None:
+    adapter = helm_release(stack_run, "prometheus-adapter").inputs["values"]
+    assert adapter["prometheus"]["url"] == "http://monitoring-prometheus.monitoring.svc:9090"
+    # No HPA uses the request rate unless its settings ask.
     assert all(m["type"] == "Resource" for h in hpas(stack_run).values() for m in h["metrics"])
-    assert not [
-        r
-        for r in stack_run.of_type("kubernetes:helm.sh/v3:Release")
-        if r.inputs["chart"] == "prometheus-adapter"
-    ]
+
+
+def test_without_prometheus_nothing_scales_on_request_rate() -> None:
+    run = run_with(
+        "staging",
+        addons={"monitoring": {"enabled": False}, "prometheusAdapter": {"enabled": False}},
+    )
+    assert all(m["type"] == "Resource" for h in hpas(run).values() for m in h["metrics"])
+    charts = {r.inputs["chart"] for r in run.of_type("kubernetes:helm.sh/v3:Release")}
+    assert not charts & {"prometheus-adapter", "kube-prometheus-stack", "prometheus-node-exporter"}
 
 
 def vpas(run: StackRun) -> dict[str, dict[str, Any]]:

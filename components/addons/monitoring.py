@@ -1,0 +1,293 @@
+"""Monitoring: kube-prometheus-stack (Prometheus, Alertmanager, Grafana, kube-state-metrics and
+the Prometheus operator), and node-exporter beside it.
+
+Everything runs in the restricted `monitoring` namespace except node-exporter, which reads the
+host (host network and PID namespace, /proc, /sys and / mounted): it is a separate release in
+the privileged `node-exporter` namespace, where nothing else runs.
+
+Secrets never appear in the values: Grafana's admin credentials and the Alertmanager receivers'
+keys come from Secrets Manager through ExternalSecrets created before the chart installs, and
+Alertmanager reads the receivers' keys from files (`routing_key_file`, `api_url_file`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components.addons.base import ClusterAddon
+from components.addons.external_secrets import external_secret
+from components.data.secrets import RemoteSecret
+from components.shared.conventions import (
+    CONTROLLER_NODES,
+    PLATFORM_PRIORITY_CLASS,
+    restricted_container_security_context,
+    restricted_pod_security_context,
+)
+from components.shared.helm import HelmChart
+from stacks.addon_settings import MonitoringSettings
+from stacks.secrets import ALERT_RECEIVERS, GRAFANA_ADMIN
+
+MONITORING_NAMESPACE = "monitoring"
+# Names the chart derives its objects from: Services monitoring-prometheus:9090 and
+# monitoring-alertmanager:9093, Grafana's Service grafana:80.
+FULLNAME = "monitoring"
+PROMETHEUS_URL = f"http://{FULLNAME}-prometheus.{MONITORING_NAMESPACE}.svc:9090"
+# Where the operator mounts each Secret listed in alertmanagerSpec.secrets.
+ALERTMANAGER_SECRETS_DIR = "/etc/alertmanager/secrets"
+# Users of the images (the charts' defaults): Prometheus and Alertmanager 1000 (group 2000),
+# Grafana 472, the operator and kube-state-metrics 65534.
+PROMETHEUS_USER, GRAFANA_USER, NOBODY = 1000, 472, 65534
+# Control-plane components EKS manages: nothing in the cluster can scrape them.
+MANAGED_CONTROL_PLANE = ("kubeEtcd", "kubeControllerManager", "kubeScheduler", "kubeProxy")
+
+
+def alertmanager_config() -> dict[str, Any]:
+    """Critical alerts page (PagerDuty) and go to chat, warnings go to chat (Slack), anything
+    else (the charts' `info` alerts, the Watchdog) nowhere. Keys are read from files of the
+    `alert-receivers` Secret, never written here."""
+    keys = f"{ALERTMANAGER_SECRETS_DIR}/{ALERT_RECEIVERS}"
+    return {
+        "route": {
+            "receiver": "null",
+            "group_by": ["alertname", "namespace", "service"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+            "routes": [
+                {"receiver": "pager", "matchers": ['severity="critical"'], "continue": True},
+                {"receiver": "chat", "matchers": ['severity=~"critical|warning"']},
+                # The chart's always-firing Watchdog proves the pipeline works; it goes nowhere.
+                {"receiver": "null", "matchers": ['alertname="Watchdog"']},
+            ],
+        },
+        "inhibit_rules": [
+            {
+                # A critical alert silences the warning of the same alert and service.
+                "source_matchers": ['severity="critical"'],
+                "target_matchers": ['severity="warning"'],
+                "equal": ["alertname", "namespace", "service"],
+            }
+        ],
+        "receivers": [
+            {"name": "null"},
+            {
+                "name": "pager",
+                "pagerduty_configs": [
+                    {"routing_key_file": f"{keys}/pagerduty-routing-key", "send_resolved": True}
+                ],
+            },
+            {
+                "name": "chat",
+                "slack_configs": [
+                    {"api_url_file": f"{keys}/slack-webhook-url", "send_resolved": True}
+                ],
+            },
+        ],
+    }
+
+
+def volume(storage_class: str, size_gib: int) -> dict[str, Any]:
+    return {
+        "volumeClaimTemplate": {
+            "spec": {
+                "storageClassName": storage_class,
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": f"{size_gib}Gi"}},
+            }
+        }
+    }
+
+
+def _placed(user: int, group: int | None = None) -> dict[str, Any]:
+    """A component on the controller nodes, with a restricted pod security context."""
+    context = restricted_pod_security_context(user)
+    if group is not None:
+        context.update(runAsGroup=group, fsGroup=group)
+    return {
+        "nodeSelector": CONTROLLER_NODES,
+        "priorityClassName": PLATFORM_PRIORITY_CLASS,
+        "securityContext": context,
+    }
+
+
+@dataclass(frozen=True)
+class Monitoring(ClusterAddon):
+    settings: MonitoringSettings
+    environment: str
+    cluster_name: str
+    storage_class: str
+    # The Secrets Manager secrets read here: Grafana's admin, the alert receivers' keys.
+    secrets: Mapping[str, RemoteSecret]
+    store_name: str
+
+    name = "monitoring"
+    chart = HelmChart(
+        chart="kube-prometheus-stack",
+        version="88.5.3",
+        repository="https://prometheus-community.github.io/helm-charts",
+    )
+    namespace = MONITORING_NAMESPACE
+    # The ExternalSecrets made before the chart installs.
+    after = ("eso",)
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def prepare_objects(
+        self, name: str, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
+        return [
+            external_secret(
+                secret,
+                self.secrets[secret],
+                namespace_name=namespace,
+                store_name=self.store_name,
+                opts=opts,
+            )
+            for secret in (GRAFANA_ADMIN, ALERT_RECEIVERS)
+        ]
+
+    def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
+        settings = self.settings
+        restricted = restricted_container_security_context()
+        # The chart's own containers set their users; the rest of restricted is stated here.
+        container = {k: v for k, v in restricted.items() if k not in ("runAsUser", "runAsGroup")}
+        return {
+            "fullnameOverride": FULLNAME,
+            "crds": {"enabled": True},
+            "defaultRules": {
+                "create": True,
+                "rules": {
+                    "etcd": False,
+                    "kubeControllerManager": False,
+                    "kubeSchedulerAlerting": False,
+                    "kubeSchedulerRecording": False,
+                    "kubeProxy": False,
+                },
+            },
+            **{component: {"enabled": False} for component in MANAGED_CONTROL_PLANE},
+            # A release of its own in a privileged namespace (NodeExporter below).
+            "nodeExporter": {"enabled": False},
+            "prometheusOperator": {
+                **_placed(NOBODY),
+                "containerSecurityContext": container,
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "128Mi"},
+                    "limits": {"memory": "512Mi"},
+                },
+                "admissionWebhooks": {
+                    "patch": {
+                        "securityContext": restricted_pod_security_context(2000),
+                        "priorityClassName": PLATFORM_PRIORITY_CLASS,
+                    }
+                },
+            },
+            "prometheus": {
+                "prometheusSpec": {
+                    **_placed(PROMETHEUS_USER, 2000),
+                    "replicas": settings.replicas,
+                    "retention": f"{settings.retention_days}d",
+                    # Below the volume, so that Prometheus drops old blocks before it fills.
+                    "retentionSize": f"{int(settings.storage_gib * 0.85)}GB",
+                    "storageSpec": volume(self.storage_class, settings.storage_gib),
+                    "resources": settings.resources.as_values(),
+                    "externalLabels": {
+                        "cluster": self.cluster_name,
+                        "environment": self.environment,
+                    },
+                    # Every ServiceMonitor, PodMonitor and PrometheusRule in the cluster, not
+                    # only those labelled with this release.
+                    "serviceMonitorSelectorNilUsesHelmValues": False,
+                    "podMonitorSelectorNilUsesHelmValues": False,
+                    "ruleSelectorNilUsesHelmValues": False,
+                    "podAntiAffinity": "hard",
+                }
+            },
+            "alertmanager": {
+                "alertmanagerSpec": {
+                    **_placed(PROMETHEUS_USER, 2000),
+                    "replicas": settings.alertmanager_replicas,
+                    "storage": volume(self.storage_class, 10),
+                    "secrets": [ALERT_RECEIVERS],
+                    "podAntiAffinity": "hard",
+                    "resources": {
+                        "requests": {"cpu": "50m", "memory": "128Mi"},
+                        "limits": {"memory": "256Mi"},
+                    },
+                },
+                "config": alertmanager_config(),
+            },
+            "grafana": {
+                "fullnameOverride": "grafana",
+                "replicas": 1,
+                "admin": {
+                    "existingSecret": GRAFANA_ADMIN,
+                    "userKey": "admin-user",
+                    "passwordKey": "admin-password",
+                },
+                # Dashboards are code (ConfigMaps the sidecar loads), so Grafana keeps no state.
+                "persistence": {"enabled": False},
+                "sidecar": {
+                    "dashboards": {
+                        "enabled": True,
+                        "label": "grafana_dashboard",
+                        "labelValue": "1",
+                        "searchNamespace": "ALL",
+                    },
+                    "securityContext": container,
+                },
+                **_placed(GRAFANA_USER),
+                "containerSecurityContext": container,
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "256Mi"},
+                    "limits": {"memory": "512Mi"},
+                },
+            },
+            "kube-state-metrics": {
+                **_placed(NOBODY),
+                "containerSecurityContext": container,
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "128Mi"},
+                    "limits": {"memory": "256Mi"},
+                },
+            },
+        }
+
+
+@dataclass(frozen=True)
+class NodeExporter(ClusterAddon):
+    """Host metrics (node-exporter) on every node, the only workload of its namespace."""
+
+    enabled_with_monitoring: bool
+
+    name = "node-exporter"
+    chart = HelmChart(
+        chart="prometheus-node-exporter",
+        version="4.56.1",
+        repository="https://prometheus-community.github.io/helm-charts",
+    )
+    namespace = "node-exporter"
+    pod_security = "privileged"
+    # Its ServiceMonitor is a kind kube-prometheus-stack's CRDs define.
+    after = ("monitoring",)
+
+    @property
+    def enabled(self) -> bool:
+        return self.enabled_with_monitoring
+
+    def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
+        return {
+            "prometheus": {"monitor": {"enabled": True}},
+            "priorityClassName": PLATFORM_PRIORITY_CLASS,
+            # Every node, GPU nodes included (their taints are tolerated).
+            "tolerations": [{"operator": "Exists"}],
+            "resources": {
+                "requests": {"cpu": "20m", "memory": "32Mi"},
+                "limits": {"memory": "64Mi"},
+            },
+        }

@@ -1,0 +1,74 @@
+"""What Prometheus scrapes and evaluates for the application: a ServiceMonitor per service
+(its `/metrics` on the service port) and the seed's alert rules as a PrometheusRule."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.observability.alerts import rule_groups
+from components.shared.conventions import selector_labels, standard_labels
+from components.workloads.microservice import service_port_name
+from stacks.catalog import ServiceName, ServiceSettings
+
+MONITORING_API = "monitoring.coreos.com/v1"
+METRICS_PATH = "/metrics"
+SCRAPE_INTERVAL = "30s"
+ALERT_RULES = "financial-planning-alerts"
+
+
+@dataclass(frozen=True)
+class ApplicationMonitoringArgs:
+    app_namespace: str
+    # Where the PrometheusRule lives (Prometheus reads rules from every namespace).
+    rules_namespace: str
+    services: Mapping[ServiceName, ServiceSettings]
+
+
+class ApplicationMonitoring(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        args: ApplicationMonitoringArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("financial-planning:observability:ApplicationMonitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        for service_name, service in args.services.items():
+            k8s.apiextensions.CustomResource(
+                f"{name}-{service_name}",
+                api_version=MONITORING_API,
+                kind="ServiceMonitor",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=service_name,
+                    namespace=args.app_namespace,
+                    labels=standard_labels(service_name, "monitoring"),
+                ),
+                spec={
+                    "selector": {"matchLabels": selector_labels(service_name)},
+                    "endpoints": [
+                        {
+                            "port": service_port_name(service.port),
+                            "path": METRICS_PATH,
+                            "interval": SCRAPE_INTERVAL,
+                        }
+                    ],
+                },
+                opts=child,
+            )
+        k8s.apiextensions.CustomResource(
+            f"{name}-alerts",
+            api_version=MONITORING_API,
+            kind="PrometheusRule",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=ALERT_RULES,
+                namespace=args.rules_namespace,
+                labels=standard_labels(ALERT_RULES, "monitoring"),
+            ),
+            spec={"groups": rule_groups()},
+            opts=child,
+        )
+        self.register_outputs({})

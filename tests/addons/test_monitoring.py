@@ -1,0 +1,188 @@
+"""Monitoring: kube-prometheus-stack and node-exporter as add-ons, per environment; Grafana's and
+Alertmanager's secrets from Secrets Manager; the Alertmanager configuration checked by amtool;
+the application's ServiceMonitors and alert rules consistent with its Services."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.observability.alerts import rule_groups
+from offline.engine import PROJECT_DIR, StackRun, secret_placeholder
+from tests.conftest import SEED_PORTS
+from tests.lookup import app_namespace, helm_release, objects
+
+AMTOOL = Path(
+    os.environ.get("AMTOOL", PROJECT_DIR / ".tools" / "prometheus" / "usr" / "bin" / "amtool")
+)
+EXPECTED = {
+    # Prometheus replicas, retention, volume; Alertmanager replicas.
+    "production": (2, "30d", "100Gi", 2),
+    "staging": (1, "7d", "30Gi", 1),
+}
+
+
+def stack_values(run: StackRun) -> dict[str, Any]:
+    values: dict[str, Any] = helm_release(run, "kube-prometheus-stack").inputs["values"]
+    return values
+
+
+def test_prometheus_and_alertmanager_are_sized_per_environment(stack_run: StackRun) -> None:
+    release = helm_release(stack_run, "kube-prometheus-stack")
+    assert (release.inputs["version"], release.inputs["namespace"]) == ("88.5.3", "monitoring")
+    values = stack_values(stack_run)
+    prometheus = values["prometheus"]["prometheusSpec"]
+    claim = prometheus["storageSpec"]["volumeClaimTemplate"]["spec"]
+    alertmanager = values["alertmanager"]["alertmanagerSpec"]
+    assert (
+        prometheus["replicas"],
+        prometheus["retention"],
+        claim["resources"]["requests"]["storage"],
+        alertmanager["replicas"],
+    ) == EXPECTED[stack_run.stack]
+    # The encrypted gp3 class; rules and monitors from every namespace.
+    assert claim["storageClassName"] == "gp3"
+    assert prometheus["ruleSelectorNilUsesHelmValues"] is False
+    assert prometheus["serviceMonitorSelectorNilUsesHelmValues"] is False
+    assert prometheus["externalLabels"]["environment"] == stack_run.stack
+
+
+def test_eks_managed_control_plane_is_not_scraped_and_node_exporter_runs_apart(
+    stack_run: StackRun,
+) -> None:
+    values = stack_values(stack_run)
+    for component in ("kubeEtcd", "kubeControllerManager", "kubeScheduler", "kubeProxy"):
+        assert values[component] == {"enabled": False}, component
+    assert values["nodeExporter"] == {"enabled": False}
+    node_exporter = helm_release(stack_run, "prometheus-node-exporter")
+    assert (node_exporter.inputs["version"], node_exporter.inputs["namespace"]) == (
+        "4.56.1",
+        "node-exporter",
+    )
+    # Nothing else shares the privileged namespace.
+    charts = [r.inputs["chart"] for r in stack_run.of_type("kubernetes:helm.sh/v3:Release")]
+    in_namespace = [
+        r
+        for r in stack_run.of_type("kubernetes:helm.sh/v3:Release")
+        if r.inputs["namespace"] == "node-exporter"
+    ]
+    assert len(in_namespace) == 1 and "prometheus-node-exporter" in charts
+
+
+def test_grafana_and_alertmanager_secrets_come_from_secrets_manager_first(
+    stack_run: StackRun,
+) -> None:
+    values = stack_values(stack_run)
+    assert values["grafana"]["admin"] == {
+        "existingSecret": "grafana-admin",
+        "userKey": "admin-user",
+        "passwordKey": "admin-password",
+    }
+    assert values["alertmanager"]["alertmanagerSpec"]["secrets"] == ["alert-receivers"]
+    externals = {
+        o["metadata"]["name"]: o
+        for o in objects(stack_run, "ExternalSecret").values()
+        if o["metadata"]["namespace"] == "monitoring"
+    }
+    assert set(externals) == {"grafana-admin", "alert-receivers"}
+    prefix = f"financial-planning/{stack_run.stack}"
+    assert {
+        (d["secretKey"], d["remoteRef"]["key"]) for d in externals["grafana-admin"]["spec"]["data"]
+    } == {
+        ("admin-user", f"{prefix}/grafana-admin"),
+        ("admin-password", f"{prefix}/grafana-admin"),
+    }
+    # The chart installs after its Secrets exist (Grafana's pod reads one at start).
+    release = helm_release(stack_run, "kube-prometheus-stack")
+    secrets = [
+        r.urn
+        for r in stack_run.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
+        if r.inputs["metadata"]["namespace"] == "monitoring"
+    ]
+    assert len(secrets) == 2 and set(secrets) <= set(release.dependencies)
+    # No receiver key in the values: Alertmanager reads them from the mounted Secret's files.
+    text = json.dumps(values)
+    for key in ("alertPagerdutyRoutingKey", "alertSlackWebhookUrl"):
+        assert secret_placeholder(f"financial-planning:{key}") not in text
+    assert "routing_key_file" in text and "api_url_file" in text
+
+
+def amtool(*args: str) -> subprocess.CompletedProcess[str]:
+    assert AMTOOL.exists(), f"{AMTOOL} missing: run `make checkers`"
+    return subprocess.run([str(AMTOOL), *args], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def alertmanager_file(production: StackRun, tmp_path: Path) -> Path:
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(stack_values(production)["alertmanager"]["config"]))
+    return path
+
+
+def test_amtool_accepts_the_alertmanager_config(alertmanager_file: Path) -> None:
+    result = amtool("check-config", str(alertmanager_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("labels", "receivers"),
+    [
+        (["severity=critical", "alertname=ServiceHighErrorRate"], "pager,chat"),
+        (["severity=warning", "alertname=ServiceHighLatency"], "chat"),
+        (["severity=info", "alertname=KubeQuotaAlmostFull"], "null"),
+        (["severity=none", "alertname=Watchdog"], "null"),
+    ],
+)
+def test_critical_pages_warnings_go_to_chat(
+    alertmanager_file: Path, labels: list[str], receivers: str
+) -> None:
+    result = amtool("config", "routes", "test", f"--config.file={alertmanager_file}", *labels)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == receivers
+
+
+def test_amtool_refuses_a_broken_config(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump({"route": {"receiver": "nobody"}, "receivers": []}))
+    assert amtool("check-config", str(path)).returncode != 0
+
+
+def test_every_service_is_scraped_on_its_own_service_port(stack_run: StackRun) -> None:
+    namespace = app_namespace(stack_run)
+    monitors = {
+        name: m
+        for name, m in objects(stack_run, "ServiceMonitor").items()
+        if m["metadata"]["namespace"] == namespace
+    }
+    services = objects(stack_run, "Service")
+    assert set(monitors) == set(SEED_PORTS)
+    for name, monitor in monitors.items():
+        service = services[name]
+        labels = service["metadata"]["labels"]
+        # The monitor selects this Service and scrapes a port the Service has, by name.
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        [endpoint] = monitor["spec"]["endpoints"]
+        assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+        assert endpoint["path"] == "/metrics"
+    [rules] = objects(stack_run, "PrometheusRule").values()
+    assert rules["metadata"]["namespace"] == "monitoring"
+    assert rules["spec"]["groups"] == rule_groups()
+
+
+def test_the_services_do_not_wait_for_monitoring(stack_run: StackRun) -> None:
+    deployment = stack_run.one("kubernetes:apps/v1:Deployment", "user-service")
+    monitoring = [
+        r.urn
+        for r in stack_run.resources
+        if r.type == "financial-planning:addons:HelmAddon"
+        and r.name.endswith(("-monitoring", "-node-exporter"))
+    ]
+    assert len(monitoring) == 2
+    assert not set(monitoring) & set(deployment.dependencies)
