@@ -98,3 +98,10 @@ def test_critical_alerts_wait_and_page_warnings_go_to_chat(alert: Any) -> None:
     if alert.severity == "critical":
         assert alert.for_ in ("5m", "10m"), alert.name
     assert alert.summary and alert.in_words and alert.threshold
+
+
+def test_the_readme_alert_table_is_the_rules() -> None:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    for alert in ALERTS:
+        row = f"| `{alert.name}` | {alert.in_words} | {alert.threshold} | {alert.for_} | "
+        assert row + f"{alert.severity} |" in readme, alert.name
