@@ -31,6 +31,9 @@ from components.shared.helm import HelmChart
 from stacks.addon_settings import MonitoringSettings
 from stacks.secrets import ALERT_RECEIVERS, GRAFANA_ADMIN
 
+# The label Grafana's dashboard sidecar loads ConfigMaps by.
+DASHBOARD_LABEL = ("grafana_dashboard", "1")
+
 MONITORING_NAMESPACE = "monitoring"
 # Names the chart derives its objects from: Services monitoring-prometheus:9090 and
 # monitoring-alertmanager:9093, Grafana's Service grafana:80.
@@ -235,8 +238,8 @@ class Monitoring(ClusterAddon):
                 "sidecar": {
                     "dashboards": {
                         "enabled": True,
-                        "label": "grafana_dashboard",
-                        "labelValue": "1",
+                        "label": DASHBOARD_LABEL[0],
+                        "labelValue": DASHBOARD_LABEL[1],
                         "searchNamespace": "ALL",
                     },
                     "securityContext": container,

@@ -1,15 +1,19 @@
-"""What Prometheus scrapes and evaluates for the application: a ServiceMonitor per service
-(its `/metrics` on the service port) and the seed's alert rules as a PrometheusRule."""
+"""What Prometheus scrapes and evaluates for the application, and what Grafana shows: a
+ServiceMonitor per service (its `/metrics` on the service port), the seed's alert rules as a
+PrometheusRule, and the dashboards as ConfigMaps Grafana's sidecar loads."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.addons.monitoring import DASHBOARD_LABEL
 from components.observability.alerts import rule_groups
+from components.observability.dashboards import dashboard_models
 from components.shared.conventions import selector_labels, standard_labels
 from components.workloads.microservice import service_port_name
 from stacks.catalog import ServiceName, ServiceSettings
@@ -71,4 +75,18 @@ class ApplicationMonitoring(pulumi.ComponentResource):
             spec={"groups": rule_groups()},
             opts=child,
         )
+        for uid, model in dashboard_models().items():
+            k8s.core.v1.ConfigMap(
+                f"{name}-{uid}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"dashboard-{uid}",
+                    namespace=args.rules_namespace,
+                    labels={
+                        **standard_labels(uid, "dashboard"),
+                        DASHBOARD_LABEL[0]: DASHBOARD_LABEL[1],
+                    },
+                ),
+                data={f"{uid}.json": json.dumps(model, sort_keys=True)},
+                opts=child,
+            )
         self.register_outputs({})
