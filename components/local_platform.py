@@ -20,6 +20,7 @@ from components.addons.cloudnative_pg import CloudNativePG
 from components.data.in_cluster import InClusterData, InClusterDataArgs
 from components.foundation.scheduling import PriorityClasses
 from components.workloads.application import Application, ApplicationArgs, KubernetesSecrets
+from stacks.catalog import database_services
 from stacks.local_settings import LocalStackSettings
 from stacks.secrets import secret_values
 
@@ -66,9 +67,7 @@ def build_local_platform(
             cache_storage_gib=data_settings.cache.storage_gib,
             search_storage_gib=data_settings.search.storage_gib,
             search_heap_mib=data_settings.search.heap_mib,
-            database_users=[
-                name for name, s in settings.services.items() if "database" in s.data_stores
-            ],
+            database_users=database_services(settings.services),
             storage_class=settings.storage_class,
             operator=operator,
         ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -34,6 +35,11 @@ DataStore = Literal["database", "cache", "search"]
 def database_user(service: str) -> str:
     """The PostgreSQL user a service connects as (IAM authentication; created at bootstrap)."""
     return service.replace("-", "_")
+
+
+def database_services(services: Mapping[ServiceName, ServiceSettings]) -> list[ServiceName]:
+    """The services with a PostgreSQL user of their own, in catalog order."""
+    return [name for name, service in services.items() if "database" in service.data_stores]
 
 
 # ASCII digits only: a regex \d would also take Arabic-Indic or full-width ones.

@@ -27,7 +27,7 @@ from components.data.service_roles import (
 )
 from components.foundation.network import PrivateNetwork
 from components.shared.iam import OidcIssuer
-from stacks.catalog import database_user
+from stacks.catalog import database_services, database_user
 from stacks.data_settings import DataSettings
 from stacks.secrets import GRAFANA_ADMIN, PLATFORM_SECRETS, REDIS_CREDENTIALS, secret_values
 from stacks.settings import StackSettings
@@ -62,9 +62,7 @@ class DataArgs:
             document_service_accounts=[
                 name for name, s in settings.services.items() if s.documents_bucket
             ],
-            database_users=[
-                name for name, s in settings.services.items() if "database" in s.data_stores
-            ],
+            database_users=database_services(settings.services),
             secret_recovery_window_days=settings.retention.secret_recovery_window_days,
             document_version_days=settings.retention.document_version_days,
             secrets=secrets,

@@ -12,7 +12,7 @@ from components.data.secrets import RemoteSecret
 from components.workloads.application import Application, ApplicationArgs, ExternalSecrets
 from components.workloads.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
 from components.workloads.database_users import DatabaseUsers, DatabaseUsersArgs
-from stacks.catalog import ServiceName, ServiceSettings, database_user
+from stacks.catalog import ServiceName, ServiceSettings, database_services, database_user
 from stacks.settings import ApplicationSettings, StackSettings, Taint
 from stacks.settings_base import WorkloadClass
 
@@ -104,11 +104,7 @@ def build_workloads(
     database_users = DatabaseUsers(
         f"{context.prefix}-database-users",
         DatabaseUsersArgs(
-            users=[
-                database_user(name)
-                for name, service in args.services.items()
-                if "database" in service.data_stores
-            ],
+            users=[database_user(name) for name in database_services(args.services)],
             database_name=given.database_name,
             writer_host=given.database_writer,
             master=given.database_master,
