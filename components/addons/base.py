@@ -28,6 +28,10 @@ from components.shared.urns import formerly
 AUTOSCALING_NAMESPACE = "autoscaling-system"
 
 
+# The monitoring add-on's name: charts that create a ServiceMonitor or PodMonitor need its CRDs.
+MONITORING_ADDON = "monitoring"
+
+
 def disruption_budget(replicas: int) -> dict[str, Any]:
     """A chart's PodDisruptionBudget values: only with a replica to spare."""
     return {"enabled": replicas > 1, "maxUnavailable": 1}
@@ -49,6 +53,11 @@ class ClusterAddon(ABC):
     after: ClassVar[tuple[str, ...]] = ()
     # Type tokens the add-on's component was registered under before (see shared/urns.py).
     former_types: ClassVar[tuple[str, ...]] = ()
+
+    def requires(self) -> tuple[str, ...]:
+        """The add-ons to install first: `after`, and what this stack's settings add (the
+        monitoring add-on's CRDs, for a chart that creates its own ServiceMonitor)."""
+        return self.after
 
     @property
     @abstractmethod

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from components.addons.base import AUTOSCALING_NAMESPACE, ClusterAddon
+from components.addons.base import AUTOSCALING_NAMESPACE, MONITORING_ADDON, ClusterAddon
 from components.shared.conventions import (
     CONTROLLER_NODES,
     restricted_container_security_context,
@@ -84,6 +84,8 @@ class ClusterAutoscaler(ClusterAddon):
     # Node group name -> the hourly price of its first instance type: the priority expander
     # prefers the cheapest group that fits a pending pod.
     group_prices: Mapping[str, float]
+    # Scraped by the monitoring add-on's Prometheus (installed before it).
+    monitored: bool = False
 
     name = "autoscaler"
     chart = HelmChart(
@@ -115,9 +117,19 @@ class ClusterAutoscaler(ClusterAddon):
         priorities[1] = [".*"]
         return priorities
 
+    def requires(self) -> tuple[str, ...]:
+        return (*self.after, MONITORING_ADDON) if self.monitored else self.after
+
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         settings = self.settings
         return {
+            # Its own ServiceMonitor beside it; the chart applies `selector` as its labels.
+            "serviceMonitor": {
+                "enabled": self.monitored,
+                "namespace": self.namespace,
+                "selector": {"app.kubernetes.io/part-of": "financial-planning"},
+                "interval": "30s",
+            },
             "cloudProvider": "aws",
             "awsRegion": self.region,
             "autoDiscovery": {"clusterName": self.cluster_name},

@@ -91,6 +91,7 @@ def addon_registry(
 ) -> list[ClusterAddon]:
     """Every add-on the platform knows, in installation order (enabled or not)."""
     settings = args.settings
+    monitored = settings.monitoring.enabled
     return [
         ExternalSecrets(
             settings.external_secrets,
@@ -103,21 +104,7 @@ def addon_registry(
                 *([MONITORING_NAMESPACE] if settings.monitoring.enabled else []),
             ],
         ),
-        MetricsServer(settings.metrics_server),
-        ClusterAutoscaler(
-            settings.cluster_autoscaler,
-            cluster_name=context.prefix,
-            region=context.region,
-            kubernetes_version=args.kubernetes_version,
-            group_prices=args.group_prices,
-        ),
-        NvidiaDevicePlugin(settings.nvidia_device_plugin, gpu_class="gpu", taints=args.gpu_taints),
-        VerticalPodAutoscaler(settings.vertical_pod_autoscaler, updates=args.vpa_updates),
-        PrometheusAdapter(
-            settings.prometheus_adapter,
-            default_prometheus_url=PROMETHEUS_URL if settings.monitoring.enabled else None,
-        ),
-        Reloader(settings.reloader, watched_namespaces=args.app_namespaces[:1]),
+        # Monitoring next: the add-ons after it create their ServiceMonitors with its CRDs.
         Monitoring(
             settings.monitoring,
             environment=args.environment,
@@ -126,7 +113,25 @@ def addon_registry(
             secrets=given.platform_secrets,
             store_name=ExternalSecrets.store_name,
         ),
-        NodeExporter(enabled_with_monitoring=settings.monitoring.enabled),
+        NodeExporter(enabled_with_monitoring=monitored),
+        MetricsServer(settings.metrics_server, monitored=monitored),
+        ClusterAutoscaler(
+            settings.cluster_autoscaler,
+            cluster_name=context.prefix,
+            region=context.region,
+            kubernetes_version=args.kubernetes_version,
+            group_prices=args.group_prices,
+            monitored=monitored,
+        ),
+        NvidiaDevicePlugin(settings.nvidia_device_plugin, gpu_class="gpu", taints=args.gpu_taints),
+        VerticalPodAutoscaler(settings.vertical_pod_autoscaler, updates=args.vpa_updates),
+        PrometheusAdapter(
+            settings.prometheus_adapter,
+            default_prometheus_url=PROMETHEUS_URL if settings.monitoring.enabled else None,
+        ),
+        Reloader(
+            settings.reloader, watched_namespaces=args.app_namespaces[:1], monitored=monitored
+        ),
     ]
 
 

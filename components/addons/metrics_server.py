@@ -7,7 +7,12 @@ from typing import Any
 
 import pulumi
 
-from components.addons.base import AUTOSCALING_NAMESPACE, ClusterAddon, disruption_budget
+from components.addons.base import (
+    AUTOSCALING_NAMESPACE,
+    MONITORING_ADDON,
+    ClusterAddon,
+    disruption_budget,
+)
 from components.shared.conventions import CONTROLLER_NODES
 from components.shared.helm import HelmChart
 from stacks.addon_settings import ControllerSettings
@@ -16,6 +21,8 @@ from stacks.addon_settings import ControllerSettings
 @dataclass(frozen=True)
 class MetricsServer(ClusterAddon):
     settings: ControllerSettings
+    # Scraped by the monitoring add-on's Prometheus (installed before it).
+    monitored: bool = False
 
     name = "metrics-server"
     chart = HelmChart(
@@ -29,9 +36,16 @@ class MetricsServer(ClusterAddon):
     def enabled(self) -> bool:
         return self.settings.enabled
 
+    def requires(self) -> tuple[str, ...]:
+        return (*self.after, MONITORING_ADDON) if self.monitored else self.after
+
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         replicas = self.settings.replicas
         return {
+            # Its own ServiceMonitor (https on the secure port; /metrics readable without a
+            # token, as the chart's `metrics.enabled` sets).
+            "metrics": {"enabled": self.monitored},
+            "serviceMonitor": {"enabled": self.monitored},
             "replicas": replicas,
             "podDisruptionBudget": disruption_budget(replicas),
             "resources": self.settings.resources.as_values(),

@@ -18,7 +18,7 @@ from typing import Any
 
 import pulumi
 
-from components.addons.base import ClusterAddon
+from components.addons.base import MONITORING_ADDON, ClusterAddon
 from components.addons.external_secrets import external_secret
 from components.data.secrets import RemoteSecret
 from components.shared.conventions import (
@@ -127,7 +127,7 @@ class Monitoring(ClusterAddon):
     secrets: Mapping[str, RemoteSecret]
     store_name: str
 
-    name = "monitoring"
+    name = MONITORING_ADDON
     chart = HelmChart(
         chart="kube-prometheus-stack",
         version="88.5.3",
@@ -277,7 +277,7 @@ class NodeExporter(ClusterAddon):
     namespace = "node-exporter"
     pod_security = "privileged"
     # Its ServiceMonitor is a kind kube-prometheus-stack's CRDs define.
-    after = ("monitoring",)
+    after = (MONITORING_ADDON,)
 
     @property
     def enabled(self) -> bool:

@@ -23,7 +23,7 @@ def check_order(addons: Sequence[ClusterAddon]) -> None:
     for addon in addons:
         if not addon.enabled:
             continue
-        for before in addon.after:
+        for before in addon.requires():
             if before in installed:
                 continue
             if before not in names:
@@ -65,7 +65,7 @@ def install_addons(
             HelmAddonArgs(
                 addon,
                 oidc,
-                after=[installed[a] for a in addon.after],
+                after=[installed[a] for a in addon.requires()],
                 existing_namespace=owner.namespace if owner else None,
                 permissions_boundary=permissions_boundary,
             ),

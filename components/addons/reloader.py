@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from components.addons.base import ClusterAddon
+from components.addons.base import MONITORING_ADDON, ClusterAddon
 from components.shared.conventions import (
     CONTROLLER_NODES,
     PLATFORM_PRIORITY_CLASS,
@@ -33,6 +33,8 @@ RELOAD_ANNOTATION = "reloader.stakater.com/auto"
 class Reloader(ClusterAddon):
     settings: ControllerSettings
     watched_namespaces: Sequence[str]
+    # Scraped by the monitoring add-on's Prometheus (installed before it).
+    monitored: bool = False
 
     name = "reloader"
     chart = HelmChart(
@@ -45,6 +47,9 @@ class Reloader(ClusterAddon):
     @property
     def enabled(self) -> bool:
         return self.settings.enabled
+
+    def requires(self) -> tuple[str, ...]:
+        return (*self.after, MONITORING_ADDON) if self.monitored else self.after
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         replicas = self.settings.replicas
@@ -64,5 +69,7 @@ class Reloader(ClusterAddon):
                     "securityContext": restricted_pod_security_context(NOBODY),
                     "containerSecurityContext": restricted_container_security_context(NOBODY),
                 },
+                # A PodMonitor on its metrics port (the chart's ServiceMonitor is deprecated).
+                "podMonitor": {"enabled": self.monitored},
             }
         }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.addons.external_secrets import ExternalSecrets
 from components.addons.monitoring import DASHBOARD_LABEL
 from components.observability.alerts import rule_groups
 from components.observability.dashboards import dashboard_models
@@ -22,6 +23,7 @@ MONITORING_API = "monitoring.coreos.com/v1"
 METRICS_PATH = "/metrics"
 SCRAPE_INTERVAL = "30s"
 ALERT_RULES = "financial-planning-alerts"
+EXTERNAL_SECRETS_NAMESPACE = ExternalSecrets.namespace
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,31 @@ class ApplicationMonitoring(pulumi.ComponentResource):
                 labels=standard_labels(ALERT_RULES, "monitoring"),
             ),
             spec={"groups": rule_groups()},
+            opts=child,
+        )
+        # External Secrets' controller (its chart's own monitor would be skipped on the first
+        # install: the operator comes before monitoring, whose Secrets it makes).
+        k8s.apiextensions.CustomResource(
+            f"{name}-external-secrets",
+            api_version=MONITORING_API,
+            kind="PodMonitor",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="external-secrets",
+                namespace=args.rules_namespace,
+                labels=standard_labels("external-secrets", "monitoring"),
+            ),
+            spec={
+                "namespaceSelector": {"matchNames": [EXTERNAL_SECRETS_NAMESPACE]},
+                "selector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/name": "external-secrets",
+                        "app.kubernetes.io/instance": "external-secrets",
+                    }
+                },
+                "podMetricsEndpoints": [
+                    {"port": "metrics", "path": METRICS_PATH, "interval": SCRAPE_INTERVAL}
+                ],
+            },
             opts=child,
         )
         for uid, model in dashboard_models().items():

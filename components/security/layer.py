@@ -38,8 +38,12 @@ PLATFORM_INGRESS: dict[str, list[int]] = {
 # Pods of other namespaces a platform namespace admits: within monitoring, Grafana reads
 # Prometheus, Prometheus alerts Alertmanager, Alertmanager replicas gossip; prometheus-adapter
 # queries Prometheus.
+# Prometheus scrapes External Secrets (8080), the cluster autoscaler (8085) and Reloader (9090).
 PLATFORM_PEERS: dict[str, list[tuple[str, int | None]]] = {
     MONITORING_NAMESPACE: [(MONITORING_NAMESPACE, None), ("autoscaling-system", 9090)],
+    "external-secrets-system": [(MONITORING_NAMESPACE, 8080)],
+    "autoscaling-system": [(MONITORING_NAMESPACE, 8085)],
+    "reloader": [(MONITORING_NAMESPACE, 9090)],
 }
 
 

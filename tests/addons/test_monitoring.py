@@ -176,7 +176,10 @@ def test_every_service_is_scraped_on_its_own_service_port(stack_run: StackRun) -
     assert rules["spec"]["groups"] == rule_groups()
 
 
-def test_the_services_do_not_wait_for_monitoring(stack_run: StackRun) -> None:
+def test_the_services_do_not_name_monitoring_among_what_they_wait_for(
+    stack_run: StackRun,
+) -> None:
+    # (They still follow it through the add-ons it scrapes: see README, the first `up`.)
     deployment = stack_run.one("kubernetes:apps/v1:Deployment", "user-service")
     monitoring = [
         r.urn
@@ -186,3 +189,41 @@ def test_the_services_do_not_wait_for_monitoring(stack_run: StackRun) -> None:
     ]
     assert len(monitoring) == 2
     assert not set(monitoring) & set(deployment.dependencies)
+
+
+def test_the_platform_add_ons_are_scraped_after_the_monitoring_crds_exist(
+    stack_run: StackRun,
+) -> None:
+    assert helm_release(stack_run, "metrics-server").inputs["values"]["serviceMonitor"] == {
+        "enabled": True
+    }
+    autoscaler = helm_release(stack_run, "cluster-autoscaler").inputs["values"]["serviceMonitor"]
+    assert autoscaler["enabled"] and autoscaler["namespace"] == "autoscaling-system"
+    reloader = helm_release(stack_run, "reloader").inputs["values"]["reloader"]["podMonitor"]
+    assert reloader == {"enabled": True}
+    # Those charts create their monitors unconditionally: each installs after the chart that
+    # brings the CRDs.
+    monitoring = helm_release(stack_run, "kube-prometheus-stack").urn
+    for chart in ("metrics-server", "cluster-autoscaler", "reloader"):
+        assert monitoring in helm_release(stack_run, chart).dependencies, chart
+    assert monitoring not in helm_release(stack_run, "external-secrets").dependencies
+    # External Secrets comes before monitoring (it makes monitoring's Secrets): a PodMonitor
+    # of the observability layer scrapes it.
+    [pod_monitor] = objects(stack_run, "PodMonitor").values()
+    assert pod_monitor["spec"]["namespaceSelector"] == {"matchNames": ["external-secrets-system"]}
+    assert pod_monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+
+
+def test_without_monitoring_no_chart_asks_for_its_crds() -> None:
+    from tests.conftest import run_with
+
+    run = run_with(
+        "staging",
+        addons={"monitoring": {"enabled": False}, "prometheusAdapter": {"enabled": False}},
+    )
+    assert helm_release(run, "metrics-server").inputs["values"]["serviceMonitor"] == {
+        "enabled": False
+    }
+    assert not helm_release(run, "reloader").inputs["values"]["reloader"]["podMonitor"]["enabled"]
+    kinds = {r.type for r in run.resources}
+    assert not any("monitoring.coreos.com" in kind for kind in kinds)

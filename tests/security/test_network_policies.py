@@ -173,10 +173,25 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
         "node-exporter",
     }
     monitoring = platform.pop("monitoring")
+    # Prometheus scrapes these on their metrics ports, and nothing else of them.
+    scraped = {"external-secrets-system": 8080, "autoscaling-system": 8085, "reloader": 9090}
     for namespace, spec in platform.items():
         assert spec["podSelector"] == {} and "Ingress" in spec["policyTypes"], namespace
-        for rule in spec["ingress"]:
+        from_vpc = [r for r in spec["ingress"] if "ipBlock" in r["from"][0]]
+        from_pods = [r for r in spec["ingress"] if "ipBlock" not in r["from"][0]]
+        for rule in from_vpc:
             assert rule["from"] == [{"ipBlock": {"cidr": VPC[stack_run.stack]}}]
+        expected = (
+            [
+                {
+                    "from": [{"namespaceSelector": {"matchLabels": {NAME_LABEL: "monitoring"}}}],
+                    "ports": [{"port": scraped[namespace], "protocol": "TCP"}],
+                }
+            ]
+            if namespace in scraped
+            else []
+        )
+        assert from_pods == expected, namespace
     # Monitoring: the operator's webhook from the API server; its own pods among themselves;
     # prometheus-adapter to Prometheus only.
     assert monitoring["ingress"] == [
