@@ -104,6 +104,8 @@ def build_platform(
             depends_on=[
                 *(a for name, a in addons.installed.items() if name not in OBSERVERS),
                 foundation.storage,
+                # A pod naming a PriorityClass that does not exist yet is refused.
+                foundation.priority_classes,
             ],
             database_writer=data.database.address,
             database_name=settings.data.database.database_name,

@@ -76,6 +76,8 @@ class Foundation:
     managed_addons: list[ManagedAddons]
     registry: ImageRegistry
     storage: StorageClasses
+    # The PriorityClasses every pod of the services names.
+    priority_classes: PriorityClasses
     default_storage_class: str
     # Where the data stores live and who may reach them.
     private_network: PrivateNetwork
@@ -177,7 +179,9 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
         StorageClassesArgs(key_arn=volumes.key_arn),
         opts=with_cluster(context, cluster_context),
     )
-    PriorityClasses(f"{prefix}-priorities", opts=with_cluster(context, cluster_context))
+    priority_classes = PriorityClasses(
+        f"{prefix}-priorities", opts=with_cluster(context, cluster_context)
+    )
     registry = ImageRegistry(
         f"{prefix}-images",
         ImageRegistryArgs(name_prefix=prefix, services=args.services, protect=context.protect),
@@ -190,6 +194,7 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
         managed_addons=[before_nodes, after],
         registry=registry,
         storage=storage,
+        priority_classes=priority_classes,
         default_storage_class=DEFAULT_STORAGE_CLASS,
         private_network=PrivateNetwork(
             vpc_id=network.vpc_id,

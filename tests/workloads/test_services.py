@@ -218,3 +218,26 @@ def test_a_missing_secret_is_rejected_with_the_command_to_set_it() -> None:
     del config["financial-planning:openaiApiKey"]
     with pytest.raises(SettingsError, match=r"^openaiApiKey: required secret is missing"):
         run_stack("staging", config=config, secret_keys=secret_keys)
+
+
+def test_each_service_waits_for_the_priority_class_it_names(stack_run: StackRun) -> None:
+    classes = {
+        r.inputs["metadata"]["name"]: r.urn
+        for r in stack_run.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")
+    }
+    by_urn = {r.urn: r for r in stack_run.resources}
+
+    def waits_for(urn: str) -> set[str]:
+        # Everything created before it: its dependencies, and theirs.
+        seen: set[str] = set()
+        todo = list(by_urn[urn].dependencies)
+        while todo:
+            found = todo.pop()
+            if found not in seen:
+                seen.add(found)
+                todo.extend(by_urn[found].dependencies if found in by_urn else [])
+        return seen
+
+    for deployment in stack_run.of_type("kubernetes:apps/v1:Deployment"):
+        named = deployment.inputs["spec"]["template"]["spec"]["priorityClassName"]
+        assert classes[named] in waits_for(deployment.urn), deployment.name
