@@ -116,7 +116,7 @@ def build_platform(
     security = build_security(
         context,
         cluster,
-        SecurityArgs.from_settings(settings),
+        SecurityArgs.from_settings(settings, secrets),
         Guarded(
             app_namespace=workloads.application.namespace_name,
             aws_callers=list(data.service_roles),

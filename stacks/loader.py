@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 from stacks.environments import DEFAULTS, TARGETS, Target
 from stacks.local_settings import LocalStackSettings
 from stacks.merge import deep_merge
-from stacks.secrets import ALL_SECRET_CONFIG_KEYS, secret_config_keys
+from stacks.secrets import FINDINGS_PAGER_KEY, NOT_SETTINGS, secret_config_keys
 from stacks.settings import StackSettings
 from stacks.settings_base import short
 
@@ -93,7 +93,7 @@ def any_settings_from_values(stack: str, values: Mapping[str, Any]) -> AnySettin
 
     Secret keys are not settings: they are read by `load_secrets` and skipped here.
     """
-    values = {key: value for key, value in values.items() if key not in ALL_SECRET_CONFIG_KEYS}
+    values = {key: value for key, value in values.items() if key not in NOT_SETTINGS}
     if not re.fullmatch(STACK_NAME_PATTERN, stack):
         # Resource names derive from it and meet AWS limits (IAM roles 64, OpenSearch 28).
         raise SettingsError(
@@ -128,8 +128,13 @@ def load_settings() -> AnySettings:
         f"{short(key)}: not a setting of project {project!r} (misspelt namespace?)"
         for key in foreign_config_keys(project)
     ]
+    settings: AnySettings | None = None
+    try:
+        settings = any_settings_from_values(pulumi.get_stack(), values)
+    except SettingsError as error:
+        problems.extend(str(error).splitlines())
     environment = values.get("environment", pulumi.get_stack())
-    for key in required_secret_keys(environment):
+    for key in required_secret_keys(environment, settings):
         if key not in values:
             problems.append(
                 f"{key}: required secret is missing "
@@ -140,24 +145,24 @@ def load_settings() -> AnySettings:
                 f"{key}: is stored in plain text "
                 f"(set it again with: pulumi config set --secret {key} <value>)"
             )
-    try:
-        settings = any_settings_from_values(pulumi.get_stack(), values)
-    except SettingsError as error:
-        problems.extend(str(error).splitlines())
-    if problems:
+    if problems or settings is None:
         raise SettingsError("\n".join(problems))
     return settings
 
 
-def required_secret_keys(environment: str) -> list[str]:
-    """The secret keys a stack of `environment` must set (the platform's only on EKS)."""
-    return list(secret_config_keys(with_platform=TARGETS.get(environment, "eks") == "eks"))
+def required_secret_keys(environment: str, settings: AnySettings | None = None) -> list[str]:
+    """The secret keys a stack of `environment` must set: the platform's only on EKS, the
+    findings pager's only where GuardDuty is on (known once the settings are)."""
+    keys = list(secret_config_keys(with_platform=TARGETS.get(environment, "eks") == "eks"))
+    if isinstance(settings, StackSettings) and settings.security.guard_duty:
+        keys.append(FINDINGS_PAGER_KEY)
+    return keys
 
 
 def load_secrets(settings: AnySettings) -> dict[str, pulumi.Output[str]]:
     """The secret config values, as secret Outputs (checked present by `load_settings`)."""
     config = pulumi.Config()
-    keys = required_secret_keys(settings.environment)
+    keys = required_secret_keys(settings.environment, settings)
     return {key: config.require_secret(key) for key in keys}
 
 

@@ -37,6 +37,13 @@ PLATFORM_SECRETS = frozenset({ALERT_RECEIVERS, GRAFANA_ADMIN})
 ALL_SECRET_CONFIG_KEYS = {**SECRET_CONFIG_KEYS, **PLATFORM_SECRET_CONFIG_KEYS}
 
 
+# The PagerDuty integration key (an "Amazon CloudWatch" integration) that GuardDuty findings
+# page through: the findings topic's HTTPS subscriber. Needed where GuardDuty is on.
+FINDINGS_PAGER_KEY = "securityFindingsPagerdutyKey"
+# Secret config keys that are not settings.
+NOT_SETTINGS = frozenset({*ALL_SECRET_CONFIG_KEYS, FINDINGS_PAGER_KEY})
+
+
 def secret_config_keys(with_platform: bool) -> dict[str, SecretField]:
     """The secret keys a stack must set: the services' always, the platform's on EKS."""
     return dict(ALL_SECRET_CONFIG_KEYS) if with_platform else dict(SECRET_CONFIG_KEYS)
@@ -65,9 +72,12 @@ for _field in SECRET_CONFIG_KEYS.values():
 def secret_values(
     values: Mapping[str, pulumi.Output[str]],
 ) -> dict[str, dict[str, pulumi.Output[str]]]:
-    """Group secret config values by the secret they belong to: {secret: {key: value}}."""
+    """Group the secret config values that Secrets Manager keeps by the secret they belong to:
+    {secret: {key: value}}. (The findings pager's key goes to its SNS subscriber instead.)"""
     grouped: dict[str, dict[str, pulumi.Output[str]]] = {}
     for config_key, value in values.items():
+        if config_key not in ALL_SECRET_CONFIG_KEYS:
+            continue
         target = ALL_SECRET_CONFIG_KEYS[config_key]
         grouped.setdefault(target.secret, {})[target.key] = value
     return grouped

@@ -73,6 +73,11 @@ def trail_bucket_policy(bucket_arn: str, account_id: str, trail_arn: str) -> str
     )
 
 
+def pager_endpoint(integration_key: str) -> str:
+    """PagerDuty's endpoint for SNS notifications (its Amazon CloudWatch integration)."""
+    return f"https://events.pagerduty.com/integration/{integration_key}/enqueue"
+
+
 def findings_key_policy(account_id: str) -> str:
     """The account administers the key; EventBridge of this account may publish with it."""
     return policy_document(
@@ -99,6 +104,8 @@ class AuditArgs:
     cloud_trail: bool
     trail_retention_days: int
     protect: bool
+    # The PagerDuty integration key findings page through (an HTTPS subscriber of the topic).
+    findings_pager_key: pulumi.Output[str] | None = None
 
 
 class AuditTrail(pulumi.ComponentResource):
@@ -183,6 +190,18 @@ class AuditTrail(pulumi.ComponentResource):
             opts=child,
         )
         aws.cloudwatch.EventTarget(f"{name}-findings", rule=rule.name, arn=topic.arn, opts=child)
+        if args.findings_pager_key is not None:
+            # PagerDuty's CloudWatch/SNS integration: it confirms the subscription itself.
+            # The key is part of the URL, so the endpoint stays a secret in the state.
+            aws.sns.TopicSubscription(
+                f"{name}-findings-pager",
+                topic=topic.arn,
+                protocol="https",
+                # A secret config value: the URL built from it stays secret too.
+                endpoint=args.findings_pager_key.apply(pager_endpoint),
+                endpoint_auto_confirms=True,
+                opts=child,
+            )
         self.findings_topic_arn = topic.arn
 
     def _cloud_trail(self, name: str, args: AuditArgs) -> None:

@@ -20,6 +20,7 @@ from components.security.network_policies import (
 from components.security.rbac import Personas, PersonasArgs
 from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
 from stacks.catalog import ServiceName, ServiceSettings
+from stacks.secrets import FINDINGS_PAGER_KEY
 from stacks.settings import SecuritySettings, StackSettings
 
 # What the API server (in the VPC) must reach in each platform namespace: webhooks and
@@ -53,14 +54,19 @@ class SecurityArgs:
     services: Mapping[ServiceName, ServiceSettings]
     developers_may_edit: bool
     settings: SecuritySettings
+    # Where GuardDuty is on: the PagerDuty integration key its findings page through.
+    findings_pager_key: pulumi.Output[str] | None = None
 
     @classmethod
-    def from_settings(cls, settings: StackSettings) -> SecurityArgs:
+    def from_settings(
+        cls, settings: StackSettings, secrets: Mapping[str, pulumi.Output[str]]
+    ) -> SecurityArgs:
         return cls(
             vpc_cidr=settings.vpc_cidr,
             services=settings.services,
             developers_may_edit=settings.access.developers_may_edit,
             settings=settings.security,
+            findings_pager_key=secrets.get(FINDINGS_PAGER_KEY),
         )
 
 
@@ -142,6 +148,7 @@ def build_security(
             cloud_trail=args.settings.cloud_trail,
             trail_retention_days=args.settings.trail_retention_days,
             protect=context.protect,
+            findings_pager_key=args.findings_pager_key,
         ),
         opts=context.with_aws,
     )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from components.shared.conventions import POD_SECURITY_EXCEPTIONS, namespace
-from offline.engine import StackRun, run_program
+from offline.engine import StackRun, run_program, run_stack, secret_placeholder, stack_config
 from offline.synth import kubernetes_objects
+from stacks import SettingsError
 
 # Kubernetes' built-in aggregated roles, as far as these tests need them: `view` reads neither
 # Secrets nor anything under pods/exec; `edit` does both (Kubernetes docs, "Using RBAC
@@ -141,3 +143,30 @@ def test_production_runs_guardduty_on_eks_and_a_validated_encrypted_trail(
 def test_staging_leaves_the_audit_trail_to_the_organisation(staging: StackRun) -> None:
     assert staging.of_type("aws:guardduty/detector:Detector") == []
     assert staging.of_type("aws:cloudtrail/trail:Trail") == []
+
+
+FINDINGS_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+
+
+def test_guardduty_findings_page_through_pagerduty(production: StackRun) -> None:
+    [subscription] = production.of_type(FINDINGS_SUBSCRIPTION)
+    [topic] = production.of_type("aws:sns/topic:Topic")
+    assert subscription.inputs["protocol"] == "https"
+    assert subscription.inputs["endpointAutoConfirms"] is True
+    # The integration key is in the URL: the endpoint is a secret, never plain.
+    assert subscription.inputs["endpoint"] == "[secret]"
+    assert subscription.inputs["topic"] == topic.state["arn"]
+    placeholder = secret_placeholder("financial-planning:securityFindingsPagerdutyKey")
+    assert placeholder not in json.dumps([r.to_json() for r in production.resources])
+
+
+def test_the_findings_key_is_required_exactly_where_guardduty_runs(staging: StackRun) -> None:
+    # Staging runs no GuardDuty of its own: no subscriber, and no key asked for.
+    assert staging.of_type(FINDINGS_SUBSCRIPTION) == []
+    assert "financial-planning:securityFindingsPagerdutyKey" not in stack_config("staging")[0]
+    config, secret_keys = stack_config("production")
+    del config["financial-planning:securityFindingsPagerdutyKey"]
+    with pytest.raises(
+        SettingsError, match=r"^securityFindingsPagerdutyKey: required secret is missing"
+    ):
+        run_stack("production", config=config, secret_keys=secret_keys)
