@@ -8,8 +8,10 @@ from typing import Any
 
 import pulumi
 
+from components.addons.external_secrets import ExternalSecrets
 from components.addons.layer import AddonInputs, AddonsArgs, ClusterAddons, build_addons
-from components.addons.monitoring import Monitoring, NodeExporter
+from components.addons.monitoring import Monitoring
+from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
@@ -20,9 +22,6 @@ from components.security.layer import Guarded, Security, SecurityArgs, build_sec
 from components.workloads.layer import StackServices, Workloads, WorkloadsArgs, build_workloads
 from stacks import AnySettings, LocalStackSettings
 from stacks.settings import StackSettings
-
-# Add-ons that watch the services; the services do not wait for them.
-OBSERVERS = frozenset({Monitoring.name, NodeExporter.name})
 
 
 @dataclass(frozen=True)
@@ -100,12 +99,19 @@ def build_platform(
             secret_store=addons.secret_store,
             service_roles=data.service_roles,
             config=data.config,
-            # What the services use (secrets, CRDs, reloads); not monitoring, which they don't.
+            # What the services need before they start: their Secrets (External Secrets), the
+            # storage classes, and their PriorityClasses (a pod naming a missing one is
+            # refused). Scale-ups, HPAs and reloads act once their add-ons run: no waiting.
             depends_on=[
-                *(a for name, a in addons.installed.items() if name not in OBSERVERS),
+                *(addons.installed[name] for name in (ExternalSecrets.name,)),
                 foundation.storage,
-                # A pod naming a PriorityClass that does not exist yet is refused.
                 foundation.priority_classes,
+            ],
+            # The VPA kind comes with the VPA add-on's CRDs.
+            autoscaling_depends_on=[
+                addon
+                for name, addon in addons.installed.items()
+                if name == VerticalPodAutoscaler.name
             ],
             database_writer=data.database.address,
             database_name=settings.data.database.database_name,

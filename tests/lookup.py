@@ -97,3 +97,16 @@ def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
 def app_namespace(run: StackRun) -> str:
     """The application namespace of the run's stack, from its settings."""
     return str(run.namespace["settings"].application.namespace)
+
+
+def waits_for(run: StackRun, urn: str) -> set[str]:
+    """Everything `pulumi up` creates before `urn`: its dependencies, and theirs."""
+    by_urn = {r.urn: r for r in run.resources}
+    seen: set[str] = set()
+    todo = list(by_urn[urn].dependencies)
+    while todo:
+        found = todo.pop()
+        if found not in seen:
+            seen.add(found)
+            todo.extend(by_urn[found].dependencies if found in by_urn else [])
+    return seen

@@ -52,6 +52,8 @@ class StackServices:
     config: Mapping[str, pulumi.Input[str]]
     # Components whose objects (CRDs, storage classes) the workloads use.
     depends_on: Sequence[pulumi.Resource]
+    # What the HPAs and VPAs need first (the VPA kind's CRDs).
+    autoscaling_depends_on: Sequence[pulumi.Resource]
     # The database: its writer, name and master secret (for the bootstrap job only), and the
     # resources that must exist before the job can connect.
     database_writer: pulumi.Input[str]
@@ -98,7 +100,7 @@ def build_workloads(
         # The VPA kind comes with the VPA add-on's CRDs.
         opts=pulumi.ResourceOptions.merge(
             with_cluster(context, cluster),
-            pulumi.ResourceOptions(depends_on=list(given.depends_on)),
+            pulumi.ResourceOptions(depends_on=list(given.autoscaling_depends_on)),
         ),
     )
     database_users = DatabaseUsers(

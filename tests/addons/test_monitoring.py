@@ -16,7 +16,7 @@ import yaml
 from components.observability.alerts import rule_groups
 from offline.engine import PROJECT_DIR, StackRun, secret_placeholder
 from tests.conftest import SEED_PORTS
-from tests.lookup import app_namespace, helm_release, objects
+from tests.lookup import app_namespace, helm_release, objects, waits_for
 
 AMTOOL = Path(
     os.environ.get("AMTOOL", PROJECT_DIR / ".tools" / "prometheus" / "usr" / "bin" / "amtool")
@@ -176,19 +176,14 @@ def test_every_service_is_scraped_on_its_own_service_port(stack_run: StackRun) -
     assert rules["spec"]["groups"] == rule_groups()
 
 
-def test_the_services_do_not_name_monitoring_among_what_they_wait_for(
-    stack_run: StackRun,
-) -> None:
-    # (They still follow it through the add-ons it scrapes: see README, the first `up`.)
-    deployment = stack_run.one("kubernetes:apps/v1:Deployment", "user-service")
-    monitoring = [
-        r.urn
-        for r in stack_run.resources
-        if r.type == "financial-planning:addons:HelmAddon"
-        and r.name.endswith(("-monitoring", "-node-exporter"))
-    ]
-    assert len(monitoring) == 2
-    assert not set(monitoring) & set(deployment.dependencies)
+def test_the_services_start_without_waiting_for_monitoring(stack_run: StackRun) -> None:
+    monitoring = helm_release(stack_run, "kube-prometheus-stack").urn
+    secrets_operator = helm_release(stack_run, "external-secrets").urn
+    for deployment in stack_run.of_type("kubernetes:apps/v1:Deployment"):
+        before = waits_for(stack_run, deployment.urn)
+        # Their Secrets' operator first; monitoring (and what it scrapes) beside them.
+        assert secrets_operator in before, deployment.name
+        assert monitoring not in before, deployment.name
 
 
 def test_the_platform_add_ons_are_scraped_after_the_monitoring_crds_exist(

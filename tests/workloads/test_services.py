@@ -9,7 +9,7 @@ import pytest
 from offline.engine import StackRun, run_stack, stack_config
 from stacks import SettingsError
 from tests.conftest import APP_NAMESPACES, SEED_PORTS
-from tests.lookup import app_namespace, objects, pod_spec
+from tests.lookup import app_namespace, objects, pod_spec, waits_for
 
 
 def test_eight_deployments_and_services_on_the_seed_ports(stack_run: StackRun) -> None:
@@ -225,19 +225,6 @@ def test_each_service_waits_for_the_priority_class_it_names(stack_run: StackRun)
         r.inputs["metadata"]["name"]: r.urn
         for r in stack_run.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")
     }
-    by_urn = {r.urn: r for r in stack_run.resources}
-
-    def waits_for(urn: str) -> set[str]:
-        # Everything created before it: its dependencies, and theirs.
-        seen: set[str] = set()
-        todo = list(by_urn[urn].dependencies)
-        while todo:
-            found = todo.pop()
-            if found not in seen:
-                seen.add(found)
-                todo.extend(by_urn[found].dependencies if found in by_urn else [])
-        return seen
-
     for deployment in stack_run.of_type("kubernetes:apps/v1:Deployment"):
         named = deployment.inputs["spec"]["template"]["spec"]["priorityClassName"]
-        assert classes[named] in waits_for(deployment.urn), deployment.name
+        assert classes[named] in waits_for(stack_run, deployment.urn), deployment.name
