@@ -19,15 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.shared.conventions import (
     namespace,
     restricted_container_security_context,
     restricted_pod_security_context,
-    standard_labels,
 )
+from components.shared.custom_resources import labelled_custom_resource
 from components.shared.helm import HelmChart, helm_release
 from components.shared.kubernetes_secrets import opaque_secret
 from stacks.catalog import database_user
@@ -156,15 +155,13 @@ class InClusterData(pulumi.ComponentResource):
                 "limits": {"memory": "512Mi"},
             },
         }
-        k8s.apiextensions.CustomResource(
+        labelled_custom_resource(
             f"{name}-postgres",
             api_version=CNPG_API_VERSION,
             kind="Cluster",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=POSTGRES_CLUSTER,
-                namespace=ns_name,
-                labels=standard_labels(POSTGRES_CLUSTER, "database"),
-            ),
+            name=POSTGRES_CLUSTER,
+            namespace=ns_name,
+            component="database",
             spec=cluster_spec,
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[ns, args.operator, *role_secrets.values()]

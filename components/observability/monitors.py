@@ -16,6 +16,7 @@ from components.addons.monitoring import DASHBOARD_LABEL
 from components.observability.alerts import rule_groups
 from components.observability.dashboards import dashboard_models
 from components.shared.conventions import selector_labels, standard_labels
+from components.shared.custom_resources import labelled_custom_resource
 from components.workloads.microservice import service_port_name
 from stacks.catalog import ServiceName, ServiceSettings
 
@@ -44,15 +45,13 @@ class ApplicationMonitoring(pulumi.ComponentResource):
         super().__init__("financial-planning:observability:ApplicationMonitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         for service_name, service in args.services.items():
-            k8s.apiextensions.CustomResource(
+            labelled_custom_resource(
                 f"{name}-{service_name}",
                 api_version=MONITORING_API,
                 kind="ServiceMonitor",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=service_name,
-                    namespace=args.app_namespace,
-                    labels=standard_labels(service_name, "monitoring"),
-                ),
+                name=service_name,
+                namespace=args.app_namespace,
+                component="monitoring",
                 spec={
                     "selector": {"matchLabels": selector_labels(service_name)},
                     "endpoints": [
@@ -65,29 +64,25 @@ class ApplicationMonitoring(pulumi.ComponentResource):
                 },
                 opts=child,
             )
-        k8s.apiextensions.CustomResource(
+        labelled_custom_resource(
             f"{name}-alerts",
             api_version=MONITORING_API,
             kind="PrometheusRule",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ALERT_RULES,
-                namespace=args.rules_namespace,
-                labels=standard_labels(ALERT_RULES, "monitoring"),
-            ),
+            name=ALERT_RULES,
+            namespace=args.rules_namespace,
+            component="monitoring",
             spec={"groups": rule_groups()},
             opts=child,
         )
         # External Secrets' controller (its chart's own monitor would be skipped on the first
         # install: the operator comes before monitoring, whose Secrets it makes).
-        k8s.apiextensions.CustomResource(
+        labelled_custom_resource(
             f"{name}-external-secrets",
             api_version=MONITORING_API,
             kind="PodMonitor",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="external-secrets",
-                namespace=args.rules_namespace,
-                labels=standard_labels("external-secrets", "monitoring"),
-            ),
+            name="external-secrets",
+            namespace=args.rules_namespace,
+            component="monitoring",
             spec={
                 "namespaceSelector": {"matchNames": [EXTERNAL_SECRETS_NAMESPACE]},
                 "selector": {
