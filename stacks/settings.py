@@ -478,6 +478,7 @@ class StackSettings(Settings):
         self._check_disaster_recovery()
         if self.environment == "production":
             self._check_production_data()
+            self._check_production_monitoring()
         return self
 
     def _check_scaling(self) -> None:
@@ -552,6 +553,25 @@ class StackSettings(Settings):
                 f"{recovery.retention_days} keeps copies for less than the backups' own "
                 f"{self.data.database.backup_retention_days} days",
             )
+
+    def _check_production_monitoring(self) -> None:
+        """Production's monitoring survives the loss of a node: two Prometheus replicas and
+        an Alertmanager cluster (the seed: full, highly available)."""
+        monitoring = self.addons.monitoring
+        if not monitoring.enabled:
+            raise invalid(
+                "addons.monitoring.enabled", False, "production is monitored (allowed: true)"
+            )
+        for key, replicas in (
+            ("replicas", monitoring.replicas),
+            ("alertmanagerReplicas", monitoring.alertmanager_replicas),
+        ):
+            if replicas < 2:
+                raise invalid(
+                    f"addons.monitoring.{key}",
+                    replicas,
+                    f"{replicas} is below production's 2 (one node's loss would blind it)",
+                )
 
     def _check_production_data(self) -> None:
         """Production's data tier survives the loss of a node or a zone."""

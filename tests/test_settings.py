@@ -263,6 +263,15 @@ def test_the_example_from_the_issue() -> None:
         ),
         ({"protect": "sometimes"}, "protect: 'sometimes' is invalid: input should be a valid"),
         (
+            {"addons": {"monitoring": {"alertmanagerReplicas": 1}}},
+            "addons.monitoring.alertmanagerReplicas: 1 is below production's 2 (one node's loss "
+            "would blind it)",
+        ),
+        (
+            {"addons": {"monitoring": {"enabled": False}, "prometheusAdapter": {"enabled": False}}},
+            "addons.monitoring.enabled: production is monitored (allowed: true)",
+        ),
+        (
             # A name, not an ARN: the program adds the account.
             {"iamPermissionsBoundary": "arn:aws:iam::123456789012:policy/b"},
             "iamPermissionsBoundary: 'arn:aws:iam::123456789012:policy/b' is invalid",
