@@ -101,9 +101,9 @@ def any_settings_from_values(stack: str, values: Mapping[str, Any]) -> AnySettin
             "letters, digits and single '-' between them, starting with a letter, 12 at most)"
         )
     environment = values.get("environment", stack)
-    if environment not in DEFAULTS:
+    if not isinstance(environment, str) or environment not in DEFAULTS:
         raise SettingsError(
-            f"environment: {environment!r} has no defaults "
+            f"environment: {short(environment)} has no defaults "
             f"(allowed: {', '.join(DEFAULTS)}; set it when the stack is not named after one)"
         )
     merged = deep_merge(DEFAULTS[environment], {**values, "environment": environment})
@@ -133,7 +133,13 @@ def load_settings() -> AnySettings:
         settings = any_settings_from_values(pulumi.get_stack(), values)
     except SettingsError as error:
         problems.extend(str(error).splitlines())
-    environment = values.get("environment", pulumi.get_stack())
+    # Where the settings were refused, the environment is only the stack file's word (perhaps
+    # not even a string): the secrets checked are then those every stack of it needs.
+    environment = (
+        settings.environment
+        if settings is not None
+        else str(values.get("environment", pulumi.get_stack()))
+    )
     for key in required_secret_keys(environment, settings):
         if key not in values:
             problems.append(

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from offline.engine import PROJECT_DIR, run_stack
+from offline.engine import PROJECT_DIR, run_stack, stack_config
 from offline.synth import main as synth
 from stacks import SettingsError, settings_from_values
 from stacks.merge import deep_merge
@@ -351,3 +351,11 @@ def test_a_secret_the_stack_file_does_not_hold_fails_offline_as_under_the_cli(
         "synth staging: plaidSecret: required secret is missing (set it with: pulumi config set "
         "--secret plaidSecret <value>)\n"
     )
+
+
+def test_an_environment_that_is_no_string_is_one_refusal_not_a_crash() -> None:
+    config, secret_keys = stack_config("staging")
+    config["financial-planning:environment"] = {"name": "staging"}
+    with pytest.raises(SettingsError) as raised:
+        run_stack("staging", config=config, secret_keys=secret_keys)
+    assert str(raised.value).startswith("environment: ")
