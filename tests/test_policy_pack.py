@@ -80,6 +80,12 @@ def test_every_policy_passes_on_the_rendered_stack(stack_run: StackRun) -> None:
     assert violations == [], "\n".join(f"{v.policy} {v.urn}: {v.message}" for v in violations)
 
 
+def test_the_development_stack_passes_the_pack_too(runs: dict[str, StackRun]) -> None:
+    # Its Kubernetes objects meet the same rules (pinned images, pod security, ...).
+    violations = evaluate(runs["development"])
+    assert violations == [], "\n".join(f"{v.policy} {v.urn}: {v.message}" for v in violations)
+
+
 def test_the_stack_policies_find_what_they_check(stack_run: StackRun) -> None:
     """The S3 stack policies link each bucket to its configurations; a render without any
     would pass them vacuously."""
