@@ -10,6 +10,7 @@ import pulumi
 
 from components.addons.external_secrets import ExternalSecrets
 from components.addons.layer import AddonInputs, AddonsArgs, ClusterAddons, build_addons
+from components.addons.mesh import Istiod
 from components.addons.monitoring import Monitoring
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import StackContext, stack_context
@@ -103,7 +104,12 @@ def build_platform(
             # storage classes, and their PriorityClasses (a pod naming a missing one is
             # refused). Scale-ups, HPAs and reloads act once their add-ons run: no waiting.
             depends_on=[
-                *(addons.installed[name] for name in (ExternalSecrets.name,)),
+                # istiod's webhook gives the pods their sidecars: it must be there first.
+                *(
+                    addons.installed[name]
+                    for name in (ExternalSecrets.name, Istiod.name)
+                    if name in addons.installed
+                ),
                 foundation.storage,
                 foundation.priority_classes,
             ],

@@ -91,6 +91,19 @@ class MonitoringSettings(ControllerSettings):
     alertmanager_replicas: Annotated[int, Field(ge=1, le=5)]
 
 
+class MeshSettings(ControllerSettings):
+    """Istio (sidecar mode, with its CNI node agent): `replicas` and `resources` are istiod's.
+    Two or more replicas get a PodDisruptionBudget."""
+
+    # Every sidecar logs each request as JSON on its stdout.
+    access_logs: bool = True
+    # What each service pod's sidecar requests (and its memory limit): counted in the node
+    # groups' capacity, beside the service's own requests.
+    sidecar: AddonResources = AddonResources.model_validate(
+        {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+    )
+
+
 class AddonsSettings(Settings):
     external_secrets: ControllerSettings
     metrics_server: ControllerSettings
@@ -101,6 +114,8 @@ class AddonsSettings(Settings):
     prometheus_adapter: PrometheusAdapterSettings
     # Prometheus, Alertmanager, Grafana and the exporters (the seed's monitoring).
     monitoring: MonitoringSettings
+    # The service mesh (Istio): sidecars in the application namespace.
+    mesh: MeshSettings
     # Rolls the services when a Secret or ConfigMap they read changes (rotation).
     reloader: ControllerSettings
 

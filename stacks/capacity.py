@@ -53,8 +53,9 @@ class Demand:
         return text + (f", {self.gpus} GPU" if self.gpus else "")
 
 
-def service_demand(service: ServiceSettings) -> Demand:
-    """What the service may request at its maximum replicas, VPA raises included."""
+def service_demand(service: ServiceSettings, sidecar: Demand = Demand()) -> Demand:
+    """What the service may request at its maximum replicas, VPA raises and each pod's
+    sidecar included."""
     requests = service.resources.requests
     cpu, memory = cpu_millicores(requests.cpu), memory_mib(requests.memory)
     vpa = service.vertical_scaling
@@ -64,6 +65,7 @@ def service_demand(service: ServiceSettings) -> Demand:
         if "memory" in vpa.controlled_resources:
             memory = max(memory, memory_mib(vpa.max_allowed.memory))
     replicas = service.max_replicas
+    cpu, memory = cpu + sidecar.cpu_millicores, memory + sidecar.memory_mib
     return Demand(cpu * replicas, memory * replicas, service.gpus * replicas)
 
 
@@ -105,15 +107,17 @@ def class_capacity(
     groups: Mapping[WorkloadClass, tuple[str, int]],
     services: Iterable[ServiceSettings],
     controllers: Iterable[tuple[AddonSettings, int]],
+    sidecar: Demand = Demand(),
 ) -> list[ClassCapacity]:
-    """Demand and capacity per workload class; `groups` maps a class to (first type, maxSize)."""
+    """Demand and capacity per workload class; `groups` maps a class to (first type, maxSize);
+    `sidecar` is what each service pod's mesh sidecar requests (nothing without a mesh)."""
     services, controllers = list(services), list(controllers)
     report = []
     for workload_class, (first_type, max_nodes) in groups.items():
         demand = Demand()
         for service in services:
             if service.workload_class == workload_class:
-                demand += service_demand(service)
+                demand += service_demand(service, sidecar)
         if workload_class == CONTROLLER_CLASS:
             demand += controller_demand(controllers)
         node = INSTANCE_TYPES[first_type]

@@ -22,7 +22,7 @@ from pydantic.alias_generators import to_camel
 
 from stacks.addon_settings import AddonsSettings
 from stacks.aws_facts import REGIONS, ZONE_LETTERS
-from stacks.capacity import class_capacity, schedulable
+from stacks.capacity import Demand, class_capacity, schedulable
 from stacks.catalog import (
     SERVICE_NAMES,
     ServiceName,
@@ -527,7 +527,16 @@ class StackSettings(Settings):
                 "node groups with minSize below maxSize need the cluster autoscaler",
             )
         groups = {c: (g.instance_types[0], g.max_size) for c, g in self.node_groups.items()}
-        for report in class_capacity(groups, self.services.values(), addons.controllers()):
+        mesh = addons.mesh
+        sidecar = (
+            Demand(
+                cpu_millicores(mesh.sidecar.requests.cpu),
+                memory_mib(mesh.sidecar.requests.memory),
+            )
+            if mesh.enabled
+            else Demand()
+        )
+        for report in class_capacity(groups, self.services.values(), addons.controllers(), sidecar):
             if not report.fits:
                 raise invalid(
                     f"nodeGroups.{report.workload_class}.maxSize",

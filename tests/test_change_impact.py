@@ -33,7 +33,7 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ),
     (
         "node group size",
-        {"nodeGroups": {"general": {"maxSize": 5}}},
+        {"nodeGroups": {"general": {"maxSize": 6}}},
         {"aws:eks/nodeGroup:NodeGroup::financial-planning-staging-general"},
     ),
     (

@@ -148,7 +148,7 @@ def test_the_example_from_the_issue() -> None:
         (
             {"nodeGroups": {"general": {"maxSize": 10}}},
             "nodeGroups.general.maxSize: cannot hold its workloads at their maximum (general: "
-            "demand at maximum 24970m CPU, 98076Mi memory; capacity 10 x m5.large = 16000m CPU, "
+            "demand at maximum 30270m CPU, 111388Mi memory; capacity 10 x m5.large = 16000m CPU, "
             "61630Mi memory)",
         ),
         (
@@ -173,7 +173,7 @@ def test_the_example_from_the_issue() -> None:
             {"addons": {"externalSecret": {"replicas": 2}}},
             "addons.externalSecret: unknown setting (allowed: externalSecrets, metricsServer, "
             "clusterAutoscaler, nvidiaDevicePlugin, verticalPodAutoscaler, prometheusAdapter, "
-            "monitoring, reloader)",
+            "monitoring, mesh, reloader)",
         ),
         (
             {"addons": {"externalSecrets": {"replicas": 0}}},

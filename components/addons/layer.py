@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from components.addons.base import ClusterAddon, HelmAddon
 from components.addons.cluster_autoscaler import ClusterAutoscaler
 from components.addons.external_secrets import ExternalSecrets
+from components.addons.mesh import IstioBase, IstioCni, Istiod
 from components.addons.metrics_server import MetricsServer
 from components.addons.monitoring import (
     MONITORING_NAMESPACE,
@@ -114,6 +115,10 @@ def addon_registry(
             store_name=ExternalSecrets.store_name,
         ),
         NodeExporter(enabled_with_monitoring=monitored),
+        # The mesh before the services, whose pods its webhook gives sidecars.
+        IstioBase(enabled_with_mesh=settings.mesh.enabled),
+        IstioCni(enabled_with_mesh=settings.mesh.enabled),
+        Istiod(settings.mesh),
         MetricsServer(settings.metrics_server, monitored=monitored),
         ClusterAutoscaler(
             settings.cluster_autoscaler,

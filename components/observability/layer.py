@@ -23,6 +23,7 @@ class ObservabilityArgs:
     enabled: bool
     app_namespace: str
     services: Mapping[ServiceName, ServiceSettings]
+    mesh: bool
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> ObservabilityArgs:
@@ -30,6 +31,7 @@ class ObservabilityArgs:
             enabled=settings.addons.monitoring.enabled,
             app_namespace=settings.application.namespace,
             services=settings.services,
+            mesh=settings.addons.mesh.enabled,
         )
 
 
@@ -47,6 +49,7 @@ def build_observability(
             app_namespace=args.app_namespace,
             rules_namespace=MONITORING_NAMESPACE,
             services=args.services,
+            mesh=args.mesh,
         ),
         opts=pulumi.ResourceOptions.merge(
             with_cluster(context, cluster), pulumi.ResourceOptions(depends_on=[monitoring])

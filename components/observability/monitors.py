@@ -12,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.addons.external_secrets import ExternalSecrets
+from components.addons.mesh import MESH_NAMESPACE
 from components.addons.monitoring import DASHBOARD_LABEL
 from components.observability.alerts import rule_groups
 from components.observability.dashboards import dashboard_models
@@ -33,6 +34,8 @@ class ApplicationMonitoringArgs:
     # Where the PrometheusRule lives (Prometheus reads rules from every namespace).
     rules_namespace: str
     services: Mapping[ServiceName, ServiceSettings]
+    # The mesh runs: scrape the sidecars' Envoy statistics and istiod.
+    mesh: bool = False
 
 
 class ApplicationMonitoring(pulumi.ComponentResource):
@@ -97,6 +100,8 @@ class ApplicationMonitoring(pulumi.ComponentResource):
             },
             opts=child,
         )
+        if args.mesh:
+            self._mesh_monitors(name, args, child)
         for uid, model in dashboard_models().items():
             k8s.core.v1.ConfigMap(
                 f"{name}-{uid}",
@@ -112,3 +117,43 @@ class ApplicationMonitoring(pulumi.ComponentResource):
                 opts=child,
             )
         self.register_outputs({})
+
+    @staticmethod
+    def _mesh_monitors(
+        name: str, args: ApplicationMonitoringArgs, opts: pulumi.ResourceOptions
+    ) -> None:
+        # Every injected pod carries the tlsMode label and serves Envoy's statistics.
+        labelled_custom_resource(
+            f"{name}-sidecars",
+            api_version=MONITORING_API,
+            kind="PodMonitor",
+            name="istio-sidecars",
+            namespace=args.rules_namespace,
+            component="monitoring",
+            spec={
+                "namespaceSelector": {"matchNames": [args.app_namespace]},
+                "selector": {"matchLabels": {"security.istio.io/tlsMode": "istio"}},
+                "podMetricsEndpoints": [
+                    {
+                        "port": "http-envoy-prom",
+                        "path": "/stats/prometheus",
+                        "interval": SCRAPE_INTERVAL,
+                    }
+                ],
+            },
+            opts=opts,
+        )
+        labelled_custom_resource(
+            f"{name}-istiod",
+            api_version=MONITORING_API,
+            kind="ServiceMonitor",
+            name="istiod",
+            namespace=args.rules_namespace,
+            component="monitoring",
+            spec={
+                "namespaceSelector": {"matchNames": [MESH_NAMESPACE]},
+                "selector": {"matchLabels": {"app": "istiod"}},
+                "endpoints": [{"port": "http-monitoring", "interval": SCRAPE_INTERVAL}],
+            },
+            opts=opts,
+        )

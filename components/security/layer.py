@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.addons.mesh import MESH_NAMESPACE
 from components.addons.monitoring import MONITORING_NAMESPACE
 from components.context import ClusterContext, StackContext, with_cluster
 from components.foundation.network import subnet_layout
@@ -35,6 +36,9 @@ PLATFORM_INGRESS: dict[str, list[int]] = {
     MONITORING_NAMESPACE: [10250],
     # Host-network pods, which NetworkPolicy does not reach: nothing to admit.
     "node-exporter": [],
+    # istiod: the injection webhook (15017) from the API server, xDS (15012) from the sidecars.
+    MESH_NAMESPACE: [15017, 15012],
+    "istio-cni": [],
 }
 # Pods of other namespaces a platform namespace admits: within monitoring, Grafana reads
 # Prometheus, Prometheus alerts Alertmanager, Alertmanager replicas gossip; prometheus-adapter
@@ -45,6 +49,7 @@ PLATFORM_PEERS: dict[str, list[tuple[str, int | None]]] = {
     "external-secrets-system": [(MONITORING_NAMESPACE, 8080)],
     "autoscaling-system": [(MONITORING_NAMESPACE, 8085)],
     "reloader": [(MONITORING_NAMESPACE, 9090)],
+    MESH_NAMESPACE: [(MONITORING_NAMESPACE, 15014)],
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.addons.mesh import MESH_NAMESPACE
 from components.addons.monitoring import MONITORING_NAMESPACE
 from components.shared.conventions import selector_labels, standard_labels
 from stacks.catalog import DataStore, ServiceName, ServiceSettings
@@ -27,8 +28,9 @@ DNS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
 HTTPS = 443
 STORE_PORTS: dict[DataStore, int] = {"database": 5432, "cache": 6379, "search": HTTPS}
 # Namespaces other layers create (or will): the mesh's, its ingress gateway's, monitoring's.
-MESH_NAMESPACE = "istio-system"
 ISTIOD_PORT = 15012
+# Where each sidecar serves its Envoy statistics (`http-envoy-prom`, /stats/prometheus).
+ENVOY_STATS_PORT = 15090
 GATEWAY_NAMESPACE = "istio-ingress"
 PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
 
@@ -45,8 +47,13 @@ def ingress_rules(
     if service.edge:
         peers.append(in_namespace(GATEWAY_NAMESPACE))
     rules = [{"from": peers, "ports": port}] if peers else []
-    # Prometheus scrapes every service on its own port.
-    rules.append({"from": [in_namespace(MONITORING_NAMESPACE)], "ports": port})
+    # Prometheus scrapes every service on its own port, and its sidecar's Envoy statistics.
+    rules.append(
+        {
+            "from": [in_namespace(MONITORING_NAMESPACE)],
+            "ports": [*port, {"port": ENVOY_STATS_PORT, "protocol": "TCP"}],
+        }
+    )
     return rules
 
 

@@ -61,6 +61,11 @@ def pod_security_labels(level: PodSecurityLevel) -> dict[str, str]:
 # Namespaces that cannot be `restricted`, each with its reason: the only ones. Every other
 # namespace the program creates enforces `restricted`.
 POD_SECURITY_EXCEPTIONS: dict[str, tuple[PodSecurityLevel, str]] = {
+    "istio-cni": (
+        "privileged",
+        "Istio's CNI node agent writes the node's CNI configuration and binaries (hostPath) "
+        "and runs as root with network capabilities, so that sidecars need none",
+    ),
     "node-exporter": (
         "privileged",
         "node-exporter reads the host: host network and PID namespaces, and /, /proc and /sys "

@@ -26,6 +26,8 @@ class WorkloadsArgs:
     node_taints: Mapping[WorkloadClass, Sequence[Taint]]
     # Node groups that start at zero nodes (their first pod waits for a node).
     scale_from_zero: Sequence[WorkloadClass]
+    # The mesh runs: the namespace asks for sidecars.
+    mesh: bool
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> WorkloadsArgs:
@@ -37,6 +39,7 @@ class WorkloadsArgs:
             scale_from_zero=[
                 name for name, group in settings.node_groups.items() if group.min_size == 0
             ],
+            mesh=settings.addons.mesh.enabled,
         )
 
 
@@ -91,6 +94,7 @@ def build_workloads(
             service_roles=given.service_roles,
             extra_config=given.config,
             depends_on=given.depends_on,
+            mesh=args.mesh,
         ),
         opts=with_cluster(context, cluster),
     )

@@ -106,6 +106,8 @@ DEFAULTS: dict[str, Any] = {
             "resources": _resources("100m", "128Mi", "256Mi"),
         },
         "reloader": {"replicas": 2, "resources": _resources("10m", "128Mi", "256Mi")},
+        # istiod twice (a PodDisruptionBudget keeps one through a node drain).
+        "mesh": {"replicas": 2, "resources": _resources("250m", "512Mi", "1Gi")},
         # Two Prometheus replicas scrape alike (either can answer); 30 days on 100 GiB each.
         "monitoring": {
             "replicas": 2,

@@ -16,13 +16,14 @@ DEFAULTS: dict[str, Any] = deep_merge(
             "general": {
                 "instanceTypes": ["m5.large", "m5.xlarge"],
                 "minSize": 1,
-                "maxSize": 4,
+                # Five: the services at their maximum with their sidecars, and the controllers.
+                "maxSize": 5,
                 "desiredSize": 2,
             },
             "compute": {
                 "instanceTypes": ["c5.large", "c5.xlarge"],
                 "minSize": 1,
-                "maxSize": 4,
+                "maxSize": 5,
                 "desiredSize": 1,
             },
             "memory": {"instanceTypes": ["r5.large"], "minSize": 0, "maxSize": 2, "desiredSize": 1},
@@ -50,6 +51,13 @@ DEFAULTS: dict[str, Any] = deep_merge(
             },
             "prometheusAdapter": {"replicas": 1},
             "reloader": {"replicas": 1},
+            "mesh": {
+                "replicas": 1,
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "256Mi"},
+                    "limits": {"memory": "512Mi"},
+                },
+            },
             "monitoring": {
                 "replicas": 1,
                 "resources": {

@@ -21,6 +21,10 @@ PINNED_CHARTS = {
     "prometheus-adapter": "5.3.0",
     "kube-prometheus-stack": "88.5.3",
     "prometheus-node-exporter": "4.56.1",
+    # Istio: one version for its three charts.
+    "base": "1.30.3",
+    "cni": "1.30.3",
+    "istiod": "1.30.3",
 }
 
 
@@ -152,6 +156,7 @@ def test_only_the_device_plugins_and_node_exporters_namespaces_are_privileged(
     }
     assert levels.pop("nvidia-device-plugin") == "privileged"
     assert levels.pop("node-exporter") == "privileged"
+    assert levels.pop("istio-cni") == "privileged"
     assert helm_release(stack_run, "prometheus-node-exporter").inputs["namespace"] == (
         "node-exporter"
     )

@@ -204,7 +204,7 @@ def test_the_platform_add_ons_are_scraped_after_the_monitoring_crds_exist(
     assert monitoring not in helm_release(stack_run, "external-secrets").dependencies
     # External Secrets comes before monitoring (it makes monitoring's Secrets): a PodMonitor
     # of the observability layer scrapes it.
-    [pod_monitor] = objects(stack_run, "PodMonitor").values()
+    pod_monitor = objects(stack_run, "PodMonitor")["external-secrets"]
     assert pod_monitor["spec"]["namespaceSelector"] == {"matchNames": ["external-secrets-system"]}
     assert pod_monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
 

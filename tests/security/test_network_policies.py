@@ -171,10 +171,17 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
         "database-bootstrap",
         "monitoring",
         "node-exporter",
+        "istio-system",
+        "istio-cni",
     }
     monitoring = platform.pop("monitoring")
     # Prometheus scrapes these on their metrics ports, and nothing else of them.
-    scraped = {"external-secrets-system": 8080, "autoscaling-system": 8085, "reloader": 9090}
+    scraped = {
+        "external-secrets-system": 8080,
+        "autoscaling-system": 8085,
+        "reloader": 9090,
+        "istio-system": 15014,
+    }
     for namespace, spec in platform.items():
         assert spec["podSelector"] == {} and "Ingress" in spec["policyTypes"], namespace
         from_vpc = [r for r in spec["ingress"] if "ipBlock" in r["from"][0]]

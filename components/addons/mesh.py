@@ -1,0 +1,121 @@
+"""The service mesh: Istio in sidecar mode, one pinned version for its three charts.
+
+- `base` installs the CRDs (its templates, `base.enableCRDTemplates`, on by default);
+- `cni` is the node agent that sets up each pod's traffic redirection, so that sidecar init
+  containers need neither NET_ADMIN nor root and the application namespace can stay
+  restricted. The agent itself mounts the node's CNI directories and runs as root with
+  network capabilities: it has a privileged namespace of its own, `istio-cni`;
+- `istiod`, told that the CNI agent is in use, in the restricted `istio-system`.
+
+The application namespace carries `istio-injection=enabled`: its pods get an `istio-proxy`
+sidecar (user 1337, all capabilities dropped, read-only root, RuntimeDefault seccomp) and an
+`istio-validation` init container, both within the restricted profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components.addons.base import ClusterAddon
+from components.shared.conventions import CONTROLLER_NODES, PLATFORM_PRIORITY_CLASS
+from components.shared.helm import HelmChart
+from stacks.addon_settings import MeshSettings
+
+ISTIO_VERSION = "1.30.3"
+ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
+MESH_NAMESPACE = "istio-system"
+CNI_NAMESPACE = "istio-cni"
+RESTRICTED_SECCOMP = {"type": "RuntimeDefault"}
+
+
+def istio_chart(chart: str) -> HelmChart:
+    return HelmChart(chart=chart, version=ISTIO_VERSION, repository=ISTIO_CHARTS)
+
+
+@dataclass(frozen=True)
+class IstioBase(ClusterAddon):
+    enabled_with_mesh: bool
+
+    name = "istio-base"
+    chart = istio_chart("base")
+    release = "istio-base"
+    namespace = MESH_NAMESPACE
+
+    @property
+    def enabled(self) -> bool:
+        return self.enabled_with_mesh
+
+    def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
+        return {"defaultRevision": "default"}
+
+
+@dataclass(frozen=True)
+class IstioCni(ClusterAddon):
+    enabled_with_mesh: bool
+
+    name = "istio-cni"
+    chart = istio_chart("cni")
+    release = "istio-cni"
+    namespace = CNI_NAMESPACE
+    pod_security = "privileged"
+
+    @property
+    def enabled(self) -> bool:
+        return self.enabled_with_mesh
+
+    def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
+        return {
+            # Chained after the VPC CNI, in its directories (the chart's defaults are EKS's).
+            "chained": True,
+            "excludeNamespaces": ["kube-system", CNI_NAMESPACE],
+            "resources": {
+                "requests": {"cpu": "50m", "memory": "64Mi"},
+                "limits": {"memory": "256Mi"},
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Istiod(ClusterAddon):
+    settings: MeshSettings
+
+    name = "istiod"
+    chart = istio_chart("istiod")
+    release = "istiod"
+    namespace = MESH_NAMESPACE
+    # Sidecars injected before the CNI agent runs would lack their traffic redirection.
+    after = ("istio-base", "istio-cni")
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
+        settings = self.settings
+        return {
+            # A fixed replica count: with autoscaling off and two or more replicas the chart
+            # adds its PodDisruptionBudget.
+            "autoscaleEnabled": False,
+            "replicaCount": settings.replicas,
+            "resources": settings.resources.as_values(),
+            "nodeSelector": CONTROLLER_NODES,
+            "priorityClassName": PLATFORM_PRIORITY_CLASS,
+            "seccompProfile": RESTRICTED_SECCOMP,
+            "cni": {"enabled": True},
+            "global": {
+                "defaultPodDisruptionBudget": {"enabled": settings.replicas > 1},
+                # The sidecars' own seccomp profile (restricted requires one), and their
+                # resources, as the node groups' capacity counts them.
+                "proxy": {
+                    "seccompProfile": RESTRICTED_SECCOMP,
+                    "resources": settings.sidecar.as_values(),
+                },
+            },
+            "meshConfig": {
+                "accessLogFile": "/dev/stdout" if settings.access_logs else "",
+                "accessLogEncoding": "JSON",
+            },
+        }
