@@ -85,6 +85,18 @@ class ClusterAddon(ABC):
 
 
 @dataclass(frozen=True)
+class CompanionAddon(ClusterAddon):
+    """A chart installed exactly when another add-on is (node-exporter with monitoring,
+    Istio's CRDs and CNI agent with the mesh): no settings of its own."""
+
+    installed_with: bool
+
+    @property
+    def enabled(self) -> bool:
+        return self.installed_with
+
+
+@dataclass(frozen=True)
 class HelmAddonArgs:
     addon: ClusterAddon
     # The cluster's OIDC issuer for IRSA roles; None on a cluster without AWS (an add-on with

@@ -114,10 +114,10 @@ def addon_registry(
             secrets=given.platform_secrets,
             store_name=ExternalSecrets.store_name,
         ),
-        NodeExporter(enabled_with_monitoring=monitored),
+        NodeExporter(installed_with=monitored),
         # The mesh before the services, whose pods its webhook gives sidecars.
-        IstioBase(enabled_with_mesh=settings.mesh.enabled),
-        IstioCni(enabled_with_mesh=settings.mesh.enabled),
+        IstioBase(installed_with=settings.mesh.enabled),
+        IstioCni(installed_with=settings.mesh.enabled),
         Istiod(settings.mesh),
         MetricsServer(settings.metrics_server, monitored=monitored),
         ClusterAutoscaler(

@@ -19,7 +19,7 @@ from typing import Any
 
 import pulumi
 
-from components.addons.base import ClusterAddon
+from components.addons.base import ClusterAddon, CompanionAddon
 from components.shared.conventions import CONTROLLER_NODES, PLATFORM_PRIORITY_CLASS
 from components.shared.helm import HelmChart
 from stacks.addon_settings import MeshSettings
@@ -36,35 +36,23 @@ def istio_chart(chart: str) -> HelmChart:
 
 
 @dataclass(frozen=True)
-class IstioBase(ClusterAddon):
-    enabled_with_mesh: bool
-
+class IstioBase(CompanionAddon):
     name = "istio-base"
     chart = istio_chart("base")
     release = "istio-base"
     namespace = MESH_NAMESPACE
-
-    @property
-    def enabled(self) -> bool:
-        return self.enabled_with_mesh
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         return {"defaultRevision": "default"}
 
 
 @dataclass(frozen=True)
-class IstioCni(ClusterAddon):
-    enabled_with_mesh: bool
-
+class IstioCni(CompanionAddon):
     name = "istio-cni"
     chart = istio_chart("cni")
     release = "istio-cni"
     namespace = CNI_NAMESPACE
     pod_security = "privileged"
-
-    @property
-    def enabled(self) -> bool:
-        return self.enabled_with_mesh
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         return {

@@ -18,7 +18,7 @@ from typing import Any
 
 import pulumi
 
-from components.addons.base import MONITORING_ADDON, ClusterAddon
+from components.addons.base import MONITORING_ADDON, ClusterAddon, CompanionAddon
 from components.addons.external_secrets import external_secret
 from components.data.secrets import RemoteSecret
 from components.shared.conventions import (
@@ -263,10 +263,8 @@ class Monitoring(ClusterAddon):
 
 
 @dataclass(frozen=True)
-class NodeExporter(ClusterAddon):
+class NodeExporter(CompanionAddon):
     """Host metrics (node-exporter) on every node, the only workload of its namespace."""
-
-    enabled_with_monitoring: bool
 
     name = "node-exporter"
     chart = HelmChart(
@@ -278,10 +276,6 @@ class NodeExporter(ClusterAddon):
     pod_security = "privileged"
     # Its ServiceMonitor is a kind kube-prometheus-stack's CRDs define.
     after = (MONITORING_ADDON,)
-
-    @property
-    def enabled(self) -> bool:
-        return self.enabled_with_monitoring
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         return {
