@@ -10,7 +10,7 @@ import pulumi
 
 from components.addons.external_secrets import ExternalSecrets
 from components.addons.layer import AddonInputs, AddonsArgs, ClusterAddons, build_addons
-from components.addons.mesh import Istiod
+from components.addons.mesh import IstioBase, Istiod
 from components.addons.monitoring import Monitoring
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import StackContext, stack_context
@@ -133,6 +133,7 @@ def build_platform(
             app_namespace=workloads.application.namespace_name,
             aws_callers=list(data.service_roles),
             platform_namespaces=sorted({a.namespace_name for a in addons.installed.values()}),
+            mesh_crds=addons.installed.get(IstioBase.name),
         ),
     )
     return Platform(context, foundation, data, addons, workloads, security, observability)

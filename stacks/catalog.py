@@ -37,6 +37,11 @@ def database_user(service: str) -> str:
     return service.replace("-", "_")
 
 
+def callers_of(name: str, services: Mapping[ServiceName, ServiceSettings]) -> list[ServiceName]:
+    """The services whose `calls` name `name` (the service graph, read backwards), sorted."""
+    return sorted(caller for caller, service in services.items() if name in service.calls)
+
+
 def database_services(services: Mapping[ServiceName, ServiceSettings]) -> list[ServiceName]:
     """The services with a PostgreSQL user of their own, in catalog order."""
     return [name for name, service in services.items() if "database" in service.data_stores]

@@ -1,4 +1,5 @@
-"""The metrics contract: what every service exposes on `/metrics`, and what the platform reads.
+"""The metrics contract: what every service exposes on `/metrics` (port 9464), and what the
+platform reads.
 
 The seed's key metrics (API rate, latency and errors; registrations, transactions and goal
 completions; authentication failures and suspicious activity) as Prometheus names and labels.
@@ -66,6 +67,12 @@ SUSPICIOUS_ACTIVITY = Metric(
     ("kind",),
     "Requests flagged by the services' fraud and abuse checks",
 )
+
+# Where every service serves `/metrics`: a port of its own (the OpenTelemetry Prometheus
+# exporter's default), so that the mesh can keep mTLS STRICT on the service port while
+# Prometheus, outside the mesh, scrapes in plain text.
+METRICS_PORT = 9464
+METRICS_PORT_NAME = "metrics"
 
 CONTRACT: tuple[Metric, ...] = (
     HTTP_DURATION,

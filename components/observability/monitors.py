@@ -18,7 +18,7 @@ from components.observability.alerts import rule_groups
 from components.observability.dashboards import dashboard_models
 from components.shared.conventions import selector_labels, standard_labels
 from components.shared.custom_resources import labelled_custom_resource
-from components.workloads.microservice import service_port_name
+from components.workloads.microservice import METRICS_SERVICE_PORT
 from stacks.catalog import ServiceName, ServiceSettings
 
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -47,7 +47,7 @@ class ApplicationMonitoring(pulumi.ComponentResource):
     ) -> None:
         super().__init__("financial-planning:observability:ApplicationMonitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        for service_name, service in args.services.items():
+        for service_name in args.services:
             labelled_custom_resource(
                 f"{name}-{service_name}",
                 api_version=MONITORING_API,
@@ -59,7 +59,7 @@ class ApplicationMonitoring(pulumi.ComponentResource):
                     "selector": {"matchLabels": selector_labels(service_name)},
                     "endpoints": [
                         {
-                            "port": service_port_name(service.port),
+                            "port": METRICS_SERVICE_PORT,
                             "path": METRICS_PATH,
                             "interval": SCRAPE_INTERVAL,
                         }

@@ -12,7 +12,9 @@ from components.addons.monitoring import MONITORING_NAMESPACE
 from components.context import ClusterContext, StackContext, with_cluster
 from components.foundation.network import subnet_layout
 from components.security.audit import AuditArgs, AuditTrail
+from components.security.mesh_policies import MeshPolicies, MeshPoliciesArgs
 from components.security.network_policies import (
+    GATEWAY_NAMESPACE,
     AppNetworkPolicies,
     AppNetworkPoliciesArgs,
     PlatformNamespacePolicy,
@@ -56,6 +58,7 @@ PLATFORM_PEERS: dict[str, list[tuple[str, int | None]]] = {
 @dataclass(frozen=True)
 class SecurityArgs:
     vpc_cidr: str
+    app_namespace: str
     services: Mapping[ServiceName, ServiceSettings]
     developers_may_edit: bool
     settings: SecuritySettings
@@ -68,6 +71,7 @@ class SecurityArgs:
     ) -> SecurityArgs:
         return cls(
             vpc_cidr=settings.vpc_cidr,
+            app_namespace=settings.application.namespace,
             services=settings.services,
             developers_may_edit=settings.access.developers_may_edit,
             settings=settings.security,
@@ -83,6 +87,8 @@ class Guarded:
     app_namespace: pulumi.Input[str]
     aws_callers: Sequence[str]
     platform_namespaces: Sequence[str]
+    # The mesh's CRDs (Istio's base chart), when the mesh runs: its policies need them.
+    mesh_crds: pulumi.Resource | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class Security:
     network: AppNetworkPolicies
     personas: Personas
     audit: AuditTrail
+    mesh: MeshPolicies | None
 
 
 def former_ingress_urns(context: StackContext, services: Sequence[str]) -> dict[str, str]:
@@ -157,4 +164,18 @@ def build_security(
         ),
         opts=context.with_aws,
     )
-    return Security(network, personas, audit)
+    mesh = None
+    if guarded.mesh_crds is not None:
+        mesh = MeshPolicies(
+            f"{prefix}-mesh-policies",
+            MeshPoliciesArgs(
+                app_namespace=args.app_namespace,
+                mesh_namespace=MESH_NAMESPACE,
+                gateway_namespace=GATEWAY_NAMESPACE,
+                services=args.services,
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                in_cluster, pulumi.ResourceOptions(depends_on=[guarded.mesh_crds])
+            ),
+        )
+    return Security(network, personas, audit, mesh)

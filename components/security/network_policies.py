@@ -21,8 +21,9 @@ import pulumi_kubernetes as k8s
 
 from components.addons.mesh import MESH_NAMESPACE
 from components.addons.monitoring import MONITORING_NAMESPACE
+from components.observability.contract import METRICS_PORT
 from components.shared.conventions import selector_labels, standard_labels
-from stacks.catalog import DataStore, ServiceName, ServiceSettings
+from stacks.catalog import DataStore, ServiceName, ServiceSettings, callers_of
 
 DNS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
 HTTPS = 443
@@ -47,11 +48,14 @@ def ingress_rules(
     if service.edge:
         peers.append(in_namespace(GATEWAY_NAMESPACE))
     rules = [{"from": peers, "ports": port}] if peers else []
-    # Prometheus scrapes every service on its own port, and its sidecar's Envoy statistics.
+    # Prometheus scrapes every service on its metrics port, and its sidecar's Envoy statistics.
     rules.append(
         {
             "from": [in_namespace(MONITORING_NAMESPACE)],
-            "ports": [*port, {"port": ENVOY_STATS_PORT, "protocol": "TCP"}],
+            "ports": [
+                {"port": METRICS_PORT, "protocol": "TCP"},
+                {"port": ENVOY_STATS_PORT, "protocol": "TCP"},
+            ],
         }
     )
     return rules
@@ -159,7 +163,7 @@ class AppNetworkPolicies(pulumi.ComponentResource):
             None,
         )
         for service_name, service in args.services.items():
-            callers = sorted(n for n, s in args.services.items() if service_name in s.calls)
+            callers = callers_of(service_name, args.services)
             selector = {"matchLabels": selector_labels(service_name)}
             former = args.former_ingress_urn.get(service_name)
             policy(

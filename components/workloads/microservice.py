@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.addons.reloader import RELOAD_ANNOTATION
+from components.observability.contract import METRICS_PORT, METRICS_PORT_NAME
 from components.shared.conventions import (
     IRSA_ANNOTATION,
     WORKLOAD_CLASS_LABEL,
@@ -28,6 +29,10 @@ CONTAINER_PORT_NAME = "http"
 TERMINATION_GRACE_SECONDS = 45
 PRE_STOP_SLEEP_SECONDS = 10
 GPU_RESOURCE = "nvidia.com/gpu"
+
+
+# The Service's name for the metrics port (Istio reads the protocol from the "http-" prefix).
+METRICS_SERVICE_PORT = f"http-{METRICS_PORT_NAME}"
 
 
 def service_port_name(port: int) -> str:
@@ -195,7 +200,8 @@ class Microservice(pulumi.ComponentResource):
             "image": args.image,
             "imagePullPolicy": "Always",
             "ports": [
-                {"name": CONTAINER_PORT_NAME, "containerPort": service.port, "protocol": "TCP"}
+                {"name": CONTAINER_PORT_NAME, "containerPort": service.port, "protocol": "TCP"},
+                {"name": METRICS_PORT_NAME, "containerPort": METRICS_PORT, "protocol": "TCP"},
             ],
             "envFrom": [{"configMapRef": {"name": args.config_map}}],
             "env": env,
@@ -268,7 +274,14 @@ class Microservice(pulumi.ComponentResource):
                     "targetPort": CONTAINER_PORT_NAME,
                     "protocol": "TCP",
                     "appProtocol": "http",
-                }
+                },
+                {
+                    "name": METRICS_SERVICE_PORT,
+                    "port": METRICS_PORT,
+                    "targetPort": METRICS_PORT_NAME,
+                    "protocol": "TCP",
+                    "appProtocol": "http",
+                },
             ],
         }
         k8s.core.v1.Service(name, metadata=metadata, spec=service_spec, opts=child)

@@ -18,11 +18,16 @@ def test_eight_deployments_and_services_on_the_seed_ports(stack_run: StackRun) -
     assert set(deployments) == set(services) == set(SEED_PORTS)
     for name, port in SEED_PORTS.items():
         [container] = pod_spec(deployments[name])["containers"]
-        assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
-        [service_port] = services[name]["spec"]["ports"]
+        # The service port, and /metrics on a port of its own (the metrics contract's 9464).
+        assert container["ports"] == [
+            {"name": "http", "containerPort": port, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": 9464, "protocol": "TCP"},
+        ]
+        service_port, metrics_port = services[name]["spec"]["ports"]
         assert service_port["port"] == port
         assert service_port["targetPort"] == "http"
         assert service_port["name"].startswith("http-")
+        assert (metrics_port["port"], metrics_port["targetPort"]) == (9464, "metrics")
         assert services[name]["metadata"]["namespace"] == app_namespace(stack_run)
 
 
