@@ -17,6 +17,8 @@ from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
 from components.local_platform import LocalPlatform, build_local_platform
+from components.mesh.layer import MeshArgs, build_mesh
+from components.mesh.traffic import ServiceTraffic
 from components.observability.layer import ObservabilityArgs, build_observability
 from components.observability.monitors import ApplicationMonitoring
 from components.security.layer import Guarded, Security, SecurityArgs, build_security
@@ -34,6 +36,7 @@ class Platform:
     workloads: Workloads
     security: Security
     observability: ApplicationMonitoring | None
+    traffic: ServiceTraffic | None
 
     def exports(self) -> dict[str, Any]:
         foundation = self.foundation
@@ -82,7 +85,9 @@ def build_platform(
             storage_class=foundation.default_storage_class,
         ),
     )
-    # The mesh layer comes here, between add-ons and workloads.
+    traffic = build_mesh(
+        context, cluster, MeshArgs.from_settings(settings), addons.installed.get(IstioBase.name)
+    )
     observability = build_observability(
         context,
         cluster,
@@ -136,7 +141,7 @@ def build_platform(
             mesh_crds=addons.installed.get(IstioBase.name),
         ),
     )
-    return Platform(context, foundation, data, addons, workloads, security, observability)
+    return Platform(context, foundation, data, addons, workloads, security, observability, traffic)
 
 
 def build(

@@ -13,6 +13,7 @@ from stacks.catalog import (
     check_limits_cover_requests,
 )
 from stacks.settings_base import Settings, invalid
+from stacks.traffic_settings import TrafficSettings
 
 
 class AddonLimits(Settings):
@@ -97,6 +98,8 @@ class MeshSettings(ControllerSettings):
 
     # Every sidecar logs each request as JSON on its stdout.
     access_logs: bool = True
+    # How the services are called inside the mesh, per class of service.
+    traffic: TrafficSettings
     # What each service pod's sidecar requests (and its memory limit): counted in the node
     # groups' capacity, beside the service's own requests.
     sidecar: AddonResources = AddonResources.model_validate(

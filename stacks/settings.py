@@ -476,6 +476,14 @@ class StackSettings(Settings):
                 raise invalid(f"services.{name}.calls", name, "a service does not call itself")
         self._check_scaling()
         self._check_disaster_recovery()
+        traffic = self.addons.mesh.traffic
+        unclassed = sorted(set(self.services) - set(traffic.service_classes))
+        if self.addons.mesh.enabled and unclassed:
+            raise invalid(
+                "addons.mesh.traffic.serviceClasses",
+                unclassed,
+                f"{unclassed} have no traffic class (every service is in exactly one)",
+            )
         if self.environment == "production":
             self._check_production_data()
             self._check_production_monitoring()

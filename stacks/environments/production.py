@@ -68,6 +68,76 @@ DATA: dict[str, Any] = {
 }
 
 
+# The seed's traffic management: least-request for the API, round-robin elsewhere; the API
+# balanced, banking conservative, ML patient.
+TRAFFIC: dict[str, Any] = {
+    "classes": {
+        "api": {
+            "loadBalancing": "LEAST_REQUEST",
+            "timeout": "15s",
+            "retries": {
+                "attempts": 2,
+                "perTryTimeout": "5s",
+                "retryOn": ["connect-failure", "refused-stream", "unavailable"],
+            },
+            "connectionPool": {"maxConnections": 1000, "maxPendingRequests": 1000},
+            "outlierDetection": {
+                "consecutive5xxErrors": 5,
+                "interval": "30s",
+                "baseEjectionTime": "30s",
+                "maxEjectionPercent": 50,
+            },
+        },
+        "banking": {
+            "loadBalancing": "ROUND_ROBIN",
+            "timeout": "5s",
+            "retries": {"attempts": 1, "perTryTimeout": "2s", "methods": "idempotent"},
+            "connectionPool": {"maxConnections": 200, "maxPendingRequests": 100},
+            "outlierDetection": {
+                "consecutive5xxErrors": 2,
+                "interval": "5s",
+                "baseEjectionTime": "60s",
+                "maxEjectionPercent": 50,
+            },
+        },
+        "ml": {
+            "loadBalancing": "ROUND_ROBIN",
+            "timeout": "120s",
+            "retries": {"attempts": 1, "perTryTimeout": "60s"},
+            "connectionPool": {"maxConnections": 50, "maxPendingRequests": 50},
+            "outlierDetection": {
+                "consecutive5xxErrors": 5,
+                "interval": "30s",
+                "baseEjectionTime": "30s",
+                "maxEjectionPercent": 100,
+            },
+        },
+        "standard": {
+            "loadBalancing": "ROUND_ROBIN",
+            "timeout": "30s",
+            "retries": {"attempts": 2, "perTryTimeout": "10s"},
+            "connectionPool": {"maxConnections": 500, "maxPendingRequests": 500},
+            "outlierDetection": {
+                "consecutive5xxErrors": 5,
+                "interval": "30s",
+                "baseEjectionTime": "30s",
+                "maxEjectionPercent": 50,
+            },
+        },
+    },
+    "serviceClasses": {
+        "financial-planning-api": "api",
+        "graphql-gateway": "api",
+        "banking-service": "banking",
+        "ml-service": "ml",
+        "simulation-service": "standard",
+        "user-service": "standard",
+        "notification-service": "standard",
+        "document-service": "standard",
+    },
+}
+
+
 def _resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
 
@@ -107,7 +177,11 @@ DEFAULTS: dict[str, Any] = {
         },
         "reloader": {"replicas": 2, "resources": _resources("10m", "128Mi", "256Mi")},
         # istiod twice (a PodDisruptionBudget keeps one through a node drain).
-        "mesh": {"replicas": 2, "resources": _resources("250m", "512Mi", "1Gi")},
+        "mesh": {
+            "replicas": 2,
+            "resources": _resources("250m", "512Mi", "1Gi"),
+            "traffic": TRAFFIC,
+        },
         # Two Prometheus replicas scrape alike (either can answer); 30 days on 100 GiB each.
         "monitoring": {
             "replicas": 2,

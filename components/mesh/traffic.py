@@ -1,0 +1,112 @@
+"""How each service is called inside the mesh, from its traffic class (stacks/traffic_settings.py).
+
+A DestinationRule per service (load balancing, connection pool limits, outlier detection: the
+circuit breaker) and a VirtualService per service (its timeout and retries). Where a class
+retries only idempotent requests, the VirtualService has two routes: those methods with the
+retries, everything else with none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components.shared.custom_resources import labelled_custom_resource
+from stacks.catalog import ServiceName, ServiceSettings
+from stacks.traffic_settings import IDEMPOTENT_METHODS, TrafficClass, TrafficSettings
+
+NETWORKING_API = "networking.istio.io/v1"
+
+
+def service_host(name: str, namespace: str) -> str:
+    return f"{name}.{namespace}.svc.cluster.local"
+
+
+def traffic_policy(traffic: TrafficClass) -> dict[str, Any]:
+    pool, outliers = traffic.connection_pool, traffic.outlier_detection
+    return {
+        "loadBalancer": {"simple": traffic.load_balancing},
+        "connectionPool": {
+            "tcp": {"maxConnections": pool.max_connections},
+            "http": {
+                "http1MaxPendingRequests": pool.max_pending_requests,
+                "maxRequestsPerConnection": pool.max_requests_per_connection,
+            },
+        },
+        "outlierDetection": {
+            "consecutive5xxErrors": outliers.consecutive_5xx_errors,
+            "interval": outliers.interval,
+            "baseEjectionTime": outliers.base_ejection_time,
+            "maxEjectionPercent": outliers.max_ejection_percent,
+        },
+    }
+
+
+def routes(host: str, port: int, traffic: TrafficClass) -> list[dict[str, Any]]:
+    destination = [{"destination": {"host": host, "port": {"number": port}}}]
+    retries = traffic.retries
+    retrying = {
+        "attempts": retries.attempts,
+        "perTryTimeout": retries.per_try_timeout,
+        "retryOn": ",".join(retries.retry_on),
+    }
+    if retries.attempts == 0 or retries.methods == "all":
+        return [
+            {
+                "route": destination,
+                "timeout": traffic.timeout,
+                "retries": retrying if retries.attempts else {"attempts": 0},
+            }
+        ]
+    idempotent = "^(" + "|".join(IDEMPOTENT_METHODS) + ")$"
+    return [
+        {
+            "match": [{"method": {"regex": idempotent}}],
+            "route": destination,
+            "timeout": traffic.timeout,
+            "retries": retrying,
+        },
+        {"route": destination, "timeout": traffic.timeout, "retries": {"attempts": 0}},
+    ]
+
+
+@dataclass(frozen=True)
+class ServiceTrafficArgs:
+    namespace: str
+    services: Mapping[ServiceName, ServiceSettings]
+    traffic: TrafficSettings
+
+
+class ServiceTraffic(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, args: ServiceTrafficArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("financial-planning:mesh:ServiceTraffic", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        for service_name, service in args.services.items():
+            traffic = args.traffic.class_of(service_name)
+            host = service_host(service_name, args.namespace)
+            labelled_custom_resource(
+                f"{name}-{service_name}-destination",
+                api_version=NETWORKING_API,
+                kind="DestinationRule",
+                name=service_name,
+                namespace=args.namespace,
+                component="traffic",
+                spec={"host": host, "trafficPolicy": traffic_policy(traffic)},
+                opts=child,
+            )
+            labelled_custom_resource(
+                f"{name}-{service_name}-routes",
+                api_version=NETWORKING_API,
+                kind="VirtualService",
+                name=service_name,
+                namespace=args.namespace,
+                component="traffic",
+                spec={"hosts": [host], "http": routes(host, service.port, traffic)},
+                opts=child,
+            )
+        self.register_outputs({})
