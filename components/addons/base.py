@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pulumi
@@ -82,6 +82,17 @@ class ClusterAddon(ABC):
     def install_objects(self, name: str, opts: pulumi.ResourceOptions) -> None:
         """Objects the add-on creates once its chart is installed (custom resources, say)."""
         return None
+
+
+@dataclass(frozen=True)
+class SelfMonitoredAddon(ClusterAddon):
+    """A chart that, when `monitored`, creates its own ServiceMonitor or PodMonitor, whose kind
+    only the monitoring add-on's CRDs define: it then installs after monitoring."""
+
+    monitored: bool = field(default=False, kw_only=True)
+
+    def requires(self) -> tuple[str, ...]:
+        return (*self.after, MONITORING_ADDON) if self.monitored else self.after
 
 
 @dataclass(frozen=True)

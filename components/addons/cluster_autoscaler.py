@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from components.addons.base import AUTOSCALING_NAMESPACE, MONITORING_ADDON, ClusterAddon
+from components.addons.base import AUTOSCALING_NAMESPACE, SelfMonitoredAddon
 from components.shared.conventions import (
     CONTROLLER_NODES,
     restricted_container_security_context,
@@ -76,7 +76,7 @@ def autoscaler_policy(cluster_name: str) -> str:
 
 
 @dataclass(frozen=True)
-class ClusterAutoscaler(ClusterAddon):
+class ClusterAutoscaler(SelfMonitoredAddon):
     settings: ClusterAutoscalerSettings
     cluster_name: str
     region: str
@@ -84,8 +84,6 @@ class ClusterAutoscaler(ClusterAddon):
     # Node group name -> the hourly price of its first instance type: the priority expander
     # prefers the cheapest group that fits a pending pod.
     group_prices: Mapping[str, float]
-    # Scraped by the monitoring add-on's Prometheus (installed before it).
-    monitored: bool = False
 
     name = "autoscaler"
     chart = HelmChart(
@@ -116,9 +114,6 @@ class ClusterAutoscaler(ClusterAddon):
         }
         priorities[1] = [".*"]
         return priorities
-
-    def requires(self) -> tuple[str, ...]:
-        return (*self.after, MONITORING_ADDON) if self.monitored else self.after
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         settings = self.settings

@@ -7,22 +7,15 @@ from typing import Any
 
 import pulumi
 
-from components.addons.base import (
-    AUTOSCALING_NAMESPACE,
-    MONITORING_ADDON,
-    ClusterAddon,
-    disruption_budget,
-)
+from components.addons.base import AUTOSCALING_NAMESPACE, SelfMonitoredAddon, disruption_budget
 from components.shared.conventions import CONTROLLER_NODES
 from components.shared.helm import HelmChart
 from stacks.addon_settings import ControllerSettings
 
 
 @dataclass(frozen=True)
-class MetricsServer(ClusterAddon):
+class MetricsServer(SelfMonitoredAddon):
     settings: ControllerSettings
-    # Scraped by the monitoring add-on's Prometheus (installed before it).
-    monitored: bool = False
 
     name = "metrics-server"
     chart = HelmChart(
@@ -35,9 +28,6 @@ class MetricsServer(ClusterAddon):
     @property
     def enabled(self) -> bool:
         return self.settings.enabled
-
-    def requires(self) -> tuple[str, ...]:
-        return (*self.after, MONITORING_ADDON) if self.monitored else self.after
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         replicas = self.settings.replicas

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from components.addons.base import MONITORING_ADDON, ClusterAddon
+from components.addons.base import SelfMonitoredAddon
 from components.shared.conventions import (
     CONTROLLER_NODES,
     PLATFORM_PRIORITY_CLASS,
@@ -30,11 +30,9 @@ RELOAD_ANNOTATION = "reloader.stakater.com/auto"
 
 
 @dataclass(frozen=True)
-class Reloader(ClusterAddon):
+class Reloader(SelfMonitoredAddon):
     settings: ControllerSettings
     watched_namespaces: Sequence[str]
-    # Scraped by the monitoring add-on's Prometheus (installed before it).
-    monitored: bool = False
 
     name = "reloader"
     chart = HelmChart(
@@ -47,9 +45,6 @@ class Reloader(ClusterAddon):
     @property
     def enabled(self) -> bool:
         return self.settings.enabled
-
-    def requires(self) -> tuple[str, ...]:
-        return (*self.after, MONITORING_ADDON) if self.monitored else self.after
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         replicas = self.settings.replicas

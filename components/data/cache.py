@@ -10,6 +10,7 @@ import pulumi_random as random
 
 from components.data.stores import store_key_and_group
 from components.foundation.network import PrivateNetwork
+from components.shared.passwords import generated_password
 from stacks.data_settings import CacheSettings
 
 REDIS_PORT = 6379
@@ -55,7 +56,7 @@ class Cache(pulumi.ComponentResource):
         # Final snapshot names must be unique across re-creations; the suffix stays stable.
         suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=kept)
         # Alphanumeric: ElastiCache refuses some punctuation in AUTH tokens.
-        token = random.RandomPassword(f"{name}-auth-token", length=64, special=False, opts=kept)
+        token = generated_password(f"{name}-auth-token", kept, length=64)
         group = aws.elasticache.ReplicationGroup(
             name,
             replication_group_id=args.replication_group_id,
@@ -71,7 +72,7 @@ class Cache(pulumi.ComponentResource):
             kms_key_id=key.arn,
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
-            auth_token=token.result,
+            auth_token=token,
             automatic_failover_enabled=settings.high_availability,
             multi_az_enabled=settings.high_availability,
             snapshot_retention_limit=settings.snapshot_retention_days,
@@ -87,5 +88,5 @@ class Cache(pulumi.ComponentResource):
         )
         self.primary_address = group.primary_endpoint_address
         self.reader_address = group.reader_endpoint_address
-        self.auth_token = token.result
+        self.auth_token = token
         self.register_outputs({"primaryAddress": group.primary_endpoint_address})

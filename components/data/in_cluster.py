@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_random as random
 
 from components.shared.conventions import (
     namespace,
@@ -29,6 +28,7 @@ from components.shared.conventions import (
 from components.shared.custom_resources import labelled_custom_resource
 from components.shared.helm import HelmChart, helm_release
 from components.shared.kubernetes_secrets import opaque_secret
+from components.shared.passwords import generated_password
 from stacks.catalog import database_user
 from stacks.secrets import REDIS_CREDENTIALS
 
@@ -62,11 +62,6 @@ OPENSEARCH_USER_ID = 1000
 
 def cluster_host(service: str, namespace_name: str) -> str:
     return f"{service}.{namespace_name}.svc.cluster.local"
-
-
-def generated_password(name: str, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
-    # Letters and digits only: it goes into connection strings and ACL files unescaped.
-    return random.RandomPassword(name, length=32, special=False, opts=opts).result
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from components.shared.kms import encryption_key
+from components.shared.passwords import generated_password
 from components.shared.urns import formerly
 
 
@@ -75,13 +75,10 @@ class ApplicationSecrets(pulumi.ComponentResource):
         self.remote = {}
         all_values = {name: dict(values) for name, values in args.values.items()}
         for secret_name, key_name in args.generated:
-            # Letters and digits: it is typed into login forms and read from files unescaped.
-            all_values.setdefault(secret_name, {})[key_name] = random.RandomPassword(
+            all_values.setdefault(secret_name, {})[key_name] = generated_password(
                 f"{name}-{secret_name}-{key_name}",
-                length=32,
-                special=False,
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
-            ).result
+                pulumi.ResourceOptions(parent=self, protect=args.protect),
+            )
         for secret_name, values in all_values.items():
             remote_key = f"{args.name_prefix}/{secret_name}"
             secret = aws.secretsmanager.Secret(

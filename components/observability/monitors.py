@@ -28,6 +28,34 @@ ALERT_RULES = "financial-planning-alerts"
 EXTERNAL_SECRETS_NAMESPACE = ExternalSecrets.namespace
 
 
+def pod_monitor(
+    resource_name: str,
+    name: str,
+    *,
+    namespace: str,
+    watched_namespace: pulumi.Input[str],
+    labels: Mapping[str, str],
+    port: str,
+    path: str,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """Prometheus scrapes `port` at `path` of the pods with `labels` in `watched_namespace`."""
+    labelled_custom_resource(
+        resource_name,
+        api_version=MONITORING_API,
+        kind="PodMonitor",
+        name=name,
+        namespace=namespace,
+        component="monitoring",
+        spec={
+            "namespaceSelector": {"matchNames": [watched_namespace]},
+            "selector": {"matchLabels": dict(labels)},
+            "podMetricsEndpoints": [{"port": port, "path": path, "interval": SCRAPE_INTERVAL}],
+        },
+        opts=opts,
+    )
+
+
 @dataclass(frozen=True)
 class ApplicationMonitoringArgs:
     app_namespace: str
@@ -79,25 +107,17 @@ class ApplicationMonitoring(pulumi.ComponentResource):
         )
         # External Secrets' controller (its chart's own monitor would be skipped on the first
         # install: the operator comes before monitoring, whose Secrets it makes).
-        labelled_custom_resource(
+        pod_monitor(
             f"{name}-external-secrets",
-            api_version=MONITORING_API,
-            kind="PodMonitor",
-            name="external-secrets",
+            "external-secrets",
             namespace=args.rules_namespace,
-            component="monitoring",
-            spec={
-                "namespaceSelector": {"matchNames": [EXTERNAL_SECRETS_NAMESPACE]},
-                "selector": {
-                    "matchLabels": {
-                        "app.kubernetes.io/name": "external-secrets",
-                        "app.kubernetes.io/instance": "external-secrets",
-                    }
-                },
-                "podMetricsEndpoints": [
-                    {"port": "metrics", "path": METRICS_PATH, "interval": SCRAPE_INTERVAL}
-                ],
+            watched_namespace=EXTERNAL_SECRETS_NAMESPACE,
+            labels={
+                "app.kubernetes.io/name": "external-secrets",
+                "app.kubernetes.io/instance": "external-secrets",
             },
+            port="metrics",
+            path=METRICS_PATH,
             opts=child,
         )
         if args.mesh:
@@ -123,24 +143,14 @@ class ApplicationMonitoring(pulumi.ComponentResource):
         name: str, args: ApplicationMonitoringArgs, opts: pulumi.ResourceOptions
     ) -> None:
         # Every injected pod carries the tlsMode label and serves Envoy's statistics.
-        labelled_custom_resource(
+        pod_monitor(
             f"{name}-sidecars",
-            api_version=MONITORING_API,
-            kind="PodMonitor",
-            name="istio-sidecars",
+            "istio-sidecars",
             namespace=args.rules_namespace,
-            component="monitoring",
-            spec={
-                "namespaceSelector": {"matchNames": [args.app_namespace]},
-                "selector": {"matchLabels": {"security.istio.io/tlsMode": "istio"}},
-                "podMetricsEndpoints": [
-                    {
-                        "port": "http-envoy-prom",
-                        "path": "/stats/prometheus",
-                        "interval": SCRAPE_INTERVAL,
-                    }
-                ],
-            },
+            watched_namespace=args.app_namespace,
+            labels={"security.istio.io/tlsMode": "istio"},
+            port="http-envoy-prom",
+            path="/stats/prometheus",
             opts=opts,
         )
         labelled_custom_resource(

@@ -68,6 +68,16 @@ DATA: dict[str, Any] = {
 }
 
 
+def _ejection(errors: int, interval: str, ejection: str, max_percent: int) -> dict[str, Any]:
+    """Outlier detection: eject a pod after `errors` 5xx within `interval`, for `ejection`."""
+    return {
+        "consecutive5xxErrors": errors,
+        "interval": interval,
+        "baseEjectionTime": ejection,
+        "maxEjectionPercent": max_percent,
+    }
+
+
 # The seed's traffic management: least-request for the API, round-robin elsewhere; the API
 # balanced, banking conservative, ML patient.
 TRAFFIC: dict[str, Any] = {
@@ -81,48 +91,28 @@ TRAFFIC: dict[str, Any] = {
                 "retryOn": ["connect-failure", "refused-stream", "unavailable"],
             },
             "connectionPool": {"maxConnections": 1000, "maxPendingRequests": 1000},
-            "outlierDetection": {
-                "consecutive5xxErrors": 5,
-                "interval": "30s",
-                "baseEjectionTime": "30s",
-                "maxEjectionPercent": 50,
-            },
+            "outlierDetection": _ejection(5, "30s", "30s", 50),
         },
         "banking": {
             "loadBalancing": "ROUND_ROBIN",
             "timeout": "5s",
             "retries": {"attempts": 1, "perTryTimeout": "2s", "methods": "idempotent"},
             "connectionPool": {"maxConnections": 200, "maxPendingRequests": 100},
-            "outlierDetection": {
-                "consecutive5xxErrors": 2,
-                "interval": "5s",
-                "baseEjectionTime": "60s",
-                "maxEjectionPercent": 50,
-            },
+            "outlierDetection": _ejection(2, "5s", "60s", 50),
         },
         "ml": {
             "loadBalancing": "ROUND_ROBIN",
             "timeout": "120s",
             "retries": {"attempts": 1, "perTryTimeout": "60s"},
             "connectionPool": {"maxConnections": 50, "maxPendingRequests": 50},
-            "outlierDetection": {
-                "consecutive5xxErrors": 5,
-                "interval": "30s",
-                "baseEjectionTime": "30s",
-                "maxEjectionPercent": 100,
-            },
+            "outlierDetection": _ejection(5, "30s", "30s", 100),
         },
         "standard": {
             "loadBalancing": "ROUND_ROBIN",
             "timeout": "30s",
             "retries": {"attempts": 2, "perTryTimeout": "10s"},
             "connectionPool": {"maxConnections": 500, "maxPendingRequests": 500},
-            "outlierDetection": {
-                "consecutive5xxErrors": 5,
-                "interval": "30s",
-                "baseEjectionTime": "30s",
-                "maxEjectionPercent": 50,
-            },
+            "outlierDetection": _ejection(5, "30s", "30s", 50),
         },
     },
     "serviceClasses": {
