@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from bootstrap.__main__ import main
-from bootstrap.state import GITHUB_ISSUER, Bootstrap, BootstrapSettings
+from bootstrap.state import GITHUB_ISSUER, Bootstrap, BootstrapSettings, workload_boundary
 from stacks.environments import DEFAULTS
 
 REPOSITORY = "example-org/financial-planning"
@@ -262,6 +262,15 @@ def test_what_aws_would_refuse_is_not_asked(session: Any) -> None:
     # TLS deny may name every principal.
     policy = as_dict(s3.get_bucket_policy(Bucket=longest.bucket)["Policy"])
     assert all(s["Effect"] == "Deny" for s in policy["Statement"] if s.get("Principal") == "*")
+    # IAM quotas: a managed policy's name at most 128 characters and its document at most
+    # 6,144 (whitespace not counted); a role's inline policies at most 10,240 together.
+    assert len(longest.boundary_policy) <= 128
+    assert len(json.dumps(workload_boundary(), separators=(",", ":"))) <= 6144
+    inline = [
+        as_dict(iam.get_role_policy(RoleName=longest.deploy_role, PolicyName=n)["PolicyDocument"])
+        for n in iam.list_role_policies(RoleName=longest.deploy_role)["PolicyNames"]
+    ]
+    assert sum(len(json.dumps(d, separators=(",", ":"))) for d in inline) <= 10240
 
 
 def test_every_role_the_deploy_role_makes_carries_the_workload_boundary(

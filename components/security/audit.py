@@ -192,7 +192,10 @@ class AuditTrail(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(f"{name}-findings", rule=rule.name, arn=topic.arn, opts=child)
         if args.findings_pager_key is not None:
             # PagerDuty's CloudWatch/SNS integration: it confirms the subscription itself.
-            # The key is part of the URL, so the endpoint stays a secret in the state.
+            # The key is part of the URL, so the endpoint stays a secret in the state. SNS
+            # Subscribe: protocol https takes a URL beginning with https://; the provider waits
+            # for the confirmation of an http(s) endpoint unless endpoint_auto_confirms says
+            # the endpoint confirms by itself (aws.sns.TopicSubscription docstring).
             aws.sns.TopicSubscription(
                 f"{name}-findings-pager",
                 topic=topic.arn,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from components.addons.external_secrets import ExternalSecrets
 from components.addons.registry import install_addons
 from components.context import ClusterContext, StackContext, with_cluster
@@ -149,3 +151,12 @@ def test_production_runs_two_operators_and_staging_one(
             "requests": {"cpu": "50m", "memory": "128Mi"},
             "limits": {"memory": "256Mi"},
         }
+
+
+def test_every_secret_name_is_one_secrets_manager_accepts(stack_run: StackRun) -> None:
+    # Secrets Manager CreateSecret: Name up to 512 of letters, digits and /_+=.@-; a name
+    # ending in a hyphen and six characters would collide with the ARN's random suffix.
+    for secret in stack_run.of_type("aws:secretsmanager/secret:Secret"):
+        name = secret.inputs["name"]
+        assert re.fullmatch(r"[A-Za-z0-9/_+=.@-]{1,512}", name), name
+        assert not re.search(r"-[A-Za-z0-9]{6}$", name), name

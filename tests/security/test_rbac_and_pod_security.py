@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from components.security.audit import pager_endpoint
 from components.shared.conventions import POD_SECURITY_EXCEPTIONS, namespace
 from offline.engine import StackRun, run_program, run_stack, secret_placeholder, stack_config
 from offline.synth import kubernetes_objects
@@ -160,6 +161,8 @@ def test_guardduty_findings_page_through_pagerduty(production: StackRun) -> None
     # The integration key is in the URL: the endpoint is a secret, never plain.
     assert subscription.inputs["endpoint"] == "[secret]"
     assert subscription.inputs["topic"] == topic.state["arn"]
+    # SNS Subscribe: an https endpoint is a URL beginning with https://.
+    assert pager_endpoint("abc123").startswith("https://events.pagerduty.com/")
     placeholder = secret_placeholder("financial-planning:securityFindingsPagerdutyKey")
     assert placeholder not in json.dumps([r.to_json() for r in production.resources])
 
