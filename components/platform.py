@@ -15,6 +15,7 @@ from components.addons.monitoring import Monitoring
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
+from components.edge.layer import Edge, EdgeArgs, build_edge
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
 from components.local_platform import LocalPlatform, build_local_platform
 from components.mesh.layer import MeshArgs, build_mesh
@@ -37,6 +38,7 @@ class Platform:
     security: Security
     observability: ApplicationMonitoring | None
     traffic: ServiceTraffic | None
+    edge: Edge | None
 
     def exports(self) -> dict[str, Any]:
         foundation = self.foundation
@@ -83,6 +85,7 @@ def build_platform(
             secret_access=data.secret_access,
             platform_secrets=data.platform_secrets,
             storage_class=foundation.default_storage_class,
+            vpc_id=foundation.network.vpc_id,
         ),
     )
     traffic = build_mesh(
@@ -141,7 +144,20 @@ def build_platform(
             mesh_crds=addons.installed.get(IstioBase.name),
         ),
     )
-    return Platform(context, foundation, data, addons, workloads, security, observability, traffic)
+    edge = (
+        build_edge(
+            context,
+            cluster,
+            EdgeArgs.from_settings(settings),
+            addons.installed,
+            data.platform_secrets,
+        )
+        if settings.edge.enabled
+        else None
+    )
+    return Platform(
+        context, foundation, data, addons, workloads, security, observability, traffic, edge
+    )
 
 
 def build(

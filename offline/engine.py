@@ -362,6 +362,29 @@ class PlatformMocks(pulumi_mocks.Mocks):
                 ".es.amazonaws.com",
                 "arn": f"arn:aws:es:{region}:{account}:domain/{domain}",
             }
+        elif typ == "aws:acm/certificate:Certificate":
+            # One validation option per name; ACM derives a wildcard's from the name under it,
+            # so `d` and `*.d` share a record.
+            names = [inputs.get("domainName"), *inputs.get("subjectAlternativeNames", [])]
+            token = _stable_hex(name, length=32)
+            out |= {
+                "arn": f"arn:aws:acm:{region}:{account}:certificate/{resource_id}",
+                "domainValidationOptions": [
+                    {
+                        "domainName": domain,
+                        "resourceRecordName": f"_{token}.{str(domain).removeprefix('*.')}.",
+                        "resourceRecordType": "CNAME",
+                        "resourceRecordValue": f"_{token[::-1]}.acm-validations.aws.",
+                    }
+                    for domain in names
+                ],
+            }
+        elif typ == "aws:route53/record:Record":
+            out["fqdn"] = str(inputs.get("name", "")).rstrip(".")
+        elif typ in ("aws:wafv2/webAcl:WebAcl", "aws:wafv2/ipSet:IpSet"):
+            kind = "webacl" if typ.endswith("WebAcl") else "ipset"
+            scope = str(inputs.get("scope", "REGIONAL")).lower()
+            out["arn"] = f"arn:aws:wafv2:{region}:{account}:{scope}/{kind}/{physical}/{resource_id}"
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             out["latestVersion"] = 1
         elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":

@@ -107,6 +107,20 @@ class MeshSettings(ControllerSettings):
     )
 
 
+class CertManagerSettings(ControllerSettings):
+    """cert-manager: `replicas` and `resources` apply to each of its controller, webhook and
+    CA injector."""
+
+
+class IngressGatewaySettings(ControllerSettings):
+    """The Istio ingress gateway behind the load balancer: a fixed number of replicas (two or
+    more get a PodDisruptionBudget), spread over the zones."""
+
+
+# The add-ons the edge is made of: the stack's edge needs every one of them.
+EDGE_ADDONS = ("loadBalancerController", "certManager", "externalDns", "ingressGateway")
+
+
 class AddonsSettings(Settings):
     external_secrets: ControllerSettings
     metrics_server: ControllerSettings
@@ -121,12 +135,18 @@ class AddonsSettings(Settings):
     mesh: MeshSettings
     # Rolls the services when a Secret or ConfigMap they read changes (rotation).
     reloader: ControllerSettings
+    # The edge: the AWS Load Balancer Controller makes the ALB, cert-manager the gateway's
+    # certificate, external-dns the hosts' records; the ingress gateway takes the ALB's traffic.
+    load_balancer_controller: ControllerSettings
+    cert_manager: CertManagerSettings
+    external_dns: ControllerSettings
+    ingress_gateway: IngressGatewaySettings
 
     def controllers(self) -> list[tuple[AddonSettings, int]]:
         """Each add-on's settings and how many Deployments it runs with them (the VPA runs
         recommender, updater and admission controller alike)."""
         return [
-            (getattr(self, name), 3 if name == "vertical_pod_autoscaler" else 1)
+            (getattr(self, name), 3 if name in ("vertical_pod_autoscaler", "cert_manager") else 1)
             for name in type(self).model_fields
         ]
 
@@ -144,5 +164,12 @@ class AddonsSettings(Settings):
                 "prometheusAdapter.enabled",
                 True,
                 "the adapter reads from Prometheus: enable monitoring, or give prometheusUrl",
+            )
+        if self.external_dns.replicas != 1:
+            raise invalid(
+                "externalDns.replicas",
+                self.external_dns.replicas,
+                "external-dns has no leader election: two would race on the same records "
+                "(allowed: 1)",
             )
         return self

@@ -92,3 +92,32 @@ SEARCH_INSTANCE_TYPES = frozenset(
     for family in ("m6g", "m7g", "r6g", "r7g", "c6g", "c7g")
     for size in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge")
 )
+
+# The values CloudWatch Logs accepts for retentionInDays (0, "never expire", is not offered:
+# every log group here has a retention).
+LOG_RETENTION_DAYS = frozenset(
+    {
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
+    }
+)

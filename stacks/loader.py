@@ -20,7 +20,12 @@ from pydantic_core import ErrorDetails
 from stacks.environments import DEFAULTS, TARGETS, Target
 from stacks.local_settings import LocalStackSettings
 from stacks.merge import deep_merge
-from stacks.secrets import FINDINGS_PAGER_KEY, NOT_SETTINGS, secret_config_keys
+from stacks.secrets import (
+    FINDINGS_PAGER_KEY,
+    NOT_SETTINGS,
+    OPERATOR_SSO_CLIENT_SECRET,
+    secret_config_keys,
+)
 from stacks.settings import StackSettings
 from stacks.settings_base import short
 
@@ -160,8 +165,11 @@ def required_secret_keys(environment: str, settings: AnySettings | None = None) 
     """The secret keys a stack of `environment` must set: the platform's only on EKS, the
     findings pager's only where GuardDuty is on (known once the settings are)."""
     keys = list(secret_config_keys(with_platform=TARGETS.get(environment, "eks") == "eks"))
-    if isinstance(settings, StackSettings) and settings.security.guard_duty:
-        keys.append(FINDINGS_PAGER_KEY)
+    if isinstance(settings, StackSettings):
+        if settings.security.guard_duty:
+            keys.append(FINDINGS_PAGER_KEY)
+        if settings.edge.operator_login is not None:
+            keys.append(OPERATOR_SSO_CLIENT_SECRET)
     return keys
 
 

@@ -37,11 +37,23 @@ PLATFORM_SECRETS = frozenset({ALERT_RECEIVERS, GRAFANA_ADMIN})
 ALL_SECRET_CONFIG_KEYS = {**SECRET_CONFIG_KEYS, **PLATFORM_SECRET_CONFIG_KEYS}
 
 
+# The operator UIs' sign-in at the load balancer (edge.operatorAccess.oidc): the OIDC client's
+# ID (a setting) and secret, in the Secret the AWS Load Balancer Controller reads (its keys are
+# the controller's: clientID, clientSecret). Needed where operators sign in with OIDC.
+OPERATOR_SSO = "operator-sso"
+OPERATOR_SSO_CLIENT_SECRET = "operatorOidcClientSecret"
+CONDITIONAL_SECRET_CONFIG_KEYS: dict[str, SecretField] = {
+    OPERATOR_SSO_CLIENT_SECRET: SecretField(OPERATOR_SSO, "clientSecret"),
+}
+PLATFORM_SECRETS = PLATFORM_SECRETS | {OPERATOR_SSO}
+
 # The PagerDuty integration key (an "Amazon CloudWatch" integration) that GuardDuty findings
 # page through: the findings topic's HTTPS subscriber. Needed where GuardDuty is on.
 FINDINGS_PAGER_KEY = "securityFindingsPagerdutyKey"
 # Secret config keys that are not settings.
-NOT_SETTINGS = frozenset({*ALL_SECRET_CONFIG_KEYS, FINDINGS_PAGER_KEY})
+NOT_SETTINGS = frozenset(
+    {*ALL_SECRET_CONFIG_KEYS, *CONDITIONAL_SECRET_CONFIG_KEYS, FINDINGS_PAGER_KEY}
+)
 
 
 def secret_config_keys(with_platform: bool) -> dict[str, SecretField]:
@@ -75,10 +87,11 @@ def secret_values(
     """Group the secret config values that Secrets Manager keeps by the secret they belong to:
     {secret: {key: value}}. (The findings pager's key goes to its SNS subscriber instead.)"""
     grouped: dict[str, dict[str, pulumi.Output[str]]] = {}
+    kept = {**ALL_SECRET_CONFIG_KEYS, **CONDITIONAL_SECRET_CONFIG_KEYS}
     for config_key, value in values.items():
-        if config_key not in ALL_SECRET_CONFIG_KEYS:
+        if config_key not in kept:
             continue
-        target = ALL_SECRET_CONFIG_KEYS[config_key]
+        target = kept[config_key]
         grouped.setdefault(target.secret, {})[target.key] = value
     return grouped
 

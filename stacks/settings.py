@@ -18,10 +18,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
-from stacks.addon_settings import AddonsSettings
-from stacks.aws_facts import REGIONS, ZONE_LETTERS
+from stacks.addon_settings import EDGE_ADDONS, AddonsSettings
+from stacks.aws_facts import LOG_RETENTION_DAYS, REGIONS, ZONE_LETTERS
 from stacks.capacity import Demand, class_capacity, schedulable
 from stacks.catalog import (
     SERVICE_NAMES,
@@ -31,6 +31,7 @@ from stacks.catalog import (
     memory_mib,
 )
 from stacks.data_settings import DataSettings
+from stacks.edge_settings import EdgeSettings
 from stacks.instance_types import INSTANCE_TYPES
 from stacks.secrets import check_secret_env
 from stacks.settings_base import (
@@ -52,34 +53,6 @@ ControlPlaneLogType = Literal["api", "audit", "authenticator", "controllerManage
 
 # EKS versions in standard support that this program has been checked against.
 SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
-# The values CloudWatch Logs accepts for retentionInDays (0, "never expire", is not offered:
-# every log group here has a retention).
-LOG_RETENTION_DAYS = frozenset(
-    {
-        1,
-        3,
-        5,
-        7,
-        14,
-        30,
-        60,
-        90,
-        120,
-        150,
-        180,
-        365,
-        400,
-        545,
-        731,
-        1096,
-        1827,
-        2192,
-        2557,
-        2922,
-        3288,
-        3653,
-    }
-)
 # ASCII only, as AWS and Kubernetes are: a regex class like \d would also take Arabic-Indic
 # or full-width digits.
 REGION_PATTERN = r"^[a-z]{2}-[a-z]+-[0-9]$"
@@ -114,6 +87,10 @@ RESERVED_NAMESPACES = frozenset(
         "database-bootstrap",
         "istio-system",
         "istio-ingress",
+        "istio-cni",
+        "node-exporter",
+        "edge-system",
+        "cert-manager",
         "monitoring",
         "amazon-guardduty",
     }
@@ -354,6 +331,8 @@ class StackSettings(Settings):
     security: SecuritySettings
     retention: RetentionSettings
     data: DataSettings
+    # The public entrance: domain, hosts, certificates, firewall, operator UI access.
+    edge: EdgeSettings
     protect: bool
     # The name of the IAM policy every role of the stack carries as its permissions boundary:
     # the one `python -m bootstrap` creates (`<prefix>-workload-boundary`). The deploy role may
@@ -487,7 +466,33 @@ class StackSettings(Settings):
         if self.environment == "production":
             self._check_production_data()
             self._check_production_monitoring()
+        if self.edge.enabled:
+            self._check_edge()
         return self
+
+    def _check_edge(self) -> None:
+        """The edge's controllers run, its gateway is the mesh's, its UIs are monitoring's."""
+        addons = self.addons
+        for key in EDGE_ADDONS:
+            if not getattr(addons, to_snake(key)).enabled:
+                raise invalid(
+                    f"addons.{key}.enabled",
+                    False,
+                    "the edge needs it (allowed: true, or edge.enabled: false)",
+                )
+        if not addons.mesh.enabled:
+            raise invalid(
+                "addons.mesh.enabled",
+                False,
+                "the edge's gateway is the mesh's (allowed: true, or edge.enabled: false)",
+            )
+        if self.edge.operator_uis and not addons.monitoring.enabled:
+            raise invalid(
+                "edge.operatorUis",
+                self.edge.operator_uis,
+                "the operator UIs are the monitoring add-on's (enable addons.monitoring, or "
+                "operatorUis: [])",
+            )
 
     def _check_scaling(self) -> None:
         """HPAs have their metrics served, the autoscaler matches the cluster, and every node

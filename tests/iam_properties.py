@@ -9,6 +9,10 @@ document is judged by its kind:
   `Resource: "*"` only under a condition, or if it is on `RESOURCELESS_WRITES`; `iam:PassRole`
   only on named roles; every resource ARN is one of this stack's resources or AWS-managed;
   an `Allow` to `Principal: "*"` never;
+  resources that others create for the stack (the ALB the load balancer controller makes)
+  count as the stack's where the statement's condition pins a tag to this stack's cluster;
+  writes the controllers need on what nothing can tag are listed, with their reasons, per role
+  in `DELEGATED_WRITES`;
 - key (KMS key policy): `kms:*` only for this account's root (the account administers its key;
   `Resource: "*"` there means the key itself); services only under a condition;
 - trust (assume-role policy): a web identity trust pins both `sub` (one service account) and
@@ -31,6 +35,48 @@ READ_VERBS = ("Describe", "Get", "List")
 # Write actions that take no resource, so `Resource: "*"` is the only form IAM accepts (each
 # with the Service Authorization Reference's word for it). None is needed today.
 RESOURCELESS_WRITES: dict[str, str] = {}
+# Per role (a fragment of its policy's URN): writes on resources that are neither the stack's
+# nor taggable by it, each with why the role needs it unconditioned. Only these roles, only
+# these actions.
+_LISTENERS = "the ALB's listeners and rules carry no tag IAM can test (upstream iam_policy.json)"
+DELEGATED_WRITES: dict[str, dict[str, str]] = {
+    "lb-controller-operator-inline": {
+        "wafv2:AssociateWebACL": "attaches the edge's web ACL to the ALB it made",
+        "wafv2:DisassociateWebACL": "detaches it before deleting that ALB",
+        "shield:CreateProtection": "Shield Advanced on the ALB it made",
+        "shield:DeleteProtection": "and off again",
+        "ec2:CreateSecurityGroup": "the ALB's group; tagged as the cluster's at creation "
+        "(ec2:CreateTags is conditioned on that)",
+        "ec2:AuthorizeSecurityGroupIngress": "opens the nodes' group to the ALB's (EKS made it)",
+        "ec2:RevokeSecurityGroupIngress": "and closes it",
+        "elasticloadbalancing:CreateListener": _LISTENERS,
+        "elasticloadbalancing:DeleteListener": _LISTENERS,
+        "elasticloadbalancing:CreateRule": _LISTENERS,
+        "elasticloadbalancing:DeleteRule": _LISTENERS,
+        "elasticloadbalancing:SetWebAcl": _LISTENERS,
+        "elasticloadbalancing:ModifyListener": _LISTENERS,
+        "elasticloadbalancing:AddListenerCertificates": _LISTENERS,
+        "elasticloadbalancing:RemoveListenerCertificates": _LISTENERS,
+        "elasticloadbalancing:ModifyRule": _LISTENERS,
+        "elasticloadbalancing:SetRulePriorities": _LISTENERS,
+        "elasticloadbalancing:AddTags": _LISTENERS,
+        "elasticloadbalancing:RemoveTags": _LISTENERS,
+        "elasticloadbalancing:RegisterTargets": "the gateway pods' addresses in the target "
+        "groups it made (TargetGroupBinding semantics: no tag condition upstream)",
+        "elasticloadbalancing:DeregisterTargets": "and out again",
+    },
+}
+# ARNs no one owns that reads may name: Route 53's change records (GetChange after a write).
+UNOWNED_READABLE = frozenset({"arn:aws:route53:::change/*"})
+
+
+@dataclass(frozen=True)
+class Owned:
+    """What a render owns: its resources' ARNs and the tag value its controllers put on what
+    they create for it (the cluster's name)."""
+
+    arns: set[str]
+    cluster: str
 
 
 @dataclass(frozen=True)
@@ -73,8 +119,9 @@ def documents(run: StackRun) -> list[Document]:
     return found
 
 
-def own_arns(run: StackRun) -> set[str]:
-    """Every ARN this stack's resources have (the mocks' outputs), secrets included."""
+def own_arns(run: StackRun) -> Owned:
+    """Every ARN this stack's resources have (the mocks' outputs), secrets included, and the
+    hosted zone its settings name (the stack's, though made outside it)."""
     arns: set[str] = set()
 
     def collect(value: Any) -> None:
@@ -95,7 +142,10 @@ def own_arns(run: StackRun) -> set[str]:
             # IAM database authentication names the cluster by its resource id.
             region = str(resource.state["arn"]).split(":")[3]
             arns.add(f"arn:aws:rds-db:{region}:{ACCOUNT_ID}:dbuser:{cluster_id}")
-    return arns
+    edge = run.namespace["settings"].edge
+    if edge.enabled:
+        arns.add(f"arn:aws:route53:::hostedzone/{edge.hosted_zone.id}")
+    return Owned(arns, f"financial-planning-{run.stack}")
 
 
 def _listed(value: Any) -> list[Any]:
@@ -109,14 +159,30 @@ def _is_read(action: str) -> bool:
     return verb.startswith(READ_VERBS)
 
 
-def _is_own(arn: str, own: set[str]) -> bool:
+def _is_own(arn: str, own: Owned) -> bool:
     if arn.startswith("arn:aws:iam::aws:policy/"):
         return True
     base = arn.removesuffix("/*").removesuffix(":*")
-    return base in own or any(base.startswith(f"{mine}/") for mine in own)
+    return base in own.arns or any(base.startswith(f"{mine}/") for mine in own.arns)
 
 
-def problems(document: Document, own: set[str]) -> list[str]:
+def _pins_own_tag(condition: Any, own: Owned) -> bool:
+    """The condition requires a resource or request tag to be this stack's cluster."""
+    equals = (condition or {}).get("StringEquals", {})
+    return any(
+        key.startswith(("aws:ResourceTag/", "aws:RequestTag/")) and value == own.cluster
+        for key, value in equals.items()
+    )
+
+
+def _delegated(document: Document, actions: list[str]) -> bool:
+    return any(
+        fragment in document.where and all(a in allowed for a in actions)
+        for fragment, allowed in DELEGATED_WRITES.items()
+    )
+
+
+def problems(document: Document, own: Owned) -> list[str]:
     found: list[str] = []
     root = f"arn:aws:iam::{ACCOUNT_ID}:root"
     for number, statement in enumerate(_listed(document.body.get("Statement"))):
@@ -145,16 +211,22 @@ def problems(document: Document, own: set[str]) -> list[str]:
             if principal != {"AWS": root} and condition is None:
                 found.append(f"{where}: a key grant to {principal} without a condition")
             continue
-        if "*" in resources:
-            writes = [a for a in actions if not _is_read(a) and a not in RESOURCELESS_WRITES]
-            if writes and condition is None:
-                found.append(f"{where}: {writes} on Resource '*' without a condition")
+        writes = [a for a in actions if not _is_read(a) and a not in RESOURCELESS_WRITES]
+        # Delegated writes are the unconditioned ones; a statement with a condition must pin
+        # this stack's tag instead.
+        delegated = bool(writes) and condition is None and _delegated(document, writes)
+        if "*" in resources and writes and condition is None and not delegated:
+            found.append(f"{where}: {writes} on Resource '*' without a condition")
         if "iam:PassRole" in actions and any("*" in r for r in resources):
             found.append(f"{where}: iam:PassRole on {resources}")
+        if _pins_own_tag(condition, own) or delegated:
+            continue
         found.extend(
             f"{where}: {arn} is not this stack's"
             for arn in resources
-            if arn != "*" and not _is_own(arn, own)
+            if arn != "*"
+            and not _is_own(arn, own)
+            and not (arn in UNOWNED_READABLE and not writes)
         )
     return found
 

@@ -110,3 +110,9 @@ def waits_for(run: StackRun, urn: str) -> set[str]:
             seen.add(found)
             todo.extend(by_urn[found].dependencies if found in by_urn else [])
     return seen
+
+
+def signs_operators_in(run: StackRun) -> bool:
+    """Whether the run's stack signs operators in at the load balancer (OIDC), which adds the
+    sign-in client's secret (Secrets Manager, External Secrets) to what it keeps."""
+    return run.namespace["settings"].edge.operator_login is not None

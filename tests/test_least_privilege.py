@@ -153,3 +153,49 @@ def test_a_key_policy_granting_a_service_without_condition_is_caught(
             statement.pop("Condition", None)
 
     assert_caught(production, document, unconditioned, "without a condition")
+
+
+def statement_index(document: Document, sid: str) -> int:
+    return next(i for i, s in enumerate(document.body["Statement"]) if s.get("Sid") == sid)
+
+
+def test_the_load_balancer_controller_changes_only_what_carries_this_clusters_tag(
+    production: StackRun,
+) -> None:
+    role = irsa_role(production, "edge-system", "aws-load-balancer-controller")
+    document = role_inline(production, role.name)
+    retag = statement_index(document, "RetagOwnLoadBalancers")
+
+    def another_cluster(statements: list[dict[str, Any]]) -> None:
+        equals = statements[retag]["Condition"]["StringEquals"]
+        for key in equals:
+            equals[key] = "financial-planning-staging"
+
+    assert_caught(production, document, another_cluster, "is not this stack's")
+
+
+def test_a_controllers_delegated_write_is_refused_to_any_other_role(production: StackRun) -> None:
+    role = irsa_role(production, "autoscaling-system", "cluster-autoscaler")
+    document = role_inline(production, role.name)
+
+    def register_anywhere(statements: list[dict[str, Any]]) -> None:
+        statements.append(
+            {"Effect": "Allow", "Action": "elasticloadbalancing:RegisterTargets", "Resource": "*"}
+        )
+
+    assert_caught(production, document, register_anywhere, "without a condition")
+
+
+def test_route53_writes_stay_in_the_stacks_zone(production: StackRun) -> None:
+    role = irsa_role(production, "cert-manager", "cert-manager")
+    document = role_inline(production, role.name)
+    changes = statement_index(document, "ChangeStatus")
+
+    def write_changes(statements: list[dict[str, Any]]) -> None:
+        statements[changes]["Action"] = "route53:ChangeResourceRecordSets"
+
+    def another_zone(statements: list[dict[str, Any]]) -> None:
+        statements[0]["Resource"] = "arn:aws:route53:::hostedzone/ZSOMEONEELSE"
+
+    assert_caught(production, document, write_changes, "is not this stack's")
+    assert_caught(production, document, another_zone, "is not this stack's")

@@ -21,6 +21,13 @@ BASE: dict[str, Any] = {
     # Every stack names each service's release: there is no default image.
     "services": {name: {"imageTag": "2.0.0"} for name in SEED_PORTS},
     "data": {"search": {"masterUserArn": "arn:aws:iam::123456789012:role/admin"}},
+    # The domain and its zone are the account's; who may open the operator UIs too.
+    "edge": {
+        "domain": "example.com",
+        "hostedZone": {"id": "Z0EXAMPLE", "name": "example.com"},
+        "acmeEmail": "ops@example.com",
+        "operatorAccess": {"allowedCidrs": ["192.0.2.0/24"]},
+    },
 }
 
 
@@ -47,6 +54,7 @@ def test_stack_files_state_only_what_differs_from_defaults() -> None:
             "alertPagerdutyRoutingKey",
             "alertSlackWebhookUrl",
             "securityFindingsPagerdutyKey",
+            "operatorOidcClientSecret",
         }
         assert keys - secrets <= {
             "region",
@@ -57,6 +65,8 @@ def test_stack_files_state_only_what_differs_from_defaults() -> None:
             "tags",
             # The search domain's master principal is account-specific: no default.
             "data",
+            # So are the domain, its hosted zone and the operators' sign-in.
+            "edge",
         }, keys
 
 
@@ -148,7 +158,7 @@ def test_the_example_from_the_issue() -> None:
         (
             {"nodeGroups": {"general": {"maxSize": 10}}},
             "nodeGroups.general.maxSize: cannot hold its workloads at their maximum (general: "
-            "demand at maximum 30270m CPU, 111388Mi memory; capacity 10 x m5.large = 16000m CPU, "
+            "demand at maximum 31570m CPU, 113244Mi memory; capacity 10 x m5.large = 16000m CPU, "
             "61630Mi memory)",
         ),
         (
@@ -173,7 +183,8 @@ def test_the_example_from_the_issue() -> None:
             {"addons": {"externalSecret": {"replicas": 2}}},
             "addons.externalSecret: unknown setting (allowed: externalSecrets, metricsServer, "
             "clusterAutoscaler, nvidiaDevicePlugin, verticalPodAutoscaler, prometheusAdapter, "
-            "monitoring, mesh, reloader)",
+            "monitoring, mesh, reloader, loadBalancerController, certManager, externalDns, "
+            "ingressGateway)",
         ),
         (
             {"addons": {"externalSecrets": {"replicas": 0}}},
@@ -380,7 +391,7 @@ def test_every_problem_gets_its_own_line() -> None:
         "foo: unknown setting (allowed: environment, region, availabilityZones, vpcCidr, "
         "natGateways, kubernetesVersion, endpointPublicAccessCidrs, controlPlaneLogTypes, "
         "controlPlaneLogRetentionDays, flowLogRetentionDays, access, nodeGroups, "
-        "application, services, addons, security, retention, data, protect, "
+        "application, services, addons, security, retention, data, edge, protect, "
         "iamPermissionsBoundary, tags)",
         "natGateways: 'none' is invalid: input should be 'perAz' or 'single'",
     ]

@@ -49,6 +49,9 @@ class ClusterAddon(ABC):
     pod_security: ClassVar[PodSecurityLevel] = "restricted"
     # The chart's service account that assumes the add-on's IRSA role, if it calls AWS.
     service_account: ClassVar[str | None] = None
+    # The namespace's sidecar injection (see shared/conventions.namespace): off for add-ons,
+    # left to each pod for the ingress gateway.
+    istio_injection: ClassVar[bool | None] = False
     # Add-ons that must be installed first (their CRDs or webhooks are used here).
     after: ClassVar[tuple[str, ...]] = ()
     # Type tokens the add-on's component was registered under before (see shared/urns.py).
@@ -139,7 +142,10 @@ class HelmAddon(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self)
         ns = args.existing_namespace or namespace(
-            addon.namespace, pod_security=addon.pod_security, istio_injection=False, opts=child
+            addon.namespace,
+            pod_security=addon.pod_security,
+            istio_injection=addon.istio_injection,
+            opts=child,
         )
         self.namespace = ns
         self.addon_name, self.pod_security = addon.name, addon.pod_security

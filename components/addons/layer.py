@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+import pulumi
 
 from components.addons.base import ClusterAddon, HelmAddon
+from components.addons.cert_manager import CertManager
 from components.addons.cluster_autoscaler import ClusterAutoscaler
+from components.addons.external_dns import ExternalDns
 from components.addons.external_secrets import ExternalSecrets
-from components.addons.mesh import IstioBase, IstioCni, Istiod
+from components.addons.load_balancer_controller import LoadBalancerController
+from components.addons.mesh import GATEWAY_NAMESPACE, IngressGateway, IstioBase, IstioCni, Istiod
 from components.addons.metrics_server import MetricsServer
 from components.addons.monitoring import (
     MONITORING_NAMESPACE,
@@ -29,9 +35,12 @@ from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.secrets import RemoteSecret, SecretAccess
 from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
-from stacks.addon_settings import AddonsSettings
+from stacks.addon_settings import AddonSettings, AddonsSettings
+from stacks.edge_settings import EdgeSettings
 from stacks.instance_types import INSTANCE_TYPES
 from stacks.settings import StackSettings
+
+ControllerSettingsT = TypeVar("ControllerSettingsT", bound=AddonSettings)
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,9 @@ class AddonsArgs:
     # Whether any service's VPA updates pods (the VPA's updater and admission controller run).
     vpa_updates: bool
     environment: str
+    # The edge's domain, zone and certificate contact (cert-manager, external-dns) and
+    # whether the load balancer gets Shield Advanced.
+    edge: EdgeSettings
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> AddonsArgs:
@@ -66,6 +78,7 @@ class AddonsArgs:
                 s.vertical_scaling.update_mode != "Off" for s in settings.services.values()
             ),
             environment=settings.environment,
+            edge=settings.edge,
         )
 
 
@@ -85,14 +98,21 @@ class AddonInputs:
     platform_secrets: Mapping[str, RemoteSecret]
     # Where Prometheus and Alertmanager keep their data.
     storage_class: str
+    # The VPC the load balancer controller puts the ALB in.
+    vpc_id: pulumi.Input[str]
 
 
 def addon_registry(
     context: StackContext, args: AddonsArgs, given: AddonInputs
 ) -> list[ClusterAddon]:
     """Every add-on the platform knows, in installation order (enabled or not)."""
-    settings = args.settings
+    settings, edge = args.settings, args.edge
     monitored = settings.monitoring.enabled
+
+    def for_the_edge(addon: ControllerSettingsT) -> ControllerSettingsT:
+        """An edge controller's settings: not installed where the stack has no edge."""
+        return addon if edge.enabled else addon.model_copy(update={"enabled": False})
+
     return [
         ExternalSecrets(
             settings.external_secrets,
@@ -103,6 +123,8 @@ def addon_registry(
             consumer_namespaces=[
                 *args.app_namespaces,
                 *([MONITORING_NAMESPACE] if settings.monitoring.enabled else []),
+                # The operators' sign-in client, read by the load balancer controller there.
+                *([GATEWAY_NAMESPACE] if edge.operator_login else []),
             ],
         ),
         # Monitoring next: the add-ons after it create their ServiceMonitors with its CRDs.
@@ -119,6 +141,30 @@ def addon_registry(
         IstioBase(installed_with=settings.mesh.enabled),
         IstioCni(installed_with=settings.mesh.enabled),
         Istiod(settings.mesh),
+        # The edge: the ALB's controller, the gateway behind it, its certificate and records.
+        LoadBalancerController(
+            for_the_edge(settings.load_balancer_controller),
+            cluster_name=context.prefix,
+            region=context.region,
+            vpc_id=given.vpc_id,
+            shield_advanced=edge.shield_advanced,
+            monitored=monitored,
+        ),
+        ExternalDns(
+            for_the_edge(settings.external_dns),
+            zone_id=edge.hosted_zone.id,
+            domain=edge.domain,
+            owner_id=context.prefix,
+            monitored=monitored,
+        ),
+        CertManager(
+            for_the_edge(settings.cert_manager),
+            zone_id=edge.hosted_zone.id,
+            domain=edge.domain,
+            acme_email=edge.acme_email,
+            monitored=monitored,
+        ),
+        IngressGateway(for_the_edge(settings.ingress_gateway)),
         MetricsServer(settings.metrics_server, monitored=monitored),
         ClusterAutoscaler(
             settings.cluster_autoscaler,

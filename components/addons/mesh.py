@@ -22,12 +22,20 @@ import pulumi
 from components.addons.base import ClusterAddon, CompanionAddon
 from components.shared.conventions import CONTROLLER_NODES, PLATFORM_PRIORITY_CLASS
 from components.shared.helm import HelmChart
-from stacks.addon_settings import MeshSettings
+from stacks.addon_settings import IngressGatewaySettings, MeshSettings
 
 ISTIO_VERSION = "1.30.3"
 ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
 MESH_NAMESPACE = "istio-system"
 CNI_NAMESPACE = "istio-cni"
+GATEWAY_NAMESPACE = "istio-ingress"
+# The gateway's release, Service and pod label `istio: ingressgateway` (the chart's label is
+# the release name without its `istio-` prefix).
+GATEWAY_RELEASE = "istio-ingressgateway"
+GATEWAY_SELECTOR = {"istio": "ingressgateway"}
+# The gateway's ports: HTTPS from the ALB, and the readiness endpoint its health check reads.
+GATEWAY_HTTPS_PORT = 443
+GATEWAY_STATUS_PORT = 15021
 RESTRICTED_SECCOMP = {"type": "RuntimeDefault"}
 
 
@@ -105,5 +113,74 @@ class Istiod(ClusterAddon):
             "meshConfig": {
                 "accessLogFile": "/dev/stdout" if settings.access_logs else "",
                 "accessLogEncoding": "JSON",
+            },
+        }
+
+
+@dataclass(frozen=True)
+class IngressGateway(ClusterAddon):
+    """Istio's ingress gateway: Envoy behind the ALB, the mesh's door for the edge's hosts.
+
+    The ALB sends to its pods directly (target type ip) over HTTPS on 443; the pods bind that
+    port unprivileged (`net.ipv4.ip_unprivileged_port_start=0`, a sysctl the Pod Security
+    Standards count as safe). The namespace leaves injection to the pod, which asks for the
+    gateway's proxy by its `sidecar.istio.io/inject` label.
+    """
+
+    settings: IngressGatewaySettings
+
+    name = "ingress-gateway"
+    chart = istio_chart("gateway")
+    release = GATEWAY_RELEASE
+    namespace = GATEWAY_NAMESPACE
+    istio_injection = None
+    after = ("istiod",)
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
+        settings = self.settings
+        return {
+            # Reached through the ALB only: no load balancer of its own.
+            "service": {
+                "type": "ClusterIP",
+                "ports": [
+                    {"name": "status-port", "port": GATEWAY_STATUS_PORT, "protocol": "TCP"},
+                    {
+                        "name": "https",
+                        "port": GATEWAY_HTTPS_PORT,
+                        "targetPort": GATEWAY_HTTPS_PORT,
+                        "protocol": "TCP",
+                    },
+                ],
+            },
+            "autoscaling": {"enabled": False},
+            "replicaCount": settings.replicas,
+            # Rendered only with more than one replica.
+            "podDisruptionBudget": {"maxUnavailable": 1},
+            "resources": settings.resources.as_values(),
+            "nodeSelector": CONTROLLER_NODES,
+            "priorityClassName": PLATFORM_PRIORITY_CLASS,
+            # The chart's default pod context is only the sysctl, which a given context
+            # replaces: both, with the seccomp profile restricted requires.
+            "securityContext": {
+                "runAsNonRoot": True,
+                "seccompProfile": RESTRICTED_SECCOMP,
+                "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
+            },
+            "topologySpreadConstraints": [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": GATEWAY_SELECTOR},
+                }
+            ],
+            # The ALB is the one proxy in front: the client's address is the last one it
+            # appends to X-Forwarded-For (rate limits and logs see the client, not the ALB).
+            "podAnnotations": {
+                "proxy.istio.io/config": '{"gatewayTopology": {"numTrustedProxies": 1}}'
             },
         }

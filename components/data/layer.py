@@ -29,7 +29,13 @@ from components.foundation.network import PrivateNetwork
 from components.shared.iam import OidcIssuer
 from stacks.catalog import database_services, database_user
 from stacks.data_settings import DataSettings
-from stacks.secrets import GRAFANA_ADMIN, PLATFORM_SECRETS, REDIS_CREDENTIALS, secret_values
+from stacks.secrets import (
+    GRAFANA_ADMIN,
+    OPERATOR_SSO,
+    PLATFORM_SECRETS,
+    REDIS_CREDENTIALS,
+    secret_values,
+)
 from stacks.settings import StackSettings
 
 
@@ -49,6 +55,9 @@ class DataArgs:
     document_version_days: int
     # Secret config values, as secret Outputs, by config key.
     secrets: Mapping[str, pulumi.Output[str]]
+    # The operators' OIDC client at the load balancer, where they sign in with OIDC: its ID
+    # is kept beside its secret, in the one Secret the controller reads.
+    operator_client_id: str | None = None
 
     @classmethod
     def from_settings(
@@ -66,7 +75,20 @@ class DataArgs:
             secret_recovery_window_days=settings.retention.secret_recovery_window_days,
             document_version_days=settings.retention.document_version_days,
             secrets=secrets,
+            operator_client_id=(
+                login.client_id if (login := settings.edge.operator_login) else None
+            ),
         )
+
+
+def operator_sso(args: DataArgs) -> dict[str, dict[str, pulumi.Output[str]]]:
+    """The operator sign-in's client ID beside its secret (from the stack's secrets)."""
+    grouped = secret_values(args.secrets).get(OPERATOR_SSO)
+    if args.operator_client_id is None or grouped is None:
+        return {}
+    return {
+        OPERATOR_SSO: {**grouped, "clientID": pulumi.Output.from_input(args.operator_client_id)}
+    }
 
 
 @dataclass(frozen=True)
@@ -164,6 +186,7 @@ def build_data(
                 **secret_values(args.secrets),
                 REDIS_CREDENTIALS: {"auth-token": cache.auth_token},
                 GRAFANA_ADMIN: {"admin-user": pulumi.Output.from_input("admin")},
+                **operator_sso(args),
             },
             recovery_window_days=args.secret_recovery_window_days,
             protect=protect,

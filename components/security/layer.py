@@ -7,14 +7,24 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.addons.mesh import MESH_NAMESPACE
+from components.addons.cert_manager import CERT_MANAGER_NAMESPACE
+from components.addons.cert_manager import METRICS_PORT as CERT_MANAGER_METRICS
+from components.addons.cert_manager import WEBHOOK_PORT as CERT_MANAGER_WEBHOOK_PORT
+from components.addons.external_dns import METRICS_PORT as EXTERNAL_DNS_METRICS
+from components.addons.load_balancer_controller import EDGE_NAMESPACE
+from components.addons.load_balancer_controller import WEBHOOK_PORT as LB_WEBHOOK_PORT
+from components.addons.mesh import (
+    GATEWAY_HTTPS_PORT,
+    GATEWAY_NAMESPACE,
+    GATEWAY_STATUS_PORT,
+    MESH_NAMESPACE,
+)
 from components.addons.monitoring import MONITORING_NAMESPACE
 from components.context import ClusterContext, StackContext, with_cluster
 from components.foundation.network import subnet_layout
 from components.security.audit import AuditArgs, AuditTrail
 from components.security.mesh_policies import MeshPolicies, MeshPoliciesArgs
 from components.security.network_policies import (
-    GATEWAY_NAMESPACE,
     AppNetworkPolicies,
     AppNetworkPoliciesArgs,
     PlatformNamespacePolicy,
@@ -41,17 +51,34 @@ PLATFORM_INGRESS: dict[str, list[int]] = {
     # istiod: the injection webhook (15017) from the API server, xDS (15012) from the sidecars.
     MESH_NAMESPACE: [15017, 15012],
     "istio-cni": [],
+    # The ALB (its addresses are the VPC's) reaches the gateway pods: HTTPS, and the
+    # readiness endpoint its health check reads.
+    GATEWAY_NAMESPACE: [GATEWAY_HTTPS_PORT, GATEWAY_STATUS_PORT],
+    # The load balancer controller's webhook (9443); external-dns takes nothing.
+    EDGE_NAMESPACE: [LB_WEBHOOK_PORT],
+    CERT_MANAGER_NAMESPACE: [CERT_MANAGER_WEBHOOK_PORT],
 }
 # Pods of other namespaces a platform namespace admits: within monitoring, Grafana reads
 # Prometheus, Prometheus alerts Alertmanager, Alertmanager replicas gossip; prometheus-adapter
 # queries Prometheus.
 # Prometheus scrapes External Secrets (8080), the cluster autoscaler (8085) and Reloader (9090).
 PLATFORM_PEERS: dict[str, list[tuple[str, int | None]]] = {
-    MONITORING_NAMESPACE: [(MONITORING_NAMESPACE, None), ("autoscaling-system", 9090)],
+    MONITORING_NAMESPACE: [
+        (MONITORING_NAMESPACE, None),
+        ("autoscaling-system", 9090),
+        # The ingress gateway serves the operator UIs: Grafana (3000) and Prometheus.
+        (GATEWAY_NAMESPACE, 3000),
+        (GATEWAY_NAMESPACE, 9090),
+    ],
     "external-secrets-system": [(MONITORING_NAMESPACE, 8080)],
     "autoscaling-system": [(MONITORING_NAMESPACE, 8085)],
     "reloader": [(MONITORING_NAMESPACE, 9090)],
     MESH_NAMESPACE: [(MONITORING_NAMESPACE, 15014)],
+    # The gateway: Prometheus scrapes its Envoy statistics.
+    GATEWAY_NAMESPACE: [(MONITORING_NAMESPACE, 15090)],
+    # The load balancer controller's metrics (8080) and external-dns's (7979).
+    EDGE_NAMESPACE: [(MONITORING_NAMESPACE, 8080), (MONITORING_NAMESPACE, EXTERNAL_DNS_METRICS)],
+    CERT_MANAGER_NAMESPACE: [(MONITORING_NAMESPACE, CERT_MANAGER_METRICS)],
 }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.addons.mesh import MESH_NAMESPACE
+from components.addons.mesh import GATEWAY_NAMESPACE, MESH_NAMESPACE
 from components.addons.monitoring import MONITORING_NAMESPACE
 from components.observability.contract import METRICS_PORT
 from components.shared.conventions import selector_labels, standard_labels
@@ -32,7 +32,6 @@ STORE_PORTS: dict[DataStore, int] = {"database": 5432, "cache": 6379, "search": 
 ISTIOD_PORT = 15012
 # Where each sidecar serves its Envoy statistics (`http-envoy-prom`, /stats/prometheus).
 ENVOY_STATS_PORT = 15090
-GATEWAY_NAMESPACE = "istio-ingress"
 PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
 
 

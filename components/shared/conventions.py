@@ -83,9 +83,12 @@ def namespace(
     name: str,
     *,
     pod_security: PodSecurityLevel,
-    istio_injection: bool,
+    istio_injection: bool | None,
     opts: pulumi.ResourceOptions,
 ) -> k8s.core.v1.Namespace:
+    """A namespace at a Pod Security level. `istio_injection`: every pod gets a sidecar (True),
+    none does (False), or each pod decides by its `sidecar.istio.io/inject` label (None: the
+    ingress gateway's pods ask for their proxy so)."""
     allowed = POD_SECURITY_EXCEPTIONS.get(name, ("restricted", ""))[0]
     if pod_security != allowed:
         raise ValueError(
@@ -93,7 +96,8 @@ def namespace(
             f"{allowed!r}; a looser level needs an entry in POD_SECURITY_EXCEPTIONS)"
         )
     labels = {**pod_security_labels(pod_security), "app.kubernetes.io/part-of": PART_OF}
-    labels["istio-injection"] = "enabled" if istio_injection else "disabled"
+    if istio_injection is not None:
+        labels["istio-injection"] = "enabled" if istio_injection else "disabled"
     return k8s.core.v1.Namespace(
         f"namespace-{name}",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=labels),

@@ -172,6 +172,16 @@ DEFAULTS: dict[str, Any] = {
             "resources": _resources("250m", "512Mi", "1Gi"),
             "traffic": TRAFFIC,
         },
+        # The edge's controllers: two of each that elect a leader; external-dns runs once (it
+        # has no leader election, and two would race on the same records).
+        "loadBalancerController": {
+            "replicas": 2,
+            "resources": _resources("100m", "128Mi", "256Mi"),
+        },
+        "certManager": {"replicas": 2, "resources": _resources("50m", "128Mi", "256Mi")},
+        "externalDns": {"replicas": 1, "resources": _resources("50m", "64Mi", "128Mi")},
+        # One gateway replica per zone.
+        "ingressGateway": {"replicas": 3, "resources": _resources("250m", "256Mi", "1Gi")},
         # Two Prometheus replicas scrape alike (either can answer); 30 days on 100 GiB each.
         "monitoring": {
             "replicas": 2,
@@ -180,6 +190,17 @@ DEFAULTS: dict[str, Any] = {
             "storageGib": 100,
             "alertmanagerReplicas": 2,
         },
+    },
+    # The seed's hosts: the API and the operator UIs, each `<name>.<domain>`; the domain,
+    # its hosted zone and who may open the UIs are the stack file's.
+    "edge": {
+        "apiHost": "api",
+        "operatorUis": ["grafana", "prometheus"],
+        "acmeServer": "production",
+        # 2,000 requests per client IP in five minutes (about 7 a second) before the web ACL
+        # blocks it; the gateway's own limits sit behind this one.
+        "waf": {"requestsPerIp": 2000, "windowSeconds": 300, "logRetentionDays": 365},
+        "shieldAdvanced": False,
     },
     "security": {"guardDuty": True, "cloudTrail": True, "trailRetentionDays": 2555},
     "retention": {"secretRecoveryWindowDays": 30, "documentVersionDays": 365},

@@ -51,6 +51,9 @@ DEFAULTS: dict[str, Any] = deep_merge(
             },
             "prometheusAdapter": {"replicas": 1},
             "reloader": {"replicas": 1},
+            "loadBalancerController": {"replicas": 1},
+            "certManager": {"replicas": 1},
+            "ingressGateway": {"replicas": 2},
             "mesh": {
                 "replicas": 1,
                 "resources": {
@@ -69,6 +72,8 @@ DEFAULTS: dict[str, Any] = deep_merge(
                 "alertmanagerReplicas": 1,
             },
         },
+        # A tighter per-IP limit: staging's clients are the team and its test runners.
+        "edge": {"waf": {"requestsPerIp": 1000, "logRetentionDays": 30}},
         "retention": {"secretRecoveryWindowDays": 7, "documentVersionDays": 30},
         "data": {
             "database": {

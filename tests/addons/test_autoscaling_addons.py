@@ -25,6 +25,11 @@ PINNED_CHARTS = {
     "base": "1.30.3",
     "cni": "1.30.3",
     "istiod": "1.30.3",
+    "gateway": "1.30.3",
+    # The edge.
+    "aws-load-balancer-controller": "3.5.0",
+    "cert-manager": "v1.20.3",
+    "external-dns": "1.21.1",
 }
 
 

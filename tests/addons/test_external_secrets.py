@@ -11,7 +11,14 @@ from components.data.secrets import SecretAccess
 from offline.engine import RecordedResource, StackRun
 from stacks.addon_settings import ControllerSettings
 from tests.harness import run_isolated
-from tests.lookup import app_namespace, helm_release, inline_policy, irsa_role, objects
+from tests.lookup import (
+    app_namespace,
+    helm_release,
+    inline_policy,
+    irsa_role,
+    objects,
+    signs_operators_in,
+)
 
 
 def api_credentials(run: StackRun) -> RecordedResource:
@@ -27,10 +34,19 @@ def test_external_secret_and_its_store(stack_run: StackRun) -> None:
     assert store["spec"]["provider"] == {
         "aws": {"service": "SecretsManager", "region": "us-east-1"}
     }
-    # The services' namespace, the database bootstrap's (the only reader of the master), and
-    # monitoring's (Grafana's admin, the alert receivers' keys).
+    # The services' namespace, the database bootstrap's (the only reader of the master),
+    # monitoring's (Grafana's admin, the alert receivers' keys), and where operators sign in at
+    # the load balancer, the gateway's (the sign-in client).
+    signs_in = signs_operators_in(stack_run)
     assert store["spec"]["conditions"] == [
-        {"namespaces": [app_namespace(stack_run), "database-bootstrap", "monitoring"]}
+        {
+            "namespaces": [
+                app_namespace(stack_run),
+                "database-bootstrap",
+                "monitoring",
+                *(["istio-ingress"] if signs_in else []),
+            ]
+        }
     ]
     external = objects(stack_run, "ExternalSecret")["api-credentials"]
     assert external["spec"]["secretStoreRef"] == {
@@ -46,8 +62,9 @@ def test_external_secret_and_its_store(stack_run: StackRun) -> None:
     assert secret.inputs["name"] == remote_key
     assert secret.inputs["kmsKeyId"].startswith("arn:aws:kms:")
     versions = stack_run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-    # api-credentials, redis-credentials, and the platform's alert-receivers and grafana-admin.
-    assert len(versions) == 4
+    # api-credentials, redis-credentials, the platform's alert-receivers and grafana-admin, and
+    # the operators' sign-in client where they sign in.
+    assert len(versions) == 4 + signs_in
     assert all(v.inputs["secretString"] == "[secret]" for v in versions)
 
 
@@ -70,14 +87,14 @@ def test_external_secrets_operator_is_pinned_and_reads_only_this_stacks_secrets(
     ]
     prefix = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
     readable = statements[0]["Resource"]
-    # The stack's own four secrets and the database's master secret: nothing else, no wildcard.
-    assert len(readable) == 5 and not any("*" in arn for arn in readable)
+    # The stack's own secrets and the database's master secret: nothing else, no wildcard.
+    own = ["alert-receivers", "api-credentials", "grafana-admin", "redis-credentials"]
+    if signs_operators_in(stack_run):
+        own = sorted([*own, "operator-sso"])
+    assert len(readable) == len(own) + 1 and not any("*" in arn for arn in readable)
     names = sorted(arn.removeprefix(prefix).rsplit("-", 1)[0] for arn in readable)
-    assert names[:4] == [
-        f"financial-planning/{stack_run.stack}/{secret}"
-        for secret in ("alert-receivers", "api-credentials", "grafana-admin", "redis-credentials")
-    ]
-    assert names[4].startswith("rds!cluster-")
+    assert names[: len(own)] == [f"financial-planning/{stack_run.stack}/{secret}" for secret in own]
+    assert names[len(own)].startswith("rds!cluster-")
     keys = statements[1]["Resource"]
     assert len(keys) == 2
     assert statements[1]["Action"] == "kms:Decrypt"

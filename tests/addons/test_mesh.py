@@ -107,7 +107,7 @@ def test_the_sidecar_counts_in_each_pods_demand() -> None:
 
 
 def test_without_the_mesh_nothing_of_istio_is_installed() -> None:
-    run = run_with("staging", addons={"mesh": {"enabled": False}})
+    run = run_with("staging", addons={"mesh": {"enabled": False}}, edge={"enabled": False})
     charts = {r.inputs["chart"] for r in run.of_type("kubernetes:helm.sh/v3:Release")}
     assert not charts & {"base", "cni", "istiod"}
     [app] = [

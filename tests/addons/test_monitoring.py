@@ -215,10 +215,17 @@ def test_without_monitoring_no_chart_asks_for_its_crds() -> None:
     run = run_with(
         "staging",
         addons={"monitoring": {"enabled": False}, "prometheusAdapter": {"enabled": False}},
+        # Grafana and Prometheus are monitoring's: the edge serves no operator UI then.
+        edge={"operatorUis": []},
     )
     assert helm_release(run, "metrics-server").inputs["values"]["serviceMonitor"] == {
         "enabled": False
     }
     assert not helm_release(run, "reloader").inputs["values"]["reloader"]["podMonitor"]["enabled"]
+    # The edge's charts make their monitors only with the CRDs there.
+    for chart in ("aws-load-balancer-controller", "external-dns"):
+        assert not helm_release(run, chart).inputs["values"]["serviceMonitor"]["enabled"], chart
+    cert_manager = helm_release(run, "cert-manager").inputs["values"]
+    assert not cert_manager["prometheus"]["servicemonitor"]["enabled"]
     kinds = {r.type for r in run.resources}
     assert not any("monitoring.coreos.com" in kind for kind in kinds)

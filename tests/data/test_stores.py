@@ -14,7 +14,14 @@ from offline.synth import kubernetes_objects, write_build
 from stacks import SettingsError, settings_from_values
 from stacks.merge import deep_merge
 from tests.conftest import run_with
-from tests.lookup import app_namespace, children_of, inline_policy, irsa_role, service_role
+from tests.lookup import (
+    app_namespace,
+    children_of,
+    inline_policy,
+    irsa_role,
+    service_role,
+    signs_operators_in,
+)
 from tests.test_settings import BASE
 
 CLUSTER = "aws:rds/cluster:Cluster"
@@ -316,6 +323,8 @@ def test_no_service_holds_the_master_password_only_the_bootstrap_job_reads_it(
         # The platform's own, in the monitoring namespace only.
         ("monitoring", "grafana-admin"),
         ("monitoring", "alert-receivers"),
+        # The operators' sign-in client, beside the gateway the load balancer reaches.
+        *([("istio-ingress", "operator-sso")] if signs_operators_in(stack_run) else []),
     }
     master = externals[("database-bootstrap", "database-master")]["spec"]["data"]
     assert {d["secretKey"] for d in master} == {"username", "password"}
@@ -391,6 +400,7 @@ def test_no_credential_appears_in_plain_text(stack_run: StackRun, tmp_path: Path
             "plaidSecret",
             "alertPagerdutyRoutingKey",
             "alertSlackWebhookUrl",
+            *(["operatorOidcClientSecret"] if signs_operators_in(stack_run) else []),
         )
     ]
     inputs = json.dumps([r.to_json() for r in stack_run.resources])
@@ -401,7 +411,7 @@ def test_no_credential_appears_in_plain_text(stack_run: StackRun, tmp_path: Path
         assert credential not in rendered
     # Where they do flow, they flow as secrets.
     assert stack_run.one(REDIS).inputs["authToken"] == "[secret]"
-    assert inputs.count('"secretString": "[secret]"') == 4
+    assert inputs.count('"secretString": "[secret]"') == 4 + signs_operators_in(stack_run)
 
 
 @pytest.mark.parametrize(
@@ -458,7 +468,8 @@ def test_more_readers_are_a_setting_and_the_operator_still_reads_one_master_secr
     zones = [i["availabilityZone"] for i in instances(run)]
     assert len(zones) == 5 and set(zones) == {"us-east-1a", "us-east-1b", "us-east-1c"}
     role = irsa_role(run, "external-secrets-system", "external-secrets")
-    assert len(inline_policy(run, role)[0]["Resource"]) == 5
+    # The stack's secrets (the operators' sign-in client's among them) and the master's.
+    assert len(inline_policy(run, role)[0]["Resource"]) == 6
 
 
 @pytest.mark.parametrize(("stack", "days"), [("production", 7), ("staging", 30)])

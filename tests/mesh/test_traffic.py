@@ -126,5 +126,5 @@ def test_bad_traffic_settings_fail_with_one_line(values: dict[str, Any], message
 
 
 def test_without_the_mesh_no_traffic_objects() -> None:
-    run = run_with("staging", addons={"mesh": {"enabled": False}})
+    run = run_with("staging", addons={"mesh": {"enabled": False}}, edge={"enabled": False})
     assert not objects(run, "DestinationRule") and not objects(run, "VirtualService")

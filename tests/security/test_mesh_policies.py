@@ -97,7 +97,7 @@ def test_prometheus_scrapes_the_metrics_port_which_its_network_policy_admits(
 
 
 def test_without_the_mesh_no_policy_of_it() -> None:
-    run = run_with("staging", addons={"mesh": {"enabled": False}})
+    run = run_with("staging", addons={"mesh": {"enabled": False}}, edge={"enabled": False})
     kinds = {r.type for r in run.resources}
     assert not any("istio.io" in kind for kind in kinds)
     assert DEFAULTS["staging"]["addons"]["mesh"]["replicas"] == 1

@@ -173,14 +173,32 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
         "node-exporter",
         "istio-system",
         "istio-cni",
+        # The edge: its controllers, cert-manager, the ingress gateway.
+        "edge-system",
+        "cert-manager",
+        "istio-ingress",
     }
     monitoring = platform.pop("monitoring")
     # Prometheus scrapes these on their metrics ports, and nothing else of them.
     scraped = {
-        "external-secrets-system": 8080,
-        "autoscaling-system": 8085,
-        "reloader": 9090,
-        "istio-system": 15014,
+        "external-secrets-system": [8080],
+        "autoscaling-system": [8085],
+        "reloader": [9090],
+        "istio-system": [15014],
+        # The load balancer controller and external-dns.
+        "edge-system": [8080, 7979],
+        "cert-manager": [9402],
+        # The gateway's Envoy statistics.
+        "istio-ingress": [15090],
+    }
+    # What the API server (webhooks) or the ALB (the gateway) reach from the VPC.
+    from_the_vpc = {
+        "external-secrets-system": [10250],
+        "autoscaling-system": [10250, 8000, 6443],
+        "istio-system": [15017, 15012],
+        "edge-system": [9443],
+        "cert-manager": [10250],
+        "istio-ingress": [443, 15021],
     }
     for namespace, spec in platform.items():
         assert spec["podSelector"] == {} and "Ingress" in spec["policyTypes"], namespace
@@ -188,16 +206,16 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
         from_pods = [r for r in spec["ingress"] if "ipBlock" not in r["from"][0]]
         for rule in from_vpc:
             assert rule["from"] == [{"ipBlock": {"cidr": VPC[stack_run.stack]}}]
-        expected = (
-            [
-                {
-                    "from": [{"namespaceSelector": {"matchLabels": {NAME_LABEL: "monitoring"}}}],
-                    "ports": [{"port": scraped[namespace], "protocol": "TCP"}],
-                }
-            ]
-            if namespace in scraped
-            else []
-        )
+        expected = [
+            {
+                "from": [{"namespaceSelector": {"matchLabels": {NAME_LABEL: "monitoring"}}}],
+                "ports": [{"port": port, "protocol": "TCP"}],
+            }
+            for port in scraped.get(namespace, [])
+        ]
+        assert [p["port"] for r in from_vpc for p in r["ports"]] == from_the_vpc.get(
+            namespace, []
+        ), namespace
         assert from_pods == expected, namespace
     # Monitoring: the operator's webhook from the API server; its own pods among themselves;
     # prometheus-adapter to Prometheus only.
@@ -209,6 +227,15 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
         {"from": [{"namespaceSelector": {"matchLabels": {NAME_LABEL: "monitoring"}}}]},
         {
             "from": [{"namespaceSelector": {"matchLabels": {NAME_LABEL: "autoscaling-system"}}}],
+            "ports": [{"port": 9090, "protocol": "TCP"}],
+        },
+        # The ingress gateway serves the operator UIs: Grafana's pods and Prometheus's.
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {NAME_LABEL: "istio-ingress"}}}],
+            "ports": [{"port": 3000, "protocol": "TCP"}],
+        },
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {NAME_LABEL: "istio-ingress"}}}],
             "ports": [{"port": 9090, "protocol": "TCP"}],
         },
     ]

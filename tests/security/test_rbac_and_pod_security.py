@@ -51,13 +51,32 @@ def test_nobody_is_bound_to_cluster_admin_through_rbac(stack_run: StackRun) -> N
 def test_in_production_no_persona_may_read_secrets_or_exec(production: StackRun) -> None:
     roles = custom_roles(production)
     found = bindings(production)
-    assert {s["name"] for b in found for s in b["subjects"]} == {
+    personas = [b for b in found if all(s["kind"] == "Group" for s in b["subjects"])]
+    assert {s["name"] for b in personas for s in b["subjects"]} == {
         "financial-planning:sre",
         "financial-planning:developers",
         "financial-planning:auditors",
     }
-    for binding in found:
+    for binding in personas:
         assert not may_read_secrets_or_exec(binding["roleRef"]["name"], roles), binding
+    # The one service account bound here: the load balancer controller, which reads the
+    # operators' sign-in Secret by name and nothing else.
+    [reader] = [b for b in found if b not in personas]
+    assert reader["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": "aws-load-balancer-controller",
+            "namespace": "edge-system",
+        }
+    ]
+    assert roles[reader["roleRef"]["name"]] == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["operator-sso"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
 
 
 def test_staging_developers_may_edit(staging: StackRun) -> None:

@@ -146,6 +146,8 @@ def test_without_prometheus_nothing_scales_on_request_rate() -> None:
     run = run_with(
         "staging",
         addons={"monitoring": {"enabled": False}, "prometheusAdapter": {"enabled": False}},
+        # Grafana and Prometheus are monitoring's: the edge serves no operator UI then.
+        edge={"operatorUis": []},
     )
     assert all(m["type"] == "Resource" for h in hpas(run).values() for m in h["metrics"])
     charts = {r.inputs["chart"] for r in run.of_type("kubernetes:helm.sh/v3:Release")}

@@ -1,0 +1,126 @@
+"""Builds the edge: the web ACL and the ALB's certificate in AWS, then the Ingresses, the
+gateway's certificate and the routes in the cluster (components/edge/routes.py).
+
+Its controllers are add-ons (the AWS Load Balancer Controller, cert-manager, external-dns and
+the Istio ingress gateway, components/addons/); this layer is what they act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from components.addons.base import HelmAddon
+from components.addons.cert_manager import CertManager, issuer_name
+from components.addons.external_secrets import ExternalSecrets
+from components.addons.load_balancer_controller import LoadBalancerController
+from components.addons.mesh import GATEWAY_NAMESPACE, IngressGateway
+from components.addons.monitoring import FULLNAME, MONITORING_NAMESPACE
+from components.context import ClusterContext, StackContext, with_cluster
+from components.data.secrets import RemoteSecret
+from components.edge.certificate import PublicCertificate, PublicCertificateArgs
+from components.edge.firewall import EdgeFirewall, EdgeFirewallArgs
+from components.edge.routes import Backend, EdgeRoutes, EdgeRoutesArgs
+from components.mesh.traffic import service_host
+from stacks.catalog import ServiceName, ServiceSettings
+from stacks.edge_settings import EdgeSettings
+from stacks.secrets import OPERATOR_SSO
+from stacks.settings import StackSettings
+from stacks.traffic_settings import TrafficSettings
+
+# The API host's paths: GraphQL on the gateway service, everything else on the REST API.
+API_PATHS: dict[str, ServiceName] = {"/graphql": "graphql-gateway", "/": "financial-planning-api"}
+# The operator UIs' Services (kube-prometheus-stack's, see addons/monitoring.py).
+OPERATOR_BACKENDS: dict[str, Backend] = {
+    "grafana": Backend(f"grafana.{MONITORING_NAMESPACE}.svc.cluster.local", 80),
+    "prometheus": Backend(f"{FULLNAME}-prometheus.{MONITORING_NAMESPACE}.svc.cluster.local", 9090),
+}
+
+
+@dataclass(frozen=True)
+class EdgeArgs:
+    settings: EdgeSettings
+    app_namespace: str
+    services: Mapping[ServiceName, ServiceSettings]
+    traffic: TrafficSettings
+    protect: bool
+
+    @classmethod
+    def from_settings(cls, settings: StackSettings) -> EdgeArgs:
+        return cls(
+            settings=settings.edge,
+            app_namespace=settings.application.namespace,
+            services=settings.services,
+            traffic=settings.addons.mesh.traffic,
+            protect=settings.protect,
+        )
+
+
+@dataclass(frozen=True)
+class Edge:
+    firewall: EdgeFirewall
+    certificate: PublicCertificate
+    routes: EdgeRoutes
+
+
+def build_edge(
+    context: StackContext,
+    cluster: ClusterContext,
+    args: EdgeArgs,
+    installed: Mapping[str, HelmAddon],
+    platform_secrets: Mapping[str, RemoteSecret],
+) -> Edge:
+    settings, prefix = args.settings, context.prefix
+    access, login = settings.operator_access, settings.operator_login
+    operator_hosts = settings.operator_hosts()
+    firewall = EdgeFirewall(
+        f"{prefix}-edge-firewall",
+        EdgeFirewallArgs(
+            name=f"{prefix}-edge",
+            settings=settings.waf,
+            allow_listed_hosts=operator_hosts if login is None else {},
+            allowed_cidrs=(access.allowed_cidrs or []) if access is not None else [],
+            account_id=context.account_id,
+            region=context.region,
+            protect=args.protect,
+        ),
+        opts=context.with_aws,
+    )
+    certificate = PublicCertificate(
+        f"{prefix}-edge-certificate",
+        PublicCertificateArgs(domain=settings.domain, zone_id=settings.hosted_zone.id),
+        opts=context.with_aws,
+    )
+    in_cluster = with_cluster(context, cluster)
+    gateway_ready = [installed[name] for name in (IngressGateway.name, CertManager.name)]
+    routes = EdgeRoutes(
+        f"{prefix}-edge-routes",
+        EdgeRoutesArgs(
+            namespace=GATEWAY_NAMESPACE,
+            group=prefix,
+            api_host=settings.api_hostname,
+            api_paths={
+                path: Backend(
+                    service_host(service, args.app_namespace),
+                    args.services[service].port,
+                    args.traffic.class_of(service).timeout,
+                )
+                for path, service in API_PATHS.items()
+            },
+            operator_hosts={host: OPERATOR_BACKENDS[ui] for ui, host in operator_hosts.items()},
+            operator_login=login,
+            operator_login_secret=platform_secrets[OPERATOR_SSO] if login else None,
+            secret_store=ExternalSecrets.store_name,
+            issuer=issuer_name(settings.acme_server),
+            certificate_arn=certificate.arn,
+            web_acl_arn=firewall.web_acl_arn,
+            shield_advanced=settings.shield_advanced,
+            hsts_max_age_seconds=settings.hsts_max_age_seconds,
+            deletion_protection=args.protect,
+        ),
+        opts=in_cluster,
+        after=gateway_ready,
+        ingress_after=[installed[LoadBalancerController.name]],
+        secrets_after=[installed[ExternalSecrets.name]],
+    )
+    return Edge(firewall, certificate, routes)

@@ -1,0 +1,357 @@
+"""The edge inside the cluster: the ALB's Ingresses, the gateway's certificate, its Gateway and
+the routes from each public host to its service. All in the ingress gateway's namespace.
+
+A request's path: client -> AWS WAF (web ACL on the ALB) -> ALB (TLS with the ACM certificate,
+HTTP redirected to HTTPS, HSTS added, operators signed in) -> the gateway pods over TLS again
+(cert-manager's certificate) -> the service's sidecar (mTLS) -> the service.
+
+The ALB does not send SNI when it connects to its targets (istio/istio#31421), so the Gateway's
+HTTPS server takes any name (`*`) and the VirtualServices pick routes by the Host header. Both
+Ingresses join one IngressGroup, so one ALB serves every host; the group-wide annotations (WAF,
+certificate, TLS policy, attributes) are the same on both, as the controller requires.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.addons.external_secrets import external_secret
+from components.addons.load_balancer_controller import EDGE_NAMESPACE, LoadBalancerController
+from components.addons.mesh import (
+    GATEWAY_HTTPS_PORT,
+    GATEWAY_RELEASE,
+    GATEWAY_SELECTOR,
+    GATEWAY_STATUS_PORT,
+)
+from components.data.secrets import RemoteSecret
+from components.mesh.traffic import NETWORKING_API
+from components.shared.conventions import standard_labels
+from components.shared.custom_resources import labelled_custom_resource
+from stacks.edge_settings import OidcLogin
+from stacks.secrets import OPERATOR_SSO
+
+ALB = "alb.ingress.kubernetes.io"
+GATEWAY_NAME = "edge"
+CERTIFICATE_SECRET = "edge-tls"
+# TLS 1.3 and 1.2 only, with post-quantum key exchange: the policy AWS recommends for ALBs
+# (Elastic Load Balancing User Guide, "Security policies for your Application Load Balancer").
+SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where a host (or a path of it) goes: a Service's cluster-local name and port."""
+
+    host: str
+    port: int
+    timeout: str | None = None
+
+
+@dataclass(frozen=True)
+class EdgeRoutesArgs:
+    namespace: str
+    # The IngressGroup: one ALB for the stack.
+    group: str
+    api_host: str
+    # Path prefix -> backend on the API host ("/" last: the longest prefix wins).
+    api_paths: Mapping[str, Backend]
+    # Operator host -> backend.
+    operator_hosts: Mapping[str, Backend]
+    # Sign-in for the operator hosts (None: they are behind the web ACL's allow-list).
+    operator_login: OidcLogin | None
+    # The Secrets Manager secret holding the sign-in's client ID and secret (with
+    # operator_login), which an ExternalSecret turns into the Secret the controller reads.
+    operator_login_secret: RemoteSecret | None
+    secret_store: str
+    issuer: str
+    certificate_arn: pulumi.Input[str]
+    web_acl_arn: pulumi.Input[str]
+    shield_advanced: bool
+    hsts_max_age_seconds: int
+    # The ALB refuses deletion while this is on (production).
+    deletion_protection: bool
+
+    @property
+    def hosts(self) -> list[str]:
+        return [self.api_host, *self.operator_hosts]
+
+
+def group_annotations(args: EdgeRoutesArgs) -> dict[str, pulumi.Input[str]]:
+    """What every Ingress of the group states alike: the ALB and its listeners."""
+    attributes = [
+        f"deletion_protection.enabled={str(args.deletion_protection).lower()}",
+        # Requests with header names that are not valid HTTP are dropped, not passed on
+        # (request smuggling through a lenient backend).
+        "routing.http.drop_invalid_header_fields.enabled=true",
+    ]
+    return {
+        f"{ALB}/group.name": args.group,
+        f"{ALB}/scheme": "internet-facing",
+        f"{ALB}/target-type": "ip",
+        f"{ALB}/listen-ports": json.dumps([{"HTTP": 80}, {"HTTPS": 443}]),
+        f"{ALB}/ssl-redirect": "443",
+        f"{ALB}/certificate-arn": args.certificate_arn,
+        f"{ALB}/ssl-policy": SSL_POLICY,
+        f"{ALB}/wafv2-acl-arn": args.web_acl_arn,
+        f"{ALB}/shield-advanced-protection": str(args.shield_advanced).lower(),
+        f"{ALB}/load-balancer-attributes": ",".join(attributes),
+        # HSTS on every HTTPS response (an ALB listener attribute since controller v2.10.1).
+        f"{ALB}/listener-attributes.HTTPS-443": (
+            "routing.http.response.strict_transport_security.header_value="
+            f"max-age={args.hsts_max_age_seconds}; includeSubDomains"
+        ),
+        # To the gateway over TLS; its readiness endpoint is plain HTTP on the status port.
+        f"{ALB}/backend-protocol": "HTTPS",
+        f"{ALB}/healthcheck-protocol": "HTTP",
+        f"{ALB}/healthcheck-port": str(GATEWAY_STATUS_PORT),
+        f"{ALB}/healthcheck-path": "/healthz/ready",
+        f"{ALB}/success-codes": "200",
+    }
+
+
+def login_annotations(login: OidcLogin, secret: str) -> dict[str, str]:
+    """ALB OIDC sign-in on this Ingress's rules only (HTTPS listener)."""
+    return {
+        f"{ALB}/auth-type": "oidc",
+        f"{ALB}/auth-idp-oidc": json.dumps(
+            {
+                "issuer": login.issuer,
+                "authorizationEndpoint": login.authorization_endpoint,
+                "tokenEndpoint": login.token_endpoint,
+                "userInfoEndpoint": login.user_info_endpoint,
+                "secretName": secret,
+            },
+            sort_keys=True,
+        ),
+        f"{ALB}/auth-on-unauthenticated-request": "authenticate",
+        f"{ALB}/auth-scope": "openid email",
+        # Eight hours: a working day, then sign in again.
+        f"{ALB}/auth-session-timeout": "28800",
+    }
+
+
+def http_route(backend: Backend, prefix: str | None = None) -> dict[str, Any]:
+    route: dict[str, Any] = {
+        "route": [{"destination": {"host": backend.host, "port": {"number": backend.port}}}]
+    }
+    if prefix is not None and prefix != "/":
+        route["match"] = [{"uri": {"prefix": prefix}}]
+    if backend.timeout is not None:
+        route["timeout"] = backend.timeout
+    return route
+
+
+class EdgeRoutes(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        args: EdgeRoutesArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        # What every object waits for: the gateway and cert-manager (their kinds and pods).
+        after: Sequence[pulumi.Resource],
+        # What the Ingresses also wait for: the load balancer controller (which must outlive
+        # them: it deletes the ALB when they go).
+        ingress_after: Sequence[pulumi.Resource] = (),
+        # What the sign-in's ExternalSecret also waits for: External Secrets.
+        secrets_after: Sequence[pulumi.Resource] = (),
+    ) -> None:
+        super().__init__("financial-planning:edge:EdgeRoutes", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(after))
+        ns = args.namespace
+        labelled_custom_resource(
+            f"{name}-certificate",
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            name=CERTIFICATE_SECRET,
+            namespace=ns,
+            component="edge",
+            spec={
+                "secretName": CERTIFICATE_SECRET,
+                "dnsNames": args.hosts,
+                "issuerRef": {
+                    "group": "cert-manager.io",
+                    "kind": "ClusterIssuer",
+                    "name": args.issuer,
+                },
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+            },
+            opts=child,
+        )
+        labelled_custom_resource(
+            f"{name}-gateway",
+            api_version=NETWORKING_API,
+            kind="Gateway",
+            name=GATEWAY_NAME,
+            namespace=ns,
+            component="edge",
+            spec={
+                "selector": GATEWAY_SELECTOR,
+                "servers": [
+                    {
+                        "port": {
+                            "number": GATEWAY_HTTPS_PORT,
+                            "name": "https",
+                            "protocol": "HTTPS",
+                        },
+                        # Any name: the ALB connects without SNI (see the module's docstring).
+                        "hosts": ["*"],
+                        "tls": {
+                            "mode": "SIMPLE",
+                            "credentialName": CERTIFICATE_SECRET,
+                            "minProtocolVersion": "TLSV1_2",
+                        },
+                    }
+                ],
+            },
+            opts=child,
+        )
+        self._virtual_service(
+            f"{name}-api",
+            "api",
+            args.api_host,
+            [http_route(backend, prefix) for prefix, backend in args.api_paths.items()],
+            ns,
+            child,
+        )
+        for host, backend in args.operator_hosts.items():
+            label = host.split(".", 1)[0]
+            self._virtual_service(f"{name}-{label}", label, host, [http_route(backend)], ns, child)
+
+        ingress_after = [*after, *ingress_after]
+        login: dict[str, str] = {}
+        if args.operator_hosts and args.operator_login is not None:
+            if args.operator_login_secret is None:
+                raise ValueError("an operator sign-in needs its client's secret")
+            ingress_after.append(
+                external_secret(
+                    OPERATOR_SSO,
+                    args.operator_login_secret,
+                    namespace_name=ns,
+                    store_name=args.secret_store,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, *secrets_after]),
+                )
+            )
+            login = login_annotations(args.operator_login, OPERATOR_SSO)
+            self._secret_reader(name, OPERATOR_SSO, ns, child)
+        ingress_opts = pulumi.ResourceOptions(parent=self, depends_on=ingress_after)
+        self._ingress(f"{name}-public", "edge-public", [args.api_host], {}, args, ingress_opts)
+        if args.operator_hosts:
+            self._ingress(
+                f"{name}-operators",
+                "edge-operators",
+                list(args.operator_hosts),
+                login,
+                args,
+                ingress_opts,
+            )
+        self.register_outputs({})
+
+    def _virtual_service(
+        self,
+        resource_name: str,
+        label: str,
+        host: str,
+        http: list[dict[str, Any]],
+        namespace: str,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        labelled_custom_resource(
+            resource_name,
+            api_version=NETWORKING_API,
+            kind="VirtualService",
+            name=f"edge-{label}",
+            namespace=namespace,
+            component="edge",
+            spec={"hosts": [host], "gateways": [GATEWAY_NAME], "http": http},
+            opts=opts,
+        )
+
+    def _ingress(
+        self,
+        resource_name: str,
+        name: str,
+        hosts: list[str],
+        extra: Mapping[str, str],
+        args: EdgeRoutesArgs,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        backend = k8s.networking.v1.IngressBackendArgs(
+            service=k8s.networking.v1.IngressServiceBackendArgs(
+                name=GATEWAY_RELEASE,
+                port=k8s.networking.v1.ServiceBackendPortArgs(number=GATEWAY_HTTPS_PORT),
+            )
+        )
+        k8s.networking.v1.Ingress(
+            resource_name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name,
+                namespace=args.namespace,
+                labels=standard_labels(name, "edge"),
+                annotations={**group_annotations(args), **extra},
+            ),
+            spec=k8s.networking.v1.IngressSpecArgs(
+                ingress_class_name="alb",
+                rules=[
+                    k8s.networking.v1.IngressRuleArgs(
+                        host=host,
+                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                            paths=[
+                                k8s.networking.v1.HTTPIngressPathArgs(
+                                    path="/", path_type="Prefix", backend=backend
+                                )
+                            ]
+                        ),
+                    )
+                    for host in hosts
+                ],
+            ),
+            opts=opts,
+        )
+
+    def _secret_reader(
+        self, name: str, secret: str, namespace: str, opts: pulumi.ResourceOptions
+    ) -> None:
+        """The load balancer controller may read this one Secret (its chart grants none)."""
+        role = k8s.rbac.v1.Role(
+            f"{name}-sign-in-reader",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="alb-sign-in-reader",
+                namespace=namespace,
+                labels=standard_labels("alb-sign-in-reader", "edge"),
+            ),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[""],
+                    resources=["secrets"],
+                    resource_names=[secret],
+                    verbs=["get", "list", "watch"],
+                )
+            ],
+            opts=opts,
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-sign-in-reader",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="alb-sign-in-reader",
+                namespace=namespace,
+                labels=standard_labels("alb-sign-in-reader", "edge"),
+            ),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(
+                    kind="ServiceAccount",
+                    name=LoadBalancerController.service_account,
+                    namespace=EDGE_NAMESPACE,
+                )
+            ],
+            opts=opts,
+        )
