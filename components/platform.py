@@ -18,8 +18,7 @@ from components.data.layer import DataArgs, DataTier, build_data
 from components.edge.layer import Edge, EdgeArgs, build_edge
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
 from components.local_platform import LocalPlatform, build_local_platform
-from components.mesh.layer import MeshArgs, build_mesh
-from components.mesh.traffic import ServiceTraffic
+from components.mesh.layer import MeshArgs, MeshPolicies, build_mesh
 from components.observability.layer import ObservabilityArgs, build_observability
 from components.observability.monitors import ApplicationMonitoring
 from components.security.layer import Guarded, Security, SecurityArgs, build_security
@@ -37,7 +36,7 @@ class Platform:
     workloads: Workloads
     security: Security
     observability: ApplicationMonitoring | None
-    traffic: ServiceTraffic | None
+    traffic: MeshPolicies | None
     edge: Edge | None
 
     def exports(self) -> dict[str, Any]:
@@ -89,7 +88,11 @@ def build_platform(
         ),
     )
     traffic = build_mesh(
-        context, cluster, MeshArgs.from_settings(settings), addons.installed.get(IstioBase.name)
+        context,
+        cluster,
+        MeshArgs.from_settings(settings),
+        addons.installed.get(IstioBase.name),
+        aws_callers=list(data.service_roles),
     )
     observability = build_observability(
         context,

@@ -10,8 +10,10 @@ from stacks.catalog import (
     ComputeResources,
     CpuQuantity,
     MemoryQuantity,
+    ServiceName,
     check_limits_cover_requests,
 )
+from stacks.edge_settings import DnsName
 from stacks.settings_base import Settings, invalid
 from stacks.traffic_settings import TrafficSettings
 
@@ -92,6 +94,16 @@ class MonitoringSettings(ControllerSettings):
     alertmanager_replicas: Annotated[int, Field(ge=1, le=5)]
 
 
+class OutboundSettings(Settings):
+    """Where the services' sidecars may send traffic outside the mesh."""
+
+    # Only to registered destinations (the mesh's services, the data tier, the AWS APIs and
+    # the hosts below); anything else is refused at the sidecar (REGISTRY_ONLY).
+    registry_only: bool
+    # The internet hosts each service calls over HTTPS (a service with internetHttps).
+    external_hosts: dict[ServiceName, list[DnsName]] = {}
+
+
 class MeshSettings(ControllerSettings):
     """Istio (sidecar mode, with its CNI node agent): `replicas` and `resources` are istiod's.
     Two or more replicas get a PodDisruptionBudget."""
@@ -100,6 +112,7 @@ class MeshSettings(ControllerSettings):
     access_logs: bool = True
     # How the services are called inside the mesh, per class of service.
     traffic: TrafficSettings
+    outbound: OutboundSettings
     # What each service pod's sidecar requests (and its memory limit): counted in the node
     # groups' capacity, beside the service's own requests.
     sidecar: AddonResources = AddonResources.model_validate(

@@ -463,12 +463,37 @@ class StackSettings(Settings):
                 unclassed,
                 f"{unclassed} have no traffic class (every service is in exactly one)",
             )
+        if self.addons.mesh.enabled:
+            self._check_outbound()
         if self.environment == "production":
             self._check_production_data()
             self._check_production_monitoring()
         if self.edge.enabled:
             self._check_edge()
         return self
+
+    def _check_outbound(self) -> None:
+        """Internet hosts only for services whose network policy lets them out; with the
+        registry only, every such service names its hosts (or it would reach nothing)."""
+        outbound = self.addons.mesh.outbound
+        where = "addons.mesh.outbound.externalHosts"
+        for name, hosts in outbound.external_hosts.items():
+            if not self.services[name].internet_https:
+                raise invalid(
+                    f"{where}.{name}",
+                    hosts,
+                    f"{name} has no internetHttps: its network policy lets it reach no "
+                    f"internet host (allowed: [] or services.{name}.internetHttps: true)",
+                )
+        if outbound.registry_only:
+            for name, service in self.services.items():
+                if service.internet_https and not outbound.external_hosts.get(name):
+                    raise invalid(
+                        f"{where}.{name}",
+                        [],
+                        f"{name} calls the internet, but with registryOnly it would reach "
+                        "none of it: list its hosts",
+                    )
 
     def _check_edge(self) -> None:
         """The edge's controllers run, its gateway is the mesh's, its UIs are monitoring's."""

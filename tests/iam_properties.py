@@ -224,9 +224,7 @@ def problems(document: Document, own: Owned) -> list[str]:
         found.extend(
             f"{where}: {arn} is not this stack's"
             for arn in resources
-            if arn != "*"
-            and not _is_own(arn, own)
-            and not (arn in UNOWNED_READABLE and not writes)
+            if arn != "*" and not _is_own(arn, own) and not (arn in UNOWNED_READABLE and not writes)
         )
     return found
 

@@ -113,6 +113,10 @@ class Istiod(ClusterAddon):
             "meshConfig": {
                 "accessLogFile": "/dev/stdout" if settings.access_logs else "",
                 "accessLogEncoding": "JSON",
+                # Registered destinations only (components/mesh/egress.py), or anywhere.
+                "outboundTrafficPolicy": {
+                    "mode": "REGISTRY_ONLY" if settings.outbound.registry_only else "ALLOW_ANY"
+                },
             },
         }
 

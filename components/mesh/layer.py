@@ -6,13 +6,16 @@ layer's (components/security/mesh_policies.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 
 from components.context import ClusterContext, StackContext, with_cluster
+from components.foundation.network import subnet_layout
+from components.mesh.egress import MeshEgress, MeshEgressArgs
 from components.mesh.traffic import ServiceTraffic, ServiceTrafficArgs
+from stacks.addon_settings import OutboundSettings
 from stacks.catalog import ServiceName, ServiceSettings
 from stacks.settings import StackSettings
 from stacks.traffic_settings import TrafficSettings
@@ -23,6 +26,10 @@ class MeshArgs:
     app_namespace: str
     services: Mapping[ServiceName, ServiceSettings]
     traffic: TrafficSettings
+    outbound: OutboundSettings
+    # The private subnets (the data tier's) and the region (its AWS API names).
+    store_cidrs: Sequence[str]
+    region: str
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> MeshArgs:
@@ -30,7 +37,16 @@ class MeshArgs:
             app_namespace=settings.application.namespace,
             services=settings.services,
             traffic=settings.addons.mesh.traffic,
+            outbound=settings.addons.mesh.outbound,
+            store_cidrs=subnet_layout(settings.vpc_cidr, len(settings.availability_zones))[0],
+            region=settings.region,
         )
+
+
+@dataclass(frozen=True)
+class MeshPolicies:
+    traffic: ServiceTraffic
+    egress: MeshEgress
 
 
 def build_mesh(
@@ -38,16 +54,31 @@ def build_mesh(
     cluster: ClusterContext,
     args: MeshArgs,
     mesh_crds: pulumi.Resource | None,
-) -> ServiceTraffic | None:
+    aws_callers: Sequence[str],
+) -> MeshPolicies | None:
     """Nothing without the mesh."""
     if mesh_crds is None:
         return None
-    return ServiceTraffic(
+    opts = pulumi.ResourceOptions.merge(
+        with_cluster(context, cluster), pulumi.ResourceOptions(depends_on=[mesh_crds])
+    )
+    traffic = ServiceTraffic(
         f"{context.prefix}-service-traffic",
         ServiceTrafficArgs(
             namespace=args.app_namespace, services=args.services, traffic=args.traffic
         ),
-        opts=pulumi.ResourceOptions.merge(
-            with_cluster(context, cluster), pulumi.ResourceOptions(depends_on=[mesh_crds])
-        ),
+        opts=opts,
     )
+    egress = MeshEgress(
+        f"{context.prefix}-mesh-egress",
+        MeshEgressArgs(
+            namespace=args.app_namespace,
+            services=args.services,
+            external_hosts=args.outbound.external_hosts,
+            store_cidrs=args.store_cidrs,
+            region=args.region,
+            aws_callers=aws_callers,
+        ),
+        opts=opts,
+    )
+    return MeshPolicies(traffic, egress)

@@ -22,12 +22,11 @@ import pulumi_kubernetes as k8s
 from components.addons.mesh import GATEWAY_NAMESPACE, MESH_NAMESPACE
 from components.addons.monitoring import MONITORING_NAMESPACE
 from components.observability.contract import METRICS_PORT
-from components.shared.conventions import selector_labels, standard_labels
-from stacks.catalog import DataStore, ServiceName, ServiceSettings, callers_of
+from components.shared.conventions import STORE_PORTS, selector_labels, standard_labels
+from stacks.catalog import ServiceName, ServiceSettings, callers_of
 
 DNS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
 HTTPS = 443
-STORE_PORTS: dict[DataStore, int] = {"database": 5432, "cache": 6379, "search": HTTPS}
 # Namespaces other layers create (or will): the mesh's, its ingress gateway's, monitoring's.
 ISTIOD_PORT = 15012
 # Where each sidecar serves its Envoy statistics (`http-envoy-prom`, /stats/prometheus).
@@ -91,7 +90,10 @@ def egress_rules(
         rules.append(
             {"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"port": HTTPS, "protocol": "TCP"}]}
         )
-    if service.internet_https:
+    # S3 through the VPC's gateway endpoint is still S3's public addresses (the route table
+    # sends them to the endpoint): a CIDR rule can only say "443 outside the VPC" for it. The
+    # mesh narrows both cases to names (components/mesh/egress.py).
+    if service.internet_https or service.documents_bucket:
         rules.append(
             {
                 "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE_RANGES}}],

@@ -7,6 +7,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from stacks.catalog import DataStore
+
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
 PART_OF = "financial-planning"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -127,3 +129,8 @@ def restricted_container_security_context(user: int = RUN_AS_ID) -> dict[str, An
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+# Where each data store listens (Aurora PostgreSQL, ElastiCache Redis, OpenSearch over HTTPS):
+# the services' network policies and the mesh's registered destinations both open these.
+STORE_PORTS: dict[DataStore, int] = {"database": 5432, "cache": 6379, "search": 443}

@@ -171,6 +171,17 @@ DEFAULTS: dict[str, Any] = {
             "replicas": 2,
             "resources": _resources("250m", "512Mi", "1Gi"),
             "traffic": TRAFFIC,
+            # Production's sidecars reach only what is registered: the mesh, the data tier,
+            # the AWS APIs and these hosts (the mail and SMS providers are placeholders for
+            # the ones the product signs up with).
+            "outbound": {
+                "registryOnly": True,
+                "externalHosts": {
+                    "banking-service": ["production.plaid.com"],
+                    "ml-service": ["api.openai.com"],
+                    "notification-service": ["api.sendgrid.com", "api.twilio.com"],
+                },
+            },
         },
         # The edge's controllers: two of each that elect a leader; external-dns runs once (it
         # has no leader election, and two would race on the same records).

@@ -56,6 +56,12 @@ DEFAULTS: dict[str, Any] = deep_merge(
             "ingressGateway": {"replicas": 2},
             "mesh": {
                 "replicas": 1,
+                # Staging's sidecars may call any host (the registered ones are still listed:
+                # Plaid's sandbox instead of production).
+                "outbound": {
+                    "registryOnly": False,
+                    "externalHosts": {"banking-service": ["sandbox.plaid.com"]},
+                },
                 "resources": {
                     "requests": {"cpu": "100m", "memory": "256Mi"},
                     "limits": {"memory": "512Mi"},

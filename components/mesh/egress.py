@@ -1,0 +1,156 @@
+"""What the services' sidecars may reach outside the mesh, and each service's share of it.
+
+ServiceEntries register the destinations the services really call outside the mesh:
+- the data tier by its subnets and ports (the same ranges the network policies open): the
+  endpoints' addresses move on a failover, the subnets do not;
+- the AWS APIs the services call (STS for their IRSA credentials; S3 for the documents), by
+  name, reached through the VPC's endpoints;
+- each service's internet hosts (OpenAI, Plaid, the mail and SMS providers), by name, over TLS.
+With `registryOnly` (production) the sidecars refuse anything else (`outboundTrafficPolicy`
+REGISTRY_ONLY, set on istiod). A `Sidecar` per service then narrows what it sees to its
+callees, its data stores, its own hosts and the AWS APIs if it has a role: the mesh's mirror of
+its network policy, by name where that policy can only say "443 anywhere".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components.addons.mesh import MESH_NAMESPACE
+from components.mesh.traffic import NETWORKING_API, service_host
+from components.shared.conventions import STORE_PORTS, selector_labels
+from components.shared.custom_resources import labelled_custom_resource
+from stacks.catalog import DataStore, ServiceName, ServiceSettings
+
+# Names for the data tier's ranges: ServiceEntry hosts are names, even where the addresses
+# decide (resolution NONE).
+STORE_HOSTS: dict[DataStore, str] = {
+    "database": "postgresql.data-tier.internal",
+    "cache": "redis.data-tier.internal",
+    "search": "opensearch.data-tier.internal",
+}
+STORE_PROTOCOLS: dict[DataStore, str] = {"database": "TCP", "cache": "TCP", "search": "TLS"}
+
+
+def aws_api_hosts(region: str) -> list[str]:
+    """STS (web identity credentials) and S3, path and virtual-host style."""
+    return [
+        f"sts.{region}.amazonaws.com",
+        f"s3.{region}.amazonaws.com",
+        f"*.s3.{region}.amazonaws.com",
+    ]
+
+
+def tls_port() -> dict[str, Any]:
+    return {"number": 443, "name": "tls", "protocol": "TLS"}
+
+
+@dataclass(frozen=True)
+class MeshEgressArgs:
+    namespace: str
+    services: Mapping[ServiceName, ServiceSettings]
+    # The services' internet hosts (the stack's settings).
+    external_hosts: Mapping[ServiceName, Sequence[str]]
+    # The private subnets, where the data stores are.
+    store_cidrs: Sequence[str]
+    region: str
+    # Services with an IAM role (they call STS, and S3 if they keep documents).
+    aws_callers: Sequence[str]
+
+
+class MeshEgress(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, args: MeshEgressArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("financial-planning:mesh:MeshEgress", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        used = sorted({store for s in args.services.values() for store in s.data_stores})
+        for store in used:
+            self._entry(
+                f"{name}-{store}",
+                f"data-tier-{store}",
+                {
+                    "hosts": [STORE_HOSTS[store]],
+                    "addresses": list(args.store_cidrs),
+                    "ports": [
+                        {
+                            "number": STORE_PORTS[store],
+                            "name": f"{STORE_PROTOCOLS[store].lower()}-{store}",
+                            "protocol": STORE_PROTOCOLS[store],
+                        }
+                    ],
+                    "resolution": "NONE",
+                },
+                args.namespace,
+                child,
+            )
+        if args.aws_callers:
+            # A wildcard host is matched by the TLS server name, so nothing is resolved.
+            self._entry(
+                f"{name}-aws-apis",
+                "aws-apis",
+                {"hosts": aws_api_hosts(args.region), "ports": [tls_port()], "resolution": "NONE"},
+                args.namespace,
+                child,
+            )
+        for caller, hosts in sorted(args.external_hosts.items()):
+            self._entry(
+                f"{name}-{caller}-internet",
+                f"{caller}-internet",
+                {"hosts": list(hosts), "ports": [tls_port()], "resolution": "DNS"},
+                args.namespace,
+                child,
+            )
+        for service_name, service in args.services.items():
+            labelled_custom_resource(
+                f"{name}-{service_name}-sidecar",
+                api_version=NETWORKING_API,
+                kind="Sidecar",
+                name=service_name,
+                namespace=args.namespace,
+                component="egress",
+                spec={
+                    "workloadSelector": {"labels": selector_labels(service_name)},
+                    "egress": [{"hosts": self.visible_hosts(service_name, service, args)}],
+                },
+                opts=child,
+            )
+        self.register_outputs({})
+
+    @staticmethod
+    def visible_hosts(
+        name: ServiceName, service: ServiceSettings, args: MeshEgressArgs
+    ) -> list[str]:
+        """What the service's sidecar knows of: `namespace/host` as a Sidecar names them."""
+        here = f"{args.namespace}/"
+        hosts = [f"{here}{service_host(callee, args.namespace)}" for callee in service.calls]
+        hosts += [f"{here}{STORE_HOSTS[store]}" for store in service.data_stores]
+        if name in args.aws_callers:
+            hosts += [f"{here}{host}" for host in aws_api_hosts(args.region)]
+        hosts += [f"{here}{host}" for host in args.external_hosts.get(name, [])]
+        # istiod (configuration and certificates).
+        return [*hosts, f"{MESH_NAMESPACE}/*"]
+
+    def _entry(
+        self,
+        resource_name: str,
+        name: str,
+        spec: dict[str, Any],
+        namespace: str,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        labelled_custom_resource(
+            resource_name,
+            api_version=NETWORKING_API,
+            kind="ServiceEntry",
+            name=name,
+            namespace=namespace,
+            component="egress",
+            # Outside the mesh; visible in this namespace only.
+            spec={**spec, "location": "MESH_EXTERNAL", "exportTo": ["."]},
+            opts=opts,
+        )
