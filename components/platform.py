@@ -48,6 +48,20 @@ class Platform:
             "clusterEndpoint": foundation.cluster.endpoint,
             "oidcProviderArn": foundation.cluster.oidc.provider_arn,
             "kubeconfig": foundation.cluster.kubeconfig,
+            # The public entrance: the API's URL and the operator UIs' (behind sign-in or the
+            # allow-list), and the web ACL in front of them.
+            **(
+                {
+                    "apiUrl": f"https://{self.edge.api_host}",
+                    "operatorUrls": {
+                        host.split(".", 1)[0]: f"https://{host}"
+                        for host in self.edge.operator_hosts
+                    },
+                    "webAclArn": self.edge.firewall.web_acl_arn,
+                }
+                if self.edge
+                else {}
+            ),
             "nodeGroups": {
                 name: group.node_group.node_group_name
                 for name, group in foundation.node_groups.items()

@@ -109,6 +109,12 @@ def addon_registry(
     settings, edge = args.settings, args.edge
     monitored = settings.monitoring.enabled
 
+    operator_urls = (
+        {ui: f"https://{host}" for ui, host in edge.operator_hosts().items()}
+        if edge.enabled
+        else {}
+    )
+
     def for_the_edge(addon: ControllerSettingsT) -> ControllerSettingsT:
         """An edge controller's settings: not installed where the stack has no edge."""
         return addon if edge.enabled else addon.model_copy(update={"enabled": False})
@@ -135,6 +141,8 @@ def addon_registry(
             storage_class=given.storage_class,
             secrets=given.platform_secrets,
             store_name=ExternalSecrets.store_name,
+            grafana_url=operator_urls.get("grafana"),
+            prometheus_url=operator_urls.get("prometheus"),
         ),
         NodeExporter(installed_with=monitored),
         # The mesh before the services, whose pods its webhook gives sidecars.

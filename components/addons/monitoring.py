@@ -126,6 +126,10 @@ class Monitoring(ClusterAddon):
     # The Secrets Manager secrets read here: Grafana's admin, the alert receivers' keys.
     secrets: Mapping[str, RemoteSecret]
     store_name: str
+    # Where the edge serves Grafana and Prometheus (https://<host>), if it does: their links
+    # and redirects name it.
+    grafana_url: str | None = None
+    prometheus_url: str | None = None
 
     name = MONITORING_ADDON
     chart = HelmChart(
@@ -193,6 +197,7 @@ class Monitoring(ClusterAddon):
             "prometheus": {
                 "prometheusSpec": {
                     **_placed(PROMETHEUS_USER, 2000),
+                    **({"externalUrl": self.prometheus_url} if self.prometheus_url else {}),
                     "replicas": settings.replicas,
                     "retention": f"{settings.retention_days}d",
                     # Below the volume, so that Prometheus drops old blocks before it fills.
@@ -228,6 +233,11 @@ class Monitoring(ClusterAddon):
             "grafana": {
                 "fullnameOverride": "grafana",
                 "replicas": 1,
+                **(
+                    {"grafana.ini": {"server": {"root_url": self.grafana_url}}}
+                    if self.grafana_url
+                    else {}
+                ),
                 "admin": {
                     "existingSecret": GRAFANA_ADMIN,
                     "userKey": "admin-user",

@@ -61,6 +61,8 @@ class Edge:
     firewall: EdgeFirewall
     certificate: PublicCertificate
     routes: EdgeRoutes
+    api_host: str
+    operator_hosts: list[str]
 
 
 def build_edge(
@@ -123,4 +125,10 @@ def build_edge(
         ingress_after=[installed[LoadBalancerController.name]],
         secrets_after=[installed[ExternalSecrets.name]],
     )
-    return Edge(firewall, certificate, routes)
+    return Edge(
+        firewall,
+        certificate,
+        routes,
+        settings.api_hostname,
+        list(settings.operator_hosts().values()),
+    )

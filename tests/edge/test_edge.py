@@ -586,3 +586,17 @@ def test_without_the_edge_nothing_of_it() -> None:
     assert not run.of_type(WEB_ACL) and not run.of_type(CERTIFICATE)
     kinds = {o["kind"] for o in kubernetes_objects(run)}
     assert not kinds & {"Ingress", "Gateway", "Certificate", "ClusterIssuer"}
+
+
+def test_the_stack_exports_its_urls_and_the_uis_know_theirs(production: StackRun) -> None:
+    exported = production.namespace["platform"].exports()
+    assert exported["apiUrl"] == "https://api.financialplanning.com"
+    assert exported["operatorUrls"] == {
+        "grafana": "https://grafana.financialplanning.com",
+        "prometheus": "https://prometheus.financialplanning.com",
+    }
+    assert "webAclArn" in exported
+    values = helm_release(production, "kube-prometheus-stack").inputs["values"]
+    urls = exported["operatorUrls"]
+    assert values["grafana"]["grafana.ini"]["server"]["root_url"] == urls["grafana"]
+    assert values["prometheus"]["prometheusSpec"]["externalUrl"] == urls["prometheus"]
