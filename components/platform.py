@@ -15,7 +15,7 @@ from components.addons.monitoring import Monitoring
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
-from components.edge.layer import Edge, EdgeArgs, build_edge
+from components.edge.layer import Edge, EdgeArgs, EdgeInputs, build_edge
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
 from components.local_platform import LocalPlatform, build_local_platform
 from components.mesh.layer import MeshArgs, MeshPolicies, build_mesh
@@ -166,8 +166,13 @@ def build_platform(
             context,
             cluster,
             EdgeArgs.from_settings(settings),
-            addons.installed,
-            data.platform_secrets,
+            EdgeInputs(
+                installed=addons.installed,
+                platform_secrets=data.platform_secrets,
+                remote_secrets=data.remote_secrets,
+                redis_host=data.cache.primary_address,
+                redis_port=data.cache.port,
+            ),
         )
         if settings.edge.enabled
         else None

@@ -131,7 +131,13 @@ class IngressGatewaySettings(ControllerSettings):
 
 
 # The add-ons the edge is made of: the stack's edge needs every one of them.
-EDGE_ADDONS = ("loadBalancerController", "certManager", "externalDns", "ingressGateway")
+EDGE_ADDONS = (
+    "loadBalancerController",
+    "certManager",
+    "externalDns",
+    "ingressGateway",
+    "rateLimiter",
+)
 
 
 class AddonsSettings(Settings):
@@ -154,6 +160,8 @@ class AddonsSettings(Settings):
     cert_manager: CertManagerSettings
     external_dns: ControllerSettings
     ingress_gateway: IngressGatewaySettings
+    # Envoy's rate limit service, which the gateway asks before each request (per IP, per user).
+    rate_limiter: ControllerSettings
 
     def controllers(self) -> list[tuple[AddonSettings, int]]:
         """Each add-on's settings and how many Deployments it runs with them (the VPA runs

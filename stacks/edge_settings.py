@@ -116,6 +116,25 @@ class WafSettings(Settings):
         return days
 
 
+class UserTokens(Settings):
+    """The users' tokens, as user-service issues them (JWTs): checked at the gateway, and the
+    identity the per-user rate limit counts by. A request without a token passes (sign-up and
+    sign-in have none) and is limited by its IP only; one with a bad token is refused."""
+
+    issuer: HttpsUrl
+    # Where the gateway's configuration reads user-service's signing keys (the API serves
+    # them publicly: istiod fetches them over the internet).
+    jwks_uri: HttpsUrl
+
+
+class RateLimits(Settings):
+    """Envoy's global rate limit at the gateway (the seed's "rate limiting by user and IP"),
+    behind the web ACL's coarser per-IP limit; counters kept in the stack's Redis."""
+
+    requests_per_minute_per_ip: Annotated[int, Field(ge=1, le=1_000_000)]
+    requests_per_minute_per_user: Annotated[int, Field(ge=1, le=1_000_000)]
+
+
 class EdgeSettings(Settings):
     """The internet-facing entrance: an ALB (AWS Load Balancer Controller) with a WAF web ACL
     and an ACM certificate, in front of the Istio ingress gateway."""
@@ -139,6 +158,8 @@ class EdgeSettings(Settings):
     # subscription (a one-year commitment), which this program does not take out.
     shield_advanced: bool = False
     hsts_max_age_seconds: Annotated[int, Field(ge=ONE_YEAR, le=2 * ONE_YEAR)] = ONE_YEAR
+    user_tokens: UserTokens
+    rate_limits: RateLimits
 
     @field_validator("operator_uis")
     @classmethod
@@ -166,6 +187,16 @@ class EdgeSettings(Settings):
             )
         if self.api_host in self.operator_uis:
             raise invalid("apiHost", self.api_host, "is also an operator UI's host")
+        limits, window_minutes = self.rate_limits, self.waf.window_seconds / 60
+        # The web ACL's limit is the coarse backstop: the gateway's, per minute, must bite first.
+        if limits.requests_per_minute_per_ip * window_minutes > self.waf.requests_per_ip:
+            raise invalid(
+                "rateLimits.requestsPerMinutePerIp",
+                limits.requests_per_minute_per_ip,
+                f"over {window_minutes:g} minutes it allows more than the web ACL's "
+                f"{self.waf.requests_per_ip}, which would then block first (allowed: at most "
+                f"{int(self.waf.requests_per_ip / window_minutes)})",
+            )
         return self
 
     @property

@@ -89,6 +89,27 @@ def objects(run: StackRun, kind: str) -> dict[str, dict[str, Any]]:
     return {o["metadata"]["name"]: o for o in kubernetes_objects(run) if o["kind"] == kind}
 
 
+def app_objects(run: StackRun, kind: str) -> dict[str, dict[str, Any]]:
+    """The rendered objects of one kind in the application namespace (the services'), by name:
+    platform workloads such as the rate limiter live elsewhere."""
+    namespace = app_namespace(run)
+    return {
+        name: o
+        for name, o in objects(run, kind).items()
+        if o["metadata"].get("namespace") == namespace
+    }
+
+
+def app_deployments(run: StackRun) -> list[RecordedResource]:
+    """The services' Deployment resources (the application namespace's)."""
+    namespace = app_namespace(run)
+    return [
+        d
+        for d in run.of_type("kubernetes:apps/v1:Deployment")
+        if d.inputs["metadata"]["namespace"] == namespace
+    ]
+
+
 def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = workload["spec"]["template"]["spec"]
     return spec

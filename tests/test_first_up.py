@@ -5,6 +5,7 @@ from __future__ import annotations
 from offline.engine import StackRun
 from offline.estimate import waits
 from offline.first_up import commands, images, registry_targets
+from tests.lookup import app_deployments
 from tests.records import STACK, node
 
 
@@ -54,8 +55,9 @@ def test_each_stacks_first_step_is_closed_and_covers_every_deployments_image(
         str(t.state["repositoryUrl"]) for t in targets if t.type == "aws:ecr/repository:Repository"
     }
     assert len(repositories) == 8
-    # Every Deployment pulls from a repository of step 1, under a tag step 2 pushes.
-    deployment_images = images(resources)
+    # Every service's Deployment pulls from a repository of step 1, under a tag step 2 pushes
+    # (platform workloads, such as the rate limiter, pull public images).
+    deployment_images = images(app_deployments(stack_run))
     assert len(deployment_images) == 8
     assert {image.rsplit(":", 1)[0] for image in deployment_images} == repositories
     text = commands(stack_run.stack, resources)

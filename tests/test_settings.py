@@ -27,6 +27,10 @@ BASE: dict[str, Any] = {
         "hostedZone": {"id": "Z0EXAMPLE", "name": "example.com"},
         "acmeEmail": "ops@example.com",
         "operatorAccess": {"allowedCidrs": ["192.0.2.0/24"]},
+        "userTokens": {
+            "issuer": "https://api.example.com",
+            "jwksUri": "https://api.example.com/.well-known/jwks.json",
+        },
     },
 }
 
@@ -158,7 +162,7 @@ def test_the_example_from_the_issue() -> None:
         (
             {"nodeGroups": {"general": {"maxSize": 10}}},
             "nodeGroups.general.maxSize: cannot hold its workloads at their maximum (general: "
-            "demand at maximum 31570m CPU, 113244Mi memory; capacity 10 x m5.large = 16000m CPU, "
+            "demand at maximum 31670m CPU, 113372Mi memory; capacity 10 x m5.large = 16000m CPU, "
             "61630Mi memory)",
         ),
         (
@@ -184,7 +188,7 @@ def test_the_example_from_the_issue() -> None:
             "addons.externalSecret: unknown setting (allowed: externalSecrets, metricsServer, "
             "clusterAutoscaler, nvidiaDevicePlugin, verticalPodAutoscaler, prometheusAdapter, "
             "monitoring, mesh, reloader, loadBalancerController, certManager, externalDns, "
-            "ingressGateway)",
+            "ingressGateway, rateLimiter)",
         ),
         (
             {"addons": {"externalSecrets": {"replicas": 0}}},

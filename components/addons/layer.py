@@ -129,8 +129,9 @@ def addon_registry(
             consumer_namespaces=[
                 *args.app_namespaces,
                 *([MONITORING_NAMESPACE] if settings.monitoring.enabled else []),
-                # The operators' sign-in client, read by the load balancer controller there.
-                *([GATEWAY_NAMESPACE] if edge.operator_login else []),
+                # The gateway's: the rate limiter's Redis token, and the operators' sign-in
+                # client, which the load balancer controller reads there.
+                *([GATEWAY_NAMESPACE] if edge.enabled else []),
             ],
         ),
         # Monitoring next: the add-ons after it create their ServiceMonitors with its CRDs.

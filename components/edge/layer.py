@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import pulumi
+
 from components.addons.base import HelmAddon
 from components.addons.cert_manager import CertManager, issuer_name
 from components.addons.external_secrets import ExternalSecrets
@@ -20,11 +22,13 @@ from components.context import ClusterContext, StackContext, with_cluster
 from components.data.secrets import RemoteSecret
 from components.edge.certificate import PublicCertificate, PublicCertificateArgs
 from components.edge.firewall import EdgeFirewall, EdgeFirewallArgs
+from components.edge.rate_limit import GatewayRateLimits, GatewayRateLimitsArgs
 from components.edge.routes import Backend, EdgeRoutes, EdgeRoutesArgs
 from components.mesh.traffic import service_host
+from stacks.addon_settings import ControllerSettings
 from stacks.catalog import ServiceName, ServiceSettings
 from stacks.edge_settings import EdgeSettings
-from stacks.secrets import OPERATOR_SSO
+from stacks.secrets import OPERATOR_SSO, REDIS_CREDENTIALS
 from stacks.settings import StackSettings
 from stacks.traffic_settings import TrafficSettings
 
@@ -44,6 +48,7 @@ class EdgeArgs:
     services: Mapping[ServiceName, ServiceSettings]
     traffic: TrafficSettings
     protect: bool
+    rate_limiter: ControllerSettings
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> EdgeArgs:
@@ -53,7 +58,20 @@ class EdgeArgs:
             services=settings.services,
             traffic=settings.addons.mesh.traffic,
             protect=settings.protect,
+            rate_limiter=settings.addons.rate_limiter,
         )
+
+
+@dataclass(frozen=True)
+class EdgeInputs:
+    """What the earlier layers give the edge."""
+
+    installed: Mapping[str, HelmAddon]
+    platform_secrets: Mapping[str, RemoteSecret]
+    # The services' secrets (the Redis token the rate limiter shares) and the Redis endpoint.
+    remote_secrets: Mapping[str, RemoteSecret]
+    redis_host: pulumi.Input[str]
+    redis_port: int
 
 
 @dataclass(frozen=True)
@@ -61,18 +79,16 @@ class Edge:
     firewall: EdgeFirewall
     certificate: PublicCertificate
     routes: EdgeRoutes
+    rate_limits: GatewayRateLimits
     api_host: str
     operator_hosts: list[str]
 
 
 def build_edge(
-    context: StackContext,
-    cluster: ClusterContext,
-    args: EdgeArgs,
-    installed: Mapping[str, HelmAddon],
-    platform_secrets: Mapping[str, RemoteSecret],
+    context: StackContext, cluster: ClusterContext, args: EdgeArgs, given: EdgeInputs
 ) -> Edge:
     settings, prefix = args.settings, context.prefix
+    installed, platform_secrets = given.installed, given.platform_secrets
     access, login = settings.operator_access, settings.operator_login
     operator_hosts = settings.operator_hosts()
     firewall = EdgeFirewall(
@@ -125,10 +141,27 @@ def build_edge(
         ingress_after=[installed[LoadBalancerController.name]],
         secrets_after=[installed[ExternalSecrets.name]],
     )
+    rate_limits = GatewayRateLimits(
+        f"{prefix}-gateway-rate-limits",
+        GatewayRateLimitsArgs(
+            namespace=GATEWAY_NAMESPACE,
+            api_host=settings.api_hostname,
+            tokens=settings.user_tokens,
+            limits=settings.rate_limits,
+            service=args.rate_limiter,
+            redis_host=given.redis_host,
+            redis_port=given.redis_port,
+            redis_secret=given.remote_secrets[REDIS_CREDENTIALS],
+            secret_store=ExternalSecrets.store_name,
+        ),
+        opts=in_cluster,
+        after=[installed[IngressGateway.name], installed[ExternalSecrets.name]],
+    )
     return Edge(
         firewall,
         certificate,
         routes,
+        rate_limits,
         settings.api_hostname,
         list(settings.operator_hosts().values()),
     )

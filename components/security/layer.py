@@ -21,6 +21,7 @@ from components.addons.mesh import (
 )
 from components.addons.monitoring import MONITORING_NAMESPACE
 from components.context import ClusterContext, StackContext, with_cluster
+from components.edge.rate_limit import GRPC_PORT as RATE_LIMIT_GRPC
 from components.foundation.network import subnet_layout
 from components.security.audit import AuditArgs, AuditTrail
 from components.security.mesh_policies import MeshPolicies, MeshPoliciesArgs
@@ -74,8 +75,9 @@ PLATFORM_PEERS: dict[str, list[tuple[str, int | None]]] = {
     "autoscaling-system": [(MONITORING_NAMESPACE, 8085)],
     "reloader": [(MONITORING_NAMESPACE, 9090)],
     MESH_NAMESPACE: [(MONITORING_NAMESPACE, 15014)],
-    # The gateway: Prometheus scrapes its Envoy statistics.
-    GATEWAY_NAMESPACE: [(MONITORING_NAMESPACE, 15090)],
+    # The gateway: Prometheus scrapes its Envoy statistics; the gateway asks the rate limit
+    # service beside it.
+    GATEWAY_NAMESPACE: [(MONITORING_NAMESPACE, 15090), (GATEWAY_NAMESPACE, RATE_LIMIT_GRPC)],
     # The load balancer controller's metrics (8080) and external-dns's (7979).
     EDGE_NAMESPACE: [(MONITORING_NAMESPACE, 8080), (MONITORING_NAMESPACE, EXTERNAL_DNS_METRICS)],
     CERT_MANAGER_NAMESPACE: [(MONITORING_NAMESPACE, CERT_MANAGER_METRICS)],

@@ -193,6 +193,7 @@ DEFAULTS: dict[str, Any] = {
         "externalDns": {"replicas": 1, "resources": _resources("50m", "64Mi", "128Mi")},
         # One gateway replica per zone.
         "ingressGateway": {"replicas": 3, "resources": _resources("250m", "256Mi", "1Gi")},
+        "rateLimiter": {"replicas": 2, "resources": _resources("50m", "64Mi", "128Mi")},
         # Two Prometheus replicas scrape alike (either can answer); 30 days on 100 GiB each.
         "monitoring": {
             "replicas": 2,
@@ -211,6 +212,9 @@ DEFAULTS: dict[str, Any] = {
         # 2,000 requests per client IP in five minutes (about 7 a second) before the web ACL
         # blocks it; the gateway's own limits sit behind this one.
         "waf": {"requestsPerIp": 2000, "windowSeconds": 300, "logRetentionDays": 365},
+        # At the gateway, per minute: 300 per client IP (under the web ACL's 400 a minute)
+        # and 120 per signed-in user, wherever they connect from.
+        "rateLimits": {"requestsPerMinutePerIp": 300, "requestsPerMinutePerUser": 120},
         "shieldAdvanced": False,
     },
     "security": {"guardDuty": True, "cloudTrail": True, "trailRetentionDays": 2555},

@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = deep_merge(
             "loadBalancerController": {"replicas": 1},
             "certManager": {"replicas": 1},
             "ingressGateway": {"replicas": 2},
+            "rateLimiter": {"replicas": 1},
             "mesh": {
                 "replicas": 1,
                 # Staging's sidecars may call any host (the registered ones are still listed:
@@ -79,7 +80,10 @@ DEFAULTS: dict[str, Any] = deep_merge(
             },
         },
         # A tighter per-IP limit: staging's clients are the team and its test runners.
-        "edge": {"waf": {"requestsPerIp": 1000, "logRetentionDays": 30}},
+        "edge": {
+            "waf": {"requestsPerIp": 1000, "logRetentionDays": 30},
+            "rateLimits": {"requestsPerMinutePerIp": 150},
+        },
         "retention": {"secretRecoveryWindowDays": 7, "documentVersionDays": 30},
         "data": {
             "database": {

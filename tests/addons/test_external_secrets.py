@@ -35,8 +35,8 @@ def test_external_secret_and_its_store(stack_run: StackRun) -> None:
         "aws": {"service": "SecretsManager", "region": "us-east-1"}
     }
     # The services' namespace, the database bootstrap's (the only reader of the master),
-    # monitoring's (Grafana's admin, the alert receivers' keys), and where operators sign in at
-    # the load balancer, the gateway's (the sign-in client).
+    # monitoring's (Grafana's admin, the alert receivers' keys), and the gateway's (the rate
+    # limiter's Redis token; the operators' sign-in client where they sign in).
     signs_in = signs_operators_in(stack_run)
     assert store["spec"]["conditions"] == [
         {
@@ -44,7 +44,7 @@ def test_external_secret_and_its_store(stack_run: StackRun) -> None:
                 app_namespace(stack_run),
                 "database-bootstrap",
                 "monitoring",
-                *(["istio-ingress"] if signs_in else []),
+                "istio-ingress",
             ]
         }
     ]

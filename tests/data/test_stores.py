@@ -323,7 +323,9 @@ def test_no_service_holds_the_master_password_only_the_bootstrap_job_reads_it(
         # The platform's own, in the monitoring namespace only.
         ("monitoring", "grafana-admin"),
         ("monitoring", "alert-receivers"),
-        # The operators' sign-in client, beside the gateway the load balancer reaches.
+        # Beside the gateway: the rate limiter's Redis token, and the operators' sign-in
+        # client where they sign in.
+        ("istio-ingress", "ratelimit-redis-credentials"),
         *([("istio-ingress", "operator-sso")] if signs_operators_in(stack_run) else []),
     }
     master = externals[("database-bootstrap", "database-master")]["spec"]["data"]

@@ -6,7 +6,7 @@ import json
 
 from offline.engine import StackRun
 from tests.conftest import SEED_PORTS
-from tests.lookup import inline_policy, irsa_role, key_by_alias, objects, pod_spec
+from tests.lookup import app_objects, inline_policy, irsa_role, key_by_alias, objects, pod_spec
 
 
 def test_storage_classes_encrypt_with_the_volume_key(stack_run: StackRun) -> None:
@@ -43,7 +43,7 @@ def test_one_immutable_scanned_repository_per_service(stack_run: StackRun) -> No
     # Each service runs its stack's release tag from its own repository.
     urls = {r.inputs["name"].rsplit("/", 1)[1]: r.inputs["name"] for r in repositories}
     services = stack_run.namespace["settings"].services
-    for name, deployment in objects(stack_run, "Deployment").items():
+    for name, deployment in app_objects(stack_run, "Deployment").items():
         image = pod_spec(deployment)["containers"][0]["image"]
         registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
         assert image == f"{registry}/{urls[name]}:{services[name].image_tag}"
@@ -54,7 +54,7 @@ def test_release_tags_come_from_the_stack_files(production: StackRun, staging: S
         (production, "1.4.2", {"ml-service": "1.3.0"}),
         (staging, "1.5.0-rc.1", {}),
     ):
-        for name, deployment in objects(run, "Deployment").items():
+        for name, deployment in app_objects(run, "Deployment").items():
             image = pod_spec(deployment)["containers"][0]["image"]
             assert image.endswith(
                 f"/financial-planning-{run.stack}/{name}:" + exceptions.get(name, tag)

@@ -8,7 +8,7 @@ import pytest
 
 from offline.engine import StackRun
 from tests.conftest import SEED_PORTS, run_with
-from tests.lookup import helm_release, objects, pod_spec
+from tests.lookup import app_deployments, app_objects, helm_release, objects, pod_spec
 
 
 def cpu_at(percent: int) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def test_banking_scales_up_at_once_and_down_one_pod_at_a_time(production: StackR
 def test_no_deployment_under_an_hpa_sets_or_tracks_its_replicas(stack_run: StackRun) -> None:
     scaled = set(hpas(stack_run))
     assert len(scaled) == 7
-    for deployment in stack_run.of_type("kubernetes:apps/v1:Deployment"):
+    for deployment in app_deployments(stack_run):
         name = deployment.inputs["metadata"]["name"]
         if name in scaled:
             # Absent, so a server-side apply never takes the field back from the HPA.
@@ -191,7 +191,7 @@ def test_services_outrank_each_other_as_the_seed_says_and_addons_outrank_them(
     stack_run: StackRun,
 ) -> None:
     classes = {name: c["value"] for name, c in objects(stack_run, "PriorityClass").items()}
-    deployments = objects(stack_run, "Deployment")
+    deployments = app_objects(stack_run, "Deployment")
     value = {n: classes[pod_spec(d)["priorityClassName"]] for n, d in deployments.items()}
     for high in ("banking-service", "financial-planning-api", "user-service"):
         for low in ("notification-service", "simulation-service"):
@@ -209,10 +209,7 @@ def test_services_outrank_each_other_as_the_seed_says_and_addons_outrank_them(
 
 
 def test_the_gpu_service_waits_long_enough_for_a_node_from_zero(stack_run: StackRun) -> None:
-    waits = {
-        d.inputs["metadata"]["name"]: d.custom_timeouts
-        for d in stack_run.of_type("kubernetes:apps/v1:Deployment")
-    }
+    waits = {d.inputs["metadata"]["name"]: d.custom_timeouts for d in app_deployments(stack_run)}
     # Groups that start at zero nodes (GPU; in staging also memory): a new node, its driver and
     # the device plugin take longer than the provider's default 10 minutes.
     from_zero = {"production": {"ml-service"}, "staging": {"ml-service", "document-service"}}
@@ -226,7 +223,9 @@ def test_the_gpu_service_waits_long_enough_for_a_node_from_zero(stack_run: Stack
 @pytest.mark.parametrize("replicas", [0, 1])
 def test_ml_service_is_scaled_by_hand(replicas: int) -> None:
     run = run_with("staging", services={"ml-service": {"replicas": replicas}})
-    [ml] = [d for d in objects(run, "Deployment").values() if d["metadata"]["name"] == "ml-service"]
+    [ml] = [
+        d for d in app_objects(run, "Deployment").values() if d["metadata"]["name"] == "ml-service"
+    ]
     assert ml["spec"]["replicas"] == replicas
     assert "ml-service" not in hpas(run)
     assert "ml-service" not in objects(run, "PodDisruptionBudget")

@@ -9,12 +9,12 @@ import pytest
 from offline.engine import StackRun, run_stack, stack_config
 from stacks import SettingsError
 from tests.conftest import APP_NAMESPACES, SEED_PORTS
-from tests.lookup import app_namespace, objects, pod_spec, waits_for
+from tests.lookup import app_deployments, app_namespace, app_objects, objects, pod_spec, waits_for
 
 
 def test_eight_deployments_and_services_on_the_seed_ports(stack_run: StackRun) -> None:
-    deployments = objects(stack_run, "Deployment")
-    services = objects(stack_run, "Service")
+    deployments = app_objects(stack_run, "Deployment")
+    services = app_objects(stack_run, "Service")
     assert set(deployments) == set(services) == set(SEED_PORTS)
     for name, port in SEED_PORTS.items():
         [container] = pod_spec(deployments[name])["containers"]
@@ -32,7 +32,7 @@ def test_eight_deployments_and_services_on_the_seed_ports(stack_run: StackRun) -
 
 
 def test_every_deployment_runs_restricted(stack_run: StackRun) -> None:
-    for name, deployment in objects(stack_run, "Deployment").items():
+    for name, deployment in app_objects(stack_run, "Deployment").items():
         pod = pod_spec(deployment)
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -59,7 +59,7 @@ def test_every_deployment_runs_restricted(stack_run: StackRun) -> None:
 
 
 def test_services_run_on_their_workload_class(production: StackRun) -> None:
-    deployments = objects(production, "Deployment")
+    deployments = app_objects(production, "Deployment")
     classes = {
         name: pod_spec(d)["nodeSelector"]["workload-class"] for name, d in deployments.items()
     }
@@ -79,13 +79,15 @@ def test_services_run_on_their_workload_class(production: StackRun) -> None:
 
 
 def test_ml_service_requests_a_gpu_and_tolerates_the_gpu_taint(stack_run: StackRun) -> None:
-    ml = pod_spec(objects(stack_run, "Deployment")["ml-service"])
+    ml = pod_spec(app_objects(stack_run, "Deployment")["ml-service"])
     resources = ml["containers"][0]["resources"]
     assert resources["requests"]["nvidia.com/gpu"] == resources["limits"]["nvidia.com/gpu"] == "1"
     assert ml["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
     ]
-    others = [pod_spec(d) for n, d in objects(stack_run, "Deployment").items() if n != "ml-service"]
+    others = [
+        pod_spec(d) for n, d in app_objects(stack_run, "Deployment").items() if n != "ml-service"
+    ]
     assert all(not p["tolerations"] for p in others)
     assert all("nvidia.com/gpu" not in p["containers"][0]["resources"]["limits"] for p in others)
 
@@ -95,13 +97,13 @@ def minimum_replicas(run: StackRun) -> dict[str, int]:
     hpas = objects(run, "HorizontalPodAutoscaler")
     return {
         name: hpas[name]["spec"]["minReplicas"] if name in hpas else d["spec"]["replicas"]
-        for name, d in objects(run, "Deployment").items()
+        for name, d in app_objects(run, "Deployment").items()
     }
 
 
 def test_pod_disruption_budgets_exactly_where_replicas_allow_one(stack_run: StackRun) -> None:
-    deployments = objects(stack_run, "Deployment")
-    budgets = objects(stack_run, "PodDisruptionBudget")
+    deployments = app_objects(stack_run, "Deployment")
+    budgets = app_objects(stack_run, "PodDisruptionBudget")
     multi = {name for name, count in minimum_replicas(stack_run).items() if count > 1}
     assert set(budgets) == multi
     # In production every service but the GPU one runs two or more replicas at its lowest.
@@ -126,7 +128,7 @@ def test_read_write_once_claims_only_in_single_replica_deployments(stack_run: St
     claims = objects(stack_run, "PersistentVolumeClaim")
     assert "ml-service-data" in claims
     mounted = {}
-    for deployment in objects(stack_run, "Deployment").values():
+    for deployment in app_objects(stack_run, "Deployment").values():
         for volume in pod_spec(deployment)["volumes"]:
             if "persistentVolumeClaim" in volume:
                 mounted[volume["persistentVolumeClaim"]["claimName"]] = deployment
@@ -164,7 +166,7 @@ def test_config_map_holds_environment_and_service_urls(stack_run: StackRun) -> N
     assert data["USER_SERVICE_URL"] == f"http://user-service.{namespace}.svc.cluster.local:8002"
     assert data["GRAPHQL_GATEWAY_URL"].endswith(":4000")
     assert data["DOCUMENTS_BUCKET"] == f"financial-planning-{stack_run.stack}-documents"
-    for deployment in objects(stack_run, "Deployment").values():
+    for deployment in app_objects(stack_run, "Deployment").values():
         container = pod_spec(deployment)["containers"][0]
         assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
         assert all("value" in e or "valueFrom" in e for e in container["env"])
@@ -172,7 +174,8 @@ def test_config_map_holds_environment_and_service_urls(stack_run: StackRun) -> N
 
 def test_secrets_reach_pods_only_by_reference(stack_run: StackRun) -> None:
     env = {
-        n: pod_spec(d)["containers"][0]["env"] for n, d in objects(stack_run, "Deployment").items()
+        n: pod_spec(d)["containers"][0]["env"]
+        for n, d in app_objects(stack_run, "Deployment").items()
     }
     refs = {
         name: {
@@ -230,6 +233,6 @@ def test_each_service_waits_for_the_priority_class_it_names(stack_run: StackRun)
         r.inputs["metadata"]["name"]: r.urn
         for r in stack_run.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")
     }
-    for deployment in stack_run.of_type("kubernetes:apps/v1:Deployment"):
+    for deployment in app_deployments(stack_run):
         named = deployment.inputs["spec"]["template"]["spec"]["priorityClassName"]
         assert classes[named] in waits_for(stack_run, deployment.urn), deployment.name
