@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from stacks.catalog import (
     ComputeResources,
@@ -104,6 +104,40 @@ class OutboundSettings(Settings):
     external_hosts: dict[ServiceName, list[DnsName]] = {}
 
 
+K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+class TracingCollector(Settings):
+    """An OpenTelemetry collector's Service in the cluster, taking OTLP over gRPC."""
+
+    namespace: Annotated[str, Field(pattern=K8S_NAME)]
+    service: Annotated[str, Field(pattern=K8S_NAME)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 4317
+
+    @property
+    def host(self) -> str:
+        return f"{self.service}.{self.namespace}.svc.cluster.local"
+
+
+class TracingSettings(Settings):
+    """Spans from every sidecar and the gateway (Istio's Telemetry API)."""
+
+    # The share of requests traced, 0 to 100 in steps of 0.01 (Telemetry's
+    # randomSamplingPercentage).
+    sampling_percent: Annotated[float, Field(ge=0, le=100)]
+    # Where spans go; none: no spans are sent (the collector is the observability layer's).
+    collector: TracingCollector | None = None
+
+    @field_validator("sampling_percent")
+    @classmethod
+    def _hundredths(cls, percent: float) -> float:
+        if abs(percent * 100 - round(percent * 100)) > 1e-9:
+            raise invalid(
+                "samplingPercent", percent, f"{percent} is finer than Istio's steps of 0.01"
+            )
+        return percent
+
+
 class MeshSettings(ControllerSettings):
     """Istio (sidecar mode, with its CNI node agent): `replicas` and `resources` are istiod's.
     Two or more replicas get a PodDisruptionBudget."""
@@ -113,6 +147,7 @@ class MeshSettings(ControllerSettings):
     # How the services are called inside the mesh, per class of service.
     traffic: TrafficSettings
     outbound: OutboundSettings
+    tracing: TracingSettings
     # What each service pod's sidecar requests (and its memory limit): counted in the node
     # groups' capacity, beside the service's own requests.
     sidecar: AddonResources = AddonResources.model_validate(

@@ -22,7 +22,7 @@ import pulumi
 from components.addons.base import ClusterAddon, CompanionAddon
 from components.shared.conventions import CONTROLLER_NODES, PLATFORM_PRIORITY_CLASS
 from components.shared.helm import HelmChart
-from stacks.addon_settings import IngressGatewaySettings, MeshSettings
+from stacks.addon_settings import IngressGatewaySettings, MeshSettings, TracingSettings
 
 ISTIO_VERSION = "1.30.3"
 ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
@@ -41,6 +41,25 @@ RESTRICTED_SECCOMP = {"type": "RuntimeDefault"}
 
 def istio_chart(chart: str) -> HelmChart:
     return HelmChart(chart=chart, version=ISTIO_VERSION, repository=ISTIO_CHARTS)
+
+
+# The name the mesh's Telemetry resource gives its tracing provider.
+TRACING_PROVIDER = "otel-tracing"
+
+
+def tracing_provider(tracing: TracingSettings) -> dict[str, Any]:
+    """meshConfig's extension provider for spans over OTLP/gRPC, where there is a collector."""
+    collector = tracing.collector
+    if collector is None:
+        return {}
+    return {
+        "extensionProviders": [
+            {
+                "name": TRACING_PROVIDER,
+                "opentelemetry": {"service": collector.host, "port": collector.port},
+            }
+        ]
+    }
 
 
 @dataclass(frozen=True)
@@ -117,6 +136,8 @@ class Istiod(ClusterAddon):
                 "outboundTrafficPolicy": {
                     "mode": "REGISTRY_ONLY" if settings.outbound.registry_only else "ALLOW_ANY"
                 },
+                # The tracing provider the mesh's Telemetry names (components/mesh/telemetry.py).
+                **tracing_provider(settings.tracing),
             },
         }
 

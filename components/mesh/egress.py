@@ -24,6 +24,7 @@ from components.addons.mesh import MESH_NAMESPACE
 from components.mesh.traffic import NETWORKING_API, service_host
 from components.shared.conventions import STORE_PORTS, selector_labels
 from components.shared.custom_resources import labelled_custom_resource
+from stacks.addon_settings import TracingCollector
 from stacks.catalog import DataStore, ServiceName, ServiceSettings
 
 # Names for the data tier's ranges: ServiceEntry hosts are names, even where the addresses
@@ -60,6 +61,8 @@ class MeshEgressArgs:
     region: str
     # Services with an IAM role (they call STS, and S3 if they keep documents).
     aws_callers: Sequence[str]
+    # Where every proxy sends its spans, if anywhere.
+    tracing_collector: TracingCollector | None = None
 
 
 class MeshEgress(pulumi.ComponentResource):
@@ -132,6 +135,9 @@ class MeshEgress(pulumi.ComponentResource):
         if name in args.aws_callers:
             hosts += [f"{here}{host}" for host in aws_api_hosts(args.region)]
         hosts += [f"{here}{host}" for host in args.external_hosts.get(name, [])]
+        collector = args.tracing_collector
+        if collector is not None:
+            hosts.append(f"{collector.namespace}/{collector.host}")
         # istiod (configuration and certificates).
         return [*hosts, f"{MESH_NAMESPACE}/*"]
 

@@ -14,8 +14,9 @@ import pulumi
 from components.context import ClusterContext, StackContext, with_cluster
 from components.foundation.network import subnet_layout
 from components.mesh.egress import MeshEgress, MeshEgressArgs
+from components.mesh.telemetry import MeshTelemetry
 from components.mesh.traffic import ServiceTraffic, ServiceTrafficArgs
-from stacks.addon_settings import OutboundSettings
+from stacks.addon_settings import OutboundSettings, TracingSettings
 from stacks.catalog import ServiceName, ServiceSettings
 from stacks.settings import StackSettings
 from stacks.traffic_settings import TrafficSettings
@@ -27,6 +28,7 @@ class MeshArgs:
     services: Mapping[ServiceName, ServiceSettings]
     traffic: TrafficSettings
     outbound: OutboundSettings
+    tracing: TracingSettings
     # The private subnets (the data tier's) and the region (its AWS API names).
     store_cidrs: Sequence[str]
     region: str
@@ -38,6 +40,7 @@ class MeshArgs:
             services=settings.services,
             traffic=settings.addons.mesh.traffic,
             outbound=settings.addons.mesh.outbound,
+            tracing=settings.addons.mesh.tracing,
             store_cidrs=subnet_layout(settings.vpc_cidr, len(settings.availability_zones))[0],
             region=settings.region,
         )
@@ -47,6 +50,8 @@ class MeshArgs:
 class MeshPolicies:
     traffic: ServiceTraffic
     egress: MeshEgress
+    # Where the stack names a tracing collector.
+    telemetry: MeshTelemetry | None
 
 
 def build_mesh(
@@ -78,7 +83,13 @@ def build_mesh(
             store_cidrs=args.store_cidrs,
             region=args.region,
             aws_callers=aws_callers,
+            tracing_collector=args.tracing.collector,
         ),
         opts=opts,
     )
-    return MeshPolicies(traffic, egress)
+    telemetry = (
+        MeshTelemetry(f"{context.prefix}-mesh-telemetry", args.tracing, opts=opts)
+        if args.tracing.collector is not None
+        else None
+    )
+    return MeshPolicies(traffic, egress, telemetry)

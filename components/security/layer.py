@@ -33,6 +33,7 @@ from components.security.network_policies import (
 )
 from components.security.rbac import Personas, PersonasArgs
 from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
+from stacks.addon_settings import TracingCollector
 from stacks.catalog import ServiceName, ServiceSettings
 from stacks.secrets import FINDINGS_PAGER_KEY
 from stacks.settings import SecuritySettings, StackSettings
@@ -93,6 +94,8 @@ class SecurityArgs:
     settings: SecuritySettings
     # Where GuardDuty is on: the PagerDuty integration key its findings page through.
     findings_pager_key: pulumi.Output[str] | None = None
+    # Where the sidecars send spans (the mesh's tracing collector), if anywhere.
+    tracing_collector: TracingCollector | None = None
 
     @classmethod
     def from_settings(
@@ -105,6 +108,9 @@ class SecurityArgs:
             developers_may_edit=settings.access.developers_may_edit,
             settings=settings.security,
             findings_pager_key=secrets.get(FINDINGS_PAGER_KEY),
+            tracing_collector=(
+                settings.addons.mesh.tracing.collector if settings.addons.mesh.enabled else None
+            ),
         )
 
 
@@ -154,6 +160,7 @@ def build_security(
             vpc_cidr=args.vpc_cidr,
             aws_callers=guarded.aws_callers,
             former_ingress_urn=former_ingress_urns(context, list(args.services)),
+            tracing_collector=args.tracing_collector,
         ),
         opts=in_cluster,
     )

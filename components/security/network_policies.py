@@ -23,6 +23,7 @@ from components.addons.mesh import GATEWAY_NAMESPACE, MESH_NAMESPACE
 from components.addons.monitoring import MONITORING_NAMESPACE
 from components.observability.contract import METRICS_PORT
 from components.shared.conventions import STORE_PORTS, selector_labels, standard_labels
+from stacks.addon_settings import TracingCollector
 from stacks.catalog import ServiceName, ServiceSettings, callers_of
 
 DNS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
@@ -65,6 +66,7 @@ def egress_rules(
     store_cidrs: Sequence[str],
     vpc_cidr: str,
     calls_aws: bool,
+    tracing_collector: TracingCollector | None = None,
 ) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = [
         {
@@ -72,6 +74,14 @@ def egress_rules(
             "ports": [{"port": ISTIOD_PORT, "protocol": "TCP"}],
         }
     ]
+    if tracing_collector is not None:
+        # The sidecar's spans (OTLP) to the collector.
+        rules.append(
+            {
+                "to": [in_namespace(tracing_collector.namespace)],
+                "ports": [{"port": tracing_collector.port, "protocol": "TCP"}],
+            }
+        )
     for callee in service.calls:
         rules.append(
             {
@@ -114,6 +124,8 @@ class AppNetworkPoliciesArgs:
     aws_callers: Sequence[str]
     # Earlier URN of a service's ingress policy, which lived in its Microservice component.
     former_ingress_urn: Mapping[str, str]
+    # Where the sidecars send spans, if anywhere.
+    tracing_collector: TracingCollector | None = None
 
 
 class AppNetworkPolicies(pulumi.ComponentResource):
@@ -189,6 +201,7 @@ class AppNetworkPolicies(pulumi.ComponentResource):
                         args.store_cidrs,
                         args.vpc_cidr,
                         service_name in args.aws_callers,
+                        args.tracing_collector,
                     ),
                 },
                 None,

@@ -174,6 +174,9 @@ DEFAULTS: dict[str, Any] = {
             # Production's sidecars reach only what is registered: the mesh, the data tier,
             # the AWS APIs and these hosts (the mail and SMS providers are placeholders for
             # the ones the product signs up with).
+            # One request in a hundred traced; spans go nowhere until the collector (Jaeger,
+            # the observability layer's) is named here.
+            "tracing": {"samplingPercent": 1.0},
             "outbound": {
                 "registryOnly": True,
                 "externalHosts": {

@@ -59,6 +59,7 @@ DEFAULTS: dict[str, Any] = deep_merge(
                 "replicas": 1,
                 # Staging's sidecars may call any host (the registered ones are still listed:
                 # Plaid's sandbox instead of production).
+                "tracing": {"samplingPercent": 10.0},
                 "outbound": {
                     "registryOnly": False,
                     "externalHosts": {"banking-service": ["sandbox.plaid.com"]},
