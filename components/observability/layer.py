@@ -24,6 +24,7 @@ class ObservabilityArgs:
     app_namespace: str
     services: Mapping[ServiceName, ServiceSettings]
     mesh: bool
+    edge: bool
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> ObservabilityArgs:
@@ -32,6 +33,7 @@ class ObservabilityArgs:
             app_namespace=settings.application.namespace,
             services=settings.services,
             mesh=settings.addons.mesh.enabled,
+            edge=settings.edge.enabled and settings.addons.mesh.enabled,
         )
 
 
@@ -50,6 +52,7 @@ def build_observability(
             rules_namespace=MONITORING_NAMESPACE,
             services=args.services,
             mesh=args.mesh,
+            edge=args.edge,
         ),
         opts=pulumi.ResourceOptions.merge(
             with_cluster(context, cluster), pulumi.ResourceOptions(depends_on=[monitoring])

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.addons.external_secrets import ExternalSecrets
-from components.addons.mesh import MESH_NAMESPACE
+from components.addons.mesh import GATEWAY_NAMESPACE, GATEWAY_SELECTOR, MESH_NAMESPACE
 from components.addons.monitoring import DASHBOARD_LABEL
 from components.observability.alerts import rule_groups
 from components.observability.dashboards import dashboard_models
@@ -64,6 +64,8 @@ class ApplicationMonitoringArgs:
     services: Mapping[ServiceName, ServiceSettings]
     # The mesh runs: scrape the sidecars' Envoy statistics and istiod.
     mesh: bool = False
+    # The edge runs: scrape the ingress gateway's Envoy statistics too.
+    edge: bool = False
 
 
 class ApplicationMonitoring(pulumi.ComponentResource):
@@ -153,6 +155,19 @@ class ApplicationMonitoring(pulumi.ComponentResource):
             path="/stats/prometheus",
             opts=opts,
         )
+        if args.edge:
+            # The gateway's proxy serves the same statistics (requests per host, 429s of the
+            # rate limits, upstream errors).
+            pod_monitor(
+                f"{name}-ingress-gateway",
+                "istio-ingress-gateway",
+                namespace=args.rules_namespace,
+                watched_namespace=GATEWAY_NAMESPACE,
+                labels=GATEWAY_SELECTOR,
+                port="http-envoy-prom",
+                path="/stats/prometheus",
+                opts=opts,
+            )
         labelled_custom_resource(
             f"{name}-istiod",
             api_version=MONITORING_API,

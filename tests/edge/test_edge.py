@@ -600,3 +600,22 @@ def test_the_stack_exports_its_urls_and_the_uis_know_theirs(production: StackRun
     urls = exported["operatorUrls"]
     assert values["grafana"]["grafana.ini"]["server"]["root_url"] == urls["grafana"]
     assert values["prometheus"]["prometheusSpec"]["externalUrl"] == urls["prometheus"]
+
+
+def test_the_gateway_is_scraped_on_the_port_its_namespace_admits(stack_run: StackRun) -> None:
+    monitor = objects(stack_run, "PodMonitor")["istio-ingress-gateway"]["spec"]
+    assert monitor["namespaceSelector"] == {"matchNames": ["istio-ingress"]}
+    assert monitor["selector"] == {"matchLabels": {"istio": "ingressgateway"}}
+    [endpoint] = monitor["podMetricsEndpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http-envoy-prom", "/stats/prometheus")
+    [policy] = [
+        p
+        for p in kubernetes_objects(stack_run)
+        if p["kind"] == "NetworkPolicy" and p["metadata"]["namespace"] == "istio-ingress"
+    ]
+    assert {
+        "from": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ],
+        "ports": [{"port": 15090, "protocol": "TCP"}],
+    } in policy["spec"]["ingress"]
