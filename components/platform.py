@@ -148,6 +148,7 @@ def build_platform(
             database_name=settings.data.database.database_name,
             database_master=data.database_master,
             database_ready=[data.database],
+            search_access=data.search_access,
         ),
     )
     security = build_security(

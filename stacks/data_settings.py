@@ -114,9 +114,10 @@ class SearchSettings(Settings):
     instance_count: Annotated[int, Field(ge=1, le=30)]
     dedicated_master_type: Annotated[str, Field(pattern=r"^[a-z0-9]+\.[a-z0-9]+\.search$")] | None
     volume_size_gib: Annotated[int, Field(ge=10, le=16384)]
-    # The IAM principal that administers fine-grained access control (stated, never derived
-    # from another list, so reordering admins never moves it).
-    master_user_arn: Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
+    # The IAM principal that administers the domain: mapped to fine-grained access control's
+    # all_access and security_manager by the search bootstrap (whose own role is the master
+    # user, so that the program can apply the readers' and writers' mappings).
+    administrator_arn: Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
 
     @model_validator(mode="after")
     def _zones_can_hold_the_nodes(self) -> SearchSettings:

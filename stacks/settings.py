@@ -85,6 +85,7 @@ RESERVED_NAMESPACES = frozenset(
         "nvidia-device-plugin",
         "reloader",
         "database-bootstrap",
+        "search-bootstrap",
         "istio-system",
         "istio-ingress",
         "istio-cni",

@@ -20,7 +20,7 @@ BASE: dict[str, Any] = {
     "access": {"deployer": "arn:aws:iam::123456789012:role/deployer"},
     # Every stack names each service's release: there is no default image.
     "services": {name: {"imageTag": "2.0.0"} for name in SEED_PORTS},
-    "data": {"search": {"masterUserArn": "arn:aws:iam::123456789012:role/admin"}},
+    "data": {"search": {"administratorArn": "arn:aws:iam::123456789012:role/admin"}},
     # The domain and its zone are the account's; who may open the operator UIs too.
     "edge": {
         "domain": "example.com",

@@ -80,8 +80,6 @@ class ExternalDns(SelfMonitoredAddon):
     )
     namespace = EDGE_NAMESPACE
     service_account = "external-dns"
-    # The namespace's Pod Security and its owner: the load balancer controller's.
-    after = ("lb-controller",)
 
     @property
     def enabled(self) -> bool:

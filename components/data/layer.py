@@ -13,7 +13,8 @@ from components.data.backup import DatabaseBackups, DatabaseBackupsArgs
 from components.data.cache import Cache, CacheArgs
 from components.data.database import Database, DatabaseArgs
 from components.data.documents import DocumentStore, DocumentStoreArgs
-from components.data.search import SearchArgs, SearchDomain
+from components.data.search import SearchArgs, SearchDomain, search_domain_arn
+from components.data.search_access import SearchMaster, SearchMasterArgs, search_http_statement
 from components.data.secrets import (
     ApplicationSecrets,
     ApplicationSecretsArgs,
@@ -44,8 +45,10 @@ class DataArgs:
     data: DataSettings
     # The database puts one instance in each, in order.
     availability_zones: Sequence[str]
-    # The IAM principal that administers the search domain's fine-grained access control.
-    search_master_arn: str
+    # The IAM principal that administers the search domain (mapped to its admin roles).
+    search_administrator_arn: str
+    # Services that use the search domain.
+    search_users: Sequence[str]
     # The namespace and service accounts of the services (one IRSA role each that needs AWS).
     app_namespace: str
     document_service_accounts: Sequence[str]
@@ -66,7 +69,10 @@ class DataArgs:
         return cls(
             data=settings.data,
             availability_zones=settings.availability_zones,
-            search_master_arn=settings.data.search.master_user_arn,
+            search_administrator_arn=settings.data.search.administrator_arn,
+            search_users=[
+                name for name, s in settings.services.items() if "search" in s.data_stores
+            ],
             app_namespace=settings.application.namespace,
             document_service_accounts=[
                 name for name, s in settings.services.items() if s.documents_bucket
@@ -92,6 +98,17 @@ def operator_sso(args: DataArgs) -> dict[str, dict[str, pulumi.Output[str]]]:
 
 
 @dataclass(frozen=True)
+class SearchAccess:
+    """The search domain's endpoint, its master role (the bootstrap's), its administrator,
+    and the IAM roles that hold each of its roles."""
+
+    endpoint: pulumi.Output[str]
+    master_role_arn: pulumi.Output[str]
+    administrator_arn: str
+    mappings: dict[str, list[pulumi.Output[str]]]
+
+
+@dataclass(frozen=True)
 class DataTier:
     database: Database
     # Copies of the database's backups in a second region (None without disaster recovery).
@@ -111,6 +128,8 @@ class DataTier:
     config: dict[str, pulumi.Input[str]]
     # service -> IRSA role of its service account.
     service_roles: dict[str, pulumi.Output[str]]
+    # Who may use the search domain: what the search bootstrap applies.
+    search_access: SearchAccess
 
 
 def connect_as(region: str, user: str) -> Callable[[list[str]], list[dict[str, Any]]]:
@@ -165,15 +184,28 @@ def build_data(
         ),
         opts=with_aws,
     )
+    search_name = f"fp-{context.stack}-search"
+    search_arn = search_domain_arn(context.region, context.account_id, search_name)
+    search_http = search_arn.apply(lambda arn: [search_http_statement(arn)])
+    # Fine-grained access control's master user: the search bootstrap's role (search_access.py).
+    search_master = SearchMaster(
+        f"{prefix}-search-master",
+        SearchMasterArgs(
+            domain_arn=search_arn,
+            cluster_name=prefix,
+            permissions_boundary=context.permissions_boundary,
+        ),
+        opts=with_aws,
+    )
     search = SearchDomain(
         f"{prefix}-search",
         SearchArgs(
-            domain_name=f"fp-{context.stack}-search",
+            domain_name=search_name,
             settings=data.search,
             network=network,
             region=context.region,
             account_id=context.account_id,
-            master_user_arn=args.search_master_arn,
+            master_user_arn=search_master.role_arn,
             protect=protect,
         ),
         opts=with_aws,
@@ -211,6 +243,8 @@ def build_data(
         statements.setdefault(service, []).append(
             cluster_of.apply(connect_as(context.region, database_user(service)))
         )
+    for service in args.search_users:
+        statements.setdefault(service, []).append(search_http)
     roles = ServiceRoles(
         f"{prefix}-service-roles",
         ServiceRolesArgs(
@@ -259,4 +293,10 @@ def build_data(
             "SEARCH_ENDPOINT": search.endpoint.apply(lambda host: f"https://{host}"),
         },
         service_roles=roles.role_arns,
+        search_access=SearchAccess(
+            endpoint=search.endpoint,
+            master_role_arn=search_master.role_arn,
+            administrator_arn=args.search_administrator_arn,
+            mappings={"document-search": [roles.role_arns[s] for s in args.search_users]},
+        ),
     )

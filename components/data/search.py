@@ -17,6 +17,12 @@ HTTPS_PORT = 443
 OPENSEARCH_TLS_POLICY = "Policy-Min-TLS-1-2-PFS-2023-10"
 
 
+def search_domain_arn(region: str, account_id: pulumi.Input[str], name: str) -> pulumi.Output[str]:
+    return pulumi.Output.from_input(account_id).apply(
+        lambda account: f"arn:{PARTITION}:es:{region}:{account}:domain/{name}"
+    )
+
+
 def search_access_policy(account_id: str, domain_arn: str) -> str:
     """Principals of this account only, and only those whose IAM policies allow it; fine-grained
     access control then decides per index. No other account and no anonymous caller."""
@@ -39,8 +45,8 @@ class SearchArgs:
     network: PrivateNetwork
     region: str
     account_id: pulumi.Input[str]
-    # The IAM principal that administers the domain's fine-grained access control.
-    master_user_arn: str
+    # Fine-grained access control's master user (the search bootstrap's role).
+    master_user_arn: pulumi.Input[str]
     protect: bool
 
 
@@ -48,6 +54,7 @@ class SearchDomain(pulumi.ComponentResource):
     """An OpenSearch domain inside the VPC: encrypted, HTTPS only, fine-grained access control."""
 
     endpoint: pulumi.Output[str]
+    arn: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: SearchArgs, opts: pulumi.ResourceOptions | None = None
@@ -66,9 +73,7 @@ class SearchDomain(pulumi.ComponentResource):
         )
         zones = settings.zone_count
         account_id = pulumi.Output.from_input(args.account_id)
-        domain_arn = account_id.apply(
-            lambda account: f"arn:{PARTITION}:es:{args.region}:{account}:domain/{args.domain_name}"
-        )
+        domain_arn = search_domain_arn(args.region, account_id, args.domain_name)
         domain = aws.opensearch.Domain(
             name,
             domain_name=args.domain_name,
@@ -120,4 +125,5 @@ class SearchDomain(pulumi.ComponentResource):
             opts=kept,
         )
         self.endpoint = domain.endpoint
+        self.arn = domain.arn
         self.register_outputs({"endpoint": domain.endpoint})

@@ -16,7 +16,7 @@ from components.addons.base import HelmAddon
 from components.addons.cert_manager import CertManager, issuer_name
 from components.addons.external_secrets import ExternalSecrets
 from components.addons.load_balancer_controller import LoadBalancerController
-from components.addons.mesh import GATEWAY_NAMESPACE, IngressGateway
+from components.addons.mesh import GATEWAY_NAMESPACE, IngressGateway, IstioBase
 from components.addons.monitoring import FULLNAME, MONITORING_NAMESPACE
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.secrets import RemoteSecret
@@ -155,7 +155,13 @@ def build_edge(
             secret_store=ExternalSecrets.store_name,
         ),
         opts=in_cluster,
-        after=[installed[IngressGateway.name], installed[ExternalSecrets.name]],
+        # Its namespace (the gateway add-on's), Istio's kinds and External Secrets: not the
+        # gateway's release, so the limiter starts beside it.
+        after=[
+            installed[IngressGateway.name].namespace,
+            installed[IstioBase.name],
+            installed[ExternalSecrets.name],
+        ],
     )
     return Edge(
         firewall,

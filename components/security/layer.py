@@ -21,6 +21,7 @@ from components.addons.mesh import (
 )
 from components.addons.monitoring import MONITORING_NAMESPACE
 from components.context import ClusterContext, StackContext, with_cluster
+from components.data.search_access import SEARCH_BOOTSTRAP_NAMESPACE
 from components.edge.rate_limit import GRPC_PORT as RATE_LIMIT_GRPC
 from components.foundation.network import subnet_layout
 from components.security.audit import AuditArgs, AuditTrail
@@ -38,6 +39,8 @@ from stacks.catalog import ServiceName, ServiceSettings
 from stacks.secrets import FINDINGS_PAGER_KEY
 from stacks.settings import SecuritySettings, StackSettings
 
+# The EKS Pod Identity agent on every node (its link-local address, EKS User Guide).
+POD_IDENTITY_AGENT = "169.254.170.23/32"
 # What the API server (in the VPC) must reach in each platform namespace: webhooks and
 # aggregated APIs. External Secrets' webhook 10250; metrics-server 10250; the VPA admission
 # controller 8000; prometheus-adapter 6443. The GPU device plugin and Reloader take none.
@@ -176,6 +179,15 @@ def build_security(
     platform.append(
         PlatformNamespacePolicy(
             DATABASE_BOOTSTRAP_NAMESPACE, [], egress=[(cidr, 5432) for cidr in private_cidrs]
+        )
+    )
+    # The search bootstrap: nothing in; out only to DNS, the node's Pod Identity agent and the
+    # search domain (HTTPS inside the VPC).
+    platform.append(
+        PlatformNamespacePolicy(
+            SEARCH_BOOTSTRAP_NAMESPACE,
+            [],
+            egress=[(POD_IDENTITY_AGENT, 80), (args.vpc_cidr, 443)],
         )
     )
     PlatformNetworkPolicies(f"{prefix}-platform-network", platform, args.vpc_cidr, opts=in_cluster)

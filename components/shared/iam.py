@@ -37,6 +37,29 @@ def service_trust_policy(service: str) -> str:
     )
 
 
+def pod_identity_trust_policy(cluster_name: str, namespace: str, service_account: str) -> str:
+    """Trust for EKS Pod Identity: the agent assumes the role for one service account of one
+    cluster, named by the session tags it sets (EKS User Guide, "EKS Pod Identity": the role
+    trusts pods.eks.amazonaws.com for sts:AssumeRole and sts:TagSession). Unlike IRSA it
+    names no OIDC provider, so the role can exist before the cluster does."""
+    return policy_document(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Condition": {
+                    "StringEquals": {
+                        "aws:RequestTag/eks-cluster-name": cluster_name,
+                        "aws:RequestTag/kubernetes-namespace": namespace,
+                        "aws:RequestTag/kubernetes-service-account": service_account,
+                    }
+                },
+            }
+        ]
+    )
+
+
 def oidc_trust_policy(
     oidc_provider_arn: str, issuer_host_path: str, subjects: str | Sequence[str]
 ) -> str:

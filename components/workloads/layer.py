@@ -8,10 +8,12 @@ from dataclasses import dataclass
 import pulumi
 
 from components.context import ClusterContext, StackContext, with_cluster
+from components.data.layer import SearchAccess
 from components.data.secrets import RemoteSecret
 from components.workloads.application import Application, ApplicationArgs, ExternalSecrets
 from components.workloads.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
 from components.workloads.database_users import DatabaseUsers, DatabaseUsersArgs
+from components.workloads.search_users import SearchUsers, SearchUsersArgs
 from stacks.catalog import ServiceName, ServiceSettings, database_services, database_user
 from stacks.settings import ApplicationSettings, StackSettings, Taint
 from stacks.settings_base import WorkloadClass
@@ -63,6 +65,8 @@ class StackServices:
     database_name: str
     database_master: RemoteSecret
     database_ready: Sequence[pulumi.Resource]
+    # Who may use the search domain (the search bootstrap applies it).
+    search_access: SearchAccess
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Workloads:
     application: Application
     autoscaling: ServiceAutoscaling
     database_users: DatabaseUsers
+    search_users: SearchUsers
 
 
 def build_workloads(
@@ -121,4 +126,17 @@ def build_workloads(
             pulumi.ResourceOptions(depends_on=[*given.depends_on, *given.database_ready]),
         ),
     )
-    return Workloads(application, autoscaling, database_users)
+    search = given.search_access
+    search_users = SearchUsers(
+        f"{context.prefix}-search-users",
+        SearchUsersArgs(
+            cluster_name=cluster.name,
+            region=context.region,
+            endpoint=search.endpoint,
+            master_role_arn=search.master_role_arn,
+            administrator_arn=search.administrator_arn,
+            mappings=search.mappings,
+        ),
+        opts=with_cluster(context, cluster),
+    )
+    return Workloads(application, autoscaling, database_users, search_users)

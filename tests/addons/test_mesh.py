@@ -9,7 +9,7 @@ from stacks.capacity import Demand, service_demand
 from stacks.catalog import ServiceSettings
 from stacks.environments import DEFAULTS
 from tests.conftest import run_with
-from tests.lookup import helm_release, objects, waits_for
+from tests.lookup import app_deployments, helm_release, objects, waits_for
 
 ISTIO = "1.30.3"
 
@@ -58,7 +58,7 @@ def test_the_services_start_after_istiod_and_the_agent_beside_the_crds(
     assert {base.urn, cni.urn} <= set(istiod.dependencies)
     # The agent needs no CRD: it installs alongside base.
     assert base.urn not in waits_for(stack_run, cni.urn)
-    for deployment in stack_run.of_type("kubernetes:apps/v1:Deployment"):
+    for deployment in app_deployments(stack_run):
         # Pods created before istiod's webhook would run without a sidecar.
         assert istiod.urn in waits_for(stack_run, deployment.urn), deployment.name
     [app] = [

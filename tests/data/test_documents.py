@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from offline.engine import RecordedResource, StackRun
-from tests.lookup import app_namespace, inline_policy, irsa_role, objects, policy
+from tests.lookup import app_namespace, app_objects, inline_policy, irsa_role, policy
 
 
 def documents_bucket(run: StackRun) -> RecordedResource:
@@ -54,7 +54,7 @@ def test_documents_bucket_is_private_encrypted_versioned_and_tls_only(
 
 def test_only_document_service_reaches_the_bucket(stack_run: StackRun) -> None:
     bucket = documents_bucket(stack_run).state["arn"]
-    accounts = objects(stack_run, "ServiceAccount")
+    accounts = app_objects(stack_run, "ServiceAccount")
     reaching = set()
     for name, account in accounts.items():
         annotation = account["metadata"].get("annotations", {}).get("eks.amazonaws.com/role-arn")

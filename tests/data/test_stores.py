@@ -16,6 +16,7 @@ from stacks.merge import deep_merge
 from tests.conftest import run_with
 from tests.lookup import (
     app_namespace,
+    app_objects,
     children_of,
     inline_policy,
     irsa_role,
@@ -215,10 +216,9 @@ def test_search_domain_is_private_encrypted_and_access_controlled(stack_run: Sta
     }
     security = domain["advancedSecurityOptions"]
     assert security["enabled"] is True and security["internalUserDatabaseEnabled"] is False
-    assert security["masterUserOptions"] == {
-        "masterUserArn": "arn:aws:iam::123456789012:role/platform-"
-        + ("admin" if stack_run.stack == "production" else "deployer")
-    }
+    # The master user is the search bootstrap's role, which maps the rest (search_access.py).
+    [association] = stack_run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert security["masterUserOptions"] == {"masterUserArn": association.inputs["roleArn"]}
     assert domain["ebsOptions"]["volumeType"] == "gp3"
     assert len(domain["domainName"]) <= 28
     private = {
@@ -354,7 +354,7 @@ def test_each_database_service_connects_as_its_own_iam_user(stack_run: StackRun)
     objects = kubernetes_objects(stack_run)
     cluster_id = stack_run.one(CLUSTER).state["clusterResourceId"]
     users = {}
-    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+    for deployment in app_objects(stack_run, "Deployment").values():
         name = deployment["metadata"]["name"]
         env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert "DATABASE_PASSWORD" not in env and "DATABASE_USERNAME" not in env, name
@@ -378,7 +378,11 @@ def test_each_database_service_connects_as_its_own_iam_user(stack_run: StackRun)
                 "Resource": f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{cluster_id}/{user}",
             }
         ]
-    [job] = [o for o in objects if o["kind"] == "Job"]
+    [job] = [
+        o
+        for o in objects
+        if o["kind"] == "Job" and o["metadata"]["namespace"] == "database-bootstrap"
+    ]
     [sql] = [
         o["data"]["users.sql"]
         for o in objects

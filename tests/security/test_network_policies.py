@@ -169,6 +169,7 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
         "nvidia-device-plugin",
         "reloader",
         "database-bootstrap",
+        "search-bootstrap",
         "monitoring",
         "node-exporter",
         "istio-system",
@@ -250,3 +251,16 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
     bootstrap = platform["database-bootstrap"]
     assert bootstrap["ingress"] == []
     assert {p["port"] for r in bootstrap["egress"] for p in r["ports"]} == {53, 5432}
+    search = platform["search-bootstrap"]
+    assert search["ingress"] == []
+    # DNS, the node's Pod Identity agent, the domain inside the VPC.
+    assert search["egress"][1:] == [
+        {
+            "to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}],
+            "ports": [{"port": 80, "protocol": "TCP"}],
+        },
+        {
+            "to": [{"ipBlock": {"cidr": VPC[stack_run.stack]}}],
+            "ports": [{"port": 443, "protocol": "TCP"}],
+        },
+    ]

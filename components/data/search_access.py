@@ -1,0 +1,150 @@
+"""Who may use the search domain, and how the program grants it.
+
+Fine-grained access control (FGAC) decides per index, for IAM principals mapped to its roles
+("backend roles"); only its master user may change those mappings, through the domain's REST
+API, which no Pulumi provider here speaks. So the master user is the program's own: an IRSA
+role that the search bootstrap Job (components/workloads/search_users.py) assumes to apply the
+plan built here: one FGAC role per kind of reader or writer, each mapped to exactly the IAM
+roles that need it, and the stack's administrator mapped to `all_access` and
+`security_manager` beside the master role. The domain's access policy admits this account's
+principals whose own IAM policies allow them (`search_http_statement`); FGAC then narrows each
+to its indices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.shared.iam import pod_identity_trust_policy, policy_document
+
+SEARCH_BOOTSTRAP_NAMESPACE = "search-bootstrap"
+SEARCH_BOOTSTRAP_ACCOUNT = "search-bootstrap"
+SECURITY_API = "/_plugins/_security/api"
+# FGAC's own roles for administration (OpenSearch security plugin, predefined roles).
+ADMIN_ROLES = ("all_access", "security_manager")
+
+
+@dataclass(frozen=True)
+class IndexAccess:
+    """An FGAC role: what its holders may do on which indices."""
+
+    index_patterns: Sequence[str]
+    allowed_actions: Sequence[str]
+    cluster_permissions: Sequence[str] = ()
+
+
+# The roles the platform's readers and writers hold. document-service indexes and searches the
+# documents' text; the log shipper and the trace collector get theirs when they land.
+SEARCH_ROLES: dict[str, IndexAccess] = {
+    "document-search": IndexAccess(
+        index_patterns=["documents*"],
+        # Read and write documents, create the index and its mappings.
+        allowed_actions=["crud", "create_index", "indices:admin/mapping/put"],
+        cluster_permissions=["cluster_composite_ops"],
+    ),
+}
+
+
+def search_http_statement(domain_arn: str) -> dict[str, Any]:
+    """What an IAM role needs to send requests to the domain at all (FGAC decides the rest)."""
+    return {
+        "Effect": "Allow",
+        "Action": [
+            "es:ESHttpGet",
+            "es:ESHttpHead",
+            "es:ESHttpPost",
+            "es:ESHttpPut",
+            "es:ESHttpDelete",
+        ],
+        "Resource": f"{domain_arn}/*",
+    }
+
+
+def security_plan(
+    administrators: Sequence[str], mappings: Mapping[str, Sequence[str]]
+) -> list[dict[str, Any]]:
+    """The idempotent requests that bring FGAC to the program's state: each role, then who
+    holds it. `administrators` are the IAM principals mapped to the admin roles (the master
+    role among them: a mapping replaces what was there)."""
+    unknown = sorted(set(mappings) - set(SEARCH_ROLES))
+    if unknown:
+        raise ValueError(f"no search role {unknown} (known: {sorted(SEARCH_ROLES)})")
+    plan: list[dict[str, Any]] = []
+    for role, access in sorted(SEARCH_ROLES.items()):
+        plan.append(
+            {
+                "method": "PUT",
+                "path": f"{SECURITY_API}/roles/{role}",
+                "body": {
+                    "cluster_permissions": list(access.cluster_permissions),
+                    "index_permissions": [
+                        {
+                            "index_patterns": list(access.index_patterns),
+                            "allowed_actions": list(access.allowed_actions),
+                        }
+                    ],
+                },
+            }
+        )
+    for role in sorted(SEARCH_ROLES):
+        plan.append(
+            {
+                "method": "PUT",
+                "path": f"{SECURITY_API}/rolesmapping/{role}",
+                "body": {"backend_roles": sorted(mappings.get(role, []))},
+            }
+        )
+    for role in ADMIN_ROLES:
+        plan.append(
+            {
+                "method": "PUT",
+                "path": f"{SECURITY_API}/rolesmapping/{role}",
+                "body": {"backend_roles": sorted(set(administrators))},
+            }
+        )
+    return plan
+
+
+@dataclass(frozen=True)
+class SearchMasterArgs:
+    domain_arn: pulumi.Input[str]
+    # The cluster whose search bootstrap service account gets the role (EKS Pod Identity).
+    cluster_name: str
+    permissions_boundary: pulumi.Input[str] | None = None
+
+
+class SearchMaster(pulumi.ComponentResource):
+    """The domain's master user: a role for the search bootstrap's service account, by EKS
+    Pod Identity. It names no OIDC provider, so it (and the domain, the longest wait of a first
+    `up`) need not wait for the cluster."""
+
+    role_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: SearchMasterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("financial-planning:data:SearchMaster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            name,
+            assume_role_policy=pod_identity_trust_policy(
+                args.cluster_name, SEARCH_BOOTSTRAP_NAMESPACE, SEARCH_BOOTSTRAP_ACCOUNT
+            ),
+            permissions_boundary=args.permissions_boundary,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            name,
+            role=role.id,
+            policy=pulumi.Output.from_input(args.domain_arn).apply(
+                lambda arn: policy_document([search_http_statement(arn)])
+            ),
+            opts=child,
+        )
+        self.role_arn = role.arn
+        self.register_outputs({"roleArn": role.arn})

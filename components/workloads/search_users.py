@@ -1,0 +1,167 @@
+"""The search bootstrap: applies the search domain's fine-grained access control.
+
+A Job in a namespace of its own runs as the domain's master user (its Pod Identity role, see
+components/data/search_access.py) and PUTs the plan: the readers' and writers' roles, who holds
+each, and the administrators. The script (scripts/search_security.py) needs only Python's
+standard library: it reads its credentials from the EKS Pod Identity agent and signs each
+request to the domain itself (Signature Version 4, checked against botocore's in the tests).
+The Job is named after a digest of its plan, so it runs again exactly when the plan changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.data.search_access import (
+    SEARCH_BOOTSTRAP_ACCOUNT,
+    SEARCH_BOOTSTRAP_NAMESPACE,
+    security_plan,
+)
+from components.shared.conventions import (
+    CONTROLLER_NODES,
+    PLATFORM_PRIORITY_CLASS,
+    namespace,
+    restricted_container_security_context,
+    restricted_pod_security_context,
+    standard_labels,
+)
+
+SCRIPT = Path(__file__).parent / "scripts" / "search_security.py"
+# The official Python image (ECR Public's mirror of the Docker official images), at an exact
+# release: the script uses the standard library only.
+PYTHON_IMAGE = "public.ecr.aws/docker/library/python:3.12.8-alpine3.21"
+
+
+@dataclass(frozen=True)
+class SearchUsersArgs:
+    cluster_name: pulumi.Input[str]
+    region: str
+    endpoint: pulumi.Input[str]
+    master_role_arn: pulumi.Input[str]
+    administrator_arn: str
+    # FGAC role -> the IAM roles that hold it.
+    mappings: Mapping[str, Sequence[pulumi.Input[str]]]
+
+
+def plan_of(
+    administrator: str, master: str, mappings: Mapping[str, Sequence[str]]
+) -> list[dict[str, Any]]:
+    return security_plan([administrator, master], mappings)
+
+
+class SearchUsers(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, args: SearchUsersArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("financial-planning:workloads:SearchUsers", name, None, opts)
+        ns = namespace(
+            SEARCH_BOOTSTRAP_NAMESPACE,
+            pod_security="restricted",
+            istio_injection=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        inside = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        labels = standard_labels("search-users", "search")
+        roles = sorted(args.mappings)
+        plan = pulumi.Output.all(
+            args.master_role_arn, *(pulumi.Output.all(*args.mappings[r]) for r in roles)
+        ).apply(
+            lambda found: json.dumps(
+                plan_of(args.administrator_arn, found[0], dict(zip(roles, found[1:], strict=True))),
+                indent=2,
+                sort_keys=True,
+            )
+        )
+        script = SCRIPT.read_text()
+        digest = pulumi.Output.all(plan).apply(
+            lambda found: hashlib.sha256((found[0] + script).encode()).hexdigest()[:8]
+        )
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-account",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SEARCH_BOOTSTRAP_ACCOUNT, namespace=SEARCH_BOOTSTRAP_NAMESPACE, labels=labels
+            ),
+            opts=inside,
+        )
+        # The Pod Identity agent gives this service account's pods the master role (its trust
+        # names this cluster, namespace and service account).
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-identity",
+            cluster_name=args.cluster_name,
+            namespace=SEARCH_BOOTSTRAP_NAMESPACE,
+            service_account=SEARCH_BOOTSTRAP_ACCOUNT,
+            role_arn=args.master_role_arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        config = k8s.core.v1.ConfigMap(
+            f"{name}-plan",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=digest.apply(lambda d: f"search-users-{d}"),
+                namespace=SEARCH_BOOTSTRAP_NAMESPACE,
+                labels=labels,
+            ),
+            data={"plan.json": plan, "search_security.py": script},
+            opts=inside,
+        )
+        job: Any = {
+            "backoffLimit": 4,
+            "activeDeadlineSeconds": 900,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "OnFailure",
+                    "serviceAccountName": SEARCH_BOOTSTRAP_ACCOUNT,
+                    # The Pod Identity webhook mounts its own token; no API token is needed.
+                    "automountServiceAccountToken": False,
+                    "priorityClassName": PLATFORM_PRIORITY_CLASS,
+                    "nodeSelector": CONTROLLER_NODES,
+                    "securityContext": restricted_pod_security_context(),
+                    "containers": [
+                        {
+                            "name": "apply",
+                            "image": PYTHON_IMAGE,
+                            "imagePullPolicy": "Always",
+                            "command": ["python3", "/plan/search_security.py"],
+                            "env": [
+                                {"name": "AWS_REGION", "value": args.region},
+                                {"name": "SEARCH_ENDPOINT", "value": args.endpoint},
+                                {"name": "HOME", "value": "/tmp"},
+                            ],
+                            "resources": {
+                                "requests": {"cpu": "50m", "memory": "64Mi"},
+                                "limits": {"cpu": "200m", "memory": "128Mi"},
+                            },
+                            "securityContext": restricted_container_security_context(),
+                            "volumeMounts": [
+                                {"name": "plan", "mountPath": "/plan", "readOnly": True},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "plan", "configMap": {"name": config.metadata.name}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
+                    ],
+                },
+            },
+        }
+        k8s.batch.v1.Job(
+            f"{name}-job",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=digest.apply(lambda d: f"search-users-{d}"),
+                namespace=SEARCH_BOOTSTRAP_NAMESPACE,
+                labels=labels,
+            ),
+            spec=job,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, account, config, association]),
+        )
+        self.register_outputs({"namespace": SEARCH_BOOTSTRAP_NAMESPACE, "roles": roles})

@@ -1,0 +1,171 @@
+"""Who may use the search domain: the bootstrap's plan, the roles that hold it, the signer."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib.util
+import json
+from typing import Any
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from components.data.search_access import SEARCH_ROLES, security_plan
+from components.workloads.search_users import SCRIPT
+from offline.engine import StackRun
+from tests.lookup import app_objects, inline_policy, irsa_role, objects, policy, waits_for
+
+SEARCH = "aws:opensearch/domain:Domain"
+ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+
+
+def signer() -> Any:
+    spec = importlib.util.spec_from_file_location("search_security", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def plan_of(run: StackRun) -> list[dict[str, Any]]:
+    [config] = [
+        o
+        for o in objects(run, "ConfigMap").values()
+        if o["metadata"]["namespace"] == "search-bootstrap"
+    ]
+    found: list[dict[str, Any]] = json.loads(config["data"]["plan.json"])
+    return found
+
+
+def test_the_plan_puts_each_role_then_who_holds_it() -> None:
+    plan = security_plan(
+        ["arn:aws:iam::1:role/admin"], {"document-search": ["arn:aws:iam::1:role/d"]}
+    )
+    assert [(s["method"], s["path"]) for s in plan] == [
+        ("PUT", "/_plugins/_security/api/roles/document-search"),
+        ("PUT", "/_plugins/_security/api/rolesmapping/document-search"),
+        ("PUT", "/_plugins/_security/api/rolesmapping/all_access"),
+        ("PUT", "/_plugins/_security/api/rolesmapping/security_manager"),
+    ]
+    assert plan[1]["body"] == {"backend_roles": ["arn:aws:iam::1:role/d"]}
+    with pytest.raises(ValueError, match="no search role"):
+        security_plan([], {"log-writer": []})
+
+
+def test_the_master_user_is_the_bootstraps_role_and_administers_with_the_administrator(
+    stack_run: StackRun,
+) -> None:
+    settings = stack_run.namespace["settings"]
+    domain = stack_run.one(SEARCH).inputs
+    master = domain["advancedSecurityOptions"]["masterUserOptions"]["masterUserArn"]
+    [association] = stack_run.of_type(ASSOCIATION)
+    assert association.inputs["roleArn"] == master
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        "search-bootstrap",
+        "search-bootstrap",
+    )
+    [role] = [r for r in stack_run.of_type("aws:iam/role:Role") if r.state["arn"] == master]
+    [trust] = policy(role, "assumeRolePolicy")["Statement"]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {
+        "aws:RequestTag/eks-cluster-name": f"financial-planning-{stack_run.stack}",
+        "aws:RequestTag/kubernetes-namespace": "search-bootstrap",
+        "aws:RequestTag/kubernetes-service-account": "search-bootstrap",
+    }
+    plan = {step["path"].rsplit("/", 1)[1]: step["body"] for step in plan_of(stack_run)}
+    admins = [settings.data.search.administrator_arn, master]
+    assert plan["all_access"] == plan["security_manager"] == {"backend_roles": sorted(admins)}
+
+
+def test_each_searching_service_holds_its_role_and_may_send_requests(stack_run: StackRun) -> None:
+    settings = stack_run.namespace["settings"]
+    domain = stack_run.one(SEARCH).state["arn"]
+    searching = {n for n, s in settings.services.items() if "search" in s.data_stores}
+    assert searching == {"financial-planning-api", "document-service"}
+    plan = {step["path"].rsplit("/", 1)[1]: step["body"] for step in plan_of(stack_run)}
+    held = set(plan["document-search"]["backend_roles"])
+    for name in app_objects(stack_run, "ServiceAccount"):
+        annotations = app_objects(stack_run, "ServiceAccount")[name]["metadata"].get(
+            "annotations", {}
+        )
+        if "eks.amazonaws.com/role-arn" not in annotations:
+            assert name not in searching
+            continue
+        role = irsa_role(stack_run, stack_run.namespace["settings"].application.namespace, name)
+        http = [s for s in inline_policy(stack_run, role) if "es:ESHttpGet" in s["Action"]]
+        assert (role.state["arn"] in held) == (name in searching) == bool(http), name
+        if http:
+            assert http[0]["Resource"] == f"{domain}/*"
+    # Every role the plan maps is one it defines.
+    assert set(SEARCH_ROLES) <= set(plan)
+
+
+def test_the_domain_does_not_wait_for_the_cluster(stack_run: StackRun) -> None:
+    # Pod Identity, not IRSA, for the master role: the domain (about 20 minutes) is created
+    # beside the cluster (about 10), not after it.
+    domain = stack_run.one(SEARCH)
+    cluster = stack_run.one("aws:eks/cluster:Cluster")
+    assert cluster.urn not in waits_for(stack_run, domain.urn)
+
+
+def test_the_job_runs_restricted_and_reruns_when_its_plan_changes(stack_run: StackRun) -> None:
+    [job] = [
+        o
+        for o in objects(stack_run, "Job").values()
+        if o["metadata"]["namespace"] == "search-bootstrap"
+    ]
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["image"].startswith("public.ecr.aws/docker/library/python:3.12.")
+    assert pod["serviceAccountName"] == "search-bootstrap"
+    assert pod["automountServiceAccountToken"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"]
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    [config] = [
+        o
+        for o in objects(stack_run, "ConfigMap").values()
+        if o["metadata"]["namespace"] == "search-bootstrap"
+    ]
+    digest = hashlib.sha256(
+        (config["data"]["plan.json"] + SCRIPT.read_text()).encode()
+    ).hexdigest()[:8]
+    assert job["metadata"]["name"] == config["metadata"]["name"] == f"search-users-{digest}"
+    assert config["data"]["search_security.py"] == SCRIPT.read_text()
+
+
+def test_the_scripts_signature_is_aws_signature_version_4() -> None:
+    module = signer()
+    credentials = module.Credentials(
+        "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "TOKEN"
+    )
+    body = b'{"backend_roles": []}'
+    url = "https://vpc-x.us-east-1.es.amazonaws.com/_plugins/_security/api/rolesmapping/all_access"
+    request = AWSRequest(
+        method="PUT",
+        url=url,
+        data=body,
+        headers={
+            "content-type": "application/json",
+            "x-amz-content-sha256": hashlib.sha256(body).hexdigest(),
+        },
+    )
+    SigV4Auth(Credentials(*credentials), "es", "us-east-1").add_auth(request)
+    when = datetime.datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+    ours = module.signed_headers(
+        "PUT",
+        "vpc-x.us-east-1.es.amazonaws.com",
+        "/_plugins/_security/api/rolesmapping/all_access",
+        body,
+        "us-east-1",
+        credentials,
+        when,
+    )
+    assert ours["authorization"] == request.headers["Authorization"]
+    # A changed body is a different signature.
+    other = module.signed_headers(
+        "PUT", "vpc-x.us-east-1.es.amazonaws.com", "/x", body + b" ", "us-east-1", credentials, when
+    )
+    assert other["authorization"] != ours["authorization"]
