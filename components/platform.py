@@ -10,6 +10,7 @@ import pulumi
 
 from components.addons.external_secrets import ExternalSecrets
 from components.addons.layer import AddonInputs, AddonsArgs, ClusterAddons, build_addons
+from components.addons.log_shipper import LogShipper
 from components.addons.mesh import IstioBase, Istiod
 from components.addons.monitoring import Monitoring
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
@@ -99,6 +100,8 @@ def build_platform(
             platform_secrets=data.platform_secrets,
             storage_class=foundation.default_storage_class,
             vpc_id=foundation.network.vpc_id,
+            search_endpoint=data.search.endpoint,
+            search_domain_arn=data.search.arn,
         ),
     )
     traffic = build_mesh(
@@ -148,7 +151,20 @@ def build_platform(
             database_name=settings.data.database.database_name,
             database_master=data.database_master,
             database_ready=[data.database],
-            search_access=data.search_access,
+            search_access=data.search_access.with_writers(
+                {
+                    "log-writer": [
+                        addon.role_arn
+                        for name, addon in addons.installed.items()
+                        if name == LogShipper.name and addon.role_arn is not None
+                    ]
+                },
+                log_retention_days=(
+                    settings.addons.log_shipper.retention_days
+                    if settings.addons.log_shipper.enabled
+                    else None
+                ),
+            ),
         ),
     )
     security = build_security(

@@ -165,6 +165,13 @@ class IngressGatewaySettings(ControllerSettings):
     more get a PodDisruptionBudget), spread over the zones."""
 
 
+class LogShipperSettings(AddonSettings):
+    """Fluent Bit on every node: the containers' logs into the search domain's logs-* indices,
+    each index deleted after `retentionDays` (an ISM policy)."""
+
+    retention_days: Annotated[int, Field(ge=1, le=3650)]
+
+
 # The add-ons the edge is made of: the stack's edge needs every one of them.
 EDGE_ADDONS = (
     "loadBalancerController",
@@ -197,6 +204,8 @@ class AddonsSettings(Settings):
     ingress_gateway: IngressGatewaySettings
     # Envoy's rate limit service, which the gateway asks before each request (per IP, per user).
     rate_limiter: ControllerSettings
+    # The containers' logs, shipped to the search domain.
+    log_shipper: LogShipperSettings
 
     def controllers(self) -> list[tuple[AddonSettings, int]]:
         """Each add-on's settings and how many Deployments it runs with them (the VPA runs

@@ -92,6 +92,7 @@ RESERVED_NAMESPACES = frozenset(
         "node-exporter",
         "edge-system",
         "cert-manager",
+        "logging",
         "monitoring",
         "amazon-guardduty",
     }

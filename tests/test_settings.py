@@ -188,7 +188,7 @@ def test_the_example_from_the_issue() -> None:
             "addons.externalSecret: unknown setting (allowed: externalSecrets, metricsServer, "
             "clusterAutoscaler, nvidiaDevicePlugin, verticalPodAutoscaler, prometheusAdapter, "
             "monitoring, mesh, reloader, loadBalancerController, certManager, externalDns, "
-            "ingressGateway, rateLimiter)",
+            "ingressGateway, rateLimiter, logShipper)",
         ),
         (
             {"addons": {"externalSecrets": {"replicas": 0}}},

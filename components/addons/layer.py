@@ -19,6 +19,7 @@ from components.addons.cluster_autoscaler import ClusterAutoscaler
 from components.addons.external_dns import ExternalDns
 from components.addons.external_secrets import ExternalSecrets
 from components.addons.load_balancer_controller import LoadBalancerController
+from components.addons.log_shipper import LogShipper
 from components.addons.mesh import GATEWAY_NAMESPACE, IngressGateway, IstioBase, IstioCni, Istiod
 from components.addons.metrics_server import MetricsServer
 from components.addons.monitoring import (
@@ -100,6 +101,9 @@ class AddonInputs:
     storage_class: str
     # The VPC the load balancer controller puts the ALB in.
     vpc_id: pulumi.Input[str]
+    # The search domain the log shipper writes to.
+    search_endpoint: pulumi.Input[str]
+    search_domain_arn: pulumi.Input[str]
 
 
 def addon_registry(
@@ -174,6 +178,13 @@ def addon_registry(
             monitored=monitored,
         ),
         IngressGateway(for_the_edge(settings.ingress_gateway)),
+        LogShipper(
+            settings.log_shipper,
+            region=context.region,
+            search_endpoint=given.search_endpoint,
+            search_domain_arn=given.search_domain_arn,
+            monitored=monitored,
+        ),
         MetricsServer(settings.metrics_server, monitored=monitored),
         ClusterAutoscaler(
             settings.cluster_autoscaler,

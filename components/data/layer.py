@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,19 @@ class SearchAccess:
     master_role_arn: pulumi.Output[str]
     administrator_arn: str
     mappings: dict[str, list[pulumi.Output[str]]]
+    # Days a log index is kept (the ISM policy), where logs are shipped.
+    log_retention_days: int | None = None
+
+    def with_writers(
+        self, writers: Mapping[str, list[pulumi.Output[str]]], log_retention_days: int | None
+    ) -> SearchAccess:
+        """This access, with the add-ons' writers (made after the data tier) and the logs'
+        retention."""
+        return dataclasses.replace(
+            self,
+            mappings={**self.mappings, **writers},
+            log_retention_days=log_retention_days,
+        )
 
 
 @dataclass(frozen=True)

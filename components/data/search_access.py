@@ -38,9 +38,18 @@ class IndexAccess:
     cluster_permissions: Sequence[str] = ()
 
 
-# The roles the platform's readers and writers hold. document-service indexes and searches the
-# documents' text; the log shipper and the trace collector get theirs when they land.
+# The container logs' indices (Fluent Bit writes logs-YYYY.MM.DD) and the policy deleting them.
+LOG_INDICES = "logs-*"
+LOG_RETENTION_POLICY = "logs-retention"
+
+# The roles the platform's readers and writers hold: the services that index and search the
+# documents' text, and the log shipper. The trace collector's joins when it lands.
 SEARCH_ROLES: dict[str, IndexAccess] = {
+    "log-writer": IndexAccess(
+        index_patterns=[LOG_INDICES],
+        allowed_actions=["crud", "create_index", "indices:admin/mapping/put"],
+        cluster_permissions=["cluster_composite_ops", "cluster_monitor"],
+    ),
     "document-search": IndexAccess(
         index_patterns=["documents*"],
         # Read and write documents, create the index and its mappings.
@@ -65,12 +74,38 @@ def search_http_statement(domain_arn: str) -> dict[str, Any]:
     }
 
 
+def retention_policy(days: int) -> dict[str, Any]:
+    """Index State Management: a log index is deleted once `days` old (OpenSearch ISM, "hot"
+    then "delete"); applied to each new logs-* index by its template."""
+    return {
+        "policy": {
+            "description": f"Container logs: deleted after {days} days",
+            "default_state": "hot",
+            "states": [
+                {
+                    "name": "hot",
+                    "actions": [],
+                    "transitions": [
+                        {"state_name": "delete", "conditions": {"min_index_age": f"{days}d"}}
+                    ],
+                },
+                {"name": "delete", "actions": [{"delete": {}}], "transitions": []},
+            ],
+            "ism_template": [{"index_patterns": [LOG_INDICES], "priority": 100}],
+        }
+    }
+
+
 def security_plan(
-    administrators: Sequence[str], mappings: Mapping[str, Sequence[str]]
+    administrators: Sequence[str],
+    mappings: Mapping[str, Sequence[str]],
+    log_retention_days: int | None = None,
 ) -> list[dict[str, Any]]:
     """The idempotent requests that bring FGAC to the program's state: each role, then who
-    holds it. `administrators` are the IAM principals mapped to the admin roles (the master
-    role among them: a mapping replaces what was there)."""
+    holds it, then the log indices' retention. `administrators` are the IAM principals mapped
+    to the admin roles (the master role among them: a mapping replaces what was there). ISM
+    creates a policy with a plain PUT only once: that step is an upsert (the script reads the
+    current version first)."""
     unknown = sorted(set(mappings) - set(SEARCH_ROLES))
     if unknown:
         raise ValueError(f"no search role {unknown} (known: {sorted(SEARCH_ROLES)})")
@@ -105,6 +140,15 @@ def security_plan(
                 "method": "PUT",
                 "path": f"{SECURITY_API}/rolesmapping/{role}",
                 "body": {"backend_roles": sorted(set(administrators))},
+            }
+        )
+    if log_retention_days is not None:
+        plan.append(
+            {
+                "method": "PUT",
+                "path": f"/_plugins/_ism/policies/{LOG_RETENTION_POLICY}",
+                "body": retention_policy(log_retention_days),
+                "upsert": True,
             }
         )
     return plan

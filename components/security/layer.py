@@ -13,6 +13,8 @@ from components.addons.cert_manager import WEBHOOK_PORT as CERT_MANAGER_WEBHOOK_
 from components.addons.external_dns import METRICS_PORT as EXTERNAL_DNS_METRICS
 from components.addons.load_balancer_controller import EDGE_NAMESPACE
 from components.addons.load_balancer_controller import WEBHOOK_PORT as LB_WEBHOOK_PORT
+from components.addons.log_shipper import LOGGING_NAMESPACE
+from components.addons.log_shipper import METRICS_PORT as LOG_SHIPPER_METRICS
 from components.addons.mesh import (
     GATEWAY_HTTPS_PORT,
     GATEWAY_NAMESPACE,
@@ -62,6 +64,8 @@ PLATFORM_INGRESS: dict[str, list[int]] = {
     # The load balancer controller's webhook (9443); external-dns takes nothing.
     EDGE_NAMESPACE: [LB_WEBHOOK_PORT],
     CERT_MANAGER_NAMESPACE: [CERT_MANAGER_WEBHOOK_PORT],
+    # Fluent Bit takes nothing in but Prometheus (below).
+    LOGGING_NAMESPACE: [],
 }
 # Pods of other namespaces a platform namespace admits: within monitoring, Grafana reads
 # Prometheus, Prometheus alerts Alertmanager, Alertmanager replicas gossip; prometheus-adapter
@@ -85,6 +89,7 @@ PLATFORM_PEERS: dict[str, list[tuple[str, int | None]]] = {
     # The load balancer controller's metrics (8080) and external-dns's (7979).
     EDGE_NAMESPACE: [(MONITORING_NAMESPACE, 8080), (MONITORING_NAMESPACE, EXTERNAL_DNS_METRICS)],
     CERT_MANAGER_NAMESPACE: [(MONITORING_NAMESPACE, CERT_MANAGER_METRICS)],
+    LOGGING_NAMESPACE: [(MONITORING_NAMESPACE, LOG_SHIPPER_METRICS)],
 }
 
 

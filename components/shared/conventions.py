@@ -73,6 +73,11 @@ POD_SECURITY_EXCEPTIONS: dict[str, tuple[PodSecurityLevel, str]] = {
         "node-exporter reads the host: host network and PID namespaces, and /, /proc and /sys "
         "mounted from the host (hostPath), which baseline and restricted forbid",
     ),
+    "logging": (
+        "privileged",
+        "Fluent Bit reads every container's log files from the node (hostPath /var/log), which "
+        "baseline and restricted forbid",
+    ),
     "nvidia-device-plugin": (
         "privileged",
         "the NVIDIA device plugin mounts the kubelet's device-plugin socket directory from the "

@@ -136,6 +136,7 @@ def build_workloads(
             master_role_arn=search.master_role_arn,
             administrator_arn=search.administrator_arn,
             mappings=search.mappings,
+            log_retention_days=search.log_retention_days,
         ),
         opts=with_cluster(context, cluster),
     )

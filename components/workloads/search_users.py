@@ -50,12 +50,17 @@ class SearchUsersArgs:
     administrator_arn: str
     # FGAC role -> the IAM roles that hold it.
     mappings: Mapping[str, Sequence[pulumi.Input[str]]]
+    # Days a log index is kept (None: no logs shipped, no retention policy).
+    log_retention_days: int | None = None
 
 
 def plan_of(
-    administrator: str, master: str, mappings: Mapping[str, Sequence[str]]
+    administrator: str,
+    master: str,
+    mappings: Mapping[str, Sequence[str]],
+    log_retention_days: int | None,
 ) -> list[dict[str, Any]]:
-    return security_plan([administrator, master], mappings)
+    return security_plan([administrator, master], mappings, log_retention_days)
 
 
 class SearchUsers(pulumi.ComponentResource):
@@ -76,7 +81,12 @@ class SearchUsers(pulumi.ComponentResource):
             args.master_role_arn, *(pulumi.Output.all(*args.mappings[r]) for r in roles)
         ).apply(
             lambda found: json.dumps(
-                plan_of(args.administrator_arn, found[0], dict(zip(roles, found[1:], strict=True))),
+                plan_of(
+                    args.administrator_arn,
+                    found[0],
+                    dict(zip(roles, found[1:], strict=True)),
+                    args.log_retention_days,
+                ),
                 indent=2,
                 sort_keys=True,
             )

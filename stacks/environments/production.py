@@ -197,6 +197,8 @@ DEFAULTS: dict[str, Any] = {
         # One gateway replica per zone.
         "ingressGateway": {"replicas": 3, "resources": _resources("250m", "256Mi", "1Gi")},
         "rateLimiter": {"replicas": 2, "resources": _resources("50m", "64Mi", "128Mi")},
+        # Every node's container logs, kept 30 days in the search domain.
+        "logShipper": {"resources": _resources("50m", "64Mi", "256Mi"), "retentionDays": 30},
         # Two Prometheus replicas scrape alike (either can answer); 30 days on 100 GiB each.
         "monitoring": {
             "replicas": 2,

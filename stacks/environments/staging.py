@@ -55,6 +55,7 @@ DEFAULTS: dict[str, Any] = deep_merge(
             "certManager": {"replicas": 1},
             "ingressGateway": {"replicas": 2},
             "rateLimiter": {"replicas": 1},
+            "logShipper": {"retentionDays": 7},
             "mesh": {
                 "replicas": 1,
                 # Staging's sidecars may call any host (the registered ones are still listed:

@@ -30,6 +30,8 @@ PINNED_CHARTS = {
     "aws-load-balancer-controller": "3.5.0",
     "cert-manager": "v1.20.3",
     "external-dns": "1.21.1",
+    # Logs.
+    "fluent-bit": "0.58.1",
 }
 
 
@@ -152,7 +154,7 @@ def test_the_device_plugin_runs_on_gpu_nodes_only_and_tolerates_their_taint(
     assert groups["gpu"].inputs["labels"]["workload-class"] == "gpu"
 
 
-def test_only_the_device_plugins_and_node_exporters_namespaces_are_privileged(
+def test_only_the_node_agents_namespaces_are_privileged(
     stack_run: StackRun,
 ) -> None:
     levels = {
@@ -162,6 +164,8 @@ def test_only_the_device_plugins_and_node_exporters_namespaces_are_privileged(
     assert levels.pop("nvidia-device-plugin") == "privileged"
     assert levels.pop("node-exporter") == "privileged"
     assert levels.pop("istio-cni") == "privileged"
+    assert levels.pop("logging") == "privileged"
+    assert helm_release(stack_run, "fluent-bit").inputs["namespace"] == "logging"
     assert helm_release(stack_run, "prometheus-node-exporter").inputs["namespace"] == (
         "node-exporter"
     )

@@ -16,7 +16,15 @@ from botocore.credentials import Credentials
 from components.data.search_access import SEARCH_ROLES, security_plan
 from components.workloads.search_users import SCRIPT
 from offline.engine import StackRun
-from tests.lookup import app_objects, inline_policy, irsa_role, objects, policy, waits_for
+from tests.lookup import (
+    app_objects,
+    helm_release,
+    inline_policy,
+    irsa_role,
+    objects,
+    policy,
+    waits_for,
+)
 
 SEARCH = "aws:opensearch/domain:Domain"
 ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
@@ -42,17 +50,25 @@ def plan_of(run: StackRun) -> list[dict[str, Any]]:
 
 def test_the_plan_puts_each_role_then_who_holds_it() -> None:
     plan = security_plan(
-        ["arn:aws:iam::1:role/admin"], {"document-search": ["arn:aws:iam::1:role/d"]}
+        ["arn:aws:iam::1:role/admin"], {"document-search": ["arn:aws:iam::1:role/d"]}, 30
     )
     assert [(s["method"], s["path"]) for s in plan] == [
         ("PUT", "/_plugins/_security/api/roles/document-search"),
+        ("PUT", "/_plugins/_security/api/roles/log-writer"),
         ("PUT", "/_plugins/_security/api/rolesmapping/document-search"),
+        ("PUT", "/_plugins/_security/api/rolesmapping/log-writer"),
         ("PUT", "/_plugins/_security/api/rolesmapping/all_access"),
         ("PUT", "/_plugins/_security/api/rolesmapping/security_manager"),
+        ("PUT", "/_plugins/_ism/policies/logs-retention"),
     ]
-    assert plan[1]["body"] == {"backend_roles": ["arn:aws:iam::1:role/d"]}
+    assert plan[2]["body"] == {"backend_roles": ["arn:aws:iam::1:role/d"]}
+    # A role nobody holds is mapped to nobody (a mapping replaces what was there).
+    assert plan[3]["body"] == {"backend_roles": []}
+    # Only the ISM policy needs its current version first; none without logs.
+    assert [s.get("upsert", False) for s in plan] == [False] * 6 + [True]
+    assert len(security_plan([], {})) == 6
     with pytest.raises(ValueError, match="no search role"):
-        security_plan([], {"log-writer": []})
+        security_plan([], {"trace-writer": []})
 
 
 def test_the_master_user_is_the_bootstraps_role_and_administers_with_the_administrator(
@@ -169,3 +185,84 @@ def test_the_scripts_signature_is_aws_signature_version_4() -> None:
         "PUT", "vpc-x.us-east-1.es.amazonaws.com", "/x", body + b" ", "us-east-1", credentials, when
     )
     assert other["authorization"] != ours["authorization"]
+
+
+def test_an_upsert_updates_under_the_current_version_and_a_failure_stops_the_job() -> None:
+    module = signer()
+    credentials = module.Credentials("A", "S", "T")
+    calls: list[tuple[str, str, dict[str, str] | None]] = []
+    answers = {
+        ("GET", "/_plugins/_ism/policies/p"): (200, b'{"_seq_no": 7, "_primary_term": 2}'),
+        ("GET", "/_plugins/_ism/policies/q"): (404, b"{}"),
+    }
+
+    def send(method: str, path: str, body: bytes, *rest: Any) -> tuple[int, bytes]:
+        calls.append((method, path, rest[3] if len(rest) > 3 else None))
+        return answers.get((method, path), (200, b"{}"))
+
+    module.send = send
+    plan = [
+        {"method": "PUT", "path": "/_plugins/_security/api/roles/r", "body": {}},
+        {"method": "PUT", "path": "/_plugins/_ism/policies/p", "body": {}, "upsert": True},
+        {"method": "PUT", "path": "/_plugins/_ism/policies/q", "body": {}, "upsert": True},
+    ]
+    module.apply(plan, "search.example", "us-east-1", credentials)
+    assert calls == [
+        ("PUT", "/_plugins/_security/api/roles/r", {}),
+        ("GET", "/_plugins/_ism/policies/p", None),
+        ("PUT", "/_plugins/_ism/policies/p", {"if_primary_term": "2", "if_seq_no": "7"}),
+        ("GET", "/_plugins/_ism/policies/q", None),
+        ("PUT", "/_plugins/_ism/policies/q", {}),
+    ]
+    answers[("PUT", "/_plugins/_security/api/roles/r")] = (403, b"no")
+    with pytest.raises(RuntimeError, match="403"):
+        module.apply(plan[:1], "search.example", "us-east-1", credentials)
+
+
+def test_a_signed_query_is_aws_signature_version_4_too() -> None:
+    module = signer()
+    credentials = module.Credentials("AKIDEXAMPLE", "secret", "TOKEN")
+    body = b"{}"
+    query = {"if_seq_no": "7", "if_primary_term": "2"}
+    request = AWSRequest(
+        method="PUT",
+        url="https://d.example/_plugins/_ism/policies/p?if_primary_term=2&if_seq_no=7",
+        data=body,
+        headers={
+            "content-type": "application/json",
+            "x-amz-content-sha256": hashlib.sha256(body).hexdigest(),
+        },
+    )
+    SigV4Auth(Credentials(*credentials), "es", "eu-west-1").add_auth(request)
+    when = datetime.datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+    ours = module.signed_headers(
+        "PUT", "d.example", "/_plugins/_ism/policies/p", body, "eu-west-1", credentials, when, query
+    )
+    assert ours["authorization"] == request.headers["Authorization"]
+
+
+def test_logs_are_shipped_by_their_own_role_and_kept_the_stacks_days(stack_run: StackRun) -> None:
+    settings = stack_run.namespace["settings"].addons.log_shipper
+    values = helm_release(stack_run, "fluent-bit").inputs["values"]
+    domain = stack_run.one(SEARCH)
+    output = values["config"]["outputs"]
+    assert f"Host {domain.state['endpoint']}" in output
+    for line in ("AWS_Auth On", "AWS_Region us-east-1", "Tls On", "Suppress_Type_Name On"):
+        assert line in output, line
+    assert "Logstash_Prefix logs" in output
+    role = irsa_role(stack_run, "logging", "fluent-bit")
+    assert values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(role.id)
+    assert values["tolerations"] == [{"operator": "Exists"}]
+    [http] = inline_policy(stack_run, role)
+    assert http["Resource"] == f"{domain.state['arn']}/*"
+    plan = {step["path"].rsplit("/", 1)[1]: step["body"] for step in plan_of(stack_run)}
+    assert plan["log-writer"] == {"backend_roles": [role.state["arn"]]}
+    states = {s["name"]: s for s in plan["logs-retention"]["policy"]["states"]}
+    [transition] = states["hot"]["transitions"]
+    assert transition == {
+        "state_name": "delete",
+        "conditions": {"min_index_age": f"{settings.retention_days}d"},
+    }
+    assert states["delete"]["actions"] == [{"delete": {}}]
+    assert settings.retention_days == {"production": 30, "staging": 7}[stack_run.stack]
+    assert plan["logs-retention"]["policy"]["ism_template"][0]["index_patterns"] == ["logs-*"]

@@ -178,6 +178,8 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
         "edge-system",
         "cert-manager",
         "istio-ingress",
+        # Fluent Bit's.
+        "logging",
     }
     monitoring = platform.pop("monitoring")
     # Prometheus scrapes these on their metrics ports, and nothing else of them.
@@ -191,6 +193,7 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
         "cert-manager": [9402],
         # The gateway's Envoy statistics.
         "istio-ingress": [15090],
+        "logging": [2020],
     }
     # What the API server (webhooks) or the ALB (the gateway) reach from the VPC.
     from_the_vpc = {

@@ -18,6 +18,7 @@ import hmac
 import json
 import os
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any, NamedTuple
@@ -43,6 +44,7 @@ def signed_headers(
     region: str,
     credentials: Credentials,
     now: datetime.datetime,
+    query: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The headers of a SigV4-signed request (AWS General Reference, "Signature Version 4")."""
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
@@ -56,11 +58,15 @@ def signed_headers(
         "x-amz-security-token": credentials.token,
     }
     names = sorted(headers)
+    canonical_query = "&".join(
+        f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
+        for k, v in sorted((query or {}).items())
+    )
     canonical = "\n".join(
         [
             method,
             urllib.parse.quote(path, safe="/-_.~"),
-            "",
+            canonical_query,
             *(f"{name}:{headers[name].strip()}" for name in names),
             "",
             ";".join(names),
@@ -95,30 +101,67 @@ def pod_identity_credentials() -> Credentials:
     return Credentials(found["AccessKeyId"], found["SecretAccessKey"], found["Token"])
 
 
-def apply(plan: list[dict[str, Any]], endpoint: str, region: str) -> None:
-    credentials = pod_identity_credentials()
+def send(
+    method: str,
+    path: str,
+    body: bytes,
+    endpoint: str,
+    region: str,
+    credentials: Credentials,
+    query: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    """One signed request; (status, body), an HTTP error's included."""
+    headers = signed_headers(
+        method,
+        endpoint,
+        path,
+        body,
+        region,
+        credentials,
+        datetime.datetime.now(datetime.UTC),
+        query,
+    )
+    url = f"https://{endpoint}{path}"
+    if query:
+        url += "?" + urllib.parse.urlencode(sorted(query.items()))
+    request = urllib.request.Request(
+        url, data=body if method != "GET" else None, headers=headers, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def apply(plan: list[dict[str, Any]], endpoint: str, region: str, credentials: Credentials) -> None:
+    """Each step in order. An `upsert` step (an ISM policy, which a plain PUT creates only once)
+    reads the current version first and updates it under that version."""
     for step in plan:
         body = json.dumps(step["body"]).encode()
-        headers = signed_headers(
-            step["method"],
-            endpoint,
-            step["path"],
-            body,
-            region,
-            credentials,
-            datetime.datetime.now(datetime.UTC),
+        query: dict[str, str] = {}
+        if step.get("upsert"):
+            status, found = send("GET", step["path"], b"", endpoint, region, credentials)
+            if status == 200:
+                current = json.loads(found)
+                query = {
+                    "if_primary_term": str(current["_primary_term"]),
+                    "if_seq_no": str(current["_seq_no"]),
+                }
+            elif status != 404:
+                raise RuntimeError(f"GET {step['path']}: {status} {found[:500]!r}")
+        status, answer = send(
+            step["method"], step["path"], body, endpoint, region, credentials, query
         )
-        request = urllib.request.Request(
-            f"https://{endpoint}{step['path']}", data=body, headers=headers, method=step["method"]
-        )
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            print(step["method"], step["path"], answer.status, flush=True)
+        print(step["method"], step["path"], status, flush=True)
+        if not 200 <= status < 300:
+            raise RuntimeError(f"{step['method']} {step['path']}: {status} {answer[:500]!r}")
 
 
 def main() -> int:
     with open("/plan/plan.json") as plan_file:
         plan = json.load(plan_file)
-    apply(plan, os.environ["SEARCH_ENDPOINT"], os.environ["AWS_REGION"])
+    apply(plan, os.environ["SEARCH_ENDPOINT"], os.environ["AWS_REGION"], pod_identity_credentials())
     return 0
 
 

@@ -1,0 +1,108 @@
+"""Fluent Bit: every node's container logs into the search domain, signed with its own role.
+
+A DaemonSet on every node (GPU nodes too) tails /var/log/containers, adds each record's pod,
+namespace and labels, and sends it to the domain's logs-YYYY.MM.DD index over HTTPS, signing
+each request (SigV4) with its IRSA role. Fine-grained access control lets that role write the
+logs-* indices only (the `log-writer` role the search bootstrap maps, see
+components/data/search_access.py), and an ISM policy deletes each index after the stack's
+retention. It reads the host's files: its namespace is privileged, with nothing else in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components.addons.base import SelfMonitoredAddon
+from components.data.search_access import search_http_statement
+from components.shared.conventions import PART_OF
+from components.shared.helm import HelmChart
+from components.shared.iam import policy_document
+from stacks.addon_settings import LogShipperSettings
+
+LOGGING_NAMESPACE = "logging"
+METRICS_PORT = 2020
+
+
+def opensearch_output(endpoint: str, region: str) -> str:
+    """Fluent Bit's opensearch output for Amazon OpenSearch Service with IAM (its docs)."""
+    return "\n".join(
+        [
+            "[OUTPUT]",
+            "    Name opensearch",
+            "    Match kube.*",
+            f"    Host {endpoint}",
+            "    Port 443",
+            "    Tls On",
+            "    AWS_Auth On",
+            f"    AWS_Region {region}",
+            "    Logstash_Format On",
+            "    Logstash_Prefix logs",
+            # OpenSearch 2 refuses a document type.
+            "    Suppress_Type_Name On",
+            "    Replace_Dots On",
+            # A retried batch does not index its records twice.
+            "    Generate_ID On",
+            "    Trace_Error On",
+            "    Retry_Limit 10",
+            "",
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class LogShipper(SelfMonitoredAddon):
+    settings: LogShipperSettings
+    region: str
+    search_endpoint: pulumi.Input[str]
+    search_domain_arn: pulumi.Input[str]
+
+    name = "log-shipper"
+    chart = HelmChart(
+        chart="fluent-bit", version="0.58.1", repository="https://fluent.github.io/helm-charts"
+    )
+    namespace = LOGGING_NAMESPACE
+    pod_security = "privileged"
+    service_account = "fluent-bit"
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def irsa_policy(self) -> pulumi.Output[str]:
+        return pulumi.Output.from_input(self.search_domain_arn).apply(
+            lambda arn: policy_document([search_http_statement(arn)])
+        )
+
+    def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
+        return {
+            "serviceAccount": {
+                "create": True,
+                "name": self.service_account,
+                "annotations": {"eks.amazonaws.com/role-arn": role_arn},
+            },
+            # Every node, whatever its taints; evicted last.
+            "tolerations": [{"operator": "Exists"}],
+            "priorityClassName": "system-node-critical",
+            "resources": self.settings.resources.as_values(),
+            # Root reads the log files; it needs no capability and writes only its tail
+            # database under /var/log.
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]},
+            },
+            "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "config": {
+                "outputs": pulumi.Output.from_input(self.search_endpoint).apply(
+                    lambda endpoint: opensearch_output(endpoint, self.region)
+                ),
+            },
+            "serviceMonitor": {
+                "enabled": self.monitored,
+                "selector": {"app.kubernetes.io/part-of": PART_OF},
+                "interval": "60s",
+            },
+        }
