@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,14 +19,11 @@ import pulumi_kubernetes as k8s
 from components.addons.external_secrets import external_secret
 from components.data.secrets import RemoteSecret
 from components.shared.conventions import (
-    CONTROLLER_NODES,
     DATABASE_BOOTSTRAP_NAMESPACE,
-    PLATFORM_PRIORITY_CLASS,
     namespace,
-    restricted_container_security_context,
-    restricted_pod_security_context,
     standard_labels,
 )
+from components.workloads.bootstrap_job import bootstrap_job
 
 BOOTSTRAP_NAMESPACE = DATABASE_BOOTSTRAP_NAMESPACE
 MASTER_SECRET = "database-master"
@@ -92,70 +88,39 @@ class DatabaseUsers(pulumi.ComponentResource):
             data={"users.sql": sql},
             opts=inside,
         )
-        job: Any = {
-            "backoffLimit": 4,
-            "activeDeadlineSeconds": 900,
-            "template": {
-                "metadata": {"labels": standard_labels("database-users", "database")},
-                "spec": {
-                    "restartPolicy": "OnFailure",
-                    "automountServiceAccountToken": False,
-                    "priorityClassName": PLATFORM_PRIORITY_CLASS,
-                    "nodeSelector": CONTROLLER_NODES,
-                    "securityContext": restricted_pod_security_context(),
-                    "containers": [
-                        {
-                            "name": "psql",
-                            "image": PSQL_IMAGE,
-                            "imagePullPolicy": "Always",
-                            # The credentials are read from the mounted Secret (never the pod's
-                            # environment), for this one process.
-                            "command": [
-                                "sh",
-                                "-c",
-                                'PGUSER="$(cat /credentials/username)" '
-                                'PGPASSWORD="$(cat /credentials/password)" '
-                                "exec psql --no-psqlrc --file=/sql/users.sql",
-                            ],
-                            "env": [
-                                {"name": "PGHOST", "value": args.writer_host},
-                                {"name": "PGDATABASE", "value": args.database_name},
-                                # TLS is forced by the cluster; the client insists on it too.
-                                {"name": "PGSSLMODE", "value": "require"},
-                                {"name": "HOME", "value": "/tmp"},
-                            ],
-                            "resources": {
-                                "requests": {"cpu": "50m", "memory": "64Mi"},
-                                "limits": {"cpu": "200m", "memory": "128Mi"},
-                            },
-                            "securityContext": restricted_container_security_context(),
-                            "volumeMounts": [
-                                {"name": "sql", "mountPath": "/sql", "readOnly": True},
-                                {
-                                    "name": "credentials",
-                                    "mountPath": "/credentials",
-                                    "readOnly": True,
-                                },
-                                {"name": "tmp", "mountPath": "/tmp"},
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {"name": "sql", "configMap": {"name": script.metadata.name}},
-                        {"name": "credentials", "secret": {"secretName": MASTER_SECRET}},
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-                    ],
-                },
-            },
-        }
-        k8s.batch.v1.Job(
+        bootstrap_job(
             f"{name}-job",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"database-users-{digest}",
-                namespace=ns.metadata.name,
-                labels=standard_labels("database-users", "database"),
-            ),
-            spec=job,
+            name=f"database-users-{digest}",
+            namespace=ns.metadata.name,
+            labels=standard_labels("database-users", "database"),
+            container={
+                "name": "psql",
+                "image": PSQL_IMAGE,
+                # The credentials are read from the mounted Secret (never the pod's
+                # environment), for this one process.
+                "command": [
+                    "sh",
+                    "-c",
+                    'PGUSER="$(cat /credentials/username)" '
+                    'PGPASSWORD="$(cat /credentials/password)" '
+                    "exec psql --no-psqlrc --file=/sql/users.sql",
+                ],
+                "env": [
+                    {"name": "PGHOST", "value": args.writer_host},
+                    {"name": "PGDATABASE", "value": args.database_name},
+                    # TLS is forced by the cluster; the client insists on it too.
+                    {"name": "PGSSLMODE", "value": "require"},
+                    {"name": "HOME", "value": "/tmp"},
+                ],
+                "volumeMounts": [
+                    {"name": "sql", "mountPath": "/sql", "readOnly": True},
+                    {"name": "credentials", "mountPath": "/credentials", "readOnly": True},
+                ],
+            },
+            volumes=[
+                {"name": "sql", "configMap": {"name": script.metadata.name}},
+                {"name": "credentials", "secret": {"secretName": MASTER_SECRET}},
+            ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, secret, script]),
         )
         self.register_outputs({"namespace": BOOTSTRAP_NAMESPACE, "users": sorted(args.users)})

@@ -26,14 +26,8 @@ from components.data.search_access import (
     SEARCH_BOOTSTRAP_NAMESPACE,
     security_plan,
 )
-from components.shared.conventions import (
-    CONTROLLER_NODES,
-    PLATFORM_PRIORITY_CLASS,
-    namespace,
-    restricted_container_security_context,
-    restricted_pod_security_context,
-    standard_labels,
-)
+from components.shared.conventions import namespace, standard_labels
+from components.workloads.bootstrap_job import bootstrap_job
 
 SCRIPT = Path(__file__).parent / "scripts" / "search_security.py"
 # The official Python image (ECR Public's mirror of the Docker official images), at an exact
@@ -122,56 +116,25 @@ class SearchUsers(pulumi.ComponentResource):
             data={"plan.json": plan, "search_security.py": script},
             opts=inside,
         )
-        job: Any = {
-            "backoffLimit": 4,
-            "activeDeadlineSeconds": 900,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "OnFailure",
-                    "serviceAccountName": SEARCH_BOOTSTRAP_ACCOUNT,
-                    # The Pod Identity webhook mounts its own token; no API token is needed.
-                    "automountServiceAccountToken": False,
-                    "priorityClassName": PLATFORM_PRIORITY_CLASS,
-                    "nodeSelector": CONTROLLER_NODES,
-                    "securityContext": restricted_pod_security_context(),
-                    "containers": [
-                        {
-                            "name": "apply",
-                            "image": PYTHON_IMAGE,
-                            "imagePullPolicy": "Always",
-                            "command": ["python3", "/plan/search_security.py"],
-                            "env": [
-                                {"name": "AWS_REGION", "value": args.region},
-                                {"name": "SEARCH_ENDPOINT", "value": args.endpoint},
-                                {"name": "HOME", "value": "/tmp"},
-                            ],
-                            "resources": {
-                                "requests": {"cpu": "50m", "memory": "64Mi"},
-                                "limits": {"cpu": "200m", "memory": "128Mi"},
-                            },
-                            "securityContext": restricted_container_security_context(),
-                            "volumeMounts": [
-                                {"name": "plan", "mountPath": "/plan", "readOnly": True},
-                                {"name": "tmp", "mountPath": "/tmp"},
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {"name": "plan", "configMap": {"name": config.metadata.name}},
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
-                    ],
-                },
-            },
-        }
-        k8s.batch.v1.Job(
+        bootstrap_job(
             f"{name}-job",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=digest.apply(lambda d: f"search-users-{d}"),
-                namespace=SEARCH_BOOTSTRAP_NAMESPACE,
-                labels=labels,
-            ),
-            spec=job,
+            name=digest.apply(lambda d: f"search-users-{d}"),
+            namespace=SEARCH_BOOTSTRAP_NAMESPACE,
+            labels=labels,
+            # The Pod Identity webhook mounts its own token for this service account.
+            service_account=SEARCH_BOOTSTRAP_ACCOUNT,
+            container={
+                "name": "apply",
+                "image": PYTHON_IMAGE,
+                "command": ["python3", "/plan/search_security.py"],
+                "env": [
+                    {"name": "AWS_REGION", "value": args.region},
+                    {"name": "SEARCH_ENDPOINT", "value": args.endpoint},
+                    {"name": "HOME", "value": "/tmp"},
+                ],
+                "volumeMounts": [{"name": "plan", "mountPath": "/plan", "readOnly": True}],
+            },
+            volumes=[{"name": "plan", "configMap": {"name": config.metadata.name}}],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, account, config, association]),
         )
         self.register_outputs({"namespace": SEARCH_BOOTSTRAP_NAMESPACE, "roles": roles})

@@ -1,0 +1,75 @@
+"""One shape for the platform's bootstrap Jobs (database users, search access): a run-once,
+retried, deadline-bound Job of one restricted container on the controller nodes, named after a
+digest of what it applies so that it runs again exactly when that changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.shared.conventions import (
+    CONTROLLER_NODES,
+    PLATFORM_PRIORITY_CLASS,
+    restricted_container_security_context,
+    restricted_pod_security_context,
+)
+
+# Retries of a failed run, and the longest a run may take, before `pulumi up` reports it.
+BACKOFF_LIMIT = 4
+DEADLINE_SECONDS = 900
+
+
+def bootstrap_job(
+    resource_name: str,
+    *,
+    name: pulumi.Input[str],
+    namespace: pulumi.Input[str],
+    labels: Mapping[str, str],
+    container: Mapping[str, Any],
+    volumes: Sequence[Mapping[str, Any]],
+    opts: pulumi.ResourceOptions,
+    service_account: str | None = None,
+) -> k8s.batch.v1.Job:
+    """The Job; `container` gives its name, image, command, env and mounts (a writable /tmp
+    is added), and runs restricted with small, capped resources."""
+    spec: Any = {
+        "backoffLimit": BACKOFF_LIMIT,
+        "activeDeadlineSeconds": DEADLINE_SECONDS,
+        "template": {
+            "metadata": {"labels": dict(labels)},
+            "spec": {
+                "restartPolicy": "OnFailure",
+                **({"serviceAccountName": service_account} if service_account else {}),
+                # No API token: a bootstrap talks to its store, never to Kubernetes.
+                "automountServiceAccountToken": False,
+                "priorityClassName": PLATFORM_PRIORITY_CLASS,
+                "nodeSelector": CONTROLLER_NODES,
+                "securityContext": restricted_pod_security_context(),
+                "containers": [
+                    {
+                        **container,
+                        "imagePullPolicy": "Always",
+                        "resources": {
+                            "requests": {"cpu": "50m", "memory": "64Mi"},
+                            "limits": {"cpu": "200m", "memory": "128Mi"},
+                        },
+                        "securityContext": restricted_container_security_context(),
+                        "volumeMounts": [
+                            *container.get("volumeMounts", []),
+                            {"name": "tmp", "mountPath": "/tmp"},
+                        ],
+                    }
+                ],
+                "volumes": [*volumes, {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+            },
+        },
+    }
+    return k8s.batch.v1.Job(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels)),
+        spec=spec,
+        opts=opts,
+    )
