@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 
 from components.addons.base import ClusterAddon, CompanionAddon
-from components.shared.conventions import CONTROLLER_NODES, PLATFORM_PRIORITY_CLASS
+from components.shared.conventions import CONTROLLER_NODES, PLATFORM_PRIORITY_CLASS, zone_spread
 from components.shared.helm import HelmChart
 from stacks.addon_settings import IngressGatewaySettings, MeshSettings, TracingSettings
 
@@ -195,14 +195,7 @@ class IngressGateway(ClusterAddon):
                 "seccompProfile": RESTRICTED_SECCOMP,
                 "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
             },
-            "topologySpreadConstraints": [
-                {
-                    "maxSkew": 1,
-                    "topologyKey": "topology.kubernetes.io/zone",
-                    "whenUnsatisfiable": "ScheduleAnyway",
-                    "labelSelector": {"matchLabels": GATEWAY_SELECTOR},
-                }
-            ],
+            "topologySpreadConstraints": zone_spread(GATEWAY_SELECTOR),
             # The ALB is the one proxy in front: the client's address is the last one it
             # appends to X-Forwarded-For (rate limits and logs see the client, not the ALB).
             "podAnnotations": {

@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 
 from components.addons.base import AUTOSCALING_NAMESPACE, SelfMonitoredAddon, disruption_budget
-from components.shared.conventions import CONTROLLER_NODES
+from components.shared.conventions import CONTROLLER_NODES, zone_spread
 from components.shared.helm import HelmChart
 from stacks.addon_settings import ControllerSettings
 
@@ -43,12 +43,5 @@ class MetricsServer(SelfMonitoredAddon):
             "priorityClassName": "system-cluster-critical",
             "nodeSelector": CONTROLLER_NODES,
             # Replicas in different zones, so one zone's loss keeps the metrics API up.
-            "topologySpreadConstraints": [
-                {
-                    "maxSkew": 1,
-                    "topologyKey": "topology.kubernetes.io/zone",
-                    "whenUnsatisfiable": "ScheduleAnyway",
-                    "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "metrics-server"}},
-                }
-            ],
+            "topologySpreadConstraints": zone_spread({"app.kubernetes.io/name": "metrics-server"}),
         }

@@ -32,6 +32,7 @@ from components.shared.conventions import (
     restricted_pod_security_context,
     selector_labels,
     standard_labels,
+    zone_spread,
 )
 from components.shared.custom_resources import labelled_custom_resource
 from stacks.addon_settings import ControllerSettings
@@ -211,14 +212,7 @@ class GatewayRateLimits(pulumi.ComponentResource):
                     "priorityClassName": PLATFORM_PRIORITY_CLASS,
                     # The image's user is root: it runs as nobody here (restricted).
                     "securityContext": restricted_pod_security_context(NOBODY),
-                    "topologySpreadConstraints": [
-                        {
-                            "maxSkew": 1,
-                            "topologyKey": "topology.kubernetes.io/zone",
-                            "whenUnsatisfiable": "ScheduleAnyway",
-                            "labelSelector": {"matchLabels": selector_labels(NAME)},
-                        }
-                    ],
+                    "topologySpreadConstraints": zone_spread(selector_labels(NAME)),
                     "containers": [
                         {
                             "name": NAME,

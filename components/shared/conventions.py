@@ -139,3 +139,16 @@ def restricted_container_security_context(user: int = RUN_AS_ID) -> dict[str, An
 # Where each data store listens (Aurora PostgreSQL, ElastiCache Redis, OpenSearch over HTTPS):
 # the services' network policies and the mesh's registered destinations both open these.
 STORE_PORTS: dict[DataStore, int] = {"database": 5432, "cache": 6379, "search": 443}
+
+
+def zone_spread(labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Replicas spread over the zones where they can be (a zone's loss leaves the others),
+    still scheduled when they cannot."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": dict(labels)},
+        }
+    ]
