@@ -85,7 +85,10 @@ def test_the_master_user_is_the_bootstraps_role_and_administers_with_the_adminis
     )
     [role] = [r for r in stack_run.of_type("aws:iam/role:Role") if r.state["arn"] == master]
     [trust] = policy(role, "assumeRolePolicy")["Statement"]
+    # EKS Pod Identity's agent assumes it and tags the session (EKS User Guide, "Create an IAM
+    # role for Pod Identity": both actions, or the association's pods get no credentials).
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert trust["Action"] == ["sts:AssumeRole", "sts:TagSession"]
     assert trust["Condition"]["StringEquals"] == {
         "aws:RequestTag/eks-cluster-name": f"financial-planning-{stack_run.stack}",
         "aws:RequestTag/kubernetes-namespace": "search-bootstrap",
