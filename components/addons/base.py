@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.shared.conventions import PodSecurityLevel, namespace
+from components.shared.conventions import IRSA_ANNOTATION, PodSecurityLevel, namespace
 from components.shared.helm import HelmChart, helm_release
 from components.shared.iam import IrsaRole, IrsaRoleArgs, OidcIssuer
 from components.shared.urns import formerly
@@ -70,6 +70,14 @@ class ClusterAddon(ABC):
     @abstractmethod
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         """The chart values, from the add-on's typed settings (and its IRSA role, if any)."""
+
+    def irsa_service_account(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
+        """The common chart shape of the service account that assumes the add-on's IRSA role."""
+        return {
+            "create": True,
+            "name": self.service_account,
+            "annotations": {IRSA_ANNOTATION: role_arn},
+        }
 
     def irsa_policy(self) -> pulumi.Input[str] | None:
         """The inline IAM policy of the add-on's IRSA role; None for an add-on without AWS calls."""

@@ -120,11 +120,7 @@ class CertManager(SelfMonitoredAddon):
             "crds": {"enabled": True, "keep": True},
             **placed,
             "global": {"priorityClassName": PLATFORM_PRIORITY_CLASS},
-            "serviceAccount": {
-                "create": True,
-                "name": self.service_account,
-                "annotations": {"eks.amazonaws.com/role-arn": role_arn},
-            },
+            "serviceAccount": self.irsa_service_account(role_arn),
             "webhook": placed,
             "cainjector": placed,
             # Challenges are checked against public resolvers: the VPC's resolver may answer

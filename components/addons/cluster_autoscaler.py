@@ -131,13 +131,7 @@ class ClusterAutoscaler(SelfMonitoredAddon):
             "image": {"tag": self.image_tag},
             "replicaCount": settings.replicas,
             "podDisruptionBudget": {"maxUnavailable": 1},
-            "rbac": {
-                "serviceAccount": {
-                    "create": True,
-                    "name": self.service_account,
-                    "annotations": {"eks.amazonaws.com/role-arn": role_arn},
-                }
-            },
+            "rbac": {"serviceAccount": self.irsa_service_account(role_arn)},
             "extraArgs": {
                 "balance-similar-node-groups": True,
                 "expander": "priority,least-waste",

@@ -103,11 +103,7 @@ class ExternalDns(SelfMonitoredAddon):
             "txtOwnerId": self.owner_id,
             "interval": "1m",
             "extraArgs": {"zone-id-filter": self.zone_id, "aws-zone-type": "public"},
-            "serviceAccount": {
-                "create": True,
-                "name": self.service_account,
-                "annotations": {"eks.amazonaws.com/role-arn": role_arn},
-            },
+            "serviceAccount": self.irsa_service_account(role_arn),
             "resources": settings.resources.as_values(),
             "nodeSelector": CONTROLLER_NODES,
             "priorityClassName": PLATFORM_PRIORITY_CLASS,

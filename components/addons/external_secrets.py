@@ -17,7 +17,6 @@ from components.addons.base import ClusterAddon, disruption_budget
 from components.data.secrets import RemoteSecret, SecretAccess
 from components.shared.conventions import (
     CONTROLLER_NODES,
-    IRSA_ANNOTATION,
     PLATFORM_PRIORITY_CLASS,
     standard_labels,
 )
@@ -114,11 +113,7 @@ class ExternalSecrets(ClusterAddon):
             "installCRDs": True,
             "replicaCount": replicas,
             "leaderElect": True,
-            "serviceAccount": {
-                "create": True,
-                "name": self.service_account,
-                "annotations": {IRSA_ANNOTATION: role_arn},
-            },
+            "serviceAccount": self.irsa_service_account(role_arn),
             "podDisruptionBudget": disruption_budget(replicas),
             "resources": self.settings.resources.as_values(),
             "nodeSelector": CONTROLLER_NODES,

@@ -18,6 +18,7 @@ import pulumi
 from components.addons.base import SelfMonitoredAddon
 from components.shared.conventions import (
     CONTROLLER_NODES,
+    PART_OF,
     PLATFORM_PRIORITY_CLASS,
     restricted_container_security_context,
     restricted_pod_security_context,
@@ -283,11 +284,7 @@ class LoadBalancerController(SelfMonitoredAddon):
             # The chart renders its PodDisruptionBudget only when this is set and
             # replicaCount > 1.
             "podDisruptionBudget": {"maxUnavailable": 1},
-            "serviceAccount": {
-                "create": True,
-                "name": self.service_account,
-                "annotations": {"eks.amazonaws.com/role-arn": role_arn},
-            },
+            "serviceAccount": self.irsa_service_account(role_arn),
             # The controller's flags: WAF v2 on, WAF Classic off (its actions are not in the
             # role), Shield as the stack's settings say.
             "enableWafv2": True,
@@ -305,7 +302,7 @@ class LoadBalancerController(SelfMonitoredAddon):
             "securityContext": restricted_container_security_context(NOBODY),
             "serviceMonitor": {
                 "enabled": self.monitored,
-                "additionalLabels": {"app.kubernetes.io/part-of": "financial-planning"},
+                "additionalLabels": {"app.kubernetes.io/part-of": PART_OF},
                 "interval": "30s",
             },
         }

@@ -78,11 +78,7 @@ class LogShipper(SelfMonitoredAddon):
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         return {
-            "serviceAccount": {
-                "create": True,
-                "name": self.service_account,
-                "annotations": {"eks.amazonaws.com/role-arn": role_arn},
-            },
+            "serviceAccount": self.irsa_service_account(role_arn),
             # Every node, whatever its taints; evicted last.
             "tolerations": [{"operator": "Exists"}],
             "priorityClassName": "system-node-critical",

@@ -38,7 +38,9 @@ MONITORING_NAMESPACE = "monitoring"
 # Names the chart derives its objects from: Services monitoring-prometheus:9090 and
 # monitoring-alertmanager:9093, Grafana's Service grafana:80.
 FULLNAME = "monitoring"
-PROMETHEUS_URL = f"http://{FULLNAME}-prometheus.{MONITORING_NAMESPACE}.svc:9090"
+PROMETHEUS_SERVICE, PROMETHEUS_PORT = f"{FULLNAME}-prometheus", 9090
+GRAFANA_SERVICE, GRAFANA_PORT = "grafana", 80
+PROMETHEUS_URL = f"http://{PROMETHEUS_SERVICE}.{MONITORING_NAMESPACE}.svc:{PROMETHEUS_PORT}"
 # Where the operator mounts each Secret listed in alertmanagerSpec.secrets.
 ALERTMANAGER_SECRETS_DIR = "/etc/alertmanager/secrets"
 # Users of the images (the charts' defaults): Prometheus and Alertmanager 1000 (group 2000),
@@ -231,7 +233,7 @@ class Monitoring(ClusterAddon):
                 "config": alertmanager_config(),
             },
             "grafana": {
-                "fullnameOverride": "grafana",
+                "fullnameOverride": GRAFANA_SERVICE,
                 "replicas": 1,
                 **(
                     {"grafana.ini": {"server": {"root_url": self.grafana_url}}}

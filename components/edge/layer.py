@@ -17,7 +17,13 @@ from components.addons.cert_manager import CertManager, issuer_name
 from components.addons.external_secrets import ExternalSecrets
 from components.addons.load_balancer_controller import LoadBalancerController
 from components.addons.mesh import GATEWAY_NAMESPACE, IngressGateway, IstioBase
-from components.addons.monitoring import FULLNAME, MONITORING_NAMESPACE
+from components.addons.monitoring import (
+    GRAFANA_PORT,
+    GRAFANA_SERVICE,
+    MONITORING_NAMESPACE,
+    PROMETHEUS_PORT,
+    PROMETHEUS_SERVICE,
+)
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.secrets import RemoteSecret
 from components.edge.certificate import PublicCertificate, PublicCertificateArgs
@@ -36,8 +42,8 @@ from stacks.traffic_settings import TrafficSettings
 API_PATHS: dict[str, ServiceName] = {"/graphql": "graphql-gateway", "/": "financial-planning-api"}
 # The operator UIs' Services (kube-prometheus-stack's, see addons/monitoring.py).
 OPERATOR_BACKENDS: dict[str, Backend] = {
-    "grafana": Backend(f"grafana.{MONITORING_NAMESPACE}.svc.cluster.local", 80),
-    "prometheus": Backend(f"{FULLNAME}-prometheus.{MONITORING_NAMESPACE}.svc.cluster.local", 9090),
+    "grafana": Backend(service_host(GRAFANA_SERVICE, MONITORING_NAMESPACE), GRAFANA_PORT),
+    "prometheus": Backend(service_host(PROMETHEUS_SERVICE, MONITORING_NAMESPACE), PROMETHEUS_PORT),
 }
 
 

@@ -15,7 +15,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -48,15 +47,6 @@ class SearchUsersArgs:
     log_retention_days: int | None = None
 
 
-def plan_of(
-    administrator: str,
-    master: str,
-    mappings: Mapping[str, Sequence[str]],
-    log_retention_days: int | None,
-) -> list[dict[str, Any]]:
-    return security_plan([administrator, master], mappings, log_retention_days)
-
-
 class SearchUsers(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: SearchUsersArgs, opts: pulumi.ResourceOptions | None = None
@@ -75,9 +65,8 @@ class SearchUsers(pulumi.ComponentResource):
             args.master_role_arn, *(pulumi.Output.all(*args.mappings[r]) for r in roles)
         ).apply(
             lambda found: json.dumps(
-                plan_of(
-                    args.administrator_arn,
-                    found[0],
+                security_plan(
+                    [args.administrator_arn, found[0]],
                     dict(zip(roles, found[1:], strict=True)),
                     args.log_retention_days,
                 ),
@@ -86,9 +75,7 @@ class SearchUsers(pulumi.ComponentResource):
             )
         )
         script = SCRIPT.read_text()
-        digest = pulumi.Output.all(plan).apply(
-            lambda found: hashlib.sha256((found[0] + script).encode()).hexdigest()[:8]
-        )
+        digest = plan.apply(lambda text: hashlib.sha256((text + script).encode()).hexdigest()[:8])
         account = k8s.core.v1.ServiceAccount(
             f"{name}-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(
