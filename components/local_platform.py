@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components.addons.base import HelmAddon, HelmAddonArgs
 from components.addons.cloudnative_pg import CloudNativePG
+from components.addons.jaeger import sdk_environment
 from components.data.in_cluster import InClusterData, InClusterDataArgs
 from components.foundation.scheduling import PriorityClasses
 from components.workloads.application import Application, ApplicationArgs, KubernetesSecrets
@@ -87,7 +88,8 @@ def build_local_platform(
             scale_from_zero=(),
             storage_class=settings.storage_class,
             secrets=KubernetesSecrets({**secret_values(secrets), **data.secrets}),
-            extra_config=data.config,
+            # No trace collector here: the services' SDKs export nothing.
+            extra_config={**data.config, **sdk_environment(None, 0)},
             depends_on=[priority_classes],
             mesh=False,
             database_passwords=data.database_passwords,

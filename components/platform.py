@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 
 from components.addons.external_secrets import ExternalSecrets
+from components.addons.jaeger import Jaeger
 from components.addons.layer import AddonInputs, AddonsArgs, ClusterAddons, build_addons
 from components.addons.log_shipper import LogShipper
 from components.addons.mesh import IstioBase, Istiod
@@ -16,6 +17,7 @@ from components.addons.monitoring import Monitoring
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
+from components.data.search_access import platform_retention
 from components.edge.layer import Edge, EdgeArgs, EdgeInputs, build_edge
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
 from components.local_platform import LocalPlatform, build_local_platform
@@ -25,7 +27,16 @@ from components.observability.monitors import ApplicationMonitoring
 from components.security.layer import Guarded, Security, SecurityArgs, build_security
 from components.workloads.layer import StackServices, Workloads, WorkloadsArgs, build_workloads
 from stacks import AnySettings, LocalStackSettings
+from stacks.addon_settings import JaegerSettings, LogShipperSettings
 from stacks.settings import StackSettings
+
+# The search domain's FGAC roles that add-ons hold, by the add-on whose IRSA role holds it.
+SEARCH_WRITERS = {"log-writer": LogShipper.name, "trace-store": Jaeger.name}
+
+
+def enabled_days(writer: LogShipperSettings | JaegerSettings) -> int | None:
+    """How long a writer's indices are kept, where it runs."""
+    return writer.retention_days if writer.enabled else None
 
 
 @dataclass(frozen=True)
@@ -153,16 +164,16 @@ def build_platform(
             database_ready=[data.database],
             search_access=data.search_access.with_writers(
                 {
-                    "log-writer": [
+                    role: [
                         addon.role_arn
                         for name, addon in addons.installed.items()
-                        if name == LogShipper.name and addon.role_arn is not None
+                        if name == writer and addon.role_arn is not None
                     ]
+                    for role, writer in SEARCH_WRITERS.items()
                 },
-                log_retention_days=(
-                    settings.addons.log_shipper.retention_days
-                    if settings.addons.log_shipper.enabled
-                    else None
+                platform_retention(
+                    log_days=enabled_days(settings.addons.log_shipper),
+                    trace_days=enabled_days(settings.addons.jaeger),
                 ),
             ),
         ),

@@ -104,29 +104,14 @@ class OutboundSettings(Settings):
     external_hosts: dict[ServiceName, list[DnsName]] = {}
 
 
-K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-
-
-class TracingCollector(Settings):
-    """An OpenTelemetry collector's Service in the cluster, taking OTLP over gRPC."""
-
-    namespace: Annotated[str, Field(pattern=K8S_NAME)]
-    service: Annotated[str, Field(pattern=K8S_NAME)]
-    port: Annotated[int, Field(ge=1, le=65535)] = 4317
-
-    @property
-    def host(self) -> str:
-        return f"{self.service}.{self.namespace}.svc.cluster.local"
-
-
 class TracingSettings(Settings):
-    """Spans from every sidecar and the gateway (Istio's Telemetry API)."""
+    """Spans from every sidecar and the gateway (Istio's Telemetry API), and from the services
+    (their OpenTelemetry SDK follows the sidecar's decision), sent to Jaeger's collector where
+    Jaeger runs (`addons.jaeger`)."""
 
     # The share of requests traced, 0 to 100 in steps of 0.01 (Telemetry's
     # randomSamplingPercentage).
     sampling_percent: Annotated[float, Field(ge=0, le=100)]
-    # Where spans go; none: no spans are sent (the collector is the observability layer's).
-    collector: TracingCollector | None = None
 
     @field_validator("sampling_percent")
     @classmethod
@@ -172,6 +157,14 @@ class LogShipperSettings(AddonSettings):
     retention_days: Annotated[int, Field(ge=1, le=3650)]
 
 
+class JaegerSettings(ControllerSettings):
+    """Jaeger: its collector takes the spans (OTLP) and stores them in the search domain's
+    jaeger-* indices, each deleted after `retentionDays` (an ISM policy); its query service is
+    the operators' trace UI. Two or more replicas get a PodDisruptionBudget."""
+
+    retention_days: Annotated[int, Field(ge=1, le=90)]
+
+
 # The add-ons the edge is made of: the stack's edge needs every one of them.
 EDGE_ADDONS = (
     "loadBalancerController",
@@ -206,6 +199,8 @@ class AddonsSettings(Settings):
     rate_limiter: ControllerSettings
     # The containers' logs, shipped to the search domain.
     log_shipper: LogShipperSettings
+    # The traces, collected and stored in the search domain.
+    jaeger: JaegerSettings
 
     def controllers(self) -> list[tuple[AddonSettings, int]]:
         """Each add-on's settings and how many Deployments it runs with them (the VPA runs

@@ -26,7 +26,13 @@ HttpsUrl = Annotated[
     str, Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
 ]
 # The operator UIs the edge can serve: the monitoring add-on's Grafana and Prometheus.
-OperatorUi = Literal["grafana", "prometheus"]
+OperatorUi = Literal["grafana", "prometheus", "jaeger"]
+# The add-on (its key under `addons`) that serves each operator UI.
+OPERATOR_UI_ADDONS: dict[str, str] = {
+    "grafana": "monitoring",
+    "prometheus": "monitoring",
+    "jaeger": "jaeger",
+}
 # AWS WAF rate-based rules: a limit of 10 to 2,000,000,000 requests per evaluation window of
 # 60, 120, 300 or 600 seconds (AWS WAF Developer Guide, "Rate-based rule statement").
 WAF_MIN_RATE_LIMIT = 10

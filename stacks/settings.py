@@ -31,7 +31,7 @@ from stacks.catalog import (
     memory_mib,
 )
 from stacks.data_settings import DataSettings
-from stacks.edge_settings import EdgeSettings
+from stacks.edge_settings import OPERATOR_UI_ADDONS, EdgeSettings
 from stacks.instance_types import INSTANCE_TYPES
 from stacks.secrets import check_secret_env
 from stacks.settings_base import (
@@ -498,7 +498,7 @@ class StackSettings(Settings):
                     )
 
     def _check_edge(self) -> None:
-        """The edge's controllers run, its gateway is the mesh's, its UIs are monitoring's."""
+        """The edge's controllers run, its gateway is the mesh's, each UI's add-on runs."""
         addons = self.addons
         for key in EDGE_ADDONS:
             if not getattr(addons, to_snake(key)).enabled:
@@ -513,13 +513,15 @@ class StackSettings(Settings):
                 False,
                 "the edge's gateway is the mesh's (allowed: true, or edge.enabled: false)",
             )
-        if self.edge.operator_uis and not addons.monitoring.enabled:
-            raise invalid(
-                "edge.operatorUis",
-                self.edge.operator_uis,
-                "the operator UIs are the monitoring add-on's (enable addons.monitoring, or "
-                "operatorUis: [])",
-            )
+        for ui in self.edge.operator_uis:
+            addon = OPERATOR_UI_ADDONS[ui]
+            if not getattr(addons, addon).enabled:
+                raise invalid(
+                    "edge.operatorUis",
+                    self.edge.operator_uis,
+                    f"{ui} is the {addon} add-on's UI (enable addons.{addon}, or leave {ui} "
+                    "out of operatorUis)",
+                )
 
     def _check_scaling(self) -> None:
         """HPAs have their metrics served, the autoscaler matches the cluster, and every node

@@ -109,9 +109,19 @@ def test_namespaces_are_restricted_and_outside_any_mesh(development: StackRun) -
 def test_configuration_keeps_the_eks_contract(development: StackRun, production: StackRun) -> None:
     dev_config = in_namespace(development, "ConfigMap", APP)["financial-planning-config"]
     prod_config = objects(production, "ConfigMap")["financial-planning-config"]
-    # The same keys the services read on EKS, less what only AWS provides.
-    assert set(dev_config["data"]) == set(prod_config["data"]) - {"AWS_REGION", "DOCUMENTS_BUCKET"}
+    # The same keys the services read on EKS, less what only AWS provides and where spans go
+    # (no collector here: the SDKs export nothing).
+    exporter = {k for k in prod_config["data"] if k.startswith("OTEL_")} - {"OTEL_TRACES_EXPORTER"}
+    assert set(dev_config["data"]) == set(prod_config["data"]) - {
+        "AWS_REGION",
+        "DOCUMENTS_BUCKET",
+        *exporter,
+    }
     data = dev_config["data"]
+    assert (data["OTEL_TRACES_EXPORTER"], prod_config["data"]["OTEL_TRACES_EXPORTER"]) == (
+        "none",
+        "otlp",
+    )
     assert data["DATABASE_HOST"] == f"postgres-rw.{DATA}.svc.cluster.local"
     assert data["DATABASE_READ_HOST"] == f"postgres-r.{DATA}.svc.cluster.local"
     assert (data["DATABASE_PORT"], data["DATABASE_AUTH"]) == ("5432", "password")

@@ -162,7 +162,7 @@ def test_the_example_from_the_issue() -> None:
         (
             {"nodeGroups": {"general": {"maxSize": 10}}},
             "nodeGroups.general.maxSize: cannot hold its workloads at their maximum (general: "
-            "demand at maximum 31670m CPU, 113372Mi memory; capacity 10 x m5.large = 16000m CPU, "
+            "demand at maximum 31870m CPU, 114396Mi memory; capacity 10 x m5.large = 16000m CPU, "
             "61630Mi memory)",
         ),
         (
@@ -188,7 +188,7 @@ def test_the_example_from_the_issue() -> None:
             "addons.externalSecret: unknown setting (allowed: externalSecrets, metricsServer, "
             "clusterAutoscaler, nvidiaDevicePlugin, verticalPodAutoscaler, prometheusAdapter, "
             "monitoring, mesh, reloader, loadBalancerController, certManager, externalDns, "
-            "ingressGateway, rateLimiter, logShipper)",
+            "ingressGateway, rateLimiter, logShipper, jaeger)",
         ),
         (
             {"addons": {"externalSecrets": {"replicas": 0}}},

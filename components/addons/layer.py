@@ -18,6 +18,7 @@ from components.addons.cert_manager import CertManager
 from components.addons.cluster_autoscaler import ClusterAutoscaler
 from components.addons.external_dns import ExternalDns
 from components.addons.external_secrets import ExternalSecrets
+from components.addons.jaeger import QUERY_URL, Jaeger, tracing_collector
 from components.addons.load_balancer_controller import LoadBalancerController
 from components.addons.log_shipper import LogShipper
 from components.addons.mesh import GATEWAY_NAMESPACE, IngressGateway, IstioBase, IstioCni, Istiod
@@ -60,6 +61,8 @@ class AddonsArgs:
     # The edge's domain, zone and certificate contact (cert-manager, external-dns) and
     # whether the load balancer gets Shield Advanced.
     edge: EdgeSettings
+    # The search domain's data nodes: with two or more, each trace index keeps a replica.
+    search_data_nodes: int
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> AddonsArgs:
@@ -80,6 +83,7 @@ class AddonsArgs:
             ),
             environment=settings.environment,
             edge=settings.edge,
+            search_data_nodes=settings.data.search.instance_count,
         )
 
 
@@ -101,7 +105,7 @@ class AddonInputs:
     storage_class: str
     # The VPC the load balancer controller puts the ALB in.
     vpc_id: pulumi.Input[str]
-    # The search domain the log shipper writes to.
+    # The search domain the log shipper and Jaeger write to.
     search_endpoint: pulumi.Input[str]
     search_domain_arn: pulumi.Input[str]
 
@@ -148,12 +152,13 @@ def addon_registry(
             store_name=ExternalSecrets.store_name,
             grafana_url=operator_urls.get("grafana"),
             prometheus_url=operator_urls.get("prometheus"),
+            traces_url=QUERY_URL if settings.jaeger.enabled else None,
         ),
         NodeExporter(installed_with=monitored),
         # The mesh before the services, whose pods its webhook gives sidecars.
         IstioBase(installed_with=settings.mesh.enabled),
         IstioCni(installed_with=settings.mesh.enabled),
-        Istiod(settings.mesh),
+        Istiod(settings.mesh, tracing_collector=tracing_collector(settings)),
         # The edge: the ALB's controller, the gateway behind it, its certificate and records.
         LoadBalancerController(
             for_the_edge(settings.load_balancer_controller),
@@ -184,6 +189,13 @@ def addon_registry(
             search_endpoint=given.search_endpoint,
             search_domain_arn=given.search_domain_arn,
             monitored=monitored,
+        ),
+        Jaeger(
+            settings.jaeger,
+            region=context.region,
+            search_endpoint=given.search_endpoint,
+            search_domain_arn=given.search_domain_arn,
+            index_replicas=1 if args.search_data_nodes > 1 else 0,
         ),
         MetricsServer(settings.metrics_server, monitored=monitored),
         ClusterAutoscaler(

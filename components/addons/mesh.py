@@ -20,9 +20,10 @@ from typing import Any
 import pulumi
 
 from components.addons.base import ClusterAddon, CompanionAddon
+from components.addons.jaeger import TracingCollector
 from components.shared.conventions import CONTROLLER_NODES, PLATFORM_PRIORITY_CLASS, zone_spread
 from components.shared.helm import HelmChart
-from stacks.addon_settings import IngressGatewaySettings, MeshSettings, TracingSettings
+from stacks.addon_settings import IngressGatewaySettings, MeshSettings
 
 ISTIO_VERSION = "1.30.3"
 ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
@@ -47,9 +48,8 @@ def istio_chart(chart: str) -> HelmChart:
 TRACING_PROVIDER = "otel-tracing"
 
 
-def tracing_provider(tracing: TracingSettings) -> dict[str, Any]:
+def tracing_provider(collector: TracingCollector | None) -> dict[str, Any]:
     """meshConfig's extension provider for spans over OTLP/gRPC, where there is a collector."""
-    collector = tracing.collector
     if collector is None:
         return {}
     return {
@@ -96,6 +96,8 @@ class IstioCni(CompanionAddon):
 @dataclass(frozen=True)
 class Istiod(ClusterAddon):
     settings: MeshSettings
+    # Where the proxies send spans (Jaeger's collector), if anywhere.
+    tracing_collector: TracingCollector | None = None
 
     name = "istiod"
     chart = istio_chart("istiod")
@@ -137,7 +139,7 @@ class Istiod(ClusterAddon):
                     "mode": "REGISTRY_ONLY" if settings.outbound.registry_only else "ALLOW_ANY"
                 },
                 # The tracing provider the mesh's Telemetry names (components/mesh/telemetry.py).
-                **tracing_provider(settings.tracing),
+                **tracing_provider(self.tracing_collector),
             },
         }
 

@@ -132,6 +132,8 @@ class Monitoring(ClusterAddon):
     # and redirects name it.
     grafana_url: str | None = None
     prometheus_url: str | None = None
+    # Jaeger's query API, where Jaeger runs: Grafana's trace data source.
+    traces_url: str | None = None
 
     name = MONITORING_ADDON
     chart = HelmChart(
@@ -256,6 +258,19 @@ class Monitoring(ClusterAddon):
                     },
                     "securityContext": container,
                 },
+                "additionalDataSources": (
+                    [
+                        {
+                            "name": "Jaeger",
+                            "uid": "jaeger",
+                            "type": "jaeger",
+                            "access": "proxy",
+                            "url": self.traces_url,
+                        }
+                    ]
+                    if self.traces_url
+                    else []
+                ),
                 **_placed(GRAFANA_USER),
                 "containerSecurityContext": container,
                 "resources": {

@@ -15,7 +15,12 @@ from components.data.cache import Cache, CacheArgs
 from components.data.database import Database, DatabaseArgs
 from components.data.documents import DocumentStore, DocumentStoreArgs
 from components.data.search import SearchArgs, SearchDomain, search_domain_arn
-from components.data.search_access import SearchMaster, SearchMasterArgs, search_http_statement
+from components.data.search_access import (
+    IndexRetention,
+    SearchMaster,
+    SearchMasterArgs,
+    search_http_statement,
+)
 from components.data.secrets import (
     ApplicationSecrets,
     ApplicationSecretsArgs,
@@ -107,19 +112,17 @@ class SearchAccess:
     master_role_arn: pulumi.Output[str]
     administrator_arn: str
     mappings: dict[str, list[pulumi.Output[str]]]
-    # Days a log index is kept (the ISM policy), where logs are shipped.
-    log_retention_days: int | None = None
+    # ISM policy id -> the indices it deletes and when (the add-ons' logs and traces).
+    retention: Mapping[str, IndexRetention] = dataclasses.field(default_factory=dict)
 
     def with_writers(
-        self, writers: Mapping[str, list[pulumi.Output[str]]], log_retention_days: int | None
+        self,
+        writers: Mapping[str, list[pulumi.Output[str]]],
+        retention: Mapping[str, IndexRetention],
     ) -> SearchAccess:
-        """This access, with the add-ons' writers (made after the data tier) and the logs'
-        retention."""
-        return dataclasses.replace(
-            self,
-            mappings={**self.mappings, **writers},
-            log_retention_days=log_retention_days,
-        )
+        """This access, with the add-ons' writers (made after the data tier) and their
+        indices' retention."""
+        return dataclasses.replace(self, mappings={**self.mappings, **writers}, retention=retention)
 
 
 @dataclass(frozen=True)

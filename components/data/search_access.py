@@ -41,14 +41,28 @@ class IndexAccess:
 # The container logs' indices (Fluent Bit writes logs-YYYY.MM.DD) and the policy deleting them.
 LOG_INDICES = "logs-*"
 LOG_RETENTION_POLICY = "logs-retention"
+# Jaeger's daily indices (jaeger-span-YYYY-MM-DD, jaeger-service-..., no prefix) and theirs.
+TRACE_INDICES = "jaeger-*"
+TRACE_RETENTION_POLICY = "traces-retention"
 
 # The roles the platform's readers and writers hold: the services that index and search the
-# documents' text, and the log shipper. The trace collector's joins when it lands.
+# documents' text, the log shipper, and Jaeger (which writes and reads its traces).
 SEARCH_ROLES: dict[str, IndexAccess] = {
     "log-writer": IndexAccess(
         index_patterns=[LOG_INDICES],
         allowed_actions=["crud", "create_index", "indices:admin/mapping/put"],
         cluster_permissions=["cluster_composite_ops", "cluster_monitor"],
+    ),
+    # Jaeger's requests: GET / (version), PUT _template (its mappings at start), POST _bulk
+    # (which creates each day's index), _search and _msearch.
+    "trace-store": IndexAccess(
+        index_patterns=[TRACE_INDICES],
+        allowed_actions=["crud", "create_index", "indices:admin/mapping/put"],
+        cluster_permissions=[
+            "cluster_composite_ops",
+            "cluster_monitor",
+            "cluster_manage_index_templates",
+        ],
     ),
     "document-search": IndexAccess(
         index_patterns=["documents*"],
@@ -74,38 +88,61 @@ def search_http_statement(domain_arn: str) -> dict[str, Any]:
     }
 
 
-def retention_policy(days: int) -> dict[str, Any]:
-    """Index State Management: a log index is deleted once `days` old (OpenSearch ISM, "hot"
-    then "delete"); applied to each new logs-* index by its template."""
-    return {
-        "policy": {
-            "description": f"Container logs: deleted after {days} days",
-            "default_state": "hot",
-            "states": [
-                {
-                    "name": "hot",
-                    "actions": [],
-                    "transitions": [
-                        {"state_name": "delete", "conditions": {"min_index_age": f"{days}d"}}
-                    ],
-                },
-                {"name": "delete", "actions": [{"delete": {}}], "transitions": []},
-            ],
-            "ism_template": [{"index_patterns": [LOG_INDICES], "priority": 100}],
+@dataclass(frozen=True)
+class IndexRetention:
+    """How long the indices matching `index_patterns` are kept: an ISM policy deletes each
+    once it is `days` old."""
+
+    index_patterns: Sequence[str]
+    days: int
+    # What the indices hold, for the policy's description.
+    holds: str
+
+    def policy(self) -> dict[str, Any]:
+        """Index State Management: "hot", then "delete" at `days` (OpenSearch ISM), applied to
+        each new matching index by its ISM template (existing indices keep what they had)."""
+        return {
+            "policy": {
+                "description": f"{self.holds}: deleted after {self.days} days",
+                "default_state": "hot",
+                "states": [
+                    {
+                        "name": "hot",
+                        "actions": [],
+                        "transitions": [
+                            {
+                                "state_name": "delete",
+                                "conditions": {"min_index_age": f"{self.days}d"},
+                            }
+                        ],
+                    },
+                    {"name": "delete", "actions": [{"delete": {}}], "transitions": []},
+                ],
+                "ism_template": [{"index_patterns": list(self.index_patterns), "priority": 100}],
+            }
         }
-    }
+
+
+def platform_retention(log_days: int | None, trace_days: int | None) -> dict[str, IndexRetention]:
+    """The retention policies of the indices the platform writes (None: that writer is off)."""
+    retention = {}
+    if log_days is not None:
+        retention[LOG_RETENTION_POLICY] = IndexRetention([LOG_INDICES], log_days, "Container logs")
+    if trace_days is not None:
+        retention[TRACE_RETENTION_POLICY] = IndexRetention([TRACE_INDICES], trace_days, "Traces")
+    return retention
 
 
 def security_plan(
     administrators: Sequence[str],
     mappings: Mapping[str, Sequence[str]],
-    log_retention_days: int | None = None,
+    retention: Mapping[str, IndexRetention] | None = None,
 ) -> list[dict[str, Any]]:
     """The idempotent requests that bring FGAC to the program's state: each role, then who
-    holds it, then the log indices' retention. `administrators` are the IAM principals mapped
-    to the admin roles (the master role among them: a mapping replaces what was there). ISM
-    creates a policy with a plain PUT only once: that step is an upsert (the script reads the
-    current version first)."""
+    holds it, then each retention policy (by its id), attached to the indices already there.
+    `administrators` are the IAM principals mapped to the admin roles (the master role among
+    them: a mapping replaces what was there). ISM creates a policy with a plain PUT only once:
+    that step is an upsert (the script reads the current version first)."""
     unknown = sorted(set(mappings) - set(SEARCH_ROLES))
     if unknown:
         raise ValueError(f"no search role {unknown} (known: {sorted(SEARCH_ROLES)})")
@@ -142,13 +179,24 @@ def security_plan(
                 "body": {"backend_roles": sorted(set(administrators))},
             }
         )
-    if log_retention_days is not None:
+    for policy_id, kept in sorted((retention or {}).items()):
         plan.append(
             {
                 "method": "PUT",
-                "path": f"/_plugins/_ism/policies/{LOG_RETENTION_POLICY}",
-                "body": retention_policy(log_retention_days),
+                "path": f"/_plugins/_ism/policies/{policy_id}",
+                "body": kept.policy(),
                 "upsert": True,
+            }
+        )
+        # The ISM template manages indices created after the policy; the writers may have
+        # started first (they install before the services). This attaches the policy to
+        # matching indices that have none (those with one are left alone); no index yet: 404.
+        plan.append(
+            {
+                "method": "POST",
+                "path": f"/_plugins/_ism/add/{','.join(kept.index_patterns)}",
+                "body": {"policy_id": policy_id},
+                "absent_ok": True,
             }
         )
     return plan

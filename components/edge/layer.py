@@ -15,6 +15,7 @@ import pulumi
 from components.addons.base import HelmAddon
 from components.addons.cert_manager import CertManager, issuer_name
 from components.addons.external_secrets import ExternalSecrets
+from components.addons.jaeger import JAEGER_COLLECTOR, QUERY_PORT
 from components.addons.load_balancer_controller import LoadBalancerController
 from components.addons.mesh import GATEWAY_NAMESPACE, IngressGateway, IstioBase
 from components.addons.monitoring import (
@@ -40,10 +41,12 @@ from stacks.traffic_settings import TrafficSettings
 
 # The API host's paths: GraphQL on the gateway service, everything else on the REST API.
 API_PATHS: dict[str, ServiceName] = {"/graphql": "graphql-gateway", "/": "financial-planning-api"}
-# The operator UIs' Services (kube-prometheus-stack's, see addons/monitoring.py).
+# The operator UIs' Services (kube-prometheus-stack's, see addons/monitoring.py; Jaeger's
+# one Service serves its UI beside the collector).
 OPERATOR_BACKENDS: dict[str, Backend] = {
     "grafana": Backend(service_host(GRAFANA_SERVICE, MONITORING_NAMESPACE), GRAFANA_PORT),
     "prometheus": Backend(service_host(PROMETHEUS_SERVICE, MONITORING_NAMESPACE), PROMETHEUS_PORT),
+    "jaeger": Backend(JAEGER_COLLECTOR.host, QUERY_PORT),
 }
 
 

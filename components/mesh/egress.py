@@ -20,11 +20,11 @@ from typing import Any
 
 import pulumi
 
+from components.addons.jaeger import TracingCollector
 from components.addons.mesh import MESH_NAMESPACE
 from components.mesh.traffic import NETWORKING_API, service_host
 from components.shared.conventions import STORE_PORTS, selector_labels
 from components.shared.custom_resources import labelled_custom_resource
-from stacks.addon_settings import TracingCollector
 from stacks.catalog import DataStore, ServiceName, ServiceSettings
 
 # Names for the data tier's ranges: ServiceEntry hosts are names, even where the addresses

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.addons.jaeger import TracingCollector, tracing_collector
 from components.context import ClusterContext, StackContext, with_cluster
 from components.foundation.network import subnet_layout
 from components.mesh.egress import MeshEgress, MeshEgressArgs
@@ -29,6 +30,8 @@ class MeshArgs:
     traffic: TrafficSettings
     outbound: OutboundSettings
     tracing: TracingSettings
+    # Where spans go (Jaeger's collector), if anywhere.
+    tracing_collector: TracingCollector | None
     # The private subnets (the data tier's) and the region (its AWS API names).
     store_cidrs: Sequence[str]
     region: str
@@ -41,6 +44,7 @@ class MeshArgs:
             traffic=settings.addons.mesh.traffic,
             outbound=settings.addons.mesh.outbound,
             tracing=settings.addons.mesh.tracing,
+            tracing_collector=tracing_collector(settings.addons),
             store_cidrs=subnet_layout(settings.vpc_cidr, len(settings.availability_zones))[0],
             region=settings.region,
         )
@@ -50,7 +54,7 @@ class MeshArgs:
 class MeshPolicies:
     traffic: ServiceTraffic
     egress: MeshEgress
-    # Where the stack names a tracing collector.
+    # Where spans have a collector to go to.
     telemetry: MeshTelemetry | None
 
 
@@ -83,13 +87,13 @@ def build_mesh(
             store_cidrs=args.store_cidrs,
             region=args.region,
             aws_callers=aws_callers,
-            tracing_collector=args.tracing.collector,
+            tracing_collector=args.tracing_collector,
         ),
         opts=opts,
     )
     telemetry = (
         MeshTelemetry(f"{context.prefix}-mesh-telemetry", args.tracing, opts=opts)
-        if args.tracing.collector is not None
+        if args.tracing_collector is not None
         else None
     )
     return MeshPolicies(traffic, egress, telemetry)

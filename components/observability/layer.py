@@ -25,6 +25,8 @@ class ObservabilityArgs:
     services: Mapping[ServiceName, ServiceSettings]
     mesh: bool
     edge: bool
+    # Jaeger runs: scrape its collector's metrics.
+    tracing: bool
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> ObservabilityArgs:
@@ -34,6 +36,7 @@ class ObservabilityArgs:
             services=settings.services,
             mesh=settings.addons.mesh.enabled,
             edge=settings.edge.enabled and settings.addons.mesh.enabled,
+            tracing=settings.addons.jaeger.enabled,
         )
 
 
@@ -53,6 +56,7 @@ def build_observability(
             services=args.services,
             mesh=args.mesh,
             edge=args.edge,
+            tracing=args.tracing,
         ),
         opts=pulumi.ResourceOptions.merge(
             with_cluster(context, cluster), pulumi.ResourceOptions(depends_on=[monitoring])

@@ -12,6 +12,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.addons.external_secrets import ExternalSecrets
+from components.addons.jaeger import JAEGER_SELECTOR, TRACING_NAMESPACE
+from components.addons.jaeger import METRICS_PORT_NAME as JAEGER_METRICS_PORT
 from components.addons.mesh import GATEWAY_NAMESPACE, GATEWAY_SELECTOR, MESH_NAMESPACE
 from components.addons.monitoring import DASHBOARD_LABEL
 from components.observability.alerts import rule_groups
@@ -66,6 +68,8 @@ class ApplicationMonitoringArgs:
     mesh: bool = False
     # The edge runs: scrape the ingress gateway's Envoy statistics too.
     edge: bool = False
+    # Jaeger runs: scrape its collector's own metrics (spans received, refused, exported).
+    tracing: bool = False
 
 
 class ApplicationMonitoring(pulumi.ComponentResource):
@@ -124,6 +128,22 @@ class ApplicationMonitoring(pulumi.ComponentResource):
         )
         if args.mesh:
             self._mesh_monitors(name, args, child)
+        if args.tracing:
+            # On the Service's port: the chart names none of the pod's ports.
+            labelled_custom_resource(
+                f"{name}-jaeger",
+                api_version=MONITORING_API,
+                kind="ServiceMonitor",
+                name="jaeger",
+                namespace=args.rules_namespace,
+                component="monitoring",
+                spec={
+                    "namespaceSelector": {"matchNames": [TRACING_NAMESPACE]},
+                    "selector": {"matchLabels": JAEGER_SELECTOR},
+                    "endpoints": [{"port": JAEGER_METRICS_PORT, "interval": SCRAPE_INTERVAL}],
+                },
+                opts=child,
+            )
         for uid, model in dashboard_models().items():
             k8s.core.v1.ConfigMap(
                 f"{name}-{uid}",

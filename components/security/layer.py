@@ -11,6 +11,14 @@ from components.addons.cert_manager import CERT_MANAGER_NAMESPACE
 from components.addons.cert_manager import METRICS_PORT as CERT_MANAGER_METRICS
 from components.addons.cert_manager import WEBHOOK_PORT as CERT_MANAGER_WEBHOOK_PORT
 from components.addons.external_dns import METRICS_PORT as EXTERNAL_DNS_METRICS
+from components.addons.jaeger import METRICS_PORT as JAEGER_METRICS
+from components.addons.jaeger import (
+    OTLP_GRPC_PORT,
+    QUERY_PORT,
+    TRACING_NAMESPACE,
+    TracingCollector,
+    tracing_collector,
+)
 from components.addons.load_balancer_controller import EDGE_NAMESPACE
 from components.addons.load_balancer_controller import WEBHOOK_PORT as LB_WEBHOOK_PORT
 from components.addons.log_shipper import LOGGING_NAMESPACE
@@ -36,7 +44,6 @@ from components.security.network_policies import (
 )
 from components.security.rbac import Personas, PersonasArgs
 from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
-from stacks.addon_settings import TracingCollector
 from stacks.catalog import ServiceName, ServiceSettings
 from stacks.secrets import FINDINGS_PAGER_KEY
 from stacks.settings import SecuritySettings, StackSettings
@@ -66,6 +73,8 @@ PLATFORM_INGRESS: dict[str, list[int]] = {
     CERT_MANAGER_NAMESPACE: [CERT_MANAGER_WEBHOOK_PORT],
     # Fluent Bit takes nothing in but Prometheus (below).
     LOGGING_NAMESPACE: [],
+    # Jaeger takes spans and UI requests from pods only (below).
+    TRACING_NAMESPACE: [],
 }
 # Pods of other namespaces a platform namespace admits: within monitoring, Grafana reads
 # Prometheus, Prometheus alerts Alertmanager, Alertmanager replicas gossip; prometheus-adapter
@@ -90,7 +99,18 @@ PLATFORM_PEERS: dict[str, list[tuple[str, int | None]]] = {
     EDGE_NAMESPACE: [(MONITORING_NAMESPACE, 8080), (MONITORING_NAMESPACE, EXTERNAL_DNS_METRICS)],
     CERT_MANAGER_NAMESPACE: [(MONITORING_NAMESPACE, CERT_MANAGER_METRICS)],
     LOGGING_NAMESPACE: [(MONITORING_NAMESPACE, LOG_SHIPPER_METRICS)],
+    # Jaeger: the gateway's proxies send spans and serve its UI; Grafana reads traces from it
+    # and Prometheus scrapes the collector's metrics.
+    TRACING_NAMESPACE: [
+        (GATEWAY_NAMESPACE, OTLP_GRPC_PORT),
+        (GATEWAY_NAMESPACE, QUERY_PORT),
+        (MONITORING_NAMESPACE, QUERY_PORT),
+        (MONITORING_NAMESPACE, JAEGER_METRICS),
+    ],
 }
+# The ports of a platform namespace that the application's pods may reach: the services and
+# their sidecars send spans to Jaeger's collector.
+APPLICATION_PEERS: dict[str, list[int]] = {TRACING_NAMESPACE: [OTLP_GRPC_PORT]}
 
 
 @dataclass(frozen=True)
@@ -102,7 +122,7 @@ class SecurityArgs:
     settings: SecuritySettings
     # Where GuardDuty is on: the PagerDuty integration key its findings page through.
     findings_pager_key: pulumi.Output[str] | None = None
-    # Where the sidecars send spans (the mesh's tracing collector), if anywhere.
+    # Where the services and their sidecars send spans (Jaeger's collector), if anywhere.
     tracing_collector: TracingCollector | None = None
 
     @classmethod
@@ -116,9 +136,7 @@ class SecurityArgs:
             developers_may_edit=settings.access.developers_may_edit,
             settings=settings.security,
             findings_pager_key=secrets.get(FINDINGS_PAGER_KEY),
-            tracing_collector=(
-                settings.addons.mesh.tracing.collector if settings.addons.mesh.enabled else None
-            ),
+            tracing_collector=tracing_collector(settings.addons),
         )
 
 
@@ -176,7 +194,10 @@ def build_security(
         PlatformNamespacePolicy(
             namespace,
             PLATFORM_INGRESS.get(namespace, []),
-            from_namespaces=PLATFORM_PEERS.get(namespace, ()),
+            from_namespaces=[
+                *PLATFORM_PEERS.get(namespace, ()),
+                *((args.app_namespace, port) for port in APPLICATION_PEERS.get(namespace, ())),
+            ],
         )
         for namespace in guarded.platform_namespaces
     ]

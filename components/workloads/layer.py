@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.addons.jaeger import sdk_environment, tracing_collector
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.layer import SearchAccess
 from components.data.secrets import RemoteSecret
@@ -30,6 +31,8 @@ class WorkloadsArgs:
     scale_from_zero: Sequence[WorkloadClass]
     # The mesh runs: the namespace asks for sidecars.
     mesh: bool
+    # Where the services' OpenTelemetry SDKs send spans, if anywhere.
+    tracing_config: Mapping[str, str]
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> WorkloadsArgs:
@@ -42,6 +45,9 @@ class WorkloadsArgs:
                 name for name, group in settings.node_groups.items() if group.min_size == 0
             ],
             mesh=settings.addons.mesh.enabled,
+            tracing_config=sdk_environment(
+                tracing_collector(settings.addons), settings.addons.mesh.tracing.sampling_percent
+            ),
         )
 
 
@@ -97,7 +103,7 @@ def build_workloads(
                 refresh_interval=args.application.secret_refresh_interval,
             ),
             service_roles=given.service_roles,
-            extra_config=given.config,
+            extra_config={**given.config, **args.tracing_config},
             depends_on=given.depends_on,
             mesh=args.mesh,
         ),
@@ -136,7 +142,7 @@ def build_workloads(
             master_role_arn=search.master_role_arn,
             administrator_arn=search.administrator_arn,
             mappings=search.mappings,
-            log_retention_days=search.log_retention_days,
+            retention=search.retention,
         ),
         opts=with_cluster(context, cluster),
     )

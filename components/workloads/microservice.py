@@ -166,6 +166,8 @@ class Microservice(pulumi.ComponentResource):
 
         env: list[dict[str, Any]] = [
             {"name": "SERVICE_NAME", "value": name},
+            # Its spans' service name (OpenTelemetry SDKs).
+            {"name": "OTEL_SERVICE_NAME", "value": name},
             {"name": "PORT", "value": str(service.port)},
             {
                 "name": "POD_NAMESPACE",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 from components.data.search_access import (
     SEARCH_BOOTSTRAP_ACCOUNT,
     SEARCH_BOOTSTRAP_NAMESPACE,
+    IndexRetention,
     security_plan,
 )
 from components.shared.conventions import namespace, standard_labels
@@ -43,8 +44,8 @@ class SearchUsersArgs:
     administrator_arn: str
     # FGAC role -> the IAM roles that hold it.
     mappings: Mapping[str, Sequence[pulumi.Input[str]]]
-    # Days a log index is kept (None: no logs shipped, no retention policy).
-    log_retention_days: int | None = None
+    # ISM policy id -> the indices it deletes and when.
+    retention: Mapping[str, IndexRetention] = field(default_factory=dict)
 
 
 class SearchUsers(pulumi.ComponentResource):
@@ -68,7 +69,7 @@ class SearchUsers(pulumi.ComponentResource):
                 security_plan(
                     [args.administrator_arn, found[0]],
                     dict(zip(roles, found[1:], strict=True)),
-                    args.log_retention_days,
+                    args.retention,
                 ),
                 indent=2,
                 sort_keys=True,

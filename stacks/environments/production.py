@@ -199,6 +199,12 @@ DEFAULTS: dict[str, Any] = {
         "rateLimiter": {"replicas": 2, "resources": _resources("50m", "64Mi", "128Mi")},
         # Every node's container logs, kept 30 days in the search domain.
         "logShipper": {"resources": _resources("50m", "64Mi", "256Mi"), "retentionDays": 30},
+        # Two Jaeger replicas (collector and UI) in different zones; traces kept 7 days.
+        "jaeger": {
+            "replicas": 2,
+            "resources": _resources("100m", "512Mi", "1Gi"),
+            "retentionDays": 7,
+        },
         # Two Prometheus replicas scrape alike (either can answer); 30 days on 100 GiB each.
         "monitoring": {
             "replicas": 2,
@@ -212,7 +218,7 @@ DEFAULTS: dict[str, Any] = {
     # its hosted zone and who may open the UIs are the stack file's.
     "edge": {
         "apiHost": "api",
-        "operatorUis": ["grafana", "prometheus"],
+        "operatorUis": ["grafana", "prometheus", "jaeger"],
         "acmeServer": "production",
         # 2,000 requests per client IP in five minutes (about 7 a second) before the web ACL
         # blocks it; the gateway's own limits sit behind this one.

@@ -56,6 +56,7 @@ DEFAULTS: dict[str, Any] = deep_merge(
             "ingressGateway": {"replicas": 2},
             "rateLimiter": {"replicas": 1},
             "logShipper": {"retentionDays": 7},
+            "jaeger": {"replicas": 1, "retentionDays": 3},
             "mesh": {
                 "replicas": 1,
                 # Staging's sidecars may call any host (the registered ones are still listed:

@@ -32,6 +32,8 @@ PINNED_CHARTS = {
     "external-dns": "1.21.1",
     # Logs.
     "fluent-bit": "0.58.1",
+    # Traces (Jaeger v2's chart; the image is pinned apart, see addons/jaeger.py).
+    "jaeger": "4.11.1",
 }
 
 

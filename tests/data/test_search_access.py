@@ -13,7 +13,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from components.data.search_access import SEARCH_ROLES, security_plan
+from components.data.search_access import SEARCH_ROLES, platform_retention, security_plan
 from components.workloads.search_users import SCRIPT
 from offline.engine import StackRun
 from tests.lookup import (
@@ -50,23 +50,35 @@ def plan_of(run: StackRun) -> list[dict[str, Any]]:
 
 def test_the_plan_puts_each_role_then_who_holds_it() -> None:
     plan = security_plan(
-        ["arn:aws:iam::1:role/admin"], {"document-search": ["arn:aws:iam::1:role/d"]}, 30
+        ["arn:aws:iam::1:role/admin"],
+        {"document-search": ["arn:aws:iam::1:role/d"]},
+        platform_retention(log_days=30, trace_days=7),
     )
     assert [(s["method"], s["path"]) for s in plan] == [
         ("PUT", "/_plugins/_security/api/roles/document-search"),
         ("PUT", "/_plugins/_security/api/roles/log-writer"),
+        ("PUT", "/_plugins/_security/api/roles/trace-store"),
         ("PUT", "/_plugins/_security/api/rolesmapping/document-search"),
         ("PUT", "/_plugins/_security/api/rolesmapping/log-writer"),
+        ("PUT", "/_plugins/_security/api/rolesmapping/trace-store"),
         ("PUT", "/_plugins/_security/api/rolesmapping/all_access"),
         ("PUT", "/_plugins/_security/api/rolesmapping/security_manager"),
         ("PUT", "/_plugins/_ism/policies/logs-retention"),
+        ("POST", "/_plugins/_ism/add/logs-*"),
+        ("PUT", "/_plugins/_ism/policies/traces-retention"),
+        ("POST", "/_plugins/_ism/add/jaeger-*"),
     ]
-    assert plan[2]["body"] == {"backend_roles": ["arn:aws:iam::1:role/d"]}
+    assert plan[3]["body"] == {"backend_roles": ["arn:aws:iam::1:role/d"]}
     # A role nobody holds is mapped to nobody (a mapping replaces what was there).
-    assert plan[3]["body"] == {"backend_roles": []}
-    # Only the ISM policy needs its current version first; none without logs.
-    assert [s.get("upsert", False) for s in plan] == [False] * 6 + [True]
-    assert len(security_plan([], {})) == 6
+    assert plan[4]["body"] == {"backend_roles": []}
+    # Only the ISM policies need their current version first; none without logs or traces.
+    assert [s.get("upsert", False) for s in plan] == [False] * 8 + [True, False] * 2
+    # Each policy is then attached to the indices written before it (none yet is fine).
+    assert plan[9]["body"] == {"policy_id": "logs-retention"} and plan[9]["absent_ok"]
+    assert len(security_plan([], {})) == 8
+    assert [s["path"] for s in security_plan([], {}, platform_retention(None, 3))][-2] == (
+        "/_plugins/_ism/policies/traces-retention"
+    )
     with pytest.raises(ValueError, match="no search role"):
         security_plan([], {"trace-writer": []})
 
@@ -220,6 +232,13 @@ def test_an_upsert_updates_under_the_current_version_and_a_failure_stops_the_job
     answers[("PUT", "/_plugins/_security/api/roles/r")] = (403, b"no")
     with pytest.raises(RuntimeError, match="403"):
         module.apply(plan[:1], "search.example", "us-east-1", credentials)
+    # Nothing to attach a policy to yet: that step may find nothing; no other step may.
+    path = "/_plugins/_ism/add/x-*"
+    attach = {"method": "POST", "path": path, "body": {}, "absent_ok": True}
+    answers[("POST", path)] = (404, b"index_not_found")
+    module.apply([attach], "search.example", "us-east-1", credentials)
+    with pytest.raises(RuntimeError, match="404"):
+        module.apply([{**attach, "absent_ok": False}], "search.example", "us-east-1", credentials)
 
 
 def test_a_signed_query_is_aws_signature_version_4_too() -> None:
@@ -269,3 +288,20 @@ def test_logs_are_shipped_by_their_own_role_and_kept_the_stacks_days(stack_run: 
     assert states["delete"]["actions"] == [{"delete": {}}]
     assert settings.retention_days == {"production": 30, "staging": 7}[stack_run.stack]
     assert plan["logs-retention"]["policy"]["ism_template"][0]["index_patterns"] == ["logs-*"]
+
+
+def test_no_two_retention_policies_claim_an_index(stack_run: StackRun) -> None:
+    """ISM refuses a policy whose ISM template matches the same index patterns as another's
+    at the same priority; the platform's policies match disjoint prefixes."""
+    templates = [
+        (pattern, template["priority"])
+        for step in plan_of(stack_run)
+        if step["path"].startswith("/_plugins/_ism/policies/")
+        for template in step["body"]["policy"]["ism_template"]
+        for pattern in template["index_patterns"]
+    ]
+    assert len(templates) == 2, templates
+    prefixes = [pattern.rstrip("*") for pattern, _ in templates]
+    for i, first in enumerate(prefixes):
+        for second in prefixes[i + 1 :]:
+            assert not first.startswith(second) and not second.startswith(first)

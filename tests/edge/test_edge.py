@@ -87,8 +87,8 @@ def hosts_of(ingress: dict[str, Any]) -> list[str]:
         ),
         (
             {"operatorAccess": None},
-            "edge.operatorAccess: operator UIs ['grafana', 'prometheus'] would be open to "
-            "anyone (allowed: operatorAccess with oidc or allowedCidrs, or operatorUis: [])",
+            "edge.operatorAccess: operator UIs ['grafana', 'prometheus', 'jaeger'] would be open "
+            "to anyone (allowed: operatorAccess with oidc or allowedCidrs, or operatorUis: [])",
         ),
         (
             {
@@ -119,7 +119,7 @@ def hosts_of(ingress: dict[str, Any]) -> list[str]:
             {"waf": {"logRetentionDays": 10}},
             "edge.waf.logRetentionDays: 10 is not a CloudWatch Logs retention",
         ),
-        ({"operatorUis": ["jaeger"]}, "edge.operatorUis.0: 'jaeger' is invalid"),
+        ({"operatorUis": ["kibana"]}, "edge.operatorUis.0: 'kibana' is invalid"),
         ({"operatorUis": ["grafana", "grafana"]}, "edge.operatorUis: ['grafana', 'grafana']"),
         ({"apiHost": "grafana"}, "edge.apiHost: is also an operator UI's host"),
         ({"hostedZone": {"id": "zone-1"}}, "edge.hostedZone.id: 'zone-1' is invalid"),
@@ -159,8 +159,8 @@ def test_bad_edge_settings_fail_with_one_line(edge: dict[str, Any], expected: st
                 },
                 "environment": "staging",
             },
-            "edge.operatorUis: the operator UIs are the monitoring add-on's (enable "
-            "addons.monitoring, or operatorUis: [])",
+            "edge.operatorUis: grafana is the monitoring add-on's UI (enable addons.monitoring, "
+            "or leave grafana out of operatorUis)",
         ),
     ],
 )
@@ -550,6 +550,10 @@ def test_every_host_is_served_certified_and_routed(stack_run: StackRun) -> None:
     chart_services = {
         (f"{monitoring['fullnameOverride']}-prometheus", "monitoring"): {9090},
         (monitoring["grafana"]["fullnameOverride"], "monitoring"): {80},
+        # Jaeger's one Service: the UI's port beside the collector's.
+        (helm_release(stack_run, "jaeger").inputs["values"]["fullnameOverride"], "tracing"): {
+            16686
+        },
     }
     for vs in edge_routes.values():
         assert vs["metadata"]["namespace"] == gateway["metadata"]["namespace"]
@@ -594,6 +598,7 @@ def test_the_stack_exports_its_urls_and_the_uis_know_theirs(production: StackRun
     assert exported["operatorUrls"] == {
         "grafana": "https://grafana.financialplanning.com",
         "prometheus": "https://prometheus.financialplanning.com",
+        "jaeger": "https://jaeger.financialplanning.com",
     }
     assert "webAclArn" in exported
     values = helm_release(production, "kube-prometheus-stack").inputs["values"]

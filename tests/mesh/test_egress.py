@@ -93,7 +93,9 @@ def test_each_sidecar_sees_its_callees_stores_and_hosts_only(stack_run: StackRun
         [egress] = sidecar["spec"]["egress"]
         hosts = egress["hosts"]
         assert hosts[-1] == "istio-system/*"
-        visible = [h.split("/", 1) for h in hosts[:-1]]
+        # Beside the mesh's own namespace, the one outside host is Jaeger's collector.
+        assert hosts[-2] == "tracing/jaeger.tracing.svc.cluster.local"
+        visible = [h.split("/", 1) for h in hosts[:-2]]
         assert all(ns == namespace for ns, _ in visible), hosts
         names = {h for _, h in visible}
         # Everything it sees is a service of the catalog or a registered destination.

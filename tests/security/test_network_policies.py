@@ -180,6 +180,8 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
         "istio-ingress",
         # Fluent Bit's.
         "logging",
+        # Jaeger's.
+        "tracing",
     }
     monitoring = platform.pop("monitoring")
     # Prometheus scrapes these on their metrics ports, and nothing else of them.
@@ -194,6 +196,8 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
         # The gateway's Envoy statistics.
         "istio-ingress": [15090],
         "logging": [2020],
+        # Jaeger's collector; Grafana also reads traces from its query API (16686).
+        "tracing": [16686, 8888],
     }
     # What the API server (webhooks) or the ALB (the gateway) reach from the VPC.
     from_the_vpc = {
@@ -217,6 +221,17 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
             }
             for port in scraped.get(namespace, [])
         ]
+        if namespace == "tracing":
+            # The gateway's proxies send spans (4317) and serve the UI (16686), which Grafana
+            # also reads; the services and their sidecars send spans.
+            gateway = {"namespaceSelector": {"matchLabels": {NAME_LABEL: "istio-ingress"}}}
+            app = {"namespaceSelector": {"matchLabels": {NAME_LABEL: app_namespace(stack_run)}}}
+            expected = [
+                {"from": [gateway], "ports": [{"port": 4317, "protocol": "TCP"}]},
+                {"from": [gateway], "ports": [{"port": 16686, "protocol": "TCP"}]},
+                *expected,
+                {"from": [app], "ports": [{"port": 4317, "protocol": "TCP"}]},
+            ]
         if namespace == "istio-ingress":
             # The gateway asks the rate limit service beside it (gRPC).
             expected.append(

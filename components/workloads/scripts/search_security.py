@@ -136,7 +136,8 @@ def send(
 
 def apply(plan: list[dict[str, Any]], endpoint: str, region: str, credentials: Credentials) -> None:
     """Each step in order. An `upsert` step (an ISM policy, which a plain PUT creates only once)
-    reads the current version first and updates it under that version."""
+    reads the current version first and updates it under that version; an `absent_ok` step
+    may find nothing to act on (404)."""
     for step in plan:
         body = json.dumps(step["body"]).encode()
         query: dict[str, str] = {}
@@ -154,6 +155,8 @@ def apply(plan: list[dict[str, Any]], endpoint: str, region: str, credentials: C
             step["method"], step["path"], body, endpoint, region, credentials, query
         )
         print(step["method"], step["path"], status, flush=True)
+        if status == 404 and step.get("absent_ok"):
+            continue
         if not 200 <= status < 300:
             raise RuntimeError(f"{step['method']} {step['path']}: {status} {answer[:500]!r}")
 
