@@ -26,6 +26,8 @@ POD_CPU_OF_LIMIT = 0.8
 POD_MEMORY_OF_LIMIT = 0.9
 NODE_CPU_OF_ALLOCATABLE = 0.8
 NODE_MEMORY_OF_ALLOCATABLE = 0.9
+# Jaeger's collector: the share of spans it refuses (memory limiter) or fails to store.
+TRACE_LOSS_RATIO = 0.01
 # A spike: at least this many per second over 5 minutes, and three times the hour before.
 SPIKE_PER_SECOND = 1
 SPIKE_FACTOR = 3
@@ -41,7 +43,7 @@ POD_SUMMARY = "{{ $labels.namespace }}/{{ $labels.pod }} {{ $labels.container }}
 
 @dataclass(frozen=True)
 class Alert:
-    group: Literal["services", "resources"]
+    group: Literal["services", "resources", "tracing"]
     name: str
     expr: str
     for_: str
@@ -74,6 +76,13 @@ def _spike(selector: str) -> str:
     now = _rate(selector)
     before = f"({_rate(selector, '1h', offset='5m')} or {now} * 0)"
     return f"{now} > {SPIKE_PER_SECOND} and {now} > {SPIKE_FACTOR} * {before}"
+
+
+def _lost_share(lost: str, done: str, by: str) -> str:
+    """The share of spans lost: lost / (lost + done), where `done` may have no series yet
+    (a collector that has never stored a span) and counts as zero."""
+    lost_rate = _rate(lost, by=by)
+    return f"{lost_rate} / ({lost_rate} + ({_rate(done, by=by)} or {lost_rate} * 0))"
 
 
 def _sum(selector: str, by: str) -> str:
@@ -197,6 +206,36 @@ ALERTS: tuple[Alert, ...] = (
         "requests a service flagged as suspicious, over 10 minutes",
         "any",
     ),
+    Alert(
+        "tracing",
+        "TraceStoreWritesFailing",
+        _lost_share(
+            "otelcol_exporter_send_failed_spans_total",
+            "otelcol_exporter_sent_spans_total",
+            "namespace, exporter",
+        )
+        + f" > {TRACE_LOSS_RATIO}",
+        "15m",
+        "warning",
+        "Jaeger fails to store over 1% of its spans in the search domain",
+        "share of spans Jaeger's collector fails to store, over 5 minutes",
+        "> 1%",
+    ),
+    Alert(
+        "tracing",
+        "TracesRefused",
+        _lost_share(
+            "otelcol_receiver_refused_spans_total",
+            "otelcol_receiver_accepted_spans_total",
+            "namespace, receiver",
+        )
+        + f" > {TRACE_LOSS_RATIO}",
+        "15m",
+        "warning",
+        "Jaeger refuses over 1% of the spans sent to it (memory limit)",
+        "share of spans sent to Jaeger's collector that it refuses, over 5 minutes",
+        "> 1%",
+    ),
 )
 
 
@@ -207,5 +246,5 @@ def rule_groups() -> list[dict[str, Any]]:
             "name": f"financial-planning.{group}",
             "rules": [a.rule() for a in ALERTS if a.group == group],
         }
-        for group in ("services", "resources")
+        for group in ("services", "resources", "tracing")
     ]

@@ -87,7 +87,8 @@ CONTRACT: tuple[Metric, ...] = (
 TARGET_LABELS = ("namespace", "service", "pod", "job", "instance", "container", "endpoint")
 
 # Series of the exporters kube-prometheus-stack installs, that the rules and dashboards use:
-# cAdvisor (through the kubelet), kube-state-metrics and node-exporter.
+# cAdvisor (through the kubelet), kube-state-metrics and node-exporter; and Jaeger's collector's
+# own telemetry (the OpenTelemetry collector's names, as Jaeger's monitoring mixin reads them).
 EXPORTER_METRICS = frozenset(
     {
         "container_cpu_usage_seconds_total",
@@ -101,6 +102,10 @@ EXPORTER_METRICS = frozenset(
         "node_cpu_seconds_total",
         "node_memory_MemAvailable_bytes",
         "up",
+        "otelcol_exporter_send_failed_spans_total",
+        "otelcol_exporter_sent_spans_total",
+        "otelcol_receiver_refused_spans_total",
+        "otelcol_receiver_accepted_spans_total",
     }
 )
 

@@ -14,7 +14,7 @@ import promql_parser
 import pytest
 import yaml
 
-from components.observability.alerts import ALERTS, ERROR_RATIO, rule_groups
+from components.observability.alerts import ALERTS, ERROR_RATIO, TRACE_LOSS_RATIO, rule_groups
 from components.observability.contract import EXPORTER_METRICS, contract_series
 from offline.engine import PROJECT_DIR
 
@@ -54,16 +54,25 @@ def test_every_alert_fires_above_and_not_below_its_threshold(tmp_path: Path) -> 
     assert names == {a.name for a in ALERTS}
 
 
-def test_the_unit_tests_catch_a_moved_threshold(tmp_path: Path) -> None:
-    """Negative control: the error-rate alert at 6% instead of 5% fails its test."""
+@pytest.mark.parametrize(
+    ("threshold", "moved_to", "alert"),
+    [
+        (ERROR_RATIO, 0.06, "ServiceHighErrorRate"),
+        (TRACE_LOSS_RATIO, 0.03, "TraceStoreWritesFailing"),
+    ],
+)
+def test_the_unit_tests_catch_a_moved_threshold(
+    tmp_path: Path, threshold: float, moved_to: float, alert: str
+) -> None:
+    """Negative control: an alert whose threshold moves up fails its test."""
     moved = yaml.safe_load(yaml.safe_dump(rule_groups()))
     for group in moved:
         for rule in group["rules"]:
-            rule["expr"] = rule["expr"].replace(f"> {ERROR_RATIO}", "> 0.06")
+            rule["expr"] = rule["expr"].replace(f"> {threshold}", f"> {moved_to}")
     write_rules(tmp_path, moved)
     result = promtool("test", "rules", UNIT_TESTS.name, cwd=tmp_path)
     assert result.returncode != 0
-    assert "ServiceHighErrorRate" in result.stdout + result.stderr
+    assert alert in result.stdout + result.stderr
 
 
 def metric_names(node: Any) -> set[str]:
