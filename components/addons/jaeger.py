@@ -25,7 +25,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.addons.base import ClusterAddon
-from components.data.search_access import search_http_statement
+from components.data.search_access import search_http_policy
 from components.shared.conventions import (
     CONTROLLER_NODES,
     restricted_container_security_context,
@@ -34,7 +34,6 @@ from components.shared.conventions import (
     zone_spread,
 )
 from components.shared.helm import HelmChart
-from components.shared.iam import policy_document
 from stacks.addon_settings import AddonsSettings, JaegerSettings
 
 TRACING_NAMESPACE = "tracing"
@@ -203,9 +202,7 @@ class Jaeger(ClusterAddon):
         return self.settings.enabled
 
     def irsa_policy(self) -> pulumi.Output[str]:
-        return pulumi.Output.from_input(self.search_domain_arn).apply(
-            lambda arn: policy_document([search_http_statement(arn)])
-        )
+        return search_http_policy(self.search_domain_arn)
 
     def config(self) -> pulumi.Output[dict[str, Any]]:
         return pulumi.Output.from_input(self.search_endpoint).apply(

@@ -16,10 +16,9 @@ from typing import Any
 import pulumi
 
 from components.addons.base import SelfMonitoredAddon
-from components.data.search_access import search_http_statement
+from components.data.search_access import search_http_policy
 from components.shared.conventions import PART_OF
 from components.shared.helm import HelmChart
-from components.shared.iam import policy_document
 from stacks.addon_settings import LogShipperSettings
 
 LOGGING_NAMESPACE = "logging"
@@ -72,9 +71,7 @@ class LogShipper(SelfMonitoredAddon):
         return self.settings.enabled
 
     def irsa_policy(self) -> pulumi.Output[str]:
-        return pulumi.Output.from_input(self.search_domain_arn).apply(
-            lambda arn: policy_document([search_http_statement(arn)])
-        )
+        return search_http_policy(self.search_domain_arn)
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         return {

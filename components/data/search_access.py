@@ -88,6 +88,14 @@ def search_http_statement(domain_arn: str) -> dict[str, Any]:
     }
 
 
+def search_http_policy(domain_arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """An IAM policy of that one statement: a role that reads or writes the domain (FGAC
+    decides which indices)."""
+    return pulumi.Output.from_input(domain_arn).apply(
+        lambda arn: policy_document([search_http_statement(arn)])
+    )
+
+
 @dataclass(frozen=True)
 class IndexRetention:
     """How long the indices matching `index_patterns` are kept: an ISM policy deletes each
@@ -233,9 +241,7 @@ class SearchMaster(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             name,
             role=role.id,
-            policy=pulumi.Output.from_input(args.domain_arn).apply(
-                lambda arn: policy_document([search_http_statement(arn)])
-            ),
+            policy=search_http_policy(args.domain_arn),
             opts=child,
         )
         self.role_arn = role.arn

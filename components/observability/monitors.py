@@ -58,6 +58,33 @@ def pod_monitor(
     )
 
 
+def service_monitor(
+    resource_name: str,
+    name: str,
+    *,
+    namespace: str,
+    watched_namespace: str,
+    labels: Mapping[str, str],
+    port: str,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """Prometheus scrapes `port` of the Services with `labels` in `watched_namespace`."""
+    labelled_custom_resource(
+        resource_name,
+        api_version=MONITORING_API,
+        kind="ServiceMonitor",
+        name=name,
+        namespace=namespace,
+        component="monitoring",
+        spec={
+            "namespaceSelector": {"matchNames": [watched_namespace]},
+            "selector": {"matchLabels": dict(labels)},
+            "endpoints": [{"port": port, "interval": SCRAPE_INTERVAL}],
+        },
+        opts=opts,
+    )
+
+
 @dataclass(frozen=True)
 class ApplicationMonitoringArgs:
     app_namespace: str
@@ -130,18 +157,13 @@ class ApplicationMonitoring(pulumi.ComponentResource):
             self._mesh_monitors(name, args, child)
         if args.tracing:
             # On the Service's port: the chart names none of the pod's ports.
-            labelled_custom_resource(
+            service_monitor(
                 f"{name}-jaeger",
-                api_version=MONITORING_API,
-                kind="ServiceMonitor",
-                name="jaeger",
+                "jaeger",
                 namespace=args.rules_namespace,
-                component="monitoring",
-                spec={
-                    "namespaceSelector": {"matchNames": [TRACING_NAMESPACE]},
-                    "selector": {"matchLabels": JAEGER_SELECTOR},
-                    "endpoints": [{"port": JAEGER_METRICS_PORT, "interval": SCRAPE_INTERVAL}],
-                },
+                watched_namespace=TRACING_NAMESPACE,
+                labels=JAEGER_SELECTOR,
+                port=JAEGER_METRICS_PORT,
                 opts=child,
             )
         for uid, model in dashboard_models().items():
@@ -188,17 +210,12 @@ class ApplicationMonitoring(pulumi.ComponentResource):
                 path="/stats/prometheus",
                 opts=opts,
             )
-        labelled_custom_resource(
+        service_monitor(
             f"{name}-istiod",
-            api_version=MONITORING_API,
-            kind="ServiceMonitor",
-            name="istiod",
+            "istiod",
             namespace=args.rules_namespace,
-            component="monitoring",
-            spec={
-                "namespaceSelector": {"matchNames": [MESH_NAMESPACE]},
-                "selector": {"matchLabels": {"app": "istiod"}},
-                "endpoints": [{"port": "http-monitoring", "interval": SCRAPE_INTERVAL}],
-            },
+            watched_namespace=MESH_NAMESPACE,
+            labels={"app": "istiod"},
+            port="http-monitoring",
             opts=opts,
         )
