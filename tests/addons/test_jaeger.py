@@ -9,7 +9,7 @@ import pytest
 from components.addons.jaeger import config_digest, jaeger_config
 from offline.engine import StackRun
 from tests.data.test_search_access import plan_of as plan_steps
-from tests.lookup import helm_release, inline_policy, irsa_role, objects
+from tests.lookup import helm_release, inline_policy, irsa_role, objects, waits_for
 
 SEARCH = "aws:opensearch/domain:Domain"
 # Requirements as literals: the stacks' retention, Jaeger's ports, the release with the SigV4
@@ -186,3 +186,80 @@ def test_index_replicas_follow_the_argument(replicas: int) -> None:
     [store] = backend.values()
     assert store["opensearch"]["indices"]["spans"]["replicas"] == replicas
     assert store["opensearch"]["max_span_age"] == "72h"
+
+
+# What chart jaeger 4.11.1's templates read (`.Values.<path>`, templates/ at tag
+# jaeger-4.11.1 of jaegertracing/helm-charts), down to where a template takes the whole
+# subtree (toYaml) or a scalar. The image's keys are the Bitnami common helper's.
+CHART_READS = {
+    "fullnameOverride",
+    "nameOverride",
+    "userconfig",
+    "uiconfig",
+    "commonLabels",
+    "commonAnnotations",
+    "extraObjects",
+    *(
+        f"jaeger.{key}"
+        for key in (
+            "enabled",
+            "replicas",
+            "strategy",
+            "resources",
+            "podLabels",
+            "podSecurityContext",
+            "securityContext",
+            "extraEnv",
+            "args",
+            "extraVolumes",
+            "extraVolumeMounts",
+            "nodeSelector",
+            "tolerations",
+            "affinity",
+            "topologySpreadConstraints",
+            "serviceAccount.annotations",
+            "serviceAccount.automountServiceAccountToken",
+            "image.registry",
+            "image.repository",
+            "image.tag",
+            "image.digest",
+            "image.pullPolicy",
+        )
+    ),
+}
+
+
+def unread_paths(values: Any, prefix: str = "") -> list[str]:
+    """The paths set in `values` that no template reads (a misspelt key is silently ignored
+    by Helm)."""
+    if prefix in CHART_READS:
+        return []
+    if not isinstance(values, dict) or not values:
+        return [prefix]
+    return [
+        path
+        for key, value in values.items()
+        for path in unread_paths(value, f"{prefix}.{key}" if prefix else key)
+    ]
+
+
+def test_every_value_set_is_one_the_chart_reads(stack_run: StackRun) -> None:
+    assert unread_paths(values(stack_run)) == []
+    # The chart's own spelling in its defaults file is wrong; the template's is right.
+    assert unread_paths({"jaeger": {"topologySpreadContraints": []}}) == [
+        "jaeger.topologySpreadContraints"
+    ]
+
+
+def test_on_a_first_up_the_search_bootstrap_does_not_wait_for_jaeger(stack_run: StackRun) -> None:
+    """Jaeger exits when the domain refuses its index templates (403 until the bootstrap maps
+    its role): the two must run side by side, and the release wait out Jaeger's restarts."""
+    [job] = [r for r in stack_run.of_type("kubernetes:batch/v1:Job") if "search-users" in r.name]
+    release = helm_release(stack_run, "jaeger")
+    assert release.urn not in waits_for(stack_run, job.urn)
+    # Both start once the domain is there (its endpoint is in each).
+    domain = stack_run.one(SEARCH).urn
+    assert domain in waits_for(stack_run, job.urn) and domain in waits_for(stack_run, release.urn)
+    # Restarts back off 10 s, 20 s, 40 s, ... up to 5 minutes: a try after the mapping
+    # lands well inside the release's wait.
+    assert release.inputs["timeout"] >= 600
