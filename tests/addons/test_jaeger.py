@@ -160,6 +160,8 @@ def test_a_drain_keeps_a_replica_where_there_are_two(stack_run: StackRun) -> Non
         return
     [budget] = budgets.values()
     assert budget["spec"]["maxUnavailable"] == 1
+    # The API refuses a budget with both maxUnavailable and minAvailable.
+    assert "minAvailable" not in budget["spec"]
     assert budget["spec"]["selector"]["matchLabels"] == {
         "app.kubernetes.io/name": "jaeger",
         "app.kubernetes.io/instance": "jaeger",
