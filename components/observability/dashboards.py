@@ -202,6 +202,19 @@ def infrastructure() -> Dashboard:
                 width=24,
             )
         )
+        # Jaeger's collector: what reaches it, and what it stores in the search domain.
+        .with_row(Row("Traces"))
+        .with_panel(
+            _series(
+                "Spans per second",
+                "short",
+                Query("sum(rate(otelcol_receiver_accepted_spans_total[5m]))", "received"),
+                Query("sum(rate(otelcol_receiver_refused_spans_total[5m]))", "refused"),
+                Query("sum(rate(otelcol_exporter_sent_spans_total[5m]))", "stored"),
+                Query("sum(rate(otelcol_exporter_send_failed_spans_total[5m]))", "failed to store"),
+                width=24,
+            )
+        )
     )
 
 
