@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.addons.base import SelfMonitoredAddon
 from components.shared.conventions import (
     CONTROLLER_NODES,
     PART_OF,
     PLATFORM_PRIORITY_CLASS,
-    standard_labels,
 )
+from components.shared.custom_resources import labelled_custom_resource
 from components.shared.helm import HelmChart
 from components.shared.iam import policy_document
 from stacks.addon_settings import CertManagerSettings
@@ -141,13 +140,13 @@ class CertManager(SelfMonitoredAddon):
         """One ClusterIssuer per Let's Encrypt directory; the edge's Certificate picks one."""
         for server, url in ACME_SERVERS.items():
             issuer = issuer_name(server)
-            k8s.apiextensions.CustomResource(
+            labelled_custom_resource(
                 f"{name}-{issuer}",
                 api_version="cert-manager.io/v1",
                 kind="ClusterIssuer",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=issuer, labels=standard_labels(issuer, "certificates")
-                ),
+                name=issuer,
+                namespace=None,
+                component="certificates",
                 spec={
                     "acme": {
                         "server": url,

@@ -20,6 +20,7 @@ from components.shared.conventions import (
     PLATFORM_PRIORITY_CLASS,
     standard_labels,
 )
+from components.shared.custom_resources import labelled_custom_resource
 from components.shared.helm import HelmChart
 from components.shared.iam import policy_document
 from stacks.addon_settings import ControllerSettings
@@ -121,13 +122,13 @@ class ExternalSecrets(ClusterAddon):
         }
 
     def install_objects(self, name: str, opts: pulumi.ResourceOptions) -> None:
-        k8s.apiextensions.CustomResource(
+        labelled_custom_resource(
             f"{name}-store",
             api_version="external-secrets.io/v1",
             kind="ClusterSecretStore",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=STORE_NAME, labels=standard_labels(STORE_NAME, "secrets")
-            ),
+            name=STORE_NAME,
+            namespace=None,
+            component="secrets",
             spec={
                 # The operator's own IRSA credentials are used: no auth block, no static keys.
                 "provider": {"aws": {"service": "SecretsManager", "region": self.region}},

@@ -16,20 +16,21 @@ body as if empty, so AWS refuses every bulk write and template (jaegertracing/ja
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.addons.base import ClusterAddon
 from components.data.search_access import search_http_policy
 from components.shared.conventions import (
     CONTROLLER_NODES,
+    digest,
+    one_at_a_time_budget,
     restricted_container_security_context,
     restricted_pod_security_context,
+    service_host,
     standard_labels,
     zone_spread,
 )
@@ -68,7 +69,7 @@ class TracingCollector:
 
     @property
     def host(self) -> str:
-        return f"{self.service}.{self.namespace}.svc.cluster.local"
+        return service_host(self.service, self.namespace)
 
 
 JAEGER_COLLECTOR = TracingCollector(TRACING_NAMESPACE, JAEGER_RELEASE, OTLP_GRPC_PORT)
@@ -176,7 +177,7 @@ def jaeger_config(
 
 
 def config_digest(config: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    return digest(json.dumps(config, sort_keys=True), 16)
 
 
 @dataclass(frozen=True)
@@ -243,16 +244,11 @@ class Jaeger(ClusterAddon):
     def install_objects(self, name: str, opts: pulumi.ResourceOptions) -> None:
         # The chart has no PodDisruptionBudget: with a replica to spare, a drain keeps one.
         if self.settings.replicas > 1:
-            k8s.policy.v1.PodDisruptionBudget(
+            one_at_a_time_budget(
                 f"{name}-disruption-budget",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=JAEGER_RELEASE,
-                    namespace=TRACING_NAMESPACE,
-                    labels=standard_labels(JAEGER_RELEASE, "tracing"),
-                ),
-                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                    max_unavailable=1,
-                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=JAEGER_SELECTOR),
-                ),
+                name=JAEGER_RELEASE,
+                namespace=TRACING_NAMESPACE,
+                labels=standard_labels(JAEGER_RELEASE, "tracing"),
+                selector=JAEGER_SELECTOR,
                 opts=opts,
             )

@@ -24,6 +24,7 @@ from components.shared.conventions import (
     namespace,
     restricted_container_security_context,
     restricted_pod_security_context,
+    service_host,
 )
 from components.shared.custom_resources import labelled_custom_resource
 from components.shared.helm import HelmChart, helm_release
@@ -58,10 +59,6 @@ OPENSEARCH_SERVICE = "opensearch-cluster-master"
 OPENSEARCH_PORT = 9200
 # The OpenSearch image's user (the chart's default).
 OPENSEARCH_USER_ID = 1000
-
-
-def cluster_host(service: str, namespace_name: str) -> str:
-    return f"{service}.{namespace_name}.svc.cluster.local"
 
 
 @dataclass(frozen=True)
@@ -196,12 +193,12 @@ class InClusterData(pulumi.ComponentResource):
                 for service, secret in self.database_passwords.items()
             },
         }
-        database = cluster_host(f"{POSTGRES_CLUSTER}-rw", ns_name)
-        cache = cluster_host(VALKEY_RELEASE, ns_name)
+        database = service_host(f"{POSTGRES_CLUSTER}-rw", ns_name)
+        cache = service_host(VALKEY_RELEASE, ns_name)
         self.config = {
             "DATABASE_HOST": database,
             # "-r" reaches any instance; "-ro" only standbys, of which one instance has none.
-            "DATABASE_READ_HOST": cluster_host(f"{POSTGRES_CLUSTER}-r", ns_name),
+            "DATABASE_READ_HOST": service_host(f"{POSTGRES_CLUSTER}-r", ns_name),
             "DATABASE_PORT": str(POSTGRES_PORT),
             "DATABASE_NAME": args.database_name,
             # The operator's own CA signs the server certificate: encrypted, not verified.
@@ -211,7 +208,7 @@ class InClusterData(pulumi.ComponentResource):
             "REDIS_READER_HOST": cache,
             "REDIS_PORT": str(VALKEY_PORT),
             "REDIS_TLS": "false",
-            "SEARCH_ENDPOINT": f"http://{cluster_host(OPENSEARCH_SERVICE, ns_name)}:"
+            "SEARCH_ENDPOINT": f"http://{service_host(OPENSEARCH_SERVICE, ns_name)}:"
             f"{OPENSEARCH_PORT}",
         }
         self.register_outputs({"namespace": ns_name, "databaseHost": database})

@@ -31,7 +31,7 @@ from components.edge.certificate import PublicCertificate, PublicCertificateArgs
 from components.edge.firewall import EdgeFirewall, EdgeFirewallArgs
 from components.edge.rate_limit import GatewayRateLimits, GatewayRateLimitsArgs
 from components.edge.routes import Backend, EdgeRoutes, EdgeRoutesArgs
-from components.mesh.traffic import service_host
+from components.shared.conventions import service_host
 from stacks.addon_settings import ControllerSettings
 from stacks.catalog import ServiceName, ServiceSettings
 from stacks.edge_settings import EdgeSettings

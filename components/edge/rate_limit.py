@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +27,12 @@ from components.data.secrets import RemoteSecret
 from components.shared.conventions import (
     CONTROLLER_NODES,
     PLATFORM_PRIORITY_CLASS,
+    digest,
+    one_at_a_time_budget,
     restricted_container_security_context,
     restricted_pod_security_context,
     selector_labels,
+    service_host,
     standard_labels,
     zone_spread,
 )
@@ -181,7 +183,7 @@ class GatewayRateLimits(pulumi.ComponentResource):
     ) -> None:
         ns, settings = args.namespace, args.service
         labels = standard_labels(NAME, "rate-limit")
-        config_checksum = hashlib.sha256(limits_yaml(args.limits).encode()).hexdigest()
+        config_checksum = digest(limits_yaml(args.limits))
         env = {
             "USE_STATSD": "false",
             "LOG_LEVEL": "warn",
@@ -273,20 +275,19 @@ class GatewayRateLimits(pulumi.ComponentResource):
             opts=opts,
         )
         if settings.replicas > 1:
-            k8s.policy.v1.PodDisruptionBudget(
+            one_at_a_time_budget(
                 f"{name}-service",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=NAME, namespace=ns, labels=labels),
-                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                    max_unavailable=1,
-                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector_labels(NAME)),
-                ),
+                name=NAME,
+                namespace=ns,
+                labels=labels,
+                selector=selector_labels(NAME),
                 opts=opts,
             )
 
     def _envoy_filters(
         self, name: str, args: GatewayRateLimitsArgs, opts: pulumi.ResourceOptions
     ) -> None:
-        service = f"{NAME}.{args.namespace}.svc.cluster.local"
+        service = service_host(NAME, args.namespace)
         selector = {"labels": GATEWAY_SELECTOR}
         labelled_custom_resource(
             f"{name}-filter",

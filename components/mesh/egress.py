@@ -22,8 +22,8 @@ import pulumi
 
 from components.addons.jaeger import TracingCollector
 from components.addons.mesh import MESH_NAMESPACE
-from components.mesh.traffic import NETWORKING_API, service_host
-from components.shared.conventions import STORE_PORTS, selector_labels
+from components.mesh.traffic import NETWORKING_API
+from components.shared.conventions import STORE_PORTS, selector_labels, service_host
 from components.shared.custom_resources import labelled_custom_resource
 from stacks.catalog import DataStore, ServiceName, ServiceSettings
 

@@ -14,15 +14,12 @@ from typing import Any
 
 import pulumi
 
+from components.shared.conventions import service_host
 from components.shared.custom_resources import labelled_custom_resource
 from stacks.catalog import ServiceName, ServiceSettings
 from stacks.traffic_settings import IDEMPOTENT_METHODS, TrafficClass, TrafficSettings
 
 NETWORKING_API = "networking.istio.io/v1"
-
-
-def service_host(name: str, namespace: str) -> str:
-    return f"{name}.{namespace}.svc.cluster.local"
 
 
 def traffic_policy(traffic: TrafficClass) -> dict[str, Any]:

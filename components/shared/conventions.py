@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import pulumi
@@ -44,6 +46,39 @@ def standard_labels(name: str, component: str) -> dict[str, str]:
         "app.kubernetes.io/part-of": PART_OF,
         "app.kubernetes.io/managed-by": "pulumi",
     }
+
+
+def service_host(name: str, namespace: str) -> str:
+    """A Service's name inside the cluster."""
+    return f"{name}.{namespace}.svc.cluster.local"
+
+
+def digest(text: str, length: int = 64) -> str:
+    """The first `length` hex digits of the text's SHA-256: a name or label that changes
+    exactly when the text does."""
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def one_at_a_time_budget(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.policy.v1.PodDisruptionBudget:
+    """A PodDisruptionBudget for a Deployment with a replica to spare: a drain or a node's
+    replacement takes its pods one at a time."""
+    return k8s.policy.v1.PodDisruptionBudget(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels)),
+        spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+            max_unavailable=1,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
+        ),
+        opts=opts,
+    )
 
 
 def selector_labels(name: str) -> dict[str, str]:

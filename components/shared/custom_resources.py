@@ -1,4 +1,5 @@
-"""A namespaced custom resource with the platform's standard labels, in one place."""
+"""A custom resource with the platform's standard labels, in one place (namespace None: a
+cluster-scoped kind)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def labelled_custom_resource(
     api_version: str,
     kind: str,
     name: str,
-    namespace: pulumi.Input[str],
+    namespace: pulumi.Input[str] | None,
     component: str,
     spec: Any,
     opts: pulumi.ResourceOptions,

@@ -11,7 +11,12 @@ import pulumi_kubernetes as k8s
 
 from components.addons.external_secrets import external_secret
 from components.data.secrets import RemoteSecret
-from components.shared.conventions import namespace, service_priority_class, standard_labels
+from components.shared.conventions import (
+    namespace,
+    service_host,
+    service_priority_class,
+    standard_labels,
+)
 from components.shared.kubernetes_secrets import opaque_secret
 from components.workloads.microservice import ANY_NODE, Microservice, MicroserviceArgs, Placement
 from stacks.catalog import ServiceName, ServiceSettings
@@ -73,7 +78,7 @@ class KubernetesSecrets:
 
 
 def service_url(name: str, namespace_name: str, port: int) -> str:
-    return f"http://{name}.{namespace_name}.svc.cluster.local:{port}"
+    return f"http://{service_host(name, namespace_name)}:{port}"
 
 
 def env_name(name: str) -> str:

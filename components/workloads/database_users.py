@@ -9,7 +9,6 @@ whenever the list of users changes (`pulumi up` waits for it to succeed).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from components.addons.external_secrets import external_secret
 from components.data.secrets import RemoteSecret
 from components.shared.conventions import (
     DATABASE_BOOTSTRAP_NAMESPACE,
+    digest,
     namespace,
     standard_labels,
 )
@@ -77,11 +77,11 @@ class DatabaseUsers(pulumi.ComponentResource):
             opts=inside,
         )
         sql = users_sql(args.database_name, args.users)
-        digest = hashlib.sha256(sql.encode()).hexdigest()[:8]
+        sql_digest = digest(sql, 8)
         script = k8s.core.v1.ConfigMap(
             f"{name}-sql",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"database-users-{digest}",
+                name=f"database-users-{sql_digest}",
                 namespace=ns.metadata.name,
                 labels=standard_labels("database-users", "database"),
             ),
@@ -90,7 +90,7 @@ class DatabaseUsers(pulumi.ComponentResource):
         )
         bootstrap_job(
             f"{name}-job",
-            name=f"database-users-{digest}",
+            name=f"database-users-{sql_digest}",
             namespace=ns.metadata.name,
             labels=standard_labels("database-users", "database"),
             container={

@@ -10,7 +10,6 @@ The Job is named after a digest of its plan, so it runs again exactly when the p
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from components.data.search_access import (
     IndexRetention,
     security_plan,
 )
-from components.shared.conventions import namespace, standard_labels
+from components.shared.conventions import digest, namespace, standard_labels
 from components.workloads.bootstrap_job import bootstrap_job
 
 SCRIPT = Path(__file__).parent / "scripts" / "search_security.py"
@@ -76,7 +75,7 @@ class SearchUsers(pulumi.ComponentResource):
             )
         )
         script = SCRIPT.read_text()
-        digest = plan.apply(lambda text: hashlib.sha256((text + script).encode()).hexdigest()[:8])
+        plan_digest = plan.apply(lambda text: digest(text + script, 8))
         account = k8s.core.v1.ServiceAccount(
             f"{name}-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -97,7 +96,7 @@ class SearchUsers(pulumi.ComponentResource):
         config = k8s.core.v1.ConfigMap(
             f"{name}-plan",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=digest.apply(lambda d: f"search-users-{d}"),
+                name=plan_digest.apply(lambda d: f"search-users-{d}"),
                 namespace=SEARCH_BOOTSTRAP_NAMESPACE,
                 labels=labels,
             ),
@@ -106,7 +105,7 @@ class SearchUsers(pulumi.ComponentResource):
         )
         bootstrap_job(
             f"{name}-job",
-            name=digest.apply(lambda d: f"search-users-{d}"),
+            name=plan_digest.apply(lambda d: f"search-users-{d}"),
             namespace=SEARCH_BOOTSTRAP_NAMESPACE,
             labels=labels,
             # The Pod Identity webhook mounts its own token for this service account.
