@@ -125,10 +125,11 @@ class Istiod(ClusterAddon):
             "global": {
                 "defaultPodDisruptionBudget": {"enabled": settings.replicas > 1},
                 # The sidecars' own seccomp profile (restricted requires one), and their
-                # resources, as the node groups' capacity counts them.
+                # resources, as the node groups' capacity counts them (without the chart's
+                # 2-CPU limit: the injection template drops null entries, omitNil).
                 "proxy": {
                     "seccompProfile": RESTRICTED_SECCOMP,
-                    "resources": settings.sidecar.as_values(),
+                    "resources": settings.sidecar.as_values(chart_limits_cpu=True),
                 },
             },
             "meshConfig": {
@@ -187,7 +188,8 @@ class IngressGateway(ClusterAddon):
             "replicaCount": settings.replicas,
             # Rendered only with more than one replica.
             "podDisruptionBudget": {"maxUnavailable": 1},
-            "resources": settings.resources.as_values(),
+            # Without the chart's default 2-CPU limit (values.yaml at 1.30.3).
+            "resources": settings.resources.as_values(chart_limits_cpu=True),
             "nodeSelector": CONTROLLER_NODES,
             "priorityClassName": PLATFORM_PRIORITY_CLASS,
             # The chart's default pod context is only the sysctl, which a given context

@@ -31,6 +31,9 @@ from components.shared.helm import HelmChart
 from stacks.addon_settings import MonitoringSettings
 from stacks.secrets import ALERT_RECEIVERS, GRAFANA_ADMIN
 
+# What each helper container in the monitoring pods asks for (Grafana's sidecars, the
+# operator's config reloaders): they watch files and call a reload endpoint.
+SIDECAR_RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
 # The label Grafana's dashboard sidecar loads ConfigMaps by.
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
 
@@ -171,16 +174,10 @@ class Monitoring(ClusterAddon):
         return {
             "fullnameOverride": FULLNAME,
             "crds": {"enabled": True},
-            "defaultRules": {
-                "create": True,
-                "rules": {
-                    "etcd": False,
-                    "kubeControllerManager": False,
-                    "kubeSchedulerAlerting": False,
-                    "kubeSchedulerRecording": False,
-                    "kubeProxy": False,
-                },
-            },
+            # The default rules, but those of the control plane's components: each rule group
+            # needs its component enabled as well (templates/prometheus/rules-1.14/*.yaml), so
+            # the components below being off is what leaves them out.
+            "defaultRules": {"create": True},
             **{component: {"enabled": False} for component in MANAGED_CONTROL_PLANE},
             # A release of its own in a privileged namespace (NodeExporter below).
             "nodeExporter": {"enabled": False},
@@ -197,6 +194,10 @@ class Monitoring(ClusterAddon):
                         "priorityClassName": PLATFORM_PRIORITY_CLASS,
                     }
                 },
+                # The config reloader the operator adds to every Prometheus and Alertmanager
+                # pod: the chart passes these as the operator's --config-reloader-* flags, and
+                # without them the container requests nothing (a "0" flag is left out).
+                "prometheusConfigReloader": {"resources": SIDECAR_RESOURCES},
             },
             "prometheus": {
                 "prometheusSpec": {
@@ -257,6 +258,8 @@ class Monitoring(ClusterAddon):
                         "searchNamespace": "ALL",
                     },
                     "securityContext": container,
+                    # Every sidecar of the Grafana pod (the chart's default is none).
+                    "resources": SIDECAR_RESOURCES,
                 },
                 "additionalDataSources": (
                     [

@@ -62,7 +62,8 @@ class PrometheusAdapter(ClusterAddon):
             "prometheus": {"url": url, "port": None},
             "rules": {"default": False, "custom": [request_rate_rule()]},
             "replicas": replicas,
-            "podDisruptionBudget": {**disruption_budget(replicas), "minAvailable": None},
+            # The chart's default has no minAvailable: the budget is the bound given here.
+            "podDisruptionBudget": disruption_budget(replicas),
             "resources": self.settings.resources.as_values(),
             "nodeSelector": CONTROLLER_NODES,
             "priorityClassName": PLATFORM_PRIORITY_CLASS,
