@@ -1,0 +1,506 @@
+"""Every Helm value the program sets is one the pinned chart reads, and what the charts really
+create with those values holds to the program's rules.
+
+The facts (tests/chart_facts/<chart>-<version>.json) are derived by tools/chart_facts.py from
+each chart's source at its pinned version with a real `helm template` (the source repository
+and commit are in each file); these tests read only them and the program's render. Findings
+that other branches fix are listed in tests/chart_facts/expected_failures.yaml.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from components.shared.conventions import WORKLOAD_CLASS_LABEL
+from offline.engine import StackRun
+from offline.pod_security import violations
+from stacks.capacity import (
+    CONTROLLER_CLASS,
+    SYSTEM_RESERVED_CPU_MILLICORES,
+    SYSTEM_RESERVED_MEMORY_MIB,
+)
+from stacks.catalog import cpu_millicores, memory_mib
+from stacks.environments import ENVIRONMENTS
+from tests.chart_checks import (
+    ChartRelease,
+    admission_pod,
+    cpu_limits,
+    expected_failures,
+    fail_closed_webhooks,
+    leaves,
+    namespace_levels,
+    placement,
+    pod_security,
+    releases,
+    requests,
+    stale,
+    unread_values,
+)
+
+ALL_STACKS = tuple(ENVIRONMENTS)
+
+
+def current(run: StackRun) -> list[ChartRelease]:
+    """The stack's releases whose facts describe them (the staleness test reports the rest)."""
+    return [r for r in releases(run) if stale(r) is None]
+
+
+def assert_only_expected(found: list[str], check: str, stack: str) -> None:
+    """`found` holds exactly the listed findings of this check and stack: none unlisted, and
+    none listed that no longer occurs (then the fix has landed: remove it from the list)."""
+    listed = {f for f in expected_failures() if f.startswith(f"{stack}/") and f": {check}: " in f}
+    assert sorted(set(found) - listed) == []
+    fixed = sorted(listed - set(found))
+    assert fixed == [], "fixed: remove these from tests/chart_facts/expected_failures.yaml"
+
+
+@pytest.fixture(params=ALL_STACKS)
+def any_stack(request: pytest.FixtureRequest, runs: dict[str, StackRun]) -> StackRun:
+    return runs[request.param]
+
+
+def test_every_release_of_every_stack_has_current_facts(any_stack: StackRun) -> None:
+    problems = [line for r in releases(any_stack) if (line := stale(r)) is not None]
+    if problems:
+        pytest.fail(problems[0], pytrace=False)
+    assert releases(any_stack), "every stack installs charts"
+
+
+def test_a_chart_version_bump_without_facts_fails_in_one_line(production: StackRun) -> None:
+    [release] = [r for r in releases(production) if r.name == "jaeger"]
+    bumped = ChartRelease(**{**release.__dict__, "version": "4.99.0", "facts": None})
+    line = stale(bumped)
+    assert line is not None and "\n" not in line
+    assert "none for jaeger 4.99.0" in line
+    assert "python -m tools.chart_facts --helm <helm 4.x> --chart jaeger" in line
+    changed = ChartRelease(**{**release.__dict__, "values": {**release.values, "x": 1}})
+    assert "rendered from other values" in (stale(changed) or "")
+
+
+def test_every_value_the_program_sets_is_read_by_its_chart(any_stack: StackRun) -> None:
+    found = [f for r in current(any_stack) for f in unread_values(r)]
+    assert_only_expected(found, "unread value", any_stack.stack)
+
+
+def test_the_value_check_catches_a_misspelt_key(production: StackRun) -> None:
+    [jaeger] = [r for r in current(production) if r.name == "jaeger"]
+    assert unread_values(jaeger) == []
+    # The chart's defaults file misspells this key; its template reads the right spelling.
+    misspelt = copy.deepcopy(jaeger.values)
+    misspelt["jaeger"]["topologySpreadContraints"] = []
+    wrong = ChartRelease(**{**jaeger.__dict__, "values": misspelt})
+    assert unread_values(wrong) == [
+        "production/jaeger: unread value: jaeger.topologySpreadContraints"
+    ]
+
+
+def probe(release: ChartRelease, name: str) -> tuple[ChartRelease, dict[str, Any]]:
+    """The release as the facts' probe renders it (a deliberate mistake, for a negative
+    control): the probe's values, and facts in which the probe's values read as measured."""
+    assert release.facts is not None
+    found = release.facts["probes"][name]
+    values = copy.deepcopy(release.values)
+    for path in found["removed"]:
+        *parents, last = path.split(".")
+        node = values
+        for key in parents:
+            node = node.get(key, {})
+        node.pop(last, None)
+    for path, value in found["set"].items():
+        *parents, last = path.split(".")
+        node = values
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    facts = {
+        **release.facts,
+        "read": [*release.facts["read"], *(set(found["set"]) - set(found["unread"]))],
+    }
+    return ChartRelease(**{**release.__dict__, "values": values, "facts": facts}), found
+
+
+@pytest.mark.parametrize("stack", ["production", "staging"])
+def test_istiods_top_level_priority_class_is_caught(runs: dict[str, StackRun], stack: str) -> None:
+    """Negative control: the istiod chart reads `global.priorityClassName`
+    (istio-discovery templates/deployment.yaml at 1.30.3); a top-level key is unread, and
+    istiod runs without a priority class."""
+    [istiod] = [r for r in current(runs[stack]) if r.name == "istiod"]
+    probed, found = probe(istiod, "top-level priorityClassName")
+    assert found["unread"] == ["priorityClassName"]
+    assert f"{stack}/istiod: unread value: priorityClassName" in unread_values(probed)
+    assert placement(probed, found["workloads"]) == [
+        f"{stack}/istiod: placement: Deployment/istiod has priority class None"
+    ]
+
+
+@pytest.mark.parametrize("stack", ["production", "staging"])
+def test_external_secrets_controller_only_placement_is_caught(
+    runs: dict[str, StackRun], stack: str
+) -> None:
+    """Negative control: chart 0.19.2 places its webhook and cert controller by
+    `webhook.*` and `certController.*` (templates/webhook-deployment.yaml,
+    cert-controller-deployment.yaml); the controller's values alone leave both unplaced."""
+    [eso] = [r for r in current(runs[stack]) if r.name == "external-secrets"]
+    probed, found = probe(eso, "controller-only placement")
+    where = f"{stack}/external-secrets"
+    caught = placement(probed, found["workloads"])
+    for deployment in ("external-secrets-webhook", "external-secrets-cert-controller"):
+        assert f"{where}: placement: Deployment/{deployment} has no node selector of ours" in caught
+        assert f"{where}: placement: Deployment/{deployment} has priority class None" in caught
+    assert len(requests(probed, found["workloads"])) == 2
+
+
+def test_every_long_running_pod_gets_the_placement_the_program_gives_its_release(
+    any_stack: StackRun,
+) -> None:
+    found = [f for r in current(any_stack) for f in placement(r)]
+    assert_only_expected(found, "placement", any_stack.stack)
+
+
+def test_every_container_of_a_long_running_pod_requests_cpu_and_memory(
+    any_stack: StackRun,
+) -> None:
+    found = [f for r in current(any_stack) for f in requests(r)]
+    assert_only_expected(found, "requests", any_stack.stack)
+
+
+def test_no_chart_adds_a_cpu_limit_the_program_did_not_set(any_stack: StackRun) -> None:
+    found = [f for r in current(any_stack) for f in cpu_limits(r)]
+    assert_only_expected(found, "cpu limit", any_stack.stack)
+
+
+def test_the_cpu_limit_check_catches_the_charts_defaults(production: StackRun) -> None:
+    [gateway] = [r for r in current(production) if r.chart == "gateway"]
+    assert gateway.facts is not None
+    facts = copy.deepcopy(gateway.facts)
+    # The gateway chart's default (values.yaml at 1.30.3: resources.limits.cpu 2000m).
+    facts["workloads"][0]["containers"][0]["resources"]["limits"]["cpu"] = "2000m"
+    assert cpu_limits(ChartRelease(**{**gateway.__dict__, "facts": facts})) == [
+        "production/istio-ingressgateway: cpu limit: "
+        "Deployment/istio-ingressgateway/istio-proxy is limited to 2000m CPU"
+    ]
+
+
+def test_pods_behind_a_fail_closed_webhook_have_a_spare_where_the_release_has(
+    any_stack: StackRun,
+) -> None:
+    found = [f for r in current(any_stack) for f in fail_closed_webhooks(r)]
+    assert_only_expected(found, "fail-closed webhook", any_stack.stack)
+
+
+def test_pod_security_admission_admits_every_chart_pod(any_stack: StackRun) -> None:
+    levels = namespace_levels(any_stack)
+    found = [f for r in current(any_stack) for f in pod_security(r, levels)]
+    assert_only_expected(found, "pod security", any_stack.stack)
+    restricted = {
+        r.name
+        for r in current(any_stack)
+        if r.facts and any(levels.get(w["namespace"]) == "restricted" for w in r.facts["workloads"])
+    }
+    assert restricted == RESTRICTED_RELEASES[any_stack.stack]
+
+
+# Releases with pods in a namespace that enforces `restricted` (the program's Namespace labels).
+RESTRICTED_RELEASES = {
+    stack: {
+        "aws-load-balancer-controller",
+        "cert-manager",
+        "cluster-autoscaler",
+        "external-dns",
+        "external-secrets",
+        "istio-ingressgateway",
+        "istiod",
+        "jaeger",
+        "kube-prometheus-stack",
+        "metrics-server",
+        "prometheus-adapter",
+        "reloader",
+        "vertical-pod-autoscaler",
+    }
+    for stack in ("production", "staging")
+} | {"development": {"cloudnative-pg", "opensearch", "valkey"}}
+
+# Which of our values keep each chart's pods within `restricted`: without any one of them (and
+# the mappings it leaves empty) the chart's defaults would be refused (tools/chart_facts.py
+# drops each security value in turn, renders and runs the admission checks). A change that
+# drops one changes the values, so the facts must be refreshed, and the refreshed facts then
+# fail the admission test above. Values needed only together (a seccomp profile set both for
+# the pod and for its container) are not listed: either alone suffices.
+ESCALATION_AND_DROP = {"allowPrivilegeEscalation", "capabilities.drop"}
+SECURITY_CARRIERS: dict[str, set[str]] = {
+    # Chart defaults: no capabilities dropped.
+    "aws-load-balancer-controller": {"securityContext.capabilities.drop"},
+    # Chart defaults: privilege escalation not forbidden, no capabilities dropped.
+    "cluster-autoscaler": {f"containerSecurityContext.{k}" for k in ESCALATION_AND_DROP},
+    "jaeger": {f"jaeger.securityContext.{k}" for k in ESCALATION_AND_DROP},
+    "reloader": {f"reloader.deployment.containerSecurityContext.{k}" for k in ESCALATION_AND_DROP},
+    "vertical-pod-autoscaler": {f"containerSecurityContext.{k}" for k in ESCALATION_AND_DROP},
+    # Chart defaults: no seccomp profile (the gateway's pod, istiod's).
+    "istio-ingressgateway": {"securityContext.seccompProfile.type"},
+    "istiod": {"seccompProfile.type"},
+    # Development: the chart's default allows privilege escalation.
+    "opensearch": {"securityContext.allowPrivilegeEscalation"},
+}
+
+
+def test_the_values_that_keep_charts_restricted_are_named(any_stack: StackRun) -> None:
+    for release in current(any_stack):
+        assert release.facts is not None
+        carriers = set(release.facts["pod_security"]["carried_by"])
+        assert carriers == SECURITY_CARRIERS.get(release.name, set()), release.name
+        set_paths = {".".join(path) for path, _ in leaves(release.values)}
+        assert carriers <= set_paths
+
+
+def test_the_admission_check_refuses_a_pod_without_its_seccomp_profile(
+    production: StackRun,
+) -> None:
+    [jaeger] = [r for r in current(production) if r.name == "jaeger"]
+    assert jaeger.facts is not None
+    workload = copy.deepcopy(jaeger.facts["workloads"][0])
+    assert violations(admission_pod(workload), "restricted") == []
+    del workload["pod"]["securityContext"]["seccompProfile"]
+    del workload["containers"][0]["securityContext"]["seccompProfile"]
+    assert violations(admission_pod(workload), "restricted") == [
+        "seccompProfile_restricted: jaeger: seccompProfile unset (pod's too)"
+    ]
+
+
+# --- Images ----------------------------------------------------------------------------------
+# Registries the charts' images come from (an image without a host is Docker Hub's). These are
+# the hosts the nodes must reach to start the platform.
+EKS_REGISTRIES = {
+    "cr.fluentbit.io",  # Fluent Bit
+    "docker.io",  # Istio, Grafana, Jaeger
+    "ghcr.io",  # Reloader, the kube-prometheus-stack webhook's certificate job
+    "nvcr.io",  # the NVIDIA device plugin
+    "oci.external-secrets.io",  # External Secrets
+    "public.ecr.aws",  # the AWS Load Balancer Controller
+    "quay.io",  # cert-manager, Prometheus, Alertmanager, the operator, Grafana's sidecars
+    "registry.k8s.io",  # autoscalers, VPA, metrics-server, external-dns, kube-state-metrics
+}
+REGISTRIES: dict[str, set[str]] = {
+    "production": EKS_REGISTRIES,
+    "staging": EKS_REGISTRIES,
+    # CloudNativePG from ghcr.io; OpenSearch and Valkey from Docker Hub.
+    "development": {"docker.io", "ghcr.io"},
+}
+DOCKER_HUB = "docker.io"
+
+
+def registry(image: str) -> str:
+    first = image.split("/", 1)[0]
+    return first if "/" in image and ("." in first or ":" in first) else DOCKER_HUB
+
+
+def pulled_images(release: ChartRelease, injected: str | None) -> set[str]:
+    """The images a release's pods pull; `auto` (the gateway chart's) is istiod's proxy."""
+    assert release.facts is not None
+    images = set(release.facts["images"]) | {
+        c["image"]
+        for w in release.facts["operated"]
+        for c in [*w["initContainers"], *w["containers"]]
+    }
+    if "auto" in images:
+        assert injected is not None
+        images = (images - {"auto"}) | {injected}
+    if "injected_proxy" in release.facts:
+        images.add(release.facts["injected_proxy"]["image"])
+    return images
+
+
+def stack_images(run: StackRun) -> set[str]:
+    found = current(run)
+    injected = next(
+        (
+            r.facts["injected_proxy"]["image"]
+            for r in found
+            if r.facts and "injected_proxy" in r.facts
+        ),
+        None,
+    )
+    return {image for r in found for image in pulled_images(r, injected)}
+
+
+def test_every_image_comes_from_a_listed_registry_at_a_fixed_tag(any_stack: StackRun) -> None:
+    images = stack_images(any_stack)
+    assert {registry(i) for i in images} == REGISTRIES[any_stack.stack]
+    for image in images:
+        name, _, tag = image.rpartition(":")
+        assert name and "/" not in tag and tag not in ("", "latest"), image
+
+
+def version_of(tag: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", tag.split("@")[0])[:3])
+
+
+def image_overrides(release: ChartRelease) -> list[str]:
+    """Each image whose tag differs from the chart's own (the render without our `image`
+    values) must be an upstream release (its tag found in the project's repository) on the
+    major line of the chart's image."""
+    assert release.facts is not None
+    defaults = dict(i.rpartition(":")[::2] for i in release.facts["default_images"])
+    found = []
+    for image in release.facts["images"]:
+        repository, _, tag = image.rpartition(":")
+        if repository not in defaults or defaults[repository] == tag:
+            continue
+        if image not in release.facts["image_releases"]:
+            found.append(f"{release.where}: {image}: no upstream release of that tag")
+        if version_of(tag)[0] != version_of(defaults[repository])[0]:
+            found.append(f"{release.where}: {image}: off the chart's {defaults[repository]} line")
+    return found
+
+
+def test_each_image_tag_the_program_overrides_is_released_on_the_charts_line(
+    any_stack: StackRun,
+) -> None:
+    releases_of = current(any_stack)
+    assert [f for r in releases_of for f in image_overrides(r)] == []
+    overridden = {image for r in releases_of if r.facts for image in r.facts["image_releases"]}
+    assert overridden == IMAGE_OVERRIDES[any_stack.stack]
+
+
+# The image tags the program sets, and the upstream release tag of each (kubernetes/autoscaler
+# tags cluster-autoscaler-1.33.6; jaegertracing/jaeger tags v2.20.0).
+IMAGE_OVERRIDES = {
+    stack: {
+        "registry.k8s.io/autoscaling/cluster-autoscaler:v1.33.6",
+        "jaegertracing/jaeger:2.20.0",
+    }
+    for stack in ("production", "staging")
+} | {"development": set()}
+
+
+def test_an_override_without_a_release_or_off_the_line_is_caught(production: StackRun) -> None:
+    [jaeger] = [r for r in current(production) if r.name == "jaeger"]
+    assert jaeger.facts is not None
+    facts = copy.deepcopy(jaeger.facts)
+    facts["images"] = ["jaegertracing/jaeger:2.99.0", "jaegertracing/jaeger:1.76.0"]
+    facts["image_releases"]["jaegertracing/jaeger:1.76.0"] = {"ref": "v1.76.0"}
+    assert image_overrides(ChartRelease(**{**jaeger.__dict__, "facts": facts})) == [
+        "production/jaeger: jaegertracing/jaeger:2.99.0: no upstream release of that tag",
+        "production/jaeger: jaegertracing/jaeger:1.76.0: off the chart's 2.19.0 line",
+    ]
+
+
+# --- Custom resources --------------------------------------------------------------------------
+BUILT_IN_GROUPS = (
+    "core",
+    "apps",
+    "batch",
+    "policy",
+    "autoscaling",
+    "rbac.authorization.k8s.io",
+    "networking.k8s.io",
+    "scheduling.k8s.io",
+    "storage.k8s.io",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "helm.sh",
+)
+
+
+def custom_resource_versions(run: StackRun) -> set[tuple[str, str, str]]:
+    """(group, version, kind) of every custom resource the program creates."""
+    found = set()
+    for resource in run.resources:
+        if not resource.type.startswith("kubernetes:"):
+            continue
+        _, api, kind = resource.type.split(":")
+        group, _, version = api.rpartition("/")
+        if group and group not in BUILT_IN_GROUPS:
+            found.add((group, version, kind))
+    return found
+
+
+def served(run: StackRun) -> dict[str, set[str]]:
+    """group/Kind -> the versions the CRDs of the stack's charts serve."""
+    found: dict[str, set[str]] = {}
+    for release in current(run):
+        assert release.facts is not None
+        for name, versions in release.facts["crds"].items():
+            found.setdefault(name, set()).update(versions)
+    return found
+
+
+def test_every_custom_resource_is_served_by_a_crd_of_the_stacks_charts(
+    any_stack: StackRun,
+) -> None:
+    crds = served(any_stack)
+    missing = [
+        f"{group}/{version} {kind}"
+        for group, version, kind in sorted(custom_resource_versions(any_stack))
+        if version not in crds.get(f"{group}/{kind}", set())
+    ]
+    assert missing == []
+
+
+def test_the_crd_check_catches_a_version_no_chart_serves(production: StackRun) -> None:
+    crds = served(production)
+    # external-secrets 0.19.2 still defines v1beta1 ExternalSecrets, but no longer serves them.
+    assert "v1" in crds["external-secrets.io/ExternalSecret"]
+    assert "v1beta1" not in crds["external-secrets.io/ExternalSecret"]
+
+
+# --- DaemonSets: what runs on every node, for the capacity model ------------------------------
+def daemonset_requests(run: StackRun) -> dict[str, tuple[int, int, dict[str, str]]]:
+    """DaemonSet name -> (millicores, MiB) one pod requests, and its node selector."""
+    found = {}
+    for release in current(run):
+        assert release.facts is not None
+        for workload in release.facts["workloads"]:
+            if workload["kind"] != "DaemonSet":
+                continue
+            cpu = memory = 0
+            for container in workload["containers"]:
+                asked = (container["resources"] or {}).get("requests") or {}
+                cpu += cpu_millicores(str(asked.get("cpu", "0")))
+                memory += memory_mib(str(asked.get("memory", "0Mi")))
+            found[workload["name"]] = (cpu, memory, workload["nodeSelector"])
+    return found
+
+
+# Per stack, each chart DaemonSet's request per pod (millicores, MiB) and where it runs.
+LINUX = {"kubernetes.io/os": "linux"}
+GPU = {"workload-class": "gpu"}
+EKS_DAEMONSETS: dict[str, tuple[int, int, Mapping[str, str]]] = {
+    "fluent-bit": (50, 64, {}),
+    "istio-cni-node": (50, 64, LINUX),
+    "prometheus-node-exporter": (20, 32, LINUX),
+    "nvidia-device-plugin": (50, 64, GPU),
+    # Only on GPU nodes labelled MPS-capable (a label MPS sharing sets; the program sets up none).
+    "nvidia-device-plugin-mps-control-daemon": (
+        50,
+        64,
+        {"nvidia.com/mps.capable": "true", **GPU},
+    ),
+}
+DAEMONSETS: dict[str, dict[str, tuple[int, int, Mapping[str, str]]]] = {
+    "production": EKS_DAEMONSETS,
+    "staging": EKS_DAEMONSETS,
+    "development": {},
+}
+
+
+def on_general_nodes(selector: Mapping[str, str]) -> bool:
+    """Whether a DaemonSet with this node selector runs on the general group's nodes."""
+    return selector.get(WORKLOAD_CLASS_LABEL, CONTROLLER_CLASS) == CONTROLLER_CLASS
+
+
+def test_the_chart_daemonsets_request_what_the_capacity_model_reserves(
+    any_stack: StackRun,
+) -> None:
+    """The chart DaemonSets' requests, as facts for the capacity model (stacks/capacity.py
+    reserves room per node for the kubelet, the OS and every DaemonSet: the managed add-ons'
+    and GuardDuty's come on top of these)."""
+    found = daemonset_requests(any_stack)
+    assert found == DAEMONSETS[any_stack.stack]
+    on_general = [(cpu, mib) for cpu, mib, where in found.values() if on_general_nodes(where)]
+    assert sum(cpu for cpu, _ in on_general) <= SYSTEM_RESERVED_CPU_MILLICORES
+    assert sum(mib for _, mib in on_general) <= SYSTEM_RESERVED_MEMORY_MIB
