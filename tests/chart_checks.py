@@ -21,6 +21,7 @@ import yaml
 from offline.engine import StackRun
 from offline.pod_security import Level, violations
 from offline.synth import kubernetes_objects
+from stacks.catalog import cpu_millicores, memory_mib
 from tests.lookup import HELM_RELEASE
 
 FACTS_DIR = Path(__file__).resolve().parent / "chart_facts"
@@ -329,6 +330,25 @@ def pod_security(release: ChartRelease, levels: Mapping[str, str]) -> list[str]:
                     f"({level}): {problem}",
                 )
             )
+    return found
+
+
+def daemonset_requests(run: StackRun) -> dict[str, tuple[int, int, dict[str, str]]]:
+    """Chart DaemonSet name -> (millicores, MiB) one pod requests, and its node selector: the
+    node agents a capacity model counts per node (from current facts only)."""
+    found = {}
+    for release in releases(run):
+        if release.facts is None or stale(release) is not None:
+            continue
+        for workload in release.facts["workloads"]:
+            if workload["kind"] != "DaemonSet":
+                continue
+            cpu = memory = 0
+            for container in workload["containers"]:
+                asked = (container["resources"] or {}).get("requests") or {}
+                cpu += cpu_millicores(str(asked.get("cpu", "0")))
+                memory += memory_mib(str(asked.get("memory", "0Mi")))
+            found[workload["name"]] = (cpu, memory, workload["nodeSelector"])
     return found
 
 

@@ -16,20 +16,14 @@ from typing import Any
 
 import pytest
 
-from components.shared.conventions import WORKLOAD_CLASS_LABEL
 from offline.engine import StackRun
 from offline.pod_security import violations
-from stacks.capacity import (
-    CONTROLLER_CLASS,
-    SYSTEM_RESERVED_CPU_MILLICORES,
-    SYSTEM_RESERVED_MEMORY_MIB,
-)
-from stacks.catalog import cpu_millicores, memory_mib
 from stacks.environments import ENVIRONMENTS
 from tests.chart_checks import (
     ChartRelease,
     admission_pod,
     cpu_limits,
+    daemonset_requests,
     expected_failures,
     fail_closed_webhooks,
     leaves,
@@ -449,23 +443,6 @@ def test_the_crd_check_catches_a_version_no_chart_serves(production: StackRun) -
 
 
 # --- DaemonSets: what runs on every node, for the capacity model ------------------------------
-def daemonset_requests(run: StackRun) -> dict[str, tuple[int, int, dict[str, str]]]:
-    """DaemonSet name -> (millicores, MiB) one pod requests, and its node selector."""
-    found = {}
-    for release in current(run):
-        assert release.facts is not None
-        for workload in release.facts["workloads"]:
-            if workload["kind"] != "DaemonSet":
-                continue
-            cpu = memory = 0
-            for container in workload["containers"]:
-                asked = (container["resources"] or {}).get("requests") or {}
-                cpu += cpu_millicores(str(asked.get("cpu", "0")))
-                memory += memory_mib(str(asked.get("memory", "0Mi")))
-            found[workload["name"]] = (cpu, memory, workload["nodeSelector"])
-    return found
-
-
 # Per stack, each chart DaemonSet's request per pod (millicores, MiB) and where it runs.
 LINUX = {"kubernetes.io/os": "linux"}
 GPU = {"workload-class": "gpu"}
@@ -488,19 +465,10 @@ DAEMONSETS: dict[str, dict[str, tuple[int, int, Mapping[str, str]]]] = {
 }
 
 
-def on_general_nodes(selector: Mapping[str, str]) -> bool:
-    """Whether a DaemonSet with this node selector runs on the general group's nodes."""
-    return selector.get(WORKLOAD_CLASS_LABEL, CONTROLLER_CLASS) == CONTROLLER_CLASS
-
-
-def test_the_chart_daemonsets_request_what_the_capacity_model_reserves(
+def test_the_chart_daemonsets_requests_are_pinned_for_the_capacity_model(
     any_stack: StackRun,
 ) -> None:
-    """The chart DaemonSets' requests, as facts for the capacity model (stacks/capacity.py
-    reserves room per node for the kubelet, the OS and every DaemonSet: the managed add-ons'
-    and GuardDuty's come on top of these)."""
-    found = daemonset_requests(any_stack)
-    assert found == DAEMONSETS[any_stack.stack]
-    on_general = [(cpu, mib) for cpu, mib, where in found.values() if on_general_nodes(where)]
-    assert sum(cpu for cpu, _ in on_general) <= SYSTEM_RESERVED_CPU_MILLICORES
-    assert sum(mib for _, mib in on_general) <= SYSTEM_RESERVED_MEMORY_MIB
+    """What each chart DaemonSet's pod requests on the nodes it runs on, as the charts render
+    it with our values: the figures a capacity model must count per node (beside the managed
+    add-ons' and GuardDuty's agents, which no chart of ours renders)."""
+    assert daemonset_requests(any_stack) == DAEMONSETS[any_stack.stack]
