@@ -333,13 +333,14 @@ def pod_security(release: ChartRelease, levels: Mapping[str, str]) -> list[str]:
     return found
 
 
-def daemonset_requests(run: StackRun) -> dict[str, tuple[int, int, dict[str, str]]]:
+def daemonset_requests(
+    chart_releases: Sequence[ChartRelease],
+) -> dict[str, tuple[int, int, dict[str, str]]]:
     """Chart DaemonSet name -> (millicores, MiB) one pod requests, and its node selector: the
-    node agents a capacity model counts per node (from current facts only)."""
+    node agents a capacity model counts per node."""
     found = {}
-    for release in releases(run):
-        if release.facts is None or stale(release) is not None:
-            continue
+    for release in chart_releases:
+        assert release.facts is not None
         for workload in release.facts["workloads"]:
             if workload["kind"] != "DaemonSet":
                 continue
