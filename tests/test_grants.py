@@ -2,9 +2,13 @@
 
 Tests elsewhere pin who holds a role; a change that widens what a role allows while leaving its
 holders alone passes those. Here every grant the program defines is written out: each search
-domain (FGAC) role's index patterns and action groups, each Kubernetes Role's rules, each KMS
-key policy's principals and actions. And over all of them: no role except the administrators'
-covers every index, every namespace or every key. Each property has a negative control.
+domain (FGAC) role's index patterns and action groups, each Kubernetes Role whole (its rules and
+its labels: an aggregation label would lend its rules to a built-in role), each KMS key policy
+whole (every statement's effect, principal, action, resource and condition). And over all of
+them: no role except the administrators' covers every index, every namespace or every key; no
+role lends or borrows rules by aggregation; no statement grants by exclusion (NotAction,
+NotResource, NotPrincipal); and the AWS-managed policies attached by ARN, whose documents the
+render does not hold, are listed with their reasons. Each property has a negative control.
 """
 
 from __future__ import annotations
@@ -172,15 +176,36 @@ SIGN_IN_READER = [
         "verbs": ["get", "list", "watch"],
     }
 ]
-# (kind, namespace, name) -> rules, per stack.
+
+
+def labels(component: str, name: str) -> dict[str, str]:
+    """The program's labels on a role (components/shared/conventions.py): none of them an
+    `rbac.authorization.k8s.io/aggregate-to-*` label, which would merge the role's rules into
+    Kubernetes' built-in `view`, `edit` or `admin` (and so into everyone who holds those)."""
+    return {
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": "financial-planning",
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+SRE_ROLE = {"labels": labels("rbac", "sre"), "rules": SRE_RULES}
+SIGN_IN_ROLE = {"labels": labels("edge", "alb-sign-in-reader"), "rules": SIGN_IN_READER}
+# (kind, namespace, name) -> everything of the role but its apiVersion and kind: its labels and
+# annotations, its rules and (for a ClusterRole) any aggregationRule, per stack.
 KUBERNETES_ROLES: dict[str, dict[tuple[str, str | None, str], Any]] = {
     "production": {
-        ("ClusterRole", None, "financial-planning:sre"): SRE_RULES,
-        ("Role", "istio-ingress", "alb-sign-in-reader"): SIGN_IN_READER,
+        ("ClusterRole", None, "financial-planning:sre"): SRE_ROLE,
+        ("Role", "istio-ingress", "alb-sign-in-reader"): SIGN_IN_ROLE,
     },
-    "staging": {("ClusterRole", None, "financial-planning:sre"): SRE_RULES},
+    "staging": {("ClusterRole", None, "financial-planning:sre"): SRE_ROLE},
     "development": {},
 }
+# Kubernetes' ClusterRole aggregation (Using RBAC Authorization, "Aggregated ClusterRoles";
+# kubernetes plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go: `admin`, `edit` and
+# `view` aggregate every ClusterRole labelled rbac.authorization.k8s.io/aggregate-to-<role>).
+AGGREGATION_LABEL = "rbac.authorization.k8s.io/aggregate-to-"
 # Bindings that reach every namespace, other than the administrators' (who are cluster-admins
 # through EKS access policies, not RBAC): the auditors read the whole cluster with Kubernetes'
 # built-in `view`, which reads no Secret and cannot exec (components/security/rbac.py).
@@ -199,11 +224,40 @@ EKS_ADMINS = {
 
 
 def kubernetes_roles(run: StackRun) -> dict[tuple[str, str | None, str], Any]:
-    return {
-        (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o["rules"]
-        for o in kubernetes_objects(run)
-        if o["kind"] in ("Role", "ClusterRole")
-    }
+    return roles_of(kubernetes_objects(run))
+
+
+def roles_of(objects: list[dict[str, Any]]) -> dict[tuple[str, str | None, str], Any]:
+    found = {}
+    for o in objects:
+        if o["kind"] not in ("Role", "ClusterRole"):
+            continue
+        meta = o["metadata"]
+        unpinned = set(meta) - {"name", "namespace", "labels"}
+        assert not unpinned, f"{meta['name']}: metadata {sorted(unpinned)} not pinned here"
+        found[(o["kind"], meta.get("namespace"), meta["name"])] = {
+            "labels": meta.get("labels") or {},
+            **{k: v for k, v in o.items() if k not in ("apiVersion", "kind", "metadata")},
+        }
+    return found
+
+
+def aggregated_roles(objects: list[dict[str, Any]]) -> list[str]:
+    """Roles that lend their rules to others' (an aggregation label) or take others' rules (an
+    aggregationRule): either widens a grant without its rules changing."""
+    found = []
+    for o in objects:
+        if o["kind"] not in ("Role", "ClusterRole"):
+            continue
+        name = o["metadata"]["name"]
+        found += [
+            f"{name}: label {label}"
+            for label in sorted(o["metadata"].get("labels") or {})
+            if label.startswith(AGGREGATION_LABEL)
+        ]
+        if "aggregationRule" in o:
+            found.append(f"{name}: aggregationRule")
+    return found
 
 
 def every_namespace_grants(objects: list[dict[str, Any]]) -> list[str]:
@@ -231,6 +285,32 @@ def test_each_kubernetes_role_allows_exactly_its_rules(
     runs: dict[str, StackRun], stack: str
 ) -> None:
     assert kubernetes_roles(runs[stack]) == KUBERNETES_ROLES[stack]
+
+
+@pytest.mark.parametrize("stack", ["production", "staging", "development"])
+def test_no_role_lends_or_borrows_rules_by_aggregation(
+    runs: dict[str, StackRun], stack: str
+) -> None:
+    assert aggregated_roles(kubernetes_objects(runs[stack])) == []
+
+
+def test_an_aggregation_label_or_rule_is_caught(production: StackRun) -> None:
+    """Negative control: the SRE role labelled into `view` would hand its pod deletes and
+    scale writes to every holder of `view` (the auditors, cluster-wide)."""
+    objects = copy.deepcopy(kubernetes_objects(production))
+    [sre] = [o for o in objects if o["kind"] == "ClusterRole"]
+    sre["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] = "true"
+    sre["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": {"team": "sre"}}]}
+    assert aggregated_roles(objects) == [
+        "financial-planning:sre: label rbac.authorization.k8s.io/aggregate-to-view",
+        "financial-planning:sre: aggregationRule",
+    ]
+    # The pinned literals no longer match either: the label and the rule each differ.
+    found = roles_of(objects)[("ClusterRole", None, "financial-planning:sre")]
+    assert found != SRE_ROLE
+    assert {k: v for k, v in found.items() if k != "aggregationRule"} != SRE_ROLE
+    del found["labels"]["rbac.authorization.k8s.io/aggregate-to-view"]
+    assert found != SRE_ROLE
 
 
 @pytest.mark.parametrize("stack", ["production", "staging", "development"])
@@ -265,14 +345,91 @@ def test_a_persona_bound_cluster_wide_or_a_wildcard_rule_is_caught(production: S
 
 # --- KMS key policies ----------------------------------------------------------------------
 ROOT = {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
-ADMINISTRATION = ("AccountAdministration", ROOT, "kms:*")
-LOGS = (
-    "ControlPlaneLogs",
-    {"Service": f"logs.{REGION}.amazonaws.com"},
-    ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+ADMINISTRATION = {
+    "Sid": "AccountAdministration",
+    "Effect": "Allow",
+    "Principal": ROOT,
+    "Action": "kms:*",
+    "Resource": "*",
+}
+
+
+def logs_may_use(log_group: str) -> dict[str, Any]:
+    """CloudWatch Logs encrypting one log group: the encryption context CloudWatch Logs
+    sends names the log group's ARN (CloudWatch Logs User Guide, "Encrypt log data in
+    CloudWatch Logs using AWS KMS", the kms:EncryptionContext:aws:logs:arn condition)."""
+    return {
+        "Sid": "ControlPlaneLogs",
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{REGION}.amazonaws.com"},
+        "Action": [
+            "kms:Encrypt*",
+            "kms:Decrypt*",
+            "kms:ReEncrypt*",
+            "kms:GenerateDataKey*",
+            "kms:Describe*",
+        ],
+        "Resource": "*",
+        "Condition": {
+            "ArnLike": {
+                "kms:EncryptionContext:aws:logs:arn": (
+                    f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{log_group}"
+                )
+            }
+        },
+    }
+
+
+def key_policy(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def log_key(log_group: str) -> dict[str, Any]:
+    return key_policy(ADMINISTRATION, logs_may_use(log_group))
+
+
+def trail_key(stack: str) -> dict[str, Any]:
+    """CloudTrail encrypting this stack's trail only (CloudTrail User Guide, "Configure AWS
+    KMS key policies for CloudTrail": aws:SourceArn and the cloudtrail encryption context)."""
+    return key_policy(
+        ADMINISTRATION,
+        {
+            "Sid": "CloudTrailEncryptsThisTrail",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": ["kms:GenerateDataKey*", "kms:DescribeKey"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "aws:SourceArn": (
+                        f"arn:aws:cloudtrail:{REGION}:{ACCOUNT_ID}:trail/"
+                        f"financial-planning-{stack}-audit"
+                    )
+                },
+                "StringLike": {
+                    "kms:EncryptionContext:aws:cloudtrail:arn": (
+                        f"arn:aws:cloudtrail:*:{ACCOUNT_ID}:trail/*"
+                    )
+                },
+            },
+        },
+    )
+
+
+FINDINGS_KEY = key_policy(
+    ADMINISTRATION,
+    {
+        "Sid": "EventBridgePublishes",
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}},
+    },
 )
-# Per stack, alias -> the (Sid, Principal, Action) of each statement of its key policy, or
-# None for AWS's default key policy (the account administers the key; IAM policies grant use).
+# Per stack, alias -> the whole key policy (every statement's Sid, Effect, Principal, Action,
+# Resource and Condition), or None for AWS's default key policy (the account administers the
+# key; IAM policies grant its use).
 KEY_POLICIES: dict[str, dict[str, Any]] = {
     "production": {
         "financial-planning-production-secrets": None,
@@ -282,25 +439,17 @@ KEY_POLICIES: dict[str, dict[str, Any]] = {
         "financial-planning-production-documents": None,
         "fp-production-search": None,
         "financial-planning-production-volumes": None,
-        "aws-waf-logs-financial-planning-production-edge": [ADMINISTRATION, LOGS],
-        "financial-planning-production-eks": [ADMINISTRATION, LOGS],
-        "financial-planning-production-flow-logs": [ADMINISTRATION, LOGS],
-        "financial-planning-production-security-findings": [
-            ADMINISTRATION,
-            (
-                "EventBridgePublishes",
-                {"Service": "events.amazonaws.com"},
-                ["kms:GenerateDataKey*", "kms:Decrypt"],
-            ),
-        ],
-        "financial-planning-production-audit": [
-            ADMINISTRATION,
-            (
-                "CloudTrailEncryptsThisTrail",
-                {"Service": "cloudtrail.amazonaws.com"},
-                ["kms:GenerateDataKey*", "kms:DescribeKey"],
-            ),
-        ],
+        "aws-waf-logs-financial-planning-production-edge": log_key(
+            "aws-waf-logs-financial-planning-production-edge"
+        ),
+        "financial-planning-production-eks": log_key(
+            "/aws/eks/financial-planning-production/cluster"
+        ),
+        "financial-planning-production-flow-logs": log_key(
+            "/aws/vpc/financial-planning-production/flow-logs"
+        ),
+        "financial-planning-production-security-findings": FINDINGS_KEY,
+        "financial-planning-production-audit": trail_key("production"),
     },
     "staging": {
         "financial-planning-staging-secrets": None,
@@ -309,9 +458,13 @@ KEY_POLICIES: dict[str, dict[str, Any]] = {
         "financial-planning-staging-documents": None,
         "fp-staging-search": None,
         "financial-planning-staging-volumes": None,
-        "aws-waf-logs-financial-planning-staging-edge": [ADMINISTRATION, LOGS],
-        "financial-planning-staging-eks": [ADMINISTRATION, LOGS],
-        "financial-planning-staging-flow-logs": [ADMINISTRATION, LOGS],
+        "aws-waf-logs-financial-planning-staging-edge": log_key(
+            "aws-waf-logs-financial-planning-staging-edge"
+        ),
+        "financial-planning-staging-eks": log_key("/aws/eks/financial-planning-staging/cluster"),
+        "financial-planning-staging-flow-logs": log_key(
+            "/aws/vpc/financial-planning-staging/flow-logs"
+        ),
     },
     "development": {},
 }
@@ -328,11 +481,7 @@ def key_policies(run: StackRun) -> dict[str, Any]:
             if a.inputs["targetKeyId"] == key.id
         ]
         policy = key.inputs.get("policy")
-        found[alias] = (
-            None
-            if policy is None
-            else [(s["Sid"], s["Principal"], s["Action"]) for s in json.loads(policy)["Statement"]]
-        )
+        found[alias] = None if policy is None else json.loads(policy)
     return found
 
 
@@ -364,10 +513,125 @@ def every_key_grants(docs: list[Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("stack", ["production", "staging", "development"])
-def test_each_key_policy_names_exactly_its_principals_and_actions(
-    runs: dict[str, StackRun], stack: str
-) -> None:
+def test_each_key_policy_is_exactly_its_statements(runs: dict[str, StackRun], stack: str) -> None:
     assert key_policies(runs[stack]) == KEY_POLICIES[stack]
+
+
+@pytest.mark.parametrize(
+    "widen",
+    [
+        # Any log group of the account, not the cluster's.
+        lambda s: s["Condition"]["ArnLike"].update(
+            {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:*"}
+        ),
+        lambda s: s.pop("Condition"),
+        lambda s: s.update(Resource=["*", "arn:aws:kms:*:*:key/*"]),
+        lambda s: s.update(Effect="Deny"),
+    ],
+)
+def test_a_changed_condition_resource_or_effect_fails_the_pin(
+    production: StackRun, widen: Any
+) -> None:
+    """Negative control: the pin compares whole statements, not only who and what."""
+    policies = copy.deepcopy(key_policies(production))
+    policy = policies["financial-planning-production-eks"]
+    widen(policy["Statement"][1])
+    assert policies != KEY_POLICIES["production"]
+
+
+# Statements that grant by exclusion (everything but the listed actions, resources or
+# principals) widen silently whenever AWS adds an action or the account a resource.
+NEGATED = ("NotAction", "NotResource", "NotPrincipal")
+
+
+def negated_statements(docs: list[Any]) -> list[str]:
+    return [
+        f"{document.where}: {key}"
+        for document in docs
+        for statement in document.body["Statement"]
+        for key in NEGATED
+        if key in statement
+    ]
+
+
+@pytest.mark.parametrize("stack", ["production", "staging", "development"])
+def test_no_policy_grants_by_exclusion(runs: dict[str, StackRun], stack: str) -> None:
+    assert negated_statements(documents(runs[stack])) == []
+
+
+def test_a_not_action_statement_is_caught(production: StackRun) -> None:
+    docs = copy.deepcopy(documents(production))
+    identity = next(d for d in docs if d.kind == "identity")
+    identity.body["Statement"][0]["NotAction"] = identity.body["Statement"][0].pop("Action")
+    assert negated_statements(docs) == [f"{identity.where}: NotAction"]
+
+
+# AWS-managed policies the program attaches by ARN: their documents are AWS's, not in the
+# render, so the properties above cannot judge them. Each is listed with who gets it and why
+# it is the documented way; any other managed policy ARN in a render is a finding.
+MANAGED_POLICY = "arn:aws:iam::aws:policy/"
+MANAGED_POLICIES = {
+    f"{MANAGED_POLICY}AmazonEKSClusterPolicy": "the EKS cluster role: the permissions EKS "
+    "requires of it (EKS User Guide, Amazon EKS cluster IAM role)",
+    f"{MANAGED_POLICY}AmazonEKSWorkerNodePolicy": "the node roles: kubelet's EC2 and EKS "
+    "describes (EKS User Guide, Amazon EKS node IAM role)",
+    f"{MANAGED_POLICY}AmazonEC2ContainerRegistryPullOnly": "the node roles: image pulls from "
+    "ECR, read-only (EKS User Guide, Amazon EKS node IAM role)",
+    f"{MANAGED_POLICY}AmazonEKS_CNI_Policy": "the VPC CNI's service account (IRSA): "
+    "the ENIs and addresses it manages (EKS User Guide, Amazon VPC CNI IAM role)",
+    f"{MANAGED_POLICY}service-role/AmazonEBSCSIDriverPolicy": "the EBS CSI driver's service "
+    "account (IRSA): volumes and snapshots (EKS User Guide, Amazon EBS CSI driver)",
+    f"{MANAGED_POLICY}service-role/AWSBackupServiceRolePolicyForBackup": "the AWS Backup "
+    "service role: taking the database's backups (AWS Backup Developer Guide, default "
+    "service role)",
+    f"{MANAGED_POLICY}service-role/AWSBackupServiceRolePolicyForRestores": "the AWS Backup "
+    "service role: restoring them",
+}
+
+
+def managed_policy_arns(inputs_by_resource: list[tuple[str, Any]]) -> dict[str, set[str]]:
+    """Every AWS-managed policy ARN any resource input names, with the resources naming it."""
+    found: dict[str, set[str]] = {}
+
+    def collect(where: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                collect(where, item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(where, item)
+        elif isinstance(value, str) and value.startswith(MANAGED_POLICY):
+            found.setdefault(value, set()).add(where)
+
+    for where, inputs in inputs_by_resource:
+        collect(where, inputs)
+    return found
+
+
+def unlisted_managed_policies(inputs_by_resource: list[tuple[str, Any]]) -> list[str]:
+    return [
+        f"{arn} attached by {sorted(where)}"
+        for arn, where in sorted(managed_policy_arns(inputs_by_resource).items())
+        if arn not in MANAGED_POLICIES
+    ]
+
+
+def test_every_aws_managed_policy_attached_is_listed_with_its_reason(
+    runs: dict[str, StackRun],
+) -> None:
+    attached: set[str] = set()
+    for run in runs.values():
+        inputs = [(r.urn, r.inputs) for r in run.resources]
+        assert unlisted_managed_policies(inputs) == [], run.stack
+        attached |= set(managed_policy_arns(inputs))
+    # No listed exemption outlives its attachment.
+    assert attached == set(MANAGED_POLICIES)
+
+
+def test_an_unlisted_managed_policy_is_caught() -> None:
+    admin = f"{MANAGED_POLICY}AdministratorAccess"
+    inputs = [("urn:x", {"role": "r", "policyArn": admin}), ("urn:y", {"managedPolicyArns": []})]
+    assert unlisted_managed_policies(inputs) == [f"{admin} attached by ['urn:x']"]
 
 
 @pytest.mark.parametrize("stack", ["production", "staging", "development"])
