@@ -4,28 +4,56 @@ Run by hand, from the repository root, with the chart sources at hand (never in 
 
     .venv/bin/python -m tools.chart_facts --helm /path/to/helm [--chart NAME ...]
 
+Without `--chart` every chart of every stack is refreshed (about an hour on a small machine).
+
 For every Helm release the program creates in every stack (found by running the program under
 the offline engine), the script takes the chart's source at the pinned version from a local bare
 clone of its public repository (`<mirror>/<owner>+<name>/repo`, e.g. made with
 `git clone --bare https://github.com/<owner>/<name> <mirror>/<owner>+<name>/repo`), applies what
 the chart's own release process applies (named per chart below), adds its subcharts, and renders
-it with the stack's values. Then, for every value path the program sets, it renders again with
-that value changed, and again with it removed: the chart reads the value when the output changes
-(a template failure counts as a change). Everything else is recorded from the renders: kinds,
-images, each workload's placement, security contexts and requests, and the CRDs' served
-versions. The facts go to tests/chart_facts/<chart>-<version>.json; the chart sources never enter
-the repository. The tests read only those files (tests/test_chart_facts.py).
+it with the values the provider hands Helm: the Release's `valueYamlFiles` merged in order and
+its `values` over them (components/shared/helm.py, as pulumi-kubernetes' decodeRelease does).
 
-Renders that differ between two runs with the same values (generated certificates, random
-names) are noise, and what changes only there does not count. The istiod chart dumps its values
-twice: the `values` ConfigMap is documented as having no effect, and the sidecar injector's
-`values` is read by istiod's injection templates (in the same ConfigMap's `config`) when it
-injects a pod, so a path that changes only that dump counts as read when those templates name it.
+Which values a chart reads: for every value path the program sets (mappings walked by key, lists
+by index), the chart is rendered again with that value changed, and again without it, and what
+changed is judged field by field against the schemas the cluster applies (the Kubernetes
+OpenAPI schemas of the stack's minor version and the CRDs' schemas, strict: tools/chart_schemas.py):
+- `read`: a field the cluster knows changed outside ConfigMap and Secret data (or the template
+  failed, which only a value the templates use can cause);
+- `read_by_injector` (the istiod chart only): only the sidecar injector's values dump changed,
+  and istiod's injection templates (the same ConfigMap's `config`) name the path exactly, or the
+  path lies in one of the few subtrees they copy whole (INJECTOR_WHOLE_READS, cited);
+- `passthrough`: only ConfigMap or Secret data changed: the value is copied into a file the
+  chart does not read. Where it lands and the rendered documents are recorded; the tests allow a
+  pass-through only under a root the chart's values.yaml documents as such and validate the
+  documents where a validator exists;
+- `unknown_field`: only fields the cluster drops or refuses by name changed (a misspelt key
+  copied with toYaml);
+- `unread`: nothing else changed. Noise (what differs between two renders of the same values),
+  a pod's `checksum/*` annotation (a digest of data judged on its own) and, for istiod, its
+  `values` ConfigMap (templates/configmap-values.yaml: "modifying these values has no effect")
+  never count.
+Each render's objects are validated too: fields the cluster would drop or refuse, and kinds
+without a schema, are recorded (the tests allow none).
+
+What this misjudges errs on the safe side: a value the chart really uses is reported unread, and
+the test fails until a person looks. That happens for a value used only where the render shows
+nothing of it: in what differs between two renders anyway (generated certificates and secrets,
+random suffixes), behind `lookup` (answered empty by `helm template`), in NOTES.txt or test hooks
+(`--skip-tests`), in a crds/ directory (copied verbatim), only in a checksum annotation, or in
+istiod's injection templates under a name other than its own (`index .Values ...`).
+
+Everything else is recorded from the renders: kinds, images, each workload's placement,
+security contexts and requests, and the CRDs' served versions. The facts go to
+tests/chart_facts/<chart>-<version>.json; the chart sources never enter the repository. The
+tests read only those files (tests/test_chart_facts.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import copy
 import hashlib
 import json
@@ -41,8 +69,14 @@ from typing import Any
 
 import yaml
 
+from components.shared.helm import release_values
 from offline.pod_security import Level, violations
+from tools import proto_schema
+from tools.chart_schemas import Path as ValuePath
+from tools.chart_schemas import Schemas, dotted, under
 
+# The facts files' layout; older files are stale whatever their values.
+FACTS_FORMAT = 2
 FACTS_DIR = Path(__file__).resolve().parent.parent / "tests" / "chart_facts"
 STACKS = ("production", "staging", "development")
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -292,6 +326,13 @@ SOURCES: dict[tuple[str, str], ChartSource] = {
     ("valkey", "0.11.0"): ChartSource(Source("valkey-io/valkey-helm", "valkey-0.11.0", "valkey")),
 }
 
+# Built-in APIs every supported cluster serves that `helm template` does not assume (its
+# default API set comes from client-go's scheme, without the aggregator's group). Measured with
+# helm 4.1.4: without this, prometheus-adapter 5.3.0 (templates/*-apiservice.yaml test
+# `.Capabilities.APIVersions.Has "apiregistration.k8s.io/v1"`) renders apiregistration
+# v1beta1 APIServices, which Kubernetes removed in 1.22 (Deprecated API Migration Guide).
+CLUSTER_APIS = ("apiregistration.k8s.io/v1",)
+
 # The custom resource APIs the stack's cluster serves, by the release that installs their CRDs
 # (charts test `.Capabilities.APIVersions` before creating a ServiceMonitor, a Certificate, ...).
 CRD_APIS = {
@@ -320,6 +361,7 @@ IMAGE_RELEASES = {
     "jaegertracing/jaeger": ("jaegertracing/jaeger", "v{}"),
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+
 DELETE = object()
 
 
@@ -331,6 +373,7 @@ class Release:
     version: str
     repository: str
     namespace: str
+    # What the provider hands Helm (the Release's value files, its values over them).
     values: dict[str, Any]
     kube_version: str
     api_versions: tuple[str, ...]
@@ -343,6 +386,16 @@ def values_digest(values: Any) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
+def value_files(inputs: Mapping[str, Any], where: str) -> list[str]:
+    """The texts of a recorded Release's `valueYamlFiles` (the program uses StringAssets)."""
+    texts = []
+    for asset in inputs.get("valueYamlFiles") or []:
+        if not isinstance(asset, dict) or "text" not in asset:
+            raise SystemExit(f"{where}: valueYamlFiles holds {asset!r}, not a StringAsset")
+        texts.append(str(asset["text"]))
+    return texts
+
+
 def find_releases(stacks: Sequence[str]) -> list[Release]:
     from offline.engine import run_stack
     from offline.synth import kubernetes_objects
@@ -353,7 +406,9 @@ def find_releases(stacks: Sequence[str]) -> list[Release]:
         settings = run.namespace["settings"]
         releases = run.of_type(HELM_RELEASE)
         names = {r.name for r in releases}
-        apis = tuple(sorted({api for name in names for api in CRD_APIS.get(name, ())}))
+        apis = tuple(
+            sorted({*CLUSTER_APIS, *(api for name in names for api in CRD_APIS.get(name, ()))})
+        )
         levels = {
             o["metadata"]["name"]: o["metadata"]
             .get("labels", {})
@@ -370,7 +425,9 @@ def find_releases(stacks: Sequence[str]) -> list[Release]:
                     version=r.inputs["version"],
                     repository=r.inputs["repositoryOpts"]["repo"],
                     namespace=r.inputs["namespace"],
-                    values=r.inputs.get("values", {}),
+                    values=release_values(
+                        r.inputs.get("values") or {}, value_files(r.inputs, f"{stack}/{r.name}")
+                    ),
                     kube_version=settings.kubernetes_version,
                     api_versions=apis,
                     pod_security=levels,
@@ -507,54 +564,165 @@ def object_key(obj: Mapping[str, Any]) -> str:
     return f"{obj.get('kind')}/{meta.get('namespace', '')}/{meta.get('name')}"
 
 
-def flatten(value: Any, prefix: str, into: dict[str, Any]) -> None:
+# A place in a render: (object key, path inside the object).
+Location = tuple[str, ValuePath]
+ERROR = "<error>"
+
+
+def flatten(value: Any, where: str, path: ValuePath, into: dict[Location, Any]) -> None:
     if isinstance(value, dict) and value:
         for key, item in value.items():
-            flatten(item, f"{prefix}.{key}", into)
+            flatten(item, where, (*path, key), into)
     elif isinstance(value, list) and value:
         for index, item in enumerate(value):
-            flatten(item, f"{prefix}[{index}]", into)
+            flatten(item, where, (*path, index), into)
     else:
-        into[prefix] = value
+        into[(where, path)] = value
 
 
-def locations(result: Render) -> dict[str, Any]:
+@dataclass(frozen=True)
+class View:
+    """A render, flattened: every leaf by its location, and the objects by key."""
+
+    render: Render
+    locations: dict[Location, Any]
+    objects: dict[str, dict[str, Any]]
+
+
+def view(result: Render) -> View:
     if result.error:
-        return {"<error>": result.error}
-    found: dict[str, Any] = {}
+        return View(result, {(ERROR, ()): result.error}, {})
+    found: dict[Location, Any] = {}
+    objects = {}
     for obj in result.objects:
-        flatten(obj, object_key(obj), found)
-    return found
+        key = object_key(obj)
+        objects[key] = obj
+        flatten(obj, key, (), found)
+    return View(result, found, objects)
 
 
-def changed(base: Mapping[str, Any], other: Mapping[str, Any]) -> set[str]:
+def changed(base: Mapping[Location, Any], other: Mapping[Location, Any]) -> set[Location]:
     return {
         key for key in base.keys() | other.keys() if base.get(key, DELETE) != other.get(key, DELETE)
     }
 
 
-# The istiod chart's dumps of its values (templates/configmap-values.yaml: "modifying these
-# values has no effect"; templates/istiod-injector-configmap.yaml: the injector's `values`).
-VALUES_DUMP = re.compile(r"^ConfigMap/[^/]*/values(-[^.]*)?\.data\.")
-INJECTOR_VALUES = re.compile(r"^ConfigMap/[^/]*/istio-sidecar-injector(-[^.]*)?\.data\.values$")
+def shown(location: Location) -> str:
+    where, path = location
+    return f"{where}.{dotted(path)}" if path else where
 
 
-def leaves(values: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """Every value path set: a non-empty mapping is walked, anything else is a leaf."""
+# Fields that hold a file's content, copied or built by the chart: the cluster stores them
+# without looking inside.
+DATA_FIELDS = {"ConfigMap": ("data", "binaryData"), "Secret": ("data", "stringData")}
+# The istiod chart's dumps of its values (istio-discovery 1.30.3): templates/configmap-values.yaml
+# (ConfigMap `values[-<revision>]`: "modifying these values has no effect"), and
+# templates/istiod-injector-configmap.yaml (ConfigMap `istio-sidecar-injector[-<revision>]`,
+# key `values`: read by the injection templates in its key `config` when istiod injects a pod).
+ISTIOD_CHART = "istiod"
+VALUES_DUMP = re.compile(r"^values(-.+)?$")
+INJECTOR = re.compile(r"^istio-sidecar-injector(-.+)?$")
+# Subtrees of the injector's values the injection templates copy whole (istio-discovery
+# files/injection-template.yaml at 1.30.3), and the Kubernetes type each lands in (its content
+# is validated as such). Any other path must be named exactly.
+INJECTOR_WHOLE_READS: dict[ValuePath, str] = {
+    # Lines 22-23: `toYaml (omitNil .Values.global.proxy.resources)`, the proxy's resources.
+    ("global", "proxy", "resources"): "io.k8s.api.core.v1.ResourceRequirements",
+    # Lines 178-180 and 417-419: `toYaml .Values.global.proxy.seccompProfile`.
+    ("global", "proxy", "seccompProfile"): "io.k8s.api.core.v1.SeccompProfile",
+}
+
+
+def kind_and_name(where: str) -> tuple[str, str]:
+    kind, _, rest = where.partition("/")
+    return kind, rest.rpartition("/")[2]
+
+
+def judge(location: Location, base: View, other: View, schemas: Schemas, chart: str) -> str:
+    """What one changed location says: "known" (a field the cluster uses), "data" (inside a
+    ConfigMap's or Secret's content), "injector", "unknown" (a field the cluster drops or
+    refuses by name) or "ignored"."""
+    where, path = location
+    if where == ERROR:
+        return "known"
+    kind, name = kind_and_name(where)
+    if chart == ISTIOD_CHART and kind == "ConfigMap" and path[:1] == ("data",):
+        if VALUES_DUMP.match(name):
+            return "ignored"
+        if INJECTOR.match(name) and path == ("data", "values"):
+            return "injector"
+    if path[:1] and path[0] in DATA_FIELDS.get(kind, ()):
+        return "data"
+    if len(path) >= 2 and path[-2] == "annotations" and str(path[-1]).startswith("checksum/"):
+        return "ignored"
+    present = [v for v in (base, other) if location in v.locations]
+    if present and all(under(path, schemas.problems(v.objects[where])) for v in present):
+        return "unknown"
+    return "known"
+
+
+def injector_templates(objects: Mapping[str, Mapping[str, Any]]) -> str:
+    """istiod's injection templates as it runs them: the injector ConfigMap's `config`, with
+    `(.Values.a).b` written `.Values.a.b` (files/injection-template.yaml uses both forms)."""
+    text = "".join(
+        str((obj.get("data") or {}).get("config", ""))
+        for where, obj in objects.items()
+        if kind_and_name(where)[0] == "ConfigMap" and INJECTOR.match(kind_and_name(where)[1])
+    )
+    return re.sub(r"\(\s*(\.Values(?:\.\w+)+)\s*\)((?:\.\w+)+)", r"\1\2", text)
+
+
+def injector_path(path: ValuePath) -> ValuePath:
+    """Where a value path sits in the injector's dump: the top-level `cni` and `env` are put
+    under `pilot` (templates/istiod-injector-configmap.yaml at 1.30.3)."""
+    return ("pilot", *path) if path[:1] in (("cni",), ("env",)) else path
+
+
+def injector_reads(path: ValuePath, objects: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether istiod's injection templates read the path: named exactly as `.Values.<path>`,
+    or inside a subtree they copy whole."""
+    in_dump = injector_path(path)
+    if any(in_dump[: len(root)] == root for root in INJECTOR_WHOLE_READS):
+        return True
+    if any(isinstance(part, int) for part in in_dump):
+        return False
+    name = re.escape(".Values." + ".".join(str(p) for p in in_dump))
+    return re.search(name + r"(?![\w.])", injector_templates(objects)) is not None
+
+
+def injector_values(objects: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    for where, obj in objects.items():
+        kind, name = kind_and_name(where)
+        if kind == "ConfigMap" and INJECTOR.match(name) and "values" in (obj.get("data") or {}):
+            found: dict[str, Any] = json.loads(obj["data"]["values"])
+            return found
+    return {}
+
+
+def leaves(values: Any, path: ValuePath = ()) -> Iterator[tuple[ValuePath, Any]]:
+    """Every value path set: non-empty mappings walked by key, non-empty lists by index;
+    anything else (a scalar, an empty mapping or list) is a leaf."""
     if isinstance(values, dict) and values:
         for key, item in values.items():
             yield from leaves(item, (*path, key))
+    elif isinstance(values, list) and values:
+        for index, item in enumerate(values):
+            yield from leaves(item, (*path, index))
     else:
         yield path, values
 
 
-def dotted(path: Sequence[str]) -> str:
-    return ".".join(path)
+def value_at(values: Any, path: ValuePath) -> Any:
+    node = values
+    for key in path:
+        node = node[key]
+    return node
 
 
-def with_value(values: Mapping[str, Any], path: Sequence[str], new: Any) -> dict[str, Any]:
+def with_value(values: Mapping[str, Any], path: ValuePath, new: Any) -> dict[str, Any]:
+    """`values` with `new` at `path` (DELETE: without the key, or without the list item)."""
     changed_values = copy.deepcopy(dict(values))
-    node = changed_values
+    node: Any = changed_values
     for key in path[:-1]:
         node = node[key]
     if new is DELETE:
@@ -562,6 +730,21 @@ def with_value(values: Mapping[str, Any], path: Sequence[str], new: Any) -> dict
     else:
         node[path[-1]] = new
     return changed_values
+
+
+# What stands in for a mapping's only key when that key is removed: an emptied mapping often
+# switches a feature off (the gateway chart renders no PodDisruptionBudget for `{}`), which says
+# nothing about the key itself, misspelt or not.
+PLACEHOLDER = "chart-facts-placeholder"
+
+
+def perturbed(values: Mapping[str, Any], path: ValuePath, new: Any) -> dict[str, Any]:
+    """`values` with `new` at `path`; a removal that would empty a mapping leaves a placeholder
+    key in it instead."""
+    found = with_value(values, path, new)
+    if new is DELETE and len(path) > 1 and value_at(found, path[:-1]) == {}:
+        value_at(found, path[:-1])[PLACEHOLDER] = PLACEHOLDER
+    return found
 
 
 def perturbations(value: Any) -> list[Any]:
@@ -577,26 +760,6 @@ def perturbations(value: Any) -> list[Any]:
     if isinstance(value, dict):
         return [{"changed": "changed"}, DELETE]
     return [DELETE]
-
-
-def injector_reads(path: Sequence[str], base: Render) -> bool:
-    """Whether istiod's injection templates (rendered into the injector ConfigMap) name the
-    path or one of its ancestors as `.Values.<path>`."""
-    templates = "".join(
-        o.get("data", {}).get("config", "")
-        for o in base.objects
-        if o.get("kind") == "ConfigMap"
-        and str(o["metadata"]["name"]).startswith("istio-sidecar-injector")
-    )
-    # The dump keeps global, sidecarInjectorWebhook, revision and gateways under their names,
-    # and puts the top-level cni and env under pilot (templates/istiod-injector-configmap.yaml).
-    if path[0] in ("cni", "env"):
-        path = ("pilot", *path)
-    for end in range(len(path), 0, -1):
-        pattern = re.escape(".Values." + dotted(path[:end])) + r"(?![\w])"
-        if re.search(pattern, templates):
-            return True
-    return False
 
 
 def pod_spec(obj: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -824,15 +987,10 @@ def render_facts(base: Render, release: Release) -> dict[str, Any]:
         "services": dict(sorted(services.items())),
         "disruption_budgets": sorted(budgets, key=lambda b: b["name"]),
     }
-    injector = [
-        o
-        for o in base.objects
-        if o.get("kind") == "ConfigMap"
-        and str(o["metadata"]["name"]).startswith("istio-sidecar-injector")
-    ]
-    if injector:
+    dump = injector_values(view(base).objects) if release.chart == ISTIOD_CHART else {}
+    if dump:
         # What istiod injects into every meshed pod and gateway: the proxy's image and resources.
-        dumped = json.loads(injector[0]["data"]["values"])["global"]
+        dumped = dump["global"]
         found["injected_proxy"] = {
             "image": f"{dumped['hub']}/{dumped['proxy']['image']}:{dumped['tag']}",
             "resources": omit_nil(dumped["proxy"].get("resources")) or {},
@@ -874,7 +1032,8 @@ def image_releases(mirror: Path, release: Release, facts: Mapping[str, Any]) -> 
 
 
 # Value paths that may carry a pod's security (the carriers of Pod Security are searched among
-# these: removing any other value cannot change what admission sees in the chart's render).
+
+
 SECURITY_SEGMENT = re.compile(
     r"(?i)securitycontext|seccomp|capabilit|runas|privileged|privilegeescalation|readonlyroot"
     r"|host(network|pid|ipc|port|path)|sysctl|apparmor|selinux"
@@ -884,27 +1043,84 @@ SECURITY_SEGMENT = re.compile(
 @dataclass(frozen=True)
 class Probe:
     """A deliberate mistake rendered beside the program's values, so that the tests can show
-    their checks catch it (negative controls): values set (dotted path -> value) and value
-    subtrees removed."""
+    their checks catch it (negative controls): values set (path -> value) and value subtrees
+    removed."""
 
     name: str
-    set: Mapping[str, Any] = field(default_factory=dict)
-    remove: tuple[str, ...] = ()
+    set: tuple[tuple[ValuePath, Any], ...] = ()
+    remove: tuple[ValuePath, ...] = ()
 
 
 PROBES: dict[str, tuple[Probe, ...]] = {
-    # The istiod chart reads its priority class at global.priorityClassName
-    # (istio-discovery templates/deployment.yaml); a top-level key lands in the values dump only.
     "istiod": (
+        # The chart reads its priority class at global.priorityClassName
+        # (istio-discovery templates/deployment.yaml); a top-level key lands in the dumps only.
         Probe(
             "top-level priorityClassName",
-            set={"priorityClassName": "platform-critical"},
-            remove=("global.priorityClassName",),
+            set=((("priorityClassName",), "platform-critical"),),
+            remove=(("global", "priorityClassName"),),
+        ),
+        # Misspelt keys that reach the injector's dump (which holds all of global and cni) but
+        # that no injection template names.
+        Probe(
+            "global.proxy.resorces",
+            set=((("global", "proxy", "resorces", "limits", "memory"), "1Gi"),),
+        ),
+        Probe(
+            "global.proxyy.seccompProfile",
+            set=((("global", "proxyy", "seccompProfile", "type"), "RuntimeDefault"),),
+        ),
+        Probe("cni.bogus", set=((("cni", "bogus"), True),)),
+        # A misspelt MeshConfig key: copied into the `istio` ConfigMap, which istiod reads
+        # ignoring unknown keys.
+        Probe(
+            "meshConfig.outboundTrafficPolicy.mod",
+            set=((("meshConfig", "outboundTrafficPolicy", "mod"), "REGISTRY_ONLY"),),
+            remove=(("meshConfig", "outboundTrafficPolicy", "mode"),),
+        ),
+    ),
+    "istio-ingressgateway": (
+        # Misspelt keys the gateway chart copies with toYaml (gateway 1.30.3
+        # templates/poddisruptionbudget.yaml, templates/deployment.yaml).
+        Probe(
+            "podDisruptionBudget.maxUnavailabel",
+            set=((("podDisruptionBudget", "maxUnavailabel"), 1),),
+            remove=(("podDisruptionBudget", "maxUnavailable"),),
+        ),
+        Probe(
+            "securityContext.runAsNonRot",
+            set=((("securityContext", "runAsNonRot"), True),),
+            remove=(("securityContext", "runAsNonRoot"),),
+        ),
+        Probe(
+            "resources.limits.memroy",
+            set=((("resources", "limits", "memroy"), "1Gi"),),
+            remove=(("resources", "limits", "memory"),),
         ),
     ),
     # The controller's placement only: the webhook and the cert controller read theirs under
     # webhook.* and certController.* (chart 0.19.2 templates/*-deployment.yaml).
-    "external-secrets": (Probe("controller-only placement", remove=("webhook", "certController")),),
+    "external-secrets": (
+        Probe("controller-only placement", remove=(("webhook",), ("certController",))),
+        Probe(
+            "resources.limits.memroy",
+            set=((("resources", "limits", "memroy"), "1Gi"),),
+            remove=(("resources", "limits", "memory"),),
+        ),
+    ),
+    "kube-prometheus-stack": (
+        # A misspelt Alertmanager route key: copied into the configuration Secret.
+        Probe(
+            "alertmanager.config.route.group_intervall",
+            set=((("alertmanager", "config", "route", "group_intervall"), "5m"),),
+            remove=(("alertmanager", "config", "route", "group_interval"),),
+        ),
+        # A misspelt Grafana section: copied into grafana.ini.
+        Probe(
+            "grafana.ini sever",
+            set=((("grafana", "grafana.ini", "sever", "root_url"), "https://grafana.example"),),
+        ),
+    ),
 }
 
 
@@ -914,7 +1130,7 @@ class Renderer:
     def __init__(self, helm: str, chart_dir: Path, release: Release) -> None:
         self.helm, self.chart_dir, self.release = helm, chart_dir, release
         self.cache: dict[str, Render] = {}
-        self.flat: dict[str, dict[str, Any]] = {}
+        self.views: dict[str, View] = {}
 
     def __call__(
         self, values: Mapping[str, Any], *, schema: bool = False, crds: bool = False
@@ -926,49 +1142,47 @@ class Renderer:
             )
         return self.cache[key]
 
-    def locations(self, values: Mapping[str, Any], *, crds: bool = False) -> dict[str, Any]:
+    def view(self, values: Mapping[str, Any], *, crds: bool = False) -> View:
         key = f"{crds}:{json.dumps(values, sort_keys=True)}"
-        if key not in self.flat:
-            self.flat[key] = locations(self(values, crds=crds))
-        return self.flat[key]
-
-
-def removed(values: Mapping[str, Any], dotted_path: str) -> dict[str, Any]:
-    path = dotted_path.split(".")
-    node: Any = values
-    for key in path[:-1]:
-        node = node.get(key) if isinstance(node, dict) else None
-    if isinstance(node, dict) and path[-1] in node:
-        return with_value(values, path, DELETE)
-    return copy.deepcopy(dict(values))
+        if key not in self.views:
+            self.views[key] = view(self(values, crds=crds))
+        return self.views[key]
 
 
 def probe_values(values: Mapping[str, Any], probe: Probe) -> dict[str, Any]:
     probed = copy.deepcopy(dict(values))
-    for dotted_path in probe.remove:
-        probed = removed(probed, dotted_path)
-    for dotted_path, value in probe.set.items():
-        path = dotted_path.split(".")
-        node = probed
+    for path in probe.remove:
+        try:
+            value_at(probed, path)
+        except (KeyError, IndexError, TypeError):
+            continue
+        probed = with_value(probed, path, DELETE)
+    for path, value in probe.set:
+        node: Any = probed
         for key in path[:-1]:
             node = node.setdefault(key, {})
         node[path[-1]] = value
     return probed
 
 
-def dropped(values: Mapping[str, Any], path: Sequence[str]) -> dict[str, Any]:
-    """`values` without the value at `path`, and without the mappings that leaves empty (as if
-    the program had never set it: Helm then merges in the chart's default)."""
+def dropped(values: Mapping[str, Any], path: ValuePath) -> dict[str, Any]:
+    """`values` without the value at `path`, and without the mappings and lists that leaves
+    empty (as if the program had never set it: Helm then merges in the chart's default)."""
     found = with_value(values, path, DELETE)
     for end in range(len(path) - 1, 0, -1):
-        node: Any = found
-        for key in path[: end - 1]:
-            node = node[key]
-        if node[path[end - 1]] == {}:
-            del node[path[end - 1]]
+        parent = value_at(found, path[: end - 1])
+        if parent[path[end - 1]] in ({}, []):
+            del parent[path[end - 1]]
         else:
             break
     return found
+
+
+def item_path(path: ValuePath) -> ValuePath:
+    """The path up to its last list item: a security value inside a list item (a sysctl's
+    value) is dropped with its item, never leaving half an item behind."""
+    ends = [index for index, part in enumerate(path) if isinstance(part, int)]
+    return path[: ends[-1] + 1] if ends else path
 
 
 def without_images(values: Any) -> Any:
@@ -977,34 +1191,155 @@ def without_images(values: Any) -> Any:
     return values
 
 
-def reads(
+@dataclass(frozen=True)
+class Verdict:
+    kind: str
+    # Where a pass-through value lands: "<kind>/<namespace>/<name> <field>[<key>]".
+    landings: tuple[str, ...] = ()
+
+
+def landing(location: Location) -> str:
+    where, path = location
+    return f"{where} {path[0]}[{path[1]}]"
+
+
+def classify(
     renders: Renderer,
+    schemas: Schemas,
     values: Mapping[str, Any],
-    path: tuple[str, ...],
+    path: ValuePath,
     value: Any,
-    noise: set[str],
-) -> str:
-    """ "read", "injector" (changes only istiod's injector values, whose templates name it)
-    or "unread". Renders leave out the crds/ directories unless nothing else changed (a
-    subchart of CRDs only, enabled by the value, changes only them)."""
-    injector_only = False
+    noise: set[Location],
+) -> Verdict:
+    """How the chart uses the value at `path` (see the module's docstring). Renders leave out
+    the crds/ directories unless nothing else changed (a subchart of CRDs only, enabled by the
+    value, changes only them)."""
+    chart = renders.release.chart
+    landings: set[str] = set()
+    injector = unknown = False
     for crds in (False, True):
-        first = renders.locations(values, crds=crds)
+        base = renders.view(values, crds=crds)
+        anything = False
         for new in perturbations(value):
-            other = renders(with_value(values, path, new), crds=crds)
-            diff = {k for k in changed(first, locations(other)) - noise if not VALUES_DUMP.match(k)}
-            if diff and all(INJECTOR_VALUES.match(key) for key in diff):
-                injector_only = True
-            elif diff:
-                return "read"
-        if injector_only:
+            other = renders.view(perturbed(values, path, new), crds=crds)
+            for location in changed(base.locations, other.locations) - noise:
+                found = judge(location, base, other, schemas, chart)
+                if found == "known":
+                    return Verdict("read")
+                anything |= found != "ignored"
+                if found == "data":
+                    landings.add(landing(location))
+                injector |= found == "injector"
+                unknown |= found == "unknown"
+        if anything:
             break
-    base = renders(values)
-    return "injector" if injector_only and injector_reads(path, base) else "unread"
+    if injector and injector_reads(path, renders.view(values).objects):
+        return Verdict("read_by_injector")
+    if landings:
+        return Verdict("passthrough", tuple(sorted(landings)))
+    return Verdict("unknown_field" if unknown else "unread")
+
+
+def documents(base: View, landings: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The rendered content of each data key a pass-through value lands in (a Secret's data
+    decoded)."""
+    found: dict[str, dict[str, str]] = {}
+    for spot in landings:
+        where, _, rest = spot.partition(" ")
+        field_name, _, key = rest.partition("[")
+        key = key.removesuffix("]")
+        obj = base.objects.get(where)
+        if obj is None or key not in (obj.get(field_name) or {}):
+            continue
+        text = str(obj[field_name][key])
+        if field_name in ("data", "binaryData") and kind_and_name(where)[0] == "Secret":
+            try:
+                text = base64.b64decode(text).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                text = "<binary>"
+        found.setdefault(where, {})[key] = text
+    return {where: dict(sorted(keys.items())) for where, keys in sorted(found.items())}
+
+
+def schema_facts(base: View, schemas: Schemas, chart: str) -> dict[str, list[str]]:
+    """Fields of the render the cluster would drop or refuse, and kinds it has no schema for."""
+    problems = []
+    unvalidated = set()
+    for where, obj in base.objects.items():
+        if not schemas.known(obj):
+            unvalidated.add(f"{obj.get('apiVersion')}/{obj.get('kind')}")
+        problems += [f"{where}: {dotted(p.path)}: {p.reason}" for p in schemas.problems(obj)]
+    if chart == ISTIOD_CHART:
+        dump = injector_values(base.objects)
+        for root, definition in INJECTOR_WHOLE_READS.items():
+            try:
+                subtree = value_at(dump, root)
+            except (KeyError, TypeError):
+                continue
+            if root[-1] == "resources":
+                subtree = omit_nil(subtree) or {}
+            problems += [
+                f"injector values {dotted((*root, *p.path))}: {p.reason}"
+                for p in schemas.definition_problems(definition, subtree)
+            ]
+    return {"problems": sorted(problems), "unvalidated": sorted(unvalidated)}
+
+
+# Custom resource groups, and the release (of the same stack) whose chart defines them.
+GROUP_PROVIDERS = {api.split("/")[0]: name for name, apis in CRD_APIS.items() for api in apis}
+BUILT_IN_GROUPS = re.compile(r"^$|^[a-z]+$|\.k8s\.io$")
+
+
+class CrdSource:
+    """The CRDs of other releases' charts, for custom resources a chart creates of a kind
+    another chart defines (a ServiceMonitor, say)."""
+
+    def __init__(self, helm: str, mirror: Path, releases: Sequence[Release], work: Path) -> None:
+        self.helm, self.mirror, self.releases, self.work = helm, mirror, releases, work
+        self.cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def crds(self, stack: str, group: str) -> list[dict[str, Any]]:
+        provider = next(
+            (r for r in self.releases if r.stack == stack and r.name == GROUP_PROVIDERS.get(group)),
+            None,
+        )
+        if provider is None:
+            return []
+        key = (stack, provider.name)
+        if key not in self.cache:
+            work = self.work / f"crds-{stack}-{provider.name}"
+            work.mkdir()
+            chart_dir, _ = prepare_chart(self.mirror, provider.chart, provider.version, work)
+            result = render(self.helm, chart_dir, provider, provider.values)
+            if result.error:
+                raise SystemExit(f"{stack}/{provider.name}: CRDs do not render: {result.error}")
+            self.cache[key] = [o for o in result.objects if o["kind"] == "CustomResourceDefinition"]
+        return self.cache[key]
+
+
+def release_schemas(complete: Render, release: Release, crd_source: CrdSource | None) -> Schemas:
+    """The schemas of the release's objects: Kubernetes' at the stack's minor version, its own
+    CRDs', and those of the charts that define the other custom resources it creates."""
+    crds = [o for o in complete.objects if o["kind"] == "CustomResourceDefinition"]
+    schemas = Schemas(release.kube_version, crds)
+    groups = {
+        str(o.get("apiVersion", "")).rpartition("/")[0]
+        for o in complete.objects
+        if not schemas.known(o)
+    }
+    for group in sorted(g for g in groups if not BUILT_IN_GROUPS.search(g)):
+        if crd_source is not None:
+            schemas.add_crds(crd_source.crds(release.stack, group))
+    return schemas
 
 
 def analyse(
-    helm: str, mirror: Path, chart_dir: Path, release: Release, log: Callable[[str], None]
+    helm: str,
+    mirror: Path,
+    chart_dir: Path,
+    release: Release,
+    log: Callable[[str], None],
+    crd_source: CrdSource | None = None,
 ) -> dict[str, Any]:
     renders = Renderer(helm, chart_dir, release)
     # The facts come from the whole render; the comparisons leave out the crds/ directories.
@@ -1013,37 +1348,60 @@ def analyse(
         raise SystemExit(
             f"{release.stack}/{release.name}: our values do not render: {complete.error}"
         )
-    base = renders(release.values)
-    first = locations(base)
+    schemas = release_schemas(complete, release, crd_source)
+    base = renders.view(release.values)
     # A second render of the same values: what differs is generated anew each time.
-    noise = changed(first, locations(render(helm, chart_dir, release, release.values, crds=False)))
+    noise = changed(
+        base.locations,
+        view(render(helm, chart_dir, release, release.values, crds=False)).locations,
+    )
     facts = render_facts(complete, release)
-    found: dict[str, list[str]] = {"read": [], "injector": [], "unread": []}
+    found: dict[str, list[str]] = {
+        "read": [],
+        "read_by_injector": [],
+        "unknown_field": [],
+        "unread": [],
+    }
+    passthrough: dict[str, list[str]] = {}
     carriers = []
+    candidates: set[ValuePath] = set()
     restricted_ok = not pod_security_findings(facts, release)
     for path, value in leaves(release.values):
         if not path:
             continue
-        verdict = reads(renders, release.values, path, value, noise)
+        verdict = classify(renders, schemas, release.values, path, value, noise)
         name = dotted(path)
-        found[verdict].append(name)
-        if restricted_ok and verdict != "unread" and SECURITY_SEGMENT.search(name):
-            without = renders(dropped(release.values, path))
-            if not without.error and pod_security_findings(render_facts(without, release), release):
-                carriers.append(name)
-        log(f"  {name}: {verdict}")
+        if verdict.kind == "passthrough":
+            passthrough[name] = list(verdict.landings)
+        else:
+            found[verdict.kind].append(name)
+        if restricted_ok and verdict.kind != "unread" and SECURITY_SEGMENT.search(name):
+            candidates.add(item_path(path))
+        log(f"  {name}: {verdict.kind} {' '.join(verdict.landings)}".rstrip())
+    for path in sorted(candidates, key=dotted):
+        without = renders(dropped(release.values, path))
+        if not without.error and pod_security_findings(render_facts(without, release), release):
+            carriers.append(dotted(path))
     probes = {}
     for probe in PROBES.get(release.name, ()):
         probed = probe_values(release.values, probe)
         result = renders(probed)
+        if result.error:
+            raise SystemExit(f"{release.stack}/{release.name}: probe {probe.name}: {result.error}")
+        verdicts = {
+            dotted(path): classify(renders, schemas, probed, path, value, noise)
+            for path, value in probe.set
+        }
+        probe_view = renders.view(probed)
         probes[probe.name] = {
-            "set": dict(probe.set),
-            "removed": list(probe.remove),
-            "unread": sorted(
-                dotted_path
-                for dotted_path, value in probe.set.items()
-                if reads(renders, probed, tuple(dotted_path.split(".")), value, noise) == "unread"
+            "set": [[list(path), value] for path, value in probe.set],
+            "removed": [list(path) for path in probe.remove],
+            "verdicts": {name: v.kind for name, v in verdicts.items()},
+            "passthrough": {name: list(v.landings) for name, v in verdicts.items() if v.landings},
+            "documents": documents(
+                probe_view, sorted({spot for v in verdicts.values() for spot in v.landings})
             ),
+            "schema": schema_facts(probe_view, schemas, release.chart),
             "workloads": render_facts(result, release)["workloads"],
         }
     # The chart's own images: our values without any `image` block of ours.
@@ -1066,9 +1424,15 @@ def analyse(
         "api_versions": list(release.api_versions),
         "values_sha256": values_digest(release.values),
         "read": sorted(found["read"]),
-        "read_by_injector": sorted(found["injector"]),
+        "read_by_injector": sorted(found["read_by_injector"]),
+        "passthrough": dict(sorted(passthrough.items())),
+        "unknown_field": sorted(found["unknown_field"]),
         "unread": sorted(found["unread"]),
-        "noise": sorted(noise),
+        "passthrough_documents": documents(
+            base, sorted({spot for spots in passthrough.values() for spot in spots})
+        ),
+        "schema": schema_facts(view(complete), schemas, release.chart),
+        "noise": sorted(shown(location) for location in noise),
         "renders": len(renders.cache) + 1,
         "pod_security": {
             "levels": {
@@ -1083,6 +1447,36 @@ def analyse(
         "image_releases": image_releases(mirror, release, facts),
         "probes": probes,
         **facts,
+    }
+
+
+# Istio's MeshConfig, for the tests to check the `meshConfig` the istiod chart copies into its
+# `istio` ConfigMap: istiod reads that file ignoring unknown keys (istio 1.30.3
+# pkg/config/mesh/mesh.go ApplyMeshConfig -> pkg/util/protomarshal/protomarshal.go ApplyJSON,
+# which retries with AllowUnknownFields), so a misspelt key is silently dropped.
+MESH_CONFIG_PROTO = "mesh/v1alpha1/config.proto"
+MESH_CONFIG = "istio.mesh.v1alpha1.MeshConfig"
+
+
+def mesh_config_schema(mirror: Path, istio_ref: str) -> dict[str, Any]:
+    """MeshConfig's fields from istio/api at the commit istio/istio's go.mod pins at `ref`."""
+    go_mod = git(mirror, ISTIO, "show", f"{istio_ref}:go.mod")
+    match = re.search(r"^\s*istio\.io/api v\S+-([0-9a-f]{12})\s*$", go_mod, re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"istio/istio {istio_ref} go.mod: no istio.io/api pseudo-version")
+    commit = git(mirror, "istio/api", "rev-parse", f"{match.group(1)}^{{commit}}").strip()
+
+    def read(path: str) -> str:
+        return git(mirror, "istio/api", "show", f"{commit}:{path}")
+
+    return {
+        "source": {
+            "repository": "https://github.com/istio/api",
+            "commit": commit,
+            "file": MESH_CONFIG_PROTO,
+            "pinned_by": f"https://github.com/istio/istio/blob/{istio_ref}/go.mod",
+        },
+        **proto_schema.schema(read, MESH_CONFIG_PROTO, MESH_CONFIG),
     }
 
 
@@ -1114,6 +1508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{chart} {chart_version}", file=sys.stderr)
         with tempfile.TemporaryDirectory(prefix="chart-facts-") as work:
             chart_dir, source = prepare_chart(args.mirror, chart, chart_version, Path(work))
+            crd_source = CrdSource(args.helm, args.mirror, releases, Path(work))
             stacks = {}
             for release in releases:
                 if (release.chart, release.version) != (chart, chart_version):
@@ -1125,16 +1520,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                     chart_dir,
                     release,
                     lambda line: print(line, file=sys.stderr),
+                    crd_source,
                 )
-        facts = {
+        facts: dict[str, Any] = {
+            "format": FACTS_FORMAT,
             "chart": chart,
             "version": chart_version,
             "repository": repository,
             "source": source,
             "helm": version,
             "refresh": REFRESH.format(chart=chart),
-            "stacks": stacks,
         }
+        if chart == ISTIOD_CHART:
+            facts["validators"] = {
+                "meshConfig": mesh_config_schema(
+                    args.mirror, SOURCES[(chart, chart_version)].chart.ref
+                )
+            }
+        facts["stacks"] = stacks
         path = args.out / f"{chart}-{chart_version}.json"
         path.write_text(json.dumps(facts, indent=1, sort_keys=False) + "\n")
         print(f" -> {path}", file=sys.stderr)
