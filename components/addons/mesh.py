@@ -123,10 +123,18 @@ class Istiod(ClusterAddon):
             "seccompProfile": RESTRICTED_SECCOMP,
             "cni": {"enabled": True},
             "global": {
-                "defaultPodDisruptionBudget": {"enabled": settings.replicas > 1},
+                # Only with a replica to spare: at one replica the chart renders no budget
+                # whatever this says (templates/poddisruptionbudget.yaml, 1.30.3).
+                **(
+                    {"defaultPodDisruptionBudget": {"enabled": True}}
+                    if settings.replicas > 1
+                    else {}
+                ),
                 # The sidecars' own seccomp profile (restricted requires one), and their
                 # resources, as the node groups' capacity counts them (without the chart's
-                # 2-CPU limit: the injection template drops null entries, omitNil).
+                # 2-CPU limit: its null reaches Helm through the release's value file,
+                # components/shared/helm.py, and the injection template drops null entries,
+                # omitNil).
                 "proxy": {
                     "seccompProfile": RESTRICTED_SECCOMP,
                     "resources": settings.sidecar.as_values(chart_limits_cpu=True),
@@ -188,7 +196,8 @@ class IngressGateway(ClusterAddon):
             "replicaCount": settings.replicas,
             # Rendered only with more than one replica.
             "podDisruptionBudget": {"maxUnavailable": 1},
-            # Without the chart's default 2-CPU limit (values.yaml at 1.30.3).
+            # Without the chart's default 2-CPU limit (values.yaml at 1.30.3): nulled, through
+            # the release's value file (components/shared/helm.py).
             "resources": settings.resources.as_values(chart_limits_cpu=True),
             "nodeSelector": CONTROLLER_NODES,
             "priorityClassName": PLATFORM_PRIORITY_CLASS,
