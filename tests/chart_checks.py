@@ -11,22 +11,29 @@ the findings other branches fix (tests/chart_facts/expected_failures.yaml).
 from __future__ import annotations
 
 import json
+import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from offline.engine import StackRun
+from components.shared.helm import release_values
+from offline.engine import PROJECT_DIR, StackRun
 from offline.pod_security import Level, violations
 from offline.synth import kubernetes_objects
 from stacks.catalog import cpu_millicores, memory_mib
 from tests.lookup import HELM_RELEASE
+from tools.chart_facts import FACTS_FORMAT, leaves, value_files, values_digest
+from tools.chart_schemas import dotted
 
 FACTS_DIR = Path(__file__).resolve().parent / "chart_facts"
 EXPECTED_FAILURES = FACTS_DIR / "expected_failures.yaml"
 REFRESH = ".venv/bin/python -m tools.chart_facts --helm <helm 4.x> --chart {chart}"
+REFRESH_ALL = ".venv/bin/python -m tools.chart_facts --helm <helm 4.x>"
+AMTOOL = PROJECT_DIR / ".tools" / "prometheus" / "usr" / "bin" / "amtool"
 # Pod templates of long-running pods, and the custom resources an operator runs as such.
 LONG_RUNNING = ("Deployment", "StatefulSet", "DaemonSet", "Prometheus", "Alertmanager")
 
@@ -40,9 +47,13 @@ class ChartRelease:
     chart: str
     version: str
     namespace: str
+    # What the provider hands Helm: the Release's value files, its values over them.
     values: dict[str, Any]
     # None when tests/chart_facts has no file for this chart version, or none for this stack.
     facts: dict[str, Any] | None
+    # The facts file's layout (FACTS_FORMAT when current) and its validators' data.
+    layout: int | None = None
+    validators: dict[str, Any] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -68,7 +79,7 @@ def releases(run: StackRun) -> list[ChartRelease]:
     found = []
     for resource in run.of_type(HELM_RELEASE):
         inputs = resource.inputs
-        chart_facts = load_chart_facts(inputs["chart"], inputs["version"])
+        chart_facts = load_chart_facts(inputs["chart"], inputs["version"]) or {}
         found.append(
             ChartRelease(
                 stack=run.stack,
@@ -76,18 +87,15 @@ def releases(run: StackRun) -> list[ChartRelease]:
                 chart=inputs["chart"],
                 version=inputs["version"],
                 namespace=inputs["namespace"],
-                values=inputs.get("values", {}),
-                facts=(chart_facts or {}).get("stacks", {}).get(run.stack),
+                values=release_values(
+                    inputs.get("values") or {}, value_files(inputs, f"{run.stack}/{resource.name}")
+                ),
+                facts=chart_facts.get("stacks", {}).get(run.stack),
+                layout=chart_facts.get("format"),
+                validators=chart_facts.get("validators") or {},
             )
         )
     return sorted(found, key=lambda r: r.name)
-
-
-def values_digest(values: Any) -> str:
-    """As tools/chart_facts.py computes it."""
-    import hashlib
-
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
 def stale(release: ChartRelease) -> str | None:
@@ -98,39 +106,197 @@ def stale(release: ChartRelease) -> str | None:
             if load_chart_facts(release.chart, release.version) is None
             else f"none for the {release.stack} stack"
         )
+    elif release.layout != FACTS_FORMAT:
+        reason = f"in an older layout ({release.layout}, now {FACTS_FORMAT})"
     elif release.facts["values_sha256"] != values_digest(release.values):
         reason = "rendered from other values"
     else:
         return None
     return (
         f"{release.where}: chart facts {reason} ({facts_path(release.chart, release.version).name}"
-        f"): refresh with `{REFRESH.format(chart=release.chart)}` and review the diff"
+        f"): refresh with `{REFRESH.format(chart=release.chart)}` (every chart: "
+        f"`{REFRESH_ALL}`) and review the diff"
     )
 
 
-def leaves(values: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """Every value path set, as tools/chart_facts.py walks them: a non-empty mapping is walked,
-    anything else (a scalar, a list, an empty mapping) is a leaf."""
-    if isinstance(values, dict) and values:
-        for key, item in values.items():
-            yield from leaves(item, (*path, key))
-    else:
-        yield path, values
-
-
-def dotted(path: Sequence[str]) -> str:
-    return ".".join(path)
-
-
 def unread_values(release: ChartRelease, facts: Mapping[str, Any] | None = None) -> list[str]:
-    """Value paths the program sets that the chart (or istiod's injector) does not read."""
+    """Value paths the program sets that the chart does not use: neither read (a field the
+    cluster knows changes with it), nor read by istiod's injector, nor passed through into a
+    configuration file. A value that lands only in fields the cluster drops says so."""
     facts = facts if facts is not None else release.facts
     assert facts is not None
-    read = set(facts["read"]) | set(facts["read_by_injector"])
+    used = set(facts["read"]) | set(facts["read_by_injector"]) | set(facts["passthrough"])
+    ignored = set(facts["unknown_field"])
+    found = []
+    for path, _ in leaves(release.values):
+        name = dotted(path)
+        if not path or name in used:
+            continue
+        detail = " (only in fields the cluster drops or refuses)" if name in ignored else ""
+        found.append(release.finding("unread value", name + detail))
+    return found
+
+
+@dataclass(frozen=True)
+class PassThroughRoot:
+    """A values subtree a chart's values.yaml documents as copied into a configuration file."""
+
+    # Where the chart documents it (file:line at the pinned version) and what it says.
+    documented: str
+    # How the copied document is checked ("" where nothing here can: said why).
+    validator: str
+    why_unvalidated: str = ""
+
+
+# Per chart, the value roots a value may pass through (tools/chart_facts.py: only ConfigMap or
+# Secret data changes with it). Anything else passed through is a finding.
+PASS_THROUGH_ROOTS: dict[str, dict[str, PassThroughRoot]] = {
+    "istiod": {
+        "meshConfig": PassThroughRoot(
+            "istio/istio 1.30.3 manifests/charts/istio-control/istio-discovery/values.yaml:220-222"
+            ' "meshConfig defines runtime configuration of components, including Istiod and'
+            ' istio-agent behavior"',
+            "istio-mesh-config",
+        )
+    },
+    "prometheus-adapter": {
+        "rules": PassThroughRoot(
+            "prometheus-community/helm-charts prometheus-adapter-5.3.0"
+            " charts/prometheus-adapter/values.yaml:135-146 (rules.default and rules.custom,"
+            " with an example rule; templates/configmap.yaml writes them into config.yaml)",
+            "",
+            "the adapter loads config.yaml with yaml.UnmarshalStrict (kubernetes-sigs/"
+            "prometheus-adapter pkg/config/loader.go, FromYAML): an unknown key stops it at "
+            "start, so a misspelling is refused loudly, never ignored",
+        )
+    },
+    "kube-prometheus-stack": {
+        "alertmanager.config": PassThroughRoot(
+            "prometheus-community/helm-charts kube-prometheus-stack-88.5.3"
+            " charts/kube-prometheus-stack/values.yaml:549-553"
+            ' "Alertmanager configuration directives"',
+            "amtool",
+        ),
+        "grafana.grafana.ini": PassThroughRoot(
+            "grafana-community/helm-charts grafana-12.11.1 charts/grafana/values.yaml:955-959"
+            ' "Grafana\'s primary configuration ... values in map will be converted to ini format"',
+            "",
+            "Grafana reads any key of grafana.ini and ignores those it does not know; no "
+            "validator of its settings is at hand at the pinned Grafana (13.2.0)",
+        ),
+    },
+}
+
+
+def under_root(name: str, root: str) -> bool:
+    return name == root or name.startswith((f"{root}.", f"{root}["))
+
+
+def pass_through_findings(
+    release: ChartRelease, facts: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Values passed through into a configuration file under no root the chart documents."""
+    facts = facts if facts is not None else release.facts
+    assert facts is not None
+    roots = PASS_THROUGH_ROOTS.get(release.chart, {})
     return [
-        release.finding("unread value", dotted(path))
-        for path, _ in leaves(release.values)
-        if path and dotted(path) not in read
+        release.finding("undocumented pass-through", f"{name} -> {', '.join(spots)}")
+        for name, spots in facts["passthrough"].items()
+        if not any(under_root(name, root) for root in roots)
+    ]
+
+
+def proto_problems(
+    document: Any, schema: Mapping[str, Any], message: str | None = None, where: str = ""
+) -> list[str]:
+    """Keys of a protobuf message's JSON/YAML form that the message does not have, and enum
+    values it does not know (tools/proto_schema.py gives the messages)."""
+    message = message or schema["root"]
+    if not isinstance(document, dict):
+        return [f"{where or '<document>'}: not a mapping"]
+    fields = schema["messages"][message]
+    by_name = {**{f["name"]: f for f in fields.values()}, **fields}
+    found = []
+    for key, value in document.items():
+        path = f"{where}.{key}" if where else str(key)
+        spec = by_name.get(key)
+        if spec is None:
+            found.append(f"{path}: unknown field")
+            continue
+        if spec["map"]:
+            items = list((value or {}).items()) if isinstance(value, dict) else [("", value)]
+            entries = [(f"{path}.{k}" if k else path, v) for k, v in items]
+        elif spec["repeated"] and isinstance(value, list):
+            entries = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            entries = [(path, value)]
+        for entry_path, entry in entries:
+            if spec["type"] in schema["messages"] and entry is not None:
+                found += proto_problems(entry, schema, spec["type"], entry_path)
+            elif (
+                spec["type"] in schema["enums"]
+                and isinstance(entry, str)
+                and entry not in schema["enums"][spec["type"]]
+            ):
+                found.append(f"{entry_path}: {entry!r} is not a {spec['type']}")
+    return found
+
+
+def amtool_problems(text: str) -> list[str]:
+    """What `amtool check-config` refuses in an Alertmanager configuration."""
+    assert AMTOOL.exists(), f"{AMTOOL} missing: run `make checkers`"
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
+        handle.write(text)
+        handle.flush()
+        result = subprocess.run(
+            [str(AMTOOL), "check-config", handle.name], capture_output=True, text=True
+        )
+    if result.returncode == 0:
+        return []
+    lines = (result.stdout + result.stderr).splitlines()
+    return [" / ".join(line.strip() for line in lines if line.strip())]
+
+
+def pass_through_content(
+    release: ChartRelease, facts: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Each document a documented root's values pass into, checked by that root's validator."""
+    facts = facts if facts is not None else release.facts
+    assert facts is not None
+    documents = facts.get("passthrough_documents") or facts.get("documents") or {}
+    found = []
+    for root, spec in PASS_THROUGH_ROOTS.get(release.chart, {}).items():
+        spots = {
+            spot
+            for name, landed in facts["passthrough"].items()
+            if under_root(name, root)
+            for spot in landed
+        }
+        for spot in sorted(spots):
+            where, _, rest = spot.partition(" ")
+            key = rest.partition("[")[2].removesuffix("]")
+            text = documents.get(where, {}).get(key)
+            if text is None:
+                found.append(release.finding("pass-through", f"{spot}: not rendered"))
+                continue
+            if spec.validator == "istio-mesh-config":
+                problems = proto_problems(yaml.safe_load(text), release.validators["meshConfig"])
+            elif spec.validator == "amtool":
+                problems = amtool_problems(text)
+            else:
+                problems = []
+            found += [release.finding("pass-through", f"{spot}: {p}") for p in problems]
+    return found
+
+
+def schema_findings(release: ChartRelease, facts: Mapping[str, Any] | None = None) -> list[str]:
+    """Fields of the chart's objects the cluster would drop or refuse, and kinds without a
+    schema to tell (tools/chart_schemas.py)."""
+    facts = facts if facts is not None else release.facts
+    assert facts is not None
+    return [release.finding("schema", p) for p in facts["schema"]["problems"]] + [
+        release.finding("schema", f"no schema for {kind}")
+        for kind in facts["schema"]["unvalidated"]
     ]
 
 
@@ -356,3 +522,15 @@ def daemonset_requests(
 def expected_failures() -> set[str]:
     listed = yaml.safe_load(EXPECTED_FAILURES.read_text()) or []
     return {str(item) for item in listed}
+
+
+def unserved(
+    custom_resources: set[tuple[str, str, str]], served: Mapping[str, set[str]]
+) -> list[str]:
+    """(group, version, kind) of each custom resource the program creates that no CRD of the
+    stack's charts serves (`served`: group/Kind -> served versions)."""
+    return [
+        f"{group}/{version} {kind}"
+        for group, version, kind in sorted(custom_resources)
+        if version not in served.get(f"{group}/{kind}", set())
+    ]
