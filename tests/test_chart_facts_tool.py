@@ -245,3 +245,44 @@ def test_a_security_value_in_a_list_item_is_dropped_with_its_item() -> None:
         "securityContext": {"sysctls": [{"name": "a", "value": "0"}]}
     }
     assert PLACEHOLDER not in json.dumps(dropped(values, ("securityContext", "sysctls", 0)))
+
+
+def test_a_kind_looked_up_before_its_crd_arrives_is_validated_after() -> None:
+    """The tool asks which kinds lack a schema, then adds the CRDs of other charts for them:
+    a kind first found unknown must be judged by the CRD added later."""
+    schemas = Schemas("1.35")
+    monitor = {
+        "apiVersion": "example.com/v1",
+        "kind": "Monitor",
+        "metadata": {"name": "m"},
+        "spec": {"intervall": "30s"},
+    }
+    assert not schemas.known(monitor)
+    crd = {
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Monitor"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "properties": {"interval": {"type": "string"}},
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
+        }
+    }
+    schemas.add_crds([crd])
+    assert schemas.known(monitor)
+    assert [(dotted(p.path), p.reason) for p in schemas.problems(monitor)] == [
+        ("spec.intervall", "unknown field")
+    ]

@@ -165,6 +165,10 @@ class Schemas:
     def add_crds(self, crds: Sequence[Mapping[str, Any]]) -> None:
         for key, schema in crd_schemas(crds).items():
             self.custom.setdefault(key, schema)
+            # A kind looked up before its CRD was added was cached as unknown.
+            if self.validators.get(key, schema) is None:
+                del self.validators[key]
+        self.problem_cache.clear()
 
     def validator(self, api_version: str, kind: str) -> jsonschema.Draft202012Validator | None:
         key = (api_version, kind)
