@@ -159,6 +159,27 @@ PASS_THROUGH_ROOTS: dict[str, dict[str, PassThroughRoot]] = {
             "istio-mesh-config",
         )
     },
+    "fluent-bit": {
+        "config": PassThroughRoot(
+            "fluent/helm-charts fluent-bit-0.58.1 charts/fluent-bit/values.yaml:384-425"
+            ' "## https://docs.fluentbit.io/manual/administration/configuring-fluent-bit/'
+            'classic-mode/configuration-file" over config.service, inputs, filters and outputs'
+            " (templates/configmap.yaml writes them into fluent-bit.conf)",
+            "",
+            "no fluent-bit binary here to load the file; Fluent Bit refuses an unknown property "
+            "of a plugin at start (fluent/fluent-bit v5.1.1, the chart's appVersion, "
+            'src/flb_config_map.c flb_config_map_properties_check: "unknown configuration '
+            'property", -1), so a misspelling is refused loudly, never ignored',
+        ),
+        # Not set on this branch; main's log shipper sets it (its Lua filter).
+        "luaScripts": PassThroughRoot(
+            "fluent/helm-charts fluent-bit-0.58.1 charts/fluent-bit/values.yaml:381-382"
+            ' "See Lua script configuration example in README.md"'
+            " (templates/configmap-luascripts.yaml writes each script into a file)",
+            "",
+            "a Lua script is code, not configuration: the script's own tests judge it",
+        ),
+    },
     "prometheus-adapter": {
         "rules": PassThroughRoot(
             "prometheus-community/helm-charts prometheus-adapter-5.3.0"
