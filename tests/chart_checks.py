@@ -180,6 +180,18 @@ PASS_THROUGH_ROOTS: dict[str, dict[str, PassThroughRoot]] = {
             "a Lua script is code, not configuration: the script's own tests judge it",
         ),
     },
+    "jaeger": {
+        "userconfig": PassThroughRoot(
+            "jaegertracing/helm-charts jaeger-4.11.1 charts/jaeger/values.yaml:67-69"
+            ' "User provided config to override the config completely" (written into'
+            " user-config.yaml, the file Jaeger runs with)",
+            "",
+            "no Jaeger binary here to load the file; Jaeger 2.19.0 (the chart's appVersion) "
+            "loads it as an OpenTelemetry Collector configuration, which refuses unknown keys "
+            'at start (go.opentelemetry.io/collector/confmap: "has invalid keys"), so a '
+            "misspelling is refused loudly, never ignored",
+        )
+    },
     "prometheus-adapter": {
         "rules": PassThroughRoot(
             "prometheus-community/helm-charts prometheus-adapter-5.3.0"
