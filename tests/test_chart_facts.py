@@ -1,5 +1,7 @@
-"""Every Helm value the program sets is one the pinned chart reads, and what the charts really
-create with those values holds to the program's rules.
+"""Every Helm value the program sets is one the pinned chart reads (a field the cluster keeps
+changes with it, istiod's injection templates name it, or it passes into a configuration file
+under a root the chart documents, checked where a validator is at hand), and what the charts
+really create with those values holds to the program's rules.
 
 The facts (tests/chart_facts/<chart>-<version>.json) are derived by tools/chart_facts.py from
 each chart's source at its pinned version with a real `helm template` (the source repository
