@@ -217,6 +217,16 @@ PASS_THROUGH_ROOTS: dict[str, dict[str, PassThroughRoot]] = {
             "Grafana reads any key of grafana.ini and ignores those it does not know; no "
             "validator of its settings is at hand at the pinned Grafana (13.2.0)",
         ),
+        "grafana.additionalDataSources": PassThroughRoot(
+            "prometheus-community/helm-charts kube-prometheus-stack-88.5.3"
+            " charts/kube-prometheus-stack/values.yaml:1623-1625"
+            ' "Configure additional grafana datasources (passed through tpl)" (written into'
+            " the datasources provisioning file)",
+            "",
+            "Grafana's datasource provisioning ignores keys it does not know and no validator "
+            "of it is at hand; the Jaeger data source's keys are pinned by "
+            "tests/addons/test_jaeger.py",
+        ),
     },
 }
 
