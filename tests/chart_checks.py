@@ -224,8 +224,8 @@ PASS_THROUGH_ROOTS: dict[str, dict[str, PassThroughRoot]] = {
             " the datasources provisioning file)",
             "",
             "Grafana's datasource provisioning ignores keys it does not know and no validator "
-            "of it is at hand; the Jaeger data source's keys are pinned by "
-            "tests/addons/test_jaeger.py",
+            "of it is at hand (the Jaeger data source's type and url are pinned by "
+            "tests/addons/test_jaeger.py)",
         ),
     },
 }
