@@ -274,6 +274,10 @@ def probe(release: ChartRelease, name: str) -> tuple[ChartRelease, dict[str, Any
             node = node.setdefault(key, {})
         node[path[-1]] = value
     verdicts = found["verdicts"]
+    # The probe's render of each document it changed, the base render's of the others.
+    documents = copy.deepcopy(release.facts["passthrough_documents"])
+    for where, keys in found["documents"].items():
+        documents.setdefault(where, {}).update(keys)
     facts = {
         **release.facts,
         "read": [*release.facts["read"], *(n for n, v in verdicts.items() if v == "read")],
@@ -282,7 +286,7 @@ def probe(release: ChartRelease, name: str) -> tuple[ChartRelease, dict[str, Any
             *(n for n, v in verdicts.items() if v == "unknown_field"),
         ],
         "passthrough": {**release.facts["passthrough"], **found["passthrough"]},
-        "passthrough_documents": found["documents"],
+        "passthrough_documents": documents,
         "schema": found["schema"],
     }
     return ChartRelease(**{**release.__dict__, "values": values, "facts": facts}), found
