@@ -10,17 +10,26 @@ NODE_STAMP := node_modules/.installed
 # into .tools/ (not installed: no service starts, nothing outside the work tree changes).
 PROM_STAMP := .tools/prometheus/.installed
 
-.PHONY: venv checkers synth synth-all snapshot diff first-up test lint bench clean
+.PHONY: venv checkers synth synth-all snapshot diff first-up test lint bench bench-suite clean
+
+# uv (its wheel carries the binary) installs the pinned set in seconds where pip takes minutes;
+# pip is the fallback where uv cannot be had or fails.
+UV_VERSION := 0.13.9
+define install
+	@echo "$(1): installing $(3) ..."
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
+		&& $(1)/bin/uv pip install --quiet --python $(1)/bin/python $(2) \
+		|| $(1)/bin/pip install --disable-pip-version-check --progress-bar off $(2)
+endef
 
 $(STAMP): pyproject.toml requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(call install,$(VENV),-e '.[dev]',the project and its pinned SDKs and tools)
 	touch $@
 
 # checkov cannot share a virtualenv with pulumi (conflicting pins): it gets its own.
 $(CHECKOV_STAMP): tools/checkov-requirements.txt
-	$(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/pip install --quiet --disable-pip-version-check -r tools/checkov-requirements.txt
+	$(call install,.venv-checkov,-r tools/checkov-requirements.txt,checkov)
 	touch $@
 
 # Schemas of custom resources (npm @kubernetes-models/*), pinned by package-lock.json.
@@ -62,11 +71,17 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
 
+# Tests in parallel, one worker per core (pytest-xdist); work stealing evens out the slow ones.
 test: lint checkers
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist worksteal
 
 bench: $(STAMP)
 	$(PY) -m offline.bench
+
+# How long `make test` takes, stage by stage, and its slowest tests; COLD=1 times a fresh
+# clone's set-up too.
+bench-suite: $(STAMP) checkers
+	$(PY) -m offline.suite_bench $(if $(COLD),--cold)
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache
