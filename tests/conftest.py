@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -35,9 +36,15 @@ def stack_run(request: pytest.FixtureRequest, runs: dict[str, StackRun]) -> Stac
     return runs[request.param]
 
 
+# Renders with changed settings, by stack and configuration: a render is deterministic, and
+# several tests ask for the same one (the stack without the mesh, without monitoring, ...).
+_RENDERS: dict[str, StackRun] = {}
+
+
 def run_with(stack: str, **overrides: Any) -> StackRun:
     """Run `stack` with some of its project settings changed (camelCase keys): a mapping is
-    merged over the stack file's value for that key, anything else replaces it."""
+    merged over the stack file's value for that key, anything else replaces it. The run is
+    shared by every test that asks for the same one: read it, never change it."""
     config, secret_keys = stack_config(stack)
     for key, value in overrides.items():
         name = f"financial-planning:{key}"
@@ -45,7 +52,10 @@ def run_with(stack: str, **overrides: Any) -> StackRun:
         if isinstance(value, dict) and isinstance(current, dict):
             value = deep_merge(current, value)
         config[name] = value
-    return run_stack(stack, config=config, secret_keys=secret_keys)
+    key = json.dumps([stack, config, sorted(secret_keys)], sort_keys=True)
+    if key not in _RENDERS:
+        _RENDERS[key] = run_stack(stack, config=config, secret_keys=secret_keys)
+    return _RENDERS[key]
 
 
 # Requirements, stated as literals: the seed's service ports and each stack's app namespace.
