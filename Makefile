@@ -10,7 +10,8 @@ NODE_STAMP := node_modules/.installed
 # into .tools/ (not installed: no service starts, nothing outside the work tree changes).
 PROM_STAMP := .tools/prometheus/.installed
 
-.PHONY: venv checkers synth synth-all snapshot diff first-up test lint bench clean
+.PHONY: venv checkers synth synth-all snapshot diff first-up test lint bench clean \
+	dev-cluster dev-images dev-up dev-down
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -70,3 +71,17 @@ bench: $(STAMP)
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache
+
+# The local loop (README, "Development stack"): Docker, kind, kubectl and the Pulumi CLI on
+# this machine. `python -m devloop <step> --dry-run` prints a step's commands without running.
+dev-cluster: $(STAMP) ## A kind cluster with a local registry: the development stack's context
+	$(PY) -m devloop cluster
+
+dev-images: $(STAMP) ## Build the placeholder service image and push it as every image dev pulls
+	$(PY) -m devloop images
+
+dev-up: $(STAMP) ## dev-cluster, dev-images, then pulumi up the development stack (YES=1: no prompt)
+	$(PY) -m devloop up $(if $(YES),--yes)
+
+dev-down: $(STAMP) ## Delete the development kind cluster (the registry and its images stay)
+	$(PY) -m devloop down
