@@ -25,7 +25,6 @@ from stacks.catalog import database_services
 from stacks.local_settings import LocalStackSettings
 from stacks.secrets import secret_values
 
-
 # The repository of the stand-in every service runs when the stack asks for placeholder
 # images (`make dev-up` builds it from devloop/placeholder/ and pushes it under each tag the
 # services name): its name says it is not the product.
