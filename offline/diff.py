@@ -4,7 +4,8 @@ Renders the stack at BASE (in a temporary git worktree) and in the work tree, of
 prints, in `pulumi up`'s terms: resources created, deleted, re-created (URN changed without an
 alias), moved (alias), and updated, with each changed input path. Protected resources are
 marked; an update that makes EKS replace every node of a group says "rolls nodes". Exits 1
-when a protected resource would be deleted or re-created.
+when a protected resource would be deleted or re-created, and 2 with one line (no traceback)
+when BASE is missing, names no commit or predates the inventory format, or a stack is unknown.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from offline.engine import PROJECT_DIR
+from offline.engine import PROJECT_DIR, stack_names, unknown_stack
 from offline.snapshot import Entry, compare
 from stacks.environments import ENVIRONMENTS
 
@@ -30,9 +31,25 @@ ROLLS_NODES = {
 }
 
 
-def render(project_dir: Path, stack: str, out: Path) -> dict[str, dict[str, Any]]:
-    """Every resource of `stack` as rendered from `project_dir`, by URN."""
-    subprocess.run(
+# The first commit whose render this diff can compare with today's: from it on, the inventory
+# holds the real engine's URNs and each resource's aliases (offline/engine.py, `to_json`).
+# Before it URNs were the mock engine's, so every resource would show as re-created.
+FORMAT_SINCE = "898266f"
+# What `report` reads of each inventory resource.
+INVENTORY_KEYS = ("urn", "type", "protect", "aliases", "inputs")
+
+
+class DiffError(Exception):
+    """A problem the person running `make diff` can fix: printed as one line, no traceback."""
+
+
+def render(
+    project_dir: Path, stack: str, out: Path, base: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every resource of `stack` as rendered from `project_dir` (a checkout of `base`, or the
+    work tree), by URN."""
+    where = f"BASE={base}" if base is not None else "the work tree"
+    result = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -44,12 +61,63 @@ def render(project_dir: Path, stack: str, out: Path) -> dict[str, dict[str, Any]
             "--project-dir",
             str(project_dir),
         ],
-        check=True,
+        check=False,
         cwd=project_dir,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise DiffError(f"rendering {stack} at {where} failed: {last}")
     inventory = json.loads((out / stack / "inventory.json").read_text())
+    missing = sorted(
+        {key for r in inventory["resources"] for key in INVENTORY_KEYS if key not in r}
+    )
+    if missing:
+        raise DiffError(
+            f"{where} predates the inventory format this diff compares (its resources have no "
+            f"{', '.join(missing)}): use a base at or after {FORMAT_SINCE}, e.g. BASE=origin/main"
+        )
     return {r["urn"]: r for r in inventory["resources"]}
+
+
+def git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args], cwd=PROJECT_DIR, capture_output=True, text=True, check=False
+    )
+
+
+def check_base(base: str | None) -> str:
+    """The commit BASE names, or one line saying what is wrong with it and what to do."""
+    if not base:
+        raise DiffError(
+            "BASE is not set: name the git ref to compare with (make diff BASE=origin/main)"
+        )
+    commit = git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").stdout.strip()
+    if not commit:
+        raise DiffError(
+            f"BASE={base} is not a commit of this clone: give a branch, tag or commit id "
+            "(`git fetch` first for a remote branch)"
+        )
+    # Without FORMAT_SINCE in the clone (a shallow one), `render` still finds an old base by
+    # its inventory.
+    known = git("rev-parse", "--verify", "--quiet", f"{FORMAT_SINCE}^{{commit}}").returncode == 0
+    if known and git("merge-base", "--is-ancestor", FORMAT_SINCE, commit).returncode != 0:
+        raise DiffError(
+            f"BASE={base} predates the inventory format this diff compares (real-engine URNs "
+            f"and aliases): use a base at or after {FORMAT_SINCE}, e.g. BASE=origin/main"
+        )
+    return commit
+
+
+def check_stacks(stacks: list[str] | None) -> list[str]:
+    """The stacks to compare (default: every environment's), each one that exists."""
+    known = stack_names()
+    for stack in stacks or []:
+        if stack not in known:
+            raise DiffError(unknown_stack(stack))
+    return stacks or list(ENVIRONMENTS)
 
 
 def changed_paths(old: Any, new: Any, path: str = "") -> Iterator[str]:
@@ -95,22 +163,34 @@ def report(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", required=True, help="the git ref to compare with")
+    # Optional to argparse, so that `make diff` without BASE (`--base` with no value) gets
+    # the one-line explanation of check_base rather than a usage message.
+    parser.add_argument("--base", nargs="?", help="the git ref to compare with")
     parser.add_argument("--stack", action="append", help="a stack (default: every one)")
     args = parser.parse_args(argv)
+    try:
+        return compare_with(check_base(args.base), args.base, check_stacks(args.stack))
+    except DiffError as error:
+        print(f"diff: {error}", file=sys.stderr)
+        return 2
+
+
+def compare_with(commit: str, base: str, stacks: list[str]) -> int:
     status = 0
     with tempfile.TemporaryDirectory() as scratch:
         base_dir = Path(scratch) / "base"
         subprocess.run(
-            ["git", "worktree", "add", "--detach", "--quiet", str(base_dir), args.base],
+            ["git", "worktree", "add", "--detach", "--quiet", str(base_dir), commit],
             check=True,
             cwd=PROJECT_DIR,
         )
         try:
-            for stack in args.stack or ENVIRONMENTS:
+            for stack in stacks:
                 # A stack new in the work tree: everything in it is an addition.
                 new_stack = not (base_dir / f"Pulumi.{stack}.yaml").exists()
-                before = {} if new_stack else render(base_dir, stack, Path(scratch) / "before")
+                before = (
+                    {} if new_stack else render(base_dir, stack, Path(scratch) / "before", base)
+                )
                 after = render(PROJECT_DIR, stack, Path(scratch) / "after")
                 text, dangerous = report(before, after)
                 print(

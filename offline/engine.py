@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import difflib
 import hashlib
 import json
 import runpy
@@ -478,6 +479,25 @@ def read_stack_file(path: Path, project: str) -> dict[str, Any]:
     return config
 
 
+class UnknownStackError(FileNotFoundError):
+    """A stack name with no stack file: the message lists the stacks there are."""
+
+
+def stack_names(project_dir: Path = PROJECT_DIR) -> list[str]:
+    """The stacks of the project: one `Pulumi.<stack>.yaml` each."""
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+def unknown_stack(stack: str, project_dir: Path = PROJECT_DIR) -> str:
+    """One line for a misspelt stack name: the stacks there are, and the likeliest one meant."""
+    names = stack_names(project_dir)
+    guess = difflib.get_close_matches(stack, names, n=1)
+    return (
+        f"no stack {stack!r}: the stacks are {', '.join(names) or '(none)'} "
+        f"(one Pulumi.<stack>.yaml each)" + (f"; did you mean {guess[0]}?" if guess else "")
+    )
+
+
 def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], list[str]]:
     """The stack file's `config:` values as YAML gives them, and the keys holding secure values.
 
@@ -487,7 +507,7 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str,
     """
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
-        raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
+        raise UnknownStackError(unknown_stack(stack, project_dir))
     values: dict[str, Any] = {}
     secret_keys: list[str] = []
     for key, value in read_stack_file(path, project_name(project_dir)).items():

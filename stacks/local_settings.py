@@ -62,6 +62,10 @@ class LocalStackSettings(Settings):
     # The local cluster's Kubernetes minor: the rendered objects are validated against it.
     kubernetes_version: str
     image_registry: Annotated[str, Field(pattern=IMAGE_REGISTRY_PATTERN)]
+    # Run every service as the placeholder image (devloop/placeholder/: answers the health and
+    # metrics endpoints, nothing else) instead of the product's images, which a newcomer's
+    # machine does not have. Off unless the stack file asks for it.
+    placeholder_images: bool = False
     # None: the cluster's default StorageClass (kind's "standard", minikube's "standard").
     storage_class: Annotated[str, Field(pattern=STORAGE_CLASS_PATTERN)] | None = None
     application: ApplicationSettings

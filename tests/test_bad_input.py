@@ -4,6 +4,7 @@ names the key, or rendered; never a traceback, a hang or a silent coercion."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,14 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from offline.engine import PROJECT_DIR, run_stack, stack_config
+from offline.engine import (
+    PROJECT_DIR,
+    UnknownStackError,
+    run_stack,
+    stack_config,
+    unknown_stack,
+)
+from offline.first_up import main as first_up
 from offline.synth import main as synth
 from stacks import SettingsError, settings_from_values
 from stacks.merge import deep_merge
@@ -359,3 +367,33 @@ def test_an_environment_that_is_no_string_is_one_refusal_not_a_crash() -> None:
     with pytest.raises(SettingsError) as raised:
         run_stack("staging", config=config, secret_keys=secret_keys)
     assert str(raised.value).startswith("environment: ")
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "misspelt", "guess"),
+    [(synth, "synth", "prodution", "production"), (first_up, "first-up", "stagng", "staging")],
+)
+def test_a_misspelt_stack_lists_the_stacks_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+    command: Callable[[list[str]], int],
+    name: str,
+    misspelt: str,
+    guess: str,
+) -> None:
+    # `make synth STACK=...`, `make first-up STACK=...`; `make diff` in tests/test_diff.py.
+    assert command(["--stack", misspelt]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"{name} {misspelt}: no stack {misspelt!r}: the stacks are development, production, "
+        f"staging (one Pulumi.<stack>.yaml each); did you mean {guess}?"
+    ]
+
+
+def test_the_stack_list_is_the_stack_files(tmp_path: Path) -> None:
+    for name in ("qa", "perf"):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text("config: {}\n")
+    (tmp_path / "Pulumi.yaml").write_text("name: financial-planning\n")
+    with pytest.raises(UnknownStackError, match=r"the stacks are perf, qa \(one Pulumi"):
+        stack_config("q-a", tmp_path)
+    # Nothing close: no guess.
+    assert not unknown_stack("production", tmp_path).endswith("?")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from offline.diff import main, report
+from offline.diff import FORMAT_SINCE, DiffError, check_base, main, render, report
+from offline.engine import PROJECT_DIR
 
 URN = "urn:pulumi:s::p::"
 
@@ -72,3 +75,109 @@ def test_the_command_renders_both_revisions(capsys: pytest.CaptureFixture[str]) 
     assert main(["--base", "HEAD", "--stack", "staging"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("== staging: ")
+
+
+# Newcomer errors: each is one line on stderr, exit 2, and no traceback.
+
+
+def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("diff: "), captured.err
+    assert "Traceback" not in captured.err + captured.out
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv", [["--stack", "staging"], ["--base", "--stack", "staging"]])
+def test_no_base_says_how_to_name_one(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # `make diff` without BASE passes `--base` with no value: argparse must not answer first.
+    line = one_line_error(argv, capsys)
+    assert line.startswith("diff: BASE is not set") and "BASE=origin/main" in line
+
+
+def test_a_bad_ref_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line_error(["--base", "no-such-ref-anywhere"], capsys)
+    assert line.startswith("diff: BASE=no-such-ref-anywhere is not a commit of this clone")
+
+
+def test_a_misspelt_stack_lists_the_stacks(capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line_error(["--base", "HEAD", "--stack", "prodution"], capsys)
+    assert line == (
+        "diff: no stack 'prodution': the stacks are development, production, staging "
+        "(one Pulumi.<stack>.yaml each); did you mean production?"
+    )
+
+
+def in_this_clone(ref: str) -> bool:
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        check=False,
+    )
+    return found.returncode == 0
+
+
+@pytest.mark.skipif(
+    not in_this_clone("d30d754") or not in_this_clone(FORMAT_SINCE),
+    reason="a shallow clone lacks the history (the inventory check below still runs)",
+)
+def test_a_base_before_the_inventory_format_is_refused_before_rendering(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # d30d754: the base the issue reports (a KeyError: 'aliases' traceback, after rendering).
+    line = one_line_error(["--base", "d30d754", "--stack", "production"], capsys)
+    assert line.startswith("diff: BASE=d30d754 predates the inventory format")
+    assert f"at or after {FORMAT_SINCE}" in line
+    # The commit that brought the format is a usable base itself, and HEAD is.
+    assert check_base(FORMAT_SINCE) and check_base("HEAD")
+
+    # FORMAT_SINCE is where `aliases` entered the inventory: its parent's engine lacks them.
+    def writes_aliases(ref: str) -> bool:
+        engine = subprocess.run(
+            ["git", "show", f"{ref}:offline/engine.py"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return '"aliases": self.aliases' in engine
+
+    assert writes_aliases(FORMAT_SINCE) and not writes_aliases(f"{FORMAT_SINCE}^")
+
+
+def test_an_old_inventory_is_refused_where_the_history_is_missing(tmp_path: Path) -> None:
+    # A shallow clone cannot tell the base's age from the history: the rendered inventory
+    # shows it (an old synth, faked here, wrote resources without aliases).
+    old = tmp_path / "old"
+    (old / "offline").mkdir(parents=True)
+    (old / "offline" / "__init__.py").write_text("")
+    (old / "offline" / "synth.py").write_text(
+        "import argparse, json, pathlib\n"
+        "p = argparse.ArgumentParser()\n"
+        "for flag in ('--stack', '--out', '--project-dir'):\n"
+        "    p.add_argument(flag)\n"
+        "a = p.parse_args()\n"
+        "target = pathlib.Path(a.out) / a.stack\n"
+        "target.mkdir(parents=True)\n"
+        "resource = {'urn': 'u', 'type': 't', 'protect': False, 'inputs': {}}\n"
+        "(target / 'inventory.json').write_text(json.dumps({'resources': [resource]}))\n"
+    )
+    with pytest.raises(DiffError, match=r"^BASE=abc predates the inventory format .*no aliases"):
+        render(old, "production", tmp_path / "out", "abc")
+
+
+def test_a_base_that_fails_to_render_says_so_in_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    (broken / "offline").mkdir(parents=True)
+    (broken / "offline" / "__init__.py").write_text("")
+    (broken / "offline" / "synth.py").write_text(
+        "import sys\nprint('first line', file=sys.stderr)\n"
+        "print('synth production: what went wrong', file=sys.stderr)\nsys.exit(1)\n"
+    )
+    with pytest.raises(DiffError) as raised:
+        render(broken, "production", tmp_path / "out", "abc")
+    assert str(raised.value) == (
+        "rendering production at BASE=abc failed: synth production: what went wrong"
+    )

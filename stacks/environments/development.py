@@ -42,7 +42,9 @@ SERVICES["ml-service"] = {
 SERVICES["document-service"] = {**_SMALL, "documentsBucket": False}
 
 DEFAULTS: dict[str, Any] = {
-    "kubernetesVersion": "1.33",
+    # The Kubernetes of `make dev-cluster`'s node image (devloop/kind-cluster.yaml): the oldest
+    # minor kind v0.33.0 publishes an image for, one ahead of production's.
+    "kubernetesVersion": "1.34",
     # kind's local registry (README, "Development stack").
     "imageRegistry": "localhost:5001/financial-planning",
     "application": {"namespace": "financial-planning-dev", "logLevel": "debug"},
