@@ -452,6 +452,35 @@ def test_without_credentials_it_says_so_in_one_line(
     assert "Traceback" not in captured.err
 
 
+def test_refused_credentials_are_said_in_one_line(
+    account: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Expired or foreign credentials: STS answers ExpiredToken (STS API reference, common
+    errors); the bootstrap names the call and AWS's words, without a traceback."""
+
+    class Expired:
+        def client(self, service: str, **kwargs: Any) -> Any:
+            client = account.client(service, **kwargs)
+            if service == "sts":
+                stubber = Stubber(client)
+                stubber.add_client_error(
+                    "get_caller_identity",
+                    service_error_code="ExpiredToken",
+                    service_message="The security token included in the request is expired",
+                    http_status_code=403,
+                )
+                stubber.activate()
+            return client
+
+    argv = ["--region=eu-west-1", "--bucket=fp-state-1", f"--repository={REPOSITORY}"]
+    assert main([*argv, "--stack=staging"], session=Expired()) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "bootstrap: AWS refused GetCallerIdentity: ExpiredToken: "
+        "The security token included in the request is expired\n"
+    )
+
+
 def test_what_aws_would_refuse_is_not_asked(account: Any) -> None:
     """Constraints moto does not enforce, pinned against the AWS API references."""
     longest = BootstrapSettings(

@@ -88,7 +88,7 @@ def test_the_committed_stack_files_cannot_be_deployed_by_accident(
     problems, _ = check(stack)
     [unset] = [p for p in problems if p.startswith("unset secrets: ")]
     named = unset.removeprefix("unset secrets: ").split(" (")[0].split(", ")
-    settings = settings_from_values(stack, {"delivery": None} | _plain_values(stack))
+    settings = settings_from_values(stack, _plain_values(stack))
     assert named == required_secret_keys(settings.environment, settings)
     assert len(named) >= 5
 
