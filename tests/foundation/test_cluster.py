@@ -12,6 +12,9 @@ from tests.lookup import irsa_role, key_by_alias, policy
 
 CLUSTER = "aws:eks/cluster:Cluster"
 ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+# Production's deploy and preview roles (Pulumi.production.yaml, from python -m bootstrap).
+DEPLOYER = "arn:aws:iam::123456789012:role/financial-planning-github-production-deploy"
+PREVIEWER = "arn:aws:iam::123456789012:role/financial-planning-github-production-preview"
 
 
 def cluster_key(run: StackRun) -> RecordedResource:
@@ -87,16 +90,15 @@ def test_access_entries_replace_the_aws_auth_configmap(production: StackRun) -> 
     # Only the platform admins and the deployer are cluster-admins.
     assert associations == {
         "arn:aws:iam::123456789012:role/platform-admin": ("AmazonEKSClusterAdminPolicy", "cluster"),
-        "arn:aws:iam::123456789012:role/platform-deployer": (
-            "AmazonEKSClusterAdminPolicy",
-            "cluster",
-        ),
+        DEPLOYER: ("AmazonEKSClusterAdminPolicy", "cluster"),
     }
     # The others are Kubernetes groups that RBAC binds.
     assert entries == {
         "arn:aws:iam::123456789012:role/platform-admin": [],
-        "arn:aws:iam::123456789012:role/platform-deployer": [],
+        DEPLOYER: [],
         "arn:aws:iam::123456789012:role/sre-readonly": ["financial-planning:sre"],
+        # Pull requests preview as this role: the cluster read-only, without Secrets.
+        PREVIEWER: ["financial-planning:auditors"],
     }
 
 
@@ -123,6 +125,7 @@ def test_access_entries_are_named_by_principal_so_removing_one_touches_no_other(
     assert set(kept.items()) < set(named(before).items())
     assert sorted(kept.values()) == [
         "arn:aws:iam::123456789012:role/admin-b",
+        "arn:aws:iam::123456789012:role/financial-planning-github-staging-preview",
         "arn:aws:iam::123456789012:role/platform-deployer",
     ]
 
@@ -134,7 +137,7 @@ def test_kubernetes_objects_wait_for_the_nodes_and_the_deployers_access(
     association = next(
         a
         for a in production.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
-        if a.inputs["principalArn"].endswith("role/platform-deployer")
+        if a.inputs["principalArn"] == DEPLOYER
     )
     coredns = next(
         a for a in production.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "coredns"
