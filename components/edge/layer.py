@@ -130,7 +130,7 @@ def build_edge(
                 path: Backend(
                     service_host(service, args.app_namespace),
                     args.services[service].port,
-                    args.traffic.class_of(service).timeout,
+                    args.traffic.class_of(service),
                 )
                 for path, service in API_PATHS.items()
             },

@@ -30,11 +30,12 @@ from components.addons.mesh import (
     GATEWAY_STATUS_PORT,
 )
 from components.data.secrets import RemoteSecret
-from components.mesh.traffic import NETWORKING_API
+from components.mesh.traffic import NETWORKING_API, route_policies
 from components.shared.conventions import standard_labels
 from components.shared.custom_resources import labelled_custom_resource
 from stacks.edge_settings import OidcLogin
 from stacks.secrets import OPERATOR_SSO
+from stacks.traffic_settings import TrafficClass
 
 ALB = "alb.ingress.kubernetes.io"
 GATEWAY_NAME = "edge"
@@ -46,11 +47,12 @@ SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
 
 @dataclass(frozen=True)
 class Backend:
-    """Where a host (or a path of it) goes: a Service's cluster-local name and port."""
+    """Where a host (or a path of it) goes: a Service's cluster-local name and port, and the
+    traffic class the gateway calls it with (its timeout and retries), if it has one."""
 
     host: str
     port: int
-    timeout: str | None = None
+    traffic: TrafficClass | None = None
 
 
 @dataclass(frozen=True)
@@ -136,15 +138,23 @@ def login_annotations(login: OidcLogin, secret: str) -> dict[str, str]:
     }
 
 
-def http_route(backend: Backend, prefix: str | None = None) -> dict[str, Any]:
-    route: dict[str, Any] = {
-        "route": [{"destination": {"host": backend.host, "port": {"number": backend.port}}}]
-    }
-    if prefix is not None and prefix != "/":
-        route["match"] = [{"uri": {"prefix": prefix}}]
-    if backend.timeout is not None:
-        route["timeout"] = backend.timeout
-    return route
+def http_routes(backend: Backend, prefix: str | None = None) -> list[dict[str, Any]]:
+    """The routes of a host (or of a path prefix of it) to its backend: with the backend's
+    traffic class, its retry routes (by method) and timeout, as its callers in the mesh have
+    them; Istio's defaults otherwise."""
+    destination = [{"destination": {"host": backend.host, "port": {"number": backend.port}}}]
+    uri = {"uri": {"prefix": prefix}} if prefix not in (None, "/") else {}
+    policies = route_policies(backend.traffic) if backend.traffic is not None else [{}]
+    routes = []
+    for policy in policies:
+        route = {key: value for key, value in policy.items() if key != "match"}
+        # The conditions of one match all apply: the path prefix and the policy's methods.
+        conditions = [{**uri, **method} for method in policy.get("match", [{}])]
+        if conditions != [{}]:
+            route["match"] = conditions
+        route["route"] = destination
+        routes.append(route)
+    return routes
 
 
 class EdgeRoutes(pulumi.ComponentResource):
@@ -216,13 +226,13 @@ class EdgeRoutes(pulumi.ComponentResource):
             f"{name}-api",
             "api",
             args.api_host,
-            [http_route(backend, prefix) for prefix, backend in args.api_paths.items()],
+            [r for prefix, backend in args.api_paths.items() for r in http_routes(backend, prefix)],
             ns,
             child,
         )
         for host, backend in args.operator_hosts.items():
             label = host.split(".", 1)[0]
-            self._virtual_service(f"{name}-{label}", label, host, [http_route(backend)], ns, child)
+            self._virtual_service(f"{name}-{label}", label, host, http_routes(backend), ns, child)
 
         ingress_after = [*after, *ingress_after]
         login: dict[str, str] = {}
