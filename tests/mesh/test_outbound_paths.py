@@ -145,7 +145,8 @@ def sdk_hosts(
 ) -> dict[str, list[str]]:
     """The hosts botocore calls for STS (web identity credentials) and S3 (the documents), in a
     pod's environment with or without the shared configuration's endpoint settings."""
-    for key in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_ENDPOINT_URL", *ENDPOINT_SETTINGS):
+    others = ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_ENDPOINT_URL_S3")
+    for key in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_ENDPOINT_URL", *others, *ENDPOINT_SETTINGS):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     if settings:
