@@ -126,6 +126,7 @@ def build_platform(
         MeshArgs.from_settings(settings),
         addons.installed.get(IstioBase.name),
         aws_callers=list(data.service_roles),
+        search_endpoint=data.search.endpoint,
     )
     observability = build_observability(
         context,

@@ -2,16 +2,18 @@
 
 Renders the stack at BASE (in a temporary git worktree) and in the work tree, offline, and
 prints, in `pulumi up`'s terms: resources created, deleted, re-created (URN changed without an
-alias), moved (alias), and updated, with each changed input path. Protected resources are
-marked; an update that makes EKS replace every node of a group says "rolls nodes". Exits 1
-when a protected resource would be deleted or re-created, and 2 with one line (no traceback)
-when BASE is missing, names no commit or predates the inventory format, or a stack is unknown.
+alias), moved (alias), replaced (an input the provider cannot update in place) and updated,
+with each changed input path. Protected resources are marked; an update that makes EKS
+replace every node of a group says "rolls nodes". Exits 1 when a protected resource would be
+deleted, re-created or replaced, and 2 with one line (no traceback) when BASE is missing, names
+no commit or predates the inventory format, or a stack is unknown.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,36 @@ ROLLS_NODES = {
     "aws:ec2/launchTemplate:LaunchTemplate": None,
     "aws:eks/nodeGroup:NodeGroup": {"amiType", "version", "launchTemplate", "releaseVersion"},
 }
+
+
+# Inputs whose change makes the provider replace the resource rather than update it: the
+# ForceNew fields of the bridged terraform-provider-aws schema (internal/service/eks/cluster.go
+# as pulumi-aws 7.x bundles it, with deletion_protection and control_plane_scaling_config).
+# `vpcConfig.subnetIds` is not one: since v5.25.0 it is updated in place (EKS
+# UpdateClusterConfig, within the zones the cluster was created in).
+REPLACED_ON_CHANGE = {
+    "aws:eks/cluster:Cluster": (
+        "name",
+        "roleArn",
+        "bootstrapSelfManagedAddons",
+        "accessConfig.bootstrapClusterCreatorAdminPermissions",
+        "kubernetesNetworkConfig.ipFamily",
+        "kubernetesNetworkConfig.serviceIpv4Cidr",
+        "outpostConfig.controlPlaneInstanceType",
+        "outpostConfig.controlPlanePlacement.groupName",
+    ),
+}
+
+
+def forces_replacement(type_: str, paths: list[str]) -> list[str]:
+    """The changed paths that make the provider replace a resource of this type."""
+    fields = REPLACED_ON_CHANGE.get(type_, ())
+    found = []
+    for path in paths:
+        bare = re.sub(r"\[[0-9]+\]", "", path)
+        if any(bare == f or bare.startswith(f"{f}.") for f in fields):
+            found.append(path)
+    return found
 
 
 # The first commit whose render this diff can compare with today's: from it on, the inventory
@@ -146,17 +178,28 @@ def report(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) 
     )
     lines = [difference.report()] if not difference.empty else []
     moved_to = {new: old for old, new in difference.moved}
+    replaced_protected = False
     for urn, resource in sorted(after.items()):
         previous = before.get(urn) or before.get(moved_to.get(urn, ""))
         if previous is None:
             continue
         paths = list(changed_paths(previous["inputs"], resource["inputs"]))
-        if paths:
+        replacing = forces_replacement(resource["type"], paths)
+        if replacing:
+            marks = " [PROTECTED: the update fails]" if resource["protect"] else ""
+            lines.append(
+                f"replaced{marks}: {urn}: {', '.join(paths)} (the provider replaces on "
+                f"{', '.join(replacing)})"
+            )
+            replaced_protected = replaced_protected or resource["protect"]
+        elif paths:
             marks = " [PROTECTED]" if resource["protect"] else ""
             marks += " [rolls nodes]" if rolls_nodes(resource["type"], paths) else ""
             lines.append(f"updated{marks}: {urn}: {', '.join(paths)}")
-    dangerous = any(e.protect for e in difference.deleted) or any(
-        old.protect for old, _ in difference.recreated
+    dangerous = (
+        replaced_protected
+        or any(e.protect for e in difference.deleted)
+        or any(old.protect for old, _ in difference.recreated)
     )
     return "\n".join(line for line in lines if line), dangerous
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from stacks.aws_facts import LOG_RETENTION_DAYS
+from stacks.catalog import ServiceName
 from stacks.settings_base import Settings, invalid
 
 # One DNS label (RFC 1123, lowercase: Route 53 and certificates compare names case-blind).
@@ -122,15 +123,21 @@ class WafSettings(Settings):
         return days
 
 
+# The service that issues the users' tokens and serves their signing keys.
+TOKEN_ISSUER: ServiceName = "user-service"
+
+
 class UserTokens(Settings):
     """The users' tokens, as user-service issues them (JWTs): checked at the gateway, and the
     identity the per-user rate limit counts by. A request without a token passes (sign-up and
     sign-in have none) and is limited by its IP only; one with a bad token is refused."""
 
     issuer: HttpsUrl
-    # Where the gateway's configuration reads user-service's signing keys (the API serves
-    # them publicly: istiod fetches them over the internet).
-    jwks_uri: HttpsUrl
+    # Where user-service serves its signing keys (a JWKS), on its own port: the gateway's
+    # proxy fetches them there, inside the mesh (components/edge/rate_limit.py).
+    jwks_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]{0,200}$")] = (
+        "/.well-known/jwks.json"
+    )
 
 
 class RateLimits(Settings):

@@ -2,9 +2,22 @@
 
 Each service belongs to exactly one class (`addons.mesh.traffic.serviceClasses`); each class
 sets how its services are called inside the mesh (an Istio DestinationRule and VirtualService
-per service, components/security/traffic.py). Defaults follow the seed: least-request for the
-API, round-robin for the rest; the API balanced, banking conservative (short timeouts, no retry
-of a request that is not idempotent, fast ejection), ML with extended timeouts and one retry.
+per service, components/mesh/traffic.py). Defaults follow the seed: least-request for the API,
+round-robin for the rest; the API balanced, banking conservative (short timeouts, no retry of a
+request that is not idempotent, fast ejection), ML with extended timeouts and one retry.
+
+The checks follow what Envoy does with the route Istio gives it (Envoy router filter docs,
+`x-envoy-retry-on`; source/common/router/retry_state_impl.cc `wouldRetryFromReset`; router.cc
+`onPerTryTimeoutCommon`, `FilterUtility::finalTimeout`):
+- a try that hits `perTryTimeout` is reset locally after its request was sent: it is retried
+  only under `reset`, `5xx` or `gateway-error` (`connect-failure`, `refused-stream` and
+  `reset-before-request` never retry it), so a shorter per-try timeout without one of those
+  only cuts the route short;
+- a per-try timeout at or above the route's timeout is ignored;
+- the route's timeout covers every try and the back-off before each retry (25 ms base, the
+  n-th retry waiting under (2^n - 1) x 25 ms, at most 250 ms);
+- `connect-failure`, `refused-stream` and `reset-before-request` retry only requests that never
+  reached the service: the only retries allowed for requests that are not idempotent.
 """
 
 from __future__ import annotations
@@ -18,10 +31,27 @@ from stacks.catalog import ServiceName
 from stacks.settings_base import Settings, invalid
 
 LoadBalancing = Literal["LEAST_REQUEST", "ROUND_ROBIN"]
-# What a retry may follow (Envoy's retry_on conditions that Istio passes through).
+# What a retry may follow (Envoy's retry_on conditions that Istio passes through: Istio
+# pkg/config/validation/validation.go `supportedRetryOnPolicies`).
 RetryOn = Literal[
-    "connect-failure", "refused-stream", "unavailable", "cancelled", "gateway-error", "5xx"
+    "connect-failure",
+    "refused-stream",
+    "reset-before-request",
+    "reset",
+    "gateway-error",
+    "5xx",
+    "unavailable",
+    "cancelled",
 ]
+# Failures of a request that never reached the service: the connection failed, the upstream
+# refused the stream (HTTP/2 REFUSED_STREAM, "safe to retry"), or the stream was reset before
+# any byte of the request went out.
+NEVER_REACHED: tuple[RetryOn, ...] = ("connect-failure", "refused-stream", "reset-before-request")
+# The conditions under which a try that hit its per-try timeout is retried.
+RETRIES_TIMED_OUT_TRIES: tuple[RetryOn, ...] = ("reset", "5xx", "gateway-error")
+# Envoy's default retry back-off: base interval and cap (router filter docs).
+BACKOFF_BASE_MS = 25
+BACKOFF_MAX_MS = 250
 Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}(ms|s)$")]
 ClassName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 # Methods that may be repeated without a second effect (RFC 9110, 9.2.2).
@@ -36,12 +66,42 @@ def milliseconds(duration: str) -> int:
     return value if unit == "ms" else value * 1000
 
 
+def longest_backoff_ms(retries: int) -> int:
+    """The most Envoy's default back-off can wait before `retries` retries, together."""
+    return sum(min((2**n - 1) * BACKOFF_BASE_MS, BACKOFF_MAX_MS) for n in range(1, retries + 1))
+
+
 class Retries(Settings):
     attempts: Annotated[int, Field(ge=0, le=5)]
-    per_try_timeout: Duration
-    retry_on: Annotated[list[RetryOn], Field(min_length=1)] = ["connect-failure", "refused-stream"]
-    # "idempotent": only GET, HEAD, OPTIONS, PUT and DELETE are retried.
+    # Each try's limit; unset: a try may take what is left of the route's timeout.
+    per_try_timeout: Duration | None = None
+    retry_on: Annotated[list[RetryOn], Field(min_length=1)] = list(NEVER_REACHED)
+    # "idempotent": these retries are for GET, HEAD, OPTIONS, PUT and DELETE; "all": for every
+    # method (then only on failures of requests that never reached the service).
     methods: Literal["idempotent", "all"] = "idempotent"
+    # With "idempotent": retries of the other methods, only where the request never reached
+    # the service (connect-failure, refused-stream, reset-before-request); 0: none.
+    unsent_attempts: Annotated[int, Field(ge=0, le=5)] = 0
+
+    @model_validator(mode="after")
+    def _safe_for_its_methods(self) -> Retries:
+        if self.methods == "all":
+            reached = [c for c in self.retry_on if c not in NEVER_REACHED]
+            if self.attempts and reached:
+                raise invalid(
+                    "retryOn",
+                    self.retry_on,
+                    f"{reached} retry requests the service may already have received, and "
+                    f"methods 'all' includes those that are not idempotent (allowed: "
+                    f"{', '.join(NEVER_REACHED)}, or methods: idempotent)",
+                )
+            if self.unsent_attempts:
+                raise invalid(
+                    "unsentAttempts",
+                    self.unsent_attempts,
+                    "with methods 'all' there are no other methods (allowed: 0)",
+                )
+        return self
 
 
 class ConnectionPool(Settings):
@@ -69,14 +129,40 @@ class TrafficClass(Settings):
     @model_validator(mode="after")
     def _timeout_covers_the_retries(self) -> TrafficClass:
         retries = self.retries
-        # The first try and each retry, each up to perTryTimeout, within the route's timeout.
-        needed = milliseconds(retries.per_try_timeout) * (retries.attempts + 1)
-        if retries.attempts and milliseconds(self.timeout) < needed:
+        if retries.per_try_timeout is None:
+            return self
+        per_try, timeout = milliseconds(retries.per_try_timeout), milliseconds(self.timeout)
+        if not retries.attempts:
+            raise invalid(
+                "retries.perTryTimeout",
+                retries.per_try_timeout,
+                "without retries a per-try timeout only shortens the route's timeout (allowed: "
+                "unset, or attempts above 0)",
+            )
+        if per_try >= timeout:
+            raise invalid(
+                "retries.perTryTimeout",
+                retries.per_try_timeout,
+                f"Envoy ignores a per-try timeout at or above the route's timeout {self.timeout} "
+                "(allowed: shorter, or unset)",
+            )
+        if not set(retries.retry_on) & set(RETRIES_TIMED_OUT_TRIES):
+            raise invalid(
+                "retries.perTryTimeout",
+                retries.per_try_timeout,
+                f"a try that times out is retried only under "
+                f"{', '.join(RETRIES_TIMED_OUT_TRIES)}: with retryOn {retries.retry_on} the "
+                f"route would end at {retries.per_try_timeout}, not {self.timeout} (allowed: one "
+                "of those in retryOn, or no perTryTimeout)",
+            )
+        tries = retries.attempts + 1
+        needed = per_try * tries + longest_backoff_ms(retries.attempts)
+        if timeout < needed:
             raise invalid(
                 "timeout",
                 self.timeout,
                 f"{self.timeout} is shorter than perTryTimeout {retries.per_try_timeout} x "
-                f"{retries.attempts + 1} tries (allowed: at least {needed}ms)",
+                f"{tries} tries and their back-off (allowed: at least {needed}ms)",
             )
         return self
 
@@ -98,13 +184,20 @@ class TrafficSettings(Settings):
         banking = self.service_classes.get("banking-service")
         if banking is not None:
             retries = self.classes[banking].retries
+            # A retried payment may be a second payment: conservative banking retries no
+            # request that is not idempotent, not even one that never reached it.
             if retries.attempts and retries.methods != "idempotent":
-                # A retried payment is a second payment.
                 raise invalid(
                     f"classes.{banking}.retries.methods",
                     retries.methods,
                     "banking-service retries only idempotent requests (allowed: idempotent, "
                     "or attempts 0)",
+                )
+            if retries.unsent_attempts:
+                raise invalid(
+                    f"classes.{banking}.retries.unsentAttempts",
+                    retries.unsent_attempts,
+                    "banking-service retries no request that is not idempotent (allowed: 0)",
                 )
         return self
 

@@ -116,6 +116,8 @@ def test_configuration_keeps_the_eks_contract(development: StackRun, production:
     exporter = {k for k in prod_config["data"] if k.startswith("OTEL_")} - {"OTEL_TRACES_EXPORTER"}
     assert set(dev_config["data"]) == set(prod_config["data"]) - {
         "AWS_REGION",
+        "AWS_STS_REGIONAL_ENDPOINTS",
+        "AWS_S3_US_EAST_1_REGIONAL_ENDPOINT",
         "DOCUMENTS_BUCKET",
         *exporter,
     }

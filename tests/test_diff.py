@@ -61,6 +61,27 @@ def test_deleting_or_recreating_a_protected_resource_is_dangerous() -> None:
     assert report(by_urn(bucket), by_urn(moved))[1]
 
 
+CLUSTER = "aws:eks/cluster:Cluster"
+
+
+def test_new_cluster_subnets_update_the_cluster_in_place_a_new_role_replaces_it() -> None:
+    """terraform-provider-aws internal/service/eks/cluster.go (the schema pulumi-aws 7.x
+    bundles): `vpc_config.subnet_ids` has no ForceNew and is sent with UpdateClusterConfig
+    (since v5.25.0, after EKS allowed it in October 2023); `role_arn` is ForceNew."""
+    old = {"roleArn": "arn:r1", "vpcConfig": {"subnetIds": ["a", "b", "c"]}}
+    before = by_urn(resource("c", CLUSTER, old, protect=True))
+    moved = by_urn(
+        resource("c", CLUSTER, {**old, "vpcConfig": {"subnetIds": ["x", "y", "z"]}}, protect=True)
+    )
+    text, dangerous = report(before, moved)
+    assert text.startswith(f"updated [PROTECTED]: {URN}{CLUSTER}::c: vpcConfig.subnetIds")
+    assert not dangerous
+    renamed = by_urn(resource("c", CLUSTER, {**old, "roleArn": "arn:r2"}, protect=True))
+    text, dangerous = report(before, renamed)
+    assert text.startswith("replaced [PROTECTED: the update fails]") and dangerous
+    assert text.endswith("(the provider replaces on roleArn)")
+
+
 def test_an_aliased_move_with_an_update_is_kept_and_shows_the_update() -> None:
     old = resource("b", BUCKET, {"bucket": "x"}, protect=True)
     new = resource("b", "aws:s3/bucket:Other", {"bucket": "y"}, protect=True, aliases=(old["urn"],))

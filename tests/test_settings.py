@@ -29,7 +29,6 @@ BASE: dict[str, Any] = {
         "operatorAccess": {"allowedCidrs": ["192.0.2.0/24"]},
         "userTokens": {
             "issuer": "https://api.example.com",
-            "jwksUri": "https://api.example.com/.well-known/jwks.json",
         },
     },
 }

@@ -11,7 +11,7 @@ resources, always in the same order: namespace (unless an earlier add-on made it
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -52,6 +52,8 @@ class ClusterAddon(ABC):
     # The namespace's sidecar injection (see shared/conventions.namespace): off for add-ons,
     # left to each pod for the ingress gateway.
     istio_injection: ClassVar[bool | None] = False
+    # Further labels of the add-on's namespace (what other controllers select it by).
+    namespace_labels: ClassVar[Mapping[str, str]] = {}
     # Add-ons that must be installed first (their CRDs or webhooks are used here).
     after: ClassVar[tuple[str, ...]] = ()
     # Type tokens the add-on's component was registered under before (see shared/urns.py).
@@ -153,6 +155,7 @@ class HelmAddon(pulumi.ComponentResource):
             addon.namespace,
             pod_security=addon.pod_security,
             istio_injection=addon.istio_injection,
+            labels=addon.namespace_labels,
             opts=child,
         )
         self.namespace = ns

@@ -14,8 +14,9 @@ sidecar (user 1337, all capabilities dropped, read-only root, RuntimeDefault sec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 
@@ -30,8 +31,9 @@ ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
 MESH_NAMESPACE = "istio-system"
 CNI_NAMESPACE = "istio-cni"
 GATEWAY_NAMESPACE = "istio-ingress"
-# The gateway's release, Service and pod label `istio: ingressgateway` (the chart's label is
-# the release name without its `istio-` prefix).
+# The gateway's release, Service, service account (the chart's `gateway.serviceAccountName`:
+# the release name) and pod label `istio: ingressgateway` (the chart's label is the release
+# name without its `istio-` prefix).
 GATEWAY_RELEASE = "istio-ingressgateway"
 GATEWAY_SELECTOR = {"istio": "ingressgateway"}
 # The gateway's ports: HTTPS from the ALB, and the readiness endpoint its health check reads.
@@ -119,10 +121,15 @@ class Istiod(ClusterAddon):
             "replicaCount": settings.replicas,
             "resources": settings.resources.as_values(),
             "nodeSelector": CONTROLLER_NODES,
-            "priorityClassName": PLATFORM_PRIORITY_CLASS,
             "seccompProfile": RESTRICTED_SECCOMP,
             "cni": {"enabled": True},
+            # The gateway's proxy fetches the users' token keys from user-service itself,
+            # through the mesh (components/edge/rate_limit.py).
+            "env": {"PILOT_JWT_ENABLE_REMOTE_JWKS": "hybrid"},
             "global": {
+                # The chart reads the priority class here only (istio-discovery
+                # templates/deployment.yaml, 1.30.3: `.Values.global.priorityClassName`).
+                "priorityClassName": PLATFORM_PRIORITY_CLASS,
                 "defaultPodDisruptionBudget": {"enabled": settings.replicas > 1},
                 # The sidecars' own seccomp profile (restricted requires one), and their
                 # resources, as the node groups' capacity counts them.
@@ -161,6 +168,16 @@ class IngressGateway(ClusterAddon):
     release = GATEWAY_RELEASE
     namespace = GATEWAY_NAMESPACE
     istio_injection = None
+    # The ALB's targets are these pods (target type ip): the load balancer controller gives
+    # pods of a namespace so labelled a readiness gate that holds them unready until the
+    # target group reports them healthy, so rollouts and drains keep a healthy target
+    # (aws-load-balancer-controller v3.5.0 docs/deploy/pod_readiness_gate.md; its webhook
+    # `mpod.elbv2.k8s.aws` selects namespaces by this label). Gates are added when a pod is
+    # created and a TargetGroupBinding exists: the pods of a stack's first `up` (before the
+    # Ingress) have none until their first rollout.
+    namespace_labels: ClassVar[Mapping[str, str]] = {
+        "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"
+    }
     after = ("istiod",)
 
     @property

@@ -110,7 +110,7 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
             kubernetes_version=args.kubernetes_version,
             region=context.region,
             account_id=context.account_id,
-            subnet_ids=network.private_subnet_ids,
+            subnet_ids=network.control_plane_subnet_ids,
             public_access_cidrs=args.endpoint_public_access_cidrs,
             log_types=args.control_plane_log_types,
             log_retention_days=args.control_plane_log_retention_days,

@@ -3,7 +3,9 @@
 A DestinationRule per service (load balancing, connection pool limits, outlier detection: the
 circuit breaker) and a VirtualService per service (its timeout and retries). Where a class
 retries only idempotent requests, the VirtualService has two routes: those methods with the
-retries, everything else with none.
+class's retries, everything else retried only where the request never reached the service
+(or not at all). The edge's routes to the API (components/edge/routes.py) use the same
+policies: the gateway is the API's caller there.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ import pulumi
 from components.shared.conventions import service_host
 from components.shared.custom_resources import labelled_custom_resource
 from stacks.catalog import ServiceName, ServiceSettings
-from stacks.traffic_settings import IDEMPOTENT_METHODS, TrafficClass, TrafficSettings
+from stacks.traffic_settings import (
+    IDEMPOTENT_METHODS,
+    NEVER_REACHED,
+    TrafficClass,
+    TrafficSettings,
+)
 
 NETWORKING_API = "networking.istio.io/v1"
 
@@ -42,32 +49,36 @@ def traffic_policy(traffic: TrafficClass) -> dict[str, Any]:
     }
 
 
-def routes(host: str, port: int, traffic: TrafficClass) -> list[dict[str, Any]]:
-    destination = [{"destination": {"host": host, "port": {"number": port}}}]
+def route_policies(traffic: TrafficClass) -> list[dict[str, Any]]:
+    """The class's routes without their destination: each with its method match (if any),
+    timeout and retries, in the order they must be tried."""
     retries = traffic.retries
-    retrying = {
-        "attempts": retries.attempts,
-        "perTryTimeout": retries.per_try_timeout,
-        "retryOn": ",".join(retries.retry_on),
-    }
+    retrying: dict[str, Any] = {"attempts": retries.attempts, "retryOn": ",".join(retries.retry_on)}
+    if retries.per_try_timeout is not None:
+        retrying["perTryTimeout"] = retries.per_try_timeout
+    # Istio refuses retry settings beside attempts 0 (validation.go `validateHTTPRetry`).
+    none = {"attempts": 0}
     if retries.attempts == 0 or retries.methods == "all":
-        return [
-            {
-                "route": destination,
-                "timeout": traffic.timeout,
-                "retries": retrying if retries.attempts else {"attempts": 0},
-            }
-        ]
+        return [{"timeout": traffic.timeout, "retries": retrying if retries.attempts else none}]
+    unsent = (
+        {"attempts": retries.unsent_attempts, "retryOn": ",".join(NEVER_REACHED)}
+        if retries.unsent_attempts
+        else none
+    )
     idempotent = "^(" + "|".join(IDEMPOTENT_METHODS) + ")$"
     return [
         {
             "match": [{"method": {"regex": idempotent}}],
-            "route": destination,
             "timeout": traffic.timeout,
             "retries": retrying,
         },
-        {"route": destination, "timeout": traffic.timeout, "retries": {"attempts": 0}},
+        {"timeout": traffic.timeout, "retries": unsent},
     ]
+
+
+def routes(host: str, port: int, traffic: TrafficClass) -> list[dict[str, Any]]:
+    destination = [{"destination": {"host": host, "port": {"number": port}}}]
+    return [{**policy, "route": destination} for policy in route_policies(traffic)]
 
 
 @dataclass(frozen=True)

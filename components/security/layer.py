@@ -26,16 +26,16 @@ from components.addons.log_shipper import METRICS_PORT as LOG_SHIPPER_METRICS
 from components.addons.mesh import (
     GATEWAY_HTTPS_PORT,
     GATEWAY_NAMESPACE,
-    GATEWAY_STATUS_PORT,
+    GATEWAY_RELEASE,
     MESH_NAMESPACE,
 )
 from components.addons.monitoring import MONITORING_NAMESPACE
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.search_access import SEARCH_BOOTSTRAP_NAMESPACE
 from components.edge.rate_limit import GRPC_PORT as RATE_LIMIT_GRPC
-from components.foundation.network import subnet_layout
+from components.foundation.network import control_plane_layout, subnet_layout
 from components.security.audit import AuditArgs, AuditTrail
-from components.security.mesh_policies import MeshPolicies, MeshPoliciesArgs
+from components.security.mesh_policies import MeshPolicies, MeshPoliciesArgs, TokenKeys, principal
 from components.security.network_policies import (
     AppNetworkPolicies,
     AppNetworkPoliciesArgs,
@@ -45,14 +45,16 @@ from components.security.network_policies import (
 from components.security.rbac import Personas, PersonasArgs
 from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
 from stacks.catalog import ServiceName, ServiceSettings
+from stacks.edge_settings import TOKEN_ISSUER
 from stacks.secrets import FINDINGS_PAGER_KEY
 from stacks.settings import SecuritySettings, StackSettings
 
 # The EKS Pod Identity agent on every node (its link-local address, EKS User Guide).
 POD_IDENTITY_AGENT = "169.254.170.23/32"
-# What the API server (in the VPC) must reach in each platform namespace: webhooks and
-# aggregated APIs. External Secrets' webhook 10250; metrics-server 10250; the VPA admission
-# controller 8000; prometheus-adapter 6443. The GPU device plugin and Reloader take none.
+# What the API server must reach in each platform namespace: webhooks and aggregated APIs,
+# admitted from the control plane's own subnets (components/foundation/network.py). External
+# Secrets' webhook 10250; metrics-server 10250; the VPA admission controller 8000;
+# prometheus-adapter 6443. The GPU device plugin and Reloader take none.
 PLATFORM_INGRESS: dict[str, list[int]] = {
     "external-secrets-system": [10250],
     "autoscaling-system": [10250, 8000, 6443],
@@ -62,12 +64,11 @@ PLATFORM_INGRESS: dict[str, list[int]] = {
     MONITORING_NAMESPACE: [10250],
     # Host-network pods, which NetworkPolicy does not reach: nothing to admit.
     "node-exporter": [],
-    # istiod: the injection webhook (15017) from the API server, xDS (15012) from the sidecars.
-    MESH_NAMESPACE: [15017, 15012],
+    # istiod's injection webhook.
+    MESH_NAMESPACE: [15017],
     "istio-cni": [],
-    # The ALB (its addresses are the VPC's) reaches the gateway pods: HTTPS, and the
-    # readiness endpoint its health check reads.
-    GATEWAY_NAMESPACE: [GATEWAY_HTTPS_PORT, GATEWAY_STATUS_PORT],
+    # The gateway serves no webhook.
+    GATEWAY_NAMESPACE: [],
     # The load balancer controller's webhook (9443); external-dns takes nothing.
     EDGE_NAMESPACE: [LB_WEBHOOK_PORT],
     CERT_MANAGER_NAMESPACE: [CERT_MANAGER_WEBHOOK_PORT],
@@ -76,6 +77,12 @@ PLATFORM_INGRESS: dict[str, list[int]] = {
     # Jaeger takes spans and UI requests from pods only (below).
     TRACING_NAMESPACE: [],
 }
+# What every pod may reach: istiod's xDS (15012), which each sidecar and gateway calls.
+EVERY_POD_INGRESS: dict[str, list[int]] = {MESH_NAMESPACE: [15012]}
+# What only the ALB reaches, from its subnets (the public ones): the gateway's HTTPS, where
+# its health check goes too (components/edge/routes.py). Pod addresses are VPC addresses: any
+# pod admitted here could skip the web ACL, the rate limits and the operators' sign-in.
+LOAD_BALANCER_INGRESS: dict[str, list[int]] = {GATEWAY_NAMESPACE: [GATEWAY_HTTPS_PORT]}
 # Pods of other namespaces a platform namespace admits: within monitoring, Grafana reads
 # Prometheus, Prometheus alerts Alertmanager, Alertmanager replicas gossip; prometheus-adapter
 # queries Prometheus.
@@ -116,6 +123,8 @@ APPLICATION_PEERS: dict[str, list[int]] = {TRACING_NAMESPACE: [OTLP_GRPC_PORT]}
 @dataclass(frozen=True)
 class SecurityArgs:
     vpc_cidr: str
+    # The stack's availability zones, one subnet of each kind in each (the subnet layout).
+    zones: int
     app_namespace: str
     services: Mapping[ServiceName, ServiceSettings]
     developers_may_edit: bool
@@ -124,6 +133,8 @@ class SecurityArgs:
     findings_pager_key: pulumi.Output[str] | None = None
     # Where the services and their sidecars send spans (Jaeger's collector), if anywhere.
     tracing_collector: TracingCollector | None = None
+    # Where the edge checks users' tokens: the path of their keys at the issuer.
+    token_keys_path: str | None = None
 
     @classmethod
     def from_settings(
@@ -131,12 +142,14 @@ class SecurityArgs:
     ) -> SecurityArgs:
         return cls(
             vpc_cidr=settings.vpc_cidr,
+            zones=len(settings.availability_zones),
             app_namespace=settings.application.namespace,
             services=settings.services,
             developers_may_edit=settings.access.developers_may_edit,
             settings=settings.security,
             findings_pager_key=secrets.get(FINDINGS_PAGER_KEY),
             tracing_collector=tracing_collector(settings.addons),
+            token_keys_path=settings.edge.user_tokens.jwks_path if settings.edge.enabled else None,
         )
 
 
@@ -176,7 +189,7 @@ def build_security(
     context: StackContext, cluster: ClusterContext, args: SecurityArgs, guarded: Guarded
 ) -> Security:
     prefix, in_cluster = context.prefix, with_cluster(context, cluster)
-    private_cidrs, _ = subnet_layout(args.vpc_cidr, 3)
+    private_cidrs, public_cidrs = subnet_layout(args.vpc_cidr, args.zones)
     network = AppNetworkPolicies(
         f"{prefix}-app-network",
         AppNetworkPoliciesArgs(
@@ -187,6 +200,7 @@ def build_security(
             aws_callers=guarded.aws_callers,
             former_ingress_urn=former_ingress_urns(context, list(args.services)),
             tracing_collector=args.tracing_collector,
+            token_issuer=TOKEN_ISSUER if args.token_keys_path is not None else None,
         ),
         opts=in_cluster,
     )
@@ -198,6 +212,8 @@ def build_security(
                 *PLATFORM_PEERS.get(namespace, ()),
                 *((args.app_namespace, port) for port in APPLICATION_PEERS.get(namespace, ())),
             ],
+            ports_from_every_pod=EVERY_POD_INGRESS.get(namespace, []),
+            ports_from_load_balancer=LOAD_BALANCER_INGRESS.get(namespace, []),
         )
         for namespace in guarded.platform_namespaces
     ]
@@ -216,7 +232,13 @@ def build_security(
             egress=[(POD_IDENTITY_AGENT, 80), (args.vpc_cidr, 443)],
         )
     )
-    PlatformNetworkPolicies(f"{prefix}-platform-network", platform, args.vpc_cidr, opts=in_cluster)
+    PlatformNetworkPolicies(
+        f"{prefix}-platform-network",
+        platform,
+        control_plane_layout(args.vpc_cidr, args.zones),
+        public_cidrs,
+        opts=in_cluster,
+    )
     personas = Personas(
         f"{prefix}-personas",
         PersonasArgs(
@@ -247,6 +269,15 @@ def build_security(
                 mesh_namespace=MESH_NAMESPACE,
                 gateway_namespace=GATEWAY_NAMESPACE,
                 services=args.services,
+                token_keys=(
+                    TokenKeys(
+                        TOKEN_ISSUER,
+                        args.token_keys_path,
+                        principal(GATEWAY_NAMESPACE, GATEWAY_RELEASE),
+                    )
+                    if args.token_keys_path is not None
+                    else None
+                ),
             ),
             opts=pulumi.ResourceOptions.merge(
                 in_cluster, pulumi.ResourceOptions(depends_on=[guarded.mesh_crds])

@@ -127,6 +127,7 @@ def namespace(
     pod_security: PodSecurityLevel,
     istio_injection: bool | None,
     opts: pulumi.ResourceOptions,
+    labels: Mapping[str, str] | None = None,
 ) -> k8s.core.v1.Namespace:
     """A namespace at a Pod Security level. `istio_injection`: every pod gets a sidecar (True),
     none does (False), or each pod decides by its `sidecar.istio.io/inject` label (None: the
@@ -137,12 +138,16 @@ def namespace(
             f"namespace {name}: Pod Security {pod_security!r} is not allowed (allowed: "
             f"{allowed!r}; a looser level needs an entry in POD_SECURITY_EXCEPTIONS)"
         )
-    labels = {**pod_security_labels(pod_security), "app.kubernetes.io/part-of": PART_OF}
+    all_labels = {
+        **(labels or {}),
+        **pod_security_labels(pod_security),
+        "app.kubernetes.io/part-of": PART_OF,
+    }
     if istio_injection is not None:
-        labels["istio-injection"] = "enabled" if istio_injection else "disabled"
+        all_labels["istio-injection"] = "enabled" if istio_injection else "disabled"
     return k8s.core.v1.Namespace(
         f"namespace-{name}",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=labels),
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=all_labels),
         opts=opts,
     )
 

@@ -79,7 +79,9 @@ def _ejection(errors: int, interval: str, ejection: str, max_percent: int) -> di
 
 
 # The seed's traffic management: least-request for the API, round-robin elsewhere; the API
-# balanced, banking conservative, ML patient.
+# balanced, banking conservative, ML patient. Idempotent requests are retried on gateway
+# errors (502, 503, 504, resets, a timed-out try); the others only where the request never
+# reached the service, and banking's never (stacks/traffic_settings.py has Envoy's rules).
 TRAFFIC: dict[str, Any] = {
     "classes": {
         "api": {
@@ -87,30 +89,53 @@ TRAFFIC: dict[str, Any] = {
             "timeout": "15s",
             "retries": {
                 "attempts": 2,
-                "perTryTimeout": "5s",
-                "retryOn": ["connect-failure", "refused-stream", "unavailable"],
+                "perTryTimeout": "4s",
+                "retryOn": ["gateway-error", "connect-failure", "refused-stream", "unavailable"],
+                "unsentAttempts": 2,
             },
             "connectionPool": {"maxConnections": 1000, "maxPendingRequests": 1000},
             "outlierDetection": _ejection(5, "30s", "30s", 50),
         },
+        # Short: one retry of an idempotent request within 5 s, none of anything else.
         "banking": {
             "loadBalancing": "ROUND_ROBIN",
             "timeout": "5s",
-            "retries": {"attempts": 1, "perTryTimeout": "2s", "methods": "idempotent"},
+            "retries": {
+                "attempts": 1,
+                "perTryTimeout": "2s",
+                "retryOn": [
+                    "gateway-error",
+                    "connect-failure",
+                    "refused-stream",
+                    "reset-before-request",
+                ],
+                "methods": "idempotent",
+            },
             "connectionPool": {"maxConnections": 200, "maxPendingRequests": 100},
             "outlierDetection": _ejection(2, "5s", "60s", 50),
         },
+        # Inference takes long and costs a GPU: two minutes for one try, a single retry of any
+        # request that never reached the service, and none of one that timed out.
         "ml": {
             "loadBalancing": "ROUND_ROBIN",
             "timeout": "120s",
-            "retries": {"attempts": 1, "perTryTimeout": "60s"},
+            "retries": {
+                "attempts": 1,
+                "retryOn": ["connect-failure", "refused-stream", "reset-before-request"],
+                "methods": "all",
+            },
             "connectionPool": {"maxConnections": 50, "maxPendingRequests": 50},
             "outlierDetection": _ejection(5, "30s", "30s", 100),
         },
         "standard": {
             "loadBalancing": "ROUND_ROBIN",
             "timeout": "30s",
-            "retries": {"attempts": 2, "perTryTimeout": "10s"},
+            "retries": {
+                "attempts": 2,
+                "perTryTimeout": "9s",
+                "retryOn": ["gateway-error", "connect-failure", "refused-stream"],
+                "unsentAttempts": 2,
+            },
             "connectionPool": {"maxConnections": 500, "maxPendingRequests": 500},
             "outlierDetection": _ejection(5, "30s", "30s", 50),
         },

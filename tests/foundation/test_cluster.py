@@ -59,12 +59,13 @@ def test_endpoint_is_private_and_public_access_limited_to_the_stack_cidrs(
     assert vpc_config["endpointPrivateAccess"] is True
     assert vpc_config["endpointPublicAccess"] is True
     assert vpc_config["publicAccessCidrs"] == ["203.0.113.0/28", "198.51.100.64/27"]
-    private_subnets = {
+    # The control plane's own subnets: neither the nodes' nor the load balancers'.
+    own_subnets = {
         s.id
         for s in production.of_type("aws:ec2/subnet:Subnet")
-        if "kubernetes.io/role/internal-elb" in s.inputs["tags"]
+        if not {"kubernetes.io/role/internal-elb", "kubernetes.io/role/elb"} & set(s.inputs["tags"])
     }
-    assert set(vpc_config["subnetIds"]) == private_subnets
+    assert set(vpc_config["subnetIds"]) == own_subnets and len(own_subnets) == 3
 
 
 def test_without_cidrs_the_public_endpoint_is_off() -> None:

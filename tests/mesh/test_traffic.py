@@ -106,11 +106,21 @@ def test_every_service_is_in_exactly_one_class() -> None:
             "addons.mesh.traffic.serviceClasses.ml-service: 'gpu' is not a class",
         ),
         (
-            {"classes": {"ml": {"timeout": "100s"}}},
-            "addons.mesh.traffic.classes.ml.timeout: 100s is shorter than perTryTimeout 60s x 2",
+            {"classes": {"api": {"timeout": "12s"}}},
+            "addons.mesh.traffic.classes.api.timeout: 12s is shorter than perTryTimeout 4s x 3",
         ),
         (
-            {"classes": {"banking": {"retries": {"methods": "all"}}}},
+            {
+                "classes": {
+                    "banking": {
+                        "retries": {
+                            "methods": "all",
+                            "retryOn": ["connect-failure"],
+                            "perTryTimeout": None,
+                        }
+                    }
+                }
+            },
             "addons.mesh.traffic.classes.banking.retries.methods: banking-service retries only",
         ),
         (
