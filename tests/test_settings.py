@@ -57,6 +57,7 @@ def test_stack_files_state_only_what_differs_from_defaults() -> None:
             "plaidSecret",
             "alertPagerdutyRoutingKey",
             "alertSlackWebhookUrl",
+            "alertHeartbeatUrl",
             "securityFindingsPagerdutyKey",
             "operatorOidcClientSecret",
         }

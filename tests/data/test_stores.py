@@ -406,6 +406,7 @@ def test_no_credential_appears_in_plain_text(stack_run: StackRun, tmp_path: Path
             "plaidSecret",
             "alertPagerdutyRoutingKey",
             "alertSlackWebhookUrl",
+            "alertHeartbeatUrl",
             *(["operatorOidcClientSecret"] if signs_operators_in(stack_run) else []),
         )
     ]
