@@ -175,6 +175,12 @@ def test_the_example_from_the_issue() -> None:
             "enable addons.prometheusAdapter (with Prometheus)",
         ),
         (
+            # The adapter runs only where an HPA reads what it serves.
+            {"services": {"financial-planning-api": {"autoscaling": {"requestsPerSecond": None}}}},
+            "addons.prometheusAdapter.enabled: no HPA scales on requestsPerSecond, the only "
+            "metric it serves",
+        ),
+        (
             {"addons": {"prometheusAdapter": {"enabled": True}, "monitoring": {"enabled": False}}},
             "addons.prometheusAdapter.enabled: the adapter reads from Prometheus: enable "
             "monitoring, or give prometheusUrl",
@@ -284,7 +290,15 @@ def test_the_example_from_the_issue() -> None:
             "would blind it)",
         ),
         (
-            {"addons": {"monitoring": {"enabled": False}, "prometheusAdapter": {"enabled": False}}},
+            {
+                "addons": {
+                    "monitoring": {"enabled": False},
+                    "prometheusAdapter": {"enabled": False},
+                },
+                "services": {
+                    "financial-planning-api": {"autoscaling": {"requestsPerSecond": None}}
+                },
+            },
             "addons.monitoring.enabled: production is monitored (allowed: true)",
         ),
         (

@@ -263,6 +263,8 @@ def test_without_monitoring_no_chart_asks_for_its_crds() -> None:
     run = run_with(
         "staging",
         addons={"monitoring": {"enabled": False}, "prometheusAdapter": {"enabled": False}},
+        # Without Prometheus nothing serves the API's request rate.
+        services={"financial-planning-api": {"autoscaling": {"requestsPerSecond": None}}},
         # Grafana and Prometheus are monitoring's: the edge serves no operator UI then.
         edge={"operatorUis": []},
     )
