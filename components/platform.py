@@ -25,6 +25,7 @@ from components.mesh.layer import MeshArgs, MeshPolicies, build_mesh
 from components.observability.layer import ObservabilityArgs, build_observability
 from components.observability.monitors import ApplicationMonitoring
 from components.security.layer import Guarded, Security, SecurityArgs, build_security
+from components.shared.ordering import LaterResource
 from components.workloads.layer import StackServices, Workloads, WorkloadsArgs, build_workloads
 from stacks import AnySettings, LocalStackSettings
 from stacks.addon_settings import JaegerSettings, LogShipperSettings
@@ -102,6 +103,9 @@ def build_platform(
     data = build_data(
         context, foundation.private_network, cluster.oidc, DataArgs.from_settings(settings, secrets)
     )
+    # Jaeger's release waits for the search bootstrap (components/addons/jaeger.py), which the
+    # workloads make below from the add-ons' roles.
+    search_bootstrap = LaterResource("the search bootstrap")
     addons = build_addons(
         context,
         cluster,
@@ -113,6 +117,7 @@ def build_platform(
             vpc_id=foundation.network.vpc_id,
             search_endpoint=data.search.endpoint,
             search_domain_arn=data.search.arn,
+            search_access_applied=search_bootstrap.output,
         ),
     )
     traffic = build_mesh(
@@ -178,6 +183,7 @@ def build_platform(
             ),
         ),
     )
+    search_bootstrap.resolve(workloads.search_users)
     security = build_security(
         context,
         cluster,

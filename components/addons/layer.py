@@ -108,6 +108,8 @@ class AddonInputs:
     # The search domain the log shipper and Jaeger write to.
     search_endpoint: pulumi.Input[str]
     search_domain_arn: pulumi.Input[str]
+    # The search bootstrap, once it has mapped the writers' roles: Jaeger installs after it.
+    search_access_applied: pulumi.Input[pulumi.Resource] | None = None
 
 
 def addon_registry(
@@ -196,6 +198,7 @@ def addon_registry(
             search_endpoint=given.search_endpoint,
             search_domain_arn=given.search_domain_arn,
             index_replicas=1 if args.search_data_nodes > 1 else 0,
+            search_access_applied=given.search_access_applied,
         ),
         MetricsServer(settings.metrics_server, monitored=monitored),
         ClusterAutoscaler(
