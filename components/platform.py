@@ -17,7 +17,7 @@ from components.addons.monitoring import Monitoring
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
-from components.data.search_access import platform_retention
+from components.data.search_access import index_replicas, platform_retention
 from components.edge.layer import Edge, EdgeArgs, EdgeInputs, build_edge
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
 from components.local_platform import LocalPlatform, build_local_platform
@@ -179,6 +179,11 @@ def build_platform(
                 platform_retention(
                     log_days=enabled_days(settings.addons.log_shipper),
                     trace_days=enabled_days(settings.addons.jaeger),
+                ),
+                log_replicas=(
+                    index_replicas(settings.data.search.instance_count)
+                    if settings.addons.log_shipper.enabled
+                    else None
                 ),
             ),
         ),

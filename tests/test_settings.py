@@ -212,6 +212,10 @@ def test_the_example_from_the_issue() -> None:
         ({"natGateways": "none"}, "natGateways: 'none' is invalid: input should be 'perAz' or"),
         ({"vpcCidr": "8.8.0.0/16"}, "vpcCidr: '8.8.0.0/16' must be a /16 to /20 inside"),
         (
+            {"data": {"search": {"logRetentionDays": 42}}},
+            "data.search.logRetentionDays: 42 is not a CloudWatch Logs retention (allowed: 1, 3,",
+        ),
+        (
             {"controlPlaneLogRetentionDays": 2},
             "controlPlaneLogRetentionDays: 2 is not a CloudWatch Logs retention (allowed: 1, 3,",
         ),
