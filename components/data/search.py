@@ -55,17 +55,18 @@ def domain_log_group_prefix(domain_name: str) -> str:
     return f"/aws/opensearch/domains/{domain_name}"
 
 
-def log_publishing_policy(account_id: str, region: str, domain_arn: str, prefix: str) -> str:
+def log_publishing_policy(account_id: str, domain_arn: str, log_group_arns: list[str]) -> str:
     """The CloudWatch Logs resource policy OpenSearch Service needs to write the domain's log
-    groups: create streams and put events there, for this domain of this account only (the
-    confused-deputy conditions the OpenSearch Service developer guide recommends)."""
+    groups: create streams and put events in those groups (their streams: `:*`), for this
+    domain of this account only (the confused-deputy conditions the OpenSearch Service developer
+    guide recommends)."""
     return policy_document(
         [
             {
                 "Effect": "Allow",
                 "Principal": {"Service": OPENSEARCH_SERVICE},
                 "Action": ["logs:PutLogEvents", "logs:CreateLogStream"],
-                "Resource": f"arn:{PARTITION}:logs:{region}:{account_id}:log-group:{prefix}/*",
+                "Resource": [f"{arn}:*" for arn in sorted(log_group_arns)],
                 "Condition": {
                     "StringEquals": {"aws:SourceAccount": account_id},
                     "ArnLike": {"aws:SourceArn": domain_arn},
@@ -217,9 +218,9 @@ class SearchDomain(pulumi.ComponentResource):
         policy = aws.cloudwatch.LogResourcePolicy(
             f"{name}-logs",
             policy_name=f"{args.domain_name}-opensearch-logs",
-            policy_document=pulumi.Output.all(account_id, domain_arn).apply(
-                lambda values: log_publishing_policy(values[0], args.region, values[1], prefix)
-            ),
+            policy_document=pulumi.Output.all(
+                account_id, domain_arn, *(group.arn for group in groups.values())
+            ).apply(lambda values: log_publishing_policy(values[0], values[1], list(values[2:]))),
             opts=kept,
         )
         return groups, policy

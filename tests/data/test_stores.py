@@ -278,10 +278,15 @@ def test_the_search_domain_publishes_its_logs_to_encrypted_log_groups(stack_run:
     [statement] = json.loads(resource_policy.inputs["policyDocument"])["Statement"]
     assert statement["Principal"] == {"Service": "es.amazonaws.com"}
     assert sorted(statement["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
-    assert statement["Resource"].endswith(f":log-group:{prefix}*")
+    # Exactly the four groups (and their streams).
+    assert sorted(statement["Resource"]) == sorted(f"{arn}:*" for arn in options_arns(options))
     assert statement["Condition"]["ArnLike"]["aws:SourceArn"] == domain.state["arn"]
     assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
     assert resource_policy.urn in domain.dependencies
+
+
+def options_arns(options: dict[str, Any]) -> list[str]:
+    return [str(o["cloudwatchLogGroupArn"]) for o in options.values()]
 
 
 def test_production_search_is_zone_aware_with_dedicated_masters(production: StackRun) -> None:

@@ -22,6 +22,10 @@ Sources (read at the pinned versions):
   generatePodMonitorConfig (the relabelings below). kube-prometheus-stack 88.5.3 runs the
   operator v0.93.1; v0.93.0 is the closest tag this machine holds, and a patch release does not
   change the generated relabelings.
+- The charts' monitors below (kubelet, kube-state-metrics, node-exporter) were checked against
+  `helm template` renders of kube-prometheus-stack 88.5.3 (with kube-state-metrics 8.4.0 and
+  prometheus-node-exporter 4.56.1) under the program's values: job labels, ports, honorLabels,
+  the eight cAdvisor metric relabelings, the node-exporter Service's `jobLabel` label.
 - Prometheus's scrape semantics: `instance` defaults to `__address__`, labels starting with
   `__` are dropped after relabeling, `honor_labels` keeps the scraped value on a clash
   (otherwise the scraped one is renamed `exported_<name>`), an empty value is no label.
@@ -447,7 +451,10 @@ def kube_state_metrics_monitor(values: Mapping[str, Any]) -> tuple[Monitor, dict
         "jobLabel": monitor.get("jobLabel") or "app.kubernetes.io/name",
         "endpoints": [endpoint],
     }
-    return Monitor("ServiceMonitor", "monitoring", "kube-state-metrics", spec), endpoint
+    return (
+        Monitor("ServiceMonitor", "monitoring", "kube-prometheus-stack-kube-state-metrics", spec),
+        endpoint,
+    )
 
 
 def node_exporter_monitor(
