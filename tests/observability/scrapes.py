@@ -869,7 +869,14 @@ def scrapes(
                     *(
                         Sample(
                             f"jaeger_storage_bulk_index_{counter}_total",
-                            {"name": backend, "role": "tracestore", "otel_scope_name": "jaeger-v2"},
+                            {
+                                "name": backend,
+                                "role": "tracestore",
+                                # The meter's scope (otelmetrics.NewFactory: "jaeger-v2") and
+                                # the resource's service name, as on the collector's own.
+                                "otel_scope_name": "jaeger-v2",
+                                "service_name": "jaeger",
+                            },
                         )
                         for counter in ("attempts", "inserts", "errors")
                     ),
