@@ -129,14 +129,19 @@ def _ratio(numerator: str, denominator: str, on: str) -> str:
     return f"{numerator} / on ({on}) {denominator}"
 
 
-def _mesh_requests(reporter: str, app_namespace: str, codes: str = "") -> str:
+def _mesh_requests(
+    reporter: str, app_namespace: str, codes: str = "", mesh_only: bool = False
+) -> str:
     """Requests to each service of the application as one side's proxies count them, per
     second, labelled like the application's own series (`namespace`, `service`: the
-    destination's, not the reporting pod's)."""
+    destination's, not the reporting pod's). `mesh_only`: only those that came over the
+    mesh's mTLS, leaving out Prometheus's plain-text scrapes of the metrics port (PERMISSIVE,
+    components/security/mesh_policies.py), which the service's own proxy counts too."""
     code = f', response_code=~"{codes}"' if codes else ""
+    mtls = ', connection_security_policy="mutual_tls"' if mesh_only else ""
     selector = (
         f'{MESH_REQUESTS}{{reporter="{reporter}", '
-        f'destination_service_namespace="{app_namespace}"{code}}}'
+        f'destination_service_namespace="{app_namespace}"{code}{mtls}}}'
     )
     moved = (
         f'label_replace(label_replace(rate({selector}[5m]), "namespace", "$1", '
@@ -176,14 +181,15 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
         Alert(
             "mesh",
             "ServiceMetricsMissing",
-            f"{_mesh_requests('destination', app_namespace)} > 0 unless on ({BY_SERVICE}) "
+            f"{_mesh_requests('destination', app_namespace, mesh_only=True)} > 0 "
+            f"unless on ({BY_SERVICE}) "
             f"{_rate(REQUESTS)}",
             "15m",
             "warning",
             "{{ $labels.service }} answers requests but exports no request metrics: its "
             "error-rate and latency alerts cannot see it",
-            "a service's proxy counts requests it answered, while the service's own request "
-            "histogram has no series",
+            "a service's proxy counts requests it answered over the mesh, while the service's "
+            "own request histogram has no series",
             "any",
         ),
         Alert(
