@@ -17,7 +17,7 @@ from components.addons.monitoring import Monitoring
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
-from components.data.search_access import platform_retention
+from components.data.search_access import index_replicas, platform_retention
 from components.delivery.runner import DeployRunner, DeployRunnerArgs, runner_project_name
 from components.edge.layer import Edge, EdgeArgs, EdgeInputs, build_edge
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
@@ -26,6 +26,7 @@ from components.mesh.layer import MeshArgs, MeshPolicies, build_mesh
 from components.observability.layer import ObservabilityArgs, build_observability
 from components.observability.monitors import ApplicationMonitoring
 from components.security.layer import Guarded, Security, SecurityArgs, build_security
+from components.shared.ordering import LaterResource
 from components.workloads.layer import StackServices, Workloads, WorkloadsArgs, build_workloads
 from stacks import AnySettings, LocalStackSettings
 from stacks.addon_settings import JaegerSettings, LogShipperSettings
@@ -107,6 +108,9 @@ def build_platform(
     data = build_data(
         context, foundation.private_network, cluster.oidc, DataArgs.from_settings(settings, secrets)
     )
+    # Jaeger's release waits for the search bootstrap (components/addons/jaeger.py), which the
+    # workloads make below from the add-ons' roles.
+    search_bootstrap = LaterResource("the search bootstrap")
     addons = build_addons(
         context,
         cluster,
@@ -118,6 +122,7 @@ def build_platform(
             vpc_id=foundation.network.vpc_id,
             search_endpoint=data.search.endpoint,
             search_domain_arn=data.search.arn,
+            search_access_applied=search_bootstrap.output,
         ),
     )
     traffic = build_mesh(
@@ -181,9 +186,15 @@ def build_platform(
                     log_days=enabled_days(settings.addons.log_shipper),
                     trace_days=enabled_days(settings.addons.jaeger),
                 ),
+                log_replicas=(
+                    index_replicas(settings.data.search.instance_count)
+                    if settings.addons.log_shipper.enabled
+                    else None
+                ),
             ),
         ),
     )
+    search_bootstrap.resolve(workloads.search_users)
     security = build_security(
         context,
         cluster,

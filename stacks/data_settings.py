@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from stacks.aws_facts import (
     AURORA_INSTANCE_CLASSES,
     AURORA_POSTGRES_VERSIONS,
     CACHE_NODE_TYPES,
+    LOG_RETENTION_DAYS,
     OPENSEARCH_VERSIONS,
     REDIS_VERSIONS,
     REGIONS,
@@ -118,6 +119,20 @@ class SearchSettings(Settings):
     # all_access and security_manager by the search bootstrap (whose own role is the master
     # user, so that the program can apply the readers' and writers' mappings).
     administrator_arn: Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
+    # How long CloudWatch Logs keeps the domain's own logs (audit, error, slow logs).
+    log_retention_days: int
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _cloudwatch_retention(cls, days: int) -> int:
+        if days not in LOG_RETENTION_DAYS:
+            allowed = ", ".join(map(str, sorted(LOG_RETENTION_DAYS)))
+            raise invalid(
+                "logRetentionDays",
+                days,
+                f"{days} is not a CloudWatch Logs retention (allowed: {allowed})",
+            )
+        return days
 
     @model_validator(mode="after")
     def _zones_can_hold_the_nodes(self) -> SearchSettings:

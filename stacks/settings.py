@@ -584,6 +584,14 @@ class StackSettings(Settings):
                     f"{hpa.min_replicas} is below production's 2: with one replica its "
                     "PodDisruptionBudget lets a node drain take the service down",
                 )
+        users = sorted(name for name, hpa in hpas.items() if hpa.requests_per_second is not None)
+        if addons.prometheus_adapter.enabled and not users:
+            raise invalid(
+                "addons.prometheusAdapter.enabled",
+                True,
+                "no HPA scales on requestsPerSecond, the only metric it serves (allowed: false, "
+                "or give a service's autoscaling a requestsPerSecond)",
+            )
         autoscaler = addons.cluster_autoscaler
         if autoscaler.image_tag is not None:
             minor = ".".join(autoscaler.image_tag.removeprefix("v").split(".")[:2])

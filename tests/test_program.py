@@ -33,6 +33,8 @@ PROTECTED_IN_PRODUCTION = {
     "aws:elasticache/replicationGroup:ReplicationGroup",
     "aws:elasticache/subnetGroup:SubnetGroup",
     "aws:opensearch/domain:Domain",
+    # What lets the search domain publish its audit log: kept with the domain it serves.
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy",
     "aws:ec2/securityGroup:SecurityGroup",
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
     "random:index/randomId:RandomId",

@@ -56,6 +56,7 @@ def test_stack_files_state_only_what_differs_from_defaults() -> None:
             "plaidSecret",
             "alertPagerdutyRoutingKey",
             "alertSlackWebhookUrl",
+            "alertHeartbeatUrl",
             "securityFindingsPagerdutyKey",
             "operatorOidcClientSecret",
         }
@@ -175,6 +176,12 @@ def test_the_example_from_the_issue() -> None:
             "enable addons.prometheusAdapter (with Prometheus)",
         ),
         (
+            # The adapter runs only where an HPA reads what it serves.
+            {"services": {"financial-planning-api": {"autoscaling": {"requestsPerSecond": None}}}},
+            "addons.prometheusAdapter.enabled: no HPA scales on requestsPerSecond, the only "
+            "metric it serves",
+        ),
+        (
             {"addons": {"prometheusAdapter": {"enabled": True}, "monitoring": {"enabled": False}}},
             "addons.prometheusAdapter.enabled: the adapter reads from Prometheus: enable "
             "monitoring, or give prometheusUrl",
@@ -205,6 +212,10 @@ def test_the_example_from_the_issue() -> None:
         ),
         ({"natGateways": "none"}, "natGateways: 'none' is invalid: input should be 'perAz' or"),
         ({"vpcCidr": "8.8.0.0/16"}, "vpcCidr: '8.8.0.0/16' must be a /16 to /20 inside"),
+        (
+            {"data": {"search": {"logRetentionDays": 42}}},
+            "data.search.logRetentionDays: 42 is not a CloudWatch Logs retention (allowed: 1, 3,",
+        ),
         (
             {"controlPlaneLogRetentionDays": 2},
             "controlPlaneLogRetentionDays: 2 is not a CloudWatch Logs retention (allowed: 1, 3,",
@@ -284,7 +295,15 @@ def test_the_example_from_the_issue() -> None:
             "would blind it)",
         ),
         (
-            {"addons": {"monitoring": {"enabled": False}, "prometheusAdapter": {"enabled": False}}},
+            {
+                "addons": {
+                    "monitoring": {"enabled": False},
+                    "prometheusAdapter": {"enabled": False},
+                },
+                "services": {
+                    "financial-planning-api": {"autoscaling": {"requestsPerSecond": None}}
+                },
+            },
             "addons.monitoring.enabled: production is monitored (allowed: true)",
         ),
         (

@@ -92,6 +92,11 @@ class ClusterAddon(ABC):
         namespace before the release."""
         return []
 
+    def release_waits_for(self) -> Sequence[pulumi.Input[pulumi.Resource]]:
+        """Resources outside the add-ons that must exist before the chart installs (made
+        elsewhere in the program, possibly later: see shared/ordering.py)."""
+        return ()
+
     def install_objects(self, name: str, opts: pulumi.ResourceOptions) -> None:
         """Objects the add-on creates once its chart is installed (custom resources, say)."""
         return None
@@ -189,7 +194,10 @@ class HelmAddon(pulumi.ComponentResource):
             addon.chart,
             namespace=ns.metadata.name,
             values=addon.values(self.role_arn),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *prepared] or None),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*args.after, *prepared, *addon.release_waits_for()] or None,
+            ),
         )
         addon.install_objects(name, pulumi.ResourceOptions(parent=self, depends_on=[release]))
         self.release = release

@@ -35,6 +35,7 @@ from components.addons.registry import install_addons
 from components.addons.reloader import Reloader
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import ClusterContext, StackContext, with_cluster
+from components.data.search_access import index_replicas
 from components.data.secrets import RemoteSecret, SecretAccess
 from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
 from stacks.addon_settings import AddonSettings, AddonsSettings
@@ -108,6 +109,8 @@ class AddonInputs:
     # The search domain the log shipper and Jaeger write to.
     search_endpoint: pulumi.Input[str]
     search_domain_arn: pulumi.Input[str]
+    # The search bootstrap, once it has mapped the writers' roles: Jaeger installs after it.
+    search_access_applied: pulumi.Input[pulumi.Resource] | None = None
 
 
 def addon_registry(
@@ -195,7 +198,8 @@ def addon_registry(
             region=context.region,
             search_endpoint=given.search_endpoint,
             search_domain_arn=given.search_domain_arn,
-            index_replicas=1 if args.search_data_nodes > 1 else 0,
+            index_replicas=index_replicas(args.search_data_nodes),
+            search_access_applied=given.search_access_applied,
         ),
         MetricsServer(settings.metrics_server, monitored=monitored),
         ClusterAutoscaler(

@@ -6,6 +6,14 @@ each request (SigV4) with its IRSA role. Fine-grained access control lets that r
 logs-* indices only (the `log-writer` role the search bootstrap maps, see
 components/data/search_access.py), and an ISM policy deletes each index after the stack's
 retention. It reads the host's files: its namespace is privileged, with nothing else in it.
+
+One index holds every namespace's logs, so no record may decide the index's mapping for the
+others: each record's own JSON (a service's structured log, a sidecar's access log) goes under
+one key (`fields`), which the index template (components/data/search_access.py) maps as a single
+`flat_object`, and nothing else is mapped dynamically. A type clash or the field limit can then
+no longer get a record refused, nor with it (after the retries) the chunk of good records it
+came in. Fluent Bit's own containers are not read back: with `Trace_Error` its failures go to
+its stdout, which would otherwise be shipped, fail and be logged again.
 """
 
 from __future__ import annotations
@@ -16,13 +24,54 @@ from typing import Any
 import pulumi
 
 from components.addons.base import SelfMonitoredAddon
-from components.data.search_access import search_http_policy
+from components.data.search_access import LOG_FIELDS_KEY, search_http_policy
 from components.shared.conventions import PART_OF
 from components.shared.helm import HelmChart
 from stacks.addon_settings import LogShipperSettings
 
 LOGGING_NAMESPACE = "logging"
 METRICS_PORT = 2020
+# The kubelet names each container's log file <pod>_<namespace>_<container>-<id>.log.
+CONTAINER_LOGS = "/var/log/containers"
+
+
+def tail_input() -> str:
+    """Every container's log file but those of Fluent Bit's own namespace (the chart's input
+    otherwise: the docker and CRI formats, 5 MB of memory buffer per file)."""
+    return "\n".join(
+        [
+            "[INPUT]",
+            "    Name tail",
+            f"    Path {CONTAINER_LOGS}/*.log",
+            f"    Exclude_Path {CONTAINER_LOGS}/*_{LOGGING_NAMESPACE}_*.log",
+            "    multiline.parser docker, cri",
+            "    Tag kube.*",
+            "    Mem_Buf_Limit 5MB",
+            "    Skip_Long_Lines On",
+            "",
+        ]
+    )
+
+
+def kubernetes_filter() -> str:
+    """The pod's metadata on each record; a record whose log line is a JSON map gets it parsed
+    under LOG_FIELDS_KEY rather than merged into the record's top level. Annotations are left
+    out (free-form keys); labels are kept (one flat_object field in the index)."""
+    return "\n".join(
+        [
+            "[FILTER]",
+            "    Name kubernetes",
+            "    Match kube.*",
+            "    Merge_Log On",
+            f"    Merge_Log_Key {LOG_FIELDS_KEY}",
+            "    Keep_Log Off",
+            "    K8S-Logging.Parser On",
+            "    K8S-Logging.Exclude On",
+            "    Labels On",
+            "    Annotations Off",
+            "",
+        ]
+    )
 
 
 def opensearch_output(endpoint: str, region: str) -> str:
@@ -89,6 +138,8 @@ class LogShipper(SelfMonitoredAddon):
             },
             "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
             "config": {
+                "inputs": tail_input(),
+                "filters": kubernetes_filter(),
                 "outputs": pulumi.Output.from_input(self.search_endpoint).apply(
                     lambda endpoint: opensearch_output(endpoint, self.region)
                 ),

@@ -114,15 +114,23 @@ class SearchAccess:
     mappings: dict[str, list[pulumi.Output[str]]]
     # ISM policy id -> the indices it deletes and when (the add-ons' logs and traces).
     retention: Mapping[str, IndexRetention] = dataclasses.field(default_factory=dict)
+    # The container logs' replica shards, where logs are shipped (their index template).
+    log_replicas: int | None = None
 
     def with_writers(
         self,
         writers: Mapping[str, list[pulumi.Output[str]]],
         retention: Mapping[str, IndexRetention],
+        log_replicas: int | None = None,
     ) -> SearchAccess:
-        """This access, with the add-ons' writers (made after the data tier) and their
-        indices' retention."""
-        return dataclasses.replace(self, mappings={**self.mappings, **writers}, retention=retention)
+        """This access, with the add-ons' writers (made after the data tier), their indices'
+        retention and the log indices' replicas."""
+        return dataclasses.replace(
+            self,
+            mappings={**self.mappings, **writers},
+            retention=retention,
+            log_replicas=log_replicas,
+        )
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,7 @@ def build_workloads(
             administrator_arn=search.administrator_arn,
             mappings=search.mappings,
             retention=search.retention,
+            log_replicas=search.log_replicas,
         ),
         opts=with_cluster(context, cluster),
     )

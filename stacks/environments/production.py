@@ -64,6 +64,8 @@ DATA: dict[str, Any] = {
         "instanceCount": 3,
         "dedicatedMasterType": "m6g.large.search",
         "volumeSizeGib": 200,
+        # The domain's audit, error and slow logs in CloudWatch: a year.
+        "logRetentionDays": 365,
     },
 }
 

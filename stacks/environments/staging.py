@@ -104,6 +104,7 @@ DEFAULTS: dict[str, Any] = deep_merge(
                 "instanceCount": 1,
                 "dedicatedMasterType": None,
                 "volumeSizeGib": 20,
+                "logRetentionDays": 30,
             },
         },
         "access": {"developersMayEdit": True},

@@ -46,8 +46,13 @@ def instances(run: StackRun) -> list[dict[str, Any]]:
 
 
 def data_key(run: StackRun, component: str) -> RecordedResource:
-    """The store's own key: the one KMS key of its component."""
-    [key] = [r for r in children_of(run, run.one(component)) if r.type == "aws:kms/key:Key"]
+    """The store's own key: the one KMS key of its component that encrypts its data (the
+    search domain has a second, for the logs it publishes)."""
+    [key] = [
+        r
+        for r in children_of(run, run.one(component))
+        if r.type == "aws:kms/key:Key" and "published logs" not in r.inputs["description"]
+    ]
     return key
 
 
@@ -229,6 +234,61 @@ def test_search_domain_is_private_encrypted_and_access_controlled(stack_run: Sta
     assert set(domain["vpcOptions"]["subnetIds"]) <= private
 
 
+# Requirements as literals: how long each stack keeps the domain's own logs, and the log types
+# OpenSearch Service publishes (API reference, LogPublishingOption: the four keys).
+SEARCH_LOG_DAYS = {"production": 365, "staging": 30}
+SEARCH_LOG_TYPES = {"AUDIT_LOGS", "ES_APPLICATION_LOGS", "INDEX_SLOW_LOGS", "SEARCH_SLOW_LOGS"}
+
+
+def test_the_search_domain_publishes_its_logs_to_encrypted_log_groups(stack_run: StackRun) -> None:
+    """Audit, error and slow logs, each to its own log group, encrypted with a key CloudWatch
+    Logs may use for those groups only, kept the stack's days; a resource policy lets
+    OpenSearch Service (and only for this domain of this account) write them, and the domain
+    waits for it (the service checks it on create and update). AUDIT_LOGS needs fine-grained
+    access control (OpenSearch Service developer guide, "Monitoring audit logs")."""
+    domain = stack_run.one(SEARCH)
+    name = domain.inputs["domainName"]
+    options = {o["logType"]: o for o in domain.inputs["logPublishingOptions"]}
+    assert set(options) == SEARCH_LOG_TYPES
+    assert all(o["enabled"] for o in options.values())
+    assert domain.inputs["advancedSecurityOptions"]["enabled"] is True
+    groups = {g.state["arn"]: g for g in stack_run.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    prefix = f"/aws/opensearch/domains/{name}/"
+    for option in options.values():
+        group = groups[option["cloudwatchLogGroupArn"]]
+        assert group.inputs["name"].startswith(prefix)
+        assert group.inputs["retentionInDays"] == SEARCH_LOG_DAYS[stack_run.stack]
+        assert group.protect == (stack_run.stack == "production")
+        key = [
+            k
+            for k in stack_run.of_type("aws:kms/key:Key")
+            if k.state["arn"] == group.inputs["kmsKeyId"]
+        ]
+        [key_policy] = key
+        logs = [
+            st
+            for st in json.loads(key_policy.inputs["policy"])["Statement"]
+            if st["Principal"].get("Service") == "logs.us-east-1.amazonaws.com"
+        ]
+        [use] = logs
+        pattern = use["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+        assert pattern.endswith(f":log-group:{prefix}*")
+    assert len({o["cloudwatchLogGroupArn"] for o in options.values()}) == 4
+    [resource_policy] = stack_run.of_type("aws:cloudwatch/logResourcePolicy:LogResourcePolicy")
+    [statement] = json.loads(resource_policy.inputs["policyDocument"])["Statement"]
+    assert statement["Principal"] == {"Service": "es.amazonaws.com"}
+    assert sorted(statement["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    # Exactly the four groups (and their streams).
+    assert sorted(statement["Resource"]) == sorted(f"{arn}:*" for arn in options_arns(options))
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"] == domain.state["arn"]
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+    assert resource_policy.urn in domain.dependencies
+
+
+def options_arns(options: dict[str, Any]) -> list[str]:
+    return [str(o["cloudwatchLogGroupArn"]) for o in options.values()]
+
+
 def test_production_search_is_zone_aware_with_dedicated_masters(production: StackRun) -> None:
     config = production.one(SEARCH).inputs["clusterConfig"]
     assert config["zoneAwarenessEnabled"] is True
@@ -406,6 +466,7 @@ def test_no_credential_appears_in_plain_text(stack_run: StackRun, tmp_path: Path
             "plaidSecret",
             "alertPagerdutyRoutingKey",
             "alertSlackWebhookUrl",
+            "alertHeartbeatUrl",
             *(["operatorOidcClientSecret"] if signs_operators_in(stack_run) else []),
         )
     ]

@@ -157,6 +157,9 @@ def test_bad_edge_settings_fail_with_one_line(edge: dict[str, Any], expected: st
                     "monitoring": {"enabled": False},
                     "prometheusAdapter": {"enabled": False},
                 },
+                "services": {
+                    "financial-planning-api": {"autoscaling": {"requestsPerSecond": None}}
+                },
                 "environment": "staging",
             },
             "edge.operatorUis: grafana is the monitoring add-on's UI (enable addons.monitoring, "

@@ -60,7 +60,11 @@ def test_each_hpa_targets_its_own_deployment(stack_run: StackRun) -> None:
         assert objects(stack_run, "HorizontalPodAutoscaler")[name]["apiVersion"] == "autoscaling/v2"
 
 
-def test_the_api_scales_on_cpu_and_memory_and_the_others_on_cpu(stack_run: StackRun) -> None:
+def test_the_api_scales_on_cpu_memory_and_request_rate_and_the_others_on_cpu(
+    stack_run: StackRun,
+) -> None:
+    """The seed: the API scales on CPU, memory and custom metrics (its requests per second,
+    which prometheus-adapter serves per pod)."""
     found = hpas(stack_run)
     assert found["financial-planning-api"]["metrics"] == [
         CPU_70,
@@ -69,6 +73,13 @@ def test_the_api_scales_on_cpu_and_memory_and_the_others_on_cpu(stack_run: Stack
             "resource": {
                 "name": "memory",
                 "target": {"type": "Utilization", "averageUtilization": 80},
+            },
+        },
+        {
+            "type": "Pods",
+            "pods": {
+                "metric": {"name": "http_requests_per_second"},
+                "target": {"type": "AverageValue", "averageValue": "50"},
             },
         },
     ]
@@ -138,14 +149,22 @@ def test_the_api_scales_on_request_rate_once_prometheus_adapter_serves_it() -> N
 def test_the_adapter_reads_the_monitoring_prometheus_by_default(stack_run: StackRun) -> None:
     adapter = helm_release(stack_run, "prometheus-adapter").inputs["values"]
     assert adapter["prometheus"]["url"] == "http://monitoring-prometheus.monitoring.svc:9090"
-    # No HPA uses the request rate unless its settings ask.
-    assert all(m["type"] == "Resource" for h in hpas(stack_run).values() for m in h["metrics"])
+    # Its one user: the API, on CPU, memory and requests per second (the seed's custom metric).
+    users = {
+        name: [m["pods"]["target"]["averageValue"] for m in h["metrics"] if m["type"] == "Pods"]
+        for name, h in hpas(stack_run).items()
+    }
+    assert {name: rps for name, rps in users.items() if rps} == {"financial-planning-api": ["50"]}
+    api = hpas(stack_run)["financial-planning-api"]["metrics"]
+    assert [m["resource"]["name"] for m in api if m["type"] == "Resource"] == ["cpu", "memory"]
 
 
 def test_without_prometheus_nothing_scales_on_request_rate() -> None:
     run = run_with(
         "staging",
         addons={"monitoring": {"enabled": False}, "prometheusAdapter": {"enabled": False}},
+        # Without Prometheus nothing serves the API's request rate.
+        services={"financial-planning-api": {"autoscaling": {"requestsPerSecond": None}}},
         # Grafana and Prometheus are monitoring's: the edge serves no operator UI then.
         edge={"operatorUis": []},
     )
