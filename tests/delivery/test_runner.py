@@ -152,7 +152,15 @@ def test_the_runner_sits_in_the_clusters_private_subnets_and_reaches_only_its_ap
     project = part(stack_run, PROJECT)
     vpc_config = project.inputs["vpcConfig"]
     cluster = stack_run.one("aws:eks/cluster:Cluster")
-    assert vpc_config["subnets"] == cluster.inputs["vpcConfig"]["subnetIds"]
+    # The nodes' private subnets (NAT out, the API endpoint's interfaces in reach), not the
+    # control plane's own small subnets.
+    node_subnets = {
+        subnet
+        for group in stack_run.of_type("aws:eks/nodeGroup:NodeGroup")
+        for subnet in group.inputs["subnetIds"]
+    }
+    assert set(vpc_config["subnets"]) == node_subnets
+    assert not set(vpc_config["subnets"]) & set(cluster.inputs["vpcConfig"]["subnetIds"])
     [vpc] = stack_run.of_type("aws:ec2/vpc:Vpc")
     assert vpc_config["vpcId"] == vpc.id
     group = part(stack_run, GROUP)
