@@ -2,9 +2,10 @@
 
 Renders the stack at BASE (in a temporary git worktree) and in the work tree, offline, and
 prints, in `pulumi up`'s terms: resources created, deleted, re-created (URN changed without an
-alias), moved (alias), and updated, with each changed input path. Protected resources are
-marked; an update that makes EKS replace every node of a group says "rolls nodes". Exits 1
-when a protected resource would be deleted or re-created.
+alias), moved (alias), replaced (an input the provider cannot change in place) and updated
+(in place), with each changed input path. Protected resources are marked; an update that makes EKS
+replace every node of a group says "rolls nodes". Exits 1 when a protected resource would be
+deleted, re-created or replaced.
 """
 
 from __future__ import annotations
@@ -28,6 +29,48 @@ ROLLS_NODES = {
     "aws:ec2/launchTemplate:LaunchTemplate": None,
     "aws:eks/nodeGroup:NodeGroup": {"amiType", "version", "launchTemplate", "releaseVersion"},
 }
+
+
+# Inputs whose change makes the provider replace the resource rather than update it: pulumi-aws
+# wraps terraform-provider-aws, whose schemas mark them ForceNew (internal/service/eks/
+# cluster.go, node_group.go, addon.go). Anything else changed on these types is updated in place
+# (a cluster's `version` by UpdateClusterVersion, a node group's by UpdateNodegroupVersion, an
+# add-on's `addonVersion` by UpdateAddon).
+REPLACED_ON = {
+    "aws:eks/cluster:Cluster": {
+        "name",
+        "roleArn",
+        "bootstrapSelfManagedAddons",
+        "accessConfig.bootstrapClusterCreatorAdminPermissions",
+        "kubernetesNetworkConfig.ipFamily",
+        "kubernetesNetworkConfig.serviceIpv4Cidr",
+        "remoteNetworkConfig",
+        "outpostConfig",
+    },
+    "aws:eks/nodeGroup:NodeGroup": {
+        "amiType",
+        "capacityType",
+        "clusterName",
+        "diskSize",
+        "instanceTypes",
+        "launchTemplate.id",
+        "launchTemplate.name",
+        "nodeGroupName",
+        "nodeGroupNamePrefix",
+        "nodeRoleArn",
+        "remoteAccess",
+        "subnetIds",
+    },
+    "aws:eks/addon:Addon": {"addonName", "clusterName"},
+}
+
+
+def replacing(type_: str, paths: list[str]) -> list[str]:
+    """The changed paths that make the provider replace a resource of `type_`."""
+    keys = REPLACED_ON.get(type_, set())
+    return [
+        p for p in paths if any(p == k or p.startswith((f"{k}.", f"{k}[")) for k in keys)
+    ]
 
 
 def render(project_dir: Path, stack: str, out: Path) -> dict[str, dict[str, Any]]:
@@ -78,6 +121,7 @@ def report(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) 
     )
     lines = [difference.report()] if not difference.empty else []
     moved_to = {new: old for old, new in difference.moved}
+    replaced_protected = False
     for urn, resource in sorted(after.items()):
         previous = before.get(urn) or before.get(moved_to.get(urn, ""))
         if previous is None:
@@ -85,10 +129,18 @@ def report(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) 
         paths = list(changed_paths(previous["inputs"], resource["inputs"]))
         if paths:
             marks = " [PROTECTED]" if resource["protect"] else ""
+            forcing = replacing(resource["type"], paths)
+            if forcing:
+                replaced_protected = replaced_protected or resource["protect"]
+                reason = ", ".join(forcing)
+                lines.append(f"replaced{marks} (by {reason}): {urn}: {', '.join(paths)}")
+                continue
             marks += " [rolls nodes]" if rolls_nodes(resource["type"], paths) else ""
             lines.append(f"updated{marks}: {urn}: {', '.join(paths)}")
-    dangerous = any(e.protect for e in difference.deleted) or any(
-        old.protect for old, _ in difference.recreated
+    dangerous = (
+        replaced_protected
+        or any(e.protect for e in difference.deleted)
+        or any(old.protect for old, _ in difference.recreated)
     )
     return "\n".join(line for line in lines if line), dangerous
 

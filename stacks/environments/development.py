@@ -42,7 +42,7 @@ SERVICES["ml-service"] = {
 SERVICES["document-service"] = {**_SMALL, "documentsBucket": False}
 
 DEFAULTS: dict[str, Any] = {
-    "kubernetesVersion": "1.33",
+    "kubernetesVersion": "1.35",
     # kind's local registry (README, "Development stack").
     "imageRegistry": "localhost:5001/financial-planning",
     "application": {"namespace": "financial-planning-dev", "logLevel": "debug"},
