@@ -14,7 +14,8 @@ document is judged by its kind:
   writes the controllers need on what nothing can tag are listed, with their reasons, per role
   in `DELEGATED_WRITES`;
 - key (KMS key policy): `kms:*` only for this account's root (the account administers its key;
-  `Resource: "*"` there means the key itself); services only under a condition;
+  `Resource: "*"` there means the key itself); services only under a condition, except the
+  grants in `UNCONDITIONED_KEY_GRANTS` (each with the AWS guide that states it so);
 - trust (assume-role policy): a web identity trust pins both `sub` (one service account) and
   `aud` (`sts.amazonaws.com`); other trusts name an AWS service, never `*`.
 """
@@ -182,6 +183,25 @@ def _delegated(document: Document, actions: list[str]) -> bool:
     )
 
 
+# Key grants to a service without a condition, each with its source: the only ones allowed.
+UNCONDITIONED_KEY_GRANTS: dict[tuple[str, str], str] = {
+    # CloudTrail User Guide, "Configure AWS KMS key policies for CloudTrail", "Granting decrypt
+    # permissions for trails": the statement a trail needs to be created or updated when its
+    # bucket uses an S3 Bucket Key with the key, given there with no condition.
+    ("cloudtrail.amazonaws.com", "kms:Decrypt"): "a trail's bucket with an S3 Bucket Key",
+}
+
+
+def _unconditioned_grant_allowed(principal: Any, actions: list[str]) -> bool:
+    services = _listed((principal or {}).get("Service")) if isinstance(principal, dict) else []
+    return (
+        isinstance(principal, dict)
+        and set(principal) == {"Service"}
+        and bool(actions)
+        and all((str(s), a) in UNCONDITIONED_KEY_GRANTS for s in services for a in actions)
+    )
+
+
 def problems(document: Document, own: Owned) -> list[str]:
     found: list[str] = []
     root = f"arn:aws:iam::{ACCOUNT_ID}:root"
@@ -208,7 +228,11 @@ def problems(document: Document, own: Owned) -> list[str]:
         if principal == "*" or principal == {"AWS": "*"}:
             found.append(f"{where}: allows any principal")
         if document.kind == "key":
-            if principal != {"AWS": root} and condition is None:
+            if (
+                principal != {"AWS": root}
+                and condition is None
+                and not _unconditioned_grant_allowed(principal, actions)
+            ):
                 found.append(f"{where}: a key grant to {principal} without a condition")
             continue
         writes = [a for a in actions if not _is_read(a) and a not in RESOURCELESS_WRITES]

@@ -19,25 +19,53 @@ FINDING_SEVERITY = 4
 
 
 def trail_key_policy(account_id: str, region: str, trail_name: str) -> str:
-    """The account administers the key; CloudTrail may encrypt this trail's logs only."""
+    """The account administers the key; CloudTrail's three required sections for a trail, as
+    the CloudTrail User Guide states them ("Configure AWS KMS key policies for CloudTrail"):
+
+    - encrypt: `kms:GenerateDataKey*` for this trail (`aws:SourceArn`) and log files of this
+      account's trails (the `aws:cloudtrail:arn` encryption context);
+    - decrypt: `kms:Decrypt` for CloudTrail, which creating or updating a trail needs when its
+      bucket uses an S3 Bucket Key with this key (the trail's bucket does, see
+      components/shared/s3.py); the guide's statement carries no condition;
+    - describe: `kms:DescribeKey` for this trail (`aws:SourceArn`) and under no encryption
+      context condition: DescribeKey takes no encryption context, so such a condition never
+      matches it. The guide names the key's ARN as its resource; in the key's own policy `*` is
+      that key (its ARN is not known before the key exists).
+    """
     trail_arn = f"arn:{PARTITION}:cloudtrail:{region}:{account_id}:trail/{trail_name}"
+    this_trail = {"StringEquals": {"aws:SourceArn": trail_arn}}
     return policy_document(
         [
             account_administration(account_id),
             {
-                "Sid": "CloudTrailEncryptsThisTrail",
+                "Sid": "AllowCloudTrailEncryptLogs",
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": ["kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Action": "kms:GenerateDataKey*",
                 "Resource": "*",
                 "Condition": {
-                    "StringEquals": {"aws:SourceArn": trail_arn},
+                    **this_trail,
                     "StringLike": {
                         "kms:EncryptionContext:aws:cloudtrail:arn": (
                             f"arn:{PARTITION}:cloudtrail:*:{account_id}:trail/*"
                         )
                     },
                 },
+            },
+            {
+                "Sid": "AllowCloudTrailDecryptTrail",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+            },
+            {
+                "Sid": "AllowCloudTrailAccess",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+                "Condition": this_trail,
             },
         ]
     )
