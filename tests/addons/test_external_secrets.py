@@ -170,6 +170,46 @@ def test_production_runs_two_operators_and_staging_one(
         }
 
 
+# What each of the chart's Deployments reads for its placement (external-secrets chart 0.19.2,
+# templates/deployment.yaml `.Values.*`, webhook-deployment.yaml `.Values.webhook.*`,
+# cert-controller-deployment.yaml `.Values.certController.*`): nodeSelector (else
+# global.nodeSelector), priorityClassName, resources, replicaCount; the webhook's budget from
+# webhook-poddisruptionbudget.yaml (`webhook.podDisruptionBudget.enabled`, maxUnavailable
+# before minAvailable).
+PLACEMENT_KEYS = ("nodeSelector", "priorityClassName", "resources")
+
+
+def test_the_webhook_and_cert_controller_are_placed_like_the_controller(
+    stack_run: StackRun,
+) -> None:
+    values = helm_release(stack_run, "external-secrets").inputs["values"]
+    controller = {key: values[key] for key in PLACEMENT_KEYS}
+    assert controller["nodeSelector"] == {"workload-class": "general"}
+    assert controller["priorityClassName"] == "platform-critical"
+    for component in ("webhook", "certController"):
+        assert {key: values[component][key] for key in PLACEMENT_KEYS} == controller, component
+    replicas = values["replicaCount"]
+    assert values["webhook"]["replicaCount"] == replicas
+    assert values["webhook"]["podDisruptionBudget"] == {
+        "enabled": replicas > 1,
+        "maxUnavailable": 1,
+    }
+    assert values["certController"]["replicaCount"] == 1
+
+
+def test_production_runs_two_webhooks_behind_a_budget(production: StackRun) -> None:
+    webhook = helm_release(production, "external-secrets").inputs["values"]["webhook"]
+    assert webhook["replicaCount"] == 2
+    assert webhook["podDisruptionBudget"]["enabled"] is True
+
+
+def test_the_capacity_check_counts_the_webhook_and_cert_controller(production: StackRun) -> None:
+    settings = production.namespace["settings"]
+    pods = dict((id(addon), n) for addon, n in settings.addons.controllers())
+    # Controller and webhook at `replicas` each, one cert controller.
+    assert pods[id(settings.addons.external_secrets)] == 2 * 2 + 1
+
+
 def test_every_secret_name_is_one_secrets_manager_accepts(stack_run: StackRun) -> None:
     # Secrets Manager CreateSecret: Name up to 512 of letters, digits and /_+=.@-; a name
     # ending in a hyphen and six characters would collide with the ARN's random suffix.
