@@ -323,9 +323,10 @@ def test_the_example_from_the_issue() -> None:
             "services.document-service.resources.requests.memory: 15Gi does not fit r5.large",
         ),
         (
-            {"services": {"ml-service": {"replicas": 2}}},
-            "services.ml-service.replicas: 2 replicas cannot share a ReadWriteOnce "
-            "persistentVolume (allowed: 0 or 1, by hand)",
+            # One GPU per pod, five GPU nodes at most (each pod has a cache volume of its own).
+            {"services": {"ml-service": {"replicas": 6}}},
+            "nodeGroups.gpu.maxSize: cannot hold its workloads at their maximum (gpu: demand "
+            "12300m CPU, 49920Mi memory, 6 GPU, 6 pods;",
         ),
         (
             {"services": {"user-service": {"imageTag": "latest"}}},

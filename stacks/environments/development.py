@@ -36,7 +36,7 @@ SERVICES["ml-service"] = {
     **_SMALL,
     "workloadClass": "general",
     "gpus": 0,
-    "persistentVolume": {"mountPath": "/models", "sizeGib": 5},
+    "cacheVolume": {"mountPath": "/models", "sizeGib": 5},
 }
 # No S3: document-service runs without its bucket (DOCUMENTS_BUCKET is unset).
 SERVICES["document-service"] = {**_SMALL, "documentsBucket": False}
