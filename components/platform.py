@@ -187,6 +187,8 @@ def build_platform(
             aws_callers=list(data.service_roles),
             platform_namespaces=sorted({a.namespace_name for a in addons.installed.values()}),
             mesh_crds=addons.installed.get(IstioBase.name),
+            vpc_id=foundation.private_network.vpc_id,
+            private_subnet_ids=foundation.private_network.subnet_ids,
         ),
     )
     edge = (

@@ -136,7 +136,8 @@ MANAGED_NODE_AGENTS = (
         "kubernetes-sigs/aws-ebs-csi-driver helm-chart 2.64.0 values.yaml, templates/_node.tpl",
     ),
 )
-# GuardDuty's runtime agent, where this stack runs GuardDuty: its default requests.
+# GuardDuty's runtime agent, wherever runtime monitoring covers the cluster (this stack's
+# GuardDuty or the organisation's): its default requests.
 GUARDDUTY_AGENT = NodeAgent(
     "aws-guardduty-agent",
     Demand(200, 256, 0, 1),
@@ -174,13 +175,13 @@ def allocatable(capacity: InstanceCapacity) -> Demand:
 
 
 def node_agents(
-    addons: AddonsSettings, guard_duty: bool, gpu_nodes: bool
+    addons: AddonsSettings, guard_duty_agent: bool, gpu_nodes: bool
 ) -> tuple[NodeAgent, ...]:
     """Every pod a node runs before any workload: the managed add-ons', GuardDuty's and the
     enabled charts' DaemonSets (Istio's CNI agent, Fluent Bit and node-exporter tolerate every
     taint; the NVIDIA device plugin runs on GPU nodes only)."""
     agents = list(MANAGED_NODE_AGENTS)
-    if guard_duty:
+    if guard_duty_agent:
         agents.append(GUARDDUTY_AGENT)
     rendered: list[tuple[str, bool, AddonResources]] = [
         ("istio-cni", addons.mesh.enabled, ISTIO_CNI_RESOURCES),
@@ -249,14 +250,14 @@ class PlatformLoad:
 
 
 def platform_load(
-    addons: AddonsSettings, guard_duty: bool, first_types: Mapping[WorkloadClass, str]
+    addons: AddonsSettings, guard_duty_agent: bool, first_types: Mapping[WorkloadClass, str]
 ) -> PlatformLoad:
     mesh = addons.mesh
     sidecar = requests_of(mesh.sidecar) - Demand(pods=1) if mesh.enabled else Demand()
     return PlatformLoad(
         agents={
             workload_class: node_agents(
-                addons, guard_duty, gpu_nodes=INSTANCE_TYPES[first_type].gpus > 0
+                addons, guard_duty_agent, gpu_nodes=INSTANCE_TYPES[first_type].gpus > 0
             )
             for workload_class, first_type in first_types.items()
         },

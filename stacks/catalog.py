@@ -351,7 +351,7 @@ SERVICE_CATALOG: dict[str, dict[str, Any]] = {
         verticalScaling={
             "updateMode": "Off",
             "minAllowed": {"cpu": "1", "memory": "4Gi"},
-            "maxAllowed": {"cpu": "3", "memory": "12Gi"},
+            "maxAllowed": {"cpu": "3500m", "memory": "12Gi"},
         },
         gpus=1,
         secretEnv={"OPENAI_API_KEY": "api-credentials/openai-api-key"},

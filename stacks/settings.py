@@ -322,10 +322,26 @@ class SecuritySettings(Settings):
     # GuardDuty with EKS audit-log and runtime monitoring (one detector per account and region:
     # turn off where the organisation already runs one, and enable EKS protection there).
     guard_duty: bool
+    # GuardDuty's runtime agent runs on the nodes (a DaemonSet requesting 200m and 256Mi on
+    # each, counted by the capacity check): installed by this stack where `guardDuty`, or by
+    # the organisation's GuardDuty (automated agent configuration) where it covers the stack.
+    # False only where neither runs runtime monitoring on this cluster.
+    guard_duty_agent: bool = True
     # A multi-region CloudTrail trail of this stack's own, for accounts without an
     # organisation trail.
     cloud_trail: bool
     trail_retention_days: Annotated[int, Field(ge=90, le=3650)] = 365
+
+    @model_validator(mode="after")
+    def _agent_where_guardduty_runs(self) -> SecuritySettings:
+        if self.guard_duty and not self.guard_duty_agent:
+            raise invalid(
+                "guardDutyAgent",
+                False,
+                "this stack's GuardDuty installs its runtime agent on every node (allowed: "
+                "true, or guardDuty: false)",
+            )
+        return self
 
 
 class RetentionSettings(Settings):
@@ -683,7 +699,7 @@ class StackSettings(Settings):
         """What the platform runs beside the services (node agents, controllers, sidecars)."""
         return platform_load(
             self.addons,
-            self.security.guard_duty,
+            self.security.guard_duty_agent,
             {c: first for c, (first, _) in self.group_plans().items()},
         )
 
@@ -768,7 +784,8 @@ class StackSettings(Settings):
         cpu_room, memory_room = room.cpu_millicores, room.memory_mib
         where = f"services.{name}"
         vpa = service.vertical_scaling
-        # Its requests, and the most its VPA may raise them to, fit one node.
+        # Its requests, and the most its VPA may raise them to (what it controls, where it
+        # acts: an `Off` VPA only recommends), fit one node.
         for key, bounds in (
             ("resources.requests", service.resources.requests),
             ("verticalScaling.maxAllowed", vpa.max_allowed),
@@ -777,6 +794,9 @@ class StackSettings(Settings):
                 ("cpu", bounds.cpu, cpu_millicores(bounds.cpu), cpu_room, "m"),
                 ("memory", bounds.memory, memory_mib(bounds.memory), memory_room, "Mi"),
             ):
+                applied = vpa.update_mode != "Off" and resource in vpa.controlled_resources
+                if key == "verticalScaling.maxAllowed" and not applied:
+                    continue
                 if requested > room:
                     raise invalid(
                         f"{where}.{key}.{resource}",

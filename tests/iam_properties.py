@@ -8,7 +8,8 @@ document is judged by its kind:
   no `Action: "*"`, no service-wide `service:*`; a write or permission-management action on
   `Resource: "*"` only under a condition, or if it is on `RESOURCELESS_WRITES`; `iam:PassRole`
   only on named roles; every resource ARN is one of this stack's resources or AWS-managed;
-  an `Allow` to `Principal: "*"` never;
+  an `Allow` to `Principal: "*"` never, except in a VPC endpoint policy that denies every
+  principal of another account (`account_fenced`);
   resources that others create for the stack (the ALB the load balancer controller makes)
   count as the stack's where the statement's condition pins a tag to this stack's cluster;
   writes the controllers need on what nothing can tag are listed, with their reasons, per role
@@ -202,7 +203,27 @@ def _unconditioned_grant_allowed(principal: Any, actions: list[str]) -> bool:
     )
 
 
+def account_fenced(document: Document) -> bool:
+    """A VPC endpoint policy that denies everything to principals of other accounts: its
+    Allow of everything then reaches this account's principals only, as GuardDuty's
+    prerequisite page gives the guardduty-data endpoint's policy (GuardDuty User Guide,
+    "Prerequisite - Creating an Amazon VPC endpoint")."""
+    if "aws:ec2/vpcEndpoint:VpcEndpoint" not in document.where:
+        return False
+    return any(
+        statement.get("Effect") == "Deny"
+        and statement.get("Action") == "*"
+        and statement.get("Resource") == "*"
+        and statement.get("Principal") == "*"
+        and statement.get("Condition")
+        == {"StringNotEquals": {"aws:PrincipalAccount": ACCOUNT_ID}}
+        for statement in _listed(document.body.get("Statement"))
+    )
+
+
 def problems(document: Document, own: Owned) -> list[str]:
+    if account_fenced(document):
+        return []
     found: list[str] = []
     root = f"arn:aws:iam::{ACCOUNT_ID}:root"
     for number, statement in enumerate(_listed(document.body.get("Statement"))):

@@ -34,7 +34,7 @@ from components.context import ClusterContext, StackContext, with_cluster
 from components.data.search_access import SEARCH_BOOTSTRAP_NAMESPACE
 from components.edge.rate_limit import GRPC_PORT as RATE_LIMIT_GRPC
 from components.foundation.network import subnet_layout
-from components.security.audit import AuditArgs, AuditTrail
+from components.security.audit import AuditArgs, AuditTrail, RuntimeAgentArgs
 from components.security.mesh_policies import MeshPolicies, MeshPoliciesArgs
 from components.security.network_policies import (
     AppNetworkPolicies,
@@ -116,6 +116,8 @@ APPLICATION_PEERS: dict[str, list[int]] = {TRACING_NAMESPACE: [OTLP_GRPC_PORT]}
 @dataclass(frozen=True)
 class SecurityArgs:
     vpc_cidr: str
+    # The cluster's Kubernetes minor (GuardDuty's agent add-on runs EKS's default for it).
+    kubernetes_version: str
     app_namespace: str
     services: Mapping[ServiceName, ServiceSettings]
     developers_may_edit: bool
@@ -131,6 +133,7 @@ class SecurityArgs:
     ) -> SecurityArgs:
         return cls(
             vpc_cidr=settings.vpc_cidr,
+            kubernetes_version=settings.kubernetes_version,
             app_namespace=settings.application.namespace,
             services=settings.services,
             developers_may_edit=settings.access.developers_may_edit,
@@ -150,6 +153,9 @@ class Guarded:
     platform_namespaces: Sequence[str]
     # The mesh's CRDs (Istio's base chart), when the mesh runs: its policies need them.
     mesh_crds: pulumi.Resource | None = None
+    # The VPC and private subnets (GuardDuty's agent endpoint goes there).
+    vpc_id: pulumi.Input[str] | None = None
+    private_subnet_ids: Sequence[pulumi.Input[str]] = ()
 
 
 @dataclass(frozen=True)
@@ -235,6 +241,18 @@ def build_security(
             trail_retention_days=args.settings.trail_retention_days,
             protect=context.protect,
             findings_pager_key=args.findings_pager_key,
+            runtime_agent=(
+                RuntimeAgentArgs(
+                    cluster_name=cluster.name,
+                    kubernetes_version=args.kubernetes_version,
+                    vpc_id=guarded.vpc_id,
+                    vpc_cidr=args.vpc_cidr,
+                    subnet_ids=guarded.private_subnet_ids,
+                    depends_on=cluster.ready,
+                )
+                if guarded.vpc_id is not None
+                else None
+            ),
         ),
         opts=context.with_aws,
     )

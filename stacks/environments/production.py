@@ -13,9 +13,9 @@ from stacks.catalog import SERVICE_CATALOG
 # first: the cluster autoscaler plans with the first type and on-demand managed node groups
 # launch in list order, so larger types only ever act as fallbacks (see README, "Node groups").
 # General and compute start at xlarge: beside what every node runs (the kubelet's reservation,
-# the add-ons' and GuardDuty's agents: stacks/capacity.py) a large node leaves 1430m, which
-# neither holds the API's and simulation's largest pods nor, 20 of them, the general class's
-# maxima (about 32 cores).
+# the add-ons' and GuardDuty's agents: stacks/capacity.py) a large node leaves 1430m CPU, and
+# twenty of them cannot hold the general class's maxima (about 32 cores); a c5.large leaves
+# 2594Mi, less than simulation's largest pod (its VPA may raise it to 2.5 GiB, plus sidecar).
 NODE_GROUPS: dict[str, Any] = {
     "general": {
         "instanceTypes": ["m5.xlarge", "m5.2xlarge"],

@@ -76,11 +76,12 @@ def agents_of(run: StackRun, workload_class: str) -> dict[str, Demand]:
     return {agent.name: agent.requests for agent in load.agents[workload_class]}
 
 
-def test_guardduty_s_agent_runs_where_guardduty_does(stack_run: StackRun) -> None:
-    guard_duty = stack_run.namespace["settings"].security.guard_duty
+def test_guardduty_s_agent_is_counted_where_runtime_monitoring_runs(stack_run: StackRun) -> None:
+    # Production's own GuardDuty, staging's organisation's: both put the agent on every node.
+    assert stack_run.namespace["settings"].security.guard_duty_agent
     for workload_class in ("general", "compute", "memory", "gpu"):
         agents = agents_of(stack_run, workload_class)
-        if guard_duty:
+        if stack_run.namespace["settings"].security.guard_duty_agent:
             # GuardDuty User Guide, "Configure EKS add-on parameters": default requests.
             assert agents["aws-guardduty-agent"] == Demand(200, 256, 0, 1)
         else:
@@ -129,9 +130,22 @@ def test_the_old_reserve_was_too_small_for_the_general_group_on_large_nodes() ->
 def test_a_pod_must_fit_a_node_beside_the_agents_and_its_sidecar(production: StackRun) -> None:
     settings = production.namespace["settings"]
     load = settings.platform_load()
-    room = pod_room(INSTANCE_TYPES["g4dn.xlarge"], load.agents["gpu"]) - load.sidecar
-    # ml-service's largest pod (the VPA's maxAllowed, 3 CPUs) fits a g4dn.xlarge.
-    assert room.cpu_millicores >= 3000 > room.cpu_millicores - 400
+    room = pod_room(INSTANCE_TYPES["c5.large"], load.agents["compute"]) - load.sidecar
+    assert room.memory_mib == 2466
+    # simulation's VPA sizes memory (Recreate) up to 2560Mi: more than a c5.large leaves it.
+    message = settings_error(
+        "production", FILED, nodeGroups={"compute": {"instanceTypes": ["c5.large", "c5.xlarge"]}}
+    )
+    assert message.startswith(
+        "services.simulation-service.verticalScaling.maxAllowed.memory: 2560Mi does not fit "
+        "c5.large, the first type of the compute group (at most 2466Mi"
+    )
+    # An Off VPA only recommends: ml-service's maxAllowed of 3500m is above a g4dn.xlarge's
+    # room (3320m) but never applied, and its requests (2 CPUs) fit.
+    gpu_room = pod_room(INSTANCE_TYPES["g4dn.xlarge"], load.agents["gpu"]) - load.sidecar
+    ml = settings.services["ml-service"]
+    assert ml.vertical_scaling.update_mode == "Off"
+    assert gpu_room.cpu_millicores == 3320 < 3500
 
 
 @pytest.mark.parametrize(("max_nodes", "left"), [(20, 13), (30, 20), (5, 3), (2, 1), (1, 0)])
@@ -140,24 +154,16 @@ def test_a_lost_zone_takes_its_even_share_of_the_group(max_nodes: int, left: int
 
 
 def test_the_hpa_minima_must_fit_the_other_zones() -> None:
-    # Staging's general group: 5 m5.large hold the maxima (7850m of 8150m), but with one zone
-    # lost 3 remain (4890m); the API's minimum raised from 2 to 4 needs 5300m.
-    message = settings_error(
-        "staging",
-        FILED,
-        services={"financial-planning-api": {"autoscaling": {"minReplicas": 4}}},
-    )
+    # Staging's general group: 6 m5.large hold the maxima (7850m of 8580m), but with one zone
+    # lost 4 remain (5720m); the API's minimum raised from 2 to 6 needs 5900m.
+    minima = {"financial-planning-api": {"autoscaling": {"minReplicas": 6}}}
+    message = settings_error("staging", FILED, services=minima)
     assert message.startswith(
-        "nodeGroups.general.maxSize: with one of 3 zones lost, 3 nodes cannot hold the "
-        "HPAs' minimum replicas (general: demand 5300m CPU"
+        "nodeGroups.general.maxSize: with one of 3 zones lost, 4 nodes cannot hold the "
+        "HPAs' minimum replicas (general: demand 5900m CPU"
     ), message
-    # Negative control: one node more (4 left of 6) holds the same minima.
-    settings_of(
-        "staging",
-        FILED,
-        services={"financial-planning-api": {"autoscaling": {"minReplicas": 4}}},
-        nodeGroups={"general": {"maxSize": 6}},
-    )
+    # Negative control: two nodes more (5 left of 8) hold the same minima.
+    settings_of("staging", FILED, services=minima, nodeGroups={"general": {"maxSize": 8}})
 
 
 def test_make_synth_reports_each_class_s_headroom(stack_run: StackRun) -> None:

@@ -156,8 +156,9 @@ def test_production_runs_guardduty_on_eks_and_a_validated_encrypted_trail(
         for f in production.of_type("aws:guardduty/detectorFeature:DetectorFeature")
     }
     assert features["EKS_AUDIT_LOGS"]["status"] == "ENABLED"
+    # The stack installs the runtime agent itself (tests/security/test_audit.py).
     assert features["RUNTIME_MONITORING"]["additionalConfigurations"] == [
-        {"name": "EKS_ADDON_MANAGEMENT", "status": "ENABLED"}
+        {"name": "EKS_ADDON_MANAGEMENT", "status": "DISABLED"}
     ]
     topic = production.one("aws:sns/topic:Topic").inputs
     assert topic["kmsMasterKeyId"].startswith("arn:aws:kms:")
