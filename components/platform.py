@@ -161,6 +161,7 @@ def build_platform(
             database_writer=data.database.address,
             database_name=settings.data.database.database_name,
             database_master=data.database_master,
+            database_master_key=data.database.key_arn,
             database_ready=[data.database],
             search_access=data.search_access.with_writers(
                 {

@@ -207,10 +207,18 @@ def build_security(
         )
         for namespace in guarded.platform_namespaces
     ]
-    # The bootstrap job: nothing in; out only to DNS and PostgreSQL.
+    # The database bootstrap: nothing in; out only to DNS, the node's Pod Identity agent (its
+    # role's credentials), Secrets Manager (its interface endpoint: HTTPS inside the VPC) and
+    # PostgreSQL.
     platform.append(
         PlatformNamespacePolicy(
-            DATABASE_BOOTSTRAP_NAMESPACE, [], egress=[(cidr, 5432) for cidr in private_cidrs]
+            DATABASE_BOOTSTRAP_NAMESPACE,
+            [],
+            egress=[
+                (POD_IDENTITY_AGENT, 80),
+                (args.vpc_cidr, 443),
+                *((cidr, 5432) for cidr in private_cidrs),
+            ],
         )
     )
     # The search bootstrap: nothing in; out only to DNS, the node's Pod Identity agent and the

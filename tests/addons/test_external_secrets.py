@@ -34,15 +34,14 @@ def test_external_secret_and_its_store(stack_run: StackRun) -> None:
     assert store["spec"]["provider"] == {
         "aws": {"service": "SecretsManager", "region": "us-east-1"}
     }
-    # The services' namespace, the database bootstrap's (the only reader of the master),
-    # monitoring's (Grafana's admin, the alert receivers' keys), and the gateway's (the rate
-    # limiter's Redis token; the operators' sign-in client where they sign in).
+    # The services' namespace, monitoring's (Grafana's admin, the alert receivers' keys), and
+    # the gateway's (the rate limiter's Redis token; the operators' sign-in client where they
+    # sign in). Not the database bootstrap's: it reads the master secret with its own role.
     signs_in = signs_operators_in(stack_run)
     assert store["spec"]["conditions"] == [
         {
             "namespaces": [
                 app_namespace(stack_run),
-                "database-bootstrap",
                 "monitoring",
                 "istio-ingress",
             ]
@@ -87,16 +86,16 @@ def test_external_secrets_operator_is_pinned_and_reads_only_this_stacks_secrets(
     ]
     prefix = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
     readable = statements[0]["Resource"]
-    # The stack's own secrets and the database's master secret: nothing else, no wildcard.
+    # The stack's own secrets: nothing else, no wildcard. Not the database's master secret,
+    # which only the database bootstrap's role reads.
     own = ["alert-receivers", "api-credentials", "grafana-admin", "redis-credentials"]
     if signs_operators_in(stack_run):
         own = sorted([*own, "operator-sso"])
-    assert len(readable) == len(own) + 1 and not any("*" in arn for arn in readable)
+    assert len(readable) == len(own) and not any("*" in arn for arn in readable)
     names = sorted(arn.removeprefix(prefix).rsplit("-", 1)[0] for arn in readable)
-    assert names[: len(own)] == [f"financial-planning/{stack_run.stack}/{secret}" for secret in own]
-    assert names[len(own)].startswith("rds!cluster-")
+    assert names == [f"financial-planning/{stack_run.stack}/{secret}" for secret in own]
     keys = statements[1]["Resource"]
-    assert len(keys) == 2
+    assert len(keys) == 1
     assert statements[1]["Action"] == "kms:Decrypt"
     assert statements[1]["Condition"]["StringEquals"]["kms:ViaService"] == (
         "secretsmanager.us-east-1.amazonaws.com"
