@@ -780,8 +780,8 @@ class StackSettings(Settings):
         load = self.platform_load()
         # What one node leaves a pod once the kubelet, the node agents and the pod's own
         # sidecar have theirs.
-        room = pod_room(capacity, load.agents[service.workload_class]) - load.sidecar
-        cpu_room, memory_room = room.cpu_millicores, room.memory_mib
+        node_room = pod_room(capacity, load.agents[service.workload_class]) - load.sidecar
+        cpu_room, memory_room = node_room.cpu_millicores, node_room.memory_mib
         where = f"services.{name}"
         vpa = service.vertical_scaling
         # Its requests, and the most its VPA may raise them to (what it controls, where it

@@ -11,6 +11,7 @@ from offline.engine import StackRun, run_stack, stack_config
 from stacks import loader
 from stacks.environments import EKS_ENVIRONMENTS, ENVIRONMENTS
 from stacks.merge import deep_merge
+from stacks.settings import StackSettings
 
 # Every stack is run; the fixtures below that iterate stacks are for the EKS ones (the
 # development stack, on an existing cluster, has its own tests: tests/test_development.py).
@@ -74,7 +75,7 @@ def _stack_values(stack: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def settings_of(stack: str, today: date | None = None, **overrides: Any) -> loader.StackSettings:
+def settings_of(stack: str, today: date | None = None, **overrides: Any) -> StackSettings:
     """`stack`'s settings from its stack file with some settings changed (as `run_with`),
     validated as of `today` (default: the render date)."""
     return loader.settings_from_values(stack, _stack_values(stack, overrides), today)

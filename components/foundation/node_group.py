@@ -53,7 +53,7 @@ def node_labels(workload_class: WorkloadClass, group: NodeGroupSettings) -> dict
     fallback type with another GPU model carries the same label (the autoscaler reads its
     presence to wait for the device plugin, and its value only to name the GPU in metrics).
     """
-    labels = {WORKLOAD_CLASS_LABEL: workload_class}
+    labels: dict[str, str] = {WORKLOAD_CLASS_LABEL: workload_class}
     accelerator = INSTANCE_TYPES[group.instance_types[0]].accelerator
     if accelerator is not None:
         labels[GPU_ACCELERATOR_LABEL] = accelerator

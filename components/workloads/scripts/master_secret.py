@@ -19,7 +19,12 @@ import sys
 import urllib.parse
 import urllib.request
 
-from aws_sigv4 import Credentials, pod_identity_credentials, signed_headers
+# Beside this script in the Job's volume (and on the path the tests give).
+from aws_sigv4 import (  # type: ignore[import-not-found,unused-ignore]
+    Credentials,
+    pod_identity_credentials,
+    signed_headers,
+)
 
 # Secrets Manager's JSON protocol (Secrets Manager API Reference, GetSecretValue).
 TARGET = "secretsmanager.GetSecretValue"
