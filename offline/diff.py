@@ -68,9 +68,7 @@ REPLACED_ON = {
 def replacing(type_: str, paths: list[str]) -> list[str]:
     """The changed paths that make the provider replace a resource of `type_`."""
     keys = REPLACED_ON.get(type_, set())
-    return [
-        p for p in paths if any(p == k or p.startswith((f"{k}.", f"{k}[")) for k in keys)
-    ]
+    return [p for p in paths if any(p == k or p.startswith((f"{k}.", f"{k}[")) for k in keys)]
 
 
 def render(project_dir: Path, stack: str, out: Path) -> dict[str, dict[str, Any]]:

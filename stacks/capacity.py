@@ -220,9 +220,7 @@ def service_pod(service: ServiceSettings, sidecar: Demand = Demand()) -> Demand:
             cpu = max(cpu, cpu_millicores(vpa.max_allowed.cpu))
         if "memory" in vpa.controlled_resources:
             memory = max(memory, memory_mib(vpa.max_allowed.memory))
-    return Demand(cpu, memory, service.gpus, 1) + Demand(
-        sidecar.cpu_millicores, sidecar.memory_mib
-    )
+    return Demand(cpu, memory, service.gpus, 1) + Demand(sidecar.cpu_millicores, sidecar.memory_mib)
 
 
 def service_demand(service: ServiceSettings, sidecar: Demand = Demand()) -> Demand:

@@ -152,7 +152,7 @@ def support_warning(version: str, today: date) -> str | None:
     return (
         f"kubernetesVersion: {version!r} leaves EKS standard support on "
         f"{release.end_of_standard_support} (in {days} days): {step}, one minor at a time "
-        "(README, \"Kubernetes upgrades\")"
+        '(README, "Kubernetes upgrades")'
     )
 
 

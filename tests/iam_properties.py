@@ -215,8 +215,7 @@ def account_fenced(document: Document) -> bool:
         and statement.get("Action") == "*"
         and statement.get("Resource") == "*"
         and statement.get("Principal") == "*"
-        and statement.get("Condition")
-        == {"StringNotEquals": {"aws:PrincipalAccount": ACCOUNT_ID}}
+        and statement.get("Condition") == {"StringNotEquals": {"aws:PrincipalAccount": ACCOUNT_ID}}
         for statement in _listed(document.body.get("Statement"))
     )
 

@@ -113,7 +113,7 @@ class DatabaseUsers(pulumi.ComponentResource):
         labels = standard_labels("database-users", "database")
         cluster_name = pulumi.Output.from_input(args.cluster_name)
         role = aws.iam.Role(
-            f"{name}-master-reader",
+            f"{name}-bootstrap",
             assume_role_policy=cluster_name.apply(
                 lambda cluster: pod_identity_trust_policy(
                     cluster, BOOTSTRAP_NAMESPACE, BOOTSTRAP_ACCOUNT
@@ -123,7 +123,7 @@ class DatabaseUsers(pulumi.ComponentResource):
             opts=child,
         )
         aws.iam.RolePolicy(
-            f"{name}-master-reader",
+            f"{name}-bootstrap",
             role=role.id,
             policy=pulumi.Output.all(args.master.remote_key, args.master_key_arn).apply(
                 lambda arns: master_secret_policy(args.region, arns[0], arns[1])
@@ -211,8 +211,6 @@ class DatabaseUsers(pulumi.ComponentResource):
                 # In memory only, and gone with the pod.
                 {"name": "credentials", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
             ],
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[ns, account, script, association]
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, account, script, association]),
         )
         self.register_outputs({"namespace": BOOTSTRAP_NAMESPACE, "users": sorted(args.users)})

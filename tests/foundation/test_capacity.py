@@ -40,8 +40,13 @@ def test_the_kubelet_reserves_cpu_as_the_al2023_bootstrap_does(vcpu: int, millic
     ("instance_type", "max_pods"),
     # nodeadm instance-info.jsonl (v20260724): ENIs x (IPv4 per ENI - 1) + 2; p3.2xlarge from
     # the AL2 AMI's eni-max-pods.txt.
-    [("m5.large", 29), ("m5.xlarge", 58), ("c5.4xlarge", 234), ("g4dn.xlarge", 29),
-     ("p3.2xlarge", 58)],
+    [
+        ("m5.large", 29),
+        ("m5.xlarge", 58),
+        ("c5.4xlarge", 234),
+        ("g4dn.xlarge", 29),
+        ("p3.2xlarge", 58),
+    ],
 )
 def test_max_pods_and_the_kubelets_memory_follow_the_enis(
     instance_type: str, max_pods: int

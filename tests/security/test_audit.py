@@ -127,9 +127,7 @@ def test_guardduty_leaves_nothing_outside_the_state(production: StackRun) -> Non
     assert endpoint.inputs["privateDnsEnabled"] is True
     assert endpoint.inputs["vpcId"] == vpc.id
     cluster = production.one("aws:eks/cluster:Cluster")
-    assert sorted(endpoint.inputs["subnetIds"]) == sorted(
-        cluster.inputs["vpcConfig"]["subnetIds"]
-    )
+    assert sorted(endpoint.inputs["subnetIds"]) == sorted(cluster.inputs["vpcConfig"]["subnetIds"])
     [group_id] = endpoint.inputs["securityGroupIds"]
     groups = production.of_type("aws:ec2/securityGroup:SecurityGroup")
     [group] = [g for g in groups if g.id == group_id]

@@ -32,9 +32,7 @@ NAMESPACE = "database-bootstrap"
 
 
 def job(run: StackRun) -> dict[str, Any]:
-    [found] = [
-        o for o in objects(run, "Job").values() if o["metadata"]["namespace"] == NAMESPACE
-    ]
+    [found] = [o for o in objects(run, "Job").values() if o["metadata"]["namespace"] == NAMESPACE]
     return found
 
 
@@ -59,7 +57,8 @@ def test_the_job_reads_the_current_secret_itself(stack_run: StackRun) -> None:
     ]
     assert "$(cat /credentials/password)" in psql["command"][2]
     assert not [
-        e for e in objects(stack_run, "ExternalSecret").values()
+        e
+        for e in objects(stack_run, "ExternalSecret").values()
         if e["metadata"]["namespace"] == NAMESPACE
     ]
     # The scripts travel with the SQL; the Job's name follows all of them.
