@@ -172,6 +172,7 @@ def build_platform(
             database_writer=data.database.address,
             database_name=settings.data.database.database_name,
             database_master=data.database_master,
+            database_master_key=data.database.key_arn,
             database_ready=[data.database],
             search_access=data.search_access.with_writers(
                 {
@@ -204,6 +205,8 @@ def build_platform(
             aws_callers=list(data.service_roles),
             platform_namespaces=sorted({a.namespace_name for a in addons.installed.values()}),
             mesh_crds=addons.installed.get(IstioBase.name),
+            vpc_id=foundation.private_network.vpc_id,
+            private_subnet_ids=foundation.private_network.subnet_ids,
         ),
     )
     edge = (

@@ -34,10 +34,12 @@ ROLLS_NODES = {
 
 
 # Inputs whose change makes the provider replace the resource rather than update it: the
-# ForceNew fields of the bridged terraform-provider-aws schema (internal/service/eks/cluster.go
-# as pulumi-aws 7.x bundles it, with deletion_protection and control_plane_scaling_config).
-# `vpcConfig.subnetIds` is not one: since v5.25.0 it is updated in place (EKS
-# UpdateClusterConfig, within the zones the cluster was created in).
+# ForceNew fields of the bridged terraform-provider-aws schema (internal/service/eks/cluster.go,
+# node_group.go and addon.go as pulumi-aws 7.x bundles them, with deletion_protection and
+# control_plane_scaling_config). Anything else changed on these types is updated in place: a
+# cluster's `version` by UpdateClusterVersion, a node group's by UpdateNodegroupVersion, an
+# add-on's `addonVersion` by UpdateAddon, and `vpcConfig.subnetIds` (since v5.25.0) by EKS
+# UpdateClusterConfig, within the zones the cluster was created in.
 REPLACED_ON_CHANGE = {
     "aws:eks/cluster:Cluster": (
         "name",
@@ -48,7 +50,23 @@ REPLACED_ON_CHANGE = {
         "kubernetesNetworkConfig.serviceIpv4Cidr",
         "outpostConfig.controlPlaneInstanceType",
         "outpostConfig.controlPlanePlacement.groupName",
+        "remoteNetworkConfig",
     ),
+    "aws:eks/nodeGroup:NodeGroup": (
+        "amiType",
+        "capacityType",
+        "clusterName",
+        "diskSize",
+        "instanceTypes",
+        "launchTemplate.id",
+        "launchTemplate.name",
+        "nodeGroupName",
+        "nodeGroupNamePrefix",
+        "nodeRoleArn",
+        "remoteAccess",
+        "subnetIds",
+    ),
+    "aws:eks/addon:Addon": ("addonName", "clusterName"),
 }
 
 

@@ -254,6 +254,27 @@ def _stable_hex(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
 
+# What GetAddonVersion answers offline, in EKS's version format (vX.Y.Z-eksbuild.N): kube-proxy
+# and CoreDNS have a line per Kubernetes minor (EKS User Guide, "Manage kube-proxy" and "Manage
+# CoreDNS" version tables), the other add-ons one line across minors.
+_ADDON_LINES = {
+    "vpc-cni": "v1.20.4-eksbuild.2",
+    "eks-pod-identity-agent": "v1.3.9-eksbuild.3",
+    "aws-ebs-csi-driver": "v1.50.1-eksbuild.1",
+    "aws-guardduty-agent": "v1.12.1-eksbuild.2",
+}
+_COREDNS_BY_MINOR = {"1.33": "v1.12.1-eksbuild.2", "1.34": "v1.12.4-eksbuild.1"}
+
+
+def offline_addon_version(addon: str, minor: str) -> str:
+    """A plausible default version of a managed add-on for a Kubernetes minor."""
+    if addon == "kube-proxy":
+        return f"v{minor}.0-eksbuild.1"
+    if addon == "coredns":
+        return _COREDNS_BY_MINOR.get(minor, "v1.13.1-eksbuild.1")
+    return _ADDON_LINES.get(addon, "v1.0.0-eksbuild.1")
+
+
 class PlatformMocks(pulumi_mocks.Mocks):
     """Plausible computed outputs for the resources and invokes the program reads."""
 
@@ -269,6 +290,16 @@ class PlatformMocks(pulumi_mocks.Mocks):
                 "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
                 "userId": "AIDAOFFLINE",
                 "id": ACCOUNT_ID,
+            }, []
+        if args.token == "aws:eks/getAddonVersion:getAddonVersion":
+            addon, minor = args.args["addonName"], args.args["kubernetesVersion"]
+            return {
+                "addonName": addon,
+                "kubernetesVersion": minor,
+                "mostRecent": bool(args.args.get("mostRecent")),
+                "version": offline_addon_version(addon, minor),
+                "id": addon,
+                "region": self.region,
             }, []
         raise NotImplementedError(f"no offline answer for invoke {args.token}")
 

@@ -140,6 +140,17 @@ class MeshSettings(ControllerSettings):
     )
 
 
+# What the node agents the platform's charts run on every node request (one place: the charts'
+# values and the node groups' capacity both read these). Istio's CNI agent where the mesh runs;
+# node-exporter where monitoring runs.
+ISTIO_CNI_RESOURCES = AddonResources.model_validate(
+    {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+)
+NODE_EXPORTER_RESOURCES = AddonResources.model_validate(
+    {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+)
+
+
 class CertManagerSettings(ControllerSettings):
     """cert-manager: `replicas` and `resources` apply to each of its controller, webhook and
     CA injector."""
@@ -203,12 +214,22 @@ class AddonsSettings(Settings):
     jaeger: JaegerSettings
 
     def controllers(self) -> list[tuple[AddonSettings, int]]:
-        """Each add-on's settings and how many Deployments it runs with them (the VPA runs
-        recommender, updater and admission controller alike)."""
-        return [
-            (getattr(self, name), 3 if name in ("vertical_pod_autoscaler", "cert_manager") else 1)
-            for name in type(self).model_fields
-        ]
+        """Each add-on's settings and how many pods it runs with them: `replicas` of each of its
+        Deployments (the VPA's recommender, updater and admission controller; cert-manager's
+        controller, webhook and CA injector; External Secrets' controller and webhook, and its
+        one cert controller). Node agents (DaemonSets) run no controller pods: 0."""
+        pods = []
+        for name in type(self).model_fields:
+            addon = getattr(self, name)
+            if not isinstance(addon, ControllerSettings):
+                pods.append((addon, 0))
+            elif name in ("vertical_pod_autoscaler", "cert_manager"):
+                pods.append((addon, 3 * addon.replicas))
+            elif name == "external_secrets":
+                pods.append((addon, 2 * addon.replicas + 1))
+            else:
+                pods.append((addon, addon.replicas))
+        return pods
 
     @model_validator(mode="after")
     def _required_addons(self) -> AddonsSettings:

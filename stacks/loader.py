@@ -11,6 +11,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any, Union
 
 import pulumi
@@ -26,7 +27,7 @@ from stacks.secrets import (
     OPERATOR_SSO_CLIENT_SECRET,
     secret_config_keys,
 )
-from stacks.settings import StackSettings
+from stacks.settings import StackSettings, support_warning
 from stacks.settings_base import short
 
 # A letter, then letters, digits and single hyphens between them: AWS identifiers derived from
@@ -82,9 +83,16 @@ def project_config(project: str) -> dict[str, Any]:
 AnySettings = StackSettings | LocalStackSettings
 
 
-def settings_from_values(stack: str, values: Mapping[str, Any]) -> StackSettings:
+def render_date() -> date:
+    """The day a stack is rendered (UTC): EKS support is judged as of this day."""
+    return datetime.now(UTC).date()
+
+
+def settings_from_values(
+    stack: str, values: Mapping[str, Any], today: date | None = None
+) -> StackSettings:
     """An EKS stack's settings from `values` (see `any_settings_from_values`)."""
-    settings = any_settings_from_values(stack, values)
+    settings = any_settings_from_values(stack, values, today)
     if not isinstance(settings, StackSettings):
         raise SettingsError(
             f"environment: {settings.environment!r} deploys onto an existing cluster, not EKS"
@@ -92,9 +100,12 @@ def settings_from_values(stack: str, values: Mapping[str, Any]) -> StackSettings
     return settings
 
 
-def any_settings_from_values(stack: str, values: Mapping[str, Any]) -> AnySettings:
+def any_settings_from_values(
+    stack: str, values: Mapping[str, Any], today: date | None = None
+) -> AnySettings:
     """Environment defaults merged with `values` (camelCase), validated by the model of the
-    environment's target (EKS, or an existing cluster by kubeconfig context).
+    environment's target (EKS, or an existing cluster by kubeconfig context) as of `today`
+    (default: the render date), which decides whether EKS still supports the stack's minor.
 
     Secret keys are not settings: they are read by `load_secrets` and skipped here.
     """
@@ -114,7 +125,7 @@ def any_settings_from_values(stack: str, values: Mapping[str, Any]) -> AnySettin
     merged = deep_merge(DEFAULTS[environment], {**values, "environment": environment})
     model = MODELS[TARGETS[environment]]
     try:
-        return model.model_validate(merged)
+        return model.model_validate(merged, context={"today": today or render_date()})
     except ValidationError as error:
         raise SettingsError("\n".join(format_errors(error, model))) from None
 
@@ -158,6 +169,10 @@ def load_settings() -> AnySettings:
             )
     if problems or settings is None:
         raise SettingsError("\n".join(problems))
+    if isinstance(settings, StackSettings):
+        warning = support_warning(settings.kubernetes_version, render_date())
+        if warning is not None:
+            pulumi.log.warn(warning)
     return settings
 
 

@@ -9,6 +9,7 @@ the offending key so that the error formatter in `stacks.loader` can print one l
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, date, datetime
 from itertools import pairwise
 from typing import Annotated, Literal
 
@@ -21,8 +22,21 @@ from pydantic import (
 from pydantic.alias_generators import to_camel, to_snake
 
 from stacks.addon_settings import EDGE_ADDONS, AddonsSettings
-from stacks.aws_facts import LOG_RETENTION_DAYS, REGIONS, ZONE_LETTERS
-from stacks.capacity import Demand, class_capacity, schedulable
+from stacks.aws_facts import (
+    EKS_KUBERNETES_RELEASES,
+    LOG_RETENTION_DAYS,
+    REGIONS,
+    STANDARD_SUPPORT_WARNING_DAYS,
+    ZONE_LETTERS,
+    minor_order,
+)
+from stacks.capacity import (
+    PlatformLoad,
+    class_capacity,
+    platform_load,
+    pod_room,
+    zone_loss_capacity,
+)
 from stacks.catalog import (
     SERVICE_NAMES,
     ServiceName,
@@ -43,6 +57,12 @@ from stacks.settings_base import (
     check_one_of,
     invalid,
 )
+from stacks.version_support import (
+    CERT_MANAGER_SUPPORT,
+    CHECKED_KUBERNETES_VERSIONS,
+    ISTIO_SUPPORT,
+    SupportedMinors,
+)
 
 NatStrategy = Literal["perAz", "single"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
@@ -52,8 +72,9 @@ GPU_AMI_TYPES = frozenset({"AL2023_x86_64_NVIDIA"})
 TaintEffect = Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"]
 ControlPlaneLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
-# EKS versions in standard support that this program has been checked against.
-SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
+# The Kubernetes minors this program has been checked against (stacks/version_support.py);
+# an EKS stack's must also be in EKS standard support on the day it is rendered.
+SUPPORTED_KUBERNETES_VERSIONS = CHECKED_KUBERNETES_VERSIONS
 # ASCII only, as AWS and Kubernetes are: a regex class like \d would also take Arabic-Indic
 # or full-width digits.
 REGION_PATTERN = r"^[a-z]{2}-[a-z]+-[0-9]$"
@@ -98,6 +119,53 @@ RESERVED_NAMESPACES = frozenset(
         "amazon-guardduty",
     }
 )
+
+
+def render_date(info: ValidationInfo) -> date:
+    """The day the stack is rendered (UTC): the loader passes it as validation context."""
+    day = (info.context or {}).get("today")
+    return day if isinstance(day, date) else datetime.now(UTC).date()
+
+
+def standard_support_versions(today: date) -> list[str]:
+    """The checked minors EKS gives standard support on `today`, oldest first."""
+    return sorted(
+        (
+            version
+            for version in SUPPORTED_KUBERNETES_VERSIONS
+            if version in EKS_KUBERNETES_RELEASES
+            and EKS_KUBERNETES_RELEASES[version].in_standard_support(today)
+        ),
+        key=minor_order,
+    )
+
+
+def support_warning(version: str, today: date) -> str | None:
+    """A warning when `version` leaves EKS standard support within the warning period."""
+    release = EKS_KUBERNETES_RELEASES.get(version)
+    if release is None:
+        return None
+    days = (release.end_of_standard_support - today).days
+    if days >= STANDARD_SUPPORT_WARNING_DAYS:
+        return None
+    newer = [v for v in standard_support_versions(today) if minor_order(v) > minor_order(version)]
+    step = f"upgrade to {newer[0]}" if newer else "add the next minor and upgrade"
+    return (
+        f"kubernetesVersion: {version!r} leaves EKS standard support on "
+        f"{release.end_of_standard_support} (in {days} days): {step}, one minor at a time "
+        '(README, "Kubernetes upgrades")'
+    )
+
+
+def check_supported_by(key: str, version: str, support: SupportedMinors) -> None:
+    """Refuse a cluster minor that an enabled add-on's release line does not support."""
+    if version not in support.minors:
+        raise invalid(
+            key,
+            version,
+            f"Kubernetes {version} is outside what {support.release} supports "
+            f"({', '.join(support.minors)}; {support.source})",
+        )
 
 
 class Taint(Settings):
@@ -190,12 +258,13 @@ class NodeGroupSettings(Settings):
                 sorted(self.labels),
                 "two label keys differ only in case (they would name one Auto Scaling group tag)",
             )
-        if "workload-class" in self.labels:
-            raise invalid(
-                "labels",
-                self.labels,
-                "'workload-class' is set by the program from the group's name",
-            )
+        for own in ("workload-class", "k8s.amazonaws.com/accelerator"):
+            if own in self.labels:
+                raise invalid(
+                    "labels",
+                    self.labels,
+                    f"{own!r} is set by the program (from the group's class and GPU type)",
+                )
         return self
 
     @property
@@ -254,10 +323,26 @@ class SecuritySettings(Settings):
     # GuardDuty with EKS audit-log and runtime monitoring (one detector per account and region:
     # turn off where the organisation already runs one, and enable EKS protection there).
     guard_duty: bool
+    # GuardDuty's runtime agent runs on the nodes (a DaemonSet requesting 200m and 256Mi on
+    # each, counted by the capacity check): installed by this stack where `guardDuty`, or by
+    # the organisation's GuardDuty (automated agent configuration) where it covers the stack.
+    # False only where neither runs runtime monitoring on this cluster.
+    guard_duty_agent: bool = True
     # A multi-region CloudTrail trail of this stack's own, for accounts without an
     # organisation trail.
     cloud_trail: bool
     trail_retention_days: Annotated[int, Field(ge=90, le=3650)] = 365
+
+    @model_validator(mode="after")
+    def _agent_where_guardduty_runs(self) -> SecuritySettings:
+        if self.guard_duty and not self.guard_duty_agent:
+            raise invalid(
+                "guardDutyAgent",
+                False,
+                "this stack's GuardDuty installs its runtime agent on every node (allowed: "
+                "true, or guardDuty: false)",
+            )
+        return self
 
 
 class RetentionSettings(Settings):
@@ -372,13 +457,27 @@ class StackSettings(Settings):
 
     @field_validator("kubernetes_version")
     @classmethod
-    def _supported_version(cls, version: str) -> str:
+    def _supported_version(cls, version: str, info: ValidationInfo) -> str:
+        today = render_date(info)
+        allowed = standard_support_versions(today)
         if version not in SUPPORTED_KUBERNETES_VERSIONS:
             raise invalid(
                 "kubernetesVersion",
                 version,
-                f"{version!r} is not supported "
-                f"(allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)})",
+                f"{version!r} is not supported (allowed on {today}: {', '.join(allowed)})",
+            )
+        release = EKS_KUBERNETES_RELEASES.get(version)
+        if release is None or not release.in_standard_support(today):
+            ended = (
+                f"left EKS standard support on {release.end_of_standard_support}"
+                if release is not None and today >= release.end_of_standard_support
+                else "is not in EKS standard support"
+            )
+            raise invalid(
+                "kubernetesVersion",
+                version,
+                f"{version!r} {ended}: EKS upgrades such a cluster itself and refuses to go "
+                f"back (allowed on {today}: {', '.join(allowed) or 'none: add a newer minor'})",
             )
         return version
 
@@ -602,6 +701,10 @@ class StackSettings(Settings):
                     f"{autoscaler.image_tag} is for Kubernetes {minor}, the cluster runs "
                     f"{self.kubernetes_version} (allowed: v{self.kubernetes_version}.x)",
                 )
+        if addons.cert_manager.enabled:
+            check_supported_by("addons.certManager", self.kubernetes_version, CERT_MANAGER_SUPPORT)
+        if addons.mesh.enabled:
+            check_supported_by("addons.mesh", self.kubernetes_version, ISTIO_SUPPORT)
         if not autoscaler.enabled and any(
             g.min_size < g.max_size for _, g in self.node_groups.items()
         ):
@@ -610,23 +713,37 @@ class StackSettings(Settings):
                 False,
                 "node groups with minSize below maxSize need the cluster autoscaler",
             )
-        groups = {c: (g.instance_types[0], g.max_size) for c, g in self.node_groups.items()}
-        mesh = addons.mesh
-        sidecar = (
-            Demand(
-                cpu_millicores(mesh.sidecar.requests.cpu),
-                memory_mib(mesh.sidecar.requests.memory),
-            )
-            if mesh.enabled
-            else Demand()
-        )
-        for report in class_capacity(groups, self.services.values(), addons.controllers(), sidecar):
+        load = self.platform_load()
+        groups = self.group_plans()
+        for report in class_capacity(groups, self.services.values(), load):
             if not report.fits:
                 raise invalid(
                     f"nodeGroups.{report.workload_class}.maxSize",
-                    report.max_nodes,
+                    report.nodes,
                     f"cannot hold its workloads at their maximum ({report.describe()})",
                 )
+        zones = len(self.availability_zones)
+        for report in zone_loss_capacity(groups, self.services.values(), load, zones):
+            if not report.fits:
+                group = getattr(self.node_groups, report.workload_class)
+                raise invalid(
+                    f"nodeGroups.{report.workload_class}.maxSize",
+                    group.max_size,
+                    f"with one of {zones} zones lost, {report.nodes} nodes cannot hold the "
+                    f"HPAs' minimum replicas ({report.describe()})",
+                )
+
+    def group_plans(self) -> dict[WorkloadClass, tuple[str, int]]:
+        """Each class's group as the autoscaler plans it: (first instance type, maxSize)."""
+        return {c: (g.instance_types[0], g.max_size) for c, g in self.node_groups.items()}
+
+    def platform_load(self) -> PlatformLoad:
+        """What the platform runs beside the services (node agents, controllers, sidecars)."""
+        return platform_load(
+            self.addons,
+            self.security.guard_duty_agent,
+            {c: first for c, (first, _) in self.group_plans().items()},
+        )
 
     def _check_disaster_recovery(self) -> None:
         recovery = self.data.database.disaster_recovery
@@ -702,10 +819,15 @@ class StackSettings(Settings):
         group = getattr(self.node_groups, service.workload_class)
         first_type = group.instance_types[0]
         capacity = INSTANCE_TYPES[first_type]
-        cpu_room, memory_room = schedulable(capacity)
+        load = self.platform_load()
+        # What one node leaves a pod once the kubelet, the node agents and the pod's own
+        # sidecar have theirs.
+        node_room = pod_room(capacity, load.agents[service.workload_class]) - load.sidecar
+        cpu_room, memory_room = node_room.cpu_millicores, node_room.memory_mib
         where = f"services.{name}"
         vpa = service.vertical_scaling
-        # Its requests, and the most its VPA may raise them to, fit one node.
+        # Its requests, and the most its VPA may raise them to (what it controls, where it
+        # acts: an `Off` VPA only recommends), fit one node.
         for key, bounds in (
             ("resources.requests", service.resources.requests),
             ("verticalScaling.maxAllowed", vpa.max_allowed),
@@ -714,12 +836,16 @@ class StackSettings(Settings):
                 ("cpu", bounds.cpu, cpu_millicores(bounds.cpu), cpu_room, "m"),
                 ("memory", bounds.memory, memory_mib(bounds.memory), memory_room, "Mi"),
             ):
+                applied = vpa.update_mode != "Off" and resource in vpa.controlled_resources
+                if key == "verticalScaling.maxAllowed" and not applied:
+                    continue
                 if requested > room:
                     raise invalid(
                         f"{where}.{key}.{resource}",
                         quantity,
                         f"{quantity} does not fit {first_type}, the first type of the "
-                        f"{service.workload_class} group (at most {room}{unit})",
+                        f"{service.workload_class} group (at most {room}{unit} beside the "
+                        "node agents and its sidecar)",
                     )
         if service.gpus > capacity.gpus:
             raise invalid(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import pytest
 
 from offline.engine import StackRun, run_stack, stack_config
+from stacks import loader
 from stacks.environments import EKS_ENVIRONMENTS, ENVIRONMENTS
 from stacks.merge import deep_merge
+from stacks.settings import StackSettings
 
 # Every stack is run; the fixtures below that iterate stacks are for the EKS ones (the
 # development stack, on an existing cluster, has its own tests: tests/test_development.py).
@@ -56,6 +59,43 @@ def run_with(stack: str, **overrides: Any) -> StackRun:
     if key not in _RENDERS:
         _RENDERS[key] = run_stack(stack, config=config, secret_keys=secret_keys)
     return _RENDERS[key]
+
+
+def run_at(day: date, stack: str, **overrides: Any) -> StackRun:
+    """`run_with`, rendered as if on `day`: EKS standard support is judged as of that day."""
+    rendered_on = loader.render_date
+    loader.render_date = lambda: day
+    try:
+        return run_with(stack, **overrides)
+    finally:
+        loader.render_date = rendered_on
+
+
+def _stack_values(stack: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    config, _ = stack_config(stack)
+    prefix = "financial-planning:"
+    values = {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
+    for key, value in overrides.items():
+        current = values.get(key)
+        values[key] = (
+            deep_merge(current, value)
+            if isinstance(value, dict) and isinstance(current, dict)
+            else value
+        )
+    return values
+
+
+def settings_of(stack: str, today: date | None = None, **overrides: Any) -> StackSettings:
+    """`stack`'s settings from its stack file with some settings changed (as `run_with`),
+    validated as of `today` (default: the render date)."""
+    return loader.settings_from_values(stack, _stack_values(stack, overrides), today)
+
+
+def settings_error(stack: str, today: date | None = None, **overrides: Any) -> str:
+    """The error `settings_of` raises; fails if there is none."""
+    with pytest.raises(loader.SettingsError) as caught:
+        settings_of(stack, today, **overrides)
+    return str(caught.value)
 
 
 # Requirements, stated as literals: the seed's service ports and each stack's app namespace.

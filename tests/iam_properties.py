@@ -8,7 +8,8 @@ document is judged by its kind:
   no `Action: "*"`, no service-wide `service:*`; a write or permission-management action on
   `Resource: "*"` only under a condition, or if it is on `RESOURCELESS_WRITES`; `iam:PassRole`
   only on named roles; every resource ARN is one of this stack's resources or AWS-managed;
-  an `Allow` to `Principal: "*"` never;
+  an `Allow` to `Principal: "*"` never, except in a VPC endpoint policy that denies every
+  principal of another account (`account_fenced`);
   resources that others create for the stack (the ALB the load balancer controller makes)
   count as the stack's where the statement's condition pins a tag to this stack's cluster,
   or pins the stack's own subnets or VPC (the network interfaces CodeBuild makes for the
@@ -16,7 +17,8 @@ document is judged by its kind:
   writes the controllers need on what nothing can tag are listed, with their reasons, per role
   in `DELEGATED_WRITES`;
 - key (KMS key policy): `kms:*` only for this account's root (the account administers its key;
-  `Resource: "*"` there means the key itself); services only under a condition;
+  `Resource: "*"` there means the key itself); services only under a condition, except the
+  grants in `UNCONDITIONED_KEY_GRANTS` (each with the AWS guide that states it so);
 - trust (assume-role policy): a web identity trust pins both `sub` (one service account) and
   `aud` (`sts.amazonaws.com`); other trusts name an AWS service, never `*`.
 """
@@ -198,7 +200,45 @@ def _delegated(document: Document, actions: list[str]) -> bool:
     )
 
 
+# Key grants to a service without a condition, each with its source: the only ones allowed.
+UNCONDITIONED_KEY_GRANTS: dict[tuple[str, str], str] = {
+    # CloudTrail User Guide, "Configure AWS KMS key policies for CloudTrail", "Granting decrypt
+    # permissions for trails": the statement a trail needs to be created or updated when its
+    # bucket uses an S3 Bucket Key with the key, given there with no condition.
+    ("cloudtrail.amazonaws.com", "kms:Decrypt"): "a trail's bucket with an S3 Bucket Key",
+}
+
+
+def _unconditioned_grant_allowed(principal: Any, actions: list[str]) -> bool:
+    services = _listed((principal or {}).get("Service")) if isinstance(principal, dict) else []
+    return (
+        isinstance(principal, dict)
+        and set(principal) == {"Service"}
+        and bool(actions)
+        and all((str(s), a) in UNCONDITIONED_KEY_GRANTS for s in services for a in actions)
+    )
+
+
+def account_fenced(document: Document) -> bool:
+    """A VPC endpoint policy that denies everything to principals of other accounts: its
+    Allow of everything then reaches this account's principals only, as GuardDuty's
+    prerequisite page gives the guardduty-data endpoint's policy (GuardDuty User Guide,
+    "Prerequisite - Creating an Amazon VPC endpoint")."""
+    if "aws:ec2/vpcEndpoint:VpcEndpoint" not in document.where:
+        return False
+    return any(
+        statement.get("Effect") == "Deny"
+        and statement.get("Action") == "*"
+        and statement.get("Resource") == "*"
+        and statement.get("Principal") == "*"
+        and statement.get("Condition") == {"StringNotEquals": {"aws:PrincipalAccount": ACCOUNT_ID}}
+        for statement in _listed(document.body.get("Statement"))
+    )
+
+
 def problems(document: Document, own: Owned) -> list[str]:
+    if account_fenced(document):
+        return []
     found: list[str] = []
     root = f"arn:aws:iam::{ACCOUNT_ID}:root"
     for number, statement in enumerate(_listed(document.body.get("Statement"))):
@@ -224,7 +264,11 @@ def problems(document: Document, own: Owned) -> list[str]:
         if principal == "*" or principal == {"AWS": "*"}:
             found.append(f"{where}: allows any principal")
         if document.kind == "key":
-            if principal != {"AWS": root} and condition is None:
+            if (
+                principal != {"AWS": root}
+                and condition is None
+                and not _unconditioned_grant_allowed(principal, actions)
+            ):
                 found.append(f"{where}: a key grant to {principal} without a condition")
             continue
         writes = [a for a in actions if not _is_read(a) and a not in RESOURCELESS_WRITES]

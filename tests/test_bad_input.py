@@ -105,8 +105,8 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "mounts",
-        {"services": {"ml-service": {"persistentVolume": {"mountPath": "/tmp"}}}},
-        "services.ml-service.persistentVolume.mountPath: overlaps /tmp",
+        {"services": {"ml-service": {"cacheVolume": {"mountPath": "/tmp"}}}},
+        "services.ml-service.cacheVolume.mountPath: overlaps /tmp",
     ),
     (
         "zero",

@@ -34,7 +34,7 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ),
     (
         "node group size",
-        {"nodeGroups": {"general": {"maxSize": 6}}},
+        {"nodeGroups": {"general": {"maxSize": 7}}},
         {"aws:eks/nodeGroup:NodeGroup::financial-planning-staging-general"},
     ),
     (

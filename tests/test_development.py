@@ -222,7 +222,12 @@ def test_the_data_charts_are_pinned_and_restricted(development: StackRun) -> Non
 def test_a_storage_class_reaches_every_volume(development: StackRun) -> None:
     def classes(run: StackRun) -> list[Any]:
         [cluster] = objects(run, "Cluster").values()
-        [claim] = objects(run, "PersistentVolumeClaim").values()
+        [cache] = [
+            v
+            for v in pod_spec(objects(run, "Deployment")["ml-service"])["volumes"]
+            if v["name"] == "cache"
+        ]
+        claim = cache["ephemeral"]["volumeClaimTemplate"]
         valkey = helm_release(run, "valkey").inputs["values"]["dataStorage"]
         opensearch = helm_release(run, "opensearch").inputs["values"]["persistence"]
         return [

@@ -52,6 +52,48 @@ def test_a_node_group_size_change_rolls_nothing() -> None:
     after = by_urn(resource("g", GROUP, {"scalingConfig": {"maxSize": 5}}))
     assert report(before, after)[0] == f"updated: {URN}{GROUP}::g: scalingConfig.maxSize"
 
+ADDON = "aws:eks/addon:Addon"
+
+
+def test_a_kubernetes_upgrade_is_an_in_place_update() -> None:
+    # terraform-provider-aws internal/service/eks: a cluster's version (UpdateClusterVersion), a
+    # node group's version (UpdateNodegroupVersion) and an add-on's version (UpdateAddon) are
+    # not ForceNew.
+    before = by_urn(
+        resource("c", CLUSTER, {"version": "1.34"}, protect=True),
+        resource("g", GROUP, {"version": "1.34"}),
+        resource("a", ADDON, {"addonVersion": "v1.34.0-eksbuild.1"}),
+    )
+    after = by_urn(
+        resource("c", CLUSTER, {"version": "1.35"}, protect=True),
+        resource("g", GROUP, {"version": "1.35"}),
+        resource("a", ADDON, {"addonVersion": "v1.35.0-eksbuild.1"}),
+    )
+    text, dangerous = report(before, after)
+    assert not dangerous
+    assert text.splitlines() == [
+        f"updated: {URN}{ADDON}::a: addonVersion",
+        f"updated [PROTECTED]: {URN}{CLUSTER}::c: version",
+        f"updated [rolls nodes]: {URN}{GROUP}::g: version",
+    ]
+
+
+def test_a_forcing_input_replaces_and_a_protected_replacement_is_dangerous() -> None:
+    # node_group.go: instance_types and node_group_name are ForceNew; cluster.go: name is.
+    before = by_urn(resource("g", GROUP, {"instanceTypes": ["m5.large"], "nodeGroupName": "a"}))
+    after = by_urn(resource("g", GROUP, {"instanceTypes": ["m5.xlarge"], "nodeGroupName": "b"}))
+    text, dangerous = report(before, after)
+    assert text == (
+        f"replaced: {URN}{GROUP}::g: instanceTypes[0], nodeGroupName "
+        "(the provider replaces on instanceTypes[0], nodeGroupName)"
+    )
+    assert not dangerous
+    cluster = resource("c", CLUSTER, {"name": "x"}, protect=True)
+    renamed = resource("c", CLUSTER, {"name": "y"}, protect=True)
+    text, dangerous = report(by_urn(cluster), by_urn(renamed))
+    assert dangerous and text.startswith("replaced [PROTECTED: the update fails]")
+    assert text.endswith("(the provider replaces on name)")
+
 
 def test_deleting_or_recreating_a_protected_resource_is_dangerous() -> None:
     bucket = resource("b", BUCKET, {"bucket": "x"}, protect=True)

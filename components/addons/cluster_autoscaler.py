@@ -23,10 +23,8 @@ from components.shared.conventions import (
 from components.shared.helm import HelmChart
 from components.shared.iam import policy_document
 from stacks.addon_settings import ClusterAutoscalerSettings
+from stacks.version_support import AUTOSCALER_RELEASES
 
-# The autoscaler release for each Kubernetes minor the settings allow: its minor must be the
-# cluster's. Images promoted to registry.k8s.io/autoscaling/cluster-autoscaler.
-AUTOSCALER_RELEASES = {"1.32": "v1.32.7", "1.33": "v1.33.6", "1.34": "v1.34.5"}
 # The chart's image runs as nobody.
 NOBODY = 65534
 

@@ -37,7 +37,6 @@ from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.search_access import index_replicas
 from components.data.secrets import RemoteSecret, SecretAccess
-from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
 from stacks.addon_settings import AddonSettings, AddonsSettings
 from stacks.edge_settings import EdgeSettings
 from stacks.instance_types import INSTANCE_TYPES
@@ -70,8 +69,8 @@ class AddonsArgs:
         return cls(
             settings=settings.addons,
             kubernetes_version=settings.kubernetes_version,
-            # The services' namespace, and the database bootstrap's (the master secret).
-            app_namespaces=[settings.application.namespace, DATABASE_BOOTSTRAP_NAMESPACE],
+            # The services' namespace (the database bootstrap reads its secret itself).
+            app_namespaces=[settings.application.namespace],
             group_prices={
                 name: INSTANCE_TYPES[group.instance_types[0]].hourly_usd
                 for name, group in settings.node_groups.items()

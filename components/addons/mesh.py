@@ -24,7 +24,7 @@ from components.addons.base import ClusterAddon, CompanionAddon
 from components.addons.jaeger import TracingCollector
 from components.shared.conventions import CONTROLLER_NODES, PLATFORM_PRIORITY_CLASS, zone_spread
 from components.shared.helm import HelmChart
-from stacks.addon_settings import IngressGatewaySettings, MeshSettings
+from stacks.addon_settings import ISTIO_CNI_RESOURCES, IngressGatewaySettings, MeshSettings
 
 ISTIO_VERSION = "1.30.3"
 ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
@@ -88,10 +88,8 @@ class IstioCni(CompanionAddon):
             # Chained after the VPC CNI, in its directories (the chart's defaults are EKS's).
             "chained": True,
             "excludeNamespaces": ["kube-system", CNI_NAMESPACE],
-            "resources": {
-                "requests": {"cpu": "50m", "memory": "64Mi"},
-                "limits": {"memory": "256Mi"},
-            },
+            # Counted on every node by the node groups' capacity (stacks/capacity.py).
+            "resources": ISTIO_CNI_RESOURCES.as_values(),
         }
 
 

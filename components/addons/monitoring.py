@@ -28,7 +28,7 @@ from components.shared.conventions import (
     restricted_pod_security_context,
 )
 from components.shared.helm import HelmChart
-from stacks.addon_settings import MonitoringSettings
+from stacks.addon_settings import NODE_EXPORTER_RESOURCES, MonitoringSettings
 from stacks.secrets import ALERT_RECEIVERS, GRAFANA_ADMIN, HEARTBEAT_URL_KEY
 
 # The label Grafana's dashboard sidecar loads ConfigMaps by.
@@ -376,8 +376,6 @@ class NodeExporter(CompanionAddon):
             "priorityClassName": PLATFORM_PRIORITY_CLASS,
             # Every node, GPU nodes included (their taints are tolerated).
             "tolerations": [{"operator": "Exists"}],
-            "resources": {
-                "requests": {"cpu": "20m", "memory": "32Mi"},
-                "limits": {"memory": "64Mi"},
-            },
+            # Counted on every node by the node groups' capacity (stacks/capacity.py).
+            "resources": NODE_EXPORTER_RESOURCES.as_values(),
         }

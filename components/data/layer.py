@@ -296,9 +296,11 @@ def build_data(
         },
         # Aurora keeps the master credentials in a secret of its own, as JSON.
         database_master=RemoteSecret(database.master_secret_arn, ["password", "username"]),
+        # External Secrets reads the services' secrets; the master secret only the database
+        # bootstrap's own role reads (components/workloads/database_users.py).
         secret_access=SecretAccess(
-            secret_arns=[*secrets.secret_arns, database.master_secret_arn],
-            key_arns=[secrets.key_arn, database.key_arn],
+            secret_arns=list(secrets.secret_arns),
+            key_arns=[secrets.key_arn],
         ),
         config={
             "DOCUMENTS_BUCKET": documents.bucket_name,

@@ -124,6 +124,7 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
         ManagedAddonsArgs(
             permissions_boundary=context.permissions_boundary,
             cluster_name=cluster.name,
+            kubernetes_version=args.kubernetes_version,
             role_prefix=prefix,
             oidc=cluster.oidc,
             addons=BEFORE_NODES,
@@ -157,6 +158,7 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
         ManagedAddonsArgs(
             permissions_boundary=context.permissions_boundary,
             cluster_name=cluster.name,
+            kubernetes_version=args.kubernetes_version,
             role_prefix=prefix,
             oidc=cluster.oidc,
             addons=after_nodes(volumes.key_arn),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.shared.conventions import WORKLOAD_CLASS_LABEL
+from components.shared.conventions import WORKLOAD_CLASS_LABEL, digest
 from components.shared.iam import managed_policy_arn, service_trust_policy
 from components.shared.urns import formerly
 from stacks.instance_types import INSTANCE_TYPES
@@ -17,6 +17,11 @@ from stacks.settings import NodeGroupSettings
 from stacks.settings_base import WorkloadClass
 
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
+# The label that tells the cluster autoscaler a node has GPUs before its device plugin advertises
+# them: without it the autoscaler counts a new GPU node as ready without the GPU and adds more
+# (kubernetes/autoscaler cloudprovider/aws/README.md, "Special note on GPU instances";
+# aws_cloud_provider.go GPULabel, at cluster-autoscaler-1.35.2).
+GPU_ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 # What a node needs from IAM itself. The VPC CNI's permissions live on its own IRSA role.
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
 
@@ -42,7 +47,25 @@ def autoscaler_asg_tags(workload_class: WorkloadClass, group: NodeGroupSettings)
 
 
 def node_labels(workload_class: WorkloadClass, group: NodeGroupSettings) -> dict[str, str]:
-    return {WORKLOAD_CLASS_LABEL: workload_class, **group.labels}
+    """The group's labels: its class, a GPU group's accelerator, and the stack's own.
+
+    The accelerator is the first instance type's GPU, the one the autoscaler plans with; a
+    fallback type with another GPU model carries the same label (the autoscaler reads its
+    presence to wait for the device plugin, and its value only to name the GPU in metrics).
+    """
+    labels: dict[str, str] = {WORKLOAD_CLASS_LABEL: workload_class}
+    accelerator = INSTANCE_TYPES[group.instance_types[0]].accelerator
+    if accelerator is not None:
+        labels[GPU_ACCELERATOR_LABEL] = accelerator
+    return {**labels, **group.labels}
+
+
+def node_group_name(workload_class: WorkloadClass, group: NodeGroupSettings) -> str:
+    """The class and a digest of what EKS cannot change in place (instance types, AMI type,
+    capacity type: `pulumi up` replaces the group): a new group gets a new name, so Pulumi
+    creates it before deleting the old one (EKS refuses two groups of one name)."""
+    fixed = "/".join([*group.instance_types, group.ami_type, group.capacity_type])
+    return f"{workload_class}-{digest(fixed, 6)}"
 
 
 def _slug(text: str) -> str:
@@ -130,7 +153,7 @@ class NodeGroup(pulumi.ComponentResource):
         self.node_group = aws.eks.NodeGroup(
             name,
             cluster_name=args.cluster_name,
-            node_group_name=args.workload_class,
+            node_group_name=node_group_name(args.workload_class, group),
             version=args.kubernetes_version,
             node_role_arn=role.arn,
             subnet_ids=list(args.subnet_ids),

@@ -34,7 +34,7 @@ from components.context import ClusterContext, StackContext, with_cluster
 from components.data.search_access import SEARCH_BOOTSTRAP_NAMESPACE
 from components.edge.rate_limit import GRPC_PORT as RATE_LIMIT_GRPC
 from components.foundation.network import control_plane_layout, subnet_layout
-from components.security.audit import AuditArgs, AuditTrail
+from components.security.audit import AuditArgs, AuditTrail, RuntimeAgentArgs
 from components.security.mesh_policies import MeshPolicies, MeshPoliciesArgs, TokenKeys, principal
 from components.security.network_policies import (
     AppNetworkPolicies,
@@ -125,6 +125,8 @@ class SecurityArgs:
     vpc_cidr: str
     # The stack's availability zones, one subnet of each kind in each (the subnet layout).
     zones: int
+    # The cluster's Kubernetes minor (GuardDuty's agent add-on runs EKS's default for it).
+    kubernetes_version: str
     app_namespace: str
     services: Mapping[ServiceName, ServiceSettings]
     developers_may_edit: bool
@@ -143,6 +145,7 @@ class SecurityArgs:
         return cls(
             vpc_cidr=settings.vpc_cidr,
             zones=len(settings.availability_zones),
+            kubernetes_version=settings.kubernetes_version,
             app_namespace=settings.application.namespace,
             services=settings.services,
             developers_may_edit=settings.access.developers_may_edit,
@@ -163,6 +166,9 @@ class Guarded:
     platform_namespaces: Sequence[str]
     # The mesh's CRDs (Istio's base chart), when the mesh runs: its policies need them.
     mesh_crds: pulumi.Resource | None = None
+    # The VPC and private subnets (GuardDuty's agent endpoint goes there).
+    vpc_id: pulumi.Input[str] | None = None
+    private_subnet_ids: Sequence[pulumi.Input[str]] = ()
 
 
 @dataclass(frozen=True)
@@ -217,10 +223,18 @@ def build_security(
         )
         for namespace in guarded.platform_namespaces
     ]
-    # The bootstrap job: nothing in; out only to DNS and PostgreSQL.
+    # The database bootstrap: nothing in; out only to DNS, the node's Pod Identity agent (its
+    # role's credentials), Secrets Manager (its interface endpoint: HTTPS inside the VPC) and
+    # PostgreSQL.
     platform.append(
         PlatformNamespacePolicy(
-            DATABASE_BOOTSTRAP_NAMESPACE, [], egress=[(cidr, 5432) for cidr in private_cidrs]
+            DATABASE_BOOTSTRAP_NAMESPACE,
+            [],
+            egress=[
+                (POD_IDENTITY_AGENT, 80),
+                (args.vpc_cidr, 443),
+                *((cidr, 5432) for cidr in private_cidrs),
+            ],
         )
     )
     # The search bootstrap: nothing in; out only to DNS, the node's Pod Identity agent and the
@@ -257,6 +271,18 @@ def build_security(
             trail_retention_days=args.settings.trail_retention_days,
             protect=context.protect,
             findings_pager_key=args.findings_pager_key,
+            runtime_agent=(
+                RuntimeAgentArgs(
+                    cluster_name=cluster.name,
+                    kubernetes_version=args.kubernetes_version,
+                    vpc_id=guarded.vpc_id,
+                    vpc_cidr=args.vpc_cidr,
+                    subnet_ids=guarded.private_subnet_ids,
+                    depends_on=cluster.ready,
+                )
+                if guarded.vpc_id is not None
+                else None
+            ),
         ),
         opts=context.with_aws,
     )

@@ -32,9 +32,27 @@ def bootstrap_job(
     volumes: Sequence[Mapping[str, Any]],
     opts: pulumi.ResourceOptions,
     service_account: str | None = None,
+    init_container: Mapping[str, Any] | None = None,
 ) -> k8s.batch.v1.Job:
     """The Job; `container` gives its name, image, command, env and mounts (a writable /tmp
-    is added), and runs restricted with small, capped resources."""
+    is added), and runs restricted with small, capped resources; so does `init_container`,
+    which runs to completion first."""
+
+    def restricted(given: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            **given,
+            "imagePullPolicy": "Always",
+            "resources": {
+                "requests": {"cpu": "50m", "memory": "64Mi"},
+                "limits": {"cpu": "200m", "memory": "128Mi"},
+            },
+            "securityContext": restricted_container_security_context(),
+            "volumeMounts": [
+                *given.get("volumeMounts", []),
+                {"name": "tmp", "mountPath": "/tmp"},
+            ],
+        }
+
     spec: Any = {
         "backoffLimit": BACKOFF_LIMIT,
         "activeDeadlineSeconds": DEADLINE_SECONDS,
@@ -48,21 +66,8 @@ def bootstrap_job(
                 "priorityClassName": PLATFORM_PRIORITY_CLASS,
                 "nodeSelector": CONTROLLER_NODES,
                 "securityContext": restricted_pod_security_context(),
-                "containers": [
-                    {
-                        **container,
-                        "imagePullPolicy": "Always",
-                        "resources": {
-                            "requests": {"cpu": "50m", "memory": "64Mi"},
-                            "limits": {"cpu": "200m", "memory": "128Mi"},
-                        },
-                        "securityContext": restricted_container_security_context(),
-                        "volumeMounts": [
-                            *container.get("volumeMounts", []),
-                            {"name": "tmp", "mountPath": "/tmp"},
-                        ],
-                    }
-                ],
+                **({"initContainers": [restricted(init_container)]} if init_container else {}),
+                "containers": [restricted(container)],
                 "volumes": [*volumes, {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
             },
         },

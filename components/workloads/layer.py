@@ -70,6 +70,8 @@ class StackServices:
     database_writer: pulumi.Input[str]
     database_name: str
     database_master: RemoteSecret
+    # The key the master secret is encrypted with (the bootstrap's role decrypts through it).
+    database_master_key: pulumi.Input[str]
     database_ready: Sequence[pulumi.Resource]
     # Who may use the search domain (the search bootstrap applies it).
     search_access: SearchAccess
@@ -125,7 +127,10 @@ def build_workloads(
             database_name=given.database_name,
             writer_host=given.database_writer,
             master=given.database_master,
-            secret_store=given.secret_store,
+            master_key_arn=given.database_master_key,
+            cluster_name=cluster.name,
+            region=context.region,
+            permissions_boundary=context.permissions_boundary,
         ),
         opts=pulumi.ResourceOptions.merge(
             with_cluster(context, cluster),

@@ -16,8 +16,9 @@ DEFAULTS: dict[str, Any] = deep_merge(
             "general": {
                 "instanceTypes": ["m5.large", "m5.xlarge"],
                 "minSize": 1,
-                # Five: the services at their maximum with their sidecars, and the controllers.
-                "maxSize": 5,
+                # Six: the services at their maximum with their sidecars, and the controllers,
+                # beside the node agents (stacks/capacity.py).
+                "maxSize": 6,
                 "desiredSize": 2,
             },
             "compute": {
@@ -32,10 +33,15 @@ DEFAULTS: dict[str, Any] = deep_merge(
         "application": {"namespace": "financial-planning-staging", "logLevel": "debug"},
         "services": {
             "financial-planning-api": {"autoscaling": {"minReplicas": 2, "maxReplicas": 6}},
-            "simulation-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 4}},
+            # A c5.large leaves a pod 2466Mi beside the node agents (the organisation's
+            # GuardDuty agent among them) and its sidecar: the VPA stays below.
+            "simulation-service": {
+                "autoscaling": {"minReplicas": 1, "maxReplicas": 4},
+                "verticalScaling": {"maxAllowed": {"memory": "2304Mi"}},
+            },
             "user-service": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},
             "banking-service": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},
-            "ml-service": {"persistentVolume": {"sizeGib": 20}},
+            "ml-service": {"cacheVolume": {"sizeGib": 20}},
             "notification-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 2}},
             "document-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 2}},
             "graphql-gateway": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 
 from offline.engine import StackRun
-from tests.conftest import run_with
+from tests.conftest import run_at, run_with
 from tests.lookup import helm_release, inline_policy, irsa_role, objects
 
 # The README's pinned chart versions, stated here so that a bump must change this test too.
@@ -54,8 +55,8 @@ def test_the_autoscaler_discovers_this_clusters_groups_with_an_image_of_its_mino
     found = values(stack_run, "cluster-autoscaler")
     assert found["autoDiscovery"] == {"clusterName": f"financial-planning-{stack_run.stack}"}
     assert found["cloudProvider"] == "aws" and found["awsRegion"] == "us-east-1"
-    # Kubernetes 1.33 in both stacks: the autoscaler release for 1.33.
-    assert found["image"] == {"tag": "v1.33.6"}
+    # Kubernetes 1.35 in both stacks: the autoscaler release for 1.35.
+    assert found["image"] == {"tag": "v1.35.2"}
     args = found["extraArgs"]
     assert args["balance-similar-node-groups"] is True
     assert args["expander"] == "priority,least-waste"
@@ -63,15 +64,22 @@ def test_the_autoscaler_discovers_this_clusters_groups_with_an_image_of_its_mino
 
 
 def test_the_autoscaler_follows_the_cluster_to_another_minor() -> None:
-    run = run_with("staging", kubernetesVersion="1.34")
+    # 1.34 was in EKS standard support until 2026-12-02: render as of a day before.
+    run = run_at(date(2026, 11, 1), "staging", kubernetesVersion="1.34")
     assert values(run, "cluster-autoscaler")["image"] == {"tag": "v1.34.5"}
 
 
 def test_the_expander_tries_the_cheapest_group_first(stack_run: StackRun) -> None:
     priorities = values(stack_run, "cluster-autoscaler")["expanderPriorities"]
     ranked = [priorities[k] for k in sorted(priorities, key=int, reverse=True)]
-    # c5.large < m5.large < r5.large < g4dn.xlarge per hour; a catch-all comes last.
-    assert ranked == [["^eks-compute-"], ["^eks-general-"], ["^eks-memory-"], ["^eks-gpu-"], [".*"]]
+    # Production: r5.large < c5.xlarge < m5.xlarge < g4dn.xlarge per hour; staging:
+    # c5.large < m5.large < r5.large < g4dn.xlarge. A catch-all comes last. The expressions
+    # match the Auto Scaling groups EKS names eks-<node group name>-<id>.
+    order = {
+        "production": ["memory", "compute", "general", "gpu"],
+        "staging": ["compute", "general", "memory", "gpu"],
+    }[stack_run.stack]
+    assert ranked == [*([f"^eks-{name}-"] for name in order), [".*"]]
 
 
 @pytest.mark.parametrize(
@@ -151,7 +159,8 @@ def test_the_device_plugin_runs_on_gpu_nodes_only_and_tolerates_their_taint(
     ]
     # The GPU group is the only one with that taint, and the only one the plugin selects.
     groups = {
-        g.inputs["nodeGroupName"]: g for g in stack_run.of_type("aws:eks/nodeGroup:NodeGroup")
+        g.inputs["labels"]["workload-class"]: g
+        for g in stack_run.of_type("aws:eks/nodeGroup:NodeGroup")
     }
     assert groups["gpu"].inputs["labels"]["workload-class"] == "gpu"
 

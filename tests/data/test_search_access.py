@@ -95,7 +95,9 @@ def test_the_master_user_is_the_bootstraps_role_and_administers_with_the_adminis
     settings = stack_run.namespace["settings"]
     domain = stack_run.one(SEARCH).inputs
     master = domain["advancedSecurityOptions"]["masterUserOptions"]["masterUserArn"]
-    [association] = stack_run.of_type(ASSOCIATION)
+    [association] = [
+        a for a in stack_run.of_type(ASSOCIATION) if a.inputs["namespace"] == "search-bootstrap"
+    ]
     assert association.inputs["roleArn"] == master
     assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
         "search-bootstrap",

@@ -222,7 +222,11 @@ def test_search_domain_is_private_encrypted_and_access_controlled(stack_run: Sta
     security = domain["advancedSecurityOptions"]
     assert security["enabled"] is True and security["internalUserDatabaseEnabled"] is False
     # The master user is the search bootstrap's role, which maps the rest (search_access.py).
-    [association] = stack_run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    [association] = [
+        a
+        for a in stack_run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+        if a.inputs["namespace"] == "search-bootstrap"
+    ]
     assert security["masterUserOptions"] == {"masterUserArn": association.inputs["roleArn"]}
     assert domain["ebsOptions"]["volumeType"] == "gp3"
     assert len(domain["domainName"]) <= 28
@@ -379,7 +383,6 @@ def test_no_service_holds_the_master_password_only_the_bootstrap_job_reads_it(
     assert set(externals) == {
         (app, "api-credentials"),
         (app, "redis-credentials"),
-        ("database-bootstrap", "database-master"),
         # The platform's own, in the monitoring namespace only.
         ("monitoring", "grafana-admin"),
         ("monitoring", "alert-receivers"),
@@ -388,16 +391,11 @@ def test_no_service_holds_the_master_password_only_the_bootstrap_job_reads_it(
         ("istio-ingress", "ratelimit-redis-credentials"),
         *([("istio-ingress", "operator-sso")] if signs_operators_in(stack_run) else []),
     }
-    master = externals[("database-bootstrap", "database-master")]["spec"]["data"]
-    assert {d["secretKey"] for d in master} == {"username", "password"}
-    assert all(":secret:rds!cluster-" in d["remoteRef"]["key"] for d in master)
-    # The one reader of that Secret: the bootstrap Job's own volume.
-    readers = [
-        (o["kind"], o["metadata"]["name"])
-        for o in objects
-        if "database-master" in json.dumps(o.get("spec", {})) and o["kind"] != "ExternalSecret"
-    ]
-    assert [kind for kind, _ in readers] == ["Job"]
+    # The master secret is in no Kubernetes Secret: the bootstrap Job reads it itself, when
+    # it runs (tests/workloads/test_database_bootstrap.py).
+    assert ":secret:rds!cluster-" not in json.dumps(
+        [o for o in objects if o["kind"] in ("ExternalSecret", "Secret")]
+    )
     redis = externals[(app, "redis-credentials")]["spec"]["data"]
     assert redis == [
         {
@@ -529,14 +527,16 @@ def test_data_settings_are_checked(data: dict[str, object], expected: str) -> No
     assert str(caught.value).startswith(expected), str(caught.value)
 
 
-def test_more_readers_are_a_setting_and_the_operator_still_reads_one_master_secret() -> None:
+def test_more_readers_are_a_setting_and_the_master_secret_is_still_one() -> None:
     assert settings_from_values("staging", BASE).data.database.readers == 0
     run = run_with("production", data={"database": {"instances": 5}})
     zones = [i["availabilityZone"] for i in instances(run)]
     assert len(zones) == 5 and set(zones) == {"us-east-1a", "us-east-1b", "us-east-1c"}
     role = irsa_role(run, "external-secrets-system", "external-secrets")
-    # The stack's secrets (the operators' sign-in client's among them) and the master's.
-    assert len(inline_policy(run, role)[0]["Resource"]) == 6
+    # The stack's secrets (the operators' sign-in client's among them); the master secret,
+    # one for all the instances, only the database bootstrap reads.
+    assert len(inline_policy(run, role)[0]["Resource"]) == 5
+    assert len(run.one(CLUSTER).state["masterUserSecrets"]) == 1
 
 
 @pytest.mark.parametrize(("stack", "days"), [("production", 7), ("staging", 30)])

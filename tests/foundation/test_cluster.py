@@ -163,13 +163,20 @@ def _addons(run: StackRun) -> dict[str, RecordedResource]:
 
 def test_managed_addons_and_their_order_around_the_nodes(stack_run: StackRun) -> None:
     addons = _addons(stack_run)
-    assert set(addons) == {
-        "vpc-cni",
-        "coredns",
-        "kube-proxy",
-        "aws-ebs-csi-driver",
-        "eks-pod-identity-agent",
-    }
+    # The security layer installs GuardDuty's runtime agent where the stack's GuardDuty runs
+    # (its automated agent configuration is off); the foundation installs the other five.
+    guardduty = {"aws-guardduty-agent"} if stack_run.stack == "production" else set()
+    assert (
+        set(addons)
+        == {
+            "vpc-cni",
+            "coredns",
+            "kube-proxy",
+            "aws-ebs-csi-driver",
+            "eks-pod-identity-agent",
+        }
+        | guardduty
+    )
     node_groups = [g.urn for g in stack_run.of_type("aws:eks/nodeGroup:NodeGroup")]
     for early in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
         assert all(

@@ -321,7 +321,18 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
     ]
     bootstrap = platform["database-bootstrap"]
     assert bootstrap["ingress"] == []
-    assert {p["port"] for r in bootstrap["egress"] for p in r["ports"]} == {53, 5432}
+    # DNS, the node's Pod Identity agent, Secrets Manager's endpoint in the VPC, PostgreSQL.
+    assert {p["port"] for r in bootstrap["egress"] for p in r["ports"]} == {53, 80, 443, 5432}
+    assert bootstrap["egress"][1:3] == [
+        {
+            "to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}],
+            "ports": [{"port": 80, "protocol": "TCP"}],
+        },
+        {
+            "to": [{"ipBlock": {"cidr": VPC[stack_run.stack]}}],
+            "ports": [{"port": 443, "protocol": "TCP"}],
+        },
+    ]
     search = platform["search-bootstrap"]
     assert search["ingress"] == []
     # DNS, the node's Pod Identity agent, the domain inside the VPC.

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from offline.engine import StackRun
+from stacks.capacity import service_pod
+from stacks.catalog import cpu_millicores, memory_mib
 from tests.conftest import SEED_PORTS, run_with
 from tests.lookup import app_deployments, app_objects, helm_release, objects, pod_spec
 
@@ -182,15 +184,37 @@ def test_every_service_has_a_vpa_that_never_fights_its_hpa(stack_run: StackRun) 
     assert set(found) == set(SEED_PORTS)
     for name, spec in found.items():
         assert spec["targetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
-        [policy] = spec["resourcePolicy"]["containerPolicies"]
+        policy, others = spec["resourcePolicy"]["containerPolicies"]
         assert policy["containerName"] == name
         assert policy["controlledValues"] == "RequestsOnly"
+        # Every other container, the injected istio-proxy among them, is left alone: "*" is the
+        # policy of containers without their own, and a container with none defaults to Auto
+        # on CPU and memory (VPA 1.7.1, pkg/apis/autoscaling.k8s.io/v1/types.go:
+        # DefaultContainerResourcePolicy = "*", ContainerScalingModeOff = "Off").
+        assert others == {"containerName": "*", "mode": "Off"}
         if spec["updatePolicy"]["updateMode"] == "Off" or name not in scaled:
             continue
         hpa_resources = {
             m["resource"]["name"] for m in scaled[name]["metrics"] if m["type"] == "Resource"
         }
         assert not hpa_resources & set(policy["controlledResources"]), name
+
+
+def test_the_sidecar_is_counted_in_every_pod_the_capacity_check_plans(
+    stack_run: StackRun,
+) -> None:
+    # The VPA leaves the sidecar at its requests; the capacity check adds them to every pod.
+    settings = stack_run.namespace["settings"]
+    sidecar = settings.addons.mesh.sidecar.requests
+    load = settings.platform_load()
+    assert (load.sidecar.cpu_millicores, load.sidecar.memory_mib) == (
+        cpu_millicores(sidecar.cpu),
+        memory_mib(sidecar.memory),
+    )
+    service = settings.services["user-service"]
+    alone, meshed = service_pod(service), service_pod(service, load.sidecar)
+    assert meshed.cpu_millicores - alone.cpu_millicores == cpu_millicores(sidecar.cpu)
+    assert meshed.pods == alone.pods == 1
 
 
 def test_ml_and_the_api_only_recommend_and_the_rest_size_memory(stack_run: StackRun) -> None:

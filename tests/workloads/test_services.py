@@ -124,20 +124,33 @@ def test_staging_runs_fewer_replicas(production: StackRun, staging: StackRun) ->
     assert prod["financial-planning-api"] == 3 and prod["banking-service"] == 3
 
 
-def test_read_write_once_claims_only_in_single_replica_deployments(stack_run: StackRun) -> None:
-    claims = objects(stack_run, "PersistentVolumeClaim")
-    assert "ml-service-data" in claims
-    mounted = {}
-    for deployment in app_objects(stack_run, "Deployment").values():
+def test_no_service_volume_ties_a_pod_to_a_zone(stack_run: StackRun) -> None:
+    # The cluster autoscaler models a multi-zone group as its first zone: a pod bound to a zonal
+    # EBS volume in another zone never gets a node from zero (kubernetes/autoscaler
+    # cluster-autoscaler/cloudprovider/aws/README.md, "Common Notes and Gotchas", at
+    # cluster-autoscaler-1.35.2). The GPU group spans three zones and starts at zero: ML's model
+    # cache is a generic ephemeral volume, made in the zone the pod lands in and deleted with it.
+    assert objects(stack_run, "PersistentVolumeClaim") == {}
+    deployments = app_objects(stack_run, "Deployment")
+    for name, deployment in deployments.items():
         for volume in pod_spec(deployment)["volumes"]:
-            if "persistentVolumeClaim" in volume:
-                mounted[volume["persistentVolumeClaim"]["claimName"]] = deployment
-    assert set(mounted) == set(claims)
-    for claim_name, deployment in mounted.items():
-        if "ReadWriteOnce" in claims[claim_name]["spec"]["accessModes"]:
-            assert deployment["spec"]["replicas"] == 1
-            assert deployment["spec"]["strategy"] == {"type": "Recreate"}
-    assert claims["ml-service-data"]["spec"]["storageClassName"] == "gp3"
+            assert "persistentVolumeClaim" not in volume, name
+    ml = pod_spec(deployments["ml-service"])
+    [cache] = [v for v in ml["volumes"] if v["name"] == "cache"]
+    template = cache["ephemeral"]["volumeClaimTemplate"]["spec"]
+    assert template["accessModes"] == ["ReadWriteOnce"]
+    assert template["storageClassName"] == "gp3"
+    size = stack_run.namespace["settings"].services["ml-service"].cache_volume.size_gib
+    assert template["resources"] == {"requests": {"storage": f"{size}Gi"}}
+    [container] = ml["containers"]
+    assert {"name": "cache", "mountPath": "/models"} in container["volumeMounts"]
+    # gp3 binds WaitForFirstConsumer: the volume is made where the scheduler puts the pod.
+    [gp3] = [
+        c for c in objects(stack_run, "StorageClass").values() if c["metadata"]["name"] == "gp3"
+    ]
+    assert gp3["volumeBindingMode"] == "WaitForFirstConsumer"
+    # A surge pod would need a second GPU node: the GPU service is replaced, not rolled.
+    assert deployments["ml-service"]["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_each_stack_has_its_own_application_namespace(

@@ -1,0 +1,200 @@
+"""The database bootstrap reads the master secret as it is when it runs, with its own role.
+
+Aurora rotates the managed master secret (every 7 days in production: RDS User Guide, "Password
+management with Amazon Aurora and AWS Secrets Manager"); a copy synced by External Secrets every
+hour could hold the replaced password for up to an hour after a rotation.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import http.server
+import importlib
+import json
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from components.workloads.database_users import SCRIPT_FILES, SCRIPTS
+from offline.engine import StackRun
+from tests.lookup import inline_policy, objects, policy
+
+NAMESPACE = "database-bootstrap"
+
+
+def job(run: StackRun) -> dict[str, Any]:
+    [found] = [o for o in objects(run, "Job").values() if o["metadata"]["namespace"] == NAMESPACE]
+    return found
+
+
+def test_the_job_reads_the_current_secret_itself(stack_run: StackRun) -> None:
+    spec = job(stack_run)["spec"]["template"]["spec"]
+    [reader] = spec["initContainers"]
+    [psql] = spec["containers"]
+    env = {e["name"]: e["value"] for e in reader["env"]}
+    cluster = stack_run.one("aws:rds/cluster:Cluster")
+    [managed] = cluster.state["masterUserSecrets"]
+    assert env["MASTER_SECRET_ARN"] == managed["secretArn"]
+    assert reader["command"] == ["python3", "/sql/master_secret.py"]
+    # The credentials live in memory, in this pod only; no Kubernetes Secret holds them.
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["credentials"] == {
+        "name": "credentials",
+        "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"},
+    }
+    assert not [v for v in spec["volumes"] if "secret" in v]
+    assert {"name": "credentials", "mountPath": "/credentials", "readOnly": True} in psql[
+        "volumeMounts"
+    ]
+    assert "$(cat /credentials/password)" in psql["command"][2]
+    assert not [
+        e
+        for e in objects(stack_run, "ExternalSecret").values()
+        if e["metadata"]["namespace"] == NAMESPACE
+    ]
+    # The scripts travel with the SQL; the Job's name follows all of them.
+    configs = objects(stack_run, "ConfigMap").values()
+    [config] = [o for o in configs if o["metadata"]["namespace"] == NAMESPACE]
+    assert set(config["data"]) == {"users.sql", *SCRIPT_FILES}
+    assert config["metadata"]["name"] == job(stack_run)["metadata"]["name"]
+
+
+def test_only_the_bootstraps_own_role_reads_the_master_secret(stack_run: StackRun) -> None:
+    spec = job(stack_run)["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == "database-bootstrap"
+    [association] = [
+        a
+        for a in stack_run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+        if a.inputs["namespace"] == NAMESPACE
+    ]
+    assert association.inputs["serviceAccount"] == "database-bootstrap"
+    roles = stack_run.of_type("aws:iam/role:Role")
+    [role] = [r for r in roles if r.state["arn"] == association.inputs["roleArn"]]
+    [trust] = policy(role, "assumeRolePolicy")["Statement"]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {
+        "aws:RequestTag/eks-cluster-name": f"financial-planning-{stack_run.stack}",
+        "aws:RequestTag/kubernetes-namespace": NAMESPACE,
+        "aws:RequestTag/kubernetes-service-account": "database-bootstrap",
+    }
+    cluster = stack_run.one("aws:rds/cluster:Cluster")
+    [managed] = cluster.state["masterUserSecrets"]
+    read, decrypt = inline_policy(stack_run, role)
+    assert read == {
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": managed["secretArn"],
+    }
+    assert decrypt["Resource"] == cluster.inputs["masterUserSecretKmsKeyId"]
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+    }
+    # External Secrets no longer reads it (nor its key).
+    eso = json.dumps(
+        [
+            r.inputs
+            for r in stack_run.of_type("aws:iam/rolePolicy:RolePolicy")
+            if "secretsmanager:GetSecretValue" in json.dumps(r.inputs)
+            and r.inputs["role"] != role.id
+        ]
+    )
+    assert managed["secretArn"] not in eso
+
+
+@pytest.fixture
+def master_secret(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    return importlib.import_module("master_secret")
+
+
+def test_the_signature_is_botocores(master_secret: Any) -> None:
+    # AWS Signature Version 4 as botocore computes it for the same request.
+    sigv4 = importlib.import_module("aws_sigv4")
+    credentials = sigv4.Credentials(
+        "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "TOKEN"
+    )
+    body = json.dumps({"SecretId": "arn:aws:secretsmanager:us-east-1:1:secret:x"}).encode()
+    host = "secretsmanager.us-east-1.amazonaws.com"
+    extra = {"content-type": master_secret.CONTENT_TYPE, "x-amz-target": master_secret.TARGET}
+    request = AWSRequest(
+        method="POST",
+        url=f"https://{host}/",
+        data=body,
+        headers={**extra, "x-amz-content-sha256": hashlib.sha256(body).hexdigest()},
+    )
+    SigV4Auth(Credentials(*credentials), "secretsmanager", "us-east-1").add_auth(request)
+    when = datetime.datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+    ours = sigv4.signed_headers(
+        "POST", host, "/", body, "us-east-1", "secretsmanager", credentials, when, extra
+    )
+    assert ours["authorization"] == request.headers["Authorization"]
+    # Another service is another signature.
+    other = sigv4.signed_headers(
+        "POST", host, "/", body, "us-east-1", "kms", credentials, when, extra
+    )
+    assert other["authorization"] != ours["authorization"]
+
+
+class _Fake(http.server.BaseHTTPRequestHandler):
+    passwords: Iterator[str]
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:  # the Pod Identity agent
+        assert self.headers["Authorization"] == "projected-token"
+        self._answer({"AccessKeyId": "AKID", "SecretAccessKey": "s", "Token": "t"})
+
+    def do_POST(self) -> None:  # Secrets Manager
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        assert self.headers["X-Amz-Target"] == "secretsmanager.GetSecretValue"
+        assert self.headers["Content-Type"] == "application/x-amz-json-1.1"
+        assert "Credential=AKID/" in self.headers["Authorization"]
+        assert json.loads(body) == {"SecretId": "arn:master"}
+        password = next(self.passwords)
+        self._answer({"SecretString": json.dumps({"username": "postgres", "password": password})})
+
+    def _answer(self, found: dict[str, Any]) -> None:
+        payload = json.dumps(found).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def test_each_run_writes_the_secret_as_it_is_then(
+    master_secret: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rotation between two runs: the second run signs in with the new password.
+    _Fake.passwords = iter(["before-rotation", "after-rotation"])
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Fake)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    token = tmp_path / "token"
+    token.write_text("projected-token")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("MASTER_SECRET_ARN", "arn:master")
+    monkeypatch.setenv("SECRETS_MANAGER_URL", url)
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", f"{url}/creds")
+    monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", str(token))
+    try:
+        for password in ("before-rotation", "after-rotation"):
+            directory = tmp_path / password
+            directory.mkdir()
+            monkeypatch.setenv("CREDENTIALS_DIR", str(directory))
+            assert master_secret.main() == 0
+            assert (directory / "password").read_text() == password
+            assert (directory / "username").read_text() == "postgres"
+            mode = stat.S_IMODE(os.stat(directory / "password").st_mode)
+            assert mode == 0o400
+    finally:
+        server.shutdown()
