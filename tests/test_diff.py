@@ -52,6 +52,7 @@ def test_a_node_group_size_change_rolls_nothing() -> None:
     after = by_urn(resource("g", GROUP, {"scalingConfig": {"maxSize": 5}}))
     assert report(before, after)[0] == f"updated: {URN}{GROUP}::g: scalingConfig.maxSize"
 
+
 ADDON = "aws:eks/addon:Addon"
 
 

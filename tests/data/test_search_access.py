@@ -391,5 +391,7 @@ def test_the_audit_log_is_switched_on_in_fgac(stack_run: StackRun) -> None:
 
 
 def irsa_or_pod_identity_master(run: StackRun) -> str:
-    [association] = run.of_type(ASSOCIATION)
+    [association] = [
+        a for a in run.of_type(ASSOCIATION) if a.inputs["namespace"] == "search-bootstrap"
+    ]
     return str(association.inputs["roleArn"])
