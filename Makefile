@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 # into .tools/ (not installed: no service starts, nothing outside the work tree changes).
 PROM_STAMP := .tools/prometheus/.installed
 
-.PHONY: venv checkers synth synth-all snapshot diff first-up test lint bench bench-suite clean help \
+.PHONY: venv checkers synth synth-all snapshot diff cost first-up test lint bench bench-suite clean help \
 	dev-cluster dev-images dev-up dev-down
 
 # uv (its wheel carries the binary) installs the pinned set in seconds where pip takes minutes;
@@ -59,6 +59,10 @@ synth-all: $(STAMP) ## Render every environment's stack offline
 # What the work tree changes against BASE (a git ref), per stack: make diff BASE=origin/main
 diff: $(STAMP) ## What the work tree changes against BASE, resource by resource (BASE=origin/main)
 	$(PY) -m offline.diff --base $(BASE) $(if $(STACK),--stack $(STACK))
+
+# What a stack costs a month on demand, per resource kind, from its render (README, "Cost").
+cost: $(STAMP) ## Monthly on-demand cost of one stack at min/desired/max size, from its render
+	$(PY) -m offline.cost --stack $(STACK)
 
 # The commands of a new stack's first `pulumi up`: image repositories, images, the rest.
 first-up: $(STAMP) ## The commands of a new stack's first pulumi up (STACK=...)

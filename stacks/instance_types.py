@@ -19,9 +19,10 @@ class InstanceCapacity(NamedTuple):
 
 
 def _family(
-    prefix: str, memory_per_vcpu: float, usd_per_vcpu: float
+    prefix: str, memory_per_vcpu: float, usd_per_vcpu: float, largest: str = "8xlarge"
 ) -> dict[str, InstanceCapacity]:
     sizes = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32}
+    sizes = dict(list(sizes.items())[: list(sizes).index(largest) + 1])
     return {
         f"{prefix}.{size}": InstanceCapacity(
             vcpu, vcpu * memory_per_vcpu, hourly_usd=round(vcpu * usd_per_vcpu, 4)
@@ -34,7 +35,9 @@ INSTANCE_TYPES: dict[str, InstanceCapacity] = {
     **_family("m5", 4, 0.048),
     **_family("m6i", 4, 0.048),
     **_family("m7i", 4, 0.0504),
-    **_family("c5", 2, 0.0425),
+    # c5 has no 8xlarge (its next size is 9xlarge: Karpenter's EC2 price table, which lists
+    # every type the Pricing API offers in us-east-1).
+    **_family("c5", 2, 0.0425, largest="4xlarge"),
     **_family("c6i", 2, 0.0425),
     **_family("c7i", 2, 0.04463),
     **_family("r5", 8, 0.063),
