@@ -496,10 +496,10 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
             bool(base.estimate or rule.estimate),
         )
         paid = sorted(
-            managed["name"]
+            rule_group["name"]
             for r in rules
-            if (managed := (r.get("statement") or {}).get("managedRuleGroupStatement"))
-            and managed.get("name") in _PAID_RULE_GROUPS
+            if (rule_group := (r.get("statement") or {}).get("managedRuleGroupStatement"))
+            and rule_group.get("name") in _PAID_RULE_GROUPS
         )
         if paid:
             not_estimated.append(f"subscription fees of the rule groups {', '.join(paid)}")

@@ -17,7 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from stacks.aws_facts import REGIONS
+from stacks.aws_facts import (
+    AURORA_INSTANCE_CLASSES,
+    CACHE_NODE_TYPES,
+    REGIONS,
+    SEARCH_INSTANCE_TYPES,
+)
 
 READ_ON = "2026-12-03"
 # The region whose prices were read; the others fall back to it, marked.
@@ -343,15 +348,16 @@ def _reference(key: str) -> Price:
         return FLAT[key]
     if key in USAGE:
         return USAGE[key]
+    # Managed classes: only those the settings accept (stacks/aws_facts.py) are estimated.
     kind, _, name = key.partition(":")
     if kind == "ec2":
         return _ec2(EC2_HOURLY[name])
-    if kind == "rds":
+    if kind == "rds" and name in AURORA_INSTANCE_CLASSES:
         premium = AURORA_BURSTABLE_PREMIUM if name.startswith("db.t") else AURORA_PREMIUM
         return premium.price(name, managed_ec2_type(name))
-    if kind == "elasticache":
+    if kind == "elasticache" and name in CACHE_NODE_TYPES:
         return ELASTICACHE_PREMIUM.price(name, managed_ec2_type(name))
-    if kind == "opensearch" and name.endswith(".search"):
+    if kind == "opensearch" and name in SEARCH_INSTANCE_TYPES:
         return OPENSEARCH_PREMIUM.price(name, managed_ec2_type(name))
     raise KeyError(key)
 
