@@ -58,6 +58,88 @@ _PAID_RULE_GROUPS = (
 )
 
 
+# AWS resource types the estimate prices or names under "Not estimated" (above, by kind).
+PRICED_TYPES = frozenset(
+    {
+        "aws:eks/cluster:Cluster",
+        "aws:eks/nodeGroup:NodeGroup",
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "aws:ec2/natGateway:NatGateway",
+        "aws:ec2/eip:Eip",
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "aws:rds/cluster:Cluster",
+        "aws:rds/clusterInstance:ClusterInstance",
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        "aws:opensearch/domain:Domain",
+        "aws:kms/key:Key",
+        "aws:secretsmanager/secret:Secret",
+        "aws:cloudwatch/logGroup:LogGroup",
+        "aws:wafv2/webAcl:WebAcl",
+        "aws:guardduty/detector:Detector",
+        "aws:guardduty/detectorFeature:DetectorFeature",
+        "aws:backup/plan:Plan",
+        "aws:backup/selection:Selection",
+        "aws:s3/bucket:Bucket",
+        "aws:ecr/repository:Repository",
+        "aws:cloudtrail/trail:Trail",
+        "aws:sns/topic:Topic",
+        "aws:route53/record:Record",
+    }
+)
+# AWS resource types with no charge of their own (configuration of something priced, or free
+# on AWS's pricing pages: IAM, VPC plumbing, EKS access and add-ons, KMS aliases, ACM public
+# certificates, EventBridge rules on AWS service events). Any AWS type in neither set is listed
+# as "not known to the estimate": a new kind of resource is never silently free.
+NO_CHARGE_TYPES = frozenset(
+    {
+        "aws:acm/certificate:Certificate",
+        "aws:acm/certificateValidation:CertificateValidation",
+        "aws:autoscaling/tag:Tag",
+        "aws:backup/vault:Vault",
+        "aws:cloudwatch/eventRule:EventRule",
+        "aws:cloudwatch/eventTarget:EventTarget",
+        "aws:codebuild/webhook:Webhook",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "aws:ec2/flowLog:FlowLog",
+        "aws:ec2/internetGateway:InternetGateway",
+        "aws:ec2/route:Route",
+        "aws:ec2/routeTable:RouteTable",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/subnet:Subnet",
+        "aws:ec2/vpc:Vpc",
+        "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+        "aws:eks/accessEntry:AccessEntry",
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+        "aws:eks/addon:Addon",
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+        "aws:elasticache/subnetGroup:SubnetGroup",
+        "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
+        "aws:iam/policy:Policy",
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:kms/alias:Alias",
+        "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+        "aws:rds/subnetGroup:SubnetGroup",
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:secretsmanager/secretRotation:SecretRotation",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "aws:sns/topicPolicy:TopicPolicy",
+        "aws:sns/topicSubscription:TopicSubscription",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:wafv2/ipSet:IpSet",
+        "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+    }
+)
+
+
 @dataclass(frozen=True)
 class Resource:
     """What the estimate reads of one rendered resource."""
@@ -194,6 +276,8 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
         lines.append(Line(kind, detail, (usd, usd, usd), estimated, note))
 
     # The EKS control plane: standard support, or extended support once the version leaves it.
+    # EKS API reference, UpgradePolicyRequest: the default is EXTENDED; a STANDARD cluster is
+    # upgraded automatically at the end of standard support (it never bills extended support).
     for cluster in of_type.get("aws:eks/cluster:Cluster", []):
         where = region_of(cluster)
         standard = pricer(where, "eks:cluster-standard")
@@ -576,6 +660,18 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
     ):
         if of_type.get(type_):
             not_estimated.append(f"{len(of_type[type_])} {what}")
+    if of_type.get("aws:codebuild/project:Project"):
+        not_estimated.append(
+            f"{len(of_type['aws:codebuild/project:Project'])} CodeBuild projects: build minutes"
+        )
+    unknown = sorted(
+        type_
+        for type_ in of_type
+        if type_.startswith("aws:")
+        and type_ not in PRICED_TYPES | NO_CHARGE_TYPES | {"aws:codebuild/project:Project"}
+    )
+    for type_ in unknown:
+        not_estimated.append(f"{len(of_type[type_])} {type_}: not known to the estimate")
     if node_groups or nats or albs:
         not_estimated.append("data transfer (between zones, to the internet, between regions)")
     return Estimate(
@@ -712,11 +808,13 @@ def cost_change(before: Estimate, after: Estimate) -> str:
     if not before.lines and not after.lines:
         return "cost: nothing on AWS to price"
     change = new - old
-    lines = [
-        f"cost a month at desired size: {money(old)} -> {money(new)} "
-        f"({'+' if change >= 0 else '-'}{money(abs(change))})"
-        + ("" if abs(change) >= 0.005 else ": unchanged")
-    ]
+    if abs(change) < 0.005:
+        lines = [f"cost a month at desired size: {money(new)}, unchanged"]
+    else:
+        lines = [
+            f"cost a month at desired size: {money(old)} -> {money(new)} "
+            f"({'+' if change >= 0 else '-'}{money(abs(change))})"
+        ]
     old_kinds, new_kinds = before.by_kind(), after.by_kind()
     for kind in sorted(old_kinds.keys() | new_kinds.keys()):
         a, b = old_kinds.get(kind, 0.0), new_kinds.get(kind, 0.0)
