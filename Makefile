@@ -21,8 +21,8 @@ DEBIAN_POOL := https://deb.debian.org/debian/pool/main/p
 DEBIAN_SNAPSHOT := https://snapshot.debian.org/file
 PROM_STAMP := .tools/prometheus/.installed-$(PROMETHEUS_DEB_SHA256)-$(ALERTMANAGER_DEB_SHA256)
 
-.PHONY: venv checkers synth synth-all snapshot diff preflight first-up test lint bench bench-suite \
-	clean help dev-cluster dev-images dev-up dev-down
+.PHONY: venv checkers synth synth-all snapshot diff preflight cost first-up test lint bench \
+	bench-suite clean help dev-cluster dev-images dev-up dev-down
 
 # uv (its wheel carries the binary) installs the pinned set in seconds where pip takes minutes;
 # pip is the fallback where uv cannot be had or fails.
@@ -82,6 +82,10 @@ diff: $(STAMP) ## What the work tree changes against BASE, per stack (BASE=origi
 # Can CI deploy STACK's file (its KMS secrets provider, encryptedkey, every secret set)?
 preflight: $(STAMP) ## Can CI deploy STACK's file: secrets provider, encryptedkey, every secret set
 	$(PY) -m offline.preflight --stack $(STACK)
+
+# What a stack costs a month on demand, per resource kind, from its render (README, "Cost").
+cost: $(STAMP) ## Monthly on-demand cost of one stack at min/desired/max size, from its render
+	$(PY) -m offline.cost --stack $(STACK)
 
 # The commands of a new stack's first `pulumi up`: image repositories, images, the rest.
 first-up: $(STAMP) ## The commands of a new stack's first pulumi up (STACK=...)

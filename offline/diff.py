@@ -4,9 +4,12 @@ Renders the stack at BASE (in a temporary git worktree) and in the work tree, of
 prints, in `pulumi up`'s terms: resources created, deleted, re-created (URN changed without an
 alias), moved (alias), replaced (an input the provider cannot update in place) and updated,
 with each changed input path. Protected resources are marked; an update that makes EKS
-replace every node of a group says "rolls nodes". Exits 1 when a protected resource would be
-deleted, re-created or replaced, and 2 with one line (no traceback) when BASE is missing, names
-no commit or predates the inventory format, or a stack is unknown.
+replace every node of a group says "rolls nodes". Each stack's monthly on-demand cost at
+desired size before and after, and what changed it, follow (offline/cost.py prices both renders
+with the work tree's price table). Exits 1 when a protected resource would be deleted,
+re-created or replaced or the work tree's estimate is above the stack's budget, and 2 with one
+line (no traceback) when BASE is missing, names no commit or predates the inventory format, or
+a stack is unknown.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from offline import cost
 from offline.engine import PROJECT_DIR, stack_names, unknown_stack
 from offline.snapshot import Entry, compare
 from stacks.environments import ENVIRONMENTS
@@ -94,10 +98,15 @@ class DiffError(Exception):
 
 
 def render(
-    project_dir: Path, stack: str, out: Path, base: str | None = None
+    project_dir: Path,
+    stack: str,
+    out: Path,
+    base: str | None = None,
+    over_budget: list[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every resource of `stack` as rendered from `project_dir` (a checkout of `base`, or the
-    work tree), by URN."""
+    work tree), by URN. A render above the stack's budget is still read; its one-line refusal
+    goes to `over_budget` when given."""
     where = f"BASE={base}" if base is not None else "the work tree"
     result = subprocess.run(
         [
@@ -117,9 +126,12 @@ def render(
         stderr=subprocess.PIPE,
         text=True,
     )
-    if result.returncode != 0:
+    # Over its budget, a stack is still rendered (and its inventory written): the diff shows it.
+    if result.returncode not in (0, cost.OVER_BUDGET):
         last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
         raise DiffError(f"rendering {stack} at {where} failed: {last}")
+    if result.returncode == cost.OVER_BUDGET and over_budget is not None:
+        over_budget.append(result.stderr.strip().splitlines()[-1].removeprefix("synth "))
     inventory = json.loads((out / stack / "inventory.json").read_text())
     missing = sorted(
         {key for r in inventory["resources"] for key in INVENTORY_KEYS if key not in r}
@@ -252,15 +264,20 @@ def compare_with(commit: str, base: str, stacks: list[str]) -> int:
                 before = (
                     {} if new_stack else render(base_dir, stack, Path(scratch) / "before", base)
                 )
-                after = render(PROJECT_DIR, stack, Path(scratch) / "after")
+                over_budget: list[str] = []
+                after = render(PROJECT_DIR, stack, Path(scratch) / "after", None, over_budget)
                 text, dangerous = report(before, after)
                 print(
                     f"== {stack}: {len(before)} -> {len(after)} resources"
                     + (" (a new stack)" if new_stack else "")
                 )
                 print(text or "no changes")
+                print(cost.inventory_change(before.values(), after.values()))
                 if dangerous:
                     print(f"{stack}: a protected resource would be deleted or re-created")
+                    status = 1
+                for problem in over_budget:
+                    print(problem)
                     status = 1
         finally:
             subprocess.run(

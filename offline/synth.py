@@ -4,7 +4,9 @@
 
 Writes build/<stack>/inventory.json (every registered resource with its options and inputs),
 build/<stack>/manifests/ (one YAML document per Kubernetes object) and build/<stack>/helm/
-(one file per Helm release: chart, version, repository and values).
+(one file per Helm release: chart, version, repository and values), and prints the stack's
+monthly on-demand cost at desired size (offline/cost.py). A stack whose estimate is above its
+`monthlyBudgetUsd` is still written, then refused in one line (exit status 3).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from offline import cost
 from offline.engine import PROJECT_DIR, RecordedResource, StackRun, run_stack
 from offline.estimate import critical_path, describe
 from stacks.aws_facts import EKS_KUBERNETES_RELEASES
@@ -205,11 +208,23 @@ def main(argv: list[str] | None = None) -> int:
             print(capacity_report(settings))
             print()
         print(describe(critical_path(run.resources)))
+        try:
+            estimate = cost.estimate(cost.from_recorded(run.resources))
+        except cost.UnknownPrice as error:
+            print(f"synth {stack}: cost: {error.args[0]}", file=sys.stderr)
+            status = 1
+            continue
+        print()
+        print(cost.summary(estimate))
         manifests = len(list((target / "manifests").glob("*.yaml")))
         print(
             f"\nWrote {target}/inventory.json and {manifests} manifests "
             f"in {time.perf_counter() - started:.1f}s"
         )
+        problem = cost.over_budget(estimate, cost.budget_of(run.namespace), stack)
+        if problem:
+            print(f"synth {problem}", file=sys.stderr)
+            status = status or cost.OVER_BUDGET
     return status
 
 

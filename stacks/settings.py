@@ -433,6 +433,9 @@ class StackSettings(Settings):
         Annotated[str, Field(min_length=1, max_length=128, pattern=TAG_PATTERN)],
         Annotated[str, Field(max_length=256, pattern=TAG_PATTERN)],
     ] = {}
+    # What the stack may cost a month on demand at its usual (desired) size, in USD: a render
+    # whose estimate (offline/cost.py) is above it fails. None: no budget.
+    monthly_budget_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
     @field_validator("tags")
     @classmethod

@@ -423,7 +423,7 @@ def test_every_problem_gets_its_own_line() -> None:
         "natGateways, kubernetesVersion, endpointPublicAccessCidrs, controlPlaneLogTypes, "
         "controlPlaneLogRetentionDays, flowLogRetentionDays, access, nodeGroups, "
         "application, services, addons, security, retention, data, edge, protect, "
-        "iamPermissionsBoundary, delivery, tags)",
+        "iamPermissionsBoundary, delivery, tags, monthlyBudgetUsd)",
         "natGateways: 'none' is invalid: input should be 'perAz' or 'single'",
     ]
 
