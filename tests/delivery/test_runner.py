@@ -152,13 +152,14 @@ def test_the_runner_sits_in_the_clusters_private_subnets_and_reaches_only_its_ap
     project = part(stack_run, PROJECT)
     vpc_config = project.inputs["vpcConfig"]
     cluster = stack_run.one("aws:eks/cluster:Cluster")
-    # The nodes' private subnets (a NAT route out to GitHub); the API endpoint's interfaces sit
-    # in the control-plane subnets of the same VPC, reached over its local route.
+    # The nodes' private subnets (NAT out, the API endpoint's interfaces in reach), not the
+    # control plane's own small subnets.
     node_subnets = {
-        tuple(group.inputs["subnetIds"])
+        subnet
         for group in stack_run.of_type("aws:eks/nodeGroup:NodeGroup")
+        for subnet in group.inputs["subnetIds"]
     }
-    assert node_subnets == {tuple(vpc_config["subnets"])}
+    assert set(vpc_config["subnets"]) == node_subnets
     assert not set(vpc_config["subnets"]) & set(cluster.inputs["vpcConfig"]["subnetIds"])
     [vpc] = stack_run.of_type("aws:ec2/vpc:Vpc")
     assert vpc_config["vpcId"] == vpc.id
