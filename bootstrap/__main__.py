@@ -3,20 +3,30 @@
 Creates or corrects the account's state bucket and key, GitHub's OIDC provider and connection,
 the workload boundary, and each stack's secrets key, preview role and deploy role; prints what
 it changed, what a person still has to do, and what the stack files and GitHub need.
+
+The roles of a reviewed stack (`--reviewed`, production by default) trust GitHub only once
+GitHub shows their environments with required reviewers: the bootstrap reads them with the
+token in GH_TOKEN or GITHUB_TOKEN (`GH_TOKEN=$(gh auth token) python -m bootstrap ...`) and
+otherwise says, in one line, what is missing and exits 1 after doing the rest.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from bootstrap.github import TOKEN_VARIABLES, EnvironmentGate, GitHubEnvironments
 from bootstrap.state import (
+    PROJECT,
     Bootstrap,
     BootstrapError,
+    BootstrapRefusal,
     BootstrapSettings,
     Outcome,
     deploy_environment,
@@ -32,9 +42,12 @@ TEAM_ID = "__TEAM_ID__"
 def environment_commands(settings: BootstrapSettings, stack: str) -> list[str]:
     """The `gh api` calls that set up a stack's two GitHub environments.
 
-    Deploys run only from main (a branch rule); previews run from pull requests, whose ref is
-    `refs/pull/<n>/merge` and matches no branch rule, so the preview environment has none. A
-    reviewed stack waits for a reviewer who is not the one who started the run, in both.
+    Deploys run only from main (a branch rule). Previews run from pull requests, and GitHub
+    checks an environment's branch rule against the run's head branch, which is whatever a
+    contributor named it: a rule would refuse every preview or, admitting every name, add
+    nothing; so the preview environment has none, and its reviewers (reviewed stacks) and the
+    preview role's narrow rights are what hold. A reviewed stack waits for a reviewer who is
+    not the one who started the run, in both.
     """
     repo = settings.repository
     reviewed = stack in settings.reviewed
@@ -72,11 +85,14 @@ def report(settings: BootstrapSettings, outcome: Outcome) -> str:
         lines += ["", "To do:", *(f"- {item}" for item in outcome.to_do)]
     for stack in settings.stacks:
         preview = f"arn:aws:iam::{account}:role/{settings.preview_role(stack)}"
+        if stack in outcome.held_back:
+            lines += ["", f"# The roles of {stack} are not made yet: see the last lines."]
         lines += [
             "",
             f"# Pulumi.{stack}.yaml: the secrets provider, and who deploys and previews it",
             f"secretsprovider: {settings.secrets_provider(stack)}",
             "config:",
+            f"  {PROJECT}:iamPermissionsBoundary: {settings.boundary_policy}",
             "  financial-planning:access:",
             f"    deployer: arn:aws:iam::{account}:role/{settings.deploy_role(stack)}",
             f"    auditors: [{preview}]",
@@ -92,6 +108,9 @@ def report(settings: BootstrapSettings, outcome: Outcome) -> str:
             f"pulumi stack init {stack} --secrets-provider '{settings.secrets_provider(stack)}'",
             f"pulumi config set --secret <key> <value> --stack {stack}"
             f"   # each key `python -m offline.preflight --stack {stack}` names",
+            # The preview role reads `<stack>.pulumi-tags`; with the file there, a preview never
+            # depends on how S3 answers a missing object to a role that lists only a prefix.
+            f"pulumi stack tag set environment {stack} --stack {stack}",
             "",
             f"# GitHub environments of {stack} (a repository administrator; TEAM_ID: "
             "gh api orgs/<org>/teams/<team> --jq .id)",
@@ -100,7 +119,36 @@ def report(settings: BootstrapSettings, outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None, session: object | None = None) -> int:
+def held_back_lines(outcome: Outcome, argv: list[str]) -> list[str]:
+    """One line per reviewed stack whose roles were held back; one line in all when there was
+    no GitHub token to check with, naming the command to run."""
+    unchecked = sorted(s for s, reason in outcome.held_back.items() if reason is None)
+    lines = []
+    if unchecked:
+        environments = ", ".join(
+            name for s in unchecked for name in (deploy_environment(s), preview_environment(s))
+        )
+        lines.append(
+            f"bootstrap: no GitHub token to check the reviewers of {environments}, so the roles "
+            f"of {', '.join(unchecked)} were not made: run "
+            f"`GH_TOKEN=$(gh auth token) python -m bootstrap {shlex.join(argv)}`"
+        )
+    for stack, reason in sorted(outcome.held_back.items()):
+        if reason is not None:
+            lines.append(
+                f"bootstrap: the roles of {stack} were not made: {reason}; set the environments "
+                "with the gh api calls above, then run again"
+            )
+    return lines
+
+
+def main(
+    argv: list[str] | None = None,
+    session: object | None = None,
+    gate: EnvironmentGate | None = None,
+) -> int:
+    """`gate` replaces the GitHub client built from GH_TOKEN or GITHUB_TOKEN (tests)."""
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--region", required=True)
     parser.add_argument("--bucket", required=True)
@@ -127,9 +175,15 @@ def main(argv: list[str] | None = None, session: object | None = None) -> int:
     except BootstrapError as error:
         print(f"bootstrap: {error}", file=sys.stderr)
         return 2
+    if gate is None:
+        token = next((os.environ[v] for v in TOKEN_VARIABLES if os.environ.get(v)), None)
+        gate = GitHubEnvironments(settings.repository, token) if token else None
     try:
-        bootstrap = Bootstrap(settings, session or boto3.Session())
+        bootstrap = Bootstrap(settings, session or boto3.Session(), gate)
         bootstrap.run()
+    except BootstrapRefusal as refusal:
+        print(f"bootstrap: {refusal}", file=sys.stderr)
+        return 1
     except NoCredentialsError:
         print(
             "bootstrap: no AWS credentials found: sign in to the target account first "
@@ -149,7 +203,10 @@ def main(argv: list[str] | None = None, session: object | None = None) -> int:
         print(f"bootstrap: {error}", file=sys.stderr)
         return 1
     print(report(settings, bootstrap.outcome))
-    return 0
+    refusals = held_back_lines(bootstrap.outcome, argv)
+    for line in refusals:
+        print(line, file=sys.stderr)
+    return 1 if refusals else 0
 
 
 if __name__ == "__main__":

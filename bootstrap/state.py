@@ -16,15 +16,22 @@ several stacks works too):
 Per stack (`--stack`, repeatable):
 
 - its secrets key (`alias/<prefix>-pulumi-<stack>`): the stack file's `secretsprovider`;
-- its deploy role, trusted only for the GitHub environment `<stack>` (`pulumi up`);
+- its deploy role, trusted only for the GitHub environment `<stack>` (`pulumi up`), which may
+  manage the program's roles of its own stack only (`<project>-<stack>-*`);
 - its preview role, trusted only for the GitHub environment `<stack>-preview` (pull requests):
-  read-only, and it can decrypt its own stack's secrets and no other's.
+  it reads its own stack's state objects and decrypts its own stack's secrets, nothing else.
+
+A reviewed stack's two roles trust GitHub only once both its environments are read back from
+GitHub with required reviewers who may not approve their own runs (bootstrap/github.py); until
+then they are not made. And the names the deploy roles may manage are reserved for the roles
+the program creates: a role there without the workload boundary stops the run.
 
 Each step reads what exists and changes only what differs, so a second run changes nothing.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -32,6 +39,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bootstrap.github import EnvironmentGate
 from components.shared.iam import managed_policy_arn, oidc_trust_policy
 from components.shared.s3 import deny_insecure_transport
 from stacks.aws_facts import REGIONS
@@ -41,6 +49,9 @@ from stacks.loader import STACK_NAME_PATTERN
 from stacks.settings import REGION_PATTERN
 
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
+# The Pulumi project (Pulumi.yaml `name`): the stem of the program's resource names and the
+# folder of its stacks in the state bucket (tests/test_bootstrap.py compares the two).
+PROJECT = "financial-planning"
 GITHUB_AUDIENCE = "sts.amazonaws.com"
 REPOSITORY_PATTERN = re.compile(REPOSITORY)
 BUCKET_PATTERN = re.compile(BUCKET)
@@ -102,12 +113,17 @@ class BootstrapError(ValueError):
     """A bad argument: one line naming it, its value and what is allowed."""
 
 
+class BootstrapRefusal(RuntimeError):
+    """The account holds something the bootstrap will not build on: one line saying what."""
+
+
 @dataclass(frozen=True)
 class BootstrapSettings:
     region: str
     bucket: str
     repository: str  # owner/name on GitHub
     stacks: tuple[str, ...] = ("staging", "production")
+    # Names the bootstrap's own resources (roles, keys, boundary, connection).
     prefix: str = "financial-planning"
     # Stacks whose deploys and previews wait for a reviewer (GitHub environment protection).
     reviewed: frozenset[str] = field(default_factory=lambda: frozenset({"production"}))
@@ -132,6 +148,15 @@ class BootstrapSettings:
             raise BootstrapError(f"--stack: {list(self.stacks)} must name each stack once")
         for stack in sorted(self.reviewed - set(self.stacks)):
             raise BootstrapError(f"--reviewed: {stack!r} is not one of --stack {list(self.stacks)}")
+        for stack, other in itertools.permutations(self.stacks, 2):
+            # The deploy role of `stack` manages the roles named `<project>-<stack>-*`: with a
+            # stack `<stack>-<more>` in the same account it would manage that one's roles too.
+            if other.startswith(f"{stack}-"):
+                raise BootstrapError(
+                    f"--stack: {other!r} starts with {stack!r}-: the deploy role of {stack} "
+                    f"could change the roles of {other} (both named {PROJECT}-{stack}-...); "
+                    "bootstrap them in separate accounts or rename one"
+                )
 
     @property
     def key_alias(self) -> str:
@@ -157,6 +182,12 @@ class BootstrapSettings:
     def boundary_policy(self) -> str:
         """The stack setting `iamPermissionsBoundary` names this policy."""
         return f"{self.prefix}-workload-boundary"
+
+    def program_role_prefix(self, stack: str) -> str:
+        """The stem of every role the program creates in `stack` (components/context.py:
+        `<project>-<stack>`, then Pulumi's auto-name suffix). The stack's deploy role may manage
+        exactly these; the name space is reserved for them."""
+        return f"{PROJECT}-{stack}-"
 
     @property
     def connection_name(self) -> str:
@@ -189,28 +220,88 @@ def trust_policy(provider_arn: str, subjects: list[str]) -> dict[str, Any]:
     return dict(json.loads(oidc_trust_policy(provider_arn, GITHUB_ISSUER, subjects)))
 
 
-def state_access_policy(bucket: str, key_arn: str, region: str, *, write: bool) -> dict[str, Any]:
-    """The state bucket, and its key only through S3. A preview reads the state and writes only
-    its lock."""
-    objects = f"arn:aws:s3:::{bucket}/*" if write else f"arn:aws:s3:::{bucket}/.pulumi/locks/*"
-    statements: list[dict[str, Any]] = [
-        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
-        {
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:DeleteObject"],
-            "Resource": objects,
-        },
-        {
-            # SSE-KMS: S3 decrypts for reads and asks for a data key for writes (S3 user guide,
-            # "Using server-side encryption with AWS KMS keys", permissions).
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-            "Resource": key_arn,
-            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-        },
+def _through_s3(key_arn: str, region: str, actions: list[str]) -> dict[str, Any]:
+    """The state key, only as S3 uses it for the bucket's objects (SSE-KMS: S3 decrypts for
+    reads and asks for a data key for writes; S3 user guide, "Using server-side encryption
+    with AWS KMS keys", permissions)."""
+    return {
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": key_arn,
+        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+    }
+
+
+def deploy_state_policy(bucket: str, key_arn: str, region: str) -> dict[str, Any]:
+    """The whole state bucket: an `up` writes its checkpoint, history, backups and lock.
+    (Scoping it to the stack's objects would protect nothing: the deploy role has
+    PowerUserAccess, S3 included.)"""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            },
+            _through_s3(key_arn, region, ["kms:Decrypt", "kms:GenerateDataKey"]),
+        ],
+    }
+
+
+def preview_state_objects(project: str, stack: str) -> list[str]:
+    """The state objects `pulumi preview` of one stack reads in the S3 (diy) backend, and only
+    those (pulumi/pulumi pkg/backend/diy, at the mirror's newest commit, after v3.259.0):
+
+    - `.pulumi/meta.yaml`, the state's layout version, read at login (meta.go,
+      ensurePulumiMeta; it is written only when missing, which an administrator's
+      `pulumi stack init` has long settled);
+    - the checkpoint `.pulumi/stacks/<project>/<stack>.json`, or `.json.gz` / `.json.zst` when
+      compressed (store.go StackBasePath; state.go stackPath, which lists that prefix to pick
+      one, stackExists and getCheckpoint);
+    - `.pulumi/stacks/<project>/<stack>.pulumi-tags` (stack_tags.go, loadStackTags, which
+      getTarget calls for every update, previews included).
+
+    A preview takes no lock (backend.go: Preview has no b.Lock, unlike Update, Refresh,
+    Destroy and Import) and writes no history or backup (apply: only when not a dry run)."""
+    stem = f".pulumi/stacks/{project}/{stack}"
+    return [
+        ".pulumi/meta.yaml",
+        f"{stem}.json",
+        f"{stem}.json.gz",
+        f"{stem}.json.zst",
+        f"{stem}.pulumi-tags",
     ]
-    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def preview_state_policy(
+    bucket: str, key_arn: str, region: str, project: str, stack: str
+) -> dict[str, Any]:
+    """Read the objects of `preview_state_objects` and list only their prefix; write nothing.
+    So a preview role, whose jobs run a pull request's code, can neither read another stack's
+    state nor hold a lock that blocks an `up`."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                # s3:prefix is the ListObjects request's prefix (S3 user guide, "Condition keys
+                # for Amazon S3"); the backend lists `<stem>.json` to find the checkpoint.
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": f"arn:aws:s3:::{bucket}",
+                "Condition": {"StringLike": {"s3:prefix": [f".pulumi/stacks/{project}/{stack}.*"]}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": [
+                    f"arn:aws:s3:::{bucket}/{key}" for key in preview_state_objects(project, stack)
+                ],
+            },
+            _through_s3(key_arn, region, ["kms:Decrypt"]),
+        ],
+    }
 
 
 def stack_secrets_policy(key_arn: str) -> dict[str, Any]:
@@ -240,10 +331,15 @@ def workload_boundary() -> dict[str, Any]:
     }
 
 
-def deploy_iam_policy(account: str, prefix: str, boundary_arn: str) -> dict[str, Any]:
-    """PowerUserAccess leaves IAM out; the program's roles (always under the workload boundary)
-    and OIDC providers, by name only."""
-    role = f"arn:aws:iam::{account}:role/{prefix}-*"
+def deploy_iam_policy(
+    account: str, prefix: str, role_prefix: str, boundary_arn: str
+) -> dict[str, Any]:
+    """PowerUserAccess leaves IAM out; the program's roles of the deploy role's own stack
+    (`role_prefix`, always under the workload boundary) and the clusters' OIDC providers, by
+    name only. The role changes IAM cannot tie to a boundary (UpdateAssumeRolePolicy,
+    PassRole, UpdateRole) reach any role of that name, so the names are reserved for the
+    program's roles: `Bootstrap.reserved_role_names` refuses an account with another there."""
+    role = f"arn:aws:iam::{account}:role/{role_prefix}*"
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -297,10 +393,16 @@ def deploy_iam_policy(account: str, prefix: str, boundary_arn: str) -> dict[str,
             {
                 "Effect": "Allow",
                 "Action": [
+                    # What the provider's create, update and delete of an
+                    # aws.iam.OpenIdConnectProvider call: its client ids and stack-wide tags
+                    # change in place (IAM API reference, OpenID Connect provider actions).
+                    "iam:AddClientIDToOpenIDConnectProvider",
                     "iam:CreateOpenIDConnectProvider",
                     "iam:DeleteOpenIDConnectProvider",
                     "iam:GetOpenIDConnectProvider",
+                    "iam:RemoveClientIDFromOpenIDConnectProvider",
                     "iam:TagOpenIDConnectProvider",
+                    "iam:UntagOpenIDConnectProvider",
                     "iam:UpdateOpenIDConnectProviderThumbprint",
                 ],
                 "Resource": f"arn:aws:iam::{account}:oidc-provider/oidc.eks.*",
@@ -323,13 +425,21 @@ class Outcome:
     to_do: list[str] = field(default_factory=list)
     account: str = ""
     connection_arn: str = ""
+    # Reviewed stacks whose roles were not made or changed, and why (bootstrap/github.py);
+    # None when there was no GitHub token to check with.
+    held_back: dict[str, str | None] = field(default_factory=dict)
 
 
 class Bootstrap:
     """Runs the steps against one account and region; `run` says what it did."""
 
-    def __init__(self, settings: BootstrapSettings, session: Any) -> None:
+    def __init__(
+        self, settings: BootstrapSettings, session: Any, gate: EnvironmentGate | None = None
+    ) -> None:
+        """`gate` reads the reviewed stacks' GitHub environments; without one (no GitHub
+        token) the reviewed stacks' roles are held back."""
         self.settings = settings
+        self.gate = gate
         region = settings.region
         self.s3 = session.client("s3", region_name=region)
         self.kms = session.client("kms", region_name=region)
@@ -342,7 +452,13 @@ class Bootstrap:
     def changes(self) -> list[str]:
         return self.outcome.changes
 
+    @property
+    def boundary_arn(self) -> str:
+        return f"arn:aws:iam::{self.account}:policy/{self.settings.boundary_policy}"
+
     def run(self) -> list[str]:
+        # Before any change: an account whose reserved names hold a foreign role is refused.
+        self.reserved_role_names()
         state_key = self.key(self.settings.key_alias, "Pulumi state (the state bucket)")
         self.state_bucket(state_key)
         provider_arn = self.github_provider()
@@ -353,34 +469,104 @@ class Bootstrap:
             secrets_key = self.key(
                 self.settings.secrets_alias(stack), f"the secrets of stack {stack}"
             )
-            policies = {
-                "state": state_access_policy(
-                    self.settings.bucket, state_key, self.settings.region, write=False
-                ),
-                "stack-secrets": stack_secrets_policy(secrets_key),
-            }
+            if not self.environments_protected(stack):
+                continue
+            secrets = stack_secrets_policy(secrets_key)
             self.role(
                 self.settings.preview_role(stack),
                 provider_arn,
-                policies,
+                {
+                    "state": preview_state_policy(
+                        self.settings.bucket, state_key, self.settings.region, PROJECT, stack
+                    ),
+                    "stack-secrets": secrets,
+                },
                 session_seconds=PREVIEW_SESSION_SECONDS,
             )
             self.role(
                 self.settings.deploy_role(stack),
                 provider_arn,
                 {
-                    **policies,
-                    "state": state_access_policy(
-                        self.settings.bucket, state_key, self.settings.region, write=True
+                    "state": deploy_state_policy(
+                        self.settings.bucket, state_key, self.settings.region
                     ),
+                    "stack-secrets": secrets,
                     "program-iam": deploy_iam_policy(
-                        self.account, self.settings.prefix, boundary_arn
+                        self.account,
+                        self.settings.prefix,
+                        self.settings.program_role_prefix(stack),
+                        boundary_arn,
                     ),
                 },
                 session_seconds=DEPLOY_SESSION_SECONDS,
                 managed=[managed_policy_arn("PowerUserAccess")],
             )
         return self.changes
+
+    def environments_protected(self, stack: str) -> bool:
+        """Whether the stack's roles may trust its GitHub environments now: always for a stack
+        without reviewers; for a reviewed one, only when GitHub shows both environments with
+        required reviewers who cannot approve their own runs. Otherwise its roles are neither
+        made nor changed (a role of an earlier run stays as it is, and the refusal names it)."""
+        if stack not in self.settings.reviewed:
+            return True
+        if self.gate is None:
+            self.outcome.held_back[stack] = None
+            return False
+        reasons = [
+            reason
+            for environment in (deploy_environment(stack), preview_environment(stack))
+            if (reason := self.gate.refusal(environment)) is not None
+        ]
+        if not reasons:
+            return True
+        existing = [
+            name
+            for name in (self.settings.deploy_role(stack), self.settings.preview_role(stack))
+            if self._role_exists(name)
+        ]
+        if existing:
+            reasons.append(
+                f"{' and '.join(existing)} of an earlier run still trust them: restore the "
+                "reviewers or delete the roles"
+            )
+        self.outcome.held_back[stack] = "; ".join(reasons)
+        return False
+
+    def _role_exists(self, name: str) -> bool:
+        try:
+            self.iam.get_role(RoleName=name)
+        except self.iam.exceptions.NoSuchEntityException:
+            return False
+        return True
+
+    def reserved_role_names(self) -> None:
+        """Refuse an account where a role named like the program's roles of a bootstrapped
+        stack (`<project>-<stack>-*`) lacks the workload boundary: the deploy role could make
+        it its own (IAM has no iam:PermissionsBoundary condition for UpdateAssumeRolePolicy,
+        PassRole or UpdateRole; IAM service authorization reference). ListRoles does not
+        return PermissionsBoundary (IAM API reference, ListRoles), so each match is read with
+        GetRole. The bootstrap's own roles (`<prefix>-github-*`) are denied to the deploy
+        roles outright and are not counted."""
+        prefixes = tuple(self.settings.program_role_prefix(s) for s in self.settings.stacks)
+        own = f"{self.settings.prefix}-github-"
+        foreign: list[str] = []
+        for page in self.iam.get_paginator("list_roles").paginate():
+            for listed in page["Roles"]:
+                name = str(listed["RoleName"])
+                if not name.startswith(prefixes) or name.startswith(own):
+                    continue
+                role = self.iam.get_role(RoleName=name)["Role"]
+                boundary = role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+                if boundary != self.boundary_arn:
+                    foreign.append(name)
+        if foreign:
+            raise BootstrapRefusal(
+                f"{', '.join(sorted(foreign))}: named like the program's roles "
+                f"({', '.join(p + '*' for p in prefixes)}) but without the workload boundary "
+                f"{self.settings.boundary_policy}, so a deploy role could take them over: "
+                "rename or delete them (or put the boundary on them), then run again"
+            )
 
     def earlier_shared_roles(self) -> None:
         """An earlier bootstrap made one preview and one deploy role for every stack; nothing

@@ -64,6 +64,9 @@ class RecordedResource:
     # differ). Tests use them to tell the stack's own ARNs from foreign ones.
     id: str = ""
     state: dict[str, Any] = field(default_factory=dict)
+    # Whether a replacement deletes the old resource before creating the new one (the
+    # resource option; not part of the inventory, which tracks URNs and inputs).
+    delete_before_replace: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -232,6 +235,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 },
                 id=response.id,
                 state=plain(MessageToDict(response.object)) if request.custom else {},
+                delete_before_replace=bool(request.deleteBeforeReplace),
             )
             with self._lock:
                 self.recorded.append(record)

@@ -18,12 +18,16 @@ from stacks.settings_base import IAM_PRINCIPAL_PATTERN, Settings, invalid
 
 # GitHub's rules for an owner (1-39, alphanumerics and single hyphens) and a repository name.
 REPOSITORY_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}/[A-Za-z0-9._-]{1,100}$"
-# A CodeConnections connection (botocore's codeconnections model, ConnectionArn; connections
-# made before the service's rename carry the codestar-connections prefix).
+# A CodeConnections connection (botocore's codeconnections model, ConnectionArn). Only the
+# codeconnections prefix: a connection made before the service's rename keeps the
+# codestar-connections prefix, and IAM matches a policy's service prefix against the resource
+# ARN's ("Connections rename - Summary of changes": the prefixes must match), while the
+# runner's role and the workload boundary grant codeconnections: actions. The bootstrap makes
+# its connection with the codeconnections API, so its ARN has the new prefix.
 CONNECTION_ARN_PATTERN = (
-    r"^arn:aws:(codestar-connections|codeconnections):([a-z]{2}-[a-z]+-[0-9]):([0-9]{12}):"
-    r"connection/[A-Za-z0-9_-]+$"
+    r"^arn:aws:codeconnections:([a-z]{2}-[a-z]+-[0-9]):([0-9]{12}):connection/[A-Za-z0-9_-]+$"
 )
+OLD_CONNECTION_PREFIX = "arn:aws:codestar-connections:"
 # S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens, a letter or digit at each
 # end (S3 user guide, "Bucket naming rules"); dots are refused here (they break TLS wildcard
 # certificates of virtual-hosted-style URLs).
@@ -54,7 +58,7 @@ class DeliverySettings(Settings):
     # owner/name on GitHub: the repository whose workflows run on this stack's runner.
     repository: str
     # The bootstrap's GitHub connection in this account and region.
-    github_connection: Annotated[str, Field(pattern=CONNECTION_ARN_PATTERN)]
+    github_connection: str
     # The role pull requests preview this stack with (read-only: list it in access.auditors).
     preview_role: Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
     runner: RunnerSettings = RunnerSettings()
@@ -66,6 +70,26 @@ class DeliverySettings(Settings):
         if not re.fullmatch(REPOSITORY_PATTERN, repository, flags=re.ASCII):
             raise invalid("repository", repository, f"{repository!r} is not owner/name on GitHub")
         return repository
+
+    @field_validator("github_connection")
+    @classmethod
+    def _a_codeconnections_arn(cls, arn: str) -> str:
+        if arn.startswith(OLD_CONNECTION_PREFIX):
+            raise invalid(
+                "githubConnection",
+                arn,
+                f"{arn} has the codestar-connections prefix, and the runner's role and the "
+                "workload boundary grant codeconnections: actions, which IAM does not match to "
+                "it: use the bootstrap's connection (arn:aws:codeconnections:...)",
+            )
+        if not re.fullmatch(CONNECTION_ARN_PATTERN, arn, flags=re.ASCII):
+            raise invalid(
+                "githubConnection",
+                arn,
+                f"{arn!r} is not a connection ARN "
+                "(arn:aws:codeconnections:<region>:<account>:connection/<id>)",
+            )
+        return arn
 
     @model_validator(mode="after")
     def _one_account(self) -> DeliverySettings:
@@ -84,4 +108,4 @@ class DeliverySettings(Settings):
 
     def connection_region(self) -> str:
         match = re.fullmatch(CONNECTION_ARN_PATTERN, self.github_connection)
-        return match.group(2) if match else ""
+        return match.group(1) if match else ""

@@ -3,7 +3,10 @@ environment, per-stack keys, the boundary as an allow-list, the GitHub connectio
 
 moto (5.2.5) implements S3, KMS, IAM and STS; it has no CodeConnections, so that client is a
 real botocore client under botocore's Stubber, which checks every request and every canned
-response against the service's API model (botocore's codeconnections service-2.json).
+response against the service's API model (botocore's codeconnections service-2.json). GitHub's
+environments come from a fake GitHub on the loopback interface (tests/github_fake.py): most
+tests find every reviewed environment protected; the tests at the end do not
+(tests/test_bootstrap_github.py covers the client itself).
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ import fnmatch
 import itertools
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
 from bootstrap.__main__ import TEAM_ID, environment_commands, main, report
+from bootstrap.github import GitHubEnvironments
 from bootstrap.state import (
     BOUNDARY_ALLOWS,
     DEPLOY_SESSION_SECONDS,
@@ -27,9 +33,12 @@ from bootstrap.state import (
     PREVIEW_SESSION_SECONDS,
     Bootstrap,
     BootstrapSettings,
+    deploy_environment,
+    preview_environment,
     workload_boundary,
 )
 from stacks.environments import DEFAULTS
+from tests import github_fake
 
 REPOSITORY = "example-org/financial-planning"
 CONNECTION_ARN = (
@@ -52,6 +61,22 @@ def account() -> Iterator[Any]:
             patch.setenv(name, value)
         with mock_aws():
             yield boto3.Session()
+
+
+@pytest.fixture(scope="module")
+def github() -> Iterator[github_fake.FakeGitHub]:
+    with github_fake.serving() as fake:
+        yield fake
+
+
+def protected_gate(
+    github: github_fake.FakeGitHub, settings: BootstrapSettings
+) -> GitHubEnvironments:
+    """GitHub with every reviewed environment of `settings` protected as the bootstrap's
+    `gh api` calls leave it."""
+    for stack in settings.reviewed:
+        github.protect(settings.repository, deploy_environment(stack), preview_environment(stack))
+    return GitHubEnvironments(settings.repository, github_fake.TOKEN, api_url=github.url)
 
 
 class Connections:
@@ -92,11 +117,15 @@ class Connections:
 
 
 class Session:
-    """The moto session, with the stubbed CodeConnections client."""
+    """The moto session, with the stubbed CodeConnections client (and the fake GitHub the
+    bootstrap reads environments from)."""
 
-    def __init__(self, session: Any, connections: Connections) -> None:
+    def __init__(
+        self, session: Any, connections: Connections, github: github_fake.FakeGitHub
+    ) -> None:
         self.session = session
         self.connections = connections
+        self.github = github
 
     def client(self, service: str, **kwargs: Any) -> Any:
         if service == "codeconnections":
@@ -128,14 +157,15 @@ def connections(account: Any, settings: BootstrapSettings) -> Iterator[Connectio
 
 
 @pytest.fixture
-def session(account: Any, connections: Connections) -> Session:
-    return Session(account, connections)
+def session(account: Any, connections: Connections, github: github_fake.FakeGitHub) -> Session:
+    return Session(account, connections, github)
 
 
 def run(settings: BootstrapSettings, session: Session) -> Bootstrap:
     session.connections.expect_run()
-    bootstrap = Bootstrap(settings, session)
+    bootstrap = Bootstrap(settings, session, protected_gate(session.github, settings))
     bootstrap.run()
+    assert bootstrap.outcome.held_back == {}
     return bootstrap
 
 
@@ -238,7 +268,7 @@ def test_each_stacks_roles_decrypt_its_own_secrets_key_and_no_other(
             assert not others & set(granted), (role, granted)
 
 
-def test_the_preview_roles_write_only_their_lock_and_no_role_may_touch_the_roles(
+def test_the_preview_roles_write_nothing_and_no_role_may_touch_the_bootstraps_roles(
     session: Session, settings: BootstrapSettings
 ) -> None:
     run(settings, session)
@@ -246,10 +276,12 @@ def test_the_preview_roles_write_only_their_lock_and_no_role_may_touch_the_roles
     for stack in settings.stacks:
         preview = settings.preview_role(stack)
         state = inline(session, preview, "state")
-        writes = [s for s in state["Statement"] if "s3:PutObject" in s["Action"]]
-        assert [s["Resource"] for s in writes] == [
-            f"arn:aws:s3:::{settings.bucket}/.pulumi/locks/*"
-        ]
+        actions = {a for s in state["Statement"] for a in _listed(s["Action"])}
+        assert actions == {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
+        (listing,) = [s for s in state["Statement"] if s["Action"] == "s3:ListBucket"]
+        assert listing["Condition"] == {
+            "StringLike": {"s3:prefix": [f".pulumi/stacks/financial-planning/{stack}.*"]}
+        }
         assert sorted(iam.list_role_policies(RoleName=preview)["PolicyNames"]) == [
             "stack-secrets",
             "state",
@@ -259,6 +291,89 @@ def test_the_preview_roles_write_only_their_lock_and_no_role_may_touch_the_roles
         assert denied and denied[0]["Resource"].endswith(f":role/{settings.prefix}-github-*")
         allowed = [s for s in program["Statement"] if s["Effect"] == "Allow"]
         assert all("*" not in str(s["Action"]) for s in allowed)
+
+
+def _listed(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+# The objects of the S3 (diy) backend, laid out as pulumi/pulumi pkg/backend/diy writes them
+# in project mode (store.go: StacksDir, HistoriesDir, BackupsDir under .pulumi; lock.go:
+# .pulumi/locks/<org>/<project>/<stack>/<lock id>.json, the org being "organization").
+def _state_objects(stack: str) -> dict[str, str]:
+    return {
+        "checkpoint": f".pulumi/stacks/financial-planning/{stack}.json",
+        "tags": f".pulumi/stacks/financial-planning/{stack}.pulumi-tags",
+        "history": f".pulumi/history/financial-planning/{stack}/{stack}-1700000000.history.json",
+        "backup": f".pulumi/backups/financial-planning/{stack}/{stack}.1700000000.json",
+        "lock": f".pulumi/locks/organization/financial-planning/{stack}/0f7c.json",
+    }
+
+
+def test_a_preview_role_reads_its_stacks_state_only_and_locks_nothing(
+    session: Session, settings: BootstrapSettings
+) -> None:
+    """moto enforcing IAM on S3 (moto.core.authorization; it matches actions and resources,
+    not conditions, so the prefix of ListBucket is checked above, not here): staging's preview
+    role reads what a staging preview reads (pulumi/pulumi pkg/backend/diy: meta.yaml, the
+    checkpoint, the tags file; bootstrap.state.preview_state_objects) and none of production's
+    objects, nor staging's history, and cannot write or delete a lock. The deploy role, the
+    control, can."""
+    from moto.core.authorization import enable_iam_authentication
+
+    run(settings, session)
+    s3 = session.client("s3", region_name="eu-west-1")
+    bucket = settings.bucket
+    # moto cannot evaluate the TLS-only bucket policy's aws:SecureTransport condition and so
+    # treats its Deny as matching every request; it is not what this test is about.
+    s3.delete_bucket_policy(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=".pulumi/meta.yaml", Body=b"version: 1\n")
+    for stack in settings.stacks:
+        for key in _state_objects(stack).values():
+            s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
+
+    def as_role(role: str) -> Any:
+        account = session.client("sts").get_caller_identity()["Account"]
+        credentials = session.client("sts").assume_role_with_web_identity(
+            RoleArn=f"arn:aws:iam::{account}:role/{role}",
+            RoleSessionName="test",
+            WebIdentityToken="a-github-token",
+        )["Credentials"]
+        return boto3.client(
+            "s3",
+            region_name="eu-west-1",
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+    preview = as_role(settings.preview_role("staging"))
+    deploy = as_role(settings.deploy_role("staging"))
+    own, other = _state_objects("staging"), _state_objects("production")
+
+    def denied(call: Any, **kwargs: Any) -> bool:
+        try:
+            call(Bucket=bucket, **kwargs)
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "AccessDenied", error.response
+            return True
+        return False
+
+    with enable_iam_authentication():
+        for key in (".pulumi/meta.yaml", own["checkpoint"], own["tags"]):
+            assert not denied(preview.get_object, Key=key), key
+            assert not denied(preview.head_object, Key=key), key
+        for key in (other["checkpoint"], other["tags"], other["history"], own["history"]):
+            assert denied(preview.get_object, Key=key), key
+        assert denied(preview.get_object, Key=own["backup"])
+        assert denied(preview.put_object, Key=own["lock"], Body=b"{}")
+        assert denied(preview.delete_object, Key=own["lock"])
+        assert denied(preview.put_object, Key=other["lock"], Body=b"{}")
+        assert denied(preview.put_object, Key=own["checkpoint"], Body=b"{}")
+        # The control: the same calls as the deploy role go through.
+        assert not denied(deploy.get_object, Key=other["checkpoint"])
+        assert not denied(deploy.put_object, Key=own["lock"], Body=b"{}")
+        assert not denied(deploy.delete_object, Key=own["lock"])
 
 
 def test_a_second_run_changes_nothing(session: Session, settings: BootstrapSettings) -> None:
@@ -302,12 +417,14 @@ def test_drift_is_put_back_and_only_it(session: Session, settings: BootstrapSett
     ]
 
 
-def test_us_east_1_gets_no_location_constraint(account: Any) -> None:
+def test_us_east_1_gets_no_location_constraint(
+    account: Any, github: github_fake.FakeGitHub
+) -> None:
     settings = BootstrapSettings(
         region="us-east-1", bucket="fp-state-virginia", repository=REPOSITORY, prefix="fpva"
     )
     connections = Connections(account, settings.connection_name)
-    run(settings, Session(account, connections))
+    run(settings, Session(account, connections, github))
     location = account.client("s3", region_name="us-east-1").get_bucket_location(
         Bucket="fp-state-virginia"
     )
@@ -423,6 +540,108 @@ def test_a_stack_twice_or_a_reviewed_stack_not_bootstrapped_is_refused(
     assert capsys.readouterr().err.startswith("bootstrap: --stack: ['staging', 'staging']")
     assert main([*base, "--stack=staging", "--reviewed=production"], session=object()) == 2
     assert capsys.readouterr().err.startswith("bootstrap: --reviewed: 'production' is not")
+    # prod's deploy role manages financial-planning-prod-*, which prod-eu's roles match too.
+    assert main([*base, "--stack=prod", "--stack=prod-eu", "--reviewed=prod"], session=object())
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bootstrap: --stack: 'prod-eu' starts with")
+
+
+def test_the_project_is_the_one_pulumi_yaml_names() -> None:
+    """The deploy roles' role names and the preview roles' state paths follow the project
+    (components/context.py prefixes; pulumi/pulumi pkg/backend/diy/store.go, StacksDir/
+    <project>/<stack>)."""
+    import yaml
+
+    from bootstrap.state import PROJECT
+
+    project = yaml.safe_load((Path(__file__).parents[1] / "Pulumi.yaml").read_text())["name"]
+    assert project == PROJECT
+
+
+def test_each_deploy_role_manages_its_own_stacks_roles_whatever_the_prefix(
+    session: Session, settings: BootstrapSettings
+) -> None:
+    """The program names its roles `<project>-<stack>-...` (components/context.py), not after
+    the bootstrap's --prefix (here fpN-test): the deploy role's role statements name those."""
+    run(settings, session)
+    account = session.client("sts").get_caller_identity()["Account"]
+    for stack in settings.stacks:
+        program = inline(session, settings.deploy_role(stack), "program-iam")
+        on_roles = {
+            str(s["Resource"])
+            for s in program["Statement"]
+            if s["Effect"] == "Allow" and "iam:PassRole" in s["Action"] + ["iam:CreateRole"]
+        }
+        assert on_roles == {f"arn:aws:iam::{account}:role/financial-planning-{stack}-*"}
+        (providers,) = [
+            s for s in program["Statement"] if "iam:CreateOpenIDConnectProvider" in s["Action"]
+        ]
+        # A change of the stack-wide tags or of the provider's audiences updates the provider in
+        # place: Untag, AddClientID and RemoveClientID (IAM API reference; PowerUserAccess has
+        # no IAM).
+        for action in (
+            "iam:UntagOpenIDConnectProvider",
+            "iam:TagOpenIDConnectProvider",
+            "iam:AddClientIDToOpenIDConnectProvider",
+            "iam:RemoveClientIDFromOpenIDConnectProvider",
+        ):
+            assert action in providers["Action"], action
+
+
+def test_program_roles_fall_under_their_stacks_deploy_role() -> None:
+    """Every role the program creates is auto-named from a logical name that starts with the
+    stack's program-role prefix (Pulumi adds `-` and seven random characters: IAM allows 64)."""
+    from offline.engine import run_stack
+
+    settings = BootstrapSettings(region="us-east-1", bucket="state", repository=REPOSITORY)
+    for stack in ("staging", "production"):
+        roles = [r for r in run_stack(stack).resources if r.type == "aws:iam/role:Role"]
+        assert roles
+        for role in roles:
+            assert "name" not in role.inputs and "namePrefix" not in role.inputs, role.name
+            assert role.name.startswith(settings.program_role_prefix(stack)), role.name
+            assert len(role.name) + 8 <= 64, role.name
+
+
+def test_a_foreign_role_in_the_reserved_names_stops_the_run_before_any_change(
+    session: Session, settings: BootstrapSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A role named like the program's roles without the workload boundary: a deploy role could
+    rewrite its trust (UpdateAssumeRolePolicy has no iam:PermissionsBoundary condition). With
+    the boundary (as every role the program makes has it) it is fine."""
+    run(settings, session)
+    s3 = session.client("s3", region_name="eu-west-1")
+    # Drift the next run would put back, had it started changing things.
+    s3.put_bucket_versioning(
+        Bucket=settings.bucket, VersioningConfiguration={"Status": "Suspended"}
+    )
+    iam = session.client("iam")
+    squatter = "financial-planning-staging-admin"
+    trust = json.dumps({"Version": "2012-10-17", "Statement": []})
+    iam.create_role(RoleName=squatter, AssumeRolePolicyDocument=trust)
+    try:
+        argv = [
+            "--region=eu-west-1",
+            f"--bucket={settings.bucket}",
+            f"--repository={REPOSITORY}",
+            f"--prefix={settings.prefix}",
+            "--stack=staging",
+            "--stack=production",
+        ]
+        gate = protected_gate(session.github, settings)
+        assert main(argv, session=session, gate=gate) == 1
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1
+        assert captured.err.startswith(f"bootstrap: {squatter}: named like the program's roles")
+        assert s3.get_bucket_versioning(Bucket=settings.bucket)["Status"] == "Suspended"
+
+        # Once it carries the boundary, the run goes on.
+        account = session.client("sts").get_caller_identity()["Account"]
+        boundary = f"arn:aws:iam::{account}:policy/{settings.boundary_policy}"
+        iam.put_role_permissions_boundary(RoleName=squatter, PermissionsBoundary=boundary)
+        assert run(settings, session).changes == [f"enabled versioning of {settings.bucket}"]
+    finally:
+        iam.delete_role(RoleName=squatter)
 
 
 def test_without_credentials_it_says_so_in_one_line(
@@ -481,7 +700,7 @@ def test_refused_credentials_are_said_in_one_line(
     )
 
 
-def test_what_aws_would_refuse_is_not_asked(account: Any) -> None:
+def test_what_aws_would_refuse_is_not_asked(account: Any, github: github_fake.FakeGitHub) -> None:
     """Constraints moto does not enforce, pinned against the AWS API references."""
     longest = BootstrapSettings(
         region="eu-west-1",
@@ -491,7 +710,7 @@ def test_what_aws_would_refuse_is_not_asked(account: Any) -> None:
         stacks=("production", "s" * 12),
     )
     connections = Connections(account, longest.connection_name)
-    run(longest, Session(account, connections))
+    run(longest, Session(account, connections, github))
     iam = account.client("iam")
     for stack in longest.stacks:
         for name in (longest.preview_role(stack), longest.deploy_role(stack)):
@@ -673,6 +892,11 @@ def test_the_report_names_what_the_stack_files_and_github_need(
     assert f"deployer: arn:aws:iam::{account}:role/{settings.prefix}-github-staging-deploy" in text
     assert f"githubConnection: {CONNECTION_ARN}" in text
     assert f'accountId: "{account}"' in text
+    # The program's setting names the boundary this bootstrap made, whatever --prefix was.
+    assert f"  financial-planning:iamPermissionsBoundary: {settings.prefix}-workload-boundary" in (
+        text
+    )
+    assert "pulumi stack tag set environment production --stack production" in text
 
 
 def test_the_github_environment_commands_are_valid_api_bodies() -> None:
@@ -709,8 +933,8 @@ def test_the_github_environment_commands_are_valid_api_bodies() -> None:
         reviewed = environment.startswith("production")
         assert document["reviewers"] == ([{"type": "Team", "id": 42}] if reviewed else None)
         assert document["prevent_self_review"] is reviewed
-    # Deploys only from main; previews run on pull requests' merge refs, which no branch rule
-    # matches, so their environments have no branch rule.
+    # Deploys only from main. Previews run from pull requests, whose head branch (what GitHub
+    # checks a branch rule against) is any name a contributor picks: no branch rule.
     assert branch_rules == {"staging": ["name=main "], "production": ["name=main "]}
     assert bodies["production"]["deployment_branch_policy"] == {
         "protected_branches": False,
@@ -723,3 +947,154 @@ def test_the_program_names_the_boundary_the_bootstrap_makes_by_default() -> None
     default = BootstrapSettings(region="eu-west-1", bucket="state", repository=REPOSITORY)
     assert DEFAULTS["production"]["iamPermissionsBoundary"] == default.boundary_policy
     assert DEFAULTS["staging"]["iamPermissionsBoundary"] == default.boundary_policy
+
+
+# A reviewed stack's roles and its GitHub environments ------------------------------------------
+
+
+def argv_of(settings: BootstrapSettings) -> list[str]:
+    return [
+        "--region=eu-west-1",
+        f"--bucket={settings.bucket}",
+        f"--repository={settings.repository}",
+        f"--prefix={settings.prefix}",
+        *(f"--stack={stack}" for stack in settings.stacks),
+    ]
+
+
+def role_names(session: Session) -> set[str]:
+    pages = session.client("iam").get_paginator("list_roles").paginate()
+    return {r["RoleName"] for page in pages for r in page["Roles"]}
+
+
+@pytest.fixture
+def unprotected(settings: BootstrapSettings) -> BootstrapSettings:
+    """The same account layout under a repository of its own, whose environments the test
+    sets (the fake GitHub is shared by the module)."""
+    n = next(_names)
+    return BootstrapSettings(
+        region=settings.region,
+        bucket=settings.bucket,
+        repository=f"example-org/unprotected-{n}",
+        stacks=settings.stacks,
+        prefix=settings.prefix,
+    )
+
+
+def test_an_environment_github_made_unprotected_holds_the_reviewed_roles_back(
+    session: Session, unprotected: BootstrapSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pull request opened before the environments were set makes GitHub create
+    production-preview without protection; the bootstrap then makes no production role, says
+    why in one line, and does the rest (staging's roles, every key)."""
+    github = session.github
+    github.protect(unprotected.repository, "production")
+    github.environments[(unprotected.repository, "production-preview")] = github_fake.environment(
+        unprotected.repository, "production-preview", []
+    )
+    gate = GitHubEnvironments(unprotected.repository, github_fake.TOKEN, api_url=github.url)
+    session.connections.expect_run()
+    assert main(argv_of(unprotected), session=session, gate=gate) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "bootstrap: the roles of production were not made: production-preview has no required "
+        "reviewers (in a private or internal repository they need GitHub Enterprise); set the "
+        "environments with the gh api calls above, then run again\n"
+    )
+    assert "# The roles of production are not made yet" in captured.out
+    roles = role_names(session)
+    assert {unprotected.deploy_role("staging"), unprotected.preview_role("staging")} <= roles
+    assert not {unprotected.deploy_role("production"), unprotected.preview_role("production")} & (
+        roles
+    )
+    kms = session.client("kms", region_name="eu-west-1")
+    kms.describe_key(KeyId=unprotected.secrets_alias("production"))  # stack init needs it
+
+    # Reviewers set as printed: the next run makes production's roles and exits 0.
+    github.protect(unprotected.repository, "production-preview")
+    session.connections.expect_run()
+    assert main(argv_of(unprotected), session=session, gate=gate) == 0
+    assert capsys.readouterr().err == ""
+    assert {unprotected.deploy_role("production"), unprotected.preview_role("production")} <= (
+        role_names(session)
+    )
+
+
+@pytest.mark.parametrize(
+    ("rules", "reason"),
+    [
+        (None, "production has no required reviewers"),
+        (
+            [github_fake.reviewers_rule(prevent_self_review=False)],
+            "production lets the one who started a run approve it",
+        ),
+    ],
+)
+def test_each_unprotected_reviewed_environment_is_named(
+    session: Session,
+    unprotected: BootstrapSettings,
+    capsys: pytest.CaptureFixture[str],
+    rules: list[dict[str, Any]] | None,
+    reason: str,
+) -> None:
+    github = session.github
+    github.environments[(unprotected.repository, "production")] = github_fake.environment(
+        unprotected.repository, "production", rules
+    )
+    # production-preview was never made (GitHub: 404).
+    gate = GitHubEnvironments(unprotected.repository, github_fake.TOKEN, api_url=github.url)
+    session.connections.expect_run()
+    assert main(argv_of(unprotected), session=session, gate=gate) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"bootstrap: the roles of production were not made: {reason}")
+    assert "production-preview does not exist" in err
+
+
+def test_without_a_github_token_it_says_what_to_run_and_trusts_no_reviewed_environment(
+    session: Session,
+    settings: BootstrapSettings,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in ("GH_TOKEN", "GITHUB_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    session.connections.expect_run()
+    assert main(argv_of(settings), session=session) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(
+        "bootstrap: no GitHub token to check the reviewers of production, production-preview, "
+        "so the roles of production were not made: run `GH_TOKEN=$(gh auth token) python -m "
+        f"bootstrap --region=eu-west-1 --bucket={settings.bucket} "
+    )
+    roles = role_names(session)
+    assert settings.deploy_role("staging") in roles
+    assert settings.deploy_role("production") not in roles
+    assert settings.preview_role("production") not in roles
+
+
+def test_reviewers_removed_later_leave_the_roles_as_they_are_and_say_so(
+    session: Session, settings: BootstrapSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(settings, session)
+    iam = session.client("iam")
+    preview = settings.preview_role("production")
+    before = iam.get_role(RoleName=preview)["Role"]["AssumeRolePolicyDocument"]
+    github = session.github
+    github.environments[(settings.repository, "production-preview")] = github_fake.environment(
+        settings.repository, "production-preview", [github_fake.WAIT_TIMER_RULE]
+    )
+    try:
+        gate = GitHubEnvironments(settings.repository, github_fake.TOKEN, api_url=github.url)
+        session.connections.expect_run()
+        assert main(argv_of(settings), session=session, gate=gate) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert (
+            f"{settings.deploy_role('production')} and {preview} of an earlier run still trust "
+            "them: restore the reviewers or delete the roles"
+        ) in err
+        assert iam.get_role(RoleName=preview)["Role"]["AssumeRolePolicyDocument"] == before
+    finally:
+        github.protect(settings.repository, "production-preview")

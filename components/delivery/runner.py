@@ -13,7 +13,8 @@ GitHub with the bootstrap's CodeConnections connection.
 What a job on the runner may do in AWS comes from the role it assumes through GitHub's OIDC
 (the stack's deploy or preview role), not from the project's role: that one only writes the
 build's logs and makes the build's network interface (it is visible to the job, so it holds
-nothing else).
+nothing else). Any job that names the runner's label in a workflow the webhook accepts gets
+a build, whatever environment it names or omits (see RUNNER_WORKFLOWS).
 
 The first `up` of a stack has no runner yet: `make first-up` targets the runner and what it
 needs (network, cluster, repositories) from outside the VPC, where only AWS APIs are called
@@ -37,8 +38,17 @@ RUNNER_IMAGE = "aws/codebuild/standard:7.0"
 # One build is one job: it may run longer than any job labelled for the runner (the deploy
 # jobs' 90 minutes; tests/test_workflows.py compares them). CodeBuild allows 5 to 2160.
 BUILD_TIMEOUT_MINUTES = 120
-# The workflows whose jobs the runner takes (their `name:`); jobs of any other workflow, such
-# as one added in a pull request, start no build (webhook filter WORKFLOW_NAME).
+# The workflows whose jobs the runner takes (their `name:`; webhook filter WORKFLOW_NAME, a
+# regular expression on the workflow's name, CodeBuild API reference, WebhookFilter). This is
+# tidiness, not protection: a pull request runs its own copy of the workflow files, so it can
+# give any job of a workflow with one of these names the runner's label (and drop the `if:`
+# that keeps forks off). What keeps pull-request code off the runners is who may run
+# workflows at all: those who can push a branch to the repository, and forks only as the
+# repository's Actions settings allow (README, "Runners inside the VPC"). Such a job gets
+# the stack's network position and the project role below, never a deploy or preview role:
+# those trust only their GitHub environments. A filter on the sender (ACTOR_ACCOUNT_ID) is not
+# used: CodeBuild does not document which account a WORKFLOW_JOB_QUEUED event carries, and a
+# teammate's branch would pass it anyway.
 RUNNER_WORKFLOWS = ("deploy", "pull-request")
 
 
@@ -81,6 +91,17 @@ class DeployRunner(pulumi.ComponentResource):
         super().__init__("financial-planning:delivery:DeployRunner", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        # The deploy job runs on this runner and updates the stack it belongs to: replacing the
+        # group or one of its rules would cut the job off mid-update (and a rule created before
+        # its twin is deleted fails with InvalidPermission.Duplicate). So they are protected
+        # like the stack's stateful resources: such a change fails `make diff` on its pull
+        # request and stops the `up` at that resource instead of cutting it off; a person
+        # applies it from an administrator's machine (README, "Known limits"). The rules are
+        # deleted before they are re-created. Neither option is part of a URN.
+        kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        rule_kept = pulumi.ResourceOptions(
+            parent=self, protect=args.protect, delete_before_replace=True
+        )
         # No inbound rule; out only HTTPS (GitHub, the Pulumi CLI and plugins, PyPI, AWS APIs
         # and the cluster's endpoint). The provider removes AWS's default allow-all egress rule
         # from a new group (pulumi-aws ec2.SecurityGroup, "NOTE on Egress rules").
@@ -89,7 +110,7 @@ class DeployRunner(pulumi.ComponentResource):
             vpc_id=args.vpc_id,
             description="Deploy runner: no inbound, HTTPS out",
             tags={"Name": name},
-            opts=child,
+            opts=kept,
         )
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-https",
@@ -99,7 +120,7 @@ class DeployRunner(pulumi.ComponentResource):
             from_port=443,
             to_port=443,
             description="HTTPS out: GitHub, Pulumi, PyPI, AWS APIs, the cluster endpoint",
-            opts=child,
+            opts=rule_kept,
         )
         # EKS attaches its cluster security group to the API endpoint's network interfaces in
         # the VPC (EKS user guide, "View Amazon EKS security group requirements for
@@ -112,7 +133,7 @@ class DeployRunner(pulumi.ComponentResource):
             from_port=443,
             to_port=443,
             description="The deploy runner reaches the Kubernetes API",
-            opts=child,
+            opts=rule_kept,
         )
 
         log_group_name = f"/aws/codebuild/{args.project_name}"

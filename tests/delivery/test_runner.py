@@ -278,6 +278,25 @@ def test_the_build_logs_are_encrypted_and_kept_like_the_control_planes(
     assert log_group.protect is (stack_run.stack == "production")
 
 
+def test_the_runners_own_network_is_never_replaced_under_a_running_deploy(
+    stack_run: StackRun,
+) -> None:
+    """The deploy job updates the stack whose runner it runs on. A replaced security group or
+    rule would cut it off mid-update, and a rule created before its twin is deleted fails
+    (EC2 AuthorizeSecurityGroupIngress: InvalidPermission.Duplicate). So the group and both
+    rules are protected as the stack protects its stateful resources (a replacement fails
+    `make diff` and the `up` instead), and the rules are deleted before they are re-created
+    when a person does replace them."""
+    # The stack's `protect` (true in production), as the runner's log group carries it.
+    expected = part(stack_run, "aws:cloudwatch/logGroup:LogGroup").protect
+    assert expected is (stack_run.stack == "production")
+    for type_ in (GROUP, INGRESS, EGRESS):
+        assert part(stack_run, type_).protect is expected, type_
+    for type_ in (INGRESS, EGRESS):
+        assert part(stack_run, type_).delete_before_replace, type_
+    assert not part(stack_run, GROUP).delete_before_replace
+
+
 def test_a_build_outlasts_any_job(stack_run: StackRun) -> None:
     assert part(stack_run, PROJECT).inputs["buildTimeout"] == BUILD_TIMEOUT_MINUTES
 
@@ -324,6 +343,22 @@ def test_the_runner_adds_no_allow_list_entry_and_needs_none(production: StackRun
                 "0b6f2c1e-5d4a-4e3b-9c2d-1a0f9e8d7c6b"
             },
             "delivery.githubConnection: the connection is in eu-west-1, the stack in us-east-1",
+        ),
+        (
+            # A connection made before the rename keeps its codestar-connections ARN; IAM
+            # matches the runner's codeconnections: actions only to codeconnections ARNs
+            # (AWS, "Connections rename - Summary of changes").
+            {
+                "githubConnection": "arn:aws:codestar-connections:us-east-1:123456789012:"
+                "connection/0b6f2c1e-5d4a-4e3b-9c2d-1a0f9e8d7c6b"
+            },
+            "delivery.githubConnection: arn:aws:codestar-connections:us-east-1:123456789012:"
+            "connection/0b6f2c1e-5d4a-4e3b-9c2d-1a0f9e8d7c6b has the codestar-connections prefix",
+        ),
+        (
+            {"githubConnection": "arn:aws:codeconnections:us-east-1:123456789012:host/abc"},
+            "delivery.githubConnection: 'arn:aws:codeconnections:us-east-1:123456789012:host/abc'"
+            " is not a connection ARN",
         ),
         ({"repository": "example-org"}, "delivery.repository: 'example-org' is not owner/name"),
         ({"stateBucket": "Bad_Bucket"}, "delivery.stateBucket: 'Bad_Bucket' is invalid"),
