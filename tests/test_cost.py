@@ -7,6 +7,7 @@ used: the code under test is never asked for them.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from offline.cost import (
     estimate,
     from_inventory,
     from_recorded,
+    money,
     over_budget,
 )
 from offline.engine import PROJECT_DIR, StackRun
@@ -807,3 +809,48 @@ def test_the_pull_request_comment_carries_make_diffs_output() -> None:
         "render-diff.txt" in run and "> comment.md" in run and "body=@comment.md" in run
         for run in runs
     )
+
+
+def _readme_cost_section() -> str:
+    text = (PROJECT_DIR / "README.md").read_text()
+    return text[text.index("\n## Cost\n") : text.index("\n## Known limits\n")]
+
+
+@pytest.mark.parametrize("stack", ["production", "staging"])
+def test_the_readme_figures_are_the_estimate_of_each_render(
+    stack: str, runs: dict[str, StackRun]
+) -> None:
+    found = estimate(from_recorded(runs[stack].resources))
+    row = next(
+        line for line in _readme_cost_section().splitlines() if line.startswith(f"| {stack} |")
+    )
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1:4] == [money(found.total(size)) for size in cost.SIZES], row
+    # The largest kinds at desired size, in order, to the dollar (`~` where estimated).
+    estimated = {line.kind for line in found.lines if line.estimated}
+    largest = found.top(5)
+    named = re.findall(r"(~?)\$([0-9]{1,3}(?:,[0-9]{3})*)", cells[4])
+    assert named == [("~" if kind in estimated else "", f"{usd:,.0f}") for kind, usd in largest], (
+        row
+    )
+
+
+def test_the_readme_notes_and_budget_example_are_the_estimates(
+    production: StackRun, staging: StackRun
+) -> None:
+    section = _readme_cost_section()
+    found = estimate(from_recorded(production.resources))
+    groups = [line for line in found.lines if line.kind.startswith("node group ")]
+    first_types = sum(line.at("max") for line in groups)
+    largest_types = sum(
+        float(note.group(1).replace(",", ""))
+        if (note := re.search(r": \$([0-9,.]+) a month at max size", line.note))
+        else line.at("max")
+        for line in groups
+    )
+    assert (
+        f"node groups alone come to ${first_types:,.0f} on their first types "
+        f"(${largest_types:,.0f} if every"
+    ) in " ".join(section.split())
+    example = over_budget(estimate(from_recorded(staging.resources)), 800.0, "staging")
+    assert example is not None and example in section
