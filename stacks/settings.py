@@ -408,6 +408,11 @@ class StackSettings(Settings):
     nat_gateways: NatStrategy
     kubernetes_version: str
     endpoint_public_access_cidrs: list[str] = []
+    # The first `up` of a stack whose cluster was created in the private subnets (before the
+    # control plane had subnets of its own): webhook ports also admit the private subnets
+    # while EKS moves its network interfaces. Off again once none is left there (README,
+    # "Cluster": the two-step move).
+    webhooks_from_private_subnets: bool = False
     control_plane_log_types: Annotated[list[ControlPlaneLogType], Field(min_length=1)]
     control_plane_log_retention_days: int
     flow_log_retention_days: int
@@ -648,6 +653,22 @@ class StackSettings(Settings):
                 "addons.mesh.enabled",
                 False,
                 "the edge's gateway is the mesh's (allowed: true, or edge.enabled: false)",
+            )
+        tokens = self.edge.user_tokens
+        keys = self.services.get(tokens.jwks_service)
+        if keys is None:
+            raise invalid(
+                "edge.userTokens.jwksService",
+                tokens.jwks_service,
+                f"{tokens.jwks_service} is not among the stack's services (allowed: "
+                f"{', '.join(sorted(self.services))})",
+            )
+        if tokens.keys_port(keys.port) != keys.port:
+            raise invalid(
+                "edge.userTokens.jwksPort",
+                tokens.jwks_port,
+                f"{tokens.jwks_service} serves on port {keys.port} only: its Service, network "
+                f"policy and authorization policy open no other (allowed: {keys.port}, or unset)",
             )
         for ui in self.edge.operator_uis:
             addon = OPERATOR_UI_ADDONS[ui]

@@ -420,8 +420,9 @@ def test_every_problem_gets_its_own_line() -> None:
     message = error_of(natGateways="none", foo=1)
     assert sorted(message.splitlines()) == [
         "foo: unknown setting (allowed: environment, region, availabilityZones, vpcCidr, "
-        "natGateways, kubernetesVersion, endpointPublicAccessCidrs, controlPlaneLogTypes, "
-        "controlPlaneLogRetentionDays, flowLogRetentionDays, access, nodeGroups, "
+        "natGateways, kubernetesVersion, endpointPublicAccessCidrs, webhooksFromPrivateSubnets, "
+        "controlPlaneLogTypes, controlPlaneLogRetentionDays, flowLogRetentionDays, access, "
+        "nodeGroups, "
         "application, services, addons, security, retention, data, edge, protect, "
         "iamPermissionsBoundary, delivery, tags, monthlyBudgetUsd)",
         "natGateways: 'none' is invalid: input should be 'perAz' or 'single'",

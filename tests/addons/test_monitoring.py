@@ -220,8 +220,8 @@ def test_every_service_is_scraped_on_its_own_service_port(stack_run: StackRun) -
         assert endpoint["path"] == "/metrics"
     [rules] = objects(stack_run, "PrometheusRule").values()
     assert rules["metadata"]["namespace"] == "monitoring"
-    # The mesh's and the traces' alerts too: both run here.
-    assert rules["spec"]["groups"] == rule_groups(namespace, mesh=True, tracing=True)
+    # The mesh's, the gateway's and the traces' alerts too: all three run here.
+    assert rules["spec"]["groups"] == rule_groups(namespace, mesh=True, tracing=True, edge=True)
 
 
 def test_the_services_start_without_waiting_for_monitoring(stack_run: StackRun) -> None:

@@ -294,6 +294,7 @@ def cases(run: StackRun, rows: list[Scrape] | None = None) -> list[Case]:
         )
     )
     suite.cases += mesh_cases(suite)
+    suite.cases += edge_cases(suite.row("ingress-gateway"))
     suite.cases += trace_cases(suite.row("jaeger"))
     return suite.cases
 
@@ -403,6 +404,43 @@ def mesh_cases(suite: Suite) -> list[Case]:
     ]
 
 
+def edge_cases(gateway: Scrape) -> list[Case]:
+    """One gateway pod fails to fetch the token keys for 30 minutes (each failed fetch a 401
+    for a signed-in request): it pages after 5 minutes. The other fetched them once and has
+    failed nothing since: silent. A single failed fetch (the keys' service restarting) does not
+    last five minutes: silent."""
+    failing, healthy, blip = (
+        gateway,
+        gateway.on(pod="istio-ingressgateway-7d9f8b6c5-m8w2p", pod_ip="10.0.2.32"),
+        gateway.on(pod="istio-ingressgateway-7d9f8b6c5-q4n7z", pod_ip="10.0.2.33"),
+    )
+
+    def fetches(row: Scrape) -> str:
+        return row.series("envoy_http_jwt_authn_jwks_fetch_failed")
+
+    return [
+        Case(
+            [
+                (fetches(failing), "0x10 0+6x30"),
+                (fetches(healthy), "0x40"),
+                (fetches(blip), "0x10 1x30"),
+            ],
+            [
+                fires(
+                    "TokenKeysUnavailable",
+                    "30m",
+                    {
+                        "severity": "critical",
+                        "namespace": "istio-ingress",
+                        "pod": failing.target.pod,
+                    },
+                ),
+                fires("TokenKeysUnavailable", "13m"),
+            ],
+        )
+    ]
+
+
 def trace_cases(jaeger: Scrape) -> list[Case]:
     def bulk(counter: str) -> str:
         return jaeger.series(f"jaeger_storage_bulk_index_{counter}_total")
@@ -479,7 +517,7 @@ def run_promtool(
 
 
 def groups_of(run: StackRun) -> list[dict[str, Any]]:
-    return rule_groups(app_namespace(run), mesh=True, tracing=True)
+    return rule_groups(app_namespace(run), mesh=True, tracing=True, edge=True)
 
 
 def test_the_rules_are_valid(production: StackRun, tmp_path: Path) -> None:
@@ -625,15 +663,21 @@ def test_critical_alerts_wait_and_page_warnings_go_to_chat(alert: Any) -> None:
 
 def test_the_mesh_and_trace_alerts_exist_only_where_their_series_can() -> None:
     names = {
-        (mesh, tracing): {
-            r["alert"] for g in rule_groups("ns", mesh=mesh, tracing=tracing) for r in g["rules"]
+        (mesh, tracing, edge): {
+            r["alert"]
+            for g in rule_groups("ns", mesh=mesh, tracing=tracing, edge=edge)
+            for r in g["rules"]
         }
         for mesh in (True, False)
         for tracing in (True, False)
+        for edge in (True, False)
     }
-    assert names[True, True] == {a.name for a in ALERTS}
-    assert "ServiceErrorsSeenByCallers" not in names[False, True]
-    assert "TraceStoreWritesFailing" not in names[True, False]
+    assert names[True, True, True] == {a.name for a in ALERTS}
+    assert "ServiceErrorsSeenByCallers" not in names[False, True, True]
+    assert "TraceStoreWritesFailing" not in names[True, False, True]
+    # The gateway's alert only where the gateway's proxy is scraped.
+    assert "TokenKeysUnavailable" not in names[True, True, False]
+    assert "TokenKeysUnavailable" not in names[False, True, True]
     # The mesh's alerts read the stack's application namespace.
     [callers] = [a for a in application_alerts("shop") if a.name == "ServiceErrorsSeenByCallers"]
     assert 'destination_service_namespace="shop"' in callers.expr
