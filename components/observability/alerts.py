@@ -75,6 +75,10 @@ MESH_REQUESTS = "istio_requests_total"
 BULK_INDEX_ERRORS = "jaeger_storage_bulk_index_errors_total"
 BULK_INDEX_ATTEMPTS = "jaeger_storage_bulk_index_attempts_total"
 BULK_INDEX_INSERTS = "jaeger_storage_bulk_index_inserts_total"
+# Names other modules refer to (Alertmanager's inhibition, the chart rules ours replace).
+SERVICE_ERRORS = "ServiceHighErrorRate"
+CALLERS_SEE_ERRORS = "ServiceErrorsSeenByCallers"
+NODE_MEMORY_HIGH = "NodeMemoryHigh"
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,7 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
     return (
         Alert(
             "services",
-            "ServiceHighErrorRate",
+            SERVICE_ERRORS,
             f"{_rate(REQUESTS + '{http_response_status_code=~' + chr(34) + '5..' + chr(34) + '}')}"
             f" / {_rate(REQUESTS)} > {ERROR_RATIO}",
             "5m",
@@ -168,7 +172,7 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
         ),
         Alert(
             "mesh",
-            "ServiceErrorsSeenByCallers",
+            CALLERS_SEE_ERRORS,
             f"{_mesh_requests('source', app_namespace, '5..')} "
             f"/ {_mesh_requests('source', app_namespace)} > {ERROR_RATIO}",
             "5m",
@@ -246,7 +250,7 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
         ),
         Alert(
             "resources",
-            "NodeMemoryHigh",
+            NODE_MEMORY_HIGH,
             f"{NODE_MEMORY_IN_USE} > {NODE_MEMORY_USED}",
             "10m",
             "warning",
