@@ -42,6 +42,10 @@ TRACE_LOSS_RATIO = 0.01
 SPIKE_PER_SECOND = 1
 SPIKE_FACTOR = 3
 
+# Names other modules refer to (Alertmanager's inhibition, the chart rules ours replace).
+SERVICE_ERRORS = "ServiceHighErrorRate"
+CALLERS_SEE_ERRORS = "ServiceErrorsSeenByCallers"
+NODE_MEMORY_HIGH = "NodeMemoryHigh"
 REQUESTS = f"{HTTP_DURATION.name}_count"
 BY_SERVICE = "namespace, service"
 BY_CONTAINER = "namespace, pod, container"
@@ -75,10 +79,6 @@ MESH_REQUESTS = "istio_requests_total"
 BULK_INDEX_ERRORS = "jaeger_storage_bulk_index_errors_total"
 BULK_INDEX_ATTEMPTS = "jaeger_storage_bulk_index_attempts_total"
 BULK_INDEX_INSERTS = "jaeger_storage_bulk_index_inserts_total"
-# Names other modules refer to (Alertmanager's inhibition, the chart rules ours replace).
-SERVICE_ERRORS = "ServiceHighErrorRate"
-CALLERS_SEE_ERRORS = "ServiceErrorsSeenByCallers"
-NODE_MEMORY_HIGH = "NodeMemoryHigh"
 
 
 @dataclass(frozen=True)

@@ -405,7 +405,6 @@ def test_the_audit_log_is_switched_on_in_fgac(stack_run: StackRun) -> None:
 
 
 def irsa_or_pod_identity_master(run: StackRun) -> str:
-    # The search bootstrap's (GuardDuty's agent has one of its own).
     [association] = [
         a for a in run.of_type(ASSOCIATION) if a.inputs["namespace"] == "search-bootstrap"
     ]
