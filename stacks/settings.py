@@ -64,6 +64,9 @@ from stacks.version_support import (
     SupportedMinors,
 )
 
+# The oldest OpenSearch the log shipper's index works on (StackSettings._check_log_index_engine).
+LOG_INDEX_MIN_OPENSEARCH = "OpenSearch_2.19"
+
 NatStrategy = Literal["perAz", "single"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
 # Amazon Linux 2023 only: the launch template's root volume mapping (/dev/xvda) is AL2023's.
@@ -578,6 +581,8 @@ class StackSettings(Settings):
             )
         if self.addons.mesh.enabled:
             self._check_outbound()
+        if self.addons.log_shipper.enabled:
+            self._check_log_index_engine()
         if self.environment == "production":
             self._check_production_data()
             self._check_production_monitoring()
@@ -806,6 +811,23 @@ class StackSettings(Settings):
                     replicas,
                     f"{replicas} is below production's 2 (one node's loss would blind it)",
                 )
+
+    def _check_log_index_engine(self) -> None:
+        """The log shipper's index (a flat_object per record's JSON) and its filter that keeps
+        each indexed term within Lucene's limit are derived from OpenSearch 2.19's mapper
+        (components/addons/log_shipper.py); 2.13 also has a flat_object bug with long field
+        names (opensearch-project/OpenSearch#13184, fixed in 2.14)."""
+        version = self.data.search.engine_version
+        if minor_order(version.removeprefix("OpenSearch_")) < minor_order(
+            LOG_INDEX_MIN_OPENSEARCH.removeprefix("OpenSearch_")
+        ):
+            raise invalid(
+                "data.search.engineVersion",
+                version,
+                f"{version} is older than {LOG_INDEX_MIN_OPENSEARCH}, which the log shipper's "
+                f"index is built for (allowed: {LOG_INDEX_MIN_OPENSEARCH} or later, or "
+                "addons.logShipper.enabled false)",
+            )
 
     def _check_production_data(self) -> None:
         """Production's data tier survives the loss of a node or a zone."""

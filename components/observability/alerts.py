@@ -43,6 +43,10 @@ TRACE_LOSS_RATIO = 0.01
 SPIKE_PER_SECOND = 1
 SPIKE_FACTOR = 3
 
+# Names other modules refer to (Alertmanager's inhibition, the chart rules ours replace).
+SERVICE_ERRORS = "ServiceHighErrorRate"
+CALLERS_SEE_ERRORS = "ServiceErrorsSeenByCallers"
+NODE_MEMORY_HIGH = "NodeMemoryHigh"
 REQUESTS = f"{HTTP_DURATION.name}_count"
 BY_SERVICE = "namespace, service"
 BY_CONTAINER = "namespace, pod, container"
@@ -165,7 +169,7 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
     return (
         Alert(
             "services",
-            "ServiceHighErrorRate",
+            SERVICE_ERRORS,
             f"{_rate(REQUESTS + '{http_response_status_code=~' + chr(34) + '5..' + chr(34) + '}')}"
             f" / {_rate(REQUESTS)} > {ERROR_RATIO}",
             "5m",
@@ -177,7 +181,7 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
         ),
         Alert(
             "mesh",
-            "ServiceErrorsSeenByCallers",
+            CALLERS_SEE_ERRORS,
             f"{_mesh_requests('source', app_namespace, '5..')} "
             f"/ {_mesh_requests('source', app_namespace)} > {ERROR_RATIO}",
             "5m",
@@ -255,7 +259,7 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
         ),
         Alert(
             "resources",
-            "NodeMemoryHigh",
+            NODE_MEMORY_HIGH,
             f"{NODE_MEMORY_IN_USE} > {NODE_MEMORY_USED}",
             "10m",
             "warning",

@@ -831,8 +831,55 @@ def scrapes(
                     )
                 ),
                 # collector/meminfo_linux.go (the node_memory_ namespace, collector/meminfo.go).
-                Sample("node_memory_MemAvailable_bytes"),
-                Sample("node_memory_MemTotal_bytes"),
+                *(
+                    Sample(f"node_memory_{field}_bytes")
+                    for field in (
+                        "MemAvailable",
+                        "MemTotal",
+                        "MemFree",
+                        "Buffers",
+                        "Cached",
+                        "Slab",
+                    )
+                ),
+                # What the chart's node rules read besides (tests/observability/chart_rules.json),
+                # from collectors node_exporter v1.12.1 enables by default, with their labels:
+                # filesystem_common.go (device, mountpoint, fstype; device_error only on error),
+                *(
+                    Sample(
+                        f"node_filesystem_{metric}",
+                        {"device": ANY, "mountpoint": ANY, "fstype": ANY},
+                    )
+                    for metric in ("avail_bytes", "size_bytes", "readonly", "files_free", "files")
+                ),
+                # netdev_common.go (device),
+                *(
+                    Sample(f"node_network_{direction}_{counter}_total", {"device": ANY})
+                    for direction in ("receive", "transmit")
+                    for counter in ("bytes", "packets", "errs", "drop")
+                ),
+                # diskstats_linux.go (device),
+                *(
+                    Sample(f"node_disk_{metric}_total", {"device": ANY})
+                    for metric in ("io_time_seconds", "io_time_weighted_seconds")
+                ),
+                # conntrack_linux.go, textfile.go, timex.go, filefd_linux.go, loadavg.go,
+                # vmstat_linux.go: no labels of their own.
+                *(
+                    Sample(metric)
+                    for metric in (
+                        "node_nf_conntrack_entries",
+                        "node_nf_conntrack_entries_limit",
+                        "node_textfile_scrape_error",
+                        "node_timex_offset_seconds",
+                        "node_timex_sync_status",
+                        "node_timex_maxerror_seconds",
+                        "node_filefd_allocated",
+                        "node_filefd_maximum",
+                        "node_load1",
+                        "node_vmstat_pgmajfault",
+                    )
+                ),
             ),
             "prometheus-node-exporter 4.56.1 templates/servicemonitor.yaml, service.yaml, "
             "daemonset.yaml (container node-exporter); node_exporter v1.12.1 collector/",
@@ -939,22 +986,27 @@ def scrapes(
                 (
                     # The collector's pipeline telemetry (names as jaeger v2.20.0's
                     # monitoring/jaeger-mixin reads them; labels by receiver and transport, by
-                    # exporter; service_name from the resource, cmd/jaeger/docs/migration).
+                    # exporter). No service_name: the resource's attributes (service.name) go
+                    # to `target_info` only, since the pull reader sets no
+                    # with_resource_constant_labels (components/addons/jaeger.py; otelconf's
+                    # prometheus reader adds WithResourceAsConstantLabels only when that is
+                    # set, and the OpenTelemetry Go Prometheus exporter without it keeps
+                    # resource attributes off the metrics).
                     Sample(
                         "otelcol_receiver_accepted_spans_total",
-                        {"receiver": receiver, "transport": ANY, "service_name": "jaeger"},
+                        {"receiver": receiver, "transport": ANY},
                     ),
                     Sample(
                         "otelcol_receiver_refused_spans_total",
-                        {"receiver": receiver, "transport": ANY, "service_name": "jaeger"},
+                        {"receiver": receiver, "transport": ANY},
                     ),
                     Sample(
                         "otelcol_exporter_sent_spans_total",
-                        {"exporter": exporter, "service_name": "jaeger"},
+                        {"exporter": exporter},
                     ),
                     Sample(
                         "otelcol_exporter_send_failed_spans_total",
-                        {"exporter": exporter, "service_name": "jaeger"},
+                        {"exporter": exporter},
                     ),
                     # The OpenSearch bulk indexer's counters (v2.20.0: esclient/bulk.go
                     # NewWriter(metricsFactory, "bulk_index") under the "jaeger" and "storage"
@@ -968,10 +1020,8 @@ def scrapes(
                             {
                                 "name": backend,
                                 "role": "tracestore",
-                                # The meter's scope (otelmetrics.NewFactory: "jaeger-v2") and
-                                # the resource's service name, as on the collector's own.
+                                # The meter's scope (otelmetrics.NewFactory: "jaeger-v2").
                                 "otel_scope_name": "jaeger-v2",
-                                "service_name": "jaeger",
                             },
                         )
                         for counter in ("attempts", "inserts", "errors")

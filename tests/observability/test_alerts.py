@@ -328,6 +328,11 @@ def node_case(exporter: Scrape) -> Case:
     )
 
 
+def one_failing_service(namespace: str) -> dict[str, str]:
+    """The labels both 5xx alerts carry for one failing service (mesh_cases)."""
+    return {"severity": "critical", "namespace": namespace, "service": "banking-service"}
+
+
 def mesh_cases(suite: Suite) -> list[Case]:
     ns = suite.namespace
 
@@ -363,6 +368,30 @@ def mesh_cases(suite: Suite) -> list[Case]:
                     {"severity": "critical", "namespace": ns, "service": "banking-service"},
                 ),
                 fires("ServiceHighErrorRate", "20m"),
+            ],
+        ),
+        # banking-service is up and failing: it counts 6% 5xx itself and its callers see the
+        # same. Both alerts fire, with the same namespace and service labels (which
+        # Alertmanager's inhibition of the callers' one by the service's own compares:
+        # test_one_failing_service_pages_once).
+        Case(
+            [
+                (
+                    suite.row("application/banking-service").series(
+                        "http_server_request_duration_seconds_count",
+                        http_response_status_code=code,
+                    ),
+                    f"0+{count}x30",
+                )
+                for code, count in (("503", 6), ("200", 94))
+            ]
+            + [
+                (proxy("sidecar/graphql-gateway", "source", "banking-service", "503"), "0+6x30"),
+                (proxy("sidecar/graphql-gateway", "source", "banking-service", "200"), "0+94x30"),
+            ],
+            [
+                fires(alert, "20m", one_failing_service(ns))
+                for alert in ("ServiceHighErrorRate", "ServiceErrorsSeenByCallers")
             ],
         ),
         # document-service answers (its own proxy counts the requests) but exports no request
