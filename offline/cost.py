@@ -324,7 +324,7 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
     group_kinds = _node_group_kinds(groups)
     node_groups = []
     vcpus = [0, 0, 0]
-    for group in groups:
+    for group, group_kind in zip(groups, group_kinds, strict=True):
         where = region_of(group)
         types = list(group.inputs.get("instanceTypes") or [])
         scaling = group.inputs.get("scalingConfig") or {}
@@ -345,7 +345,7 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
             note = f"largest type {dearest}: {money(at_max)} a month at max size"
         lines.append(
             Line(
-                group_kinds[group.name],
+                group_kind,
                 f"{name}: {counts[0]}/{counts[1]}/{counts[2]} x {types[0]} "
                 f"({rate(first.usd)}/h) + {disk_gib:g} GiB {disk_type} each",
                 monthly,
@@ -874,31 +874,52 @@ def _root_volume(group: Resource, templates: Mapping[str, Resource]) -> tuple[fl
 
 
 # A node group of a later generation is named `<prefix>-<class>-g<N>` (the first generation
-# has no suffix): components/foundation/node_group.py.
-_GENERATION = re.compile(r"-g(?P<generation>[0-9]+)$")
+# has no suffix). The suffix may end the Pulumi resource name or the EKS name (the EKS name
+# may also carry a digest after it), so both are read: `-g<N>` as a whole dash-separated part.
+_GENERATION = re.compile(r"-g(?P<generation>[0-9]+)(?=-|$)")
 
 
-def _node_group_kinds(groups: list[Resource]) -> dict[str, str]:
+def _generation(group: Resource) -> tuple[int, str]:
+    """A group's generation (1 when no name carries `-g<N>`) and its resource name without it."""
+    for text in (group.name, str(group.inputs.get("nodeGroupName") or "")):
+        found = _GENERATION.search(text)
+        if found:
+            base = _GENERATION.sub("", group.name, count=1)
+            return int(found.group("generation")), base
+    return 1, group.name
+
+
+def _node_group_kinds(groups: list[Resource]) -> list[str]:
     """Each node group's line: `node group <class>`, or `node group <class> g<N>` for each
-    generation while a class has two. The class is the group's workload-class label (the
-    resource name's last part without its generation when the label is missing), never the
-    EKS name, which carries a digest of the instance types."""
-    classes: dict[str, tuple[str, int]] = {}
+    generation while a class has two. The class is the group's workload-class label (else its
+    workload-class tag, else the resource name's last part without its generation), never the
+    EKS name, which carries a digest of the instance types. Two groups of one class that no
+    name tells apart keep a line each, named by their EKS names: never summed unseen."""
+    classes: list[tuple[str, int]] = []
     for group in groups:
-        found = _GENERATION.search(group.name)
-        generation = int(found.group("generation")) if found else 1
-        base = group.name[: found.start()] if found else group.name
+        generation, base = _generation(group)
         labels = group.inputs.get("labels") or {}
-        workload_class = str(labels.get(WORKLOAD_CLASS_LABEL) or base.rsplit("-", 1)[-1])
-        classes[group.name] = (workload_class, generation)
-    per_class: dict[str, int] = {}
-    for workload_class, _ in classes.values():
-        per_class[workload_class] = per_class.get(workload_class, 0) + 1
-    return {
-        name: f"node group {workload_class}"
-        + (f" g{generation}" if per_class[workload_class] > 1 else "")
-        for name, (workload_class, generation) in classes.items()
-    }
+        tags = group.inputs.get("tags") or {}
+        workload_class = str(
+            labels.get(WORKLOAD_CLASS_LABEL)
+            or tags.get(WORKLOAD_CLASS_LABEL)
+            or base.rsplit("-", 1)[-1]
+        )
+        classes.append((workload_class, generation))
+    per_class: dict[str, list[int]] = {}
+    for workload_class, generation in classes:
+        per_class.setdefault(workload_class, []).append(generation)
+    kinds = []
+    for group, (workload_class, generation) in zip(groups, classes, strict=True):
+        generations = per_class[workload_class]
+        if len(generations) == 1:
+            kinds.append(f"node group {workload_class}")
+        elif generations.count(generation) == 1:
+            kinds.append(f"node group {workload_class} g{generation}")
+        else:
+            eks_name = group.inputs.get("nodeGroupName") or group.name
+            kinds.append(f"node group {workload_class} ({eks_name})")
+    return kinds
 
 
 def _load_balancers(ingresses: list[Resource]) -> dict[str, str]:

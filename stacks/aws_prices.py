@@ -320,11 +320,10 @@ ELASTICACHE = ClassFigures(
     },
     _MCCACHE
     + "; cache.t4g.small is cache.t4g.medium's figure halved (third-party tables list $0.032);"
-    " cache.r6g.large $0.206 is the figure most public tables give (the repository search "
-    "here finds more than ten, e.g. a pricing-engine test whose Redis NodeUsage SKU is "
-    "$0.206 beside a Valkey SKU of $0.1648, 20% less, and extended-support SKUs of $0.165 and "
-    "$0.33, 80% and 160% of it, as the pricing page describes those); expeor/aws-automation "
-    "core/shared/aws/pricing/elasticache.py at 355224a lists $0.195",
+    " cache.r6g.large $0.206 is the figure most public tables give (an exact-text search of"
+    " the stored repositories for '\"cache.r6g.large\": 0.206' finds ten price tables, their"
+    " repositories not named by the tool); expeor/aws-automation"
+    " core/shared/aws/pricing/elasticache.py at 355224a lists $0.195",
     "figures copied from the pricing page by third parties (or derived from them), not AWS data",
     Premium(
         "ElastiCache",
@@ -418,16 +417,20 @@ FLAT: dict[str, Price] = {
     ),
     "kms:key": _flat(1.00, "month", KMS_PAGE, _infracost("kms_key_test")),
     # Each of a key's first two rotations adds a key's price; later ones add nothing (the
-    # change of 2024-04-12). The page's text, not its figure, is what this entry holds.
+    # change of 2024-04-12). The figure is AWS's page's; the cap is the page's current text as
+    # third parties quote it (the copy of the page read here predates the cap).
     "kms:rotation": Price(
         1.00,
         "month",
         KMS_PAGE,
-        "aws.amazon.com/kms/pricing as quoted by cloudburn.io/blog/aws-kms-pricing (2026-03-14:"
+        "aws.amazon.com/kms/pricing (the copy in the search tools' page store: 'If you enable"
+        " automatic key rotation, each newly generated backing key costs an additional"
+        " $1/month'); the cap as cloudburn.io/blog/aws-kms-pricing quotes the page (2026-03-14:"
         " 'the first and second rotation of the key adds $1/month (prorated hourly) in cost."
         " This price increase is capped at the second rotation'); the date of the change from"
         " canglad.com/blog/2023/simple-math-of-aws-kms-key-rotation-costs",
-        estimate="the pricing page's rule as a third party quotes it (the page was not read)",
+        estimate="the cap at the second rotation as a third party quotes the page (the copy of"
+        " the page read predates it)",
     ),
     "secretsmanager:secret": _flat(
         0.40,

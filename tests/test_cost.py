@@ -694,6 +694,42 @@ def test_node_group_lines_follow_the_workload_class_not_the_eks_name() -> None:
     # Without the label, the class is the URN name's last part, the generation set aside.
     unlabelled = [r for r in stack if r is not group] + [new_generation(group, "-g3", labels={})]
     assert "node group general" in estimate(unlabelled).by_kind()
+    # Without the label but with the workload-class tag, the tag names the class, whatever
+    # the resource is called.
+    tagged = [r for r in stack if r is not group] + [
+        Resource(
+            group.type,
+            "pool-7",
+            {**group.inputs, "labels": {}, "tags": {"workload-class": "general"}},
+            PROVIDER,
+        )
+    ]
+    assert "node group general" in estimate(tagged).by_kind()
+
+
+def test_a_generation_in_the_eks_name_alone_still_splits_the_line() -> None:
+    # The other design: the Pulumi resource keeps its name and the EKS name carries the
+    # generation (`<prefix>-<class>-g<N>`, a digest possibly after it).
+    stack = tiny_stack()
+    group = next(r for r in stack if r.type == "aws:eks/nodeGroup:NodeGroup")
+    successor = Resource(
+        group.type,
+        group.name,
+        {**group.inputs, "nodeGroupName": "tiny-general-g2-9f8e7d"},
+        PROVIDER,
+    )
+    kinds = estimate([*stack, successor]).by_kind()
+    assert kinds["node group general g1"] == pytest.approx(143.36)
+    assert kinds["node group general g2"] == pytest.approx(143.36)
+    # Negative control: two groups of a class that no name tells apart are not summed into
+    # one line; each keeps its own, named by its EKS name.
+    twin = Resource(
+        group.type, group.name, {**group.inputs, "nodeGroupName": "general-5d4c3b"}, PROVIDER
+    )
+    kinds = estimate([*stack, twin]).by_kind()
+    assert kinds["node group general (general-0a1b2c)"] == pytest.approx(143.36)
+    assert kinds["node group general (general-5d4c3b)"] == pytest.approx(143.36)
+    assert not any(kind in kinds for kind in ("node group general", "node group general g1"))
 
 
 def test_an_io_optimized_cluster_is_priced_as_such() -> None:
@@ -751,6 +787,18 @@ def test_an_io_optimized_cluster_is_priced_as_such() -> None:
             ),
             "OpenSearch UltraWarm nodes of warm: 2 x ultrawarm1.medium.search and their managed "
             "storage (prices not read)",
+        ),
+        (
+            aws(
+                "aws:opensearch/domain:Domain",
+                "cold",
+                clusterConfig={
+                    "instanceType": "r6g.large.search",
+                    "instanceCount": 1,
+                    "coldStorageOptions": {"enabled": True},
+                },
+            ),
+            "OpenSearch cold storage of cold (price not read)",
         ),
         (
             kubernetes(
