@@ -335,6 +335,8 @@ def test_a_tiny_stack_costs_what_was_worked_out_by_hand() -> None:
     # The first year's key price is counted; the rotating key's later material is a note:
     # 1 of 2 keys rotates, $1 more a month after its first rotation, $2 after its second.
     keys = next(line for line in found.lines if line.kind == "KMS keys")
+    # Each key counted in its provider's region (the west key by its provider reference).
+    assert keys.detail == "1 in us-east-1 x $1.00/month, 1 in us-west-2 x $1.00/month"
     assert keys.note.startswith("1 of the 2 keys rotate yearly")
     assert "$1.00 more a month in the second year and $2.00 more from the third on" in keys.note
     # What follows usage is listed, not counted.
