@@ -8,13 +8,13 @@ hosted zone: external-dns writes their records there and cert-manager proves the
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from stacks.aws_facts import LOG_RETENTION_DAYS
 from stacks.catalog import ServiceName
+from stacks.rules import TokenIssuer, acme_contact, internet_ranges, url_port
 from stacks.settings_base import Settings, invalid
 
 # One DNS label (RFC 1123, lowercase: Route 53 and certificates compare names case-blind).
@@ -24,7 +24,9 @@ DNS_NAME_PATTERN = rf"^({DNS_LABEL}\.)+{DNS_LABEL}$"
 DnsName = Annotated[str, Field(max_length=253, pattern=DNS_NAME_PATTERN)]
 DnsLabel = Annotated[str, Field(pattern=rf"^{DNS_LABEL}$")]
 HttpsUrl = Annotated[
-    str, Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+    str,
+    Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"),
+    AfterValidator(url_port),
 ]
 # The operator UIs the edge can serve: the monitoring add-on's Grafana and Prometheus.
 OperatorUi = Literal["grafana", "prometheus", "jaeger"]
@@ -75,20 +77,9 @@ class OperatorAccess(Settings):
             return None
         if not cidrs:
             raise invalid("allowedCidrs", cidrs, "an empty allow-list admits nobody; list ranges")
-        for cidr in cidrs:
-            try:
-                network = ipaddress.IPv4Network(cidr)
-            except ValueError:
-                raise invalid("allowedCidrs", cidr, f"{cidr!r} is not an IPv4 network") from None
-            # A WAF IP set takes /1 to /32 (AWS WAF API reference, IPSet.Addresses); /8 or wider
-            # would not be an allow-list.
-            if network.prefixlen < 8:
-                raise invalid(
-                    "allowedCidrs",
-                    cidr,
-                    f"{cidr!r} is the internet, not an allow-list (allowed: /8 or narrower)",
-                )
-        return cidrs
+        # A WAF IP set takes /1 to /32 (AWS WAF API reference, IPSet.Addresses); /8 or wider
+        # would not be an allow-list, and a private range never reaches the internet-facing ALB.
+        return internet_ranges(cidrs)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> OperatorAccess:
@@ -132,7 +123,8 @@ class UserTokens(Settings):
     identity the per-user rate limit counts by. A request without a token passes (sign-up and
     sign-in have none) and is limited by its IP only; one with a bad token is refused."""
 
-    issuer: HttpsUrl
+    # The tokens' `iss` claim: any string (a URI where it holds ':'), not only an https URL.
+    issuer: TokenIssuer
     # Where user-service serves its signing keys (a JWKS), on its own port: the gateway's
     # proxy fetches them there, inside the mesh (components/edge/rate_limit.py).
     jwks_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]{0,200}$")] = (
@@ -162,7 +154,7 @@ class EdgeSettings(Settings):
     # Required when operatorUis is not empty: no operator UI without authentication.
     operator_access: OperatorAccess | None = None
     # Where ACME (Let's Encrypt) sends expiry warnings for the gateway's certificate.
-    acme_email: Annotated[str, Field(pattern=r"^[A-Za-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$")]
+    acme_email: Annotated[str, AfterValidator(acme_contact)]
     # Let's Encrypt's production directory, or its staging one (untrusted certificates, high
     # limits) while a stack is being set up.
     acme_server: Literal["production", "staging"] = "production"

@@ -22,12 +22,12 @@ The checks follow what Envoy does with the route Istio gives it (Envoy router fi
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from stacks.catalog import ServiceName
+from stacks.rules import IstioDuration, milliseconds
 from stacks.settings_base import Settings, invalid
 
 LoadBalancing = Literal["LEAST_REQUEST", "ROUND_ROBIN"]
@@ -52,18 +52,11 @@ RETRIES_TIMED_OUT_TRIES: tuple[RetryOn, ...] = ("reset", "5xx", "gateway-error")
 # Envoy's default retry back-off: base interval and cap (router filter docs).
 BACKOFF_BASE_MS = 25
 BACKOFF_MAX_MS = 250
-Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}(ms|s)$")]
+# Istio's durations (ms, s, m, h) and their length: stacks/rules.py.
+Duration = IstioDuration
 ClassName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 # Methods that may be repeated without a second effect (RFC 9110, 9.2.2).
 IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
-
-
-def milliseconds(duration: str) -> int:
-    match = re.fullmatch(r"([0-9]+)(ms|s)", duration)
-    if match is None:
-        raise ValueError(f"{duration!r} is not a duration")
-    value, unit = int(match.group(1)), match.group(2)
-    return value if unit == "ms" else value * 1000
 
 
 def longest_backoff_ms(retries: int) -> int:

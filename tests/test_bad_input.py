@@ -28,7 +28,9 @@ from tests.test_settings import BASE
 
 # A refusal: one line, a key path first, and short enough to read.
 # An odd key is shown as Python writes it (repr), so a quoted segment may hold escapes.
-SEGMENT = r"(?:[A-Za-z0-9_-]+|'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|\(stack\))"
+SEGMENT = (
+    r"(?:[A-Za-z0-9_-]+|'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|\(stack\))(?:\[[0-9]+\])*"
+)
 REFUSAL = re.compile(rf"^{SEGMENT}(?:\.{SEGMENT})*: .{{1,1500}}$")
 
 
@@ -86,7 +88,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
                 "memory": {"taints": [{"key": "a", "value": "b c", "effect": "NO_SCHEDULE"}]}
             }
         },
-        "nodeGroups.memory.taints.0.value:",
+        "nodeGroups.memory.taints[0].value:",
     ),
     (
         "label",
@@ -180,7 +182,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
                 "sres": ["arn:aws:iam::123456789012:role/a"],
             }
         },
-        "access.sre: arn:aws:iam::123456789012:role/a is already a deployer",
+        "access.sres[0]: arn:aws:iam::123456789012:role/a is already access.deployer",
     ),
     (
         "coercion",
