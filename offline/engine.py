@@ -515,7 +515,9 @@ def yaml_problem(error: yaml.YAMLError, text: str) -> str:
         # A character YAML does not allow (a NUL byte, say): the reader counts characters.
         before = text[: error.position]
         line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
-        return f"line {line}, column {column}: character {error.character!r} is not allowed in YAML"
+        character = error.character
+        shown = repr(chr(character) if isinstance(character, int) else character)
+        return f"line {line}, column {column}: character {shown} is not allowed in YAML"
     if mark is not None and problem:
         found = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
         context = getattr(error, "context", None)

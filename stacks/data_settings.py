@@ -18,7 +18,7 @@ from stacks.aws_facts import (
     REGIONS,
     SEARCH_INSTANCE_TYPES,
 )
-from stacks.rules import PrincipalArn, master_username
+from stacks.rules import PrincipalArn, allowed_master_username
 from stacks.settings_base import Settings, check_one_of, invalid
 
 # CloudWatch-free retention choices Performance Insights accepts: 7 days free, or months.
@@ -53,7 +53,7 @@ class DatabaseSettings(Settings):
     performance_insights_retention_days: int = 7
     database_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")] = "financial_planning"
     master_username: Annotated[
-        str, Field(pattern=r"^[a-z][a-z0-9_]{0,15}$"), AfterValidator(master_username)
+        str, Field(pattern=r"^[a-z][a-z0-9_]{0,15}$"), AfterValidator(allowed_master_username)
     ] = "fp_admin"
     disaster_recovery: DisasterRecovery | None = None
     # How often Aurora rotates the master password it manages (its default is 7 days).

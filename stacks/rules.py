@@ -151,7 +151,7 @@ RDS_RESERVED_USERNAMES = frozenset({"rdsadmin", "rdsrepladmin", "admin"})
 RESERVED_USERNAME_PREFIXES = ("pg_", "rds_")
 
 
-def master_username(name: str) -> str:
+def allowed_master_username(name: str) -> str:
     """An Aurora PostgreSQL master user name neither RDS nor PostgreSQL reserves."""
     lowered = name.lower()
     if lowered in RDS_RESERVED_USERNAMES or lowered.startswith(RESERVED_USERNAME_PREFIXES):
