@@ -12,6 +12,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from offline.engine import (
     PROJECT_DIR,
@@ -23,14 +24,21 @@ from offline.engine import (
 from offline.first_up import main as first_up
 from offline.synth import main as synth
 from stacks import SettingsError, settings_from_values
+from stacks.addon_settings import (
+    ControllerSettings,
+    IngressGatewaySettings,
+    MeshSettings,
+    OutboundSettings,
+    PrometheusAdapterSettings,
+)
+from stacks.edge_settings import EdgeSettings, OperatorAccess, UserTokens, WafSettings
 from stacks.merge import deep_merge
+from stacks.settings import AccessSettings
 from tests.test_settings import BASE
 
 # A refusal: one line, a key path first, and short enough to read.
 # An odd key is shown as Python writes it (repr), so a quoted segment may hold escapes.
-SEGMENT = (
-    r"(?:[A-Za-z0-9_-]+|'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|\(stack\))(?:\[[0-9]+\])*"
-)
+SEGMENT = r"(?:[A-Za-z0-9_-]+|'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|\(stack\))(?:\[[0-9]+\])*"
 REFUSAL = re.compile(rf"^{SEGMENT}(?:\.{SEGMENT})*: .{{1,1500}}$")
 
 
@@ -324,6 +332,72 @@ def test_generated_stack_values_are_refused_cleanly_or_accepted(values: dict[str
     except SettingsError as error:
         for line in str(error).splitlines():
             assert REFUSAL.match(line), line
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+# Where the newer settings live (the edge, the add-ons, the mesh, access), as paths of keys
+# taken from the models themselves, so a key added later is fuzzed too.
+NESTED = {
+    ("edge",): _keys_of(EdgeSettings),
+    ("edge", "operatorAccess"): _keys_of(OperatorAccess),
+    ("edge", "userTokens"): _keys_of(UserTokens),
+    ("edge", "waf"): _keys_of(WafSettings),
+    ("access",): _keys_of(AccessSettings),
+    ("addons", "mesh"): _keys_of(MeshSettings),
+    ("addons", "mesh", "outbound"): _keys_of(OutboundSettings),
+    ("addons", "ingressGateway"): _keys_of(IngressGatewaySettings),
+    ("addons", "rateLimiter"): _keys_of(ControllerSettings),
+    ("addons", "prometheusAdapter"): _keys_of(PrometheusAdapterSettings),
+    ("data", "database"): ["masterUsername", "instances"],
+    ("data", "search"): ["instanceType", "volumeSizeGib"],
+}
+# Values near the rules' edges, beside the generic JSON.
+EDGY = st.sampled_from(
+    [
+        "yes",
+        "true",
+        "None",
+        "",
+        "10.0.0.0/8",
+        "ops@example.com",
+        "https://x.example:99999",
+        "15m",
+        "arn:aws:iam::123456789012:role/" + "r" * 65,
+        15021,
+        150,
+        1,
+        ["203.0.113.0/28", "203.0.113.0/28"],
+    ]
+)
+
+
+@st.composite
+def nested_values(draw: st.DrawFn) -> dict[str, Any]:
+    path = draw(st.sampled_from(sorted(NESTED)))
+    key = draw(st.sampled_from(NESTED[path]))
+    value: Any = {key: draw(JSON | EDGY)}
+    for part in reversed(path):
+        value = {part: value}
+    return value
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(nested_values(), min_size=1, max_size=3))
+def test_generated_edge_addon_mesh_and_access_values_are_refused_cleanly_or_accepted(
+    parts: list[dict[str, Any]],
+) -> None:
+    values: dict[str, Any] = {}
+    for part in parts:
+        values = deep_merge(values, part)
+    for stack in ("staging", "production"):
+        try:
+            settings_from_values(stack, deep_merge(BASE, values))
+        except SettingsError as error:
+            for line in str(error).splitlines():
+                assert REFUSAL.match(line), line
 
 
 @settings(max_examples=60, deadline=None)

@@ -293,7 +293,10 @@ def test_the_example_from_the_issue() -> None:
             {"nodeGroups": {"general": {"labels": {"workload-class": "x"}}}},
             "nodeGroups.general.labels: 'workload-class' is set by the program",
         ),
-        ({"protect": "sometimes"}, "protect: 'sometimes' is not a boolean (allowed: true or false)"),
+        (
+            {"protect": "sometimes"},
+            "protect: 'sometimes' is not a boolean (allowed: true or false)",
+        ),
         (
             {"addons": {"monitoring": {"alertmanagerReplicas": 1}}},
             "addons.monitoring.alertmanagerReplicas: 1 is below production's 2 (one node's loss "
