@@ -378,7 +378,7 @@ EDGY = st.sampled_from(
 def nested_values(draw: st.DrawFn) -> dict[str, Any]:
     path = draw(st.sampled_from(sorted(NESTED)))
     key = draw(st.sampled_from(NESTED[path]))
-    value: Any = {key: draw(JSON | EDGY)}
+    value: dict[str, Any] = {key: draw(JSON | EDGY)}
     for part in reversed(path):
         value = {part: value}
     return value

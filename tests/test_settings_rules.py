@@ -330,7 +330,7 @@ def test_tag_characters_aws_refuses_are_refused(key: str, value: str) -> None:
 
 # --- Istio durations -----------------------------------------------------------------------
 def traffic_class() -> str:
-    return next(iter(DEFAULTS["production"]["addons"]["mesh"]["traffic"]["classes"]))
+    return str(next(iter(DEFAULTS["production"]["addons"]["mesh"]["traffic"]["classes"])))
 
 
 @pytest.mark.parametrize("duration", ["15m", "1h", "90s", "250ms"])
