@@ -203,7 +203,8 @@ def url_port(url: str) -> str:
 
 def host_port(address: str) -> str:
     """host[:port][/path] (an image registry) whose port, if any, is a TCP port."""
-    return url_port(f"//{address}")
+    url_port(f"//{address}")
+    return address
 
 
 # --- Ranges on the internet's side --------------------------------------------------------
