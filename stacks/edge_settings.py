@@ -14,7 +14,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from stacks.aws_facts import LOG_RETENTION_DAYS
 from stacks.catalog import ServiceName
-from stacks.rules import TokenIssuer, acme_contact, internet_ranges, url_port
+from stacks.rules import TokenIssuer, acme_contact, internet_ranges, service_port, url_port
 from stacks.settings_base import Settings, invalid
 
 # One DNS label (RFC 1123, lowercase: Route 53 and certificates compare names case-blind).
@@ -114,22 +114,31 @@ class WafSettings(Settings):
         return days
 
 
-# The service that issues the users' tokens and serves their signing keys.
-TOKEN_ISSUER: ServiceName = "user-service"
-
-
 class UserTokens(Settings):
-    """The users' tokens, as user-service issues them (JWTs): checked at the gateway, and the
-    identity the per-user rate limit counts by. A request without a token passes (sign-up and
-    sign-in have none) and is limited by its IP only; one with a bad token is refused."""
+    """The users' tokens (JWTs): checked at the gateway, and the identity the per-user rate
+    limit counts by. A request without a token passes (sign-up and sign-in have none) and is
+    limited by its IP only; one with a bad token is refused.
+
+    The keys' contract, which the service named here must keep: it answers `GET <jwksPath>`
+    on `jwksPort` with the issuer's JSON Web Key Set (RFC 7517), the public keys its tokens
+    are signed with, as plain HTTP inside its pod (its sidecar adds the mesh's mTLS). The
+    gateway's proxy fetches the set there, inside the mesh (components/edge/rate_limit.py),
+    and may reach nothing else of that service. If the path answers anything else, every
+    request with a token gets a 401: the TokenKeysUnavailable alert says so."""
 
     # The tokens' `iss` claim: any string (a URI where it holds ':'), not only an https URL.
     issuer: TokenIssuer
-    # Where user-service serves its signing keys (a JWKS), on its own port: the gateway's
-    # proxy fetches them there, inside the mesh (components/edge/rate_limit.py).
+    # The service that serves the keys (the one that issues the tokens).
+    jwks_service: ServiceName = "user-service"
+    # Its port for the keys (unset: the service's port, the only one it serves).
+    jwks_port: Annotated[int, Field(ge=1024, le=65535), AfterValidator(service_port)] | None = None
     jwks_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]{0,200}$")] = (
         "/.well-known/jwks.json"
     )
+
+    def keys_port(self, service_port: int) -> int:
+        """Where the keys are, given the service's port."""
+        return self.jwks_port if self.jwks_port is not None else service_port
 
 
 class RateLimits(Settings):

@@ -64,6 +64,9 @@ from stacks.version_support import (
     SupportedMinors,
 )
 
+# The oldest OpenSearch the log shipper's index works on (StackSettings._check_log_index_engine).
+LOG_INDEX_MIN_OPENSEARCH = "OpenSearch_2.19"
+
 NatStrategy = Literal["perAz", "single"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
 # Amazon Linux 2023 only: the launch template's root volume mapping (/dev/xvda) is AL2023's.
@@ -430,6 +433,11 @@ class StackSettings(Settings):
     nat_gateways: NatStrategy
     kubernetes_version: str
     endpoint_public_access_cidrs: list[str] = []
+    # The first `up` of a stack whose cluster was created in the private subnets (before the
+    # control plane had subnets of its own): webhook ports also admit the private subnets
+    # while EKS moves its network interfaces. Off again once none is left there (README,
+    # "Cluster": the two-step move).
+    webhooks_from_private_subnets: bool = False
     control_plane_log_types: Annotated[list[ControlPlaneLogType], Field(min_length=1)]
     control_plane_log_retention_days: int
     flow_log_retention_days: int
@@ -580,6 +588,8 @@ class StackSettings(Settings):
             )
         if self.addons.mesh.enabled:
             self._check_outbound()
+        if self.addons.log_shipper.enabled:
+            self._check_log_index_engine()
         if self.environment == "production":
             self._check_production_data()
             self._check_production_monitoring()
@@ -656,6 +666,22 @@ class StackSettings(Settings):
                 "addons.mesh.enabled",
                 False,
                 "the edge's gateway is the mesh's (allowed: true, or edge.enabled: false)",
+            )
+        tokens = self.edge.user_tokens
+        keys = self.services.get(tokens.jwks_service)
+        if keys is None:
+            raise invalid(
+                "edge.userTokens.jwksService",
+                tokens.jwks_service,
+                f"{tokens.jwks_service} is not among the stack's services (allowed: "
+                f"{', '.join(sorted(self.services))})",
+            )
+        if tokens.keys_port(keys.port) != keys.port:
+            raise invalid(
+                "edge.userTokens.jwksPort",
+                tokens.jwks_port,
+                f"{tokens.jwks_service} serves on port {keys.port} only: its Service, network "
+                f"policy and authorization policy open no other (allowed: {keys.port}, or unset)",
             )
         for ui in self.edge.operator_uis:
             addon = OPERATOR_UI_ADDONS[ui]
@@ -806,6 +832,23 @@ class StackSettings(Settings):
                     f"{addon.replicas} is below production's 2: a request-path component with "
                     "one replica is a single point of failure (allowed: 2 or more)",
                 )
+
+    def _check_log_index_engine(self) -> None:
+        """The log shipper's index (a flat_object per record's JSON) and its filter that keeps
+        each indexed term within Lucene's limit are derived from OpenSearch 2.19's mapper
+        (components/addons/log_shipper.py); 2.13 also has a flat_object bug with long field
+        names (opensearch-project/OpenSearch#13184, fixed in 2.14)."""
+        version = self.data.search.engine_version
+        if minor_order(version.removeprefix("OpenSearch_")) < minor_order(
+            LOG_INDEX_MIN_OPENSEARCH.removeprefix("OpenSearch_")
+        ):
+            raise invalid(
+                "data.search.engineVersion",
+                version,
+                f"{version} is older than {LOG_INDEX_MIN_OPENSEARCH}, which the log shipper's "
+                f"index is built for (allowed: {LOG_INDEX_MIN_OPENSEARCH} or later, or "
+                "addons.logShipper.enabled false)",
+            )
 
     def _check_production_data(self) -> None:
         """Production's data tier survives the loss of a node or a zone."""

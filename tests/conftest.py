@@ -7,12 +7,22 @@ from datetime import date
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from offline.engine import StackRun, run_stack, stack_config
 from stacks import loader
 from stacks.environments import EKS_ENVIRONMENTS, ENVIRONMENTS
 from stacks.merge import deep_merge
 from stacks.settings import StackSettings
+
+# Property tests judge what the code accepts, never how fast: on a loaded machine (both cores
+# busy with test workers) Hypothesis' 200 ms deadline and its too-slow check would fail tests
+# whose properties hold.
+hypothesis_settings.register_profile(
+    "suite", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("suite")
 
 # Every stack is run; the fixtures below that iterate stacks are for the EKS ones (the
 # development stack, on an existing cluster, has its own tests: tests/test_development.py).

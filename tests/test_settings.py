@@ -384,6 +384,12 @@ def test_the_example_from_the_issue() -> None:
             {"services": {"user-service": {"port": 80}}},
             "services.user-service.port: 80 is invalid: input should be greater than or equal",
         ),
+        (
+            {"data": {"search": {"engineVersion": "OpenSearch_2.17"}}},
+            "data.search.engineVersion: OpenSearch_2.17 is older than OpenSearch_2.19, which the "
+            "log shipper's index is built for (allowed: OpenSearch_2.19 or later, or "
+            "addons.logShipper.enabled false)",
+        ),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_key(
@@ -423,8 +429,9 @@ def test_every_problem_gets_its_own_line() -> None:
     message = error_of(natGateways="none", foo=1)
     assert sorted(message.splitlines()) == [
         "foo: unknown setting (allowed: environment, region, availabilityZones, vpcCidr, "
-        "natGateways, kubernetesVersion, endpointPublicAccessCidrs, controlPlaneLogTypes, "
-        "controlPlaneLogRetentionDays, flowLogRetentionDays, access, nodeGroups, "
+        "natGateways, kubernetesVersion, endpointPublicAccessCidrs, webhooksFromPrivateSubnets, "
+        "controlPlaneLogTypes, controlPlaneLogRetentionDays, flowLogRetentionDays, access, "
+        "nodeGroups, "
         "application, services, addons, security, retention, data, edge, protect, "
         "iamPermissionsBoundary, delivery, tags, monthlyBudgetUsd)",
         "natGateways: 'none' is invalid: input should be 'perAz' or 'single'",
@@ -473,3 +480,20 @@ def test_defaults_hold_the_seed_sizes() -> None:
         "memory": (1, 10),
         "gpu": (0, 5),
     }
+
+
+def test_an_older_search_engine_is_fine_without_the_log_shipper() -> None:
+    """Only the log shipper's index needs OpenSearch 2.19 (its flat_object handling is derived
+    from 2.19's mapper); the refusal is among test_bad_values_fail_with_one_line_naming_the_key's
+    cases."""
+    settings = settings_from_values(
+        "production",
+        deep_merge(
+            BASE,
+            {
+                "data": {"search": {"engineVersion": "OpenSearch_2.17"}},
+                "addons": {"logShipper": {"enabled": False}},
+            },
+        ),
+    )
+    assert settings.data.search.engine_version == "OpenSearch_2.17"

@@ -52,12 +52,41 @@ def test_the_tools_the_tests_run_are_the_pinned_debian_builds(
     assert first.endswith(f"revision: {version})"), first
 
 
+def test_the_luajit_the_tests_run_is_the_pinned_debian_build() -> None:
+    """The log shipper's Lua filter runs in the tests on LuaJIT 2.1, as in Fluent Bit."""
+    from tests.addons.fluent_bit_lua import LUAJIT
+
+    version = debian_version(variable("LUAJIT_DEB"), "luajit")
+    assert variable("LIBLUAJIT_DEB") == f"libluajit-5.1-2_{version}_amd64.deb"
+    result = subprocess.run(
+        [str(LUAJIT), "-v"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+        env={
+            **os.environ,
+            "LD_LIBRARY_PATH": str(LUAJIT.parent.parent / "lib" / "x86_64-linux-gnu"),
+        },
+    )
+    # e.g. "LuaJIT 2.1.0-beta3 -- Copyright (C) 2005-2022 Mike Pall. https://luajit.org/"
+    upstream = version.split("~")[0] + "-" + version.split("~")[1].split("+")[0]
+    assert result.stdout.startswith(f"LuaJIT {upstream} "), result.stdout
+
+
 def test_each_package_file_is_checked_by_its_sha256_and_apt_is_not_asked() -> None:
-    for name in ("PROMETHEUS_DEB_SHA256", "ALERTMANAGER_DEB_SHA256"):
+    for name in (
+        "PROMETHEUS_DEB_SHA256",
+        "ALERTMANAGER_DEB_SHA256",
+        "LUAJIT_DEB_SHA256",
+        "LIBLUAJIT_DEB_SHA256",
+    ):
         assert re.fullmatch(r"[0-9a-f]{64}", variable(name)), name
-    recipe = MAKEFILE[MAKEFILE.index("$(PROM_STAMP):") :].split("\n\n")[0]
-    assert "sha256sum --check --strict" in recipe
-    assert "apt-get" not in recipe
+    for stamp in ("$(PROM_STAMP):", "$(LUAJIT_STAMP):"):
+        recipe = MAKEFILE[MAKEFILE.index(stamp) :].split("\n\n")[0]
+        assert "sha256sum --check --strict" in recipe, stamp
+        assert "apt-get" not in recipe, stamp
+    assert "$(LUAJIT_STAMP)" in MAKEFILE[MAKEFILE.index("checkers:") :].splitlines()[0]
     # The stamp names the checksums: a new pin fetches again.
     assert "$(PROMETHEUS_DEB_SHA256)" in variable("PROM_STAMP")
 

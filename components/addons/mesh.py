@@ -14,6 +14,7 @@ sidecar (user 1337, all capabilities dropped, read-only root, RuntimeDefault sec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -39,7 +40,25 @@ GATEWAY_SELECTOR = {"istio": "ingressgateway"}
 # The gateway's ports: HTTPS from the ALB, and the readiness endpoint its health check reads.
 GATEWAY_HTTPS_PORT = 443
 GATEWAY_STATUS_PORT = 15021
+# Envoy statistics the gateway's proxy keeps beside Istio's default set (which has none of
+# jwt_authn's: istio 1.30.3 pkg/bootstrap/config.go, the required inclusion prefixes, suffixes
+# and regex; tools/packaging/common/envoy_bootstrap.json `stats_matcher`): the token keys'
+# failed fetches (Envoy jwt_authn stats.h `jwks_fetch_failed`, counted by authenticator.cc
+# `onJwksError`), which the TokenKeysUnavailable alert reads.
+GATEWAY_EXTRA_STATS_SUFFIXES = ("jwt_authn.jwks_fetch_failed",)
 RESTRICTED_SECCOMP = {"type": "RuntimeDefault"}
+
+
+def gateway_proxy_config() -> dict[str, Any]:
+    """The gateway pods' proxy config (the injector merges the pod annotation into it)."""
+    return {
+        # The ALB is the one proxy in front: the client's address is the last one it appends
+        # to X-Forwarded-For (rate limits and logs see the client, not the ALB).
+        "gatewayTopology": {"numTrustedProxies": 1},
+        # Added to Istio's default statistics (pkg/bootstrap/config.go getStatsOptions: the
+        # proxy config's inclusions, then the required ones).
+        "proxyStatsMatcher": {"inclusionSuffixes": list(GATEWAY_EXTRA_STATS_SUFFIXES)},
+    }
 
 
 def istio_chart(chart: str) -> HelmChart:
@@ -121,9 +140,16 @@ class Istiod(ClusterAddon):
             "nodeSelector": CONTROLLER_NODES,
             "seccompProfile": RESTRICTED_SECCOMP,
             "cni": {"enabled": True},
-            # The gateway's proxy fetches the users' token keys from user-service itself,
-            # through the mesh (components/edge/rate_limit.py).
-            "env": {"PILOT_JWT_ENABLE_REMOTE_JWKS": "hybrid"},
+            "env": {
+                # The gateway's proxy fetches the users' token keys from their service itself,
+                # through the mesh (components/edge/rate_limit.py).
+                "PILOT_JWT_ENABLE_REMOTE_JWKS": "hybrid",
+                # Every cluster to the gateway (the default, pilot/pkg/features/experimental.go,
+                # 1.30.3), stated because the fetch depends on it: filtered, the gateway would
+                # get only the clusters its routes name, not the keys' service's, while istiod
+                # (model.LookupCluster reads the service registry) still hands it the fetch.
+                "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG": "false",
+            },
             "global": {
                 # The chart reads the priority class here only (istio-discovery
                 # templates/deployment.yaml, 1.30.3: `.Values.global.priorityClassName`).
@@ -213,9 +239,5 @@ class IngressGateway(ClusterAddon):
                 "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
             },
             "topologySpreadConstraints": zone_spread(GATEWAY_SELECTOR),
-            # The ALB is the one proxy in front: the client's address is the last one it
-            # appends to X-Forwarded-For (rate limits and logs see the client, not the ALB).
-            "podAnnotations": {
-                "proxy.istio.io/config": '{"gatewayTopology": {"numTrustedProxies": 1}}'
-            },
+            "podAnnotations": {"proxy.istio.io/config": json.dumps(gateway_proxy_config())},
         }

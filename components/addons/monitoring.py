@@ -7,7 +7,8 @@ the privileged `node-exporter` namespace, where nothing else runs.
 
 Secrets never appear in the values: Grafana's admin credentials and the Alertmanager receivers'
 keys come from Secrets Manager through ExternalSecrets created before the chart installs, and
-Alertmanager reads the receivers' keys from files (`routing_key_file`, `api_url_file`).
+Alertmanager reads the receivers' keys and URLs from files (`routing_key_file`, `api_url_file`,
+the heartbeat's `url_file`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pulumi
 from components.addons.base import MONITORING_ADDON, ClusterAddon, CompanionAddon
 from components.addons.external_secrets import external_secret
 from components.data.secrets import RemoteSecret
+from components.observability.alerts import CALLERS_SEE_ERRORS, NODE_MEMORY_HIGH, SERVICE_ERRORS
 from components.shared.conventions import (
     CONTROLLER_NODES,
     PLATFORM_PRIORITY_CLASS,
@@ -67,6 +69,12 @@ NODE_EXPORTER_FILESYSTEM_ARGS = (
     "iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|"
     "sysfs|tracefs|erofs)$",
 )
+# kube-prometheus-stack 88.5.3's node alerts (templates/prometheus/rules-1.14/node-exporter.yaml)
+# that one of ours duplicates, by name -> ours: NodeMemoryHighUtilization is memory not
+# available above 90% (warning), as NodeMemoryHigh. (Its NodeCPUHighUsage, above 90%, is
+# severity info, which notifies nobody: NodeCpuHigh at the seed's 80% is the one that does.)
+# `defaultRules.disabled.<alert>` leaves a rule out (each rule's template).
+CHART_ALERTS_OURS_REPLACE = {"NodeMemoryHighUtilization": NODE_MEMORY_HIGH}
 # Control-plane components EKS manages: nothing in the cluster can scrape them.
 MANAGED_CONTROL_PLANE = ("kubeEtcd", "kubeControllerManager", "kubeScheduler", "kubeProxy")
 
@@ -111,7 +119,16 @@ def alertmanager_config() -> dict[str, Any]:
                 "source_matchers": ['severity="critical"'],
                 "target_matchers": ['severity="warning"'],
                 "equal": ["alertname", "namespace", "service"],
-            }
+            },
+            {
+                # One incident, one page: while the service's own 5xx alert fires, its
+                # callers' view of the same errors is silenced; it pages alone when the service
+                # cannot count (down, crash-looping). Both carry the service's namespace and
+                # name (components/observability/alerts.py).
+                "source_matchers": [f'alertname="{SERVICE_ERRORS}"'],
+                "target_matchers": [f'alertname="{CALLERS_SEE_ERRORS}"'],
+                "equal": ["namespace", "service"],
+            },
         ],
         "receivers": [
             {"name": "null"},
@@ -224,6 +241,9 @@ class Monitoring(ClusterAddon):
                     "kubeSchedulerRecording": False,
                     "kubeProxy": False,
                 },
+                # The chart's alerts that notify what one of ours already does (the same series
+                # and threshold): one notification per incident.
+                "disabled": dict.fromkeys(CHART_ALERTS_OURS_REPLACE, True),
             },
             **{component: {"enabled": False} for component in MANAGED_CONTROL_PLANE},
             # A release of its own in a privileged namespace (NodeExporter below), whose series

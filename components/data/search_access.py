@@ -142,22 +142,45 @@ def index_replicas(data_nodes: int) -> int:
 # under one key, mapped as one flat_object field, so that no service's field names or types can
 # collide with another's or with the shipper's own (components/addons/log_shipper.py).
 LOG_FIELDS_KEY = "fields"
+# Where the shipper keeps, whole, each string of LOG_FIELDS_KEY too long for the flat_object to
+# index (it indexes the longest prefix that fits): in _source only, never parsed or indexed.
+LOG_UNINDEXED_KEY = "fields_unindexed"
 LOG_TEMPLATE = "logs"
+# The slow logs the domain publishes (components/data/search.py) are written only for indices
+# with thresholds: OpenSearch's index.search.slowlog.threshold.* and
+# index.indexing.slowlog.threshold.* are -1 (off) unless set (server/.../index/SearchSlowLog.java
+# and IndexingSlowLog.java: dynamic, index-scoped settings). Searches and bulk writes of the
+# log indices slower than these are logged.
+LOG_SLOWLOG_THRESHOLDS = {
+    "search.slowlog.threshold.query.warn": "10s",
+    "search.slowlog.threshold.query.info": "5s",
+    "search.slowlog.threshold.fetch.warn": "1s",
+    "search.slowlog.threshold.fetch.info": "800ms",
+    "indexing.slowlog.threshold.index.warn": "10s",
+    "indexing.slowlog.threshold.index.info": "5s",
+}
+
+
+def log_index_settings(replicas: int) -> dict[str, Any]:
+    """The log indices' index settings (all dynamic: also applied to indices already there):
+    the replicas the domain can hold and the slow-log thresholds."""
+    return {"number_of_replicas": replicas, **LOG_SLOWLOG_THRESHOLDS}
 
 
 def log_index_template(replicas: int) -> dict[str, Any]:
-    """The composable index template of the container logs' daily indices: replicas the domain
-    can hold, and a fixed mapping. Only the shipper's own fields are mapped; the services' JSON
-    sits under LOG_FIELDS_KEY as one `flat_object` (OpenSearch 2.7 and later: its leaves are
-    searchable as keywords, whatever their types); anything else stays in _source unindexed
-    (`dynamic: false`), so a record can neither clash with another's mapping nor push the index
-    past its field limit."""
+    """The composable index template of the container logs' daily indices: their settings and
+    a fixed mapping. Only the shipper's own fields are mapped; the services' JSON sits under
+    LOG_FIELDS_KEY as one `flat_object` (its leaves are searchable as keywords, whatever their
+    types); strings too long to index stay whole, unparsed, under LOG_UNINDEXED_KEY; anything
+    else stays in _source unindexed (`dynamic: false`). A record can then neither clash with
+    another's mapping nor push the index past its field limit, nor (the shipper's Lua filter
+    keeps each indexed term within Lucene's limit) carry a term too long to index."""
     keyword = {"type": "keyword", "ignore_above": 1024}
     return {
         "index_patterns": [LOG_INDICES],
         "priority": 100,
         "template": {
-            "settings": {"index": {"number_of_replicas": replicas}},
+            "settings": {"index": log_index_settings(replicas)},
             "mappings": {
                 "dynamic": False,
                 "properties": {
@@ -183,6 +206,7 @@ def log_index_template(replicas: int) -> dict[str, Any]:
                         }
                     },
                     LOG_FIELDS_KEY: {"type": "flat_object"},
+                    LOG_UNINDEXED_KEY: {"type": "object", "enabled": False},
                 },
             },
         },
@@ -240,9 +264,10 @@ def security_plan(
     retention: Mapping[str, IndexRetention] | None = None,
     log_replicas: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The idempotent requests that bring FGAC to the program's state: each role, then who
-    holds it, FGAC's audit log, then each retention policy (by its id), attached to the indices
-    already there, and where logs are shipped (`log_replicas` given) their index template.
+    """The idempotent requests that bring FGAC to the program's state: where logs are shipped
+    (`log_replicas` given) first their index template, then each role, then who holds it,
+    FGAC's audit log, then each retention policy (by its id), attached to the indices already
+    there.
     `administrators` are the IAM principals mapped to the admin roles (the master role among
     them: a mapping replaces what was there; `security_manager` is what the audit
     configuration needs). ISM creates a policy with a plain PUT only once: that step is an
@@ -251,6 +276,26 @@ def security_plan(
     if unknown:
         raise ValueError(f"no search role {unknown} (known: {sorted(SEARCH_ROLES)})")
     plan: list[dict[str, Any]] = []
+    if log_replicas is not None:
+        # First: the log shipper runs before this Job and retries its writes until its role
+        # is mapped below; the first index it then creates must already take the template.
+        plan.append(
+            {
+                "method": "PUT",
+                "path": f"/_index_template/{LOG_TEMPLATE}",
+                "body": log_index_template(log_replicas),
+            }
+        )
+        # Indices made before the template existed keep their mapping but take its dynamic
+        # settings (no index yet: nothing to change).
+        plan.append(
+            {
+                "method": "PUT",
+                "path": f"/{LOG_INDICES}/_settings",
+                "body": {"index": log_index_settings(log_replicas)},
+                "absent_ok": True,
+            }
+        )
     for role, access in sorted(SEARCH_ROLES.items()):
         plan.append(
             {
@@ -301,24 +346,6 @@ def security_plan(
                 "method": "POST",
                 "path": f"/_plugins/_ism/add/{','.join(kept.index_patterns)}",
                 "body": {"policy_id": policy_id},
-                "absent_ok": True,
-            }
-        )
-    if log_replicas is not None:
-        plan.append(
-            {
-                "method": "PUT",
-                "path": f"/_index_template/{LOG_TEMPLATE}",
-                "body": log_index_template(log_replicas),
-            }
-        )
-        # Indices the shipper made before the template existed keep their mapping but take
-        # the replica count (no index yet: nothing to change).
-        plan.append(
-            {
-                "method": "PUT",
-                "path": f"/{LOG_INDICES}/_settings",
-                "body": {"index": {"number_of_replicas": log_replicas}},
                 "absent_ok": True,
             }
         )

@@ -35,7 +35,7 @@ from components.foundation.network import subnet_layout
 from components.shared.conventions import service_host
 from stacks.addon_settings import ControllerSettings
 from stacks.catalog import ServiceName, ServiceSettings
-from stacks.edge_settings import TOKEN_ISSUER, EdgeSettings
+from stacks.edge_settings import EdgeSettings, UserTokens
 from stacks.secrets import OPERATOR_SSO, REDIS_CREDENTIALS
 from stacks.settings import StackSettings
 from stacks.traffic_settings import TrafficSettings
@@ -98,11 +98,12 @@ class Edge:
     operator_hosts: list[str]
 
 
-def jwks_uri(args: EdgeArgs, path: str) -> str:
-    """The token issuer's keys at its cluster-local name and port. Plain HTTP in the URL: the
-    sidecars carry it in mTLS."""
-    port = args.services[TOKEN_ISSUER].port
-    return f"http://{service_host(TOKEN_ISSUER, args.app_namespace)}:{port}{path}"
+def jwks_uri(args: EdgeArgs, tokens: UserTokens) -> str:
+    """The token keys at their service's cluster-local name and port (edge.userTokens). Plain
+    HTTP in the URL: the sidecars carry it in mTLS."""
+    service = tokens.jwks_service
+    port = tokens.keys_port(args.services[service].port)
+    return f"http://{service_host(service, args.app_namespace)}:{port}{tokens.jwks_path}"
 
 
 def build_edge(
@@ -170,7 +171,7 @@ def build_edge(
             namespace=GATEWAY_NAMESPACE,
             api_host=settings.api_hostname,
             tokens=settings.user_tokens,
-            jwks_uri=jwks_uri(args, settings.user_tokens.jwks_path),
+            jwks_uri=jwks_uri(args, settings.user_tokens),
             limits=settings.rate_limits,
             service=args.rate_limiter,
             redis_host=given.redis_host,

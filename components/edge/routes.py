@@ -11,16 +11,23 @@ Ingresses join one IngressGroup, so one ALB serves every host; the group-wide an
 certificate, TLS policy, attributes) are the same on both, as the controller requires.
 
 The ALB's health check asks each gateway pod over HTTPS on the traffic port for a path the
-gateway itself answers: it proves what the ALB's traffic needs, a pod that completes TLS with
-its certificate and routes with istiod's configuration. (The status port's /healthz/ready,
-plain HTTP, is green before the pod has its certificate: Istio loads a credentialName's secret
-without blocking the listener, pilot/pkg/security/model/authentication.go `SDSAdsConfig`.)
-With the pod readiness gate (the gateway namespace's label), a pod is Ready only once that
-check passes.
+gateway itself answers: it proves what the ALB's traffic needs, a pod whose HTTPS listener
+completes a TLS handshake and routes with istiod's configuration. It does not prove which
+certificate: the ALB validates no target certificate ("The load balancer does not validate
+these certificates", Elastic Load Balancing User Guide, target groups for Application Load
+Balancers), so a wrong or expired one passes too; the public certificate clients see is ACM's,
+at the ALB. (The status port's /healthz/ready, plain HTTP, is green before the pod has any
+certificate: Istio loads a credentialName's secret without blocking the listener,
+pilot/pkg/security/model/authentication.go `SDSAdsConfig`.) With the pod readiness gate (the
+gateway namespace's label), a pod is Ready only once that check passes.
 
 Only the ALB reaches the gateway: its namespace admits 443 from the load balancer's subnets
 only (components/security/layer.py), and the gateway itself refuses any request whose direct
-peer is elsewhere (an AuthorizationPolicy on the connection's address, not on a header). The
+peer is elsewhere (an AuthorizationPolicy on the connection's address, not on a header). This
+rests on the public subnets holding nothing but the edge's ALB nodes and the NAT gateways
+(which carry connections out only): no resource of the program is placed there, no Service
+asks for a load balancer of its own and every Ingress joins the one IngressGroup
+(tests/edge/test_gateway_reach.py). The
 operator hosts are refused at the gateway too without what the ALB guarantees: with an
 allow-list, a client address (the one X-Forwarded-For entry the ALB appends) inside it; with
 the sign-in, the ALB's `x-amzn-oidc-data` header, which catches a rule that lost its sign-in

@@ -1,11 +1,11 @@
 """How each service is called inside the mesh, from its traffic class (stacks/traffic_settings.py).
 
-A DestinationRule per service (load balancing, connection pool limits, outlier detection: the
-circuit breaker) and a VirtualService per service (its timeout and retries). Where a class
-retries only idempotent requests, the VirtualService has two routes: those methods with the
-class's retries, everything else retried only where the request never reached the service
-(or not at all). The edge's routes to the API (components/edge/routes.py) use the same
-policies: the gateway is the API's caller there.
+A DestinationRule per service (load balancing, connection pool limits with a bound on retries
+in flight, outlier detection: the circuit breaker) and a VirtualService per service (its
+timeout and retries). Where a class retries only idempotent requests, the VirtualService has
+two routes: those methods with the class's retries, everything else retried only where the
+request never reached the service (or not at all). The edge's routes to the API
+(components/edge/routes.py) use the same policies: the gateway is the API's caller there.
 """
 
 from __future__ import annotations
@@ -38,10 +38,18 @@ def traffic_policy(traffic: TrafficClass) -> dict[str, Any]:
             "http": {
                 "http1MaxPendingRequests": pool.max_pending_requests,
                 "maxRequestsPerConnection": pool.max_requests_per_connection,
+                # Istio's default is 2^32-1 (cluster_traffic_policy.go
+                # getDefaultCircuitBreakerThresholds, 1.30.3).
+                "maxRetries": pool.max_retries,
             },
         },
         "outlierDetection": {
             "consecutive5xxErrors": outliers.consecutive_5xx_errors,
+            # The caller's own timeouts and failed connections apart from the pod's 5xx
+            # responses: a caller that gives up on a slow pod does not eject it (Envoy
+            # outlier_detection_impl.cc putResultWithLocalExternalSplit).
+            "splitExternalLocalOriginErrors": True,
+            "consecutiveLocalOriginFailures": outliers.consecutive_local_origin_failures,
             "interval": outliers.interval,
             "baseEjectionTime": outliers.base_ejection_time,
             "maxEjectionPercent": outliers.max_ejection_percent,
@@ -53,9 +61,8 @@ def route_policies(traffic: TrafficClass) -> list[dict[str, Any]]:
     """The class's routes without their destination: each with its method match (if any),
     timeout and retries, in the order they must be tried."""
     retries = traffic.retries
-    retrying: dict[str, Any] = {"attempts": retries.attempts, "retryOn": ",".join(retries.retry_on)}
-    if retries.per_try_timeout is not None:
-        retrying["perTryTimeout"] = retries.per_try_timeout
+    # No perTryTimeout: the settings refuse one (each try has what is left of the timeout).
+    retrying: dict[str, Any] = {"attempts": retries.attempts, "retryOn": retries.envoy_retry_on()}
     # Istio refuses retry settings beside attempts 0 (validation.go `validateHTTPRetry`).
     none = {"attempts": 0}
     if retries.attempts == 0 or retries.methods == "all":

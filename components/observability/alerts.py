@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from components.addons.mesh import GATEWAY_NAMESPACE
 from components.observability.contract import (
     AUTHENTICATION_FAILURES,
     HTTP_DURATION,
@@ -27,7 +28,7 @@ from components.observability.contract import (
 )
 
 Severity = Literal["critical", "warning"]
-Group = Literal["services", "mesh", "resources", "tracing"]
+Group = Literal["services", "mesh", "edge", "resources", "tracing"]
 
 ERROR_RATIO = 0.05
 LATENCY_P95_SECONDS = 0.5
@@ -42,6 +43,10 @@ TRACE_LOSS_RATIO = 0.01
 SPIKE_PER_SECOND = 1
 SPIKE_FACTOR = 3
 
+# Names other modules refer to (Alertmanager's inhibition, the chart rules ours replace).
+SERVICE_ERRORS = "ServiceHighErrorRate"
+CALLERS_SEE_ERRORS = "ServiceErrorsSeenByCallers"
+NODE_MEMORY_HIGH = "NodeMemoryHigh"
 REQUESTS = f"{HTTP_DURATION.name}_count"
 BY_SERVICE = "namespace, service"
 BY_CONTAINER = "namespace, pod, container"
@@ -75,6 +80,14 @@ MESH_REQUESTS = "istio_requests_total"
 BULK_INDEX_ERRORS = "jaeger_storage_bulk_index_errors_total"
 BULK_INDEX_ATTEMPTS = "jaeger_storage_bulk_index_attempts_total"
 BULK_INDEX_INSERTS = "jaeger_storage_bulk_index_inserts_total"
+# The ingress gateway's failed fetches of the users' token keys, as Prometheus stores Envoy's
+# `http.<listener prefix>;.jwt_authn.jwks_fetch_failed` counter: "envoy_" and the name with
+# Istio's `http_conn_manager_prefix` tag taken out (istio 1.30.3 envoy_bootstrap.json
+# stats_tags; Envoy admin prometheus_stats.cc `metricName`; counters get no suffix). Each
+# failed fetch is a 401 for a request with a valid token (jwt_authn authenticator.cc
+# `onJwksError`: JwksFetchFail).
+TOKEN_KEY_FETCH_FAILURES = "envoy_http_jwt_authn_jwks_fetch_failed"
+GATEWAY_TOKEN_KEY_FETCH_FAILURES = f'{TOKEN_KEY_FETCH_FAILURES}{{namespace="{GATEWAY_NAMESPACE}"}}'
 
 
 @dataclass(frozen=True)
@@ -156,7 +169,7 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
     return (
         Alert(
             "services",
-            "ServiceHighErrorRate",
+            SERVICE_ERRORS,
             f"{_rate(REQUESTS + '{http_response_status_code=~' + chr(34) + '5..' + chr(34) + '}')}"
             f" / {_rate(REQUESTS)} > {ERROR_RATIO}",
             "5m",
@@ -168,7 +181,7 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
         ),
         Alert(
             "mesh",
-            "ServiceErrorsSeenByCallers",
+            CALLERS_SEE_ERRORS,
             f"{_mesh_requests('source', app_namespace, '5..')} "
             f"/ {_mesh_requests('source', app_namespace)} > {ERROR_RATIO}",
             "5m",
@@ -246,7 +259,7 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
         ),
         Alert(
             "resources",
-            "NodeMemoryHigh",
+            NODE_MEMORY_HIGH,
             f"{NODE_MEMORY_IN_USE} > {NODE_MEMORY_USED}",
             "10m",
             "warning",
@@ -286,6 +299,18 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
             "any",
         ),
         Alert(
+            "edge",
+            "TokenKeysUnavailable",
+            f"{_rate(GATEWAY_TOKEN_KEY_FETCH_FAILURES, by='namespace, pod')} > 0",
+            "5m",
+            "critical",
+            "Gateway {{ $labels.pod }} cannot fetch the users' token keys: requests with a "
+            "token get 401",
+            "a gateway pod's failed fetches of the users' token keys (edge.userTokens) over 5 "
+            "minutes, each one a 401 for a signed-in request",
+            "any",
+        ),
+        Alert(
             "tracing",
             "TraceStoreWritesFailing",
             f"{_rate(BULK_INDEX_ERRORS, by='namespace, name')} "
@@ -320,13 +345,17 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
 ALERTS = application_alerts("financial-planning")
 
 
-def rule_groups(app_namespace: str, *, mesh: bool, tracing: bool) -> list[dict[str, Any]]:
+def rule_groups(
+    app_namespace: str, *, mesh: bool, tracing: bool, edge: bool = False
+) -> list[dict[str, Any]]:
     """The PrometheusRule spec's groups (and a promtool rule file's): the mesh's alerts only
-    where the proxies are scraped, the traces' only where Jaeger runs (elsewhere their series
-    cannot exist)."""
+    where the proxies are scraped, the edge's only where the gateway is, the traces' only
+    where Jaeger runs (elsewhere their series cannot exist)."""
     groups: list[Group] = ["services", "resources"]
     if mesh:
         groups.insert(1, "mesh")
+        if edge:
+            groups.insert(2, "edge")
     if tracing:
         groups.append("tracing")
     alerts = application_alerts(app_namespace)

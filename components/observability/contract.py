@@ -109,6 +109,9 @@ EXPORTER_METRICS = frozenset(
         "jaeger_storage_bulk_index_attempts_total",
         "jaeger_storage_bulk_index_inserts_total",
         "jaeger_storage_bulk_index_errors_total",
+        # The ingress gateway's failed fetches of the users' token keys (Envoy's jwt_authn
+        # statistic, kept by the gateway's proxyStatsMatcher, components/addons/mesh.py).
+        "envoy_http_jwt_authn_jwks_fetch_failed",
     }
 )
 

@@ -45,7 +45,6 @@ from components.security.network_policies import (
 from components.security.rbac import Personas, PersonasArgs
 from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
 from stacks.catalog import ServiceName, ServiceSettings
-from stacks.edge_settings import TOKEN_ISSUER
 from stacks.secrets import FINDINGS_PAGER_KEY
 from stacks.settings import SecuritySettings, StackSettings
 
@@ -135,7 +134,11 @@ class SecurityArgs:
     findings_pager_key: pulumi.Output[str] | None = None
     # Where the services and their sidecars send spans (Jaeger's collector), if anywhere.
     tracing_collector: TracingCollector | None = None
-    # Where the edge checks users' tokens: the path of their keys at the issuer.
+    # The control plane's subnets move (an existing stack's first `up` after they were split
+    # from the private ones): webhooks admit the private subnets too.
+    webhooks_from_private_subnets: bool = False
+    # Where the edge checks users' tokens: the service that serves their keys, and the path.
+    token_keys_service: ServiceName | None = None
     token_keys_path: str | None = None
 
     @classmethod
@@ -152,6 +155,10 @@ class SecurityArgs:
             settings=settings.security,
             findings_pager_key=secrets.get(FINDINGS_PAGER_KEY),
             tracing_collector=tracing_collector(settings.addons),
+            webhooks_from_private_subnets=settings.webhooks_from_private_subnets,
+            token_keys_service=(
+                settings.edge.user_tokens.jwks_service if settings.edge.enabled else None
+            ),
             token_keys_path=settings.edge.user_tokens.jwks_path if settings.edge.enabled else None,
         )
 
@@ -177,6 +184,17 @@ class Security:
     personas: Personas
     audit: AuditTrail
     mesh: MeshPolicies | None
+
+
+def api_server_cidrs(vpc_cidr: str, zones: int, moving: bool) -> list[str]:
+    """Where the API server's calls to webhooks come from: EKS's network interfaces in the
+    cluster's subnets (the control plane's own). While an existing cluster's interfaces move
+    there from the private subnets, the private subnets as well: EKS does not document that
+    the old interfaces are gone when the update of the cluster's subnets reports success."""
+    cidrs = control_plane_layout(vpc_cidr, zones)
+    if moving:
+        cidrs += subnet_layout(vpc_cidr, zones)[0]
+    return cidrs
 
 
 def former_ingress_urns(context: StackContext, services: Sequence[str]) -> dict[str, str]:
@@ -206,7 +224,7 @@ def build_security(
             aws_callers=guarded.aws_callers,
             former_ingress_urn=former_ingress_urns(context, list(args.services)),
             tracing_collector=args.tracing_collector,
-            token_issuer=TOKEN_ISSUER if args.token_keys_path is not None else None,
+            token_issuer=args.token_keys_service,
         ),
         opts=in_cluster,
     )
@@ -249,7 +267,7 @@ def build_security(
     PlatformNetworkPolicies(
         f"{prefix}-platform-network",
         platform,
-        control_plane_layout(args.vpc_cidr, args.zones),
+        api_server_cidrs(args.vpc_cidr, args.zones, args.webhooks_from_private_subnets),
         public_cidrs,
         opts=in_cluster,
     )
@@ -297,11 +315,11 @@ def build_security(
                 services=args.services,
                 token_keys=(
                     TokenKeys(
-                        TOKEN_ISSUER,
+                        args.token_keys_service,
                         args.token_keys_path,
                         principal(GATEWAY_NAMESPACE, GATEWAY_RELEASE),
                     )
-                    if args.token_keys_path is not None
+                    if args.token_keys_service is not None and args.token_keys_path is not None
                     else None
                 ),
             ),

@@ -20,6 +20,12 @@ from components.shared.conventions import (
 # Retries of a failed run, and the longest a run may take, before `pulumi up` reports it.
 BACKOFF_LIMIT = 4
 DEADLINE_SECONDS = 900
+# How long `pulumi up` waits for the Job to complete: beyond its own deadline (the Job then
+# fails by itself, and `up` reports that failure rather than a timeout), with room for its pod
+# to be scheduled. pulumi-kubernetes gives up on a Job after 10 minutes unless told
+# (provider/pkg/await/job.go, DefaultJobTimeoutMins = 10; a resource's customTimeouts replace
+# it: metadata.TimeoutDuration in provider/pkg/metadata/overrides.go).
+WAIT_MINUTES = DEADLINE_SECONDS // 60 + 5
 
 
 def bootstrap_job(
@@ -72,9 +78,13 @@ def bootstrap_job(
             },
         },
     }
+    wait = f"{WAIT_MINUTES}m"
     return k8s.batch.v1.Job(
         resource_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels)),
         spec=spec,
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait)),
+        ),
     )

@@ -74,19 +74,36 @@ DATA: dict[str, Any] = {
 }
 
 
-def _ejection(errors: int, interval: str, ejection: str, max_percent: int) -> dict[str, Any]:
-    """Outlier detection: eject a pod after `errors` 5xx within `interval`, for `ejection`."""
+def _ejection(
+    errors: int, local: int, interval: str, ejection: str, max_percent: int
+) -> dict[str, Any]:
+    """Outlier detection: eject a pod after `errors` 5xx responses in a row, or `local` failed
+    connections in a row, for `ejection` (checked every `interval`)."""
     return {
         "consecutive5xxErrors": errors,
+        "consecutiveLocalOriginFailures": local,
         "interval": interval,
         "baseEjectionTime": ejection,
         "maxEjectionPercent": max_percent,
     }
 
 
+def _pool(connections: int, pending: int) -> dict[str, Any]:
+    """Connection pool limits; a tenth of the connections as the bound on retries in flight
+    (Istio's default is 2^32-1: a failing service would get every retry at once)."""
+    return {
+        "maxConnections": connections,
+        "maxPendingRequests": pending,
+        "maxRetries": max(1, connections // 10),
+    }
+
+
 # The seed's traffic management: least-request for the API, round-robin elsewhere; the API
-# balanced, banking conservative, ML patient. Idempotent requests are retried on gateway
-# errors (502, 503, 504, resets, a timed-out try); the others only where the request never
+# balanced, banking conservative, ML patient. No class cuts a try short (no perTryTimeout): a
+# request that runs out of its route's timeout ends there and is never run again, and a slow
+# pod is not ejected for it. Idempotent requests of the API and standard classes are retried
+# on gateway errors (502, 503, 504 responses and resets); banking's only where the request
+# never reached the service or was refused (502, 503); any other request only where it never
 # reached the service, and banking's never (stacks/traffic_settings.py has Envoy's rules).
 TRAFFIC: dict[str, Any] = {
     "classes": {
@@ -95,33 +112,30 @@ TRAFFIC: dict[str, Any] = {
             "timeout": "15s",
             "retries": {
                 "attempts": 2,
-                "perTryTimeout": "4s",
                 "retryOn": ["gateway-error", "connect-failure", "refused-stream", "unavailable"],
                 "unsentAttempts": 2,
             },
-            "connectionPool": {"maxConnections": 1000, "maxPendingRequests": 1000},
-            "outlierDetection": _ejection(5, "30s", "30s", 50),
+            "connectionPool": _pool(1000, 1000),
+            "outlierDetection": _ejection(5, 5, "30s", "30s", 50),
         },
-        # Short: one retry of an idempotent request within 5 s, none of anything else.
+        # Short: one retry of an idempotent request that never reached banking-service or that
+        # it refused, within 5 s; none of anything else.
         "banking": {
             "loadBalancing": "ROUND_ROBIN",
             "timeout": "5s",
             "retries": {
                 "attempts": 1,
-                "perTryTimeout": "2s",
-                "retryOn": [
-                    "gateway-error",
-                    "connect-failure",
-                    "refused-stream",
-                    "reset-before-request",
-                ],
+                "retryOn": ["connect-failure", "refused-stream", "reset-before-request"],
+                "statusCodes": [502, 503],
                 "methods": "idempotent",
             },
-            "connectionPool": {"maxConnections": 200, "maxPendingRequests": 100},
-            "outlierDetection": _ejection(2, "5s", "60s", 50),
+            "connectionPool": _pool(200, 100),
+            "outlierDetection": _ejection(2, 2, "5s", "60s", 50),
         },
         # Inference takes long and costs a GPU: two minutes for one try, a single retry of any
-        # request that never reached the service, and none of one that timed out.
+        # request that never reached the service, and none of one that timed out. The edge
+        # gives a user's request the API's 15 s: these two minutes are for calls the API and
+        # simulation-service make outside a user's request (jobs the client polls).
         "ml": {
             "loadBalancing": "ROUND_ROBIN",
             "timeout": "120s",
@@ -130,20 +144,19 @@ TRAFFIC: dict[str, Any] = {
                 "retryOn": ["connect-failure", "refused-stream", "reset-before-request"],
                 "methods": "all",
             },
-            "connectionPool": {"maxConnections": 50, "maxPendingRequests": 50},
-            "outlierDetection": _ejection(5, "30s", "30s", 100),
+            "connectionPool": _pool(50, 50),
+            "outlierDetection": _ejection(5, 5, "30s", "30s", 100),
         },
         "standard": {
             "loadBalancing": "ROUND_ROBIN",
             "timeout": "30s",
             "retries": {
                 "attempts": 2,
-                "perTryTimeout": "9s",
                 "retryOn": ["gateway-error", "connect-failure", "refused-stream"],
                 "unsentAttempts": 2,
             },
-            "connectionPool": {"maxConnections": 500, "maxPendingRequests": 500},
-            "outlierDetection": _ejection(5, "30s", "30s", 50),
+            "connectionPool": _pool(500, 500),
+            "outlierDetection": _ejection(5, 5, "30s", "30s", 50),
         },
     },
     "serviceClasses": {

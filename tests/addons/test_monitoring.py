@@ -220,8 +220,8 @@ def test_every_service_is_scraped_on_its_own_service_port(stack_run: StackRun) -
         assert endpoint["path"] == "/metrics"
     [rules] = objects(stack_run, "PrometheusRule").values()
     assert rules["metadata"]["namespace"] == "monitoring"
-    # The mesh's and the traces' alerts too: both run here.
-    assert rules["spec"]["groups"] == rule_groups(namespace, mesh=True, tracing=True)
+    # The mesh's, the gateway's and the traces' alerts too: all three run here.
+    assert rules["spec"]["groups"] == rule_groups(namespace, mesh=True, tracing=True, edge=True)
 
 
 def test_the_services_start_without_waiting_for_monitoring(stack_run: StackRun) -> None:
@@ -279,3 +279,53 @@ def test_without_monitoring_no_chart_asks_for_its_crds() -> None:
     assert not cert_manager["prometheus"]["servicemonitor"]["enabled"]
     kinds = {r.type for r in run.resources}
     assert not any("monitoring.coreos.com" in kind for kind in kinds)
+
+
+def inhibited(
+    rules: list[dict[str, Any]], target: dict[str, str], firing: list[dict[str, str]]
+) -> bool:
+    """Alertmanager v0.34.0's inhibitor (inhibit/inhibit.go, Inhibitor.Mutes and
+    InhibitRule.hasEqual): `target` is muted when a rule's target matchers match it and a firing
+    alert matching the rule's source matchers, but not its target matchers, has the same value
+    (absent counts as empty) for every label in `equal`. The rules here use `name="value"`
+    matchers only (checked)."""
+
+    def matches(matchers: list[str], labels: dict[str, str]) -> bool:
+        pairs = []
+        for matcher in matchers:
+            name, _, value = matcher.partition("=")
+            assert value.startswith('"') and value.endswith('"') and "~" not in name, matcher
+            pairs.append((name, value.strip('"')))
+        return all(labels.get(name, "") == value for name, value in pairs)
+
+    return any(
+        matches(rule["target_matchers"], target)
+        and any(
+            matches(rule["source_matchers"], source)
+            and not matches(rule["target_matchers"], source)
+            and all(source.get(k, "") == target.get(k, "") for k in rule["equal"])
+            for source in firing
+        )
+        for rule in rules
+    )
+
+
+def test_one_failing_service_pages_once(production: StackRun) -> None:
+    """Both 5xx alerts fire for one failing service, with the labels promtool evaluates them to
+    (tests/observability/test_alerts.py, mesh_cases); the callers' view is then silenced. When
+    the service cannot count (down: only its callers' alert fires), it still pages."""
+    from tests.observability.test_alerts import one_failing_service
+
+    rules = stack_values(production)["alertmanager"]["config"]["inhibit_rules"]
+    labels = one_failing_service(app_namespace(production))
+    own = {**labels, "alertname": "ServiceHighErrorRate"}
+    callers = {**labels, "alertname": "ServiceErrorsSeenByCallers"}
+    assert inhibited(rules, callers, [own, callers])
+    assert not inhibited(rules, own, [own, callers])
+    assert not inhibited(rules, callers, [callers])
+    # Another service's failure silences nothing here.
+    other = {**own, "service": "user-service"}
+    assert not inhibited(rules, callers, [other, callers])
+    # The warning under a critical of the same alert and service is still silenced.
+    warning = {**own, "severity": "warning"}
+    assert inhibited(rules, warning, [own])

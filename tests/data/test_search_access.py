@@ -13,7 +13,12 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from components.data.search_access import SEARCH_ROLES, platform_retention, security_plan
+from components.data.search_access import (
+    LOG_UNINDEXED_KEY,
+    SEARCH_ROLES,
+    platform_retention,
+    security_plan,
+)
 from components.workloads.search_users import SCRIPT
 from offline.engine import StackRun
 from tests.lookup import (
@@ -56,6 +61,10 @@ def test_the_plan_puts_each_role_then_who_holds_it() -> None:
         log_replicas=0,
     )
     assert [(s["method"], s["path"]) for s in plan] == [
+        # Before the log writer's role is mapped (the shipper, installed earlier, is retrying
+        # its refused writes): its first index takes the template.
+        ("PUT", "/_index_template/logs"),
+        ("PUT", "/logs-*/_settings"),
         ("PUT", "/_plugins/_security/api/roles/document-search"),
         ("PUT", "/_plugins/_security/api/roles/log-writer"),
         ("PUT", "/_plugins/_security/api/roles/trace-store"),
@@ -70,16 +79,14 @@ def test_the_plan_puts_each_role_then_who_holds_it() -> None:
         ("POST", "/_plugins/_ism/add/logs-*"),
         ("PUT", "/_plugins/_ism/policies/traces-retention"),
         ("POST", "/_plugins/_ism/add/jaeger-*"),
-        ("PUT", "/_index_template/logs"),
-        ("PUT", "/logs-*/_settings"),
     ]
-    assert plan[3]["body"] == {"backend_roles": ["arn:aws:iam::1:role/d"]}
+    assert plan[5]["body"] == {"backend_roles": ["arn:aws:iam::1:role/d"]}
     # A role nobody holds is mapped to nobody (a mapping replaces what was there).
-    assert plan[4]["body"] == {"backend_roles": []}
+    assert plan[6]["body"] == {"backend_roles": []}
     # Only the ISM policies need their current version first; none without logs or traces.
-    assert [s.get("upsert", False) for s in plan] == [False] * 9 + [True, False] * 2 + [False] * 2
+    assert [s.get("upsert", False) for s in plan] == [False] * 11 + [True, False] * 2
     # Each policy is then attached to the indices written before it (none yet is fine).
-    assert plan[10]["body"] == {"policy_id": "logs-retention"} and plan[10]["absent_ok"]
+    assert plan[12]["body"] == {"policy_id": "logs-retention"} and plan[12]["absent_ok"]
     # Roles, mappings and the audit log; no log template where no logs are shipped.
     assert len(security_plan([], {})) == 9
     assert [s["path"] for s in security_plan([], {}, platform_retention(None, 3))][-2] == (
@@ -326,10 +333,12 @@ def test_log_indices_get_a_template_the_domain_can_hold(stack_run: StackRun) -> 
     template = steps["/_index_template/logs"]["body"]
     assert template["index_patterns"] == ["logs-*"]
     replicas = LOG_REPLICAS[stack_run.stack]
-    assert template["template"]["settings"]["index"]["number_of_replicas"] == replicas
-    # Indices made before the template take the replicas too (and none yet is no error).
+    settings = template["template"]["settings"]["index"]
+    assert settings["number_of_replicas"] == replicas
+    # Indices made before the template take its (dynamic) settings too (and none yet is no
+    # error).
     existing = steps["/logs-*/_settings"]
-    assert existing["body"] == {"index": {"number_of_replicas": replicas}}
+    assert existing["body"] == {"index": settings}
     assert existing["absent_ok"]
     assert stack_run.namespace["settings"].data.search.instance_count == (3 if replicas else 1)
 
@@ -342,11 +351,16 @@ def test_no_records_fields_can_break_anothers_mapping(stack_run: StackRun) -> No
     ]["mappings"]
     assert mappings["dynamic"] is False
     filters = helm_release(stack_run, "fluent-bit").inputs["values"]["config"]["filters"]
-    settings = dict(line.split(None, 1) for line in filters.splitlines()[1:] if line.strip())
+    kubernetes = filters.split("[FILTER]")[1]
+    settings = dict(line.split(None, 1) for line in kubernetes.splitlines() if line.strip())
+    assert settings["Name"] == "kubernetes"
     assert settings["Merge_Log"] == "On"
     key = settings["Merge_Log_Key"]
     assert mappings["properties"][key] == {"type": "flat_object"}
     assert mappings["properties"]["kubernetes"]["properties"]["labels"] == {"type": "flat_object"}
+    # The whole text of strings too long to index (the shipper's Lua filter puts them there,
+    # tests/addons/test_log_shipper.py): in _source, never parsed.
+    assert mappings["properties"][LOG_UNINDEXED_KEY] == {"type": "object", "enabled": False}
     # Annotations are free-form keys: not shipped.
     assert settings["Annotations"] == "Off"
     # flat_object came with OpenSearch 2.7; every engine the settings allow is newer.
@@ -395,3 +409,19 @@ def irsa_or_pod_identity_master(run: StackRun) -> str:
         a for a in run.of_type(ASSOCIATION) if a.inputs["namespace"] == "search-bootstrap"
     ]
     return str(association.inputs["roleArn"])
+
+
+def test_the_log_indices_write_the_slow_logs_the_domain_publishes(stack_run: StackRun) -> None:
+    """OpenSearch writes an index's slow logs only where its thresholds are set (all -1, off,
+    by default: OpenSearch 2.19 server/src/main/java/org/opensearch/index/SearchSlowLog.java
+    and IndexingSlowLog.java); the domain publishes both groups (components/data/search.py)."""
+    published = {
+        option["logType"] for option in stack_run.one(SEARCH).inputs["logPublishingOptions"]
+    }
+    assert {"SEARCH_SLOW_LOGS", "INDEX_SLOW_LOGS"} <= published
+    settings = {s["path"]: s for s in plan_of(stack_run)}["/_index_template/logs"]["body"][
+        "template"
+    ]["settings"]["index"]
+    for phase in ("search.slowlog.threshold.query", "indexing.slowlog.threshold.index"):
+        assert settings[f"{phase}.warn"].endswith("s"), phase
+        assert settings[f"{phase}.info"].endswith("s"), phase

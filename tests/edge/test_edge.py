@@ -509,8 +509,11 @@ def test_the_gateway_runs_restricted_behind_the_alb_with_its_own_proxy(
     context = values["securityContext"]
     assert context["seccompProfile"] == {"type": "RuntimeDefault"} and context["runAsNonRoot"]
     assert context["sysctls"] == [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
+    # One trusted proxy (the ALB), and the token keys' failed fetches kept among its statistics
+    # (tests/edge/test_gateway_reach.py).
     assert json.loads(values["podAnnotations"]["proxy.istio.io/config"]) == {
-        "gatewayTopology": {"numTrustedProxies": 1}
+        "gatewayTopology": {"numTrustedProxies": 1},
+        "proxyStatsMatcher": {"inclusionSuffixes": ["jwt_authn.jwks_fetch_failed"]},
     }
     [namespace] = [
         n

@@ -14,19 +14,33 @@ come from (issue 21, items 5, 8, 9 and 10), each from the upstream behaviour it 
 - Istio 1.30.3 JWKS: PILOT_JWT_ENABLE_REMOTE_JWKS (pilot/pkg/features/pilot.go: istiod/false,
   hybrid/true, envoy); in hybrid mode a jwksUri whose host and port are a mesh service's is
   fetched by the proxy through that service's cluster (pilot/pkg/security/authn/
-  policy_applier.go, model.LookupCluster), else by istiod; istiod itself has no sidecar, so
-  it could not pass user-service's STRICT mTLS.
+  policy_applier.go, model.LookupCluster, which reads the service registry), else by istiod;
+  istiod itself has no sidecar, so it could not pass user-service's STRICT mTLS. The proxy has
+  that cluster only while PILOT_FILTER_GATEWAY_CLUSTER_CONFIG stays false (pilot/pkg/features/
+  experimental.go: default false; true sends a gateway only the clusters its routes name,
+  pilot/pkg/networking/core/cluster.go).
+- Envoy's jwt_authn filter counts each failed key fetch (`jwks_fetch_failed`, stats.h;
+  authenticator.cc `onJwksError`, which fails the request with JwksFetchFail); Istio keeps
+  none of jwt_authn's statistics unless a proxy config's proxyStatsMatcher includes them
+  (pkg/bootstrap/config.go getStatsOptions; pilot/cmd/pilot-agent/config/config.go applies the
+  pod's proxy.istio.io/config annotation).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from components.edge.routes import HEALTH_PATH
 from offline.engine import StackRun
+from tests.conftest import run_with
 from tests.lookup import app_objects, helm_release, objects
+from tests.test_settings import error_of
 
 GATEWAY_LABELS = {"istio": "ingressgateway"}
 
@@ -148,7 +162,10 @@ def test_the_health_check_proves_tls_and_routing(stack_run: StackRun) -> None:
     """Item 10: the status port (plain HTTP /healthz/ready) is green before the gateway has
     its certificate, Istio loading credentialName secrets without blocking the listener
     (pilot/pkg/security/model/authentication.go `SDSAdsConfig`); the ALB checks the traffic
-    port over HTTPS instead, for a path only the gateway's own route answers."""
+    port over HTTPS instead, for a path only the gateway's own route answers. That proves a
+    TLS handshake and istiod's routes, not the certificate: the ALB validates none (Elastic
+    Load Balancing User Guide, target groups: "The load balancer does not validate these
+    certificates")."""
     for ingress in objects(stack_run, "Ingress").values():
         annotations = ingress["metadata"]["annotations"]
         assert annotations["alb.ingress.kubernetes.io/healthcheck-protocol"] == "HTTPS"
@@ -192,25 +209,36 @@ def test_alb_targets_get_pod_readiness_gates(stack_run: StackRun) -> None:
 def test_the_token_keys_come_from_user_service_inside_the_mesh(stack_run: StackRun) -> None:
     """Item 9: during a first `up` or an API outage the public edge cannot serve the keys,
     and every request with a token would then get a 401."""
-    settings = settings_of(stack_run)
+    check_token_keys(stack_run, "user-service")
+
+
+def check_token_keys(run: StackRun, keys_service: str) -> None:
+    settings = settings_of(run)
     namespace = settings.application.namespace
-    env = helm_release(stack_run, "istiod").inputs["values"]["env"]
+    env = helm_release(run, "istiod").inputs["values"]["env"]
     assert env["PILOT_JWT_ENABLE_REMOTE_JWKS"] == "hybrid"
-    [auth] = objects(stack_run, "RequestAuthentication").values()
+    # Stated, not left to the default: the fetch needs the service's cluster on the gateway.
+    assert env["PILOT_FILTER_GATEWAY_CLUSTER_CONFIG"] == "false"
+    [auth] = objects(run, "RequestAuthentication").values()
     [rule] = auth["spec"]["jwtRules"]
     uri = urlsplit(rule["jwksUri"])
+    tokens = settings.edge.user_tokens
+    assert tokens.jwks_service == keys_service
     # A mesh service's host and port: the proxy fetches through its cluster, in mTLS.
-    services = app_objects(stack_run, "Service")
-    issuer = services["user-service"]
-    assert uri.scheme == "http" and uri.hostname == f"user-service.{namespace}.svc.cluster.local"
+    services = app_objects(run, "Service")
+    issuer = services[keys_service]
+    assert uri.scheme == "http"
+    assert uri.hostname == f"{keys_service}.{namespace}.svc.cluster.local"
     assert uri.port in {p["port"] for p in issuer["spec"]["ports"]}
+    assert uri.path == tokens.jwks_path
     assert uri.hostname != urlsplit(rule["issuer"]).hostname
     # user-service admits the gateway for that path only, over mTLS...
     gateway_account = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
-    values = helm_release(stack_run, "gateway").inputs["values"]
+    values = helm_release(run, "gateway").inputs["values"]
     # (the gateway chart's service account is the release's name unless values name one)
     assert not values.get("serviceAccount", {}).get("name")
-    policy = app_objects(stack_run, "AuthorizationPolicy")["user-service"]["spec"]
+    policies = app_objects(run, "AuthorizationPolicy")
+    policy = policies[keys_service]["spec"]
     assert {
         "from": [{"source": {"principals": [gateway_account]}}],
         "to": [
@@ -223,13 +251,95 @@ def test_the_token_keys_come_from_user_service_inside_the_mesh(stack_run: StackR
             }
         ],
     } in policy["rules"]
-    mtls = app_objects(stack_run, "PeerAuthentication")["user-service"]["spec"]
+    # ...and no other service does.
+    for name, other in policies.items():
+        if name != keys_service:
+            assert all(
+                r.get("from") != [{"source": {"principals": [gateway_account]}}]
+                for r in other["spec"].get("rules", [])
+            ), name
+    mtls = app_objects(run, "PeerAuthentication")[keys_service]["spec"]
     assert mtls["mtls"] == {"mode": "STRICT"}
     # ...and its network policy lets the gateway's pods in on that port.
-    ingress = app_objects(stack_run, "NetworkPolicy")["user-service-ingress"]["spec"]["ingress"]
+    ingress = app_objects(run, "NetworkPolicy")[f"{keys_service}-ingress"]["spec"]["ingress"]
     assert any(
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-ingress"}}}
         in r["from"]
         and {"port": uri.port, "protocol": "TCP"} in r["ports"]
         for r in ingress
     )
+    # The gateway's proxy keeps the failed-fetch counter the alert reads.
+    config = json.loads(values["podAnnotations"]["proxy.istio.io/config"])
+    assert "jwt_authn.jwks_fetch_failed" in config["proxyStatsMatcher"]["inclusionSuffixes"]
+
+
+def test_the_token_keys_service_is_a_setting_that_moves_every_piece() -> None:
+    """Finding 2 of the review: the keys' service, port and path are the stack's settings (the
+    contract in stacks/edge_settings.py UserTokens), not fixed values: naming another service
+    moves the URI, its authorization rule and its network policy with it."""
+    run = run_with("staging", edge={"userTokens": {"jwksService": "document-service"}})
+    check_token_keys(run, "document-service")
+
+
+@pytest.mark.parametrize(
+    ("tokens", "message"),
+    [
+        (
+            {"jwksPort": 9000},
+            "edge.userTokens.jwksPort: user-service serves on port 8002 only",
+        ),
+        ({"jwksService": "payments-service"}, "edge.userTokens.jwksService: 'payments-service'"),
+        ({"jwksPath": "jwks.json"}, "edge.userTokens.jwksPath:"),
+    ],
+)
+def test_a_token_keys_setting_that_cannot_work_is_refused(
+    tokens: dict[str, Any], message: str
+) -> None:
+    found = error_of(edge={"userTokens": tokens})
+    assert found.startswith(message), found
+    assert "\n" not in found
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def test_only_the_edge_s_load_balancer_and_nat_have_addresses_in_the_public_subnets(
+    stack_run: StackRun,
+) -> None:
+    """Finding 6 of the review: the gateway admits any address of the public subnets (its
+    namespace policy and `edge-only-from-load-balancer`). That holds only while those subnets
+    hold nothing but the edge's ALB nodes and the NAT gateways (which only carry connections
+    out). Guard it: no resource of the program but a NAT gateway (and the subnets' route table
+    associations) names a public subnet; no Service asks the load balancer controller for a
+    load balancer of its own; every Ingress joins the edge's IngressGroup (one ALB, behind the
+    web ACL)."""
+    public = {
+        s.id
+        for s in stack_run.of_type("aws:ec2/subnet:Subnet")
+        if s.inputs["tags"].get("kubernetes.io/role/elb") == "1"
+    }
+    assert len(public) == len(settings_of(stack_run).availability_zones)
+    placed = {
+        r.type
+        for r in stack_run.resources
+        if r.id not in public and public & set(_strings(r.inputs))
+    }
+    assert placed == {
+        "aws:ec2/natGateway:NatGateway",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+    }
+    for name, service in objects(stack_run, "Service").items():
+        assert service["spec"].get("type", "ClusterIP") != "LoadBalancer", name
+    groups = {
+        ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/group.name"]
+        for ingress in objects(stack_run, "Ingress").values()
+    }
+    assert len(groups) == 1

@@ -3,24 +3,35 @@
 Istio 1.30.3 (`git show 1.30.3:pilot/pkg/networking/core/route/retry/retry.go`, `ConvertPolicy`):
 a route without `retries` gets Istio's default policy (2 retries on
 `connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes`, with no status
-codes listed);
-`attempts: 0` gives no policy at all; otherwise attempts, `retryOn` (numbers become retriable
-status codes) and `perTryTimeout` pass through.
+codes listed); `attempts: 0` gives no policy at all; otherwise attempts, `retryOn` (numbers
+become retriable status codes, and `retriable-status-codes` is added) and `perTryTimeout` pass
+through.
 
-Envoy (source/common/router/retry_state_impl.cc `wouldRetryFromReset`,
-`wouldRetryFromHeaders`; router.cc `onPerTryTimeoutCommon`, `maybeRetryReset`, `finalTimeout`;
+Envoy (istio/proxy 1.30.3 pins envoyproxy/envoy 4f1e006e, committed 2026-06-30; that commit is
+not stored here: read at the newest stored main of source/common/router/retry_state_impl.cc
+`wouldRetryFromReset` (with `upstream_request_started`), `wouldRetryFromHeaders`, and
+router.cc `onPerTryTimeoutCommon`, `onResponseTimeout`, `onUpstreamReset`, `maybeRetryReset`;
 docs configuration/http/http_filters/router_filter.rst, `x-envoy-retry-on`):
 - a connection failure is retried under `connect-failure`; any reset of a try whose request
   never went out under `reset-before-request`; any reset under `reset`, `5xx` or
   `gateway-error`; an HTTP/2 REFUSED_STREAM under `refused-stream` too;
+- a reset for `Overflow` (the caller's own circuit breaker: no connection or request slot, or
+  pending queue full) is never retried (`wouldRetryFromReset` returns NoRetry first); the
+  caller then answers 503 with `x-envoy-overloaded` itself;
 - a per-try timeout resets the try locally (`LocalReset`) after its request went out: only
-  `reset`, `5xx` and `gateway-error` retry it;
+  `reset`, `5xx` and `gateway-error` retry it; the route's timeout (`onResponseTimeout`) ends
+  the request and is never retried;
 - a response is retried on its status: any 5xx under `5xx`, 502/503/504 under `gateway-error`,
   listed codes under `retriable-status-codes`; a gRPC status in the headers under its name
-  (`unavailable`, `cancelled`, ...);
+  (`unavailable`, `cancelled`, ...). An upstream's 503 carrying `x-envoy-overloaded` is retried
+  like any other since Envoy 1.15 (envoyproxy/envoy#10847, "router: retry overloaded
+  requests"; arch_overview/http/http_routing.rst: "Envoy retries requests when
+  x-envoy-overloaded is present", advising a retry budget or the max-retries circuit breaker);
+  only `x-envoy-ratelimited` stops a retry;
+- a retry is made only while the caller's retries in flight to that cluster stay under its
+  `max_retries` circuit breaker (`shouldRetry`: `retries().canCreate()`, else NoOverflow);
 - a per-try timeout at or above the route's timeout is ignored; the route's timeout includes
-  every try and the back-off before each retry (25 ms base, the n-th retry under
-  (2^n - 1) x 25 ms, capped at 250 ms).
+  every try and the back-off before each retry (`FilterUtility::finalTimeout`).
 """
 
 from __future__ import annotations
@@ -34,9 +45,14 @@ Failure = Literal[
     "refused-stream",
     "reset-before-request",
     "per-try-timeout",
+    "route-timeout",
     "reset-after-request",
-    "503",
+    "caller-overflow",
     "500",
+    "502",
+    "503",
+    "503-overloaded",
+    "504",
     "grpc-unavailable",
 ]
 FAILURES: tuple[Failure, ...] = (
@@ -44,9 +60,14 @@ FAILURES: tuple[Failure, ...] = (
     "refused-stream",
     "reset-before-request",
     "per-try-timeout",
+    "route-timeout",
     "reset-after-request",
-    "503",
+    "caller-overflow",
     "500",
+    "502",
+    "503",
+    "503-overloaded",
+    "504",
     "grpc-unavailable",
 )
 # Failures of a request the service never received: the connection failed, the stream was
@@ -55,6 +76,15 @@ FAILURES: tuple[Failure, ...] = (
 NEVER_REACHED: frozenset[Failure] = frozenset(
     {"connect-failure", "refused-stream", "reset-before-request"}
 )
+# Responses by status: the upstream answered (a 503 with x-envoy-overloaded is an upstream
+# proxy's own circuit breaker, still a response to this caller).
+RESPONSES: dict[Failure, int] = {
+    "500": 500,
+    "502": 502,
+    "503": 503,
+    "503-overloaded": 503,
+    "504": 504,
+}
 # retry.go `defaultRetryOn` and two retries; it sets no retriable status codes, so
 # `retriable-status-codes` there retries none.
 ISTIO_DEFAULT_RETRY_ON = (
@@ -97,12 +127,12 @@ def istio_policy(retries: dict[str, Any] | None) -> Policy:
 
 
 def retried(policy: Policy, failure: Failure) -> bool:
-    """Whether Envoy retries a try that failed so (retries left permitting)."""
+    """Whether Envoy retries a try that failed so (retries left and under max_retries)."""
     if policy.attempts == 0:
         return False
     on = policy.retry_on
-    if failure in ("503", "500"):
-        code = int(failure)
+    if failure in RESPONSES:
+        code = RESPONSES[failure]
         return (
             "5xx" in on
             or ("gateway-error" in on and code in (502, 503, 504))
@@ -110,6 +140,9 @@ def retried(policy: Policy, failure: Failure) -> bool:
         )
     if failure == "grpc-unavailable":
         return "unavailable" in on
+    # The route's timeout ends the request; the caller's own overflow is never retried.
+    if failure in ("route-timeout", "caller-overflow"):
+        return False
     # A reset, in wouldRetryFromReset's order.
     if failure == "connect-failure" and "connect-failure" in on:
         return True
@@ -121,17 +154,10 @@ def retried(policy: Policy, failure: Failure) -> bool:
     return failure == "refused-stream" and "refused-stream" in on
 
 
-def longest_backoff_ms(retries: int) -> int:
-    return sum(min((2**n - 1) * 25, 250) for n in range(1, retries + 1))
-
-
-def every_try_gets_its_time(timeout_ms: int, policy: Policy) -> bool:
-    """Whether the route's timeout leaves each try its whole per-try timeout."""
-    if policy.per_try_ms is None:
-        return True
-    return timeout_ms >= policy.per_try_ms * (policy.attempts + 1) + longest_backoff_ms(
-        policy.attempts
-    )
+def retry_admitted(in_flight: int, max_retries: int) -> bool:
+    """shouldRetry: a retry starts only while the caller's retries in flight to the cluster
+    are under its max_retries threshold (else NoOverflow: the failure goes back as it is)."""
+    return in_flight < max_retries
 
 
 def route_for(http: list[dict[str, Any]], method: str, path: str = "/") -> dict[str, Any]:

@@ -1,13 +1,18 @@
-"""Retries that retry, and only what is safe: each class's rendered routes, read the way Envoy
-acts on them (tests/mesh/envoy_retries.py), against the seed's policies.
+"""Retries that retry, only what is safe, and never a try that may still be running: each
+class's rendered routes and DestinationRules, read the way Envoy acts on them
+(tests/mesh/envoy_retries.py, envoy_outlier.py), against the seed's policies.
 
-- API and standard ("balanced"): an idempotent request is retried on gateway errors, a
-  timed-out try included, and every try gets its whole per-try timeout; any other request
-  only where it never reached the service;
-- banking ("conservative"): an idempotent request once, on those failures; never any other;
+- API and standard ("balanced"): an idempotent request is retried on gateway errors (502, 503,
+  504 responses and resets) and where it never reached the service; any other request only
+  where it never reached the service;
+- banking ("conservative"): an idempotent request once, where it never reached the service or
+  the service refused it (502, 503); never any other, never a try that timed out or was reset
+  after it went out (a PUT or DELETE would race its own retry);
 - ML ("extended timeouts, single retry"): one retry of any request that never reached the
-  service, none of one that reached it (an inference that timed out is not run twice), and
-  no per-try timeout shorter than the route's.
+  service, none of one that reached it (an inference that timed out is not run twice).
+No route cuts a try short (no per-try timeout): a request that runs out of its route's timeout
+is never run again, on any hop. Every caller bounds its retries in flight (Istio's default is
+2^32-1) and counts its own timeouts apart from the pod's answers, so a slow pod is not ejected.
 The gateway calls the edge services with the same routes.
 """
 
@@ -21,13 +26,14 @@ from offline.engine import StackRun
 from stacks import SettingsError, settings_from_values
 from stacks.merge import deep_merge
 from tests.lookup import app_objects, objects
+from tests.mesh.envoy_outlier import Outcome, ejected, from_destination_rule
 from tests.mesh.envoy_retries import (
     FAILURES,
     NEVER_REACHED,
     duration_ms,
-    every_try_gets_its_time,
     istio_policy,
     retried,
+    retry_admitted,
     route_for,
 )
 from tests.test_settings import BASE
@@ -45,6 +51,11 @@ CLASSES = {
     "notification-service": "standard",
     "document-service": "standard",
 }
+# Gateway errors as Envoy's `gateway-error` reads them: 502, 503 (an upstream proxy's
+# overloaded 503 too), 504 responses and any reset of a try that got a connection.
+GATEWAY_ERRORS = ("502", "503", "503-overloaded", "504", "reset-after-request")
+# What banking may retry of an idempotent request: it never got there, or was refused.
+BANKING_RETRIES = (*NEVER_REACHED, "502", "503", "503-overloaded")
 
 
 def check_routes(name: str, http: list[dict[str, Any]], path: str = "/") -> None:
@@ -54,28 +65,30 @@ def check_routes(name: str, http: list[dict[str, Any]], path: str = "/") -> None
         policy = istio_policy(route.get("retries"))
         timeout = duration_ms(route["timeout"])
         where = (name, method, path)
-        # Envoy ignores a per-try timeout at or above the route's.
-        assert policy.per_try_ms is None or policy.per_try_ms < timeout, where
-        assert every_try_gets_its_time(timeout, policy), where
-        # A try cut short must be a try retried: otherwise the route ends at the per-try
-        # timeout, not at its timeout.
-        if policy.per_try_ms is not None:
-            assert retried(policy, "per-try-timeout"), where
-        for failure in FAILURES:
+        # No try is cut short and retried while it may still run; none ends the route early.
+        assert policy.per_try_ms is None, where
+        # Without a per-try timeout no try ends that way.
+        for failure in (f for f in FAILURES if f != "per-try-timeout"):
             again = retried(policy, failure)
-            if method in OTHERS and failure not in NEVER_REACHED:
+            # Never on the route's timeout, nor on the caller's own circuit breaker.
+            if failure in ("route-timeout", "caller-overflow"):
                 assert not again, (*where, failure)
-            if kind == "banking" and method in OTHERS:
-                assert not again, (*where, failure)
-            gateway_errors = ("connect-failure", "refused-stream", "per-try-timeout", "503")
-            if kind != "ml" and method in IDEMPOTENT and failure in gateway_errors:
-                assert again, (*where, failure)
-            if kind in ("api", "standard") and method in OTHERS and failure in NEVER_REACHED:
-                assert again, (*where, failure)
-            if kind == "ml":
+            if method in OTHERS:
+                assert again == (kind in ("api", "standard", "ml") and failure in NEVER_REACHED), (
+                    *where,
+                    failure,
+                )
+            elif kind in ("api", "standard"):
+                if failure in (*NEVER_REACHED, *GATEWAY_ERRORS):
+                    assert again, (*where, failure)
+                if failure == "500":
+                    assert not again, (*where, failure)
+            elif kind == "banking":
+                assert again == (failure in BANKING_RETRIES), (*where, failure)
+            elif kind == "ml":
                 assert again == (failure in NEVER_REACHED), (*where, failure)
         if kind == "ml":
-            assert policy.attempts == 1 and policy.per_try_ms is None and timeout >= 120_000
+            assert policy.attempts == 1 and timeout >= 120_000, where
         if kind == "banking":
             assert timeout <= 5_000 and policy.attempts <= 1, where
 
@@ -100,23 +113,119 @@ def test_the_gateway_calls_the_edge_services_with_their_class_routes(
         assert destination.startswith("financial-planning-api.")
 
 
-def test_negative_control_the_old_routes_never_retry_a_timed_out_try() -> None:
-    """The routes issue 21 found: API `connect-failure,refused-stream,unavailable` with a 5 s
-    per-try timeout in 15 s; ML 60 s per try in 120 s, with the default retryOn."""
-    old_api = istio_policy(
-        {
-            "attempts": 2,
-            "perTryTimeout": "5s",
-            "retryOn": "connect-failure,refused-stream,unavailable",
-        }
-    )
-    old_ml = istio_policy(
-        {"attempts": 1, "perTryTimeout": "60s", "retryOn": "connect-failure,refused-stream"}
-    )
-    for policy in (old_api, old_ml):
-        assert not retried(policy, "per-try-timeout")
-    # 3 x 5 s and their back-off do not fit in 15 s either.
-    assert not every_try_gets_its_time(15_000, old_api)
+def test_no_route_of_the_mesh_or_the_edge_cuts_a_try_short(stack_run: StackRun) -> None:
+    """Finding 1 of the review: a 4 s per-try timeout on every hop cut a 4-15 s request three
+    times per hop. No VirtualService of the render has a per-try timeout now."""
+    for name, service in objects(stack_run, "VirtualService").items():
+        for route in service["spec"].get("http", []):
+            assert "perTryTimeout" not in route.get("retries", {}), name
+
+
+def test_a_user_request_through_the_edge_has_the_api_s_budget(stack_run: StackRun) -> None:
+    """ML's two minutes are for calls outside a user's request (README, traffic classes): the
+    gateway ends a user's request at the API's timeout, and a route timeout is never retried,
+    so nothing downstream runs it again."""
+    api = objects(stack_run, "VirtualService")["edge-api"]["spec"]["http"]
+    ml = app_objects(stack_run, "VirtualService")["ml-service"]["spec"]["http"]
+    edge_timeout = duration_ms(route_for(api, "POST", "/")["timeout"])
+    assert edge_timeout == 15_000 < duration_ms(ml[0]["timeout"]) == 120_000
+
+
+@pytest.mark.parametrize(
+    ("retries", "failure"),
+    [
+        # The API as the review found it: a 4-15 s idempotent request cut at 4 s and run again.
+        (
+            {
+                "attempts": 2,
+                "perTryTimeout": "4s",
+                "retryOn": "gateway-error,connect-failure,refused-stream,unavailable",
+            },
+            "per-try-timeout",
+        ),
+        # Banking as the review found it: a PUT retried after 2 s while the first may still run.
+        (
+            {
+                "attempts": 1,
+                "perTryTimeout": "2s",
+                "retryOn": "gateway-error,connect-failure,refused-stream,reset-before-request",
+            },
+            "per-try-timeout",
+        ),
+    ],
+)
+def test_negative_control_a_retried_per_try_timeout_fails_the_check(
+    retries: dict[str, Any], failure: str
+) -> None:
+    policy = istio_policy(retries)
+    assert retried(policy, failure)  # type: ignore[arg-type]
+    name = "banking-service" if "reset-before-request" in retries["retryOn"] else "user-service"
+    http = [{"timeout": "15s" if name == "user-service" else "5s", "retries": retries}]
+    with pytest.raises(AssertionError):
+        check_routes(name, http)
+
+
+def test_the_model_tells_an_upstream_503_from_the_callers_own_overflow() -> None:
+    """Finding 5: an upstream's 503 (with or without x-envoy-overloaded) is a response, which
+    gateway-error retries; the caller's own circuit breaker resets the stream with Overflow,
+    which nothing retries; and no retry starts past the caller's max_retries."""
+    policy = istio_policy({"attempts": 2, "retryOn": "gateway-error"})
+    assert retried(policy, "503") and retried(policy, "503-overloaded")
+    assert not retried(policy, "caller-overflow")
+    everything = istio_policy({"attempts": 2, "retryOn": "5xx,reset,gateway-error"})
+    assert not retried(everything, "caller-overflow")
+    assert retry_admitted(in_flight=9, max_retries=10)
+    assert not retry_admitted(in_flight=10, max_retries=10)
+
+
+def test_every_caller_bounds_its_retries_in_flight(stack_run: StackRun) -> None:
+    """Istio's default max_retries is math.MaxUint32 (cluster_traffic_policy.go
+    getDefaultCircuitBreakerThresholds, 1.30.3), and `applyConnectionPool` copies
+    `connectionPool.http.maxRetries` only when above 0: each rule sets a real bound, below its
+    connection limit (retries are requests too)."""
+    for name, rule in app_objects(stack_run, "DestinationRule").items():
+        pool = rule["spec"]["trafficPolicy"]["connectionPool"]
+        bound = pool["http"]["maxRetries"]
+        assert isinstance(bound, int) and 0 < bound < pool["tcp"]["maxConnections"], name
+        # With the bound reached, a failed try goes back to the caller as it is.
+        assert not retry_admitted(in_flight=bound, max_retries=bound)
+
+
+def test_a_caller_that_gives_up_on_a_slow_pod_does_not_eject_it(stack_run: StackRun) -> None:
+    """Finding 1: Envoy reports a caller's timeout as LocalOriginTimeout (router.cc
+    onPerTryTimeoutCommon, onResponseTimeout) which, unless local-origin errors are split,
+    counts as the pod's 504. With the split, only the pod's own 5xx answers and failed
+    connections in a row eject it."""
+    for name, rule in app_objects(stack_run, "DestinationRule").items():
+        outlier = rule["spec"]["trafficPolicy"]["outlierDetection"]
+        detector = from_destination_rule(outlier)
+        assert detector.split, name
+        # Slow pod: every caller's try times out, a hundred in a row. Still in.
+        assert ejected(outlier, ["timeout"] * 100) == [], name
+        assert ejected(outlier, ["timeout", "reset"] * 50) == [], name
+        # A pod that answers 5xx, or that is gone (connections fail), is taken out.
+        answers = outlier["consecutive5xxErrors"]
+        assert ejected(outlier, ["5xx"] * answers) == ["consecutive_5xx"], name
+        fives: list[Outcome] = ["5xx"] * (answers - 1)
+        interrupted: list[Outcome] = [*fives, "ok", "5xx"]
+        assert ejected(outlier, interrupted) == [], name
+        gone = outlier["consecutiveLocalOriginFailures"]
+        assert ejected(outlier, ["connect-failure"] * gone) == [
+            "consecutive_local_origin_failure"
+        ], name
+        # The caller's own overflow says nothing about the pod (envoyproxy/envoy#25487).
+        assert ejected(outlier, ["caller-overflow"] * 100) == [], name
+
+
+def test_negative_control_without_the_split_slow_requests_eject_a_healthy_pod() -> None:
+    """The rule as the review found it: five caller timeouts in a row eject the pod."""
+    found = {
+        "consecutive5xxErrors": 5,
+        "interval": "30s",
+        "baseEjectionTime": "30s",
+        "maxEjectionPercent": 50,
+    }
+    assert ejected(found, ["timeout"] * 5) == ["consecutive_5xx"]
 
 
 def error_of(traffic: dict[str, Any]) -> str:
@@ -132,16 +241,24 @@ def error_of(traffic: dict[str, Any]) -> str:
 @pytest.mark.parametrize(
     ("classes", "expected"),
     [
-        # The API class as issue 21 found it: a timed-out try is never retried.
+        # The API class as the review found it: a timed-out try retried while it may still run.
         (
-            {"api": {"retries": {"retryOn": ["connect-failure", "refused-stream", "unavailable"]}}},
-            "addons.mesh.traffic.classes.api.retries.perTryTimeout: a try that times out is "
-            "retried only under reset, 5xx, gateway-error",
+            {"api": {"retries": {"perTryTimeout": "4s"}}},
+            "addons.mesh.traffic.classes.api.retries.perTryTimeout: a try cut at 4s is retried "
+            "while the service may still be running it",
         ),
+        # The API class as issue 21 found it: a timed-out try never retried, the route cut.
         (
-            {"standard": {"timeout": "27s"}},
-            "addons.mesh.traffic.classes.standard.timeout: 27s is shorter than perTryTimeout 9s "
-            "x 3 tries and their back-off (allowed: at least 27100ms)",
+            {
+                "api": {
+                    "retries": {
+                        "perTryTimeout": "5s",
+                        "retryOn": ["connect-failure", "refused-stream", "unavailable"],
+                    }
+                }
+            },
+            "addons.mesh.traffic.classes.api.retries.perTryTimeout: a try cut at 5s is not "
+            "retried under retryOn",
         ),
         (
             {"banking": {"retries": {"perTryTimeout": "5s"}}},
@@ -149,9 +266,19 @@ def error_of(traffic: dict[str, Any]) -> str:
             "timeout at or above the route's timeout 5s",
         ),
         (
-            {"ml": {"retries": {"retryOn": ["gateway-error"]}}},
-            "addons.mesh.traffic.classes.ml.retries.retryOn: ['gateway-error'] retry requests "
-            "the service may already have received",
+            {"ml": {"retries": {"attempts": 0, "perTryTimeout": "30s"}}},
+            "addons.mesh.traffic.classes.ml.retries.perTryTimeout: a try cut at 30s is not retried",
+        ),
+        # Banking as the review found it: gateway-error retries a reset PUT and a 504.
+        (
+            {"banking": {"retries": {"retryOn": ["gateway-error", "connect-failure"]}}},
+            "addons.mesh.traffic.classes.banking.retries.retryOn: ['gateway-error'] retry a try "
+            "banking-service may still be running",
+        ),
+        (
+            {"banking": {"retries": {"statusCodes": [502, 504]}}},
+            "addons.mesh.traffic.classes.banking.retries.statusCodes: [504] may answer a request "
+            "banking-service acted on",
         ),
         (
             {"banking": {"retries": {"unsentAttempts": 1}}},
@@ -159,14 +286,28 @@ def error_of(traffic: dict[str, Any]) -> str:
             "retries no request that is not idempotent",
         ),
         (
+            {"ml": {"retries": {"retryOn": ["gateway-error"]}}},
+            "addons.mesh.traffic.classes.ml.retries.retryOn: ['gateway-error'] retry requests "
+            "the service may already have received",
+        ),
+        (
+            {"ml": {"retries": {"statusCodes": [503]}}},
+            "addons.mesh.traffic.classes.ml.retries.statusCodes: [503] retry responses to "
+            "requests the service received",
+        ),
+        (
             {"ml": {"retries": {"unsentAttempts": 1}}},
             "addons.mesh.traffic.classes.ml.retries.unsentAttempts: with methods 'all' there "
             "are no other methods",
         ),
         (
-            {"ml": {"retries": {"attempts": 0, "perTryTimeout": "30s"}}},
-            "addons.mesh.traffic.classes.ml.retries.perTryTimeout: without retries a per-try "
-            "timeout only shortens",
+            {"standard": {"connectionPool": {"maxRetries": 0}}},
+            "addons.mesh.traffic.classes.standard.connectionPool.maxRetries: Istio reads 0 as "
+            "unset and gives Envoy 4294967295 concurrent retries",
+        ),
+        (
+            {"api": {"outlierDetection": {"consecutiveLocalOriginFailures": 0}}},
+            "addons.mesh.traffic.classes.api.outlierDetection.consecutiveLocalOriginFailures:",
         ),
     ],
 )

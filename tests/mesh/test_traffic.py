@@ -106,8 +106,8 @@ def test_every_service_is_in_exactly_one_class() -> None:
             "addons.mesh.traffic.serviceClasses.ml-service: 'gpu' is not a class",
         ),
         (
-            {"classes": {"api": {"timeout": "12s"}}},
-            "addons.mesh.traffic.classes.api.timeout: 12s is shorter than perTryTimeout 4s x 3",
+            {"classes": {"api": {"retries": {"perTryTimeout": "4s"}}}},
+            "addons.mesh.traffic.classes.api.retries.perTryTimeout: a try cut at 4s is retried",
         ),
         (
             {
@@ -116,7 +116,7 @@ def test_every_service_is_in_exactly_one_class() -> None:
                         "retries": {
                             "methods": "all",
                             "retryOn": ["connect-failure"],
-                            "perTryTimeout": None,
+                            "statusCodes": [],
                         }
                     }
                 }

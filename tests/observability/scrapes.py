@@ -33,6 +33,7 @@ Sources (read at the pinned versions):
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,7 +43,7 @@ from components.addons.jaeger import JAEGER_SELECTOR
 from components.addons.mesh import GATEWAY_NAMESPACE, GATEWAY_SELECTOR
 from components.observability.contract import CONTRACT, METRICS_PORT
 from offline.engine import StackRun
-from tests.lookup import app_namespace, helm_release, objects, pod_spec
+from tests.lookup import HELM_RELEASE, app_namespace, helm_release, objects, pod_spec
 
 # A label whose value the exporter fills from the request or the workload: any value matches a
 # selector on it, and a test names the value it needs.
@@ -561,6 +562,97 @@ def _istio_requests(reporter: str) -> Sample:
     )
 
 
+# What every Istio proxy's Envoy keeps of its statistics (istio 1.30.3): the bootstrap's
+# stats_matcher (tools/packaging/common/envoy_bootstrap.json: prefixes "reporter=", "component",
+# "istio", then the proxy config's and the required ones) with pkg/bootstrap/config.go's
+# required inclusions (prefixes, the rbac suffixes, the route regex). A proxy config's
+# proxyStatsMatcher (or the sidecar.istio.io/statsInclusion* annotations, which the program
+# does not use) adds to them.
+ISTIO_KEPT_PREFIXES = (
+    "reporter=",
+    "cluster_manager",
+    "listener_manager",
+    "server",
+    "cluster.xds-grpc",
+    "wasm",
+    "component",
+    "istio",
+)
+ISTIO_KEPT_SUFFIXES = ("rbac.allowed", "rbac.denied", "shadow_allowed", "shadow_denied")
+ISTIO_KEPT_REGEXPS = (r"vhost\..*\.route\..*",)
+# envoy_bootstrap.json stats_tags: the HTTP connection manager's prefix as a tag (its
+# [:digit:] written out for Python's re). The first group leaves the name, the second is the
+# tag's value (Envoy's TagSpecifier).
+HTTP_CONN_MANAGER_PREFIX_TAG = (
+    "http_conn_manager_prefix",
+    r"^http\.(((?:[_.0-9\w]*|[_\[\]aAbBcCdDeEfF0-9\w\:]*));\.)",
+)
+# Envoy's jwt_authn filter counters (source/extensions/filters/http/jwt_authn/stats.h), under
+# `<the HTTP connection manager's stats prefix>jwt_authn.` (filter_config.h generateStats).
+JWT_AUTHN_COUNTERS = (
+    "allowed",
+    "cors_preflight_bypassed",
+    "denied",
+    "jwks_fetch_success",
+    "jwks_fetch_failed",
+    "jwt_cache_hit",
+    "jwt_cache_miss",
+)
+
+
+def envoy_keeps(stat: str, proxy_config: Mapping[str, Any]) -> bool:
+    """Envoy's stats matcher with an inclusion list, as Istio builds it for this proxy."""
+    matcher = proxy_config.get("proxyStatsMatcher", {})
+    prefixes = (*ISTIO_KEPT_PREFIXES, *matcher.get("inclusionPrefixes", []))
+    suffixes = (*ISTIO_KEPT_SUFFIXES, *matcher.get("inclusionSuffixes", []))
+    regexps = (*ISTIO_KEPT_REGEXPS, *matcher.get("inclusionRegexps", []))
+    return (
+        stat.startswith(prefixes)
+        or stat.endswith(suffixes)
+        or any(re.fullmatch(r, stat) for r in regexps)
+    )
+
+
+def envoy_prometheus_sample(stat: str) -> Sample:
+    """How Envoy's /stats/prometheus shows a counter: Istio's tag taken out of the name as a
+    label, then "envoy_" and the name with every other character an underscore (Envoy
+    source/server/admin/prometheus_stats.cc `metricName`, `sanitizeName`; no suffix on
+    counters)."""
+    tag, regex = HTTP_CONN_MANAGER_PREFIX_TAG
+    labels = {}
+    found = re.match(regex, stat)
+    if found is not None:
+        labels[tag] = found.group(2)
+        stat = stat[: found.start(1)] + stat[found.end(1) :]
+    return Sample("envoy_" + re.sub(r"[^a-zA-Z0-9_]", "_", stat), labels)
+
+
+def gateway_http_stats_prefix(run: StackRun) -> str:
+    """The stats prefix of the gateway's HTTPS connection manager (istio 1.30.3
+    pilot/pkg/networking/core/gateway.go: the Gateway server's `name`, else
+    `outbound_<listener>` with Istio's ";" delimiter, the listener `0.0.0.0_<port>`)."""
+    [gateway] = objects(run, "Gateway").values()
+    [server] = [s for s in gateway["spec"]["servers"] if s["port"]["protocol"] == "HTTPS"]
+    if server.get("name"):
+        return str(server["name"])
+    return f"outbound_0.0.0.0_{server['port']['number']};"
+
+
+def _gateway_envoy_samples(run: StackRun, values: Mapping[str, Any] | None) -> list[Sample]:
+    """The gateway's own Envoy statistics that its proxy config keeps (its jwt_authn filter's:
+    the gateway checks the users' tokens, components/edge/rate_limit.py)."""
+    if values is None or not objects(run, "RequestAuthentication"):
+        return []
+    annotation = values.get("podAnnotations", {}).get("proxy.istio.io/config", "{}")
+    proxy_config = json.loads(annotation)
+    prefix = gateway_http_stats_prefix(run)
+    return [
+        envoy_prometheus_sample(stat)
+        for counter in JWT_AUTHN_COUNTERS
+        if envoy_keeps(stat := f"http.{prefix}.jwt_authn.{counter}", proxy_config)
+    ]
+
+
 def promtool_series(stored: Mapping[str, str]) -> str:
     labels = ",".join(
         f'{key}="{"x" if value == ANY else value}"'
@@ -574,14 +666,17 @@ def scrapes(
     run: StackRun,
     kps: Mapping[str, Any] | None = None,
     node_exporter: Mapping[str, Any] | None = None,
+    gateway: Mapping[str, Any] | None = None,
 ) -> list[Scrape]:
     """The table: every scrape whose series the program's rules, panels and HPAs read, with the
-    monitors as the render configures them (or as `kps` and `node_exporter`, values of those
-    two releases, would: for the negative controls)."""
+    monitors as the render configures them (or as `kps`, `node_exporter` and `gateway`, values
+    of those releases, would: for the negative controls)."""
     if kps is None:
         kps = helm_release(run, "kube-prometheus-stack").inputs["values"]
     if node_exporter is None:
         node_exporter = helm_release(run, "prometheus-node-exporter").inputs["values"]
+    if gateway is None and any(r.inputs["chart"] == "gateway" for r in run.of_type(HELM_RELEASE)):
+        gateway = helm_release(run, "gateway").inputs["values"]
     namespace = app_namespace(run)
     rows: list[Scrape] = []
 
@@ -736,8 +831,55 @@ def scrapes(
                     )
                 ),
                 # collector/meminfo_linux.go (the node_memory_ namespace, collector/meminfo.go).
-                Sample("node_memory_MemAvailable_bytes"),
-                Sample("node_memory_MemTotal_bytes"),
+                *(
+                    Sample(f"node_memory_{field}_bytes")
+                    for field in (
+                        "MemAvailable",
+                        "MemTotal",
+                        "MemFree",
+                        "Buffers",
+                        "Cached",
+                        "Slab",
+                    )
+                ),
+                # What the chart's node rules read besides (tests/observability/chart_rules.json),
+                # from collectors node_exporter v1.12.1 enables by default, with their labels:
+                # filesystem_common.go (device, mountpoint, fstype; device_error only on error),
+                *(
+                    Sample(
+                        f"node_filesystem_{metric}",
+                        {"device": ANY, "mountpoint": ANY, "fstype": ANY},
+                    )
+                    for metric in ("avail_bytes", "size_bytes", "readonly", "files_free", "files")
+                ),
+                # netdev_common.go (device),
+                *(
+                    Sample(f"node_network_{direction}_{counter}_total", {"device": ANY})
+                    for direction in ("receive", "transmit")
+                    for counter in ("bytes", "packets", "errs", "drop")
+                ),
+                # diskstats_linux.go (device),
+                *(
+                    Sample(f"node_disk_{metric}_total", {"device": ANY})
+                    for metric in ("io_time_seconds", "io_time_weighted_seconds")
+                ),
+                # conntrack_linux.go, textfile.go, timex.go, filefd_linux.go, loadavg.go,
+                # vmstat_linux.go: no labels of their own.
+                *(
+                    Sample(metric)
+                    for metric in (
+                        "node_nf_conntrack_entries",
+                        "node_nf_conntrack_entries_limit",
+                        "node_textfile_scrape_error",
+                        "node_timex_offset_seconds",
+                        "node_timex_sync_status",
+                        "node_timex_maxerror_seconds",
+                        "node_filefd_allocated",
+                        "node_filefd_maximum",
+                        "node_load1",
+                        "node_vmstat_pgmajfault",
+                    )
+                ),
             ),
             "prometheus-node-exporter 4.56.1 templates/servicemonitor.yaml, service.yaml, "
             "daemonset.yaml (container node-exporter); node_exporter v1.12.1 collector/",
@@ -810,8 +952,9 @@ def scrapes(
                     port=15090,
                     pod_labels=dict(GATEWAY_SELECTOR),
                 ),
-                (_istio_requests("source"),),
-                "the render's PodMonitor; istio 1.30.3 gateway chart deployment.yaml",
+                (_istio_requests("source"), *_gateway_envoy_samples(run, gateway)),
+                "the render's PodMonitor, Gateway and gateway values; istio 1.30.3 gateway "
+                "chart deployment.yaml, pkg/bootstrap/config.go, envoy_bootstrap.json",
             )
         )
 
@@ -843,22 +986,27 @@ def scrapes(
                 (
                     # The collector's pipeline telemetry (names as jaeger v2.20.0's
                     # monitoring/jaeger-mixin reads them; labels by receiver and transport, by
-                    # exporter; service_name from the resource, cmd/jaeger/docs/migration).
+                    # exporter). No service_name: the resource's attributes (service.name) go
+                    # to `target_info` only, since the pull reader sets no
+                    # with_resource_constant_labels (components/addons/jaeger.py; otelconf's
+                    # prometheus reader adds WithResourceAsConstantLabels only when that is
+                    # set, and the OpenTelemetry Go Prometheus exporter without it keeps
+                    # resource attributes off the metrics).
                     Sample(
                         "otelcol_receiver_accepted_spans_total",
-                        {"receiver": receiver, "transport": ANY, "service_name": "jaeger"},
+                        {"receiver": receiver, "transport": ANY},
                     ),
                     Sample(
                         "otelcol_receiver_refused_spans_total",
-                        {"receiver": receiver, "transport": ANY, "service_name": "jaeger"},
+                        {"receiver": receiver, "transport": ANY},
                     ),
                     Sample(
                         "otelcol_exporter_sent_spans_total",
-                        {"exporter": exporter, "service_name": "jaeger"},
+                        {"exporter": exporter},
                     ),
                     Sample(
                         "otelcol_exporter_send_failed_spans_total",
-                        {"exporter": exporter, "service_name": "jaeger"},
+                        {"exporter": exporter},
                     ),
                     # The OpenSearch bulk indexer's counters (v2.20.0: esclient/bulk.go
                     # NewWriter(metricsFactory, "bulk_index") under the "jaeger" and "storage"
@@ -872,10 +1020,8 @@ def scrapes(
                             {
                                 "name": backend,
                                 "role": "tracestore",
-                                # The meter's scope (otelmetrics.NewFactory: "jaeger-v2") and
-                                # the resource's service name, as on the collector's own.
+                                # The meter's scope (otelmetrics.NewFactory: "jaeger-v2").
                                 "otel_scope_name": "jaeger-v2",
-                                "service_name": "jaeger",
                             },
                         )
                         for counter in ("attempts", "inserts", "errors")

@@ -294,6 +294,7 @@ def cases(run: StackRun, rows: list[Scrape] | None = None) -> list[Case]:
         )
     )
     suite.cases += mesh_cases(suite)
+    suite.cases += edge_cases(suite.row("ingress-gateway"))
     suite.cases += trace_cases(suite.row("jaeger"))
     return suite.cases
 
@@ -325,6 +326,11 @@ def node_case(exporter: Scrape) -> Case:
             fires("NodeMemoryHigh", "25m", {"severity": "warning", "node": NODE}),
         ],
     )
+
+
+def one_failing_service(namespace: str) -> dict[str, str]:
+    """The labels both 5xx alerts carry for one failing service (mesh_cases)."""
+    return {"severity": "critical", "namespace": namespace, "service": "banking-service"}
 
 
 def mesh_cases(suite: Suite) -> list[Case]:
@@ -364,6 +370,30 @@ def mesh_cases(suite: Suite) -> list[Case]:
                 fires("ServiceHighErrorRate", "20m"),
             ],
         ),
+        # banking-service is up and failing: it counts 6% 5xx itself and its callers see the
+        # same. Both alerts fire, with the same namespace and service labels (which
+        # Alertmanager's inhibition of the callers' one by the service's own compares:
+        # test_one_failing_service_pages_once).
+        Case(
+            [
+                (
+                    suite.row("application/banking-service").series(
+                        "http_server_request_duration_seconds_count",
+                        http_response_status_code=code,
+                    ),
+                    f"0+{count}x30",
+                )
+                for code, count in (("503", 6), ("200", 94))
+            ]
+            + [
+                (proxy("sidecar/graphql-gateway", "source", "banking-service", "503"), "0+6x30"),
+                (proxy("sidecar/graphql-gateway", "source", "banking-service", "200"), "0+94x30"),
+            ],
+            [
+                fires(alert, "20m", one_failing_service(ns))
+                for alert in ("ServiceHighErrorRate", "ServiceErrorsSeenByCallers")
+            ],
+        ),
         # document-service answers (its own proxy counts the requests) but exports no request
         # histogram: its metrics are missing. notification-service exports them: silent.
         # user-service has had no traffic yet (no histogram series either): its proxy counts
@@ -400,6 +430,43 @@ def mesh_cases(suite: Suite) -> list[Case]:
                 ),
             ],
         ),
+    ]
+
+
+def edge_cases(gateway: Scrape) -> list[Case]:
+    """One gateway pod fails to fetch the token keys for 30 minutes (each failed fetch a 401
+    for a signed-in request): it pages after 5 minutes. The other fetched them once and has
+    failed nothing since: silent. A single failed fetch (the keys' service restarting) does not
+    last five minutes: silent."""
+    failing, healthy, blip = (
+        gateway,
+        gateway.on(pod="istio-ingressgateway-7d9f8b6c5-m8w2p", pod_ip="10.0.2.32"),
+        gateway.on(pod="istio-ingressgateway-7d9f8b6c5-q4n7z", pod_ip="10.0.2.33"),
+    )
+
+    def fetches(row: Scrape) -> str:
+        return row.series("envoy_http_jwt_authn_jwks_fetch_failed")
+
+    return [
+        Case(
+            [
+                (fetches(failing), "0x10 0+6x30"),
+                (fetches(healthy), "0x40"),
+                (fetches(blip), "0x10 1x30"),
+            ],
+            [
+                fires(
+                    "TokenKeysUnavailable",
+                    "30m",
+                    {
+                        "severity": "critical",
+                        "namespace": "istio-ingress",
+                        "pod": failing.target.pod,
+                    },
+                ),
+                fires("TokenKeysUnavailable", "13m"),
+            ],
+        )
     ]
 
 
@@ -479,7 +546,7 @@ def run_promtool(
 
 
 def groups_of(run: StackRun) -> list[dict[str, Any]]:
-    return rule_groups(app_namespace(run), mesh=True, tracing=True)
+    return rule_groups(app_namespace(run), mesh=True, tracing=True, edge=True)
 
 
 def test_the_rules_are_valid(production: StackRun, tmp_path: Path) -> None:
@@ -625,15 +692,21 @@ def test_critical_alerts_wait_and_page_warnings_go_to_chat(alert: Any) -> None:
 
 def test_the_mesh_and_trace_alerts_exist_only_where_their_series_can() -> None:
     names = {
-        (mesh, tracing): {
-            r["alert"] for g in rule_groups("ns", mesh=mesh, tracing=tracing) for r in g["rules"]
+        (mesh, tracing, edge): {
+            r["alert"]
+            for g in rule_groups("ns", mesh=mesh, tracing=tracing, edge=edge)
+            for r in g["rules"]
         }
         for mesh in (True, False)
         for tracing in (True, False)
+        for edge in (True, False)
     }
-    assert names[True, True] == {a.name for a in ALERTS}
-    assert "ServiceErrorsSeenByCallers" not in names[False, True]
-    assert "TraceStoreWritesFailing" not in names[True, False]
+    assert names[True, True, True] == {a.name for a in ALERTS}
+    assert "ServiceErrorsSeenByCallers" not in names[False, True, True]
+    assert "TraceStoreWritesFailing" not in names[True, False, True]
+    # The gateway's alert only where the gateway's proxy is scraped.
+    assert "TokenKeysUnavailable" not in names[True, True, False]
+    assert "TokenKeysUnavailable" not in names[False, True, True]
     # The mesh's alerts read the stack's application namespace.
     [callers] = [a for a in application_alerts("shop") if a.name == "ServiceErrorsSeenByCallers"]
     assert 'destination_service_namespace="shop"' in callers.expr

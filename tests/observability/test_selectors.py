@@ -121,3 +121,21 @@ def test_the_matcher_reads_each_operator() -> None:
     assert not matches(selector, {"__name__": "m", "a": "1", "b": "2", "c": "200", "d": "z"})
     assert not matches(selector, {"__name__": "m", "a": "1", "b": "2", "c": "503", "d": "x"})
     assert not matches(selector, {"__name__": "m", "a": "1", "b": "2", "c": "503", "e": "v"})
+
+
+def test_without_the_gateway_s_stats_matcher_the_token_keys_alert_sees_nothing(
+    production: StackRun,
+) -> None:
+    """Negative control: Istio's default statistics keep none of jwt_authn's (istio 1.30.3
+    pkg/bootstrap/config.go); with the gateway's proxy config left at its topology alone, the
+    alert's selector matches no kept series."""
+    values = dict(helm_release(production, "gateway").inputs["values"])
+    config = json.loads(values["podAnnotations"]["proxy.istio.io/config"])
+    assert config.pop("proxyStatsMatcher")
+    values["podAnnotations"] = {"proxy.istio.io/config": json.dumps(config)}
+    missing = unmatched(production, scrapes(production, gateway=values))
+    assert missing == {
+        "rule TokenKeysUnavailable": [
+            'envoy_http_jwt_authn_jwks_fetch_failed{namespace="istio-ingress"}'
+        ]
+    }

@@ -11,6 +11,7 @@ import pytest
 
 from offline.engine import StackRun
 from offline.synth import kubernetes_objects
+from tests.conftest import run_with
 from tests.lookup import app_namespace, objects
 
 PRIVATE_SUBNETS = {
@@ -346,3 +347,46 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
             "ports": [{"port": 443, "protocol": "TCP"}],
         },
     ]
+
+
+def webhook_sources(run: StackRun) -> dict[str, list[dict[str, Any]]]:
+    """Each platform namespace's webhook rule (the API server's port): who it admits."""
+    webhook_ports = {"istio-system": 15017, "edge-system": 9443, "cert-manager": 10250}
+    found = {}
+    for policy in kubernetes_objects(run):
+        namespace = policy["metadata"].get("namespace")
+        if policy["kind"] != "NetworkPolicy" or policy["metadata"]["name"] != "platform-default":
+            continue
+        if namespace in webhook_ports:
+            port = {"port": webhook_ports[namespace], "protocol": "TCP"}
+            [rule] = [r for r in policy["spec"]["ingress"] if port in r.get("ports", [])]
+            found[namespace] = rule["from"]
+    assert set(found) == {"istio-system", "edge-system", "cert-manager"}
+    return found
+
+
+def test_moving_the_control_plane_admits_both_ranges_for_one_up(staging: StackRun) -> None:
+    """Finding 3 of the review: on a stack created with the cluster in the private subnets,
+    the `up` that moves the control plane to its own subnets narrows the webhooks' sources in
+    the same run; an EKS interface still in a private subnet would then be refused (istiod's
+    injector fails closed: no pod starts). `webhooksFromPrivateSubnets` admits both ranges for
+    that `up`; off (the default), the control plane's subnets alone."""
+    control_plane, _ = admitted_ranges(staging)
+    for sources in webhook_sources(staging).values():
+        assert sources == blocks(control_plane)
+    moving = run_with("staging", webhooksFromPrivateSubnets=True)
+    assert admitted_ranges(moving)[0] == control_plane
+    for namespace, sources in webhook_sources(moving).items():
+        assert sources == blocks(control_plane + PRIVATE_SUBNETS["staging"]), namespace
+    # The gateway still admits the load balancer's subnets only.
+    [gateway] = [
+        p
+        for p in kubernetes_objects(moving)
+        if p["kind"] == "NetworkPolicy"
+        and p["metadata"]["name"] == "platform-default"
+        and p["metadata"]["namespace"] == "istio-ingress"
+    ]
+    assert all(
+        PRIVATE_SUBNETS["staging"][0] not in json.dumps(r["from"])
+        for r in gateway["spec"]["ingress"]
+    )

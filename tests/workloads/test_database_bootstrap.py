@@ -198,3 +198,22 @@ def test_each_run_writes_the_secret_as_it_is_then(
             assert mode == 0o400
     finally:
         server.shutdown()
+
+
+def test_up_waits_for_each_bootstrap_job_beyond_its_own_deadline(stack_run: StackRun) -> None:
+    """pulumi-kubernetes stops waiting for a Job after 10 minutes unless its customTimeouts
+    say otherwise (provider/pkg/await/job.go, DefaultJobTimeoutMins = 10; read at v4.32.0, the
+    newest tag this machine holds of the 4.x line the program pins). A bootstrap Job may take up
+    to its activeDeadlineSeconds with its retries: `up` waits longer, so that it reports the
+    Job's own outcome (and Jaeger, which waits on the search bootstrap, is not failed by a
+    wait that gave up early)."""
+    jobs = stack_run.of_type("kubernetes:batch/v1:Job")
+    namespaces = {j.inputs["metadata"]["namespace"] for j in jobs}
+    assert {NAMESPACE, "search-bootstrap"} <= namespaces
+    for found in jobs:
+        deadline = found.inputs["spec"]["activeDeadlineSeconds"]
+        assert deadline > 10 * 60, "the provider's default wait would be enough"
+        for step in ("create", "update"):
+            wait = found.custom_timeouts[step]
+            assert wait.endswith("m"), wait
+            assert int(wait[:-1]) * 60 > deadline, (found.name, step, wait)
