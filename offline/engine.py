@@ -639,6 +639,10 @@ def _as_config_string(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        # go-yaml fills a string with "" for a null (pulumi config/value.go unmarshalValue):
+        # never the text "None".
+        return ""
     return str(value)
 
 

@@ -188,8 +188,10 @@ class JaegerSettings(ControllerSettings):
 # injects new pods; the load balancer controller's webhook admits every pod of a namespace
 # with readiness gates and registers their targets; cert-manager's webhook admits its
 # resources and renews the gateway's certificate. external-dns is not among them: it has no
-# leader election (one replica only), and the records it wrote stay in Route 53 while it
-# restarts.
+# leader election, so it runs one replica only (kubernetes-sigs/external-dns v0.22.0
+# charts/external-dns/values.yaml: replicaCount "must be 0 or 1 to avoid duplicate or
+# conflicting DNS record updates"; the pinned chart 1.21.1 has no replica count at all), and
+# the records it wrote stay in Route 53 while it restarts.
 REQUEST_PATH_ADDONS = (
     "ingressGateway",
     "rateLimiter",

@@ -18,7 +18,7 @@ from stacks.aws_facts import (
     REGIONS,
     SEARCH_INSTANCE_TYPES,
 )
-from stacks.rules import PrincipalArn, allowed_master_username
+from stacks.rules import PrincipalArn, allowed_database_name, allowed_master_username
 from stacks.settings_base import Settings, check_one_of, invalid
 
 # CloudWatch-free retention choices Performance Insights accepts: 7 days free, or months.
@@ -51,7 +51,9 @@ class DatabaseSettings(Settings):
     instances: Annotated[int, Field(ge=1, le=16)]
     backup_retention_days: Annotated[int, Field(ge=1, le=35)]
     performance_insights_retention_days: int = 7
-    database_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")] = "financial_planning"
+    database_name: Annotated[
+        str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$"), AfterValidator(allowed_database_name)
+    ] = "financial_planning"
     master_username: Annotated[
         str, Field(pattern=r"^[a-z][a-z0-9_]{0,15}$"), AfterValidator(allowed_master_username)
     ] = "fp_admin"

@@ -151,6 +151,28 @@ RDS_RESERVED_USERNAMES = frozenset({"rdsadmin", "rdsrepladmin", "admin"})
 RESERVED_USERNAME_PREFIXES = ("pg_", "rds_")
 
 
+# CreateDBCluster DatabaseName (same model): for Aurora PostgreSQL "A database named postgres is
+# always created ... Can't be a word reserved by the database engine". Besides the reserved
+# words above, the names of the databases every cluster already has: postgres and PostgreSQL's
+# two templates (initdb), and rdsadmin, RDS's own (pg_activity's --rds option leaves it out
+# of its sums for that reason; RDS's backup scripts skip it).
+EXISTING_DATABASES = frozenset({"postgres", "template0", "template1", "rdsadmin"})
+
+
+def allowed_database_name(name: str) -> str:
+    """An Aurora PostgreSQL database name the engine neither reserves nor already has."""
+    lowered = name.lower()
+    if lowered in EXISTING_DATABASES:
+        raise refuse(
+            name,
+            f"{name!r} is a database every Aurora PostgreSQL cluster already has (not allowed: "
+            f"{', '.join(sorted(EXISTING_DATABASES))})",
+        )
+    if lowered in POSTGRES_RESERVED_KEYWORDS:
+        raise refuse(name, f"{name!r} is a reserved word of PostgreSQL (kwlist.h)")
+    return name
+
+
 def allowed_master_username(name: str) -> str:
     """An Aurora PostgreSQL master user name neither RDS nor PostgreSQL reserves."""
     lowered = name.lower()
@@ -168,11 +190,19 @@ def allowed_master_username(name: str) -> str:
 # --- Ports ---------------------------------------------------------------------------------
 # A TCP port is 1-65535 (RFC 793's 16-bit field; 0 cannot be connected to).
 MAX_PORT = 65535
-# The ports Istio's sidecar (Envoy and its agent) listens on in every pod of the mesh (istio.io
-# docs at 1.30, content/en/docs/ops/deployment/application-requirements, "Ports used by Istio":
-# "applications should not use any of the ports used by Envoy"): a service port among them
-# is taken over by the sidecar. The whole 15000-15090 span is refused: the listed ports change
-# inside it between releases (15009 went, 15002 came), never outside it.
+# The ports Istio's sidecar (Envoy and its agent) listens on in every pod of the mesh: istio.io
+# content/en/docs/ops/deployment/application-requirements/index.md ("Ports used by Istio":
+# "applications should not use any of the ports used by Envoy"; read at istio/istio.io
+# 110ebf69), and at the pinned Istio 1.30.3 (istio/istio): the injection template's outbound
+# and inbound capture ports 15001 and 15006 and its always-excluded 15090 and 15021
+# (manifests/charts/istio-control/istio-discovery/files/injection-template.yaml), the agent's
+# status port 15020 (istio-discovery values.yaml global.proxy.statusPort), Envoy's admin 15000
+# (pilot/cmd/pilot-agent/app/request.go), the iptables probe 15002 and the agent's DNS 15053
+# (tools/istio-iptables/pkg/constants/constants.go). A service port among them is taken over
+# by the sidecar; pilot refuses listeners on 15001, 15006, 15021 and 15090
+# (pilot/pkg/model/context.go conflictWithReservedListener). The whole 15000-15090 span is
+# refused: the listed ports change inside it between releases (15009 went, 15002 came), never
+# outside it; istiod's own ports (15010, 15012, 15014, 15017) are inside it too.
 ISTIO_SIDECAR_PORTS = frozenset(
     {15000, 15001, 15002, 15004, 15006, 15008, 15020, 15021, 15053, 15090}
 )
@@ -208,12 +238,31 @@ def host_port(address: str) -> str:
 
 
 # --- Ranges on the internet's side --------------------------------------------------------
-# Addresses of RFC 1918 ("Address Allocation for Private Internets", section 3) are not
-# routed on the internet: no request that reaches the public EKS endpoint or the
-# internet-facing load balancer comes from one, so an allow-list entry inside them admits
-# nobody (and usually means the VPC or office network was meant).
+# A request that reaches the public EKS endpoint or the internet-facing load balancer comes
+# from an address routed on the internet. An allow-list entry inside a range that is not
+# admits nobody (and usually means the VPC or office network was meant): the private ranges of
+# RFC 1918 (section 3), and the other IPv4 special-purpose ranges no internet client's source
+# can be (IANA IPv4 Special-Purpose Address Registry, "Globally Reachable: False"; RFC 6890):
+# "this network" (RFC 791), shared address space behind carrier-grade NAT (RFC 6598: the
+# carrier's public address is what AWS sees), loopback (RFC 1122), link-local (RFC 3927),
+# IETF protocol assignments (RFC 6890), benchmarking (RFC 2544), multicast (RFC 5771) and the
+# reserved 240.0.0.0/4 (RFC 1112). The documentation ranges of RFC 5737 are not routed
+# either, but the example stack files hold them as placeholders: they are accepted.
 PRIVATE_RANGES = tuple(
     ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+UNROUTED_RANGES: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple(
+    (ipaddress.IPv4Network(network), what)
+    for network, what in (
+        ("0.0.0.0/8", "'this network' (RFC 791)"),
+        ("100.64.0.0/10", "shared address space behind carrier-grade NAT (RFC 6598)"),
+        ("127.0.0.0/8", "loopback (RFC 1122)"),
+        ("169.254.0.0/16", "link-local (RFC 3927)"),
+        ("192.0.0.0/24", "IETF protocol assignments (RFC 6890)"),
+        ("198.18.0.0/15", "benchmarking (RFC 2544)"),
+        ("224.0.0.0/4", "multicast (RFC 5771)"),
+        ("240.0.0.0/4", "reserved (RFC 1112)"),
+    )
 )
 
 
@@ -247,6 +296,14 @@ def internet_ranges(cidrs: list[str]) -> list[str]:
                 f"{cidr!r} is private (RFC 1918, inside {private}): no request from the "
                 "internet comes from it (allowed: public ranges)",
             )
+        unrouted = next(((r, what) for r, what in UNROUTED_RANGES if network.subnet_of(r)), None)
+        if unrouted is not None:
+            raise invalid(
+                at,
+                cidr,
+                f"{cidr!r} is inside {unrouted[0]}, {unrouted[1]}: no request from the "
+                "internet comes from it (allowed: public ranges)",
+            )
         if str(network) not in unique:
             unique.append(str(network))
     return unique
@@ -260,18 +317,39 @@ def internet_ranges(cidrs: list[str]) -> list[str]:
 # - has a domain of one label, more than 10 labels, or a label over 63 characters, or one
 #   with "--" in its third and fourth characters unless an "xn--" label;
 # - has a domain outside an ICANN TLD (`iana.ExtractSuffix`): the TLDs RFC 2606 and RFC 6761
-#   reserve (test, example, invalid, localhost) and local (RFC 6762) never become one.
+#   reserve (test, example, invalid, localhost) and local (RFC 6762) never become one, and
+#   the names private networks use in their place (internal, which ICANN set aside for that,
+#   corp, home, lan, intranet, private, localdomain, alt) have none: none of them is in the
+#   ICANN section of the Public Suffix List that boulder vendors at that tag
+#   (vendor/github.com/weppos/publicsuffix-go/publicsuffix/rules.go; onion is, and is taken).
+# The domain is compared in lower case (ValidEmail lowers it first).
 ACME_FORBIDDEN_DOMAINS = frozenset({"example.com", "example.net", "example.org"})
-NON_ICANN_TLDS = frozenset({"test", "example", "invalid", "localhost", "local"})
+NON_ICANN_TLDS = frozenset(
+    {
+        "test",
+        "example",
+        "invalid",
+        "localhost",
+        "local",
+        "internal",
+        "corp",
+        "home",
+        "lan",
+        "intranet",
+        "private",
+        "localdomain",
+        "alt",
+    }
+)
 ACME_MAX_LABELS = 10
-EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@([a-z0-9-]+(?:\.[a-z0-9-]+)+)")
+EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 
 
 def acme_contact(email: str) -> str:
     match = EMAIL_PATTERN.fullmatch(email)
     if match is None:
         raise refuse(email, f"{short(email)} is not an e-mail address Let's Encrypt accepts")
-    domain = match.group(1)
+    domain = match.group(1).lower()
     labels = domain.split(".")
     if domain in ACME_FORBIDDEN_DOMAINS:
         raise refuse(

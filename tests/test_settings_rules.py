@@ -8,6 +8,7 @@ offline/engine.py); the tests feed values a stack file could hold.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from stacks import SettingsError, any_settings_from_values, settings_from_values
 from stacks.addon_settings import REQUEST_PATH_ADDONS
 from stacks.aws_facts import OPENSEARCH_EBS_GP3_MAX_GIB
 from stacks.environments import DEFAULTS
+from stacks.loader import key_path
 from stacks.merge import deep_merge
 from stacks.rules import ISTIO_SIDECAR_PORT_RANGE, ISTIO_SIDECAR_PORTS
 from stacks.settings import StackSettings
@@ -506,3 +508,157 @@ def test_a_good_stack_file_reads_as_before(tmp_path: Path) -> None:
         "financial-planning:protect": "true",
         "financial-planning:tags": {"a": "b"},
     }
+
+
+def string_leaves(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """The paths of every string in a settings mapping."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in string_leaves(item, (*path, key))]
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in string_leaves(item, (*path, index))]
+    return [path] if isinstance(value, str) else []
+
+
+def with_null(values: Any, path: tuple[str | int, ...]) -> Any:
+    copied = copy.deepcopy(values)
+    holder = copied
+    for part in path[:-1]:
+        holder = holder[part]
+    holder[path[-1]] = None
+    return copied
+
+
+def texts(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in texts(item)]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in texts(item)]
+    return [value] if isinstance(value, str) else []
+
+
+FULL_PRODUCTION = deep_merge(
+    DEFAULTS["production"],
+    deep_merge(
+        BASE,
+        {
+            "delivery": DELIVERY,
+            "access": {"deployer": role("deployer"), "auditors": [DELIVERY["previewRole"]]},
+        },
+    ),
+)
+
+
+def test_a_null_in_place_of_any_string_setting_is_absent_or_refused_never_the_text_none() -> None:
+    # The whole class: every string a complete production stack holds, one at a time, set to
+    # null. Accepted: the settings hold no "None" text. Refused: a line names that key.
+    assert settings_from_values("production", FULL_PRODUCTION)
+    paths = string_leaves(FULL_PRODUCTION)
+    assert len(paths) > 200
+    outcomes = {"accepted": 0, "refused": 0}
+    for path in paths:
+        values = with_null(FULL_PRODUCTION, path)
+        try:
+            settings = settings_from_values("production", values)
+        except SettingsError as error:
+            where = key_path(path)
+            lines = str(error).splitlines()
+            # The key itself, or the mapping that holds it with the key named in the reason
+            # (a model's own rule: "data.search: production needs ... (dedicatedMasterType)").
+            parent = key_path(path[:-1])
+            assert any(
+                line.startswith(f"{where}: ")
+                or (line.startswith(f"{parent}: ") and str(path[-1]) in line)
+                for line in lines
+            ), (where, lines)
+            outcomes["refused"] += 1
+            continue
+        assert "None" not in texts(settings.model_dump()), path
+        outcomes["accepted"] += 1
+    # Negative control: both outcomes happen (a top-level null is absent, a required nested
+    # string refuses it).
+    assert outcomes["accepted"] and outcomes["refused"], outcomes
+
+
+# --- Reserved database names -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name", ["postgres", "template0", "template1", "rdsadmin", "user", "select", "table"]
+)
+def test_a_database_name_the_engine_reserves_or_already_has_is_refused(name: str) -> None:
+    # RDS CreateDBCluster DatabaseName (Aurora PostgreSQL): "A database named postgres is
+    # always created ... Can't be a word reserved by the database engine".
+    message = refused({"data": {"database": {"databaseName": name}}})
+    assert message.startswith(f"data.database.databaseName: {name!r} is "), message
+
+
+@pytest.mark.parametrize("name", ["financial_planning", "fp", "planning_2026", "users"])
+def test_database_names_the_engine_takes_are_accepted(name: str) -> None:
+    assert accepted({"data": {"database": {"databaseName": name}}}).data.database.database_name
+
+
+# --- Ranges no internet client comes from ----------------------------------------------------
+UNROUTED = [
+    ("0.0.0.0/8", "RFC 791"),
+    ("100.64.0.0/10", "RFC 6598"),
+    ("100.100.0.0/16", "RFC 6598"),
+    ("127.0.0.0/8", "RFC 1122"),
+    ("169.254.169.254/32", "RFC 3927"),
+    ("192.0.0.0/29", "RFC 6890"),
+    ("198.18.0.0/15", "RFC 2544"),
+    ("224.0.0.0/8", "RFC 5771"),
+    ("255.255.255.255/32", "RFC 1112"),
+]
+
+
+@pytest.mark.parametrize(("cidr", "rfc"), UNROUTED)
+@pytest.mark.parametrize("key", ["endpointPublicAccessCidrs", "allowedCidrs"])
+def test_a_range_the_internet_does_not_route_is_refused_in_an_allow_list(
+    cidr: str, rfc: str, key: str
+) -> None:
+    listed = ["198.51.100.0/24", cidr]
+    if key == "allowedCidrs":
+        values: dict[str, Any] = {"edge": {"operatorAccess": {"allowedCidrs": listed}}}
+        where = "edge.operatorAccess.allowedCidrs[1]"
+    else:
+        values, where = {key: listed}, f"{key}[1]"
+    message = refused(values)
+    assert message.startswith(f"{where}: {cidr!r} is inside "), message
+    assert f"({rfc})" in message
+
+
+@pytest.mark.parametrize("cidr", ["100.0.0.0/10", "100.128.0.0/9", "198.20.0.0/16", "223.0.0.0/8"])
+def test_public_ranges_beside_the_unrouted_ones_are_accepted(cidr: str) -> None:
+    # Negative control: the neighbours of 100.64.0.0/10, 198.18.0.0/15 and 224.0.0.0/4.
+    settings = accepted({"endpointPublicAccessCidrs": [cidr]})
+    assert settings.endpoint_public_access_cidrs == [cidr]
+
+
+# --- Let's Encrypt's contacts: case and private-use TLDs --------------------------------------
+@pytest.mark.parametrize(
+    "email",
+    [
+        "OPS@EXAMPLE.COM",
+        "ops@Example.Org",
+        "ops@corp.internal",
+        "ops@intranet.corp",
+        "ops@nas.home",
+        "ops@router.lan",
+        "ops@box.localdomain",
+    ],
+)
+def test_contacts_boulder_refuses_after_lowering_the_domain_are_refused(email: str) -> None:
+    # boulder v0.20260804.0 policy/pa.go ValidEmail lowers the domain, then forbids
+    # example.com/.net/.org and any domain outside the PSL's ICANN section.
+    message = refused({"edge": {"acmeEmail": email}})
+    assert message.startswith("edge.acmeEmail: Let's Encrypt refuses"), message
+
+
+@pytest.mark.parametrize("email", ["Ops@FinancialPlanning.COM", "ops@team.onion.io"])
+def test_upper_case_domains_boulder_takes_are_accepted(email: str) -> None:
+    assert accepted({"edge": {"acmeEmail": email}}).edge.acme_email == email
+
+
+# --- The token keys' port --------------------------------------------------------------------
+@pytest.mark.parametrize("port", [15000, 15020, 15090])
+def test_the_token_keys_port_is_kept_out_of_the_sidecars_range_too(port: int) -> None:
+    message = refused({"edge": {"userTokens": {"jwksPort": port}}})
+    assert message.startswith(f"edge.userTokens.jwksPort: {port} is inside 15000-15090"), message
