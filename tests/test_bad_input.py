@@ -435,7 +435,8 @@ def test_generated_edge_addon_mesh_and_access_values_are_refused_cleanly_or_acce
 def within_the_sources_rules(settings: StackSettings, given_none_text: bool) -> None:
     """What accepted settings hold, stated from the sources rather than from stacks/rules.py
     (the stdlib's ipaddress carries IANA's special-purpose registry)."""
-    operator = settings.edge.operator_access.allowed_cidrs or []
+    operator_access = settings.edge.operator_access
+    operator = (operator_access.allowed_cidrs if operator_access else None) or []
     for cidr in [*settings.endpoint_public_access_cidrs, *operator]:
         network = ipaddress.IPv4Network(cidr)
         documentation = any(network.subnet_of(d) for d in DOCUMENTATION_RANGES)
