@@ -84,11 +84,6 @@ class ClusterAutoscaler(SelfMonitoredAddon):
     group_prices: Mapping[str, float]
 
     name = "autoscaler"
-    chart = HelmChart(
-        chart="cluster-autoscaler",
-        version="9.53.0",
-        repository="https://kubernetes.github.io/autoscaler",
-    )
     namespace = AUTOSCALING_NAMESPACE
     service_account = "cluster-autoscaler"
 
@@ -97,8 +92,18 @@ class ClusterAutoscaler(SelfMonitoredAddon):
         return self.settings.enabled
 
     @property
+    def chart(self) -> HelmChart:  # type: ignore[override]
+        """The chart of the cluster's minor: its ClusterRole is the one that image needs
+        (stacks/version_support.py)."""
+        return HelmChart(
+            chart="cluster-autoscaler",
+            version=AUTOSCALER_RELEASES[self.kubernetes_version].chart,
+            repository="https://kubernetes.github.io/autoscaler",
+        )
+
+    @property
     def image_tag(self) -> str:
-        return self.settings.image_tag or AUTOSCALER_RELEASES[self.kubernetes_version]
+        return self.settings.image_tag or AUTOSCALER_RELEASES[self.kubernetes_version].image
 
     def irsa_policy(self) -> str:
         return autoscaler_policy(self.cluster_name)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 import pytest
 
 from offline.engine import StackRun
+from stacks.version_support import AUTOSCALER_RELEASES, autoscaler_release_problems
 from tests.conftest import run_at, run_with
 from tests.lookup import helm_release, inline_policy, irsa_role, objects
 
@@ -15,7 +17,8 @@ from tests.lookup import helm_release, inline_policy, irsa_role, objects
 PINNED_CHARTS = {
     "external-secrets": "0.19.2",
     "metrics-server": "3.13.0",
-    "cluster-autoscaler": "9.53.0",
+    # The chart of the cluster's minor (1.35: 9.59.0; 1.34 keeps 9.53.0).
+    "cluster-autoscaler": "9.59.0",
     "nvidia-device-plugin": "0.17.4",
     "vertical-pod-autoscaler": "0.11.0",
     "reloader": "2.2.16",
@@ -64,9 +67,56 @@ def test_the_autoscaler_discovers_this_clusters_groups_with_an_image_of_its_mino
 
 
 def test_the_autoscaler_follows_the_cluster_to_another_minor() -> None:
-    # 1.34 was in EKS standard support until 2026-12-02: render as of a day before.
+    # 1.34 was in EKS standard support until 2026-12-02: render as of a day before. The
+    # image and the chart both follow the minor.
     run = run_at(date(2026, 11, 1), "staging", kubernetesVersion="1.34")
     assert values(run, "cluster-autoscaler")["image"] == {"tag": "v1.34.5"}
+    assert helm_release(run, "cluster-autoscaler").inputs["version"] == "9.53.0"
+
+
+# What kubernetes/autoscaler says at the pinned tags (read with git show <tag>:<path>):
+# - cluster-autoscaler/charts/cluster-autoscaler/Chart.yaml: appVersion 1.34.2 at
+#   cluster-autoscaler-chart-9.53.0, 1.35.0 at cluster-autoscaler-chart-9.59.0;
+# - templates/clusterrole.yaml: no resource.k8s.io rule at 9.53.0; at 9.59.0 (since 9.54.0)
+#   get/list/watch on resourceslices, deviceclasses, resourceclaims;
+# - cluster-autoscaler/config/flags/flags.go: enable-dynamic-resource-allocation defaults to
+#   false at cluster-autoscaler-1.34.5, to true ("locked to true") at cluster-autoscaler-1.35.2,
+#   whose main.go:291 then waits for those informers' caches before it scales anything.
+UPSTREAM = {
+    "1.34": {"image": "v1.34.5", "chart": "9.53.0", "app": "1.34.2", "dra": (False, False)},
+    "1.35": {"image": "v1.35.2", "chart": "9.59.0", "app": "1.35.0", "dra": (True, True)},
+}
+
+
+@pytest.mark.parametrize("minor", sorted(UPSTREAM))
+def test_each_minor_pairs_the_autoscaler_image_with_a_chart_written_for_it(minor: str) -> None:
+    release, facts = AUTOSCALER_RELEASES[minor], UPSTREAM[minor]
+    assert (release.image, release.chart, release.chart_app_version) == (
+        facts["image"],
+        facts["chart"],
+        facts["app"],
+    )
+    assert (release.chart_reads_dra, release.image_requires_dra) == facts["dra"]
+    # The chart's appVersion is of the image's minor, and its ClusterRole grants what the
+    # image waits for.
+    assert autoscaler_release_problems(minor, release) == []
+    assert set(AUTOSCALER_RELEASES) == set(UPSTREAM)
+
+
+def test_the_1_35_image_with_the_1_34_chart_is_the_pairing_that_never_scales() -> None:
+    # The review's finding, as a negative control: v1.35.2 installed by chart 9.53.0.
+    mixed = replace(
+        AUTOSCALER_RELEASES["1.35"],
+        chart="9.53.0",
+        chart_app_version=UPSTREAM["1.34"]["app"],
+        chart_reads_dra=False,
+    )
+    problems = autoscaler_release_problems("1.35", mixed)
+    assert problems == [
+        "chart 9.53.0 is written for 1.34.2, not Kubernetes 1.35",
+        "image v1.35.2 waits for resource.k8s.io informers that chart 9.53.0's ClusterRole "
+        "does not let it list",
+    ]
 
 
 def test_the_expander_tries_the_cheapest_group_first(stack_run: StackRun) -> None:

@@ -95,7 +95,7 @@ def test_the_version_bound_add_ons_support_the_minor(stack_run: StackRun) -> Non
     assert version in CERT_MANAGER_SUPPORT.minors
     assert version in ISTIO_SUPPORT.minors
     autoscaler = helm_release(stack_run, "cluster-autoscaler").inputs["values"]
-    assert autoscaler["image"]["tag"] == AUTOSCALER_RELEASES[version]
+    assert autoscaler["image"]["tag"] == AUTOSCALER_RELEASES[version].image
     assert autoscaler["image"]["tag"].startswith(f"v{version}.")
 
 
@@ -137,7 +137,8 @@ def test_an_upgrade_is_one_in_place_update_of_cluster_add_ons_groups_and_autosca
     # kube-proxy and CoreDNS follow the minor (GetAddonVersion's default for it).
     addons = {u.rsplit("-", 1)[-1]: p for u, p in changed.items() if "eks/addon" in u}
     assert addons == {"proxy": "addonVersion", "coredns": "addonVersion"}
+    # The autoscaler's image and chart, both of the minor (stacks/version_support.py).
     releases = [p for u, p in changed.items() if "helm.sh" in u]
-    assert releases == ["values.image.tag"]
+    assert releases == ["values.image.tag, version"]
     groups = [line for line in lines if "eks/nodeGroup" in line]
     assert len(groups) == 4 and all("[rolls nodes]" in line for line in groups)
