@@ -8,7 +8,7 @@ Scaling groups tagged as this cluster's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,8 @@ class ClusterAutoscaler(SelfMonitoredAddon):
     # Node group name -> the hourly price of its first instance type: the priority expander
     # prefers the cheapest group that fits a pending pod.
     group_prices: Mapping[str, float]
+    # Previous generations' groups, being drained: tried only after every current group.
+    retiring_groups: Sequence[str] = ()
 
     name = "autoscaler"
     namespace = AUTOSCALING_NAMESPACE
@@ -109,12 +111,21 @@ class ClusterAutoscaler(SelfMonitoredAddon):
         return autoscaler_policy(self.cluster_name)
 
     def expander_priorities(self) -> dict[int, list[str]]:
-        """Cheapest group first. The expander matches Auto Scaling group names, which EKS
-        makes `eks-<node group>-<id>`; a catch-all keeps any other group usable."""
+        """Cheapest current group first, then the groups being drained, then anything.
+
+        The expander matches Auto Scaling group names, which EKS makes `eks-<node group>-<id>`,
+        and picks among the groups matching its highest priority (kubernetes/autoscaler
+        cluster-autoscaler-1.35.2, expander/priority/priority.go). A retiring generation-1 group
+        `general` is matched by `^eks-general-` like its successor `general-g2`, but only at the
+        low priority: the successor, matched higher, wins. A catch-all keeps any other group
+        usable.
+        """
         ranked = sorted(self.group_prices, key=lambda group: (self.group_prices[group], group))
         priorities = {
             10 * (len(ranked) - i) + 10: [f"^eks-{group}-"] for i, group in enumerate(ranked)
         }
+        if self.retiring_groups:
+            priorities[5] = [f"^eks-{group}-" for group in sorted(self.retiring_groups)]
         priorities[1] = [".*"]
         return priorities
 

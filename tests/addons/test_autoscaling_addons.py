@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -108,7 +109,7 @@ def test_the_1_35_image_with_the_1_34_chart_is_the_pairing_that_never_scales() -
     mixed = replace(
         AUTOSCALER_RELEASES["1.35"],
         chart="9.53.0",
-        chart_app_version=UPSTREAM["1.34"]["app"],
+        chart_app_version=str(UPSTREAM["1.34"]["app"]),
         chart_reads_dra=False,
     )
     problems = autoscaler_release_problems("1.35", mixed)
@@ -123,13 +124,52 @@ def test_the_expander_tries_the_cheapest_group_first(stack_run: StackRun) -> Non
     priorities = values(stack_run, "cluster-autoscaler")["expanderPriorities"]
     ranked = [priorities[k] for k in sorted(priorities, key=int, reverse=True)]
     # Production: r5.large < c5.xlarge < m5.xlarge < g4dn.xlarge per hour; staging:
-    # c5.large < m5.large < r5.large < g4dn.xlarge. A catch-all comes last. The expressions
-    # match the Auto Scaling groups EKS names eks-<node group name>-<id>.
-    order = {
-        "production": ["memory", "compute", "general", "gpu"],
-        "staging": ["compute", "general", "memory", "gpu"],
-    }[stack_run.stack]
-    assert ranked == [*([f"^eks-{name}-"] for name in order), [".*"]]
+    # r5.large < c5.xlarge < m5.xlarge < g4dn.xlarge as well, now that its general and compute
+    # groups are xlarge. The expressions match the Auto Scaling groups EKS names
+    # eks-<node group name>-<id>: the current generations (general-g2, compute-g2) first, then
+    # the kept generation 1 of general and compute, then a catch-all.
+    order = ["memory", "compute-g2", "general-g2", "gpu"]
+    assert ranked == [
+        *([f"^eks-{name}-"] for name in order),
+        ["^eks-compute-", "^eks-general-"],
+        [".*"],
+    ]
+
+
+def test_the_expander_prefers_the_new_generation_over_the_one_being_drained(
+    stack_run: StackRun,
+) -> None:
+    # The priority expander keeps the options matching the highest priority any of them
+    # matches (kubernetes/autoscaler cluster-autoscaler-1.35.2 expander/priority/priority.go,
+    # BestOptions). EKS names Auto Scaling groups eks-<node group name>-<id>: both generations
+    # are discovered (EKS tags both), each is matched, and generation 2 wins.
+    priorities = {
+        int(k): v for k, v in values(stack_run, "cluster-autoscaler")["expanderPriorities"].items()
+    }
+
+    def best(asg_names: list[str]) -> list[str]:
+        found: dict[str, int] = {}
+        for name in asg_names:
+            matched = [
+                p for p, patterns in priorities.items() if any(re.match(x, name) for x in patterns)
+            ]
+            found[name] = max(matched)
+        top = max(found.values())
+        return [name for name, priority in found.items() if priority == top]
+
+    old, new = "eks-general-4ec6a8f0-1b2c", "eks-general-g2-9a8b7c6d-3e4f"
+    assert best([old, new]) == [new]
+    # The drained generation still takes a pod no current group can (it stays matched).
+    assert best([old]) == [old] and max(p for p, x in priorities.items() if ".*" not in x) > 1
+    # Step 2 (no previous generation): nothing but the current groups and the catch-all.
+    run = run_with(
+        "staging",
+        nodeGroups={
+            "general": {"previousGeneration": None},
+            "compute": {"previousGeneration": None},
+        },
+    )
+    assert "5" not in values(run, "cluster-autoscaler")["expanderPriorities"]
 
 
 @pytest.mark.parametrize(
