@@ -311,8 +311,8 @@ class NodeGroupSettings(Settings):
         return self.ami_type in GPU_AMI_TYPES
 
     def previous_group(self) -> NodeGroupSettings | None:
-        """The previous generation as a whole group: its own fixed inputs, and the current
-        generation's for the rest (sizes, labels, taints)."""
+        """The previous generation as a whole group: its own fixed inputs, a minimum of zero,
+        and the current generation's for the rest (maximum and desired size, labels, taints)."""
         previous = self.previous_generation
         if previous is None:
             return None
@@ -322,6 +322,9 @@ class NodeGroupSettings(Settings):
             "disk_size_gib": previous.disk_size_gib or self.disk_size_gib,
             "capacity_type": previous.capacity_type or self.capacity_type,
             "ami_type": previous.ami_type or self.ami_type,
+            # No floor: the cluster autoscaler may remove each node it has emptied (pods it can
+            # place on the current generation), so the old group drains towards zero by itself.
+            "min_size": 0,
         }
         values = {
             **self.model_dump(exclude={"previous_generation"}),

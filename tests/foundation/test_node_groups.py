@@ -126,6 +126,10 @@ def test_general_and_compute_move_to_generation_2_beside_generation_1(
         assert previous.inputs["nodeGroupName"] == workload_class
         assert previous.inputs["instanceTypes"] == types
         assert previous.inputs["labels"] == {"workload-class": workload_class}
+        # No minimum: the autoscaler may remove the nodes it has emptied onto generation 2
+        # (an in-place UpdateNodegroupConfig); its maximum is generation 2's.
+        assert previous.inputs["scalingConfig"]["minSize"] == 0
+        assert previous.inputs["scalingConfig"]["maxSize"] == new.inputs["scalingConfig"]["maxSize"]
         # Its Kubernetes version stays as deployed (moving it would roll nodes about to go).
         assert previous.ignore_changes == ["scalingConfig.desiredSize", "version"]
         assert new.ignore_changes == ["scalingConfig.desiredSize"]
