@@ -25,6 +25,11 @@ from stacks.catalog import database_services
 from stacks.local_settings import LocalStackSettings
 from stacks.secrets import secret_values
 
+# The repository of the stand-in every service runs when the stack asks for placeholder
+# images (`make dev-up` builds it from devloop/placeholder/ and pushes it under each tag the
+# services name): its name says it is not the product.
+PLACEHOLDER_IMAGE = "placeholder-service"
+
 
 @dataclass(frozen=True)
 class LocalPlatform:
@@ -82,7 +87,9 @@ def build_local_platform(
             application=settings.application,
             services=settings.services,
             image_repositories={
-                name: f"{settings.image_registry}/{name}" for name in settings.services
+                name: f"{settings.image_registry}/"
+                + (PLACEHOLDER_IMAGE if settings.placeholder_images else name)
+                for name in settings.services
             },
             node_taints=None,
             scale_from_zero=(),

@@ -17,7 +17,8 @@ from components.addons.monitoring import Monitoring
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
-from components.data.search_access import platform_retention
+from components.data.search_access import index_replicas, platform_retention
+from components.delivery.runner import DeployRunner, DeployRunnerArgs, runner_project_name
 from components.edge.layer import Edge, EdgeArgs, EdgeInputs, build_edge
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
 from components.local_platform import LocalPlatform, build_local_platform
@@ -25,6 +26,7 @@ from components.mesh.layer import MeshArgs, MeshPolicies, build_mesh
 from components.observability.layer import ObservabilityArgs, build_observability
 from components.observability.monitors import ApplicationMonitoring
 from components.security.layer import Guarded, Security, SecurityArgs, build_security
+from components.shared.ordering import LaterResource
 from components.workloads.layer import StackServices, Workloads, WorkloadsArgs, build_workloads
 from stacks import AnySettings, LocalStackSettings
 from stacks.addon_settings import JaegerSettings, LogShipperSettings
@@ -50,6 +52,8 @@ class Platform:
     observability: ApplicationMonitoring | None
     traffic: MeshPolicies | None
     edge: Edge | None
+    # The CodeBuild runner the stack's workflows run on (stacks with `delivery` only).
+    runner: DeployRunner | None = None
 
     def exports(self) -> dict[str, Any]:
         foundation = self.foundation
@@ -78,6 +82,7 @@ class Platform:
                 name: group.node_group.node_group_name
                 for name, group in foundation.node_groups.items()
             },
+            **({"runnerProject": self.runner.project_name} if self.runner else {}),
         }
 
 
@@ -99,9 +104,13 @@ def build_platform(
 
     foundation = build_foundation(context, FoundationArgs.from_settings(settings))
     cluster = foundation.cluster_context
+    runner = build_runner(context, foundation, settings)
     data = build_data(
         context, foundation.private_network, cluster.oidc, DataArgs.from_settings(settings, secrets)
     )
+    # Jaeger's release waits for the search bootstrap (components/addons/jaeger.py), which the
+    # workloads make below from the add-ons' roles.
+    search_bootstrap = LaterResource("the search bootstrap")
     addons = build_addons(
         context,
         cluster,
@@ -113,6 +122,7 @@ def build_platform(
             vpc_id=foundation.network.vpc_id,
             search_endpoint=data.search.endpoint,
             search_domain_arn=data.search.arn,
+            search_access_applied=search_bootstrap.output,
         ),
     )
     traffic = build_mesh(
@@ -121,6 +131,7 @@ def build_platform(
         MeshArgs.from_settings(settings),
         addons.installed.get(IstioBase.name),
         aws_callers=list(data.service_roles),
+        search_endpoint=data.search.endpoint,
     )
     observability = build_observability(
         context,
@@ -161,6 +172,7 @@ def build_platform(
             database_writer=data.database.address,
             database_name=settings.data.database.database_name,
             database_master=data.database_master,
+            database_master_key=data.database.key_arn,
             database_ready=[data.database],
             search_access=data.search_access.with_writers(
                 {
@@ -175,9 +187,15 @@ def build_platform(
                     log_days=enabled_days(settings.addons.log_shipper),
                     trace_days=enabled_days(settings.addons.jaeger),
                 ),
+                log_replicas=(
+                    index_replicas(settings.data.search.instance_count)
+                    if settings.addons.log_shipper.enabled
+                    else None
+                ),
             ),
         ),
     )
+    search_bootstrap.resolve(workloads.search_users)
     security = build_security(
         context,
         cluster,
@@ -187,6 +205,8 @@ def build_platform(
             aws_callers=list(data.service_roles),
             platform_namespaces=sorted({a.namespace_name for a in addons.installed.values()}),
             mesh_crds=addons.installed.get(IstioBase.name),
+            vpc_id=foundation.private_network.vpc_id,
+            private_subnet_ids=foundation.private_network.subnet_ids,
         ),
     )
     edge = (
@@ -206,7 +226,45 @@ def build_platform(
         else None
     )
     return Platform(
-        context, foundation, data, addons, workloads, security, observability, traffic, edge
+        context,
+        foundation,
+        data,
+        addons,
+        workloads,
+        security,
+        observability,
+        traffic,
+        edge,
+        runner,
+    )
+
+
+def build_runner(
+    context: StackContext, foundation: Foundation, settings: StackSettings
+) -> DeployRunner | None:
+    """The stack's own CodeBuild runner, inside its VPC, where the stack says how it is
+    delivered; the deploy logs are kept as long as the control plane's."""
+    if settings.delivery is None:
+        return None
+    delivery = settings.delivery
+    return DeployRunner(
+        f"{context.prefix}-runner",
+        DeployRunnerArgs(
+            project_name=runner_project_name(context.prefix),
+            repository=delivery.repository,
+            connection_arn=delivery.github_connection,
+            compute_type=delivery.runner.compute_type,
+            vpc_id=foundation.network.vpc_id,
+            subnet_ids=foundation.network.private_subnet_ids,
+            subnet_arns=foundation.network.private_subnet_arns,
+            cluster_security_group_id=foundation.cluster_context.security_group_id,
+            region=context.region,
+            account_id=context.account_id,
+            log_retention_days=settings.control_plane_log_retention_days,
+            protect=context.protect,
+            permissions_boundary=context.permissions_boundary,
+        ),
+        opts=context.with_aws,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import difflib
 import hashlib
 import json
 import runpy
@@ -24,7 +25,9 @@ import pulumi
 import yaml
 from google.protobuf.json_format import MessageToDict
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.settings import get_project, get_stack
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -61,6 +64,9 @@ class RecordedResource:
     # differ). Tests use them to tell the stack's own ARNs from foreign ones.
     id: str = ""
     state: dict[str, Any] = field(default_factory=dict)
+    # Whether a replacement deletes the old resource before creating the new one (the
+    # resource option; not part of the inventory, which tracks URNs and inputs).
+    delete_before_replace: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -229,6 +235,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 },
                 id=response.id,
                 state=plain(MessageToDict(response.object)) if request.custom else {},
+                delete_before_replace=bool(request.deleteBeforeReplace),
             )
             with self._lock:
                 self.recorded.append(record)
@@ -240,8 +247,36 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
+EC2_ARN_KINDS = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/securityGroup:SecurityGroup": "security-group",
+}
+
+
 def _stable_hex(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+# What GetAddonVersion answers offline, in EKS's version format (vX.Y.Z-eksbuild.N): kube-proxy
+# and CoreDNS have a line per Kubernetes minor (EKS User Guide, "Manage kube-proxy" and "Manage
+# CoreDNS" version tables), the other add-ons one line across minors.
+_ADDON_LINES = {
+    "vpc-cni": "v1.20.4-eksbuild.2",
+    "eks-pod-identity-agent": "v1.3.9-eksbuild.3",
+    "aws-ebs-csi-driver": "v1.50.1-eksbuild.1",
+    "aws-guardduty-agent": "v1.12.1-eksbuild.2",
+}
+_COREDNS_BY_MINOR = {"1.33": "v1.12.1-eksbuild.2", "1.34": "v1.12.4-eksbuild.1"}
+
+
+def offline_addon_version(addon: str, minor: str) -> str:
+    """A plausible default version of a managed add-on for a Kubernetes minor."""
+    if addon == "kube-proxy":
+        return f"v{minor}.0-eksbuild.1"
+    if addon == "coredns":
+        return _COREDNS_BY_MINOR.get(minor, "v1.13.1-eksbuild.1")
+    return _ADDON_LINES.get(addon, "v1.0.0-eksbuild.1")
 
 
 class PlatformMocks(pulumi_mocks.Mocks):
@@ -259,6 +294,16 @@ class PlatformMocks(pulumi_mocks.Mocks):
                 "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
                 "userId": "AIDAOFFLINE",
                 "id": ACCOUNT_ID,
+            }, []
+        if args.token == "aws:eks/getAddonVersion:getAddonVersion":
+            addon, minor = args.args["addonName"], args.args["kubernetesVersion"]
+            return {
+                "addonName": addon,
+                "kubernetesVersion": minor,
+                "mostRecent": bool(args.args.get("mostRecent")),
+                "version": offline_addon_version(addon, minor),
+                "id": addon,
+                "region": self.region,
             }, []
         raise NotImplementedError(f"no offline answer for invoke {args.token}")
 
@@ -387,6 +432,11 @@ class PlatformMocks(pulumi_mocks.Mocks):
             out["arn"] = f"arn:aws:wafv2:{region}:{account}:{scope}/{kind}/{physical}/{resource_id}"
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             out["latestVersion"] = 1
+        elif typ in EC2_ARN_KINDS:
+            # EC2's ARN format (EC2 service authorization reference, resource types).
+            out["arn"] = f"arn:aws:ec2:{region}:{account}:{EC2_ARN_KINDS[typ]}/{resource_id}"
+        elif typ == "aws:codebuild/project:Project":
+            out["arn"] = f"arn:aws:codebuild:{region}:{account}:project/{physical}"
         elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             host_path = str(inputs.get("url", "")).removeprefix("https://")
             out["arn"] = f"arn:aws:iam::{account}:oidc-provider/{host_path}"
@@ -453,27 +503,98 @@ class StackFileLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# The keys of a stack file (pulumi sdk/go/common/workspace/project.go, ProjectStack).
+STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
+
+
+def yaml_problem(error: yaml.YAMLError, text: str) -> str:
+    """A YAML error in one line that keeps where it is: `line L, column C: problem`."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or getattr(error, "context", None)
+    if isinstance(error, yaml.reader.ReaderError):
+        # A character YAML does not allow (a NUL byte, say): the reader counts characters.
+        before = text[: error.position]
+        line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        character = error.character
+        shown = repr(chr(character) if isinstance(character, int) else character)
+        return f"line {line}, column {column}: character {shown} is not allowed in YAML"
+    if mark is not None and problem:
+        found = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        context = getattr(error, "context", None)
+        return f"{found} ({context})" if context and context != problem else found
+    return str(error).splitlines()[0]
+
+
 def read_stack_file(path: Path, project: str) -> dict[str, Any]:
     """The `config:` mapping of a stack file, or one clear error naming the file."""
     from stacks.loader import SettingsError
     from stacks.settings_base import short
 
+    text = path.read_text()
     try:
-        document = yaml.load(path.read_text(), Loader=StackFileLoader)
+        document = yaml.load(text, Loader=StackFileLoader)
     except yaml.YAMLError as error:
-        problem = str(error).splitlines()[0][:200]
-        raise SettingsError(f"{path.name}: {problem}") from None
+        raise SettingsError(f"{path.name}: {yaml_problem(error, text)[:300]}") from None
     if document is None:
-        return {}
+        raise SettingsError(
+            f"{path.name}: is empty (only comments or blanks): it needs a `config:` mapping "
+            f"with the stack's settings ({project}:<key>: <value>)"
+        )
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise SettingsError(f"{path.name}: must be a mapping with a `config:` mapping")
+    for key in document:
+        if key not in STACK_FILE_KEYS:
+            guess = difflib.get_close_matches(str(key), STACK_FILE_KEYS, n=1)
+            hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+            raise SettingsError(
+                f"{path.name}: unknown key {short(key)}{hint} (allowed: "
+                f"{', '.join(STACK_FILE_KEYS)})"
+            )
     config: dict[str, Any] = document.get("config") or {}
     for key in config:
         if not isinstance(key, str) or ":" not in key:
             raise SettingsError(
                 f"{path.name}: config key {short(key)} has no namespace (write {project}:<key>)"
             )
-    return config
+    return {**config, **_top_level_texts(text)}
+
+
+def _top_level_texts(text: str) -> dict[str, str]:
+    """Each top-level config value that is a scalar, as the Pulumi CLI hands it to a program:
+    its text as written (`yes` stays "yes", `True` stays "True"), and "" for a null. The CLI
+    unmarshals a value into a string first (pulumi sdk/go/common/resource/config/value.go,
+    unmarshalValue), and go-yaml fills a string with the scalar's text, or "" for null."""
+    root = yaml.compose(text, Loader=StackFileLoader)
+    texts: dict[str, str] = {}
+    if not isinstance(root, yaml.MappingNode):
+        return texts
+    for key_node, value_node in root.value:
+        if key_node.value != "config" or not isinstance(value_node, yaml.MappingNode):
+            continue
+        for config_key, config_value in value_node.value:
+            if isinstance(config_value, yaml.ScalarNode):
+                null = config_value.tag == "tag:yaml.org,2002:null"
+                texts[config_key.value] = "" if null else config_value.value
+    return texts
+
+
+class UnknownStackError(FileNotFoundError):
+    """A stack name with no stack file: the message lists the stacks there are."""
+
+
+def stack_names(project_dir: Path = PROJECT_DIR) -> list[str]:
+    """The stacks of the project: one `Pulumi.<stack>.yaml` each."""
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+def unknown_stack(stack: str, project_dir: Path = PROJECT_DIR) -> str:
+    """One line for a misspelt stack name: the stacks there are, and the likeliest one meant."""
+    names = stack_names(project_dir)
+    guess = difflib.get_close_matches(stack, names, n=1)
+    return (
+        f"no stack {stack!r}: the stacks are {', '.join(names) or '(none)'} "
+        f"(one Pulumi.<stack>.yaml each)" + (f"; did you mean {guess[0]}?" if guess else "")
+    )
 
 
 def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], list[str]]:
@@ -485,7 +606,7 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str,
     """
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
-        raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
+        raise UnknownStackError(unknown_stack(stack, project_dir))
     values: dict[str, Any] = {}
     secret_keys: list[str] = []
     for key, value in read_stack_file(path, project_name(project_dir)).items():
@@ -518,11 +639,30 @@ def _as_config_string(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        # go-yaml fills a string with "" for a null (pulumi config/value.go unmarshalValue):
+        # never the text "None".
+        return ""
     return str(value)
 
 
 def project_name(project_dir: Path = PROJECT_DIR) -> str:
     return str(yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"])
+
+
+def _no_stack_trace() -> source_pb2.StackTrace:
+    return source_pb2.StackTrace()
+
+
+# The SDK walks the Python stack at every registration to tell the engine where the resource
+# was declared (`_get_stack_trace`: about a quarter of a render's time). Nothing here reads that
+# position: the recording monitor keeps type, name, parent, options and inputs only. Under the
+# mocks the program registers with an empty trace, as the SDK itself sends when it finds no
+# user frame.
+# An SDK that renames the hook must fail here, not silently lose the saving.
+if not hasattr(runtime_resource, "_get_stack_trace"):
+    raise ImportError("pulumi.runtime.resource._get_stack_trace is gone: update offline/engine.py")
+runtime_resource._get_stack_trace = _no_stack_trace
 
 
 def run_program(

@@ -4,7 +4,9 @@
 
 Writes build/<stack>/inventory.json (every registered resource with its options and inputs),
 build/<stack>/manifests/ (one YAML document per Kubernetes object) and build/<stack>/helm/
-(one file per Helm release: chart, version, repository and values).
+(one file per Helm release: chart, version, repository and values), and prints the stack's
+monthly on-demand cost at desired size (offline/cost.py). A stack whose estimate is above its
+`monthlyBudgetUsd` is still written, then refused in one line (exit status 3).
 """
 
 from __future__ import annotations
@@ -20,9 +22,14 @@ from typing import Any
 
 import yaml
 
+from offline import cost
 from offline.engine import PROJECT_DIR, RecordedResource, StackRun, run_stack
 from offline.estimate import critical_path, describe
+from stacks.aws_facts import EKS_KUBERNETES_RELEASES
+from stacks.capacity import ClassCapacity, class_capacity, zone_loss_capacity
 from stacks.environments import ENVIRONMENTS
+from stacks.loader import render_date
+from stacks.settings import StackSettings
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -144,6 +151,36 @@ def summary(run: StackRun) -> str:
     return "\n".join(lines)
 
 
+def _headroom(report: ClassCapacity) -> str:
+    room, needed = report.headroom, report.nodes_needed
+    return (
+        f"    {report.workload_class:<8} {report.nodes:>3} x {report.instance_type:<12} "
+        f"pods pack into {'-' if needed is None else needed:>3} "
+        f"headroom {room.cpu_millicores:>6}m CPU {room.memory_mib:>7}Mi memory "
+        f"{room.pods:>5} pods" + (f" {room.gpus} GPU" if report.per_node.gpus else "")
+    )
+
+
+def capacity_report(settings: StackSettings) -> str:
+    """The Kubernetes minor's EKS support, and each class's headroom at its maxima and with one
+    zone lost (what the settings checked: a negative figure would have refused the stack)."""
+    release = EKS_KUBERNETES_RELEASES[settings.kubernetes_version]
+    days = (release.end_of_standard_support - render_date()).days
+    groups, load = settings.group_plans(), settings.platform_load()
+    zones = len(settings.availability_zones)
+    lines = [
+        f"Kubernetes {settings.kubernetes_version}: EKS standard support until "
+        f"{release.end_of_standard_support} ({days} days from today)",
+        "Capacity (nodes of each group's first type, less the kubelet and node agents; the nodes "
+        "its pods pack into, first-fit-decreasing):",
+        "  every service at its maximum replicas, controllers on general:",
+        *map(_headroom, class_capacity(groups, settings.services.values(), load)),
+        f"  one of {zones} zones lost, every service at its minimum, controllers on general:",
+        *map(_headroom, zone_loss_capacity(groups, settings.services.values(), load, zones)),
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="production")
@@ -168,12 +205,28 @@ def main(argv: list[str] | None = None) -> int:
         target = write_build(run, args.out)
         print(summary(run))
         print()
+        settings = run.namespace.get("settings")
+        if isinstance(settings, StackSettings):
+            print(capacity_report(settings))
+            print()
         print(describe(critical_path(run.resources)))
+        try:
+            estimate = cost.estimate(cost.from_recorded(run.resources))
+        except cost.UnknownPrice as error:
+            print(f"synth {stack}: cost: {error.args[0]}", file=sys.stderr)
+            status = 1
+            continue
+        print()
+        print(cost.summary(estimate))
         manifests = len(list((target / "manifests").glob("*.yaml")))
         print(
             f"\nWrote {target}/inventory.json and {manifests} manifests "
             f"in {time.perf_counter() - started:.1f}s"
         )
+        problem = cost.over_budget(estimate, cost.budget_of(run.namespace), stack)
+        if problem:
+            print(f"synth {problem}", file=sys.stderr)
+            status = status or cost.OVER_BUDGET
     return status
 
 

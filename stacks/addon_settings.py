@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from stacks.catalog import (
     ComputeResources,
@@ -14,6 +14,7 @@ from stacks.catalog import (
     check_limits_cover_requests,
 )
 from stacks.edge_settings import DnsName
+from stacks.rules import url_port
 from stacks.settings_base import Settings, invalid
 from stacks.traffic_settings import TrafficSettings
 
@@ -84,7 +85,12 @@ class PrometheusAdapterSettings(ControllerSettings):
     enabled: bool = False
     # None: the monitoring add-on's Prometheus.
     prometheus_url: (
-        Annotated[str, Field(pattern=r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?(/.*)?$")] | None
+        Annotated[
+            str,
+            Field(pattern=r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?(/.*)?$"),
+            AfterValidator(url_port),
+        ]
+        | None
     ) = None
 
 
@@ -145,6 +151,17 @@ class MeshSettings(ControllerSettings):
     )
 
 
+# What the node agents the platform's charts run on every node request (one place: the charts'
+# values and the node groups' capacity both read these). Istio's CNI agent where the mesh runs;
+# node-exporter where monitoring runs.
+ISTIO_CNI_RESOURCES = AddonResources.model_validate(
+    {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+)
+NODE_EXPORTER_RESOURCES = AddonResources.model_validate(
+    {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+)
+
+
 class CertManagerSettings(ControllerSettings):
     """cert-manager: `replicas` and `resources` apply to each of its controller, webhook and
     CA injector."""
@@ -169,6 +186,24 @@ class JaegerSettings(ControllerSettings):
 
     retention_days: Annotated[int, Field(ge=1, le=90)]
 
+
+# What a request passes through, or what the edge needs to keep serving: production runs each
+# twice or more (the seed's highly available production; StackSettings checks it). The
+# gateway and its rate limiter serve every request; istiod configures every sidecar and
+# injects new pods; the load balancer controller's webhook admits every pod of a namespace
+# with readiness gates and registers their targets; cert-manager's webhook admits its
+# resources and renews the gateway's certificate. external-dns is not among them: it has no
+# leader election, so it runs one replica only (kubernetes-sigs/external-dns v0.22.0
+# charts/external-dns/values.yaml: replicaCount "must be 0 or 1 to avoid duplicate or
+# conflicting DNS record updates"; the pinned chart 1.21.1 has no replica count at all), and
+# the records it wrote stay in Route 53 while it restarts.
+REQUEST_PATH_ADDONS = (
+    "ingressGateway",
+    "rateLimiter",
+    "mesh",
+    "loadBalancerController",
+    "certManager",
+)
 
 # The add-ons the edge is made of: the stack's edge needs every one of them.
 EDGE_ADDONS = (
@@ -208,12 +243,22 @@ class AddonsSettings(Settings):
     jaeger: JaegerSettings
 
     def controllers(self) -> list[tuple[AddonSettings, int]]:
-        """Each add-on's settings and how many Deployments it runs with them (the VPA runs
-        recommender, updater and admission controller alike)."""
-        return [
-            (getattr(self, name), 3 if name in ("vertical_pod_autoscaler", "cert_manager") else 1)
-            for name in type(self).model_fields
-        ]
+        """Each add-on's settings and how many pods it runs with them: `replicas` of each of its
+        Deployments (the VPA's recommender, updater and admission controller; cert-manager's
+        controller, webhook and CA injector; External Secrets' controller and webhook, and its
+        one cert controller). Node agents (DaemonSets) run no controller pods: 0."""
+        pods = []
+        for name in type(self).model_fields:
+            addon = getattr(self, name)
+            if not isinstance(addon, ControllerSettings):
+                pods.append((addon, 0))
+            elif name in ("vertical_pod_autoscaler", "cert_manager"):
+                pods.append((addon, 3 * addon.replicas))
+            elif name == "external_secrets":
+                pods.append((addon, 2 * addon.replicas + 1))
+            else:
+                pods.append((addon, addon.replicas))
+        return pods
 
     @model_validator(mode="after")
     def _required_addons(self) -> AddonsSettings:

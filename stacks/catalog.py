@@ -11,8 +11,9 @@ import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from stacks.rules import service_port
 from stacks.scaling_settings import AutoscalingSettings, Priority, VerticalScaling
 from stacks.settings_base import Settings, WorkloadClass, invalid
 
@@ -107,15 +108,20 @@ class ServiceResources(Settings):
         return self
 
 
-class PersistentVolume(Settings):
-    """A ReadWriteOnce EBS volume, so only for services that run a single replica."""
+class CacheVolume(Settings):
+    """A volume of each pod's own for what the service can rebuild (ML's model cache): a
+    generic ephemeral volume, made by the storage class in whichever zone the pod is scheduled
+    and deleted with the pod. No volume outlives its pod, so none ties a pod to a zone: the
+    cluster autoscaler models a multi-zone group as its first zone, and a pod bound to a
+    zonal volume elsewhere would never get a node from zero (kubernetes/autoscaler
+    cloudprovider/aws/README.md, "Common Notes and Gotchas")."""
 
     mount_path: Annotated[str, Field(pattern=r"^/[a-z0-9/_-]{1,200}$")]
     size_gib: Annotated[int, Field(ge=1, le=16384)]
 
 
 class ServiceSettings(Settings):
-    port: Annotated[int, Field(ge=1024, le=65535)]
+    port: Annotated[int, Field(ge=1024, le=65535), AfterValidator(service_port)]
     workload_class: WorkloadClass
     # Replicas set by hand (0 parks the service); exclusive with `autoscaling`.
     replicas: Annotated[int, Field(ge=0, le=100)] | None = None
@@ -132,7 +138,7 @@ class ServiceSettings(Settings):
         Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")],
         Annotated[str, Field(pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")],
     ] = {}
-    persistent_volume: PersistentVolume | None = None
+    cache_volume: CacheVolume | None = None
     # Reads and writes the documents bucket through its own IRSA role.
     documents_bucket: bool = False
     # The data stores it uses: its egress is opened to exactly these, and a database user
@@ -175,20 +181,13 @@ class ServiceSettings(Settings):
                 self.autoscaling.max_replicas,
                 "GPU services scale by hand (allowed: null, with replicas)",
             )
-        if self.persistent_volume is not None and self.max_replicas > 1:
-            raise invalid(
-                "replicas",
-                self.max_replicas,
-                f"{self.max_replicas} replicas cannot share a ReadWriteOnce persistentVolume "
-                "(allowed: 0 or 1, by hand)",
-            )
-        if self.persistent_volume is not None:
-            path = self.persistent_volume.mount_path.rstrip("/")
+        if self.cache_volume is not None:
+            path = self.cache_volume.mount_path.rstrip("/")
             # Every pod already mounts its scratch emptyDir at /tmp.
             if path == "/tmp" or path.startswith("/tmp/") or "/tmp".startswith(path + "/"):
                 raise invalid(
-                    "persistentVolume.mountPath",
-                    self.persistent_volume.mount_path,
+                    "cacheVolume.mountPath",
+                    self.cache_volume.mount_path,
                     "overlaps /tmp, where every pod mounts its scratch volume",
                 )
         self._check_vertical_scaling()
@@ -273,6 +272,10 @@ def _vpa_on_memory(low: str, high: str, cpu: tuple[str, str] = ("50m", "1")) -> 
 
 _REDIS = {"REDIS_AUTH_TOKEN": "redis-credentials/auth-token"}
 
+# The API's request rate per pod at which its HPA adds a replica: a quarter of a core (its
+# request) serves about this many of its mostly cached reads; tune from its latency panel.
+API_REQUESTS_PER_SECOND_PER_POD = 50
+
 # Banking is critical: it adds capacity at once and gives it back slowly, one pod at a time.
 _BANKING_BEHAVIOR = {
     "scaleUp": {
@@ -300,8 +303,15 @@ SERVICE_CATALOG: dict[str, dict[str, Any]] = {
         "critical",
         ("250m", "512Mi"),
         ("2", "2Gi"),
-        # Scales on CPU and memory both, so its VPA only recommends.
-        autoscaling=_hpa(3, 50, cpuUtilization=70, memoryUtilization=80),
+        # Scales on CPU, memory and its request rate (the seed's custom metric, served by
+        # prometheus-adapter from its request histogram), so its VPA only recommends.
+        autoscaling=_hpa(
+            3,
+            50,
+            cpuUtilization=70,
+            memoryUtilization=80,
+            requestsPerSecond=API_REQUESTS_PER_SECOND_PER_POD,
+        ),
         verticalScaling={
             "updateMode": "Off",
             "minAllowed": {"cpu": "100m", "memory": "256Mi"},
@@ -357,7 +367,8 @@ SERVICE_CATALOG: dict[str, dict[str, Any]] = {
         },
         gpus=1,
         secretEnv={"OPENAI_API_KEY": "api-credentials/openai-api-key"},
-        persistentVolume={"mountPath": "/models", "sizeGib": 100},
+        # Its model cache: a volume of the pod's own, rebuilt when the pod moves.
+        cacheVolume={"mountPath": "/models", "sizeGib": 100},
     ),
     "notification-service": _service(
         8005,

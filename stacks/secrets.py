@@ -29,9 +29,13 @@ SECRET_CONFIG_KEYS: dict[str, SecretField] = {
 # namespace only, never to the services.
 ALERT_RECEIVERS = "alert-receivers"
 GRAFANA_ADMIN = "grafana-admin"
+# The dead man's switch: the URL Alertmanager pings with the always-firing Watchdog (it holds
+# the heartbeat service's key).
+HEARTBEAT_URL_KEY = "heartbeat-url"
 PLATFORM_SECRET_CONFIG_KEYS: dict[str, SecretField] = {
     "alertPagerdutyRoutingKey": SecretField(ALERT_RECEIVERS, "pagerduty-routing-key"),
     "alertSlackWebhookUrl": SecretField(ALERT_RECEIVERS, "slack-webhook-url"),
+    "alertHeartbeatUrl": SecretField(ALERT_RECEIVERS, HEARTBEAT_URL_KEY),
 }
 PLATFORM_SECRETS = frozenset({ALERT_RECEIVERS, GRAFANA_ADMIN})
 ALL_SECRET_CONFIG_KEYS = {**SECRET_CONFIG_KEYS, **PLATFORM_SECRET_CONFIG_KEYS}

@@ -9,20 +9,35 @@ the offending key so that the error formatter in `stacks.loader` can print one l
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, date, datetime
 from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import (
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel, to_snake
 
-from stacks.addon_settings import EDGE_ADDONS, AddonsSettings
-from stacks.aws_facts import LOG_RETENTION_DAYS, REGIONS, ZONE_LETTERS
-from stacks.capacity import Demand, class_capacity, schedulable
+from stacks.addon_settings import EDGE_ADDONS, REQUEST_PATH_ADDONS, AddonsSettings
+from stacks.aws_facts import (
+    EKS_KUBERNETES_RELEASES,
+    LOG_RETENTION_DAYS,
+    REGIONS,
+    STANDARD_SUPPORT_WARNING_DAYS,
+    ZONE_LETTERS,
+    minor_order,
+)
+from stacks.capacity import (
+    PlatformLoad,
+    class_capacity,
+    platform_load,
+    pod_room,
+    zone_loss_capacity,
+)
 from stacks.catalog import (
     SERVICE_NAMES,
     ServiceName,
@@ -31,17 +46,27 @@ from stacks.catalog import (
     memory_mib,
 )
 from stacks.data_settings import DataSettings
+from stacks.delivery_settings import DeliverySettings, account_of
 from stacks.edge_settings import OPERATOR_UI_ADDONS, EdgeSettings
 from stacks.instance_types import INSTANCE_TYPES
+from stacks.rules import PrincipalArn, internet_ranges
 from stacks.secrets import check_secret_env
 from stacks.settings_base import (
-    IAM_PRINCIPAL_PATTERN,
     WORKLOAD_CLASSES,
     Settings,
     WorkloadClass,
     check_one_of,
     invalid,
 )
+from stacks.version_support import (
+    CERT_MANAGER_SUPPORT,
+    CHECKED_KUBERNETES_VERSIONS,
+    ISTIO_SUPPORT,
+    SupportedMinors,
+)
+
+# The oldest OpenSearch the log shipper's index works on (StackSettings._check_log_index_engine).
+LOG_INDEX_MIN_OPENSEARCH = "OpenSearch_2.19"
 
 NatStrategy = Literal["perAz", "single"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
@@ -51,8 +76,9 @@ GPU_AMI_TYPES = frozenset({"AL2023_x86_64_NVIDIA"})
 TaintEffect = Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"]
 ControlPlaneLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
-# EKS versions in standard support that this program has been checked against.
-SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
+# The Kubernetes minors this program has been checked against (stacks/version_support.py);
+# an EKS stack's must also be in EKS standard support on the day it is rendered.
+SUPPORTED_KUBERNETES_VERSIONS = CHECKED_KUBERNETES_VERSIONS
 # ASCII only, as AWS and Kubernetes are: a regex class like \d would also take Arabic-Indic
 # or full-width digits.
 REGION_PATTERN = r"^[a-z]{2}-[a-z]+-[0-9]$"
@@ -60,9 +86,12 @@ LABEL_KEY_PATTERN = r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Z
 # A Kubernetes label value: 63 characters at most, alphanumeric at both ends.
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][A-Za-z0-9._-]{0,61})?[A-Za-z0-9])?$"
 LabelValue = Annotated[str, Field(pattern=LABEL_VALUE_PATTERN)]
-# AWS tags (Tagging AWS resources, "Tag naming limits"): keys up to 128 and values up to 256
-# of letters, digits, spaces and _ . : / = + - @; the `aws:` prefix is AWS's own.
-TAG_PATTERN = r"^[A-Za-z0-9 _.:/=+@-]*$"
+# AWS tags (Tagging AWS resources, "Tag naming limits and requirements"): keys up to 128 and
+# values up to 256 of letters, digits and white space in any language (Unicode letters,
+# numbers and separators) and _ . : / = + - @; the `aws:` prefix is AWS's own. The pattern
+# is IAM's own (botocore 1.44.8 data/iam/2010-05-08/service-2.json, tagKeyType and
+# tagValueType), the strictest of the services that tag this stack's resources.
+TAG_PATTERN = r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$"
 # A resource carries at most 50 tags; the program adds its own (environment, pulumi-stack,
 # Name, workload-class and the autoscaler's), so a stack may set 40.
 MAX_STACK_TAGS = 40
@@ -99,6 +128,53 @@ RESERVED_NAMESPACES = frozenset(
 )
 
 
+def render_date(info: ValidationInfo) -> date:
+    """The day the stack is rendered (UTC): the loader passes it as validation context."""
+    day = (info.context or {}).get("today")
+    return day if isinstance(day, date) else datetime.now(UTC).date()
+
+
+def standard_support_versions(today: date) -> list[str]:
+    """The checked minors EKS gives standard support on `today`, oldest first."""
+    return sorted(
+        (
+            version
+            for version in SUPPORTED_KUBERNETES_VERSIONS
+            if version in EKS_KUBERNETES_RELEASES
+            and EKS_KUBERNETES_RELEASES[version].in_standard_support(today)
+        ),
+        key=minor_order,
+    )
+
+
+def support_warning(version: str, today: date) -> str | None:
+    """A warning when `version` leaves EKS standard support within the warning period."""
+    release = EKS_KUBERNETES_RELEASES.get(version)
+    if release is None:
+        return None
+    days = (release.end_of_standard_support - today).days
+    if days >= STANDARD_SUPPORT_WARNING_DAYS:
+        return None
+    newer = [v for v in standard_support_versions(today) if minor_order(v) > minor_order(version)]
+    step = f"upgrade to {newer[0]}" if newer else "add the next minor and upgrade"
+    return (
+        f"kubernetesVersion: {version!r} leaves EKS standard support on "
+        f"{release.end_of_standard_support} (in {days} days): {step}, one minor at a time "
+        '(README, "Kubernetes upgrades")'
+    )
+
+
+def check_supported_by(key: str, version: str, support: SupportedMinors) -> None:
+    """Refuse a cluster minor that an enabled add-on's release line does not support."""
+    if version not in support.minors:
+        raise invalid(
+            key,
+            version,
+            f"Kubernetes {version} is outside what {support.release} supports "
+            f"({', '.join(support.minors)}; {support.source})",
+        )
+
+
 class Taint(Settings):
     key: Annotated[str, Field(pattern=LABEL_KEY_PATTERN)]
     value: LabelValue = ""
@@ -113,6 +189,22 @@ class Taint(Settings):
         }[self.effect]
 
 
+class PreviousGeneration(Settings):
+    """The generation a group is leaving, kept as deployed while its nodes are drained.
+
+    Its number and the inputs EKS cannot change in place (the group is created again when one
+    changes: terraform-provider-aws internal/service/eks/node_group.go, ForceNew); each of the
+    others is the current generation's. README, "Node group generations".
+    """
+
+    generation: Annotated[int, Field(ge=1, le=99)]
+    instance_types: Annotated[list[str], Field(min_length=1)]
+    # None: the current generation's.
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384)] | None = None
+    capacity_type: CapacityType | None = None
+    ami_type: AmiType | None = None
+
+
 class NodeGroupSettings(Settings):
     instance_types: Annotated[list[str], Field(min_length=1)]
     min_size: Annotated[int, Field(ge=0, le=1000)]
@@ -123,6 +215,12 @@ class NodeGroupSettings(Settings):
     taints: list[Taint] = []
     capacity_type: CapacityType = "ON_DEMAND"
     ami_type: AmiType = "AL2023_x86_64_STANDARD"
+    # A group whose instance types, AMI type, capacity type (or any other input EKS cannot
+    # change in place) change is a new group: a new generation, created beside the old one
+    # (README, "Node group generations"). Generation 1 is the group as first deployed.
+    generation: Annotated[int, Field(ge=1, le=99)] = 1
+    # The generation being replaced, kept until its nodes are drained (then removed).
+    previous_generation: PreviousGeneration | None = None
 
     @field_validator("instance_types")
     @classmethod
@@ -189,17 +287,64 @@ class NodeGroupSettings(Settings):
                 sorted(self.labels),
                 "two label keys differ only in case (they would name one Auto Scaling group tag)",
             )
-        if "workload-class" in self.labels:
+        previous = self.previous_generation
+        if previous is not None and previous.generation >= self.generation:
             raise invalid(
-                "labels",
-                self.labels,
-                "'workload-class' is set by the program from the group's name",
+                "previousGeneration.generation",
+                previous.generation,
+                f"{previous.generation} is not older than generation {self.generation} "
+                + (
+                    f"(allowed: 1 to {self.generation - 1})"
+                    if self.generation > 1
+                    else "(a group of generation 1 has none: bump generation first)"
+                ),
             )
+        for own in ("workload-class", "k8s.amazonaws.com/accelerator", "node-group-generation"):
+            if own in self.labels:
+                raise invalid(
+                    "labels",
+                    self.labels,
+                    f"{own!r} is set by the program (from the group's class, generation and "
+                    "GPU type)",
+                )
+        # Its instance types, AMI and capacity type must make a group of their own (checked
+        # last: the current group's own errors name its own keys).
+        self.previous_group()
         return self
 
     @property
     def has_gpus(self) -> bool:
         return self.ami_type in GPU_AMI_TYPES
+
+    def previous_group(self) -> NodeGroupSettings | None:
+        """The previous generation as a whole group: its own fixed inputs, a minimum of zero,
+        and the current generation's for the rest (maximum and desired size, labels, taints)."""
+        previous = self.previous_generation
+        if previous is None:
+            return None
+        fixed = {
+            "generation": previous.generation,
+            "instance_types": previous.instance_types,
+            "disk_size_gib": previous.disk_size_gib or self.disk_size_gib,
+            "capacity_type": previous.capacity_type or self.capacity_type,
+            "ami_type": previous.ami_type or self.ami_type,
+            # No floor: the cluster autoscaler may remove each node it has emptied (pods it can
+            # place on the current generation), so the old group drains towards zero by itself.
+            "min_size": 0,
+        }
+        values = {
+            **self.model_dump(exclude={"previous_generation"}),
+            **fixed,
+        }
+        try:
+            return NodeGroupSettings.model_validate(values)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            raise invalid(
+                "previousGeneration",
+                previous.instance_types,
+                f"is not a group this class could have run: {problem['msg']}",
+            ) from None
 
 
 class NodeGroupsSettings(Settings):
@@ -224,6 +369,14 @@ class NodeGroupsSettings(Settings):
         for name, group in self.items():
             if name != "gpu" and group.has_gpus:
                 raise invalid(name, group.ami_type, "only the gpu group may run GPU instances")
+            previous = group.previous_group()
+            if previous is not None and previous.has_gpus != group.has_gpus:
+                raise invalid(
+                    f"{name}.previousGeneration.amiType",
+                    previous.ami_type,
+                    f"a {name} group {'needs' if group.has_gpus else 'may not run'} GPUs "
+                    "in every generation",
+                )
         return self
 
 
@@ -253,10 +406,26 @@ class SecuritySettings(Settings):
     # GuardDuty with EKS audit-log and runtime monitoring (one detector per account and region:
     # turn off where the organisation already runs one, and enable EKS protection there).
     guard_duty: bool
+    # GuardDuty's runtime agent runs on the nodes (a DaemonSet requesting 200m and 256Mi on
+    # each, counted by the capacity check): installed by this stack where `guardDuty`, or by
+    # the organisation's GuardDuty (automated agent configuration) where it covers the stack.
+    # False only where neither runs runtime monitoring on this cluster.
+    guard_duty_agent: bool = True
     # A multi-region CloudTrail trail of this stack's own, for accounts without an
     # organisation trail.
     cloud_trail: bool
     trail_retention_days: Annotated[int, Field(ge=90, le=3650)] = 365
+
+    @model_validator(mode="after")
+    def _agent_where_guardduty_runs(self) -> SecuritySettings:
+        if self.guard_duty and not self.guard_duty_agent:
+            raise invalid(
+                "guardDutyAgent",
+                False,
+                "this stack's GuardDuty installs its runtime agent on every node (allowed: "
+                "true, or guardDuty: false)",
+            )
+        return self
 
 
 class RetentionSettings(Settings):
@@ -266,8 +435,15 @@ class RetentionSettings(Settings):
     document_version_days: Annotated[int, Field(ge=1, le=3650)]
 
 
-PrincipalArn = Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
 Persona = Literal["platformAdmin", "deployer", "sre", "developer", "auditor"]
+# Each persona's key under `access` (the deployer is one principal, the others lists).
+PERSONA_KEYS: dict[Persona, str] = {
+    "platformAdmin": "platformAdmins",
+    "deployer": "deployer",
+    "sre": "sres",
+    "developer": "developers",
+    "auditor": "auditors",
+}
 
 
 class AccessSettings(Settings):
@@ -299,17 +475,29 @@ class AccessSettings(Settings):
             *((arn, "auditor") for arn in self.auditors),
         ]
 
+    def keyed_entries(self) -> list[tuple[str, Persona, str]]:
+        """`entries()` with the key path of each principal (`sres[1]`, `deployer`)."""
+        keyed = []
+        for persona, key in PERSONA_KEYS.items():
+            value = getattr(self, to_snake(key))
+            arns = value if isinstance(value, list) else [value]
+            for index, arn in enumerate(arns):
+                where = f"{key}[{index}]" if isinstance(value, list) else key
+                keyed.append((arn, persona, where))
+        return keyed
+
     @model_validator(mode="after")
     def _one_persona_each(self) -> AccessSettings:
         seen: dict[str, str] = {}
-        for arn, persona in self.entries():
+        for arn, _, where in self.keyed_entries():
             if arn in seen:
                 raise invalid(
-                    persona,
+                    where,
                     arn,
-                    f"{arn} is already a {seen[arn]} (EKS allows one access entry per principal)",
+                    f"{arn} is already access.{seen[arn]} (EKS allows one access entry per "
+                    "principal)",
                 )
-            seen[arn] = persona
+            seen[arn] = where
         return self
 
 
@@ -322,6 +510,11 @@ class StackSettings(Settings):
     nat_gateways: NatStrategy
     kubernetes_version: str
     endpoint_public_access_cidrs: list[str] = []
+    # The first `up` of a stack whose cluster was created in the private subnets (before the
+    # control plane had subnets of its own): webhook ports also admit the private subnets
+    # while EKS moves its network interfaces. Off again once none is left there (README,
+    # "Cluster": the two-step move).
+    webhooks_from_private_subnets: bool = False
     control_plane_log_types: Annotated[list[ControlPlaneLogType], Field(min_length=1)]
     control_plane_log_retention_days: int
     flow_log_retention_days: int
@@ -340,10 +533,16 @@ class StackSettings(Settings):
     # the one `python -m bootstrap` creates (`<prefix>-workload-boundary`). The deploy role may
     # create and change roles only with it attached, so there is no stack without one.
     iam_permissions_boundary: Annotated[str, Field(pattern=r"^[A-Za-z0-9+=,.@_-]{1,128}$")]
+    # How the workflows deliver the stack: its account, preview role, state bucket, repository
+    # and runner (stacks/delivery_settings.py). A stack without it is deployed by hand only.
+    delivery: DeliverySettings | None = None
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=128, pattern=TAG_PATTERN)],
         Annotated[str, Field(max_length=256, pattern=TAG_PATTERN)],
     ] = {}
+    # What the stack may cost a month on demand at its usual (desired) size, in USD: a render
+    # whose estimate (offline/cost.py) is above it fails. None: no budget.
+    monthly_budget_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
     @field_validator("tags")
     @classmethod
@@ -368,13 +567,27 @@ class StackSettings(Settings):
 
     @field_validator("kubernetes_version")
     @classmethod
-    def _supported_version(cls, version: str) -> str:
+    def _supported_version(cls, version: str, info: ValidationInfo) -> str:
+        today = render_date(info)
+        allowed = standard_support_versions(today)
         if version not in SUPPORTED_KUBERNETES_VERSIONS:
             raise invalid(
                 "kubernetesVersion",
                 version,
-                f"{version!r} is not supported "
-                f"(allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)})",
+                f"{version!r} is not supported (allowed on {today}: {', '.join(allowed)})",
+            )
+        release = EKS_KUBERNETES_RELEASES.get(version)
+        if release is None or not release.in_standard_support(today):
+            ended = (
+                f"left EKS standard support on {release.end_of_standard_support}"
+                if release is not None and today >= release.end_of_standard_support
+                else "is not in EKS standard support"
+            )
+            raise invalid(
+                "kubernetesVersion",
+                version,
+                f"{version!r} {ended}: EKS upgrades such a cluster itself and refuses to go "
+                f"back (allowed on {today}: {', '.join(allowed) or 'none: add a newer minor'})",
             )
         return version
 
@@ -396,29 +609,14 @@ class StackSettings(Settings):
     @field_validator("endpoint_public_access_cidrs")
     @classmethod
     def _no_open_endpoint(cls, cidrs: list[str]) -> list[str]:
-        if len(cidrs) > MAX_PUBLIC_ACCESS_CIDRS:
+        unique = internet_ranges(cidrs)
+        if len(unique) > MAX_PUBLIC_ACCESS_CIDRS:
             raise invalid(
                 "endpointPublicAccessCidrs",
-                len(cidrs),
-                f"{len(cidrs)} ranges: EKS accepts at most {MAX_PUBLIC_ACCESS_CIDRS}",
+                len(unique),
+                f"{len(unique)} ranges: EKS accepts at most {MAX_PUBLIC_ACCESS_CIDRS}",
             )
-        if len(set(cidrs)) != len(cidrs):
-            raise invalid("endpointPublicAccessCidrs", cidrs, "lists a range twice")
-        for cidr in cidrs:
-            try:
-                network = ipaddress.IPv4Network(cidr)
-            except ValueError:
-                raise invalid(
-                    "endpointPublicAccessCidrs", cidr, f"{cidr!r} is not an IPv4 network"
-                ) from None
-            if network.prefixlen < 8:
-                raise invalid(
-                    "endpointPublicAccessCidrs",
-                    cidr,
-                    f"{cidr!r} opens the API endpoint to the internet; list specific ranges "
-                    "(/8 or narrower) or none to keep the endpoint private",
-                )
-        return cidrs
+        return unique
 
     @field_validator("control_plane_log_retention_days", "flow_log_retention_days")
     @classmethod
@@ -467,12 +665,45 @@ class StackSettings(Settings):
             )
         if self.addons.mesh.enabled:
             self._check_outbound()
+        if self.addons.log_shipper.enabled:
+            self._check_log_index_engine()
         if self.environment == "production":
             self._check_production_data()
             self._check_production_monitoring()
+            self._check_production_request_path()
         if self.edge.enabled:
             self._check_edge()
+        if self.delivery is not None:
+            self._check_delivery(self.delivery)
         return self
+
+    def _check_delivery(self, delivery: DeliverySettings) -> None:
+        """The workflows deploy as access.deployer and preview as delivery.previewRole, both in
+        the stack's account; the preview role reads the cluster as an auditor (never writes:
+        a server-side dry run is authorized like the write it simulates); the runner's
+        GitHub connection is the one the bootstrap made in the stack's region."""
+        deployer = self.access.deployer
+        if account_of(deployer) != delivery.account_id:
+            raise invalid(
+                "access.deployer",
+                deployer,
+                f"{deployer} is in account {account_of(deployer)}, not delivery.accountId "
+                f"{delivery.account_id} (the workflows deploy the stack as this role)",
+            )
+        if delivery.preview_role not in self.access.auditors:
+            raise invalid(
+                "delivery.previewRole",
+                delivery.preview_role,
+                f"{delivery.preview_role} is not among access.auditors (pull requests preview "
+                "the cluster read-only: list it there)",
+            )
+        if delivery.connection_region() != self.region:
+            raise invalid(
+                "delivery.githubConnection",
+                delivery.github_connection,
+                f"the connection is in {delivery.connection_region()}, the stack in "
+                f"{self.region} (allowed: the bootstrap's connection of the stack's region)",
+            )
 
     def _check_outbound(self) -> None:
         """Internet hosts only for services whose network policy lets them out; with the
@@ -513,6 +744,22 @@ class StackSettings(Settings):
                 False,
                 "the edge's gateway is the mesh's (allowed: true, or edge.enabled: false)",
             )
+        tokens = self.edge.user_tokens
+        keys = self.services.get(tokens.jwks_service)
+        if keys is None:
+            raise invalid(
+                "edge.userTokens.jwksService",
+                tokens.jwks_service,
+                f"{tokens.jwks_service} is not among the stack's services (allowed: "
+                f"{', '.join(sorted(self.services))})",
+            )
+        if tokens.keys_port(keys.port) != keys.port:
+            raise invalid(
+                "edge.userTokens.jwksPort",
+                tokens.jwks_port,
+                f"{tokens.jwks_service} serves on port {keys.port} only: its Service, network "
+                f"policy and authorization policy open no other (allowed: {keys.port}, or unset)",
+            )
         for ui in self.edge.operator_uis:
             addon = OPERATOR_UI_ADDONS[ui]
             if not getattr(addons, addon).enabled:
@@ -550,6 +797,14 @@ class StackSettings(Settings):
                     f"{hpa.min_replicas} is below production's 2: with one replica its "
                     "PodDisruptionBudget lets a node drain take the service down",
                 )
+        users = sorted(name for name, hpa in hpas.items() if hpa.requests_per_second is not None)
+        if addons.prometheus_adapter.enabled and not users:
+            raise invalid(
+                "addons.prometheusAdapter.enabled",
+                True,
+                "no HPA scales on requestsPerSecond, the only metric it serves (allowed: false, "
+                "or give a service's autoscaling a requestsPerSecond)",
+            )
         autoscaler = addons.cluster_autoscaler
         if autoscaler.image_tag is not None:
             minor = ".".join(autoscaler.image_tag.removeprefix("v").split(".")[:2])
@@ -560,6 +815,10 @@ class StackSettings(Settings):
                     f"{autoscaler.image_tag} is for Kubernetes {minor}, the cluster runs "
                     f"{self.kubernetes_version} (allowed: v{self.kubernetes_version}.x)",
                 )
+        if addons.cert_manager.enabled:
+            check_supported_by("addons.certManager", self.kubernetes_version, CERT_MANAGER_SUPPORT)
+        if addons.mesh.enabled:
+            check_supported_by("addons.mesh", self.kubernetes_version, ISTIO_SUPPORT)
         if not autoscaler.enabled and any(
             g.min_size < g.max_size for _, g in self.node_groups.items()
         ):
@@ -568,23 +827,37 @@ class StackSettings(Settings):
                 False,
                 "node groups with minSize below maxSize need the cluster autoscaler",
             )
-        groups = {c: (g.instance_types[0], g.max_size) for c, g in self.node_groups.items()}
-        mesh = addons.mesh
-        sidecar = (
-            Demand(
-                cpu_millicores(mesh.sidecar.requests.cpu),
-                memory_mib(mesh.sidecar.requests.memory),
-            )
-            if mesh.enabled
-            else Demand()
-        )
-        for report in class_capacity(groups, self.services.values(), addons.controllers(), sidecar):
+        load = self.platform_load()
+        groups = self.group_plans()
+        for report in class_capacity(groups, self.services.values(), load):
             if not report.fits:
                 raise invalid(
                     f"nodeGroups.{report.workload_class}.maxSize",
-                    report.max_nodes,
+                    report.nodes,
                     f"cannot hold its workloads at their maximum ({report.describe()})",
                 )
+        zones = len(self.availability_zones)
+        for report in zone_loss_capacity(groups, self.services.values(), load, zones):
+            if not report.fits:
+                group = getattr(self.node_groups, report.workload_class)
+                raise invalid(
+                    f"nodeGroups.{report.workload_class}.maxSize",
+                    group.max_size,
+                    f"with one of {zones} zones lost, {report.nodes} nodes cannot hold the "
+                    f"services' minimum replicas ({report.describe()})",
+                )
+
+    def group_plans(self) -> dict[WorkloadClass, tuple[str, int]]:
+        """Each class's group as the autoscaler plans it: (first instance type, maxSize)."""
+        return {c: (g.instance_types[0], g.max_size) for c, g in self.node_groups.items()}
+
+    def platform_load(self) -> PlatformLoad:
+        """What the platform runs beside the services (node agents, controllers, sidecars)."""
+        return platform_load(
+            self.addons,
+            self.security.guard_duty_agent,
+            {c: first for c, (first, _) in self.group_plans().items()},
+        )
 
     def _check_disaster_recovery(self) -> None:
         recovery = self.data.database.disaster_recovery
@@ -624,6 +897,36 @@ class StackSettings(Settings):
                     f"{replicas} is below production's 2 (one node's loss would blind it)",
                 )
 
+    def _check_production_request_path(self) -> None:
+        """The seed's production is highly available: every component a request passes through
+        (or that the edge needs to keep serving) runs twice or more, as the services do."""
+        for key in REQUEST_PATH_ADDONS:
+            addon = getattr(self.addons, to_snake(key))
+            if addon.enabled and addon.replicas < 2:
+                raise invalid(
+                    f"addons.{key}.replicas",
+                    addon.replicas,
+                    f"{addon.replicas} is below production's 2: a request-path component with "
+                    "one replica is a single point of failure (allowed: 2 or more)",
+                )
+
+    def _check_log_index_engine(self) -> None:
+        """The log shipper's index (a flat_object per record's JSON) and its filter that keeps
+        each indexed term within Lucene's limit are derived from OpenSearch 2.19's mapper
+        (components/addons/log_shipper.py); 2.13 also has a flat_object bug with long field
+        names (opensearch-project/OpenSearch#13184, fixed in 2.14)."""
+        version = self.data.search.engine_version
+        if minor_order(version.removeprefix("OpenSearch_")) < minor_order(
+            LOG_INDEX_MIN_OPENSEARCH.removeprefix("OpenSearch_")
+        ):
+            raise invalid(
+                "data.search.engineVersion",
+                version,
+                f"{version} is older than {LOG_INDEX_MIN_OPENSEARCH}, which the log shipper's "
+                f"index is built for (allowed: {LOG_INDEX_MIN_OPENSEARCH} or later, or "
+                "addons.logShipper.enabled false)",
+            )
+
     def _check_production_data(self) -> None:
         """Production's data tier survives the loss of a node or a zone."""
         data = self.data
@@ -660,10 +963,15 @@ class StackSettings(Settings):
         group = getattr(self.node_groups, service.workload_class)
         first_type = group.instance_types[0]
         capacity = INSTANCE_TYPES[first_type]
-        cpu_room, memory_room = schedulable(capacity)
+        load = self.platform_load()
+        # What one node leaves a pod once the kubelet, the node agents and the pod's own
+        # sidecar have theirs.
+        node_room = pod_room(capacity, load.agents[service.workload_class]) - load.sidecar
+        cpu_room, memory_room = node_room.cpu_millicores, node_room.memory_mib
         where = f"services.{name}"
         vpa = service.vertical_scaling
-        # Its requests, and the most its VPA may raise them to, fit one node.
+        # Its requests, and the most its VPA may raise them to (what it controls, where it
+        # acts: an `Off` VPA only recommends), fit one node.
         for key, bounds in (
             ("resources.requests", service.resources.requests),
             ("verticalScaling.maxAllowed", vpa.max_allowed),
@@ -672,12 +980,16 @@ class StackSettings(Settings):
                 ("cpu", bounds.cpu, cpu_millicores(bounds.cpu), cpu_room, "m"),
                 ("memory", bounds.memory, memory_mib(bounds.memory), memory_room, "Mi"),
             ):
+                applied = vpa.update_mode != "Off" and resource in vpa.controlled_resources
+                if key == "verticalScaling.maxAllowed" and not applied:
+                    continue
                 if requested > room:
                     raise invalid(
                         f"{where}.{key}.{resource}",
                         quantity,
                         f"{quantity} does not fit {first_type}, the first type of the "
-                        f"{service.workload_class} group (at most {room}{unit})",
+                        f"{service.workload_class} group (at most {room}{unit} beside the "
+                        "node agents and its sidecar)",
                     )
         if service.gpus > capacity.gpus:
             raise invalid(

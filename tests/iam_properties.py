@@ -8,13 +8,17 @@ document is judged by its kind:
   no `Action: "*"`, no service-wide `service:*`; a write or permission-management action on
   `Resource: "*"` only under a condition, or if it is on `RESOURCELESS_WRITES`; `iam:PassRole`
   only on named roles; every resource ARN is one of this stack's resources or AWS-managed;
-  an `Allow` to `Principal: "*"` never;
+  an `Allow` to `Principal: "*"` never, except in a VPC endpoint policy that denies every
+  principal of another account (`account_fenced`);
   resources that others create for the stack (the ALB the load balancer controller makes)
-  count as the stack's where the statement's condition pins a tag to this stack's cluster;
+  count as the stack's where the statement's condition pins a tag to this stack's cluster,
+  or pins the stack's own subnets or VPC (the network interfaces CodeBuild makes for the
+  runner's builds);
   writes the controllers need on what nothing can tag are listed, with their reasons, per role
   in `DELEGATED_WRITES`;
 - key (KMS key policy): `kms:*` only for this account's root (the account administers its key;
-  `Resource: "*"` there means the key itself); services only under a condition;
+  `Resource: "*"` there means the key itself); services only under a condition, except the
+  grants in `UNCONDITIONED_KEY_GRANTS` (each with the AWS guide that states it so);
 - trust (assume-role policy): a web identity trust pins both `sub` (one service account) and
   `aud` (`sts.amazonaws.com`); other trusts name an AWS service, never `*`.
 """
@@ -64,6 +68,11 @@ DELEGATED_WRITES: dict[str, dict[str, str]] = {
         "elasticloadbalancing:RegisterTargets": "the gateway pods' addresses in the target "
         "groups it made (TargetGroupBinding semantics: no tag condition upstream)",
         "elasticloadbalancing:DeregisterTargets": "and out again",
+    },
+    "delivery:DeployRunner$aws:iam/rolePolicy:RolePolicy": {
+        "ec2:CreateNetworkInterface": "CodeBuild makes each build's network interface in the "
+        "runner's subnets (CodeBuild user guide, VPC service role policy)",
+        "ec2:DeleteNetworkInterface": "and deletes it after the build",
     },
 }
 # ARNs no one owns that reads may name: Route 53's change records (GetChange after a write).
@@ -142,9 +151,12 @@ def own_arns(run: StackRun) -> Owned:
             # IAM database authentication names the cluster by its resource id.
             region = str(resource.state["arn"]).split(":")[3]
             arns.add(f"arn:aws:rds-db:{region}:{ACCOUNT_ID}:dbuser:{cluster_id}")
-    edge = run.namespace["settings"].edge
-    if edge.enabled:
-        arns.add(f"arn:aws:route53:::hostedzone/{edge.hosted_zone.id}")
+    settings = run.namespace["settings"]
+    if settings.edge.enabled:
+        arns.add(f"arn:aws:route53:::hostedzone/{settings.edge.hosted_zone.id}")
+    if settings.delivery is not None:
+        # The bootstrap's GitHub connection, which the stack's runner uses.
+        arns.add(settings.delivery.github_connection)
     return Owned(arns, f"financial-planning-{run.stack}")
 
 
@@ -166,11 +178,17 @@ def _is_own(arn: str, own: Owned) -> bool:
     return base in own.arns or any(base.startswith(f"{mine}/") for mine in own.arns)
 
 
-def _pins_own_tag(condition: Any, own: Owned) -> bool:
-    """The condition requires a resource or request tag to be this stack's cluster."""
+def _pins_own(condition: Any, own: Owned) -> bool:
+    """The condition requires a resource or request tag to be this stack's cluster, or the
+    resource to be in this stack's own subnets or VPC."""
     equals = (condition or {}).get("StringEquals", {})
     return any(
-        key.startswith(("aws:ResourceTag/", "aws:RequestTag/")) and value == own.cluster
+        (key.startswith(("aws:ResourceTag/", "aws:RequestTag/")) and value == own.cluster)
+        or (
+            key in ("ec2:Subnet", "ec2:Vpc")
+            and bool(_listed(value))
+            and all(_is_own(str(arn), own) for arn in _listed(value))
+        )
         for key, value in equals.items()
     )
 
@@ -182,7 +200,45 @@ def _delegated(document: Document, actions: list[str]) -> bool:
     )
 
 
+# Key grants to a service without a condition, each with its source: the only ones allowed.
+UNCONDITIONED_KEY_GRANTS: dict[tuple[str, str], str] = {
+    # CloudTrail User Guide, "Configure AWS KMS key policies for CloudTrail", "Granting decrypt
+    # permissions for trails": the statement a trail needs to be created or updated when its
+    # bucket uses an S3 Bucket Key with the key, given there with no condition.
+    ("cloudtrail.amazonaws.com", "kms:Decrypt"): "a trail's bucket with an S3 Bucket Key",
+}
+
+
+def _unconditioned_grant_allowed(principal: Any, actions: list[str]) -> bool:
+    services = _listed((principal or {}).get("Service")) if isinstance(principal, dict) else []
+    return (
+        isinstance(principal, dict)
+        and set(principal) == {"Service"}
+        and bool(actions)
+        and all((str(s), a) in UNCONDITIONED_KEY_GRANTS for s in services for a in actions)
+    )
+
+
+def account_fenced(document: Document) -> bool:
+    """A VPC endpoint policy that denies everything to principals of other accounts: its
+    Allow of everything then reaches this account's principals only, as GuardDuty's
+    prerequisite page gives the guardduty-data endpoint's policy (GuardDuty User Guide,
+    "Prerequisite - Creating an Amazon VPC endpoint")."""
+    if "aws:ec2/vpcEndpoint:VpcEndpoint" not in document.where:
+        return False
+    return any(
+        statement.get("Effect") == "Deny"
+        and statement.get("Action") == "*"
+        and statement.get("Resource") == "*"
+        and statement.get("Principal") == "*"
+        and statement.get("Condition") == {"StringNotEquals": {"aws:PrincipalAccount": ACCOUNT_ID}}
+        for statement in _listed(document.body.get("Statement"))
+    )
+
+
 def problems(document: Document, own: Owned) -> list[str]:
+    if account_fenced(document):
+        return []
     found: list[str] = []
     root = f"arn:aws:iam::{ACCOUNT_ID}:root"
     for number, statement in enumerate(_listed(document.body.get("Statement"))):
@@ -208,7 +264,11 @@ def problems(document: Document, own: Owned) -> list[str]:
         if principal == "*" or principal == {"AWS": "*"}:
             found.append(f"{where}: allows any principal")
         if document.kind == "key":
-            if principal != {"AWS": root} and condition is None:
+            if (
+                principal != {"AWS": root}
+                and condition is None
+                and not _unconditioned_grant_allowed(principal, actions)
+            ):
                 found.append(f"{where}: a key grant to {principal} without a condition")
             continue
         writes = [a for a in actions if not _is_read(a) and a not in RESOURCELESS_WRITES]
@@ -219,7 +279,7 @@ def problems(document: Document, own: Owned) -> list[str]:
             found.append(f"{where}: {writes} on Resource '*' without a condition")
         if "iam:PassRole" in actions and any("*" in r for r in resources):
             found.append(f"{where}: iam:PassRole on {resources}")
-        if _pins_own_tag(condition, own) or delegated:
+        if _pins_own(condition, own) or delegated:
             continue
         found.extend(
             f"{where}: {arn} is not this stack's"

@@ -91,7 +91,9 @@ def test_the_services_run_one_replica_on_any_node_with_no_autoscalers(
         [container] = spec["containers"]
         assert container["ports"][0]["containerPort"] == SEED_PORTS[name]
         assert "nvidia.com/gpu" not in json.dumps(container["resources"])
-        assert container["image"] == f"localhost:5001/financial-planning/{name}:dev"
+        # The stack file asks for the placeholder image (tests/test_devloop.py): the product's
+        # own images are not built in this repository.
+        assert container["image"] == "localhost:5001/financial-planning/placeholder-service:dev"
         assert pod_problems(name, spec) == []
     kinds = {o["kind"] for o in kubernetes_objects(development)}
     assert not kinds & {"HorizontalPodAutoscaler", "VerticalPodAutoscaler", "PodDisruptionBudget"}
@@ -114,6 +116,8 @@ def test_configuration_keeps_the_eks_contract(development: StackRun, production:
     exporter = {k for k in prod_config["data"] if k.startswith("OTEL_")} - {"OTEL_TRACES_EXPORTER"}
     assert set(dev_config["data"]) == set(prod_config["data"]) - {
         "AWS_REGION",
+        "AWS_STS_REGIONAL_ENDPOINTS",
+        "AWS_S3_US_EAST_1_REGIONAL_ENDPOINT",
         "DOCUMENTS_BUCKET",
         *exporter,
     }
@@ -218,7 +222,12 @@ def test_the_data_charts_are_pinned_and_restricted(development: StackRun) -> Non
 def test_a_storage_class_reaches_every_volume(development: StackRun) -> None:
     def classes(run: StackRun) -> list[Any]:
         [cluster] = objects(run, "Cluster").values()
-        [claim] = objects(run, "PersistentVolumeClaim").values()
+        [cache] = [
+            v
+            for v in pod_spec(objects(run, "Deployment")["ml-service"])["volumes"]
+            if v["name"] == "cache"
+        ]
+        claim = cache["ephemeral"]["volumeClaimTemplate"]
         valkey = helm_release(run, "valkey").inputs["values"]["dataStorage"]
         opensearch = helm_release(run, "opensearch").inputs["values"]["persistence"]
         return [
@@ -278,6 +287,8 @@ def test_the_development_defaults_are_valid_and_need_only_a_context() -> None:
     settings = any_settings_from_values(STACK, {"kubeContext": "minikube"})
     assert isinstance(settings, LocalStackSettings)
     assert settings.kube_context == "minikube"
+    # Placeholders run only where a stack file says so.
+    assert settings.placeholder_images is False
     with pytest.raises(SettingsError, match=r"^kubeContext: required setting is missing$"):
         any_settings_from_values(STACK, {})
     with pytest.raises(SettingsError, match="deploys onto an existing cluster, not EKS"):

@@ -1,10 +1,11 @@
-"""A new stack's first `pulumi up`: repositories first, so no pod waits on an image."""
+"""A new stack's first `pulumi up`: repositories and the deploy runner first, so no pod waits on
+an image and the deploy jobs have a runner inside the VPC."""
 
 from __future__ import annotations
 
 from offline.engine import StackRun
 from offline.estimate import waits
-from offline.first_up import commands, images, registry_targets
+from offline.first_up import commands, first_targets, images
 from tests.lookup import app_deployments
 from tests.records import STACK, node
 
@@ -30,7 +31,7 @@ def test_the_targets_bring_what_the_repositories_need_and_nothing_of_the_cluster
     stack = node("p-s", "pulumi:pulumi:Stack", custom=False, parent="")
     assert stack.urn == STACK
 
-    targets = registry_targets([key, registry, provider, repository, policy, cluster, stack])
+    targets = first_targets([key, registry, provider, repository, policy, cluster, stack])
 
     assert {t.name for t in targets} == {"key", "registry", "aws", "repo"}
     # The repository, its lifecycle policy, the key it uses, its provider and its component.
@@ -41,7 +42,7 @@ def test_each_stacks_first_step_is_closed_and_covers_every_deployments_image(
     stack_run: StackRun,
 ) -> None:
     resources = stack_run.resources
-    targets = registry_targets(resources)
+    targets = first_targets(resources)
     targeted = {t.urn for t in targets}
     graph = waits(resources)
     by_urn = {r.urn: r for r in resources}
@@ -55,6 +56,24 @@ def test_each_stacks_first_step_is_closed_and_covers_every_deployments_image(
         str(t.state["repositoryUrl"]) for t in targets if t.type == "aws:ecr/repository:Repository"
     }
     assert len(repositories) == 8
+    # The deploy runner and the rule that lets it reach the API are in step 1, so that step 3
+    # runs on it.
+    runner = stack_run.one("financial-planning:delivery:DeployRunner")
+    parts = {r.urn for r in resources if r.parent == runner.urn}
+    assert runner.urn in targeted and parts and parts <= targeted
+    assert {"aws:codebuild/project:Project", "aws:codebuild/webhook:Webhook"} <= {
+        t.type for t in targets
+    }
+    # With the way out of its subnets: the network's NAT gateways, routes and endpoints (the
+    # network's own: GuardDuty's endpoint belongs to the audit trail and waits for step 3).
+    network = stack_run.one("financial-planning:foundation:Network")
+    for kind in (
+        "aws:ec2/natGateway:NatGateway",
+        "aws:ec2/route:Route",
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+    ):
+        own = {r.urn for r in stack_run.of_type(kind) if r.parent == network.urn}
+        assert own and own <= targeted, kind
     # Every service's Deployment pulls from a repository of step 1, under a tag step 2 pushes
     # (platform workloads, such as the rate limiter, pull public images).
     deployment_images = images(app_deployments(stack_run))

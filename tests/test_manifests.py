@@ -37,7 +37,10 @@ CUSTOM_RESOURCE_KINDS = {
     for api_version, group in DECLARED_CUSTOM_RESOURCES.items()
     for kind in group["kinds"]
 }
-CHECKOV = Path(os.environ.get("CHECKOV", PROJECT_DIR / ".venv-checkov" / "bin" / "checkov"))
+CHECKOV_PYTHON = Path(
+    os.environ.get("CHECKOV_PYTHON", PROJECT_DIR / ".venv-checkov" / "bin" / "python")
+)
+CHECKOV_RUNS = PROJECT_DIR / "tools" / "checkov_runs.py"
 CRD_VALIDATOR = PROJECT_DIR / "tools" / "validate-custom-resources.mjs"
 WAIVERS = PROJECT_DIR / "tests" / "checkov-waivers.yaml"
 YAMLLINT = YamlLintConfig("rules: {key-duplicates: enable, document-start: enable}")
@@ -235,45 +238,57 @@ def load_waivers() -> list[Waiver]:
     return [Waiver.model_validate(entry) for entry in yaml.safe_load(WAIVERS.read_text())]
 
 
-def checkov_failures(directory: Path) -> list[tuple[str, str]]:
-    assert CHECKOV.exists(), f"{CHECKOV} missing: run `make checkers`"
+# A pod that checkov must flag: the negative control, checked in the same run as the stacks.
+PRIVILEGED_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "bad", "namespace": "x"},
+    "spec": {
+        "containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": True}}]
+    },
+}
+NEGATIVE_CONTROL = "negative-control"
+
+
+@pytest.fixture(scope="session")
+def checkov_failures(
+    rendered: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[tuple[str, str]]]:
+    """checkov's failed checks per directory (each stack, and the negative control): one run
+    per directory, as the CLI's `--directory` makes it, inside one checkov process."""
+    assert CHECKOV_PYTHON.exists(), f"{CHECKOV_PYTHON} missing: run `make checkers`"
+    control = tmp_path_factory.mktemp(NEGATIVE_CONTROL)
+    (control / "bad.yaml").write_text(yaml.safe_dump(PRIVILEGED_POD, explicit_start=True))
+    directories = {**rendered, NEGATIVE_CONTROL: control}
     result = subprocess.run(
-        [
-            str(CHECKOV),
-            "--framework",
-            "kubernetes",
-            "--skip-download",
-            "--quiet",
-            "--compact",
-            "--output",
-            "json",
-            "--directory",
-            str(directory),
-        ],
+        [str(CHECKOV_PYTHON), str(CHECKOV_RUNS), *map(str, directories.values())],
         capture_output=True,
         text=True,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
     )
-    assert result.returncode in (0, 1), result.stderr[-2000:]
+    assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
-    reports = report if isinstance(report, list) else [report]
-    # checkov skips what it cannot parse: make sure it read every object.
-    summary = reports[0]["summary"]
-    assert summary["parsing_errors"] == 0
-    assert summary["resource_count"] >= len(list(directory.glob("*.yaml")))
-    return [
-        (check["check_id"], check["resource"])
-        for r in reports
-        for check in r["results"]["failed_checks"]
-    ]
+    failures = {}
+    for name, directory in directories.items():
+        summary = report[str(directory)]["summary"]
+        # checkov skips what it cannot parse: make sure it read every object.
+        assert summary["parsing_errors"] == 0, name
+        assert summary["resource_count"] >= len(list(directory.glob("*.yaml"))), name
+        # Checks ran at all (an empty registry would pass everything silently).
+        assert summary["passed"] > 0, name
+        failures[name] = [(check, resource) for check, resource in report[str(directory)]["failed"]]
+    return failures
 
 
-def test_checkov_finds_nothing_that_is_not_waived(rendered: dict[str, Path]) -> None:
+def test_checkov_finds_nothing_that_is_not_waived(
+    checkov_failures: dict[str, list[tuple[str, str]]],
+) -> None:
     waivers = load_waivers()
     used: set[int] = set()
     unwaived = []
-    for directory in rendered.values():
-        for check_id, resource in checkov_failures(directory):
+    for stack, failures in checkov_failures.items():
+        if stack == NEGATIVE_CONTROL:
+            continue
+        for check_id, resource in failures:
             matches = [
                 i
                 for i, w in enumerate(waivers)
@@ -283,27 +298,16 @@ def test_checkov_finds_nothing_that_is_not_waived(rendered: dict[str, Path]) -> 
             if matches:
                 used.update(matches)
             else:
-                unwaived.append(f"{directory.parent.name}: {check_id} {resource}")
+                unwaived.append(f"{stack}: {check_id} {resource}")
     assert unwaived == []
     assert [w.check for i, w in enumerate(waivers) if i not in used] == [], "stale waivers"
     assert all(len(w.reason) > 80 for w in waivers)
 
 
-def test_checkov_fails_a_privileged_pod(tmp_path: Path) -> None:
-    (tmp_path / "bad.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "bad", "namespace": "x"},
-                "spec": {
-                    "containers": [
-                        {"name": "c", "image": "busybox", "securityContext": {"privileged": True}}
-                    ]
-                },
-            },
-            explicit_start=True,
-        )
-    )
-    failed = {check for check, _ in checkov_failures(tmp_path)}
-    assert {"CKV_K8S_16", "CKV_K8S_20"} <= failed
+def test_checkov_fails_a_privileged_pod(
+    checkov_failures: dict[str, list[tuple[str, str]]],
+) -> None:
+    failed = {check for check, _ in checkov_failures[NEGATIVE_CONTROL]}
+    # Resource checks (privileged container, privilege escalation) and a graph check (a pod in
+    # a namespace without a NetworkPolicy: CKV2_K8S_6), so both kinds of checkov check run.
+    assert {"CKV_K8S_16", "CKV_K8S_20", "CKV2_K8S_6"} <= failed

@@ -33,8 +33,13 @@ PROTECTED_IN_PRODUCTION = {
     "aws:elasticache/replicationGroup:ReplicationGroup",
     "aws:elasticache/subnetGroup:SubnetGroup",
     "aws:opensearch/domain:Domain",
+    # What lets the search domain publish its audit log: kept with the domain it serves.
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy",
     "aws:ec2/securityGroup:SecurityGroup",
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    # The deploy runner's way out (its group's HTTPS rule): the deploy job runs through it
+    # (tests/delivery/test_runner.py).
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
     "random:index/randomId:RandomId",
     "random:index/randomPassword:RandomPassword",
 }
@@ -65,11 +70,13 @@ def test_stack_tags_are_default_tags_of_the_aws_provider(production: StackRun) -
 def test_production_protects_its_stateful_resources(production: StackRun) -> None:
     protected = {r.type for r in production.resources if r.protect}
     assert protected == PROTECTED_IN_PRODUCTION
-    # Every resource of these types, but security groups: only the data stores' are state
-    # (the VPC endpoints' group is not; the data tier's test covers the stores').
+    # Every resource of these types, but security groups and rules: only the data stores' and
+    # the deploy runner's are protected (the VPC endpoints' group is not; the data tier's and
+    # the runner's tests cover theirs).
     stateless = {
         "aws:ec2/securityGroup:SecurityGroup",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
     }
     for resource in production.resources:
         if resource.type in PROTECTED_IN_PRODUCTION - stateless:

@@ -11,7 +11,7 @@ resources, always in the same order: namespace (unless an earlier add-on made it
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -53,6 +53,8 @@ class ClusterAddon(ABC):
     # The namespace's sidecar injection (see shared/conventions.namespace): off for add-ons,
     # left to each pod for the ingress gateway.
     istio_injection: ClassVar[bool | None] = False
+    # Further labels of the add-on's namespace (what other controllers select it by).
+    namespace_labels: ClassVar[Mapping[str, str]] = {}
     # Add-ons that must be installed first (their CRDs or webhooks are used here).
     after: ClassVar[tuple[str, ...]] = ()
     # Type tokens the add-on's component was registered under before (see shared/urns.py).
@@ -90,6 +92,11 @@ class ClusterAddon(ABC):
         """Objects the chart needs when it installs (the Secrets its pods read), made in its
         namespace before the release."""
         return []
+
+    def release_waits_for(self) -> Sequence[pulumi.Input[pulumi.Resource]]:
+        """Resources outside the add-ons that must exist before the chart installs (made
+        elsewhere in the program, possibly later: see shared/ordering.py)."""
+        return ()
 
     def install_objects(self, name: str, opts: pulumi.ResourceOptions) -> None:
         """Objects the add-on creates once its chart is installed (custom resources, say)."""
@@ -154,6 +161,7 @@ class HelmAddon(pulumi.ComponentResource):
             addon.namespace,
             pod_security=addon.pod_security,
             istio_injection=addon.istio_injection,
+            labels=addon.namespace_labels,
             opts=child,
         )
         self.namespace = ns
@@ -187,7 +195,10 @@ class HelmAddon(pulumi.ComponentResource):
             addon.chart,
             namespace=ns.metadata.name,
             values=addon.values(self.role_arn),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *prepared] or None),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*args.after, *prepared, *addon.release_waits_for()] or None,
+            ),
         )
         addon.install_objects(name, pulumi.ResourceOptions(parent=self, depends_on=[release]))
         self.release = release

@@ -110,15 +110,32 @@ class ExternalSecrets(ClusterAddon):
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         replicas = self.settings.replicas
+        # Each of the chart's three Deployments reads its own placement: the controller's at
+        # the top level, the webhook's under `webhook.*`, the cert controller's under
+        # `certController.*` (chart 0.19.2, templates/deployment.yaml, webhook-deployment.yaml,
+        # cert-controller-deployment.yaml: nodeSelector, priorityClassName, resources).
+        placement = {
+            "resources": self.settings.resources.as_values(),
+            "nodeSelector": CONTROLLER_NODES,
+            "priorityClassName": PLATFORM_PRIORITY_CLASS,
+        }
         return {
             "installCRDs": True,
             "replicaCount": replicas,
             "leaderElect": True,
             "serviceAccount": self.irsa_service_account(role_arn),
             "podDisruptionBudget": disruption_budget(replicas),
-            "resources": self.settings.resources.as_values(),
-            "nodeSelector": CONTROLLER_NODES,
-            "priorityClassName": PLATFORM_PRIORITY_CLASS,
+            **placement,
+            # The API server calls the webhook on every ExternalSecret and store change (its
+            # failurePolicy is Fail): as many replicas as the controller, with a budget that
+            # keeps one through a node drain (webhook-poddisruptionbudget.yaml).
+            "webhook": {
+                "replicaCount": replicas,
+                "podDisruptionBudget": disruption_budget(replicas),
+                **placement,
+            },
+            # It renews the webhook's certificate: one suffices (the chart's default).
+            "certController": {"replicaCount": 1, **placement},
         }
 
     def install_objects(self, name: str, opts: pulumi.ResourceOptions) -> None:

@@ -9,6 +9,12 @@ use the jaeger-* indices only (the `trace-store` role the search bootstrap maps,
 components/data/search_access.py), and an ISM policy deletes each index after the stack's
 retention: Jaeger's own index cleaner cannot sign its requests.
 
+On a first `up` Jaeger's role has no FGAC mapping until the search bootstrap applies it, and
+Jaeger exits while the domain refuses its index templates; Kubernetes then restarts it after
+10 s, 20 s, ... up to 5 minutes, which can outlast the release's 600 s atomic wait (Helm would
+uninstall it). So the release installs only once the bootstrap Job has completed (Pulumi waits
+for a Job to complete): Jaeger's first start finds its role mapped.
+
 Why the image is newer than the chart's: Jaeger 2.19.0 (chart 4.11.1's) signs requests with a
 body as if empty, so AWS refuses every bulk write and template (jaegertracing/jaeger#8760);
 2.20.0 is the first release with the fix (#8768).
@@ -17,6 +23,7 @@ body as if empty, so AWS refuses every bulk write and template (jaegertracing/ja
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,6 +195,8 @@ class Jaeger(ClusterAddon):
     search_domain_arn: pulumi.Input[str]
     # Each index's replica shards (1 where the domain has a second data node to hold them).
     index_replicas: int
+    # The search bootstrap that maps Jaeger's role (made with the workloads, after this).
+    search_access_applied: pulumi.Input[pulumi.Resource] | None = None
 
     name = "jaeger"
     # Chart 4.x is Jaeger v2's: one Deployment, no bundled storage, no maintenance jobs on.
@@ -240,6 +249,9 @@ class Jaeger(ClusterAddon):
                 "topologySpreadConstraints": zone_spread(JAEGER_SELECTOR),
             },
         }
+
+    def release_waits_for(self) -> Sequence[pulumi.Input[pulumi.Resource]]:
+        return [self.search_access_applied] if self.search_access_applied is not None else []
 
     def install_objects(self, name: str, opts: pulumi.ResourceOptions) -> None:
         # The chart has no PodDisruptionBudget: with a replica to spare, a drain keeps one.

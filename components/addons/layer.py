@@ -35,8 +35,9 @@ from components.addons.registry import install_addons
 from components.addons.reloader import Reloader
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import ClusterContext, StackContext, with_cluster
+from components.data.search_access import index_replicas
 from components.data.secrets import RemoteSecret, SecretAccess
-from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
+from components.shared.conventions import node_group_name
 from stacks.addon_settings import AddonSettings, AddonsSettings
 from stacks.edge_settings import EdgeSettings
 from stacks.instance_types import INSTANCE_TYPES
@@ -51,8 +52,12 @@ class AddonsArgs:
     kubernetes_version: str
     # Namespaces whose ExternalSecrets may read the stack's secrets.
     app_namespaces: Sequence[str]
-    # Node group -> hourly price of its first instance type (the autoscaler's expander order).
+    # Each class's current node group (its EKS name) -> the hourly price of its first instance
+    # type (the autoscaler's expander order).
     group_prices: Mapping[str, float]
+    # The EKS names of previous generations kept while their nodes are drained: the autoscaler
+    # adds nodes to them only when no current group can take a pod.
+    retiring_groups: Sequence[str]
     # The GPU group's taints as (key, value, Kubernetes effect), which the device plugin tolerates.
     gpu_taints: Sequence[tuple[str, str, str]]
     # Whether any service's VPA updates pods (the VPA's updater and admission controller run).
@@ -69,12 +74,19 @@ class AddonsArgs:
         return cls(
             settings=settings.addons,
             kubernetes_version=settings.kubernetes_version,
-            # The services' namespace, and the database bootstrap's (the master secret).
-            app_namespaces=[settings.application.namespace, DATABASE_BOOTSTRAP_NAMESPACE],
+            # The services' namespace (the database bootstrap reads its secret itself).
+            app_namespaces=[settings.application.namespace],
             group_prices={
-                name: INSTANCE_TYPES[group.instance_types[0]].hourly_usd
+                node_group_name(name, group.generation): INSTANCE_TYPES[
+                    group.instance_types[0]
+                ].hourly_usd
                 for name, group in settings.node_groups.items()
             },
+            retiring_groups=[
+                node_group_name(name, previous.generation)
+                for name, group in settings.node_groups.items()
+                if (previous := group.previous_group()) is not None
+            ],
             gpu_taints=[
                 (t.key, t.value, t.kubernetes_effect()) for t in settings.node_groups.gpu.taints
             ],
@@ -108,6 +120,8 @@ class AddonInputs:
     # The search domain the log shipper and Jaeger write to.
     search_endpoint: pulumi.Input[str]
     search_domain_arn: pulumi.Input[str]
+    # The search bootstrap, once it has mapped the writers' roles: Jaeger installs after it.
+    search_access_applied: pulumi.Input[pulumi.Resource] | None = None
 
 
 def addon_registry(
@@ -195,7 +209,8 @@ def addon_registry(
             region=context.region,
             search_endpoint=given.search_endpoint,
             search_domain_arn=given.search_domain_arn,
-            index_replicas=1 if args.search_data_nodes > 1 else 0,
+            index_replicas=index_replicas(args.search_data_nodes),
+            search_access_applied=given.search_access_applied,
         ),
         MetricsServer(settings.metrics_server, monitored=monitored),
         ClusterAutoscaler(
@@ -204,6 +219,7 @@ def addon_registry(
             region=context.region,
             kubernetes_version=args.kubernetes_version,
             group_prices=args.group_prices,
+            retiring_groups=args.retiring_groups,
             monitored=monitored,
         ),
         NvidiaDevicePlugin(settings.nvidia_device_plugin, gpu_class="gpu", taints=args.gpu_taints),

@@ -14,8 +14,10 @@ sidecar (user 1337, all capabilities dropped, read-only root, RuntimeDefault sec
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 
@@ -23,21 +25,40 @@ from components.addons.base import ClusterAddon, CompanionAddon
 from components.addons.jaeger import TracingCollector
 from components.shared.conventions import CONTROLLER_NODES, PLATFORM_PRIORITY_CLASS, zone_spread
 from components.shared.helm import HelmChart
-from stacks.addon_settings import IngressGatewaySettings, MeshSettings
+from stacks.addon_settings import ISTIO_CNI_RESOURCES, IngressGatewaySettings, MeshSettings
 
 ISTIO_VERSION = "1.30.3"
 ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
 MESH_NAMESPACE = "istio-system"
 CNI_NAMESPACE = "istio-cni"
 GATEWAY_NAMESPACE = "istio-ingress"
-# The gateway's release, Service and pod label `istio: ingressgateway` (the chart's label is
-# the release name without its `istio-` prefix).
+# The gateway's release, Service, service account (the chart's `gateway.serviceAccountName`:
+# the release name) and pod label `istio: ingressgateway` (the chart's label is the release
+# name without its `istio-` prefix).
 GATEWAY_RELEASE = "istio-ingressgateway"
 GATEWAY_SELECTOR = {"istio": "ingressgateway"}
 # The gateway's ports: HTTPS from the ALB, and the readiness endpoint its health check reads.
 GATEWAY_HTTPS_PORT = 443
 GATEWAY_STATUS_PORT = 15021
+# Envoy statistics the gateway's proxy keeps beside Istio's default set (which has none of
+# jwt_authn's: istio 1.30.3 pkg/bootstrap/config.go, the required inclusion prefixes, suffixes
+# and regex; tools/packaging/common/envoy_bootstrap.json `stats_matcher`): the token keys'
+# failed fetches (Envoy jwt_authn stats.h `jwks_fetch_failed`, counted by authenticator.cc
+# `onJwksError`), which the TokenKeysUnavailable alert reads.
+GATEWAY_EXTRA_STATS_SUFFIXES = ("jwt_authn.jwks_fetch_failed",)
 RESTRICTED_SECCOMP = {"type": "RuntimeDefault"}
+
+
+def gateway_proxy_config() -> dict[str, Any]:
+    """The gateway pods' proxy config (the injector merges the pod annotation into it)."""
+    return {
+        # The ALB is the one proxy in front: the client's address is the last one it appends
+        # to X-Forwarded-For (rate limits and logs see the client, not the ALB).
+        "gatewayTopology": {"numTrustedProxies": 1},
+        # Added to Istio's default statistics (pkg/bootstrap/config.go getStatsOptions: the
+        # proxy config's inclusions, then the required ones).
+        "proxyStatsMatcher": {"inclusionSuffixes": list(GATEWAY_EXTRA_STATS_SUFFIXES)},
+    }
 
 
 def istio_chart(chart: str) -> HelmChart:
@@ -86,10 +107,8 @@ class IstioCni(CompanionAddon):
             # Chained after the VPC CNI, in its directories (the chart's defaults are EKS's).
             "chained": True,
             "excludeNamespaces": ["kube-system", CNI_NAMESPACE],
-            "resources": {
-                "requests": {"cpu": "50m", "memory": "64Mi"},
-                "limits": {"memory": "256Mi"},
-            },
+            # Counted on every node by the node groups' capacity (stacks/capacity.py).
+            "resources": ISTIO_CNI_RESOURCES.as_values(),
         }
 
 
@@ -119,10 +138,22 @@ class Istiod(ClusterAddon):
             "replicaCount": settings.replicas,
             "resources": settings.resources.as_values(),
             "nodeSelector": CONTROLLER_NODES,
-            "priorityClassName": PLATFORM_PRIORITY_CLASS,
             "seccompProfile": RESTRICTED_SECCOMP,
             "cni": {"enabled": True},
+            "env": {
+                # The gateway's proxy fetches the users' token keys from their service itself,
+                # through the mesh (components/edge/rate_limit.py).
+                "PILOT_JWT_ENABLE_REMOTE_JWKS": "hybrid",
+                # Every cluster to the gateway (the default, pilot/pkg/features/experimental.go,
+                # 1.30.3), stated because the fetch depends on it: filtered, the gateway would
+                # get only the clusters its routes name, not the keys' service's, while istiod
+                # (model.LookupCluster reads the service registry) still hands it the fetch.
+                "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG": "false",
+            },
             "global": {
+                # The chart reads the priority class here only (istio-discovery
+                # templates/deployment.yaml, 1.30.3: `.Values.global.priorityClassName`).
+                "priorityClassName": PLATFORM_PRIORITY_CLASS,
                 # Only with a replica to spare: at one replica the chart renders no budget
                 # whatever this says (templates/poddisruptionbudget.yaml, 1.30.3).
                 **(
@@ -170,6 +201,16 @@ class IngressGateway(ClusterAddon):
     release = GATEWAY_RELEASE
     namespace = GATEWAY_NAMESPACE
     istio_injection = None
+    # The ALB's targets are these pods (target type ip): the load balancer controller gives
+    # pods of a namespace so labelled a readiness gate that holds them unready until the
+    # target group reports them healthy, so rollouts and drains keep a healthy target
+    # (aws-load-balancer-controller v3.5.0 docs/deploy/pod_readiness_gate.md; its webhook
+    # `mpod.elbv2.k8s.aws` selects namespaces by this label). Gates are added when a pod is
+    # created and a TargetGroupBinding exists: the pods of a stack's first `up` (before the
+    # Ingress) have none until their first rollout.
+    namespace_labels: ClassVar[Mapping[str, str]] = {
+        "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"
+    }
     after = ("istiod",)
 
     @property
@@ -209,9 +250,5 @@ class IngressGateway(ClusterAddon):
                 "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
             },
             "topologySpreadConstraints": zone_spread(GATEWAY_SELECTOR),
-            # The ALB is the one proxy in front: the client's address is the last one it
-            # appends to X-Forwarded-For (rate limits and logs see the client, not the ALB).
-            "podAnnotations": {
-                "proxy.istio.io/config": '{"gatewayTopology": {"numTrustedProxies": 1}}'
-            },
+            "podAnnotations": {"proxy.istio.io/config": json.dumps(gateway_proxy_config())},
         }

@@ -7,7 +7,8 @@ the privileged `node-exporter` namespace, where nothing else runs.
 
 Secrets never appear in the values: Grafana's admin credentials and the Alertmanager receivers'
 keys come from Secrets Manager through ExternalSecrets created before the chart installs, and
-Alertmanager reads the receivers' keys from files (`routing_key_file`, `api_url_file`).
+Alertmanager reads the receivers' keys and URLs from files (`routing_key_file`, `api_url_file`,
+the heartbeat's `url_file`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pulumi
 from components.addons.base import MONITORING_ADDON, ClusterAddon, CompanionAddon
 from components.addons.external_secrets import external_secret
 from components.data.secrets import RemoteSecret
+from components.observability.alerts import CALLERS_SEE_ERRORS, NODE_MEMORY_HIGH, SERVICE_ERRORS
 from components.shared.conventions import (
     CONTROLLER_NODES,
     PLATFORM_PRIORITY_CLASS,
@@ -28,8 +30,8 @@ from components.shared.conventions import (
     restricted_pod_security_context,
 )
 from components.shared.helm import HelmChart
-from stacks.addon_settings import MonitoringSettings
-from stacks.secrets import ALERT_RECEIVERS, GRAFANA_ADMIN
+from stacks.addon_settings import NODE_EXPORTER_RESOURCES, MonitoringSettings
+from stacks.secrets import ALERT_RECEIVERS, GRAFANA_ADMIN, HEARTBEAT_URL_KEY
 
 # What each helper container in the monitoring pods asks for (Grafana's sidecars, the
 # operator's config reloaders): they watch files and call a reload endpoint.
@@ -49,14 +51,49 @@ ALERTMANAGER_SECRETS_DIR = "/etc/alertmanager/secrets"
 # Users of the images (the charts' defaults): Prometheus and Alertmanager 1000 (group 2000),
 # Grafana 472, the operator and kube-state-metrics 65534.
 PROMETHEUS_USER, GRAFANA_USER, NOBODY = 1000, 472, 65534
+# node-exporter's job, as kube-prometheus-stack 88.5.3's node rules select it
+# (templates/prometheus/rules-1.14/node-exporter.yaml, node.rules.yaml, node-exporter.rules.yaml)
+# and the Service label the ServiceMonitor takes it from.
+NODE_EXPORTER_JOB = "node-exporter"
+NODE_EXPORTER_JOB_LABEL = "jobLabel"
+# Each node-exporter series gets the node it runs on (the pod's node, from service discovery):
+# the node alerts and panels group by it.
+NODE_NAME_RELABELING = {
+    "action": "replace",
+    "sourceLabels": ["__meta_kubernetes_pod_node_name"],
+    "targetLabel": "node",
+}
+# kube-prometheus-stack 88.5.3 values.yaml, `prometheus-node-exporter.extraArgs`.
+NODE_EXPORTER_FILESYSTEM_ARGS = (
+    "--collector.filesystem.mount-points-exclude="
+    "^/(dev|proc|sys|run/containerd/.+|var/lib/docker/.+|var/lib/kubelet/.+)($|/)",
+    "--collector.filesystem.fs-types-exclude="
+    "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|"
+    "iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|"
+    "sysfs|tracefs|erofs)$",
+)
+# kube-prometheus-stack 88.5.3's node alerts (templates/prometheus/rules-1.14/node-exporter.yaml)
+# that one of ours duplicates, by name -> ours: NodeMemoryHighUtilization is memory not
+# available above 90% (warning), as NodeMemoryHigh. (Its NodeCPUHighUsage, above 90%, is
+# severity info, which notifies nobody: NodeCpuHigh at the seed's 80% is the one that does.)
+# `defaultRules.disabled.<alert>` leaves a rule out (each rule's template).
+CHART_ALERTS_OURS_REPLACE = {"NodeMemoryHighUtilization": NODE_MEMORY_HIGH}
 # Control-plane components EKS manages: nothing in the cluster can scrape them.
 MANAGED_CONTROL_PLANE = ("kubeEtcd", "kubeControllerManager", "kubeScheduler", "kubeProxy")
 
 
+# How often Alertmanager sends the always-firing Watchdog to the heartbeat service: the
+# service raises its own alarm when pings stop for longer than its grace period (set it to a
+# few of these intervals).
+HEARTBEAT_INTERVAL = "1m"
+
+
 def alertmanager_config() -> dict[str, Any]:
-    """Critical alerts page (PagerDuty) and go to chat, warnings go to chat (Slack), anything
-    else (the charts' `info` alerts, the Watchdog) nowhere. Keys are read from files of the
-    `alert-receivers` Secret, never written here."""
+    """Critical alerts page (PagerDuty) and go to chat, warnings go to chat (Slack), the
+    chart's always-firing Watchdog to an external heartbeat (a dead man's switch: when
+    Prometheus, Alertmanager or the path between them dies, the pings stop and the heartbeat
+    service alarms), anything else (the charts' `info` alerts) nowhere. Keys and URLs are read
+    from files of the `alert-receivers` Secret, never written here."""
     keys = f"{ALERTMANAGER_SECRETS_DIR}/{ALERT_RECEIVERS}"
     return {
         "route": {
@@ -66,10 +103,17 @@ def alertmanager_config() -> dict[str, Any]:
             "group_interval": "5m",
             "repeat_interval": "4h",
             "routes": [
+                # First, and without `continue`: the Watchdog (severity "none") pings and
+                # nothing else sees it.
+                {
+                    "receiver": "heartbeat",
+                    "matchers": ['alertname="Watchdog"'],
+                    "group_wait": "0s",
+                    "group_interval": HEARTBEAT_INTERVAL,
+                    "repeat_interval": HEARTBEAT_INTERVAL,
+                },
                 {"receiver": "pager", "matchers": ['severity="critical"'], "continue": True},
                 {"receiver": "chat", "matchers": ['severity=~"critical|warning"']},
-                # The chart's always-firing Watchdog proves the pipeline works; it goes nowhere.
-                {"receiver": "null", "matchers": ['alertname="Watchdog"']},
             ],
         },
         "inhibit_rules": [
@@ -78,7 +122,16 @@ def alertmanager_config() -> dict[str, Any]:
                 "source_matchers": ['severity="critical"'],
                 "target_matchers": ['severity="warning"'],
                 "equal": ["alertname", "namespace", "service"],
-            }
+            },
+            {
+                # One incident, one page: while the service's own 5xx alert fires, its
+                # callers' view of the same errors is silenced; it pages alone when the service
+                # cannot count (down, crash-looping). Both carry the service's namespace and
+                # name (components/observability/alerts.py).
+                "source_matchers": [f'alertname="{SERVICE_ERRORS}"'],
+                "target_matchers": [f'alertname="{CALLERS_SEE_ERRORS}"'],
+                "equal": ["namespace", "service"],
+            },
         ],
         "receivers": [
             {"name": "null"},
@@ -92,6 +145,14 @@ def alertmanager_config() -> dict[str, Any]:
                 "name": "chat",
                 "slack_configs": [
                     {"api_url_file": f"{keys}/slack-webhook-url", "send_resolved": True}
+                ],
+            },
+            {
+                "name": "heartbeat",
+                # `url_file`: Alertmanager 0.26 and later (the chart runs v0.34.0). The URL
+                # holds the heartbeat's key (healthchecks.io, Dead Man's Snitch and the like).
+                "webhook_configs": [
+                    {"url_file": f"{keys}/{HEARTBEAT_URL_KEY}", "send_resolved": False}
                 ],
             },
         ],
@@ -177,10 +238,22 @@ class Monitoring(ClusterAddon):
             # The default rules, but those of the control plane's components: each rule group
             # needs its component enabled as well (templates/prometheus/rules-1.14/*.yaml), so
             # the components below being off is what leaves them out.
-            "defaultRules": {"create": True},
+            "defaultRules": {
+                "create": True,
+                # The chart's alerts that notify what one of ours already does (the same series
+                # and threshold): one notification per incident.
+                "disabled": dict.fromkeys(CHART_ALERTS_OURS_REPLACE, True),
+            },
             **{component: {"enabled": False} for component in MANAGED_CONTROL_PLANE},
-            # A release of its own in a privileged namespace (NodeExporter below).
-            "nodeExporter": {"enabled": False},
+            # A release of its own in a privileged namespace (NodeExporter below), whose series
+            # carry the job the chart's node rules and dashboards select; the dashboards are
+            # made only with `forceDeployDashboards` while the chart's own exporter is off, and
+            # only for the Linux nodes this cluster has.
+            "nodeExporter": {
+                "enabled": False,
+                "forceDeployDashboards": True,
+                "operatingSystems": {"aix": {"enabled": False}, "darwin": {"enabled": False}},
+            },
             "prometheusOperator": {
                 **_placed(NOBODY),
                 "containerSecurityContext": container,
@@ -309,12 +382,25 @@ class NodeExporter(CompanionAddon):
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
         return {
-            "prometheus": {"monitor": {"enabled": True}},
+            # The Service carries the job label and the ServiceMonitor names it (the
+            # operator's `jobLabel`), so every series has job="node-exporter", as
+            # kube-prometheus-stack's node rules, recording rules and dashboards select (the
+            # chart's default would be its name, "prometheus-node-exporter").
+            "service": {"labels": {NODE_EXPORTER_JOB_LABEL: NODE_EXPORTER_JOB}},
+            "prometheus": {
+                "monitor": {
+                    "enabled": True,
+                    "jobLabel": NODE_EXPORTER_JOB_LABEL,
+                    "relabelings": [NODE_NAME_RELABELING],
+                }
+            },
+            # kube-prometheus-stack's own flags for its node-exporter: leave out the kubelet's
+            # and the container runtime's mounts, and pseudo filesystems, which the node
+            # rules' disk-full alerts would otherwise read.
+            "extraArgs": list(NODE_EXPORTER_FILESYSTEM_ARGS),
             "priorityClassName": PLATFORM_PRIORITY_CLASS,
             # Every node, GPU nodes included (their taints are tolerated).
             "tolerations": [{"operator": "Exists"}],
-            "resources": {
-                "requests": {"cpu": "20m", "memory": "32Mi"},
-                "limits": {"memory": "64Mi"},
-            },
+            # Counted on every node by the node groups' capacity (stacks/capacity.py).
+            "resources": NODE_EXPORTER_RESOURCES.as_values(),
         }

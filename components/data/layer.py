@@ -114,15 +114,23 @@ class SearchAccess:
     mappings: dict[str, list[pulumi.Output[str]]]
     # ISM policy id -> the indices it deletes and when (the add-ons' logs and traces).
     retention: Mapping[str, IndexRetention] = dataclasses.field(default_factory=dict)
+    # The container logs' replica shards, where logs are shipped (their index template).
+    log_replicas: int | None = None
 
     def with_writers(
         self,
         writers: Mapping[str, list[pulumi.Output[str]]],
         retention: Mapping[str, IndexRetention],
+        log_replicas: int | None = None,
     ) -> SearchAccess:
-        """This access, with the add-ons' writers (made after the data tier) and their
-        indices' retention."""
-        return dataclasses.replace(self, mappings={**self.mappings, **writers}, retention=retention)
+        """This access, with the add-ons' writers (made after the data tier), their indices'
+        retention and the log indices' replicas."""
+        return dataclasses.replace(
+            self,
+            mappings={**self.mappings, **writers},
+            retention=retention,
+            log_replicas=log_replicas,
+        )
 
 
 @dataclass(frozen=True)
@@ -288,9 +296,11 @@ def build_data(
         },
         # Aurora keeps the master credentials in a secret of its own, as JSON.
         database_master=RemoteSecret(database.master_secret_arn, ["password", "username"]),
+        # External Secrets reads the services' secrets; the master secret only the database
+        # bootstrap's own role reads (components/workloads/database_users.py).
         secret_access=SecretAccess(
-            secret_arns=[*secrets.secret_arns, database.master_secret_arn],
-            key_arns=[secrets.key_arn, database.key_arn],
+            secret_arns=list(secrets.secret_arns),
+            key_arns=[secrets.key_arn],
         ),
         config={
             "DOCUMENTS_BUCKET": documents.bucket_name,

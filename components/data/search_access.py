@@ -131,6 +131,123 @@ class IndexRetention:
         }
 
 
+def index_replicas(data_nodes: int) -> int:
+    """Replica shards an index of the platform's writers gets: one where the domain has a
+    second data node to hold it, none on a one-node domain (a replica that cannot be placed
+    keeps the index yellow)."""
+    return 1 if data_nodes > 1 else 0
+
+
+# Where Fluent Bit puts each record's own JSON fields (its kubernetes filter's Merge_Log_Key):
+# under one key, mapped as one flat_object field, so that no service's field names or types can
+# collide with another's or with the shipper's own (components/addons/log_shipper.py).
+LOG_FIELDS_KEY = "fields"
+# Where the shipper keeps, whole, each string of LOG_FIELDS_KEY too long for the flat_object to
+# index (it indexes the longest prefix that fits): in _source only, never parsed or indexed.
+LOG_UNINDEXED_KEY = "fields_unindexed"
+LOG_TEMPLATE = "logs"
+# The slow logs the domain publishes (components/data/search.py) are written only for indices
+# with thresholds: OpenSearch's index.search.slowlog.threshold.* and
+# index.indexing.slowlog.threshold.* are -1 (off) unless set (server/.../index/SearchSlowLog.java
+# and IndexingSlowLog.java: dynamic, index-scoped settings). Searches and bulk writes of the
+# log indices slower than these are logged.
+LOG_SLOWLOG_THRESHOLDS = {
+    "search.slowlog.threshold.query.warn": "10s",
+    "search.slowlog.threshold.query.info": "5s",
+    "search.slowlog.threshold.fetch.warn": "1s",
+    "search.slowlog.threshold.fetch.info": "800ms",
+    "indexing.slowlog.threshold.index.warn": "10s",
+    "indexing.slowlog.threshold.index.info": "5s",
+}
+
+
+def log_index_settings(replicas: int) -> dict[str, Any]:
+    """The log indices' index settings (all dynamic: also applied to indices already there):
+    the replicas the domain can hold and the slow-log thresholds."""
+    return {"number_of_replicas": replicas, **LOG_SLOWLOG_THRESHOLDS}
+
+
+def log_index_template(replicas: int) -> dict[str, Any]:
+    """The composable index template of the container logs' daily indices: their settings and
+    a fixed mapping. Only the shipper's own fields are mapped; the services' JSON sits under
+    LOG_FIELDS_KEY as one `flat_object` (its leaves are searchable as keywords, whatever their
+    types); strings too long to index stay whole, unparsed, under LOG_UNINDEXED_KEY; anything
+    else stays in _source unindexed (`dynamic: false`). A record can then neither clash with
+    another's mapping nor push the index past its field limit, nor (the shipper's Lua filter
+    keeps each indexed term within Lucene's limit) carry a term too long to index."""
+    keyword = {"type": "keyword", "ignore_above": 1024}
+    return {
+        "index_patterns": [LOG_INDICES],
+        "priority": 100,
+        "template": {
+            "settings": {"index": log_index_settings(replicas)},
+            "mappings": {
+                "dynamic": False,
+                "properties": {
+                    "@timestamp": {"type": "date"},
+                    "log": {"type": "text"},
+                    "stream": keyword,
+                    "kubernetes": {
+                        "properties": {
+                            **{
+                                field: keyword
+                                for field in (
+                                    "namespace_name",
+                                    "pod_name",
+                                    "pod_id",
+                                    "container_name",
+                                    "container_image",
+                                    "container_hash",
+                                    "docker_id",
+                                    "host",
+                                )
+                            },
+                            "labels": {"type": "flat_object"},
+                        }
+                    },
+                    LOG_FIELDS_KEY: {"type": "flat_object"},
+                    LOG_UNINDEXED_KEY: {"type": "object", "enabled": False},
+                },
+            },
+        },
+    }
+
+
+# Fine-grained access control's audit log (which the domain publishes as AUDIT_LOGS only once
+# this is on: OpenSearch Service developer guide, "Monitoring audit logs"). REST and transport
+# events, without the per-request volume of granted and merely authenticated calls; no request
+# bodies (the documents and logs hold personal and financial data) and no bulk items one by one
+# (every shipped log line would be an event); changes to the security configuration itself are
+# recorded (compliance, internal config).
+AUDIT_CONFIG: dict[str, Any] = {
+    "enabled": True,
+    "audit": {
+        "enable_rest": True,
+        "disabled_rest_categories": ["AUTHENTICATED", "GRANTED_PRIVILEGES"],
+        "enable_transport": True,
+        "disabled_transport_categories": ["AUTHENTICATED", "GRANTED_PRIVILEGES"],
+        "resolve_bulk_requests": False,
+        "log_request_body": False,
+        "resolve_indices": True,
+        "exclude_sensitive_headers": True,
+        "ignore_users": [],
+        "ignore_requests": [],
+    },
+    "compliance": {
+        "enabled": True,
+        "internal_config": True,
+        "external_config": False,
+        "read_metadata_only": True,
+        "read_watched_fields": {},
+        "read_ignore_users": [],
+        "write_metadata_only": True,
+        "write_log_diffs": False,
+        "write_watched_indices": [],
+        "write_ignore_users": [],
+    },
+}
+
+
 def platform_retention(log_days: int | None, trace_days: int | None) -> dict[str, IndexRetention]:
     """The retention policies of the indices the platform writes (None: that writer is off)."""
     retention = {}
@@ -145,16 +262,40 @@ def security_plan(
     administrators: Sequence[str],
     mappings: Mapping[str, Sequence[str]],
     retention: Mapping[str, IndexRetention] | None = None,
+    log_replicas: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The idempotent requests that bring FGAC to the program's state: each role, then who
-    holds it, then each retention policy (by its id), attached to the indices already there.
+    """The idempotent requests that bring FGAC to the program's state: where logs are shipped
+    (`log_replicas` given) first their index template, then each role, then who holds it,
+    FGAC's audit log, then each retention policy (by its id), attached to the indices already
+    there.
     `administrators` are the IAM principals mapped to the admin roles (the master role among
-    them: a mapping replaces what was there). ISM creates a policy with a plain PUT only once:
-    that step is an upsert (the script reads the current version first)."""
+    them: a mapping replaces what was there; `security_manager` is what the audit
+    configuration needs). ISM creates a policy with a plain PUT only once: that step is an
+    upsert (the script reads the current version first)."""
     unknown = sorted(set(mappings) - set(SEARCH_ROLES))
     if unknown:
         raise ValueError(f"no search role {unknown} (known: {sorted(SEARCH_ROLES)})")
     plan: list[dict[str, Any]] = []
+    if log_replicas is not None:
+        # First: the log shipper runs before this Job and retries its writes until its role
+        # is mapped below; the first index it then creates must already take the template.
+        plan.append(
+            {
+                "method": "PUT",
+                "path": f"/_index_template/{LOG_TEMPLATE}",
+                "body": log_index_template(log_replicas),
+            }
+        )
+        # Indices made before the template existed keep their mapping but take its dynamic
+        # settings (no index yet: nothing to change).
+        plan.append(
+            {
+                "method": "PUT",
+                "path": f"/{LOG_INDICES}/_settings",
+                "body": {"index": log_index_settings(log_replicas)},
+                "absent_ok": True,
+            }
+        )
     for role, access in sorted(SEARCH_ROLES.items()):
         plan.append(
             {
@@ -187,6 +328,7 @@ def security_plan(
                 "body": {"backend_roles": sorted(set(administrators))},
             }
         )
+    plan.append({"method": "PUT", "path": f"{SECURITY_API}/audit/config", "body": AUDIT_CONFIG})
     for policy_id, kept in sorted((retention or {}).items()):
         plan.append(
             {

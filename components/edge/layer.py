@@ -7,7 +7,7 @@ the Istio ingress gateway, components/addons/); this layer is what they act on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -31,10 +31,11 @@ from components.edge.certificate import PublicCertificate, PublicCertificateArgs
 from components.edge.firewall import EdgeFirewall, EdgeFirewallArgs
 from components.edge.rate_limit import GatewayRateLimits, GatewayRateLimitsArgs
 from components.edge.routes import Backend, EdgeRoutes, EdgeRoutesArgs
+from components.foundation.network import subnet_layout
 from components.shared.conventions import service_host
 from stacks.addon_settings import ControllerSettings
 from stacks.catalog import ServiceName, ServiceSettings
-from stacks.edge_settings import EdgeSettings
+from stacks.edge_settings import EdgeSettings, UserTokens
 from stacks.secrets import OPERATOR_SSO, REDIS_CREDENTIALS
 from stacks.settings import StackSettings
 from stacks.traffic_settings import TrafficSettings
@@ -58,9 +59,12 @@ class EdgeArgs:
     traffic: TrafficSettings
     protect: bool
     rate_limiter: ControllerSettings
+    # The load balancer's subnets (the public ones): the gateway admits no one else.
+    load_balancer_cidrs: Sequence[str] = ()
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> EdgeArgs:
+        _, public = subnet_layout(settings.vpc_cidr, len(settings.availability_zones))
         return cls(
             settings=settings.edge,
             app_namespace=settings.application.namespace,
@@ -68,6 +72,7 @@ class EdgeArgs:
             traffic=settings.addons.mesh.traffic,
             protect=settings.protect,
             rate_limiter=settings.addons.rate_limiter,
+            load_balancer_cidrs=public,
         )
 
 
@@ -91,6 +96,14 @@ class Edge:
     rate_limits: GatewayRateLimits
     api_host: str
     operator_hosts: list[str]
+
+
+def jwks_uri(args: EdgeArgs, tokens: UserTokens) -> str:
+    """The token keys at their service's cluster-local name and port (edge.userTokens). Plain
+    HTTP in the URL: the sidecars carry it in mTLS."""
+    service = tokens.jwks_service
+    port = tokens.keys_port(args.services[service].port)
+    return f"http://{service_host(service, args.app_namespace)}:{port}{tokens.jwks_path}"
 
 
 def build_edge(
@@ -130,7 +143,7 @@ def build_edge(
                 path: Backend(
                     service_host(service, args.app_namespace),
                     args.services[service].port,
-                    args.traffic.class_of(service).timeout,
+                    args.traffic.class_of(service),
                 )
                 for path, service in API_PATHS.items()
             },
@@ -144,6 +157,8 @@ def build_edge(
             shield_advanced=settings.shield_advanced,
             hsts_max_age_seconds=settings.hsts_max_age_seconds,
             deletion_protection=args.protect,
+            load_balancer_cidrs=args.load_balancer_cidrs,
+            operator_allowed_cidrs=(access.allowed_cidrs or []) if access is not None else [],
         ),
         opts=in_cluster,
         after=gateway_ready,
@@ -156,6 +171,7 @@ def build_edge(
             namespace=GATEWAY_NAMESPACE,
             api_host=settings.api_hostname,
             tokens=settings.user_tokens,
+            jwks_uri=jwks_uri(args, settings.user_tokens),
             limits=settings.rate_limits,
             service=args.rate_limiter,
             redis_host=given.redis_host,

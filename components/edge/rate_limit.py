@@ -1,9 +1,20 @@
 """Rate limiting by IP and by user at the gateway: Envoy's global rate limit.
 
-- The gateway checks users' tokens (a RequestAuthentication with user-service's issuer and
-  keys): a bad token is refused; a good one leaves its claims in Envoy's dynamic metadata
-  (`envoy.filters.http.jwt_authn` -> `payload`, Istio 1.21 and later), where no client header
-  can forge them.
+- The gateway checks users' tokens (a RequestAuthentication with their issuer and keys,
+  `edge.userTokens`): a bad token is refused; a good one leaves its claims in Envoy's dynamic
+  metadata (`envoy.filters.http.jwt_authn` -> `payload`, Istio 1.21 and later), where no
+  client header can forge them. The keys come from the service that issues the tokens
+  (user-service by default) inside the mesh, at the port and path the settings name (the
+  contract: stacks/edge_settings.py `UserTokens`): istiod runs with
+  PILOT_JWT_ENABLE_REMOTE_JWKS=hybrid, so for a jwksUri whose host and port are a mesh
+  service's the gateway's proxy fetches the keys through that service's cluster, over mTLS
+  (Istio 1.30.3 pilot/pkg/security/authn/policy_applier.go; the default, istiod fetching
+  them, would need the service to answer plain text from outside the mesh, which its STRICT
+  mTLS refuses). The gateway has that cluster because istiod sends gateways every cluster
+  (PILOT_FILTER_GATEWAY_CLUSTER_CONFIG false, set explicitly). So the token check depends
+  neither on the public edge (a first `up`, an API outage) nor on istiod reaching the
+  internet. A failed fetch fails the request with a 401; the gateway's proxy keeps Envoy's
+  `jwks_fetch_failed` counter (its proxyStatsMatcher) and TokenKeysUnavailable pages on it.
 - Before routing, the gateway asks the rate limit service (envoyproxy/ratelimit, counters in
   the stack's Redis) about two descriptors: `remote_address` (the client, found through the
   one trusted proxy, the ALB) and, for a signed-in request, `user` (the token's subject). Each
@@ -112,6 +123,8 @@ class GatewayRateLimitsArgs:
     # The API host: the one the limits apply to (the operator UIs are behind sign-in).
     api_host: str
     tokens: UserTokens
+    # Where the gateway's proxy fetches the token keys: the issuer's cluster-local URL.
+    jwks_uri: str
     limits: RateLimits
     service: ControllerSettings
     # The stack's Redis (TLS, with its auth token from Secrets Manager).
@@ -146,7 +159,7 @@ class GatewayRateLimits(pulumi.ComponentResource):
                 "jwtRules": [
                     {
                         "issuer": args.tokens.issuer,
-                        "jwksUri": args.tokens.jwks_uri,
+                        "jwksUri": args.jwks_uri,
                         # The services read the token too.
                         "forwardOriginalToken": True,
                     }

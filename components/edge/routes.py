@@ -9,6 +9,29 @@ The ALB does not send SNI when it connects to its targets (istio/istio#31421), s
 HTTPS server takes any name (`*`) and the VirtualServices pick routes by the Host header. Both
 Ingresses join one IngressGroup, so one ALB serves every host; the group-wide annotations (WAF,
 certificate, TLS policy, attributes) are the same on both, as the controller requires.
+
+The ALB's health check asks each gateway pod over HTTPS on the traffic port for a path the
+gateway itself answers: it proves what the ALB's traffic needs, a pod whose HTTPS listener
+completes a TLS handshake and routes with istiod's configuration. It does not prove which
+certificate: the ALB validates no target certificate ("The load balancer does not validate
+these certificates", Elastic Load Balancing User Guide, target groups for Application Load
+Balancers), so a wrong or expired one passes too; the public certificate clients see is ACM's,
+at the ALB. (The status port's /healthz/ready, plain HTTP, is green before the pod has any
+certificate: Istio loads a credentialName's secret without blocking the listener,
+pilot/pkg/security/model/authentication.go `SDSAdsConfig`.) With the pod readiness gate (the
+gateway namespace's label), a pod is Ready only once that check passes.
+
+Only the ALB reaches the gateway: its namespace admits 443 from the load balancer's subnets
+only (components/security/layer.py), and the gateway itself refuses any request whose direct
+peer is elsewhere (an AuthorizationPolicy on the connection's address, not on a header). This
+rests on the public subnets holding nothing but the edge's ALB nodes and the NAT gateways
+(which carry connections out only): no resource of the program is placed there, no Service
+asks for a load balancer of its own and every Ingress joins the one IngressGroup
+(tests/edge/test_gateway_reach.py). The
+operator hosts are refused at the gateway too without what the ALB guarantees: with an
+allow-list, a client address (the one X-Forwarded-For entry the ALB appends) inside it; with
+the sign-in, the ALB's `x-amzn-oidc-data` header, which catches a rule that lost its sign-in
+but not a header forged through such a rule: the ALB's rule stays the control.
 """
 
 from __future__ import annotations
@@ -23,22 +46,23 @@ import pulumi_kubernetes as k8s
 
 from components.addons.external_secrets import external_secret
 from components.addons.load_balancer_controller import EDGE_NAMESPACE, LoadBalancerController
-from components.addons.mesh import (
-    GATEWAY_HTTPS_PORT,
-    GATEWAY_RELEASE,
-    GATEWAY_SELECTOR,
-    GATEWAY_STATUS_PORT,
-)
+from components.addons.mesh import GATEWAY_HTTPS_PORT, GATEWAY_RELEASE, GATEWAY_SELECTOR
 from components.data.secrets import RemoteSecret
-from components.mesh.traffic import NETWORKING_API
+from components.mesh.traffic import NETWORKING_API, route_policies
 from components.shared.conventions import standard_labels
 from components.shared.custom_resources import labelled_custom_resource
 from stacks.edge_settings import OidcLogin
 from stacks.secrets import OPERATOR_SSO
+from stacks.traffic_settings import TrafficClass
 
 ALB = "alb.ingress.kubernetes.io"
 GATEWAY_NAME = "edge"
 CERTIFICATE_SECRET = "edge-tls"
+# What the gateway answers the ALB's health check with, on any host (the check names none).
+HEALTH_PATH = "/healthz/edge"
+# The header the ALB adds to a request it has signed in (Elastic Load Balancing User Guide,
+# "Authenticate users using an Application Load Balancer", user claims encoding).
+ALB_SIGN_IN_HEADER = "x-amzn-oidc-data"
 # TLS 1.3 and 1.2 only, with post-quantum key exchange: the policy AWS recommends for ALBs
 # (Elastic Load Balancing User Guide, "Security policies for your Application Load Balancer").
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
@@ -46,11 +70,12 @@ SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
 
 @dataclass(frozen=True)
 class Backend:
-    """Where a host (or a path of it) goes: a Service's cluster-local name and port."""
+    """Where a host (or a path of it) goes: a Service's cluster-local name and port, and the
+    traffic class the gateway calls it with (its timeout and retries), if it has one."""
 
     host: str
     port: int
-    timeout: str | None = None
+    traffic: TrafficClass | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +101,10 @@ class EdgeRoutesArgs:
     hsts_max_age_seconds: int
     # The ALB refuses deletion while this is on (production).
     deletion_protection: bool
+    # The load balancer's subnets (the public ones), the only addresses the gateway admits.
+    load_balancer_cidrs: Sequence[str] = ()
+    # Who may open the operator hosts, where an allow-list guards them (empty: a sign-in).
+    operator_allowed_cidrs: Sequence[str] = ()
 
     @property
     def hosts(self) -> list[str]:
@@ -106,11 +135,11 @@ def group_annotations(args: EdgeRoutesArgs) -> dict[str, pulumi.Input[str]]:
             "routing.http.response.strict_transport_security.header_value="
             f"max-age={args.hsts_max_age_seconds}; includeSubDomains"
         ),
-        # To the gateway over TLS; its readiness endpoint is plain HTTP on the status port.
+        # To the gateway over TLS, and its health check the same way (see the docstring).
         f"{ALB}/backend-protocol": "HTTPS",
-        f"{ALB}/healthcheck-protocol": "HTTP",
-        f"{ALB}/healthcheck-port": str(GATEWAY_STATUS_PORT),
-        f"{ALB}/healthcheck-path": "/healthz/ready",
+        f"{ALB}/healthcheck-protocol": "HTTPS",
+        f"{ALB}/healthcheck-port": "traffic-port",
+        f"{ALB}/healthcheck-path": HEALTH_PATH,
         f"{ALB}/success-codes": "200",
     }
 
@@ -136,15 +165,23 @@ def login_annotations(login: OidcLogin, secret: str) -> dict[str, str]:
     }
 
 
-def http_route(backend: Backend, prefix: str | None = None) -> dict[str, Any]:
-    route: dict[str, Any] = {
-        "route": [{"destination": {"host": backend.host, "port": {"number": backend.port}}}]
-    }
-    if prefix is not None and prefix != "/":
-        route["match"] = [{"uri": {"prefix": prefix}}]
-    if backend.timeout is not None:
-        route["timeout"] = backend.timeout
-    return route
+def http_routes(backend: Backend, prefix: str | None = None) -> list[dict[str, Any]]:
+    """The routes of a host (or of a path prefix of it) to its backend: with the backend's
+    traffic class, its retry routes (by method) and timeout, as its callers in the mesh have
+    them; Istio's defaults otherwise."""
+    destination = [{"destination": {"host": backend.host, "port": {"number": backend.port}}}]
+    uri = {"uri": {"prefix": prefix}} if prefix not in (None, "/") else {}
+    policies = route_policies(backend.traffic) if backend.traffic is not None else [{}]
+    routes = []
+    for policy in policies:
+        route = {key: value for key, value in policy.items() if key != "match"}
+        # The conditions of one match all apply: the path prefix and the policy's methods.
+        conditions = [{**uri, **method} for method in policy.get("match", [{}])]
+        if conditions != [{}]:
+            route["match"] = conditions
+        route["route"] = destination
+        routes.append(route)
+    return routes
 
 
 class EdgeRoutes(pulumi.ComponentResource):
@@ -216,13 +253,27 @@ class EdgeRoutes(pulumi.ComponentResource):
             f"{name}-api",
             "api",
             args.api_host,
-            [http_route(backend, prefix) for prefix, backend in args.api_paths.items()],
+            [r for prefix, backend in args.api_paths.items() for r in http_routes(backend, prefix)],
             ns,
             child,
         )
         for host, backend in args.operator_hosts.items():
             label = host.split(".", 1)[0]
-            self._virtual_service(f"{name}-{label}", label, host, [http_route(backend)], ns, child)
+            self._virtual_service(f"{name}-{label}", label, host, http_routes(backend), ns, child)
+        self._virtual_service(
+            f"{name}-health",
+            "health",
+            "*",
+            [
+                {
+                    "match": [{"uri": {"exact": HEALTH_PATH}}],
+                    "directResponse": {"status": 200, "body": {"string": "ok"}},
+                }
+            ],
+            ns,
+            child,
+        )
+        self._gateway_policies(name, args, child)
 
         ingress_after = [*after, *ingress_after]
         login: dict[str, str] = {}
@@ -252,6 +303,48 @@ class EdgeRoutes(pulumi.ComponentResource):
                 ingress_opts,
             )
         self.register_outputs({})
+
+    def _gateway_policies(
+        self, name: str, args: EdgeRoutesArgs, opts: pulumi.ResourceOptions
+    ) -> None:
+        """What the gateway refuses itself, beside its namespace's network policy."""
+        policies: list[tuple[str, list[dict[str, Any]]]] = []
+        if args.load_balancer_cidrs:
+            # `ipBlocks` is the connection's own peer (Istio pilot/pkg/security/authz/model/
+            # generator.go: direct_remote_ip), which no header changes.
+            policies.append(
+                (
+                    "edge-only-from-load-balancer",
+                    [{"from": [{"source": {"notIpBlocks": list(args.load_balancer_cidrs)}}]}],
+                )
+            )
+        if args.operator_hosts:
+            # A host matches the Host header exactly: its `host:port` forms as well.
+            to = [{"operation": {"hosts": [f for h in args.operator_hosts for f in (h, f"{h}:*")]}}]
+            if args.operator_allowed_cidrs:
+                # `remoteIpBlocks`: the client as the one trusted proxy (the ALB) saw it.
+                source = {"notRemoteIpBlocks": list(args.operator_allowed_cidrs)}
+                policies.append(
+                    ("edge-operators-allow-list", [{"from": [{"source": source}], "to": to}])
+                )
+            elif args.operator_login is not None:
+                absent = {"key": f"request.headers[{ALB_SIGN_IN_HEADER}]", "notValues": ["*"]}
+                policies.append(("edge-operators-signed-in", [{"to": to, "when": [absent]}]))
+        for policy_name, rules in policies:
+            labelled_custom_resource(
+                f"{name}-{policy_name}",
+                api_version="security.istio.io/v1",
+                kind="AuthorizationPolicy",
+                name=policy_name,
+                namespace=args.namespace,
+                component="edge",
+                spec={
+                    "selector": {"matchLabels": GATEWAY_SELECTOR},
+                    "action": "DENY",
+                    "rules": rules,
+                },
+                opts=opts,
+            )
 
     def _virtual_service(
         self,

@@ -86,7 +86,11 @@ class ClusterArgs:
     kubernetes_version: str
     region: str
     account_id: pulumi.Input[str]
-    # Control-plane ENIs go into the private subnets.
+    # Where EKS puts the control plane's network interfaces: subnets of their own, so that
+    # network policies can admit the API server (and nothing else) by address. Changing them
+    # updates the cluster in place (EKS UpdateClusterConfig; terraform-provider-aws
+    # `aws_eks_cluster` has no ForceNew on vpc_config.subnet_ids since v5.25.0), within the
+    # zones the cluster was created in.
     subnet_ids: Sequence[pulumi.Input[str]]
     public_access_cidrs: Sequence[str]
     log_types: Sequence[ControlPlaneLogType]

@@ -18,7 +18,8 @@ from components.shared.urns import formerly
 @dataclass(frozen=True)
 class ManagedAddonSpec:
     name: str
-    # None lets EKS choose the default version for the cluster's Kubernetes version.
+    # None: the version EKS makes the default for the cluster's Kubernetes minor (looked up at
+    # each run, so that changing `kubernetesVersion` updates the add-on with the cluster).
     version: str | None = None
     # The add-on's service account in kube-system and the managed policies its IRSA role gets.
     service_account: str | None = None
@@ -56,9 +57,22 @@ def after_nodes(volume_key_arn: pulumi.Output[str]) -> tuple[ManagedAddonSpec, .
     )
 
 
+def default_version(
+    addon: str, kubernetes_version: str, opts: pulumi.InvokeOutputOptions
+) -> pulumi.Output[str]:
+    """The add-on version EKS makes the default for a Kubernetes minor (DescribeAddonVersions'
+    `defaultVersion`; EKS User Guide, "Update existing cluster to new Kubernetes version": the
+    add-ons follow the control plane). Not the newest: the default is the one EKS tested."""
+    return aws.eks.get_addon_version_output(
+        addon_name=addon, kubernetes_version=kubernetes_version, most_recent=False, opts=opts
+    ).version
+
+
 @dataclass(frozen=True)
 class ManagedAddonsArgs:
     cluster_name: pulumi.Input[str]
+    # The cluster's minor: each add-on runs the version EKS makes the default for it.
+    kubernetes_version: str
     # Plain prefix of the add-ons' IRSA role names (IAM role names stop at 64 characters).
     role_prefix: str
     oidc: OidcIssuer
@@ -107,7 +121,10 @@ class ManagedAddons(pulumi.ComponentResource):
                 f"{name}-{spec.name}",
                 cluster_name=args.cluster_name,
                 addon_name=spec.name,
-                addon_version=spec.version,
+                addon_version=spec.version
+                or default_version(
+                    spec.name, args.kubernetes_version, pulumi.InvokeOutputOptions(parent=self)
+                ),
                 service_account_role_arn=role_arn,
                 configuration_values=(
                     json.dumps(dict(spec.configuration), sort_keys=True)

@@ -30,6 +30,21 @@ def subnet_layout(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     return private, public
 
 
+# EKS needs at least six free addresses in each cluster subnet and recommends sixteen (EKS User
+# Guide, "VPC and subnet requirements"): a /27 leaves 27 after AWS's five.
+CONTROL_PLANE_PREFIX = 27
+
+
+def control_plane_layout(vpc_cidr: str, zones: int) -> list[str]:
+    """The EKS control plane's own small subnets, one per zone, in the last quarter's spare
+    part (after the public subnets): only the control plane's network interfaces live there,
+    so "from these subnets" means "from the API server" (webhooks, aggregated APIs)."""
+    last_quarter = list(ipaddress.IPv4Network(vpc_cidr).subnets(prefixlen_diff=2))[3]
+    # The public subnets take the first three quarters of it (subnet_layout).
+    spare = list(last_quarter.subnets(prefixlen_diff=2))[3]
+    return [str(net) for net in list(spare.subnets(new_prefix=CONTROL_PLANE_PREFIX))[:zones]]
+
+
 # AWS APIs that pods and nodes call (IRSA's STS, Secrets Manager, KMS, ECR, CloudWatch Logs,
 # and what the cluster autoscaler and load balancer controller call), as interface endpoints.
 INTERFACE_ENDPOINTS = (
@@ -75,7 +90,10 @@ class NetworkArgs:
 class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
+    private_subnet_arns: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
+    # Where EKS puts the control plane's network interfaces (its cluster subnets).
+    control_plane_subnet_ids: list[pulumi.Output[str]]
 
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -162,6 +180,24 @@ class Network(pulumi.ComponentResource):
                 )
             )
 
+        # The control plane's subnets: its network interfaces only, which talk to the nodes
+        # and pods inside the VPC (the main route table's local route is all they need).
+        control_plane_subnets = [
+            aws.ec2.Subnet(
+                f"{name}-control-plane-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=cidr,
+                availability_zone=zone,
+                tags={"Name": f"{name}-control-plane-{zone}"},
+                opts=child,
+            )
+            for zone, cidr in zip(
+                args.availability_zones,
+                control_plane_layout(args.cidr, len(args.availability_zones)),
+                strict=True,
+            )
+        ]
+
         # perAz: a zone outage takes only that zone's egress with it. single: one NAT for all.
         nat_zones = (
             args.availability_zones if args.nat_gateways == "perAz" else args.availability_zones[:1]
@@ -210,12 +246,15 @@ class Network(pulumi.ComponentResource):
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = [subnet.id for subnet in private_subnets]
+        self.private_subnet_arns = [subnet.arn for subnet in private_subnets]
         self.public_subnet_ids = [subnet.id for subnet in public_subnets]
+        self.control_plane_subnet_ids = [subnet.id for subnet in control_plane_subnets]
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,
                 "privateSubnetIds": self.private_subnet_ids,
                 "publicSubnetIds": self.public_subnet_ids,
+                "controlPlaneSubnetIds": self.control_plane_subnet_ids,
             }
         )
 

@@ -1,10 +1,18 @@
 """What the services' sidecars may reach outside the mesh, and each service's share of it.
 
 ServiceEntries register the destinations the services really call outside the mesh:
-- the data tier by its subnets and ports (the same ranges the network policies open): the
-  endpoints' addresses move on a failover, the subnets do not;
+- PostgreSQL and Redis by their subnets and ports (the same ranges the network policies open):
+  the endpoints' addresses move on a failover, the subnets do not. Both are TCP entries: a
+  destination-prefix match, whatever server name (if any) the client sends;
+- OpenSearch by its domain endpoint's name, over TLS, and no addresses: for a TLS port with
+  CIDR addresses istiod would match the chain on the entry's own host as the server name
+  (pilot/pkg/networking/core/tls.go), which no client sends, and those prefixes on the shared
+  0.0.0.0_443 listener would win over every name-matched chain for any address inside them
+  (the STS endpoint's, say): Envoy matches the destination prefix before the server name and
+  never falls back (tests/mesh/envoy_outbound.py models both);
 - the AWS APIs the services call (STS for their IRSA credentials; S3 for the documents), by
-  name, reached through the VPC's endpoints;
+  name, reached through the VPC's endpoints; in us-east-1 also S3's legacy global names, which
+  SDKs use there unless told otherwise (the shared configuration tells them: belt and braces);
 - each service's internet hosts (OpenAI, Plaid, the mail and SMS providers), by name, over TLS.
 With `registryOnly` (production) the sidecars refuse anything else (`outboundTrafficPolicy`
 REGISTRY_ONLY, set on istiod). A `Sidecar` per service then narrows what it sees to its
@@ -27,23 +35,28 @@ from components.shared.conventions import STORE_PORTS, selector_labels, service_
 from components.shared.custom_resources import labelled_custom_resource
 from stacks.catalog import DataStore, ServiceName, ServiceSettings
 
-# Names for the data tier's ranges: ServiceEntry hosts are names, even where the addresses
-# decide (resolution NONE).
+# Names for the TCP stores' ranges: ServiceEntry hosts are names, even where the addresses
+# decide (resolution NONE). The search domain is registered by its own endpoint name instead.
 STORE_HOSTS: dict[DataStore, str] = {
     "database": "postgresql.data-tier.internal",
     "cache": "redis.data-tier.internal",
-    "search": "opensearch.data-tier.internal",
 }
-STORE_PROTOCOLS: dict[DataStore, str] = {"database": "TCP", "cache": "TCP", "search": "TLS"}
+# S3's global names, which SDKs still use in us-east-1 by default (botocore 1.44:
+# `s3_us_east_1_regional_endpoint` is "legacy" unless AWS_S3_US_EAST_1_REGIONAL_ENDPOINT says
+# "regional"); they reach the same regional service (and the VPC's gateway endpoint).
+S3_LEGACY_GLOBAL_REGION = "us-east-1"
 
 
 def aws_api_hosts(region: str) -> list[str]:
     """STS (web identity credentials) and S3, path and virtual-host style."""
-    return [
+    hosts = [
         f"sts.{region}.amazonaws.com",
         f"s3.{region}.amazonaws.com",
         f"*.s3.{region}.amazonaws.com",
     ]
+    if region == S3_LEGACY_GLOBAL_REGION:
+        hosts += ["s3.amazonaws.com", "*.s3.amazonaws.com"]
+    return hosts
 
 
 def tls_port() -> dict[str, Any]:
@@ -58,6 +71,8 @@ class MeshEgressArgs:
     external_hosts: Mapping[ServiceName, Sequence[str]]
     # The private subnets, where the data stores are.
     store_cidrs: Sequence[str]
+    # The search domain's endpoint (its name, which clients send as their TLS server name).
+    search_endpoint: pulumi.Input[str]
     region: str
     # Services with an IAM role (they call STS, and S3 if they keep documents).
     aws_callers: Sequence[str]
@@ -73,6 +88,23 @@ class MeshEgress(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         used = sorted({store for s in args.services.values() for store in s.data_stores})
         for store in used:
+            if store == "search":
+                # By name only (see the module's docstring): no addresses, the server name
+                # decides.
+                self._entry(
+                    f"{name}-{store}",
+                    f"data-tier-{store}",
+                    {
+                        "hosts": [args.search_endpoint],
+                        "ports": [
+                            {"number": STORE_PORTS[store], "name": "tls-search", "protocol": "TLS"}
+                        ],
+                        "resolution": "NONE",
+                    },
+                    args.namespace,
+                    child,
+                )
+                continue
             self._entry(
                 f"{name}-{store}",
                 f"data-tier-{store}",
@@ -80,11 +112,7 @@ class MeshEgress(pulumi.ComponentResource):
                     "hosts": [STORE_HOSTS[store]],
                     "addresses": list(args.store_cidrs),
                     "ports": [
-                        {
-                            "number": STORE_PORTS[store],
-                            "name": f"{STORE_PROTOCOLS[store].lower()}-{store}",
-                            "protocol": STORE_PROTOCOLS[store],
-                        }
+                        {"number": STORE_PORTS[store], "name": f"tcp-{store}", "protocol": "TCP"}
                     ],
                     "resolution": "NONE",
                 },
@@ -127,11 +155,17 @@ class MeshEgress(pulumi.ComponentResource):
     @staticmethod
     def visible_hosts(
         name: ServiceName, service: ServiceSettings, args: MeshEgressArgs
-    ) -> list[str]:
+    ) -> list[pulumi.Input[str]]:
         """What the service's sidecar knows of: `namespace/host` as a Sidecar names them."""
         here = f"{args.namespace}/"
-        hosts = [f"{here}{service_host(callee, args.namespace)}" for callee in service.calls]
-        hosts += [f"{here}{STORE_HOSTS[store]}" for store in service.data_stores]
+        hosts: list[pulumi.Input[str]] = [
+            f"{here}{service_host(callee, args.namespace)}" for callee in service.calls
+        ]
+        for store in service.data_stores:
+            if store == "search":
+                hosts.append(pulumi.Output.concat(here, args.search_endpoint))
+            else:
+                hosts.append(f"{here}{STORE_HOSTS[store]}")
         if name in args.aws_callers:
             hosts += [f"{here}{host}" for host in aws_api_hosts(args.region)]
         hosts += [f"{here}{host}" for host in args.external_hosts.get(name, [])]

@@ -64,6 +64,7 @@ def build_mesh(
     args: MeshArgs,
     mesh_crds: pulumi.Resource | None,
     aws_callers: Sequence[str],
+    search_endpoint: pulumi.Input[str],
 ) -> MeshPolicies | None:
     """Nothing without the mesh."""
     if mesh_crds is None:
@@ -85,6 +86,7 @@ def build_mesh(
             services=args.services,
             external_hosts=args.outbound.external_hosts,
             store_cidrs=args.store_cidrs,
+            search_endpoint=search_endpoint,
             region=args.region,
             aws_callers=aws_callers,
             tracing_collector=args.tracing_collector,

@@ -1,9 +1,11 @@
 """How each service is called inside the mesh, from its traffic class (stacks/traffic_settings.py).
 
-A DestinationRule per service (load balancing, connection pool limits, outlier detection: the
-circuit breaker) and a VirtualService per service (its timeout and retries). Where a class
-retries only idempotent requests, the VirtualService has two routes: those methods with the
-retries, everything else with none.
+A DestinationRule per service (load balancing, connection pool limits with a bound on retries
+in flight, outlier detection: the circuit breaker) and a VirtualService per service (its
+timeout and retries). Where a class retries only idempotent requests, the VirtualService has
+two routes: those methods with the class's retries, everything else retried only where the
+request never reached the service (or not at all). The edge's routes to the API
+(components/edge/routes.py) use the same policies: the gateway is the API's caller there.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ import pulumi
 from components.shared.conventions import service_host
 from components.shared.custom_resources import labelled_custom_resource
 from stacks.catalog import ServiceName, ServiceSettings
-from stacks.traffic_settings import IDEMPOTENT_METHODS, TrafficClass, TrafficSettings
+from stacks.traffic_settings import (
+    IDEMPOTENT_METHODS,
+    NEVER_REACHED,
+    TrafficClass,
+    TrafficSettings,
+)
 
 NETWORKING_API = "networking.istio.io/v1"
 
@@ -31,10 +38,18 @@ def traffic_policy(traffic: TrafficClass) -> dict[str, Any]:
             "http": {
                 "http1MaxPendingRequests": pool.max_pending_requests,
                 "maxRequestsPerConnection": pool.max_requests_per_connection,
+                # Istio's default is 2^32-1 (cluster_traffic_policy.go
+                # getDefaultCircuitBreakerThresholds, 1.30.3).
+                "maxRetries": pool.max_retries,
             },
         },
         "outlierDetection": {
             "consecutive5xxErrors": outliers.consecutive_5xx_errors,
+            # The caller's own timeouts and failed connections apart from the pod's 5xx
+            # responses: a caller that gives up on a slow pod does not eject it (Envoy
+            # outlier_detection_impl.cc putResultWithLocalExternalSplit).
+            "splitExternalLocalOriginErrors": True,
+            "consecutiveLocalOriginFailures": outliers.consecutive_local_origin_failures,
             "interval": outliers.interval,
             "baseEjectionTime": outliers.base_ejection_time,
             "maxEjectionPercent": outliers.max_ejection_percent,
@@ -42,32 +57,35 @@ def traffic_policy(traffic: TrafficClass) -> dict[str, Any]:
     }
 
 
-def routes(host: str, port: int, traffic: TrafficClass) -> list[dict[str, Any]]:
-    destination = [{"destination": {"host": host, "port": {"number": port}}}]
+def route_policies(traffic: TrafficClass) -> list[dict[str, Any]]:
+    """The class's routes without their destination: each with its method match (if any),
+    timeout and retries, in the order they must be tried."""
     retries = traffic.retries
-    retrying = {
-        "attempts": retries.attempts,
-        "perTryTimeout": retries.per_try_timeout,
-        "retryOn": ",".join(retries.retry_on),
-    }
+    # No perTryTimeout: the settings refuse one (each try has what is left of the timeout).
+    retrying: dict[str, Any] = {"attempts": retries.attempts, "retryOn": retries.envoy_retry_on()}
+    # Istio refuses retry settings beside attempts 0 (validation.go `validateHTTPRetry`).
+    none = {"attempts": 0}
     if retries.attempts == 0 or retries.methods == "all":
-        return [
-            {
-                "route": destination,
-                "timeout": traffic.timeout,
-                "retries": retrying if retries.attempts else {"attempts": 0},
-            }
-        ]
+        return [{"timeout": traffic.timeout, "retries": retrying if retries.attempts else none}]
+    unsent = (
+        {"attempts": retries.unsent_attempts, "retryOn": ",".join(NEVER_REACHED)}
+        if retries.unsent_attempts
+        else none
+    )
     idempotent = "^(" + "|".join(IDEMPOTENT_METHODS) + ")$"
     return [
         {
             "match": [{"method": {"regex": idempotent}}],
-            "route": destination,
             "timeout": traffic.timeout,
             "retries": retrying,
         },
-        {"route": destination, "timeout": traffic.timeout, "retries": {"attempts": 0}},
+        {"timeout": traffic.timeout, "retries": unsent},
     ]
+
+
+def routes(host: str, port: int, traffic: TrafficClass) -> list[dict[str, Any]]:
+    destination = [{"destination": {"host": host, "port": {"number": port}}}]
+    return [{**policy, "route": destination} for policy in route_policies(traffic)]
 
 
 @dataclass(frozen=True)

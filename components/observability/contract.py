@@ -86,26 +86,32 @@ CONTRACT: tuple[Metric, ...] = (
 # target labels), besides the metric's own.
 TARGET_LABELS = ("namespace", "service", "pod", "job", "instance", "container", "endpoint")
 
-# Series of the exporters kube-prometheus-stack installs, that the rules and dashboards use:
-# cAdvisor (through the kubelet), kube-state-metrics and node-exporter; and Jaeger's collector's
-# own telemetry (the OpenTelemetry collector's names, as Jaeger's monitoring mixin reads them).
+# Series of the exporters that the rules and dashboards use: cAdvisor (through the kubelet),
+# kube-state-metrics and node-exporter; Istio's proxies; and Jaeger's collector's own telemetry
+# (the OpenTelemetry collector's names, as Jaeger's monitoring mixin reads them, and its storage
+# writer's). Which labels each carries once scraped: tests/observability/scrapes.py.
 EXPORTER_METRICS = frozenset(
     {
         "container_cpu_usage_seconds_total",
         "container_memory_working_set_bytes",
         "kube_pod_container_resource_limits",
-        "kube_node_status_allocatable",
         "kube_horizontalpodautoscaler_status_current_replicas",
         "kube_horizontalpodautoscaler_spec_max_replicas",
         "kube_deployment_status_replicas_available",
         "kube_node_info",
         "node_cpu_seconds_total",
         "node_memory_MemAvailable_bytes",
-        "up",
-        "otelcol_exporter_send_failed_spans_total",
+        "node_memory_MemTotal_bytes",
+        "istio_requests_total",
         "otelcol_exporter_sent_spans_total",
         "otelcol_receiver_refused_spans_total",
         "otelcol_receiver_accepted_spans_total",
+        "jaeger_storage_bulk_index_attempts_total",
+        "jaeger_storage_bulk_index_inserts_total",
+        "jaeger_storage_bulk_index_errors_total",
+        # The ingress gateway's failed fetches of the users' token keys (Envoy's jwt_authn
+        # statistic, kept by the gateway's proxyStatsMatcher, components/addons/mesh.py).
+        "envoy_http_jwt_authn_jwks_fetch_failed",
     }
 )
 

@@ -1,9 +1,11 @@
 """Grafana dashboards as code, built with Grafana's own SDK (grafana-foundation-sdk).
 
 Four dashboards after the seed's key metrics: API performance, business metrics,
-infrastructure (nodes, pods, autoscaling) and security. Every query uses the metrics contract or
-an exporter's series (tested, with the queries parsed). Grafana's sidecar loads them from
-ConfigMaps labelled `grafana_dashboard: "1"` (components/observability/monitors.py).
+infrastructure (nodes, pods, autoscaling, traces) and security. Every query uses the metrics
+contract or an exporter's series (tested, with the queries parsed), and each of its selectors
+matches a series the stack's scrapes keep (tests/observability/test_selectors.py). Grafana's
+sidecar loads them from ConfigMaps labelled `grafana_dashboard: "1"`
+(components/observability/monitors.py).
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from components.observability.alerts import (
     APP_CONTAINERS,
+    BULK_INDEX_ERRORS,
+    BULK_INDEX_INSERTS,
     ERROR_RATIO,
     LATENCY_P95_SECONDS,
+    NODE_CPU_IN_USE,
+    NODE_MEMORY_IN_USE,
     REQUESTS,
 )
 from components.observability.contract import (
@@ -149,14 +155,6 @@ def business() -> Dashboard:
 
 
 def infrastructure() -> Dashboard:
-    node_cpu = (
-        'sum by (node) (rate(container_cpu_usage_seconds_total{id="/"}[5m])) / on (node) '
-        'sum by (node) (kube_node_status_allocatable{resource="cpu"})'
-    )
-    node_memory = (
-        'sum by (node) (container_memory_working_set_bytes{id="/"}) / on (node) '
-        'sum by (node) (kube_node_status_allocatable{resource="memory"})'
-    )
     pod_memory = (
         f"sum by (namespace, pod) (container_memory_working_set_bytes{{{APP_CONTAINERS}}}) "
         "/ on (namespace, pod) sum by (namespace, pod) "
@@ -169,9 +167,9 @@ def infrastructure() -> Dashboard:
         .refresh(REFRESH)
         .with_row(Row("Nodes"))
         .with_panel(_stat("Nodes", "short", Query("count(kube_node_info)", "nodes")))
-        .with_panel(_series("Node CPU of allocatable", "percentunit", Query(node_cpu, "{{node}}")))
+        .with_panel(_series("Node CPU in use", "percentunit", Query(NODE_CPU_IN_USE, "{{node}}")))
         .with_panel(
-            _series("Node memory of allocatable", "percentunit", Query(node_memory, "{{node}}"))
+            _series("Node memory in use", "percentunit", Query(NODE_MEMORY_IN_USE, "{{node}}"))
         )
         .with_row(Row("Pods and autoscaling"))
         .with_panel(_series("Pod memory of limit", "percentunit", Query(pod_memory, "{{pod}}")))
@@ -202,7 +200,9 @@ def infrastructure() -> Dashboard:
                 width=24,
             )
         )
-        # Jaeger's collector: what reaches it, and what it stores in the search domain.
+        # Jaeger's collector: what reaches it, what its pipeline hands to the storage writer,
+        # and what the writer's bulk indexer really stores. The exporter's "sent" counts spans
+        # queued on the indexer (its writes report success at once), not spans stored.
         .with_row(Row("Traces"))
         .with_panel(
             _series(
@@ -210,9 +210,15 @@ def infrastructure() -> Dashboard:
                 "short",
                 Query("sum(rate(otelcol_receiver_accepted_spans_total[5m]))", "received"),
                 Query("sum(rate(otelcol_receiver_refused_spans_total[5m]))", "refused"),
-                Query("sum(rate(otelcol_exporter_sent_spans_total[5m]))", "stored"),
-                Query("sum(rate(otelcol_exporter_send_failed_spans_total[5m]))", "failed to store"),
-                width=24,
+                Query("sum(rate(otelcol_exporter_sent_spans_total[5m]))", "queued for the store"),
+            )
+        )
+        .with_panel(
+            _series(
+                "Documents written to the search domain per second",
+                "short",
+                Query(f"sum(rate({BULK_INDEX_INSERTS}[5m]))", "stored"),
+                Query(f"sum(rate({BULK_INDEX_ERRORS}[5m]))", "failed"),
             )
         )
     )

@@ -135,7 +135,11 @@ class ApplicationMonitoring(pulumi.ComponentResource):
             name=ALERT_RULES,
             namespace=args.rules_namespace,
             component="monitoring",
-            spec={"groups": rule_groups()},
+            spec={
+                "groups": rule_groups(
+                    args.app_namespace, mesh=args.mesh, tracing=args.tracing, edge=args.edge
+                )
+            },
             opts=child,
         )
         # External Secrets' controller (its chart's own monitor would be skipped on the first

@@ -1,15 +1,23 @@
 """The audit trail beyond EKS's own audit logs: GuardDuty (EKS audit-log and runtime threat
 detection, findings to an encrypted SNS topic) and, for accounts without an organisation trail,
-a CloudTrail trail in every region with log-file validation, KMS and a locked-down bucket."""
+a CloudTrail trail in every region with log-file validation, KMS and a locked-down bucket.
+
+GuardDuty's runtime agent is managed here, not by GuardDuty: its automated agent configuration
+creates a VPC endpoint and a security group outside Pulumi's state (so destroying the VPC fails
+until they are removed by hand) and installs the agent at a PriorityClass that never preempts
+(so on full nodes it stays Pending). Here the endpoint, its security group and the agent's EKS
+add-on are this stack's resources, and the agent preempts lower-priority pods."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
+from components.foundation.managed_addons import default_version
 from components.shared.iam import PARTITION, policy_document
 from components.shared.kms import account_administration, encryption_key
 from components.shared.s3 import deny_insecure_transport, private_bucket
@@ -19,25 +27,53 @@ FINDING_SEVERITY = 4
 
 
 def trail_key_policy(account_id: str, region: str, trail_name: str) -> str:
-    """The account administers the key; CloudTrail may encrypt this trail's logs only."""
+    """The account administers the key; CloudTrail's three required sections for a trail, as
+    the CloudTrail User Guide states them ("Configure AWS KMS key policies for CloudTrail"):
+
+    - encrypt: `kms:GenerateDataKey*` for this trail (`aws:SourceArn`) and log files of this
+      account's trails (the `aws:cloudtrail:arn` encryption context);
+    - decrypt: `kms:Decrypt` for CloudTrail, which creating or updating a trail needs when its
+      bucket uses an S3 Bucket Key with this key (the trail's bucket does, see
+      components/shared/s3.py); the guide's statement carries no condition;
+    - describe: `kms:DescribeKey` for this trail (`aws:SourceArn`) and under no encryption
+      context condition: DescribeKey takes no encryption context, so such a condition never
+      matches it. The guide names the key's ARN as its resource; in the key's own policy `*` is
+      that key (its ARN is not known before the key exists).
+    """
     trail_arn = f"arn:{PARTITION}:cloudtrail:{region}:{account_id}:trail/{trail_name}"
+    this_trail = {"StringEquals": {"aws:SourceArn": trail_arn}}
     return policy_document(
         [
             account_administration(account_id),
             {
-                "Sid": "CloudTrailEncryptsThisTrail",
+                "Sid": "AllowCloudTrailEncryptLogs",
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": ["kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Action": "kms:GenerateDataKey*",
                 "Resource": "*",
                 "Condition": {
-                    "StringEquals": {"aws:SourceArn": trail_arn},
+                    **this_trail,
                     "StringLike": {
                         "kms:EncryptionContext:aws:cloudtrail:arn": (
                             f"arn:{PARTITION}:cloudtrail:*:{account_id}:trail/*"
                         )
                     },
                 },
+            },
+            {
+                "Sid": "AllowCloudTrailDecryptTrail",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+            },
+            {
+                "Sid": "AllowCloudTrailAccess",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+                "Condition": this_trail,
             },
         ]
     )
@@ -95,6 +131,46 @@ def findings_key_policy(account_id: str) -> str:
     )
 
 
+# The GuardDuty agent's PriorityClasses (GuardDuty User Guide, "Configure GuardDuty security
+# agent (add-on) parameters for Amazon EKS"): its default, aws-guardduty-agent.priorityclass
+# (1000000), never preempts; aws-guardduty-agent.priorityclass-high (100000000) preempts
+# lower-priority pods, so the agent gets onto a full node. The platform's own classes stay
+# below it (components/shared/conventions.py).
+GUARDDUTY_AGENT_PRIORITY_CLASS = "aws-guardduty-agent.priorityclass-high"
+GUARDDUTY_AGENT_PRIORITY = 100_000_000
+GUARDDUTY_AGENT_ADDON = "aws-guardduty-agent"
+
+
+def guardduty_endpoint_policy(account_id: str) -> str:
+    """The endpoint policy GuardDuty's prerequisite page gives: anyone of this account may use
+    it, nobody else (GuardDuty User Guide, "Prerequisite - Creating an Amazon VPC endpoint")."""
+    return policy_document(
+        [
+            {"Action": "*", "Resource": "*", "Effect": "Allow", "Principal": "*"},
+            {
+                "Condition": {"StringNotEquals": {"aws:PrincipalAccount": account_id}},
+                "Action": "*",
+                "Resource": "*",
+                "Effect": "Deny",
+                "Principal": "*",
+            },
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class RuntimeAgentArgs:
+    """Where GuardDuty's runtime agent runs: the cluster, and the VPC its endpoint goes in."""
+
+    cluster_name: pulumi.Input[str]
+    kubernetes_version: str
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: str
+    subnet_ids: Sequence[pulumi.Input[str]]
+    # The agent's add-on waits for the nodes (a DaemonSet with no node is degraded).
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
 @dataclass(frozen=True)
 class AuditArgs:
     name_prefix: str
@@ -106,6 +182,8 @@ class AuditArgs:
     protect: bool
     # The PagerDuty integration key findings page through (an HTTPS subscriber of the topic).
     findings_pager_key: pulumi.Output[str] | None = None
+    # Where GuardDuty runs: the cluster its runtime agent is installed on.
+    runtime_agent: RuntimeAgentArgs | None = None
 
 
 class AuditTrail(pulumi.ComponentResource):
@@ -132,19 +210,22 @@ class AuditTrail(pulumi.ComponentResource):
             status="ENABLED",
             opts=child,
         )
-        aws.guardduty.DetectorFeature(
+        runtime = aws.guardduty.DetectorFeature(
             f"{name}-runtime",
             detector_id=detector.id,
             name="RUNTIME_MONITORING",
             status="ENABLED",
-            # GuardDuty installs and updates its agent add-on on the cluster.
+            # The agent, its endpoint and their security group are this stack's (below), not
+            # GuardDuty's: its automated agent configuration is off.
             additional_configurations=[
                 aws.guardduty.DetectorFeatureAdditionalConfigurationArgs(
-                    name="EKS_ADDON_MANAGEMENT", status="ENABLED"
+                    name="EKS_ADDON_MANAGEMENT", status="DISABLED"
                 )
             ],
             opts=child,
         )
+        if args.runtime_agent is not None:
+            self._runtime_agent(name, args, args.runtime_agent, runtime)
         key = encryption_key(
             f"{name}-findings",
             alias=f"{args.name_prefix}-security-findings",
@@ -206,6 +287,69 @@ class AuditTrail(pulumi.ComponentResource):
                 opts=child,
             )
         self.findings_topic_arn = topic.arn
+
+    def _runtime_agent(
+        self,
+        name: str,
+        args: AuditArgs,
+        agent: RuntimeAgentArgs,
+        runtime: aws.guardduty.DetectorFeature,
+    ) -> None:
+        """GuardDuty's manual agent management (GuardDuty User Guide, "Prerequisite - Creating
+        an Amazon VPC endpoint" and "Installing GuardDuty security agent manually on Amazon EKS
+        resources"): the guardduty-data interface endpoint with private DNS in the cluster's
+        subnets, behind a group admitting HTTPS from the VPC, then the agent's EKS add-on."""
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.ec2.SecurityGroup(
+            f"{name}-guardduty-endpoint",
+            vpc_id=agent.vpc_id,
+            description="GuardDuty runtime agent endpoint: HTTPS from inside the VPC only",
+            tags={"Name": f"{args.name_prefix}-guardduty-endpoint"},
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-guardduty-endpoint-https",
+            security_group_id=group.id,
+            cidr_ipv4=agent.vpc_cidr,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS from the VPC (GuardDuty recommends the VPC's range)",
+            opts=child,
+        )
+        endpoint = aws.ec2.VpcEndpoint(
+            f"{name}-guardduty-data",
+            vpc_id=agent.vpc_id,
+            service_name=f"com.amazonaws.{args.region}.guardduty-data",
+            vpc_endpoint_type="Interface",
+            subnet_ids=list(agent.subnet_ids),
+            security_group_ids=[group.id],
+            # The agent resolves guardduty-data.<region>.amazonaws.com to it.
+            private_dns_enabled=True,
+            policy=args.account_id.apply(guardduty_endpoint_policy),
+            tags={"Name": f"{args.name_prefix}-guardduty-data"},
+            opts=child,
+        )
+        aws.eks.Addon(
+            f"{name}-guardduty-agent",
+            cluster_name=agent.cluster_name,
+            addon_name=GUARDDUTY_AGENT_ADDON,
+            addon_version=default_version(
+                GUARDDUTY_AGENT_ADDON,
+                agent.kubernetes_version,
+                pulumi.InvokeOutputOptions(parent=self),
+            ),
+            # Its parameters (agent v1.5.0 and above): the PriorityClass that preempts; its
+            # default requests (200m, 256Mi), which the node groups' capacity counts.
+            configuration_values=json.dumps(
+                {"priorityClassName": GUARDDUTY_AGENT_PRIORITY_CLASS}, sort_keys=True
+            ),
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[runtime, endpoint, *agent.depends_on]
+            ),
+        )
 
     def _cloud_trail(self, name: str, args: AuditArgs) -> None:
         trail_name = f"{args.name_prefix}-audit"

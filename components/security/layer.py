@@ -26,16 +26,16 @@ from components.addons.log_shipper import METRICS_PORT as LOG_SHIPPER_METRICS
 from components.addons.mesh import (
     GATEWAY_HTTPS_PORT,
     GATEWAY_NAMESPACE,
-    GATEWAY_STATUS_PORT,
+    GATEWAY_RELEASE,
     MESH_NAMESPACE,
 )
 from components.addons.monitoring import MONITORING_NAMESPACE
 from components.context import ClusterContext, StackContext, with_cluster
 from components.data.search_access import SEARCH_BOOTSTRAP_NAMESPACE
 from components.edge.rate_limit import GRPC_PORT as RATE_LIMIT_GRPC
-from components.foundation.network import subnet_layout
-from components.security.audit import AuditArgs, AuditTrail
-from components.security.mesh_policies import MeshPolicies, MeshPoliciesArgs
+from components.foundation.network import control_plane_layout, subnet_layout
+from components.security.audit import AuditArgs, AuditTrail, RuntimeAgentArgs
+from components.security.mesh_policies import MeshPolicies, MeshPoliciesArgs, TokenKeys, principal
 from components.security.network_policies import (
     AppNetworkPolicies,
     AppNetworkPoliciesArgs,
@@ -50,9 +50,10 @@ from stacks.settings import SecuritySettings, StackSettings
 
 # The EKS Pod Identity agent on every node (its link-local address, EKS User Guide).
 POD_IDENTITY_AGENT = "169.254.170.23/32"
-# What the API server (in the VPC) must reach in each platform namespace: webhooks and
-# aggregated APIs. External Secrets' webhook 10250; metrics-server 10250; the VPA admission
-# controller 8000; prometheus-adapter 6443. The GPU device plugin and Reloader take none.
+# What the API server must reach in each platform namespace: webhooks and aggregated APIs,
+# admitted from the control plane's own subnets (components/foundation/network.py). External
+# Secrets' webhook 10250; metrics-server 10250; the VPA admission controller 8000;
+# prometheus-adapter 6443. The GPU device plugin and Reloader take none.
 PLATFORM_INGRESS: dict[str, list[int]] = {
     "external-secrets-system": [10250],
     "autoscaling-system": [10250, 8000, 6443],
@@ -62,12 +63,11 @@ PLATFORM_INGRESS: dict[str, list[int]] = {
     MONITORING_NAMESPACE: [10250],
     # Host-network pods, which NetworkPolicy does not reach: nothing to admit.
     "node-exporter": [],
-    # istiod: the injection webhook (15017) from the API server, xDS (15012) from the sidecars.
-    MESH_NAMESPACE: [15017, 15012],
+    # istiod's injection webhook.
+    MESH_NAMESPACE: [15017],
     "istio-cni": [],
-    # The ALB (its addresses are the VPC's) reaches the gateway pods: HTTPS, and the
-    # readiness endpoint its health check reads.
-    GATEWAY_NAMESPACE: [GATEWAY_HTTPS_PORT, GATEWAY_STATUS_PORT],
+    # The gateway serves no webhook.
+    GATEWAY_NAMESPACE: [],
     # The load balancer controller's webhook (9443); external-dns takes nothing.
     EDGE_NAMESPACE: [LB_WEBHOOK_PORT],
     CERT_MANAGER_NAMESPACE: [CERT_MANAGER_WEBHOOK_PORT],
@@ -76,6 +76,12 @@ PLATFORM_INGRESS: dict[str, list[int]] = {
     # Jaeger takes spans and UI requests from pods only (below).
     TRACING_NAMESPACE: [],
 }
+# What every pod may reach: istiod's xDS (15012), which each sidecar and gateway calls.
+EVERY_POD_INGRESS: dict[str, list[int]] = {MESH_NAMESPACE: [15012]}
+# What only the ALB reaches, from its subnets (the public ones): the gateway's HTTPS, where
+# its health check goes too (components/edge/routes.py). Pod addresses are VPC addresses: any
+# pod admitted here could skip the web ACL, the rate limits and the operators' sign-in.
+LOAD_BALANCER_INGRESS: dict[str, list[int]] = {GATEWAY_NAMESPACE: [GATEWAY_HTTPS_PORT]}
 # Pods of other namespaces a platform namespace admits: within monitoring, Grafana reads
 # Prometheus, Prometheus alerts Alertmanager, Alertmanager replicas gossip; prometheus-adapter
 # queries Prometheus.
@@ -116,6 +122,10 @@ APPLICATION_PEERS: dict[str, list[int]] = {TRACING_NAMESPACE: [OTLP_GRPC_PORT]}
 @dataclass(frozen=True)
 class SecurityArgs:
     vpc_cidr: str
+    # The stack's availability zones, one subnet of each kind in each (the subnet layout).
+    zones: int
+    # The cluster's Kubernetes minor (GuardDuty's agent add-on runs EKS's default for it).
+    kubernetes_version: str
     app_namespace: str
     services: Mapping[ServiceName, ServiceSettings]
     developers_may_edit: bool
@@ -124,6 +134,12 @@ class SecurityArgs:
     findings_pager_key: pulumi.Output[str] | None = None
     # Where the services and their sidecars send spans (Jaeger's collector), if anywhere.
     tracing_collector: TracingCollector | None = None
+    # The control plane's subnets move (an existing stack's first `up` after they were split
+    # from the private ones): webhooks admit the private subnets too.
+    webhooks_from_private_subnets: bool = False
+    # Where the edge checks users' tokens: the service that serves their keys, and the path.
+    token_keys_service: ServiceName | None = None
+    token_keys_path: str | None = None
 
     @classmethod
     def from_settings(
@@ -131,12 +147,19 @@ class SecurityArgs:
     ) -> SecurityArgs:
         return cls(
             vpc_cidr=settings.vpc_cidr,
+            zones=len(settings.availability_zones),
+            kubernetes_version=settings.kubernetes_version,
             app_namespace=settings.application.namespace,
             services=settings.services,
             developers_may_edit=settings.access.developers_may_edit,
             settings=settings.security,
             findings_pager_key=secrets.get(FINDINGS_PAGER_KEY),
             tracing_collector=tracing_collector(settings.addons),
+            webhooks_from_private_subnets=settings.webhooks_from_private_subnets,
+            token_keys_service=(
+                settings.edge.user_tokens.jwks_service if settings.edge.enabled else None
+            ),
+            token_keys_path=settings.edge.user_tokens.jwks_path if settings.edge.enabled else None,
         )
 
 
@@ -150,6 +173,9 @@ class Guarded:
     platform_namespaces: Sequence[str]
     # The mesh's CRDs (Istio's base chart), when the mesh runs: its policies need them.
     mesh_crds: pulumi.Resource | None = None
+    # The VPC and private subnets (GuardDuty's agent endpoint goes there).
+    vpc_id: pulumi.Input[str] | None = None
+    private_subnet_ids: Sequence[pulumi.Input[str]] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +184,17 @@ class Security:
     personas: Personas
     audit: AuditTrail
     mesh: MeshPolicies | None
+
+
+def api_server_cidrs(vpc_cidr: str, zones: int, moving: bool) -> list[str]:
+    """Where the API server's calls to webhooks come from: EKS's network interfaces in the
+    cluster's subnets (the control plane's own). While an existing cluster's interfaces move
+    there from the private subnets, the private subnets as well: EKS does not document that
+    the old interfaces are gone when the update of the cluster's subnets reports success."""
+    cidrs = control_plane_layout(vpc_cidr, zones)
+    if moving:
+        cidrs += subnet_layout(vpc_cidr, zones)[0]
+    return cidrs
 
 
 def former_ingress_urns(context: StackContext, services: Sequence[str]) -> dict[str, str]:
@@ -176,7 +213,7 @@ def build_security(
     context: StackContext, cluster: ClusterContext, args: SecurityArgs, guarded: Guarded
 ) -> Security:
     prefix, in_cluster = context.prefix, with_cluster(context, cluster)
-    private_cidrs, _ = subnet_layout(args.vpc_cidr, 3)
+    private_cidrs, public_cidrs = subnet_layout(args.vpc_cidr, args.zones)
     network = AppNetworkPolicies(
         f"{prefix}-app-network",
         AppNetworkPoliciesArgs(
@@ -187,6 +224,7 @@ def build_security(
             aws_callers=guarded.aws_callers,
             former_ingress_urn=former_ingress_urns(context, list(args.services)),
             tracing_collector=args.tracing_collector,
+            token_issuer=args.token_keys_service,
         ),
         opts=in_cluster,
     )
@@ -198,25 +236,42 @@ def build_security(
                 *PLATFORM_PEERS.get(namespace, ()),
                 *((args.app_namespace, port) for port in APPLICATION_PEERS.get(namespace, ())),
             ],
+            ports_from_every_pod=EVERY_POD_INGRESS.get(namespace, []),
+            ports_from_load_balancer=LOAD_BALANCER_INGRESS.get(namespace, []),
         )
         for namespace in guarded.platform_namespaces
     ]
-    # The bootstrap job: nothing in; out only to DNS and PostgreSQL.
+    # The database bootstrap: nothing in; out only to DNS, the node's Pod Identity agent (its
+    # role's credentials), Secrets Manager (its interface endpoint, in the private subnets) and
+    # PostgreSQL. HTTPS goes to the private subnets, not the whole VPC: the EKS API server's
+    # network interfaces (the control plane's subnets) stay out of reach.
     platform.append(
         PlatformNamespacePolicy(
-            DATABASE_BOOTSTRAP_NAMESPACE, [], egress=[(cidr, 5432) for cidr in private_cidrs]
+            DATABASE_BOOTSTRAP_NAMESPACE,
+            [],
+            egress=[
+                (POD_IDENTITY_AGENT, 80),
+                *((cidr, 443) for cidr in private_cidrs),
+                *((cidr, 5432) for cidr in private_cidrs),
+            ],
         )
     )
     # The search bootstrap: nothing in; out only to DNS, the node's Pod Identity agent and the
-    # search domain (HTTPS inside the VPC).
+    # search domain (HTTPS to the private subnets, where its data nodes live).
     platform.append(
         PlatformNamespacePolicy(
             SEARCH_BOOTSTRAP_NAMESPACE,
             [],
-            egress=[(POD_IDENTITY_AGENT, 80), (args.vpc_cidr, 443)],
+            egress=[(POD_IDENTITY_AGENT, 80), *((cidr, 443) for cidr in private_cidrs)],
         )
     )
-    PlatformNetworkPolicies(f"{prefix}-platform-network", platform, args.vpc_cidr, opts=in_cluster)
+    PlatformNetworkPolicies(
+        f"{prefix}-platform-network",
+        platform,
+        api_server_cidrs(args.vpc_cidr, args.zones, args.webhooks_from_private_subnets),
+        public_cidrs,
+        opts=in_cluster,
+    )
     personas = Personas(
         f"{prefix}-personas",
         PersonasArgs(
@@ -235,6 +290,18 @@ def build_security(
             trail_retention_days=args.settings.trail_retention_days,
             protect=context.protect,
             findings_pager_key=args.findings_pager_key,
+            runtime_agent=(
+                RuntimeAgentArgs(
+                    cluster_name=cluster.name,
+                    kubernetes_version=args.kubernetes_version,
+                    vpc_id=guarded.vpc_id,
+                    vpc_cidr=args.vpc_cidr,
+                    subnet_ids=guarded.private_subnet_ids,
+                    depends_on=cluster.ready,
+                )
+                if guarded.vpc_id is not None
+                else None
+            ),
         ),
         opts=context.with_aws,
     )
@@ -247,6 +314,15 @@ def build_security(
                 mesh_namespace=MESH_NAMESPACE,
                 gateway_namespace=GATEWAY_NAMESPACE,
                 services=args.services,
+                token_keys=(
+                    TokenKeys(
+                        args.token_keys_service,
+                        args.token_keys_path,
+                        principal(GATEWAY_NAMESPACE, GATEWAY_RELEASE),
+                    )
+                    if args.token_keys_service is not None and args.token_keys_path is not None
+                    else None
+                ),
             ),
             opts=pulumi.ResourceOptions.merge(
                 in_cluster, pulumi.ResourceOptions(depends_on=[guarded.mesh_crds])

@@ -31,15 +31,42 @@ def principal(namespace: str, service_account: str) -> str:
     return f"cluster.local/ns/{namespace}/sa/{service_account}"
 
 
+@dataclass(frozen=True)
+class TokenKeys:
+    """The users' token keys, which the ingress gateway's proxy fetches from their issuer."""
+
+    service: ServiceName
+    path: str
+    # The gateway's identity (its service account's SPIFFE name).
+    gateway_principal: str
+
+
 def allow_rules(
     name: str,
     service: ServiceSettings,
     services: Mapping[ServiceName, ServiceSettings],
     namespace: str,
     gateway_namespace: str,
+    token_keys: TokenKeys | None = None,
 ) -> list[dict[str, Any]]:
     port = [{"operation": {"ports": [str(service.port)]}}]
     rules: list[dict[str, Any]] = []
+    if token_keys is not None and token_keys.service == name:
+        # The gateway reads the keys, and nothing else of the issuer.
+        rules.append(
+            {
+                "from": [{"source": {"principals": [token_keys.gateway_principal]}}],
+                "to": [
+                    {
+                        "operation": {
+                            "methods": ["GET"],
+                            "paths": [token_keys.path],
+                            "ports": [str(service.port)],
+                        }
+                    }
+                ],
+            }
+        )
     callers = callers_of(name, services)
     if callers:
         rules.append(
@@ -61,6 +88,8 @@ class MeshPoliciesArgs:
     mesh_namespace: str
     gateway_namespace: str
     services: Mapping[ServiceName, ServiceSettings]
+    # Where the gateway checks users' tokens: the keys it fetches from their issuer.
+    token_keys: TokenKeys | None = None
 
 
 class MeshPolicies(pulumi.ComponentResource):
@@ -122,6 +151,7 @@ class MeshPolicies(pulumi.ComponentResource):
                         args.services,
                         args.app_namespace,
                         args.gateway_namespace,
+                        args.token_keys,
                     ),
                 },
                 opts=child,

@@ -40,11 +40,12 @@ def in_namespace(name: str) -> dict[str, Any]:
 
 
 def ingress_rules(
-    name: str, service: ServiceSettings, callers: Sequence[str]
+    name: str, service: ServiceSettings, callers: Sequence[str], gateway: bool = False
 ) -> list[dict[str, Any]]:
+    """`gateway`: the ingress gateway calls it (an edge service, or the token keys' issuer)."""
     port = [{"port": service.port, "protocol": "TCP"}]
     peers = [{"podSelector": {"matchLabels": selector_labels(caller)}} for caller in callers]
-    if service.edge:
+    if service.edge or gateway:
         peers.append(in_namespace(GATEWAY_NAMESPACE))
     rules = [{"from": peers, "ports": port}] if peers else []
     # Prometheus scrapes every service on its metrics port, and its sidecar's Envoy statistics.
@@ -126,6 +127,8 @@ class AppNetworkPoliciesArgs:
     former_ingress_urn: Mapping[str, str]
     # Where the sidecars send spans, if anywhere.
     tracing_collector: TracingCollector | None = None
+    # The service the ingress gateway fetches the users' token keys from, if any.
+    token_issuer: str | None = None
 
 
 class AppNetworkPolicies(pulumi.ComponentResource):
@@ -185,7 +188,9 @@ class AppNetworkPolicies(pulumi.ComponentResource):
                 {
                     "podSelector": selector,
                     "policyTypes": ["Ingress"],
-                    "ingress": ingress_rules(service_name, service, callers),
+                    "ingress": ingress_rules(
+                        service_name, service, callers, service_name == args.token_issuer
+                    ),
                 },
                 pulumi.ResourceOptions(aliases=[former]) if former else None,
             )
@@ -211,15 +216,25 @@ class AppNetworkPolicies(pulumi.ComponentResource):
 
 @dataclass(frozen=True)
 class PlatformNamespacePolicy:
-    """A platform namespace: nothing comes in but the listed TCP ports from inside the VPC
-    (the API server reaching webhooks and aggregated APIs); its egress stays open."""
+    """A platform namespace: nothing comes in but the listed TCP ports, each from whom it is
+    for; its egress stays open unless listed."""
 
     namespace: str
-    ports_from_vpc: Sequence[int]
+    # What the API server calls (webhooks, aggregated APIs): from the control plane's subnets
+    # only. Pod addresses are VPC addresses (VPC CNI), so "from the VPC" would admit every pod.
+    ports_from_control_plane: Sequence[int]
     # Restrict egress as well: (CIDR, port) pairs it may reach, besides DNS.
     egress: Sequence[tuple[str, int]] | None = None
     # Pods of these namespaces may come in: (namespace, TCP port), None for any port.
     from_namespaces: Sequence[tuple[str, int | None]] = ()
+    # What every pod of the cluster may reach (istiod's xDS, which each sidecar calls).
+    ports_from_every_pod: Sequence[int] = ()
+    # What the load balancer reaches: from its subnets (the public ones) only.
+    ports_from_load_balancer: Sequence[int] = ()
+
+
+def tcp_ports(ports: Sequence[int]) -> list[dict[str, Any]]:
+    return [{"port": p, "protocol": "TCP"} for p in ports]
 
 
 class PlatformNetworkPolicies(pulumi.ComponentResource):
@@ -227,33 +242,42 @@ class PlatformNetworkPolicies(pulumi.ComponentResource):
         self,
         name: str,
         namespaces: Sequence[PlatformNamespacePolicy],
-        vpc_cidr: str,
+        control_plane_cidrs: Sequence[str],
+        load_balancer_cidrs: Sequence[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("financial-planning:security:PlatformNetworkPolicies", name, None, opts)
         for entry in namespaces:
             types = ["Ingress"] if entry.egress is None else ["Ingress", "Egress"]
             spec: Any = {"podSelector": {}, "policyTypes": types, "ingress": []}
-            if entry.ports_from_vpc:
-                spec["ingress"] = [
+            for cidrs, ports in (
+                (control_plane_cidrs, entry.ports_from_control_plane),
+                (load_balancer_cidrs, entry.ports_from_load_balancer),
+            ):
+                if ports:
+                    spec["ingress"].append(
+                        {
+                            "from": [{"ipBlock": {"cidr": c}} for c in cidrs],
+                            "ports": tcp_ports(ports),
+                        }
+                    )
+            if entry.ports_from_every_pod:
+                spec["ingress"].append(
                     {
-                        "from": [{"ipBlock": {"cidr": vpc_cidr}}],
-                        "ports": [{"port": p, "protocol": "TCP"} for p in entry.ports_from_vpc],
+                        "from": [{"namespaceSelector": {}}],
+                        "ports": tcp_ports(entry.ports_from_every_pod),
                     }
-                ]
+                )
             for peer, port in entry.from_namespaces:
                 rule: dict[str, Any] = {"from": [in_namespace(peer)]}
                 if port is not None:
-                    rule["ports"] = [{"port": port, "protocol": "TCP"}]
+                    rule["ports"] = tcp_ports([port])
                 spec["ingress"].append(rule)
             if entry.egress is not None:
                 spec["egress"] = [
                     {"to": [in_namespace("kube-system")], "ports": DNS},
                     *(
-                        {
-                            "to": [{"ipBlock": {"cidr": cidr}}],
-                            "ports": [{"port": port, "protocol": "TCP"}],
-                        }
+                        {"to": [{"ipBlock": {"cidr": cidr}}], "ports": tcp_ports([port])}
                         for cidr, port in entry.egress
                     ),
                 ]

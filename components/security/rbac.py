@@ -1,7 +1,8 @@
 """Kubernetes RBAC for the personas that are not cluster-admins (see foundation/cluster.py for
 their EKS access entries and Kubernetes groups).
 
-- SREs: restart and scale workloads and read logs, in the application namespaces only;
+- SREs: restart (delete pods) and scale (the scale subresource) workloads and read logs, in the
+  application namespaces only; never write anything that carries a pod template;
 - developers: read there (Kubernetes' built-in `view`: no Secrets, no exec), or change things
   (`edit`) where `developersMayEdit` (never in production);
 - auditors: read the whole cluster without Secrets (`view`, bound cluster-wide).
@@ -22,8 +23,10 @@ from components.shared.conventions import standard_labels
 from stacks.settings import Persona
 
 SRE_ROLE = "financial-planning:sre"
-# What an on-call SRE needs: see workloads and their logs, restart (delete a pod, or patch a
-# Deployment's template annotation as `kubectl rollout restart` does) and scale.
+# What an on-call SRE needs: see workloads and their logs, restart (delete a pod: its
+# controller makes a new one) and scale (the scale subresource). Nothing that carries a pod
+# template or a pod spec is writable: whoever may patch a Deployment may run any image as any
+# of the namespace's service accounts (and so as its IAM role), then read the result in logs.
 SRE_RULES: list[Any] = [
     {
         "apiGroups": [""],
@@ -35,7 +38,7 @@ SRE_RULES: list[Any] = [
     {
         "apiGroups": ["apps"],
         "resources": ["deployments", "replicasets", "statefulsets"],
-        "verbs": ["get", "list", "watch", "patch"],
+        "verbs": ["get", "list", "watch"],
     },
     {
         "apiGroups": ["apps"],

@@ -95,6 +95,13 @@ def application_config(
     config = {"ENVIRONMENT": environment, "LOG_LEVEL": application.log_level}
     if region is not None:
         config["AWS_REGION"] = region
+        # The SDKs' regional STS and S3 names (AWS SDKs and Tools reference guide,
+        # `sts_regional_endpoints`, `s3_us_east_1_regional_endpoint`): the names the mesh
+        # registers and the VPC's endpoints answer. Without them some SDKs still use the
+        # global names in us-east-1: S3's are registered as well; STS's global name is not (it
+        # lies outside the VPC, beyond most services' network policies).
+        config["AWS_STS_REGIONAL_ENDPOINTS"] = "regional"
+        config["AWS_S3_US_EAST_1_REGIONAL_ENDPOINT"] = "regional"
     for flag, enabled in sorted(application.feature_flags.items()):
         config[f"FEATURE_{env_name(flag)}"] = str(enabled).lower()
     for name, service in services.items():
@@ -119,6 +126,8 @@ class ApplicationArgs:
     # None: the cluster's default StorageClass.
     storage_class: str | None
     secrets: SecretDelivery
+    # Each node group's maxSize (absent on a cluster without node groups).
+    max_nodes: Mapping[WorkloadClass, int] = field(default_factory=dict)
     # service -> IRSA role of its service account.
     service_roles: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # Further configuration (data-store endpoints, bucket names), all non-secret.
@@ -176,6 +185,7 @@ class Application(pulumi.ComponentResource):
                     placement=Placement(
                         node_class=service.workload_class,
                         taints=args.node_taints[service.workload_class],
+                        max_nodes=args.max_nodes.get(service.workload_class, 1),
                     )
                     if args.node_taints is not None
                     else ANY_NODE,

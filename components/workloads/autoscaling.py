@@ -2,7 +2,7 @@
 
 An HPA owns its Deployment's replica count: the Deployment then leaves `spec.replicas` out, so
 `pulumi up` never resets what the HPA chose. A VPA acts only on what its HPA does not scale on
-(the settings refuse an overlap), or only recommends.
+(the settings refuse an overlap), or only recommends, and only on the service's own container.
 """
 
 from __future__ import annotations
@@ -87,7 +87,13 @@ def vpa_spec(deployment: str, vpa: VerticalScaling) -> dict[str, Any]:
                     "controlledValues": "RequestsOnly",
                     "minAllowed": {"cpu": vpa.min_allowed.cpu, "memory": vpa.min_allowed.memory},
                     "maxAllowed": {"cpu": vpa.max_allowed.cpu, "memory": vpa.max_allowed.memory},
-                }
+                },
+                # Every other container (the injected istio-proxy) is left alone: without a
+                # policy of its own a container gets the default, Auto on CPU and memory, and
+                # a resized sidecar changes the pod's CPU request that the CPU HPA divides by.
+                # "*" is the VPA's policy for containers without their own (autoscaling.k8s.io
+                # v1 types.go DefaultContainerResourcePolicy, VPA 1.7.1, the chart's app).
+                {"containerName": "*", "mode": "Off"},
             ]
         },
     }

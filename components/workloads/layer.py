@@ -29,6 +29,8 @@ class WorkloadsArgs:
     node_taints: Mapping[WorkloadClass, Sequence[Taint]]
     # Node groups that start at zero nodes (their first pod waits for a node).
     scale_from_zero: Sequence[WorkloadClass]
+    # Each node group's maxSize: whether a GPU service's rollout can surge onto a second node.
+    max_nodes: Mapping[WorkloadClass, int]
     # The mesh runs: the namespace asks for sidecars.
     mesh: bool
     # Where the services' OpenTelemetry SDKs send spans, if anywhere.
@@ -44,6 +46,7 @@ class WorkloadsArgs:
             scale_from_zero=[
                 name for name, group in settings.node_groups.items() if group.min_size == 0
             ],
+            max_nodes={name: group.max_size for name, group in settings.node_groups.items()},
             mesh=settings.addons.mesh.enabled,
             tracing_config=sdk_environment(
                 tracing_collector(settings.addons), settings.addons.mesh.tracing.sampling_percent
@@ -70,6 +73,8 @@ class StackServices:
     database_writer: pulumi.Input[str]
     database_name: str
     database_master: RemoteSecret
+    # The key the master secret is encrypted with (the bootstrap's role decrypts through it).
+    database_master_key: pulumi.Input[str]
     database_ready: Sequence[pulumi.Resource]
     # Who may use the search domain (the search bootstrap applies it).
     search_access: SearchAccess
@@ -96,6 +101,7 @@ def build_workloads(
             image_repositories=given.image_repositories,
             node_taints=args.node_taints,
             scale_from_zero=args.scale_from_zero,
+            max_nodes=args.max_nodes,
             storage_class=given.storage_class,
             secrets=ExternalSecrets(
                 given.remote_secrets,
@@ -125,7 +131,10 @@ def build_workloads(
             database_name=given.database_name,
             writer_host=given.database_writer,
             master=given.database_master,
-            secret_store=given.secret_store,
+            master_key_arn=given.database_master_key,
+            cluster_name=cluster.name,
+            region=context.region,
+            permissions_boundary=context.permissions_boundary,
         ),
         opts=pulumi.ResourceOptions.merge(
             with_cluster(context, cluster),
@@ -143,6 +152,7 @@ def build_workloads(
             administrator_arn=search.administrator_arn,
             mappings=search.mappings,
             retention=search.retention,
+            log_replicas=search.log_replicas,
         ),
         opts=with_cluster(context, cluster),
     )

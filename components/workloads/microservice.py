@@ -75,6 +75,8 @@ class Placement:
     # Nodes carry topology.kubernetes.io/zone (a local cluster's do not, and a strict zone
     # spread would then leave every pod Pending).
     zones: bool = True
+    # The most nodes its group may hold (its maxSize).
+    max_nodes: int = 1
 
 
 ANY_NODE = Placement(node_class=None, zones=False)
@@ -144,25 +146,25 @@ class Microservice(pulumi.ComponentResource):
 
         volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
         mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
-        if service.persistent_volume is not None:
+        if service.cache_volume is not None:
+            # A generic ephemeral volume: one claim per pod, made where the pod is scheduled
+            # (the storage classes bind WaitForFirstConsumer) and deleted with it, so that no
+            # volume pins the pod to a zone (stacks/catalog.py, CacheVolume).
             claim_spec: Any = {
                 "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": f"{service.persistent_volume.size_gib}Gi"}},
+                "resources": {"requests": {"storage": f"{service.cache_volume.size_gib}Gi"}},
             }
             if args.storage_class is not None:
                 claim_spec["storageClassName"] = args.storage_class
-            claim = k8s.core.v1.PersistentVolumeClaim(
-                f"{name}-data",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"{name}-data", namespace=args.namespace, labels=labels
-                ),
-                spec=claim_spec,
-                opts=child,
-            )
             volumes.append(
-                {"name": "data", "persistentVolumeClaim": {"claimName": claim.metadata.name}}
+                {
+                    "name": "cache",
+                    "ephemeral": {
+                        "volumeClaimTemplate": {"metadata": {"labels": labels}, "spec": claim_spec}
+                    },
+                }
             )
-            mounts.append({"name": "data", "mountPath": service.persistent_volume.mount_path})
+            mounts.append({"name": "cache", "mountPath": service.cache_volume.mount_path})
 
         env: list[dict[str, Any]] = [
             {"name": "SERVICE_NAME", "value": name},
@@ -216,10 +218,13 @@ class Microservice(pulumi.ComponentResource):
             "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
             "volumeMounts": mounts,
         }
-        # A ReadWriteOnce volume cannot be attached to a second pod during a rollout.
+        # Rolled one surge pod at a time, the old pod serving until the new one is ready (its
+        # model cache is a per-pod ephemeral volume, so the two never share a disk). A GPU
+        # service whose group can hold one node only has nowhere to start the surge pod: its
+        # pod is replaced instead, down for the whole model download.
         strategy: Any = (
             {"type": "Recreate"}
-            if service.persistent_volume is not None
+            if service.gpus > 0 and args.placement.max_nodes < 2
             else {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
         )
         deployment: Any = {

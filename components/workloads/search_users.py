@@ -45,6 +45,8 @@ class SearchUsersArgs:
     mappings: Mapping[str, Sequence[pulumi.Input[str]]]
     # ISM policy id -> the indices it deletes and when.
     retention: Mapping[str, IndexRetention] = field(default_factory=dict)
+    # The container logs' replica shards (their index template), where logs are shipped.
+    log_replicas: int | None = None
 
 
 class SearchUsers(pulumi.ComponentResource):
@@ -69,6 +71,7 @@ class SearchUsers(pulumi.ComponentResource):
                     [args.administrator_arn, found[0]],
                     dict(zip(roles, found[1:], strict=True)),
                     args.retention,
+                    args.log_replicas,
                 ),
                 indent=2,
                 sort_keys=True,

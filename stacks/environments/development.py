@@ -36,13 +36,15 @@ SERVICES["ml-service"] = {
     **_SMALL,
     "workloadClass": "general",
     "gpus": 0,
-    "persistentVolume": {"mountPath": "/models", "sizeGib": 5},
+    "cacheVolume": {"mountPath": "/models", "sizeGib": 5},
 }
 # No S3: document-service runs without its bucket (DOCUMENTS_BUCKET is unset).
 SERVICES["document-service"] = {**_SMALL, "documentsBucket": False}
 
 DEFAULTS: dict[str, Any] = {
-    "kubernetesVersion": "1.33",
+    # The Kubernetes of `make dev-cluster`'s node image (devloop/kind-cluster.yaml): the oldest
+    # minor kind v0.33.0 publishes an image for, one behind production's.
+    "kubernetesVersion": "1.34",
     # kind's local registry (README, "Development stack").
     "imageRegistry": "localhost:5001/financial-planning",
     "application": {"namespace": "financial-planning-dev", "logLevel": "debug"},

@@ -12,18 +12,37 @@ from stacks.catalog import SERVICE_CATALOG
 # memory r5.large-4xlarge 1-10, GPU p3.2xlarge and g4dn.xlarge 0-5. Types are listed smallest
 # first: the cluster autoscaler plans with the first type and on-demand managed node groups
 # launch in list order, so larger types only ever act as fallbacks (see README, "Node groups").
+# General and compute start at xlarge: beside what every node runs (the kubelet's reservation,
+# the add-ons' and GuardDuty's agents: stacks/capacity.py) a large node leaves 1430m CPU, and
+# twenty of them cannot hold the general class's maxima (about 32 cores); a c5.large leaves
+# 2594Mi, less than simulation's largest pod (its VPA may raise it to 2.5 GiB, plus sidecar).
+#
+# Moving general and compute to xlarge changes their instance types, which EKS cannot change in
+# place: generation 2 of each is a new group, created beside generation 1 (the groups as first
+# deployed, large first), which stays until its nodes are drained (README, "Node group
+# generations"). Step 2 of that procedure removes the two `previousGeneration` entries.
 NODE_GROUPS: dict[str, Any] = {
     "general": {
-        "instanceTypes": ["m5.large", "m5.xlarge", "m5.2xlarge"],
+        "instanceTypes": ["m5.xlarge", "m5.2xlarge"],
         "minSize": 2,
         "maxSize": 20,
         "desiredSize": 3,
+        "generation": 2,
+        "previousGeneration": {
+            "generation": 1,
+            "instanceTypes": ["m5.large", "m5.xlarge", "m5.2xlarge"],
+        },
     },
     "compute": {
-        "instanceTypes": ["c5.large", "c5.xlarge", "c5.2xlarge", "c5.4xlarge"],
+        "instanceTypes": ["c5.xlarge", "c5.2xlarge", "c5.4xlarge"],
         "minSize": 3,
         "maxSize": 30,
         "desiredSize": 3,
+        "generation": 2,
+        "previousGeneration": {
+            "generation": 1,
+            "instanceTypes": ["c5.large", "c5.xlarge", "c5.2xlarge", "c5.4xlarge"],
+        },
     },
     "memory": {
         "instanceTypes": ["r5.large", "r5.xlarge", "r5.2xlarge", "r5.4xlarge"],
@@ -64,22 +83,43 @@ DATA: dict[str, Any] = {
         "instanceCount": 3,
         "dedicatedMasterType": "m6g.large.search",
         "volumeSizeGib": 200,
+        # The domain's audit, error and slow logs in CloudWatch: a year.
+        "logRetentionDays": 365,
     },
 }
 
 
-def _ejection(errors: int, interval: str, ejection: str, max_percent: int) -> dict[str, Any]:
-    """Outlier detection: eject a pod after `errors` 5xx within `interval`, for `ejection`."""
+def _ejection(
+    errors: int, local: int, interval: str, ejection: str, max_percent: int
+) -> dict[str, Any]:
+    """Outlier detection: eject a pod after `errors` 5xx responses in a row, or `local` failed
+    connections in a row, for `ejection` (checked every `interval`)."""
     return {
         "consecutive5xxErrors": errors,
+        "consecutiveLocalOriginFailures": local,
         "interval": interval,
         "baseEjectionTime": ejection,
         "maxEjectionPercent": max_percent,
     }
 
 
+def _pool(connections: int, pending: int) -> dict[str, Any]:
+    """Connection pool limits; a tenth of the connections as the bound on retries in flight
+    (Istio's default is 2^32-1: a failing service would get every retry at once)."""
+    return {
+        "maxConnections": connections,
+        "maxPendingRequests": pending,
+        "maxRetries": max(1, connections // 10),
+    }
+
+
 # The seed's traffic management: least-request for the API, round-robin elsewhere; the API
-# balanced, banking conservative, ML patient.
+# balanced, banking conservative, ML patient. No class cuts a try short (no perTryTimeout): a
+# request that runs out of its route's timeout ends there and is never run again, and a slow
+# pod is not ejected for it. Idempotent requests of the API and standard classes are retried
+# on gateway errors (502, 503, 504 responses and resets); banking's only where the request
+# never reached the service or was refused (502, 503); any other request only where it never
+# reached the service, and banking's never (stacks/traffic_settings.py has Envoy's rules).
 TRAFFIC: dict[str, Any] = {
     "classes": {
         "api": {
@@ -87,32 +127,51 @@ TRAFFIC: dict[str, Any] = {
             "timeout": "15s",
             "retries": {
                 "attempts": 2,
-                "perTryTimeout": "5s",
-                "retryOn": ["connect-failure", "refused-stream", "unavailable"],
+                "retryOn": ["gateway-error", "connect-failure", "refused-stream", "unavailable"],
+                "unsentAttempts": 2,
             },
-            "connectionPool": {"maxConnections": 1000, "maxPendingRequests": 1000},
-            "outlierDetection": _ejection(5, "30s", "30s", 50),
+            "connectionPool": _pool(1000, 1000),
+            "outlierDetection": _ejection(5, 5, "30s", "30s", 50),
         },
+        # Short: one retry of an idempotent request that never reached banking-service or that
+        # it refused, within 5 s; none of anything else.
         "banking": {
             "loadBalancing": "ROUND_ROBIN",
             "timeout": "5s",
-            "retries": {"attempts": 1, "perTryTimeout": "2s", "methods": "idempotent"},
-            "connectionPool": {"maxConnections": 200, "maxPendingRequests": 100},
-            "outlierDetection": _ejection(2, "5s", "60s", 50),
+            "retries": {
+                "attempts": 1,
+                "retryOn": ["connect-failure", "refused-stream", "reset-before-request"],
+                "statusCodes": [502, 503],
+                "methods": "idempotent",
+            },
+            "connectionPool": _pool(200, 100),
+            "outlierDetection": _ejection(2, 2, "5s", "60s", 50),
         },
+        # Inference takes long and costs a GPU: two minutes for one try, a single retry of any
+        # request that never reached the service, and none of one that timed out. The edge
+        # gives a user's request the API's 15 s: these two minutes are for calls the API and
+        # simulation-service make outside a user's request (jobs the client polls).
         "ml": {
             "loadBalancing": "ROUND_ROBIN",
             "timeout": "120s",
-            "retries": {"attempts": 1, "perTryTimeout": "60s"},
-            "connectionPool": {"maxConnections": 50, "maxPendingRequests": 50},
-            "outlierDetection": _ejection(5, "30s", "30s", 100),
+            "retries": {
+                "attempts": 1,
+                "retryOn": ["connect-failure", "refused-stream", "reset-before-request"],
+                "methods": "all",
+            },
+            "connectionPool": _pool(50, 50),
+            "outlierDetection": _ejection(5, 5, "30s", "30s", 100),
         },
         "standard": {
             "loadBalancing": "ROUND_ROBIN",
             "timeout": "30s",
-            "retries": {"attempts": 2, "perTryTimeout": "10s"},
-            "connectionPool": {"maxConnections": 500, "maxPendingRequests": 500},
-            "outlierDetection": _ejection(5, "30s", "30s", 50),
+            "retries": {
+                "attempts": 2,
+                "retryOn": ["gateway-error", "connect-failure", "refused-stream"],
+                "unsentAttempts": 2,
+            },
+            "connectionPool": _pool(500, 500),
+            "outlierDetection": _ejection(5, 5, "30s", "30s", 50),
         },
     },
     "serviceClasses": {
@@ -133,7 +192,7 @@ def _resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
 
 
 DEFAULTS: dict[str, Any] = {
-    "kubernetesVersion": "1.33",
+    "kubernetesVersion": "1.35",
     "controlPlaneLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
     "endpointPublicAccessCidrs": [],
     "tags": {"application": "financial-planning", "managed-by": "pulumi"},

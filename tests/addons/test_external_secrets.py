@@ -34,15 +34,14 @@ def test_external_secret_and_its_store(stack_run: StackRun) -> None:
     assert store["spec"]["provider"] == {
         "aws": {"service": "SecretsManager", "region": "us-east-1"}
     }
-    # The services' namespace, the database bootstrap's (the only reader of the master),
-    # monitoring's (Grafana's admin, the alert receivers' keys), and the gateway's (the rate
-    # limiter's Redis token; the operators' sign-in client where they sign in).
+    # The services' namespace, monitoring's (Grafana's admin, the alert receivers' keys), and
+    # the gateway's (the rate limiter's Redis token; the operators' sign-in client where they
+    # sign in). Not the database bootstrap's: it reads the master secret with its own role.
     signs_in = signs_operators_in(stack_run)
     assert store["spec"]["conditions"] == [
         {
             "namespaces": [
                 app_namespace(stack_run),
-                "database-bootstrap",
                 "monitoring",
                 "istio-ingress",
             ]
@@ -87,16 +86,16 @@ def test_external_secrets_operator_is_pinned_and_reads_only_this_stacks_secrets(
     ]
     prefix = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
     readable = statements[0]["Resource"]
-    # The stack's own secrets and the database's master secret: nothing else, no wildcard.
+    # The stack's own secrets: nothing else, no wildcard. Not the database's master secret,
+    # which only the database bootstrap's role reads.
     own = ["alert-receivers", "api-credentials", "grafana-admin", "redis-credentials"]
     if signs_operators_in(stack_run):
         own = sorted([*own, "operator-sso"])
-    assert len(readable) == len(own) + 1 and not any("*" in arn for arn in readable)
+    assert len(readable) == len(own) and not any("*" in arn for arn in readable)
     names = sorted(arn.removeprefix(prefix).rsplit("-", 1)[0] for arn in readable)
-    assert names[: len(own)] == [f"financial-planning/{stack_run.stack}/{secret}" for secret in own]
-    assert names[len(own)].startswith("rds!cluster-")
+    assert names == [f"financial-planning/{stack_run.stack}/{secret}" for secret in own]
     keys = statements[1]["Resource"]
-    assert len(keys) == 2
+    assert len(keys) == 1
     assert statements[1]["Action"] == "kms:Decrypt"
     assert statements[1]["Condition"]["StringEquals"]["kms:ViaService"] == (
         "secretsmanager.us-east-1.amazonaws.com"
@@ -168,6 +167,46 @@ def test_production_runs_two_operators_and_staging_one(
             "requests": {"cpu": "50m", "memory": "128Mi"},
             "limits": {"memory": "256Mi"},
         }
+
+
+# What each of the chart's Deployments reads for its placement (external-secrets chart 0.19.2,
+# templates/deployment.yaml `.Values.*`, webhook-deployment.yaml `.Values.webhook.*`,
+# cert-controller-deployment.yaml `.Values.certController.*`): nodeSelector (else
+# global.nodeSelector), priorityClassName, resources, replicaCount; the webhook's budget from
+# webhook-poddisruptionbudget.yaml (`webhook.podDisruptionBudget.enabled`, maxUnavailable
+# before minAvailable).
+PLACEMENT_KEYS = ("nodeSelector", "priorityClassName", "resources")
+
+
+def test_the_webhook_and_cert_controller_are_placed_like_the_controller(
+    stack_run: StackRun,
+) -> None:
+    values = helm_release(stack_run, "external-secrets").inputs["values"]
+    controller = {key: values[key] for key in PLACEMENT_KEYS}
+    assert controller["nodeSelector"] == {"workload-class": "general"}
+    assert controller["priorityClassName"] == "platform-critical"
+    for component in ("webhook", "certController"):
+        assert {key: values[component][key] for key in PLACEMENT_KEYS} == controller, component
+    replicas = values["replicaCount"]
+    assert values["webhook"]["replicaCount"] == replicas
+    assert values["webhook"]["podDisruptionBudget"] == {
+        "enabled": replicas > 1,
+        "maxUnavailable": 1,
+    }
+    assert values["certController"]["replicaCount"] == 1
+
+
+def test_production_runs_two_webhooks_behind_a_budget(production: StackRun) -> None:
+    webhook = helm_release(production, "external-secrets").inputs["values"]["webhook"]
+    assert webhook["replicaCount"] == 2
+    assert webhook["podDisruptionBudget"]["enabled"] is True
+
+
+def test_the_capacity_check_counts_the_webhook_and_cert_controller(production: StackRun) -> None:
+    settings = production.namespace["settings"]
+    pods = dict((id(addon), n) for addon, n in settings.addons.controllers())
+    # Controller and webhook at `replicas` each, one cert controller.
+    assert pods[id(settings.addons.external_secrets)] == 2 * 2 + 1
 
 
 def test_every_secret_name_is_one_secrets_manager_accepts(stack_run: StackRun) -> None:

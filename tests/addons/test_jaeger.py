@@ -194,15 +194,38 @@ def test_index_replicas_follow_the_argument(replicas: int) -> None:
 # facts rendered from its source: tests/test_chart_facts.py.
 
 
-def test_on_a_first_up_the_search_bootstrap_does_not_wait_for_jaeger(stack_run: StackRun) -> None:
-    """Jaeger exits when the domain refuses its index templates (403 until the bootstrap maps
-    its role): the two must run side by side, and the release wait out Jaeger's restarts."""
+def test_on_a_first_up_jaeger_installs_once_the_search_bootstrap_has_mapped_its_role(
+    stack_run: StackRun,
+) -> None:
+    """Jaeger exits while the domain refuses its index templates (403 until the bootstrap maps
+    its role), and Kubernetes' restart back-off (10 s doubling to 5 minutes) could outlast the
+    release's atomic wait. So the release waits for the bootstrap Job itself (Pulumi waits
+    for a Job to complete): Jaeger's first start finds its role mapped, and no back-off can
+    meet the wait."""
     [job] = [r for r in stack_run.of_type("kubernetes:batch/v1:Job") if "search-users" in r.name]
     release = helm_release(stack_run, "jaeger")
+    assert job.urn in release.dependencies
+    # The Job is awaited (no skip-await annotation) and does not wait for Jaeger: no loop.
+    annotations = job.inputs["metadata"].get("annotations") or {}
+    assert "pulumi.com/skipAwait" not in annotations
     assert release.urn not in waits_for(stack_run, job.urn)
-    # Both start once the domain is there (its endpoint is in each).
-    domain = stack_run.one(SEARCH).urn
-    assert domain in waits_for(stack_run, job.urn) and domain in waits_for(stack_run, release.urn)
-    # Restarts back off 10 s, 20 s, 40 s, ... up to 5 minutes: a try after the mapping
-    # lands well inside the release's wait.
+    # The bootstrap maps Jaeger's own role, which exists before the release.
+    role = irsa_role(stack_run, "tracing", "jaeger")
+    assert role.urn in waits_for(stack_run, job.urn)
     assert release.inputs["timeout"] >= 600
+
+
+def test_without_the_bootstrap_order_the_release_would_not_wait(stack_run: StackRun) -> None:
+    """Negative control: the Jaeger add-on left without the bootstrap waits for nothing
+    outside the add-ons."""
+    from components.addons.jaeger import Jaeger
+
+    settings = stack_run.namespace["settings"]
+    alone = Jaeger(
+        settings.addons.jaeger,
+        region="us-east-1",
+        search_endpoint="d",
+        search_domain_arn="arn",
+        index_replicas=0,
+    )
+    assert list(alone.release_waits_for()) == []

@@ -33,6 +33,18 @@ def test_three_charts_one_version_and_their_namespaces(stack_run: StackRun) -> N
     assert namespaces["istio-cni"]["metadata"]["labels"][level] == "privileged"
 
 
+def test_istiod_and_the_gateway_run_at_the_platform_priority(stack_run: StackRun) -> None:
+    """Each chart where it reads the priority class: istio-discovery
+    templates/deployment.yaml at 1.30.3 only `.Values.global.priorityClassName` (a top-level
+    key is ignored), the gateway chart's templates/deployment.yaml `.Values.priorityClassName`."""
+    classes = objects(stack_run, "PriorityClass")
+    istiod = helm_release(stack_run, "istiod").inputs["values"]
+    assert istiod["global"]["priorityClassName"] in classes
+    assert "priorityClassName" not in istiod
+    gateway = helm_release(stack_run, "gateway").inputs["values"]
+    assert gateway["priorityClassName"] == istiod["global"]["priorityClassName"]
+
+
 def test_istiod_uses_the_cni_agent_and_keeps_sidecars_restricted(stack_run: StackRun) -> None:
     values = helm_release(stack_run, "istiod").inputs["values"]
     replicas = {"production": 2, "staging": 1}[stack_run.stack]

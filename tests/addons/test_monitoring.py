@@ -59,7 +59,12 @@ def test_eks_managed_control_plane_is_not_scraped_and_node_exporter_runs_apart(
     values = stack_values(stack_run)
     for component in ("kubeEtcd", "kubeControllerManager", "kubeScheduler", "kubeProxy"):
         assert values[component] == {"enabled": False}, component
-    assert values["nodeExporter"] == {"enabled": False}
+    # The chart's own node-exporter is off, but its node dashboards are made (Linux only).
+    assert values["nodeExporter"] == {
+        "enabled": False,
+        "forceDeployDashboards": True,
+        "operatingSystems": {"aix": {"enabled": False}, "darwin": {"enabled": False}},
+    }
     node_exporter = helm_release(stack_run, "prometheus-node-exporter")
     assert (node_exporter.inputs["version"], node_exporter.inputs["namespace"]) == (
         "4.56.1",
@@ -118,10 +123,28 @@ def amtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(AMTOOL), *args], capture_output=True, text=True, check=False)
 
 
+# The heartbeat's webhook reads its URL from a file: `url_file`, a field of Alertmanager 0.26 and
+# later (alertmanager v0.34.0 notify/webhook/config.go: `URLFile string yaml:"url_file"`), which
+# kube-prometheus-stack 88.5.3 runs (values.yaml alertmanager.alertmanagerSpec.image.tag
+# v0.34.0). The amtool here is Debian's 0.25, which predates the field: it checks a copy whose
+# heartbeat URL is inline; everything else is checked as rendered.
+AMTOOL_0_25_HEARTBEAT = {"url": "https://heartbeat.invalid/ping", "send_resolved": False}
+
+
+def for_amtool_0_25(config: dict[str, Any]) -> dict[str, Any]:
+    copy: dict[str, Any] = json.loads(json.dumps(config))
+    [heartbeat] = [r for r in copy["receivers"] if r["name"] == "heartbeat"]
+    [webhook] = heartbeat["webhook_configs"]
+    assert set(webhook) == {"url_file", "send_resolved"}
+    heartbeat["webhook_configs"] = [AMTOOL_0_25_HEARTBEAT]
+    return copy
+
+
 @pytest.fixture
 def alertmanager_file(production: StackRun, tmp_path: Path) -> Path:
     path = tmp_path / "alertmanager.yaml"
-    path.write_text(yaml.safe_dump(stack_values(production)["alertmanager"]["config"]))
+    config = stack_values(production)["alertmanager"]["config"]
+    path.write_text(yaml.safe_dump(for_amtool_0_25(config)))
     return path
 
 
@@ -137,7 +160,9 @@ def test_amtool_accepts_the_alertmanager_config(alertmanager_file: Path) -> None
         (["severity=critical", "alertname=ServiceHighErrorRate"], "pager,chat"),
         (["severity=warning", "alertname=ServiceHighLatency"], "chat"),
         (["severity=info", "alertname=KubeQuotaAlmostFull"], "null"),
-        (["severity=none", "alertname=Watchdog"], "null"),
+        # The dead man's switch: the always-firing Watchdog pings the heartbeat, nothing else.
+        (["severity=none", "alertname=Watchdog"], "heartbeat"),
+        (["severity=none", "alertname=InfoInhibitor"], "null"),
     ],
 )
 def test_critical_pages_warnings_go_to_chat(
@@ -146,6 +171,28 @@ def test_critical_pages_warnings_go_to_chat(
     result = amtool("config", "routes", "test", f"--config.file={alertmanager_file}", *labels)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == receivers
+
+
+def test_the_watchdog_pings_the_heartbeat_every_minute_from_the_secrets_file(
+    production: StackRun,
+) -> None:
+    config = stack_values(production)["alertmanager"]["config"]
+    [route] = [r for r in config["route"]["routes"] if r["receiver"] == "heartbeat"]
+    assert route["matchers"] == ['alertname="Watchdog"'] and "continue" not in route
+    assert route["repeat_interval"] == route["group_interval"] == "1m"
+    [heartbeat] = [r for r in config["receivers"] if r["name"] == "heartbeat"]
+    [webhook] = heartbeat["webhook_configs"]
+    # The URL (it holds the heartbeat's key) from the mounted alert-receivers Secret.
+    assert webhook["url_file"] == "/etc/alertmanager/secrets/alert-receivers/heartbeat-url"
+    keys = {
+        d["secretKey"]
+        for o in objects(production, "ExternalSecret").values()
+        if o["metadata"]["name"] == "alert-receivers"
+        for d in o["spec"]["data"]
+    }
+    assert "heartbeat-url" in keys
+    # No URL in the values: only the file's path.
+    assert secret_placeholder("financial-planning:alertHeartbeatUrl") not in json.dumps(config)
 
 
 def test_amtool_refuses_a_broken_config(tmp_path: Path) -> None:
@@ -173,7 +220,8 @@ def test_every_service_is_scraped_on_its_own_service_port(stack_run: StackRun) -
         assert endpoint["path"] == "/metrics"
     [rules] = objects(stack_run, "PrometheusRule").values()
     assert rules["metadata"]["namespace"] == "monitoring"
-    assert rules["spec"]["groups"] == rule_groups()
+    # The mesh's, the gateway's and the traces' alerts too: all three run here.
+    assert rules["spec"]["groups"] == rule_groups(namespace, mesh=True, tracing=True, edge=True)
 
 
 def test_the_services_start_without_waiting_for_monitoring(stack_run: StackRun) -> None:
@@ -215,6 +263,8 @@ def test_without_monitoring_no_chart_asks_for_its_crds() -> None:
     run = run_with(
         "staging",
         addons={"monitoring": {"enabled": False}, "prometheusAdapter": {"enabled": False}},
+        # Without Prometheus nothing serves the API's request rate.
+        services={"financial-planning-api": {"autoscaling": {"requestsPerSecond": None}}},
         # Grafana and Prometheus are monitoring's: the edge serves no operator UI then.
         edge={"operatorUis": []},
     )
@@ -229,3 +279,53 @@ def test_without_monitoring_no_chart_asks_for_its_crds() -> None:
     assert not cert_manager["prometheus"]["servicemonitor"]["enabled"]
     kinds = {r.type for r in run.resources}
     assert not any("monitoring.coreos.com" in kind for kind in kinds)
+
+
+def inhibited(
+    rules: list[dict[str, Any]], target: dict[str, str], firing: list[dict[str, str]]
+) -> bool:
+    """Alertmanager v0.34.0's inhibitor (inhibit/inhibit.go, Inhibitor.Mutes and
+    InhibitRule.hasEqual): `target` is muted when a rule's target matchers match it and a firing
+    alert matching the rule's source matchers, but not its target matchers, has the same value
+    (absent counts as empty) for every label in `equal`. The rules here use `name="value"`
+    matchers only (checked)."""
+
+    def matches(matchers: list[str], labels: dict[str, str]) -> bool:
+        pairs = []
+        for matcher in matchers:
+            name, _, value = matcher.partition("=")
+            assert value.startswith('"') and value.endswith('"') and "~" not in name, matcher
+            pairs.append((name, value.strip('"')))
+        return all(labels.get(name, "") == value for name, value in pairs)
+
+    return any(
+        matches(rule["target_matchers"], target)
+        and any(
+            matches(rule["source_matchers"], source)
+            and not matches(rule["target_matchers"], source)
+            and all(source.get(k, "") == target.get(k, "") for k in rule["equal"])
+            for source in firing
+        )
+        for rule in rules
+    )
+
+
+def test_one_failing_service_pages_once(production: StackRun) -> None:
+    """Both 5xx alerts fire for one failing service, with the labels promtool evaluates them to
+    (tests/observability/test_alerts.py, mesh_cases); the callers' view is then silenced. When
+    the service cannot count (down: only its callers' alert fires), it still pages."""
+    from tests.observability.test_alerts import one_failing_service
+
+    rules = stack_values(production)["alertmanager"]["config"]["inhibit_rules"]
+    labels = one_failing_service(app_namespace(production))
+    own = {**labels, "alertname": "ServiceHighErrorRate"}
+    callers = {**labels, "alertname": "ServiceErrorsSeenByCallers"}
+    assert inhibited(rules, callers, [own, callers])
+    assert not inhibited(rules, own, [own, callers])
+    assert not inhibited(rules, callers, [callers])
+    # Another service's failure silences nothing here.
+    other = {**own, "service": "user-service"}
+    assert not inhibited(rules, callers, [other, callers])
+    # The warning under a critical of the same alert and service is still silenced.
+    warning = {**own, "severity": "warning"}
+    assert inhibited(rules, warning, [own])

@@ -13,7 +13,12 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from components.data.search_access import SEARCH_ROLES, platform_retention, security_plan
+from components.data.search_access import (
+    LOG_UNINDEXED_KEY,
+    SEARCH_ROLES,
+    platform_retention,
+    security_plan,
+)
 from components.workloads.search_users import SCRIPT
 from offline.engine import StackRun
 from tests.lookup import (
@@ -53,8 +58,13 @@ def test_the_plan_puts_each_role_then_who_holds_it() -> None:
         ["arn:aws:iam::1:role/admin"],
         {"document-search": ["arn:aws:iam::1:role/d"]},
         platform_retention(log_days=30, trace_days=7),
+        log_replicas=0,
     )
     assert [(s["method"], s["path"]) for s in plan] == [
+        # Before the log writer's role is mapped (the shipper, installed earlier, is retrying
+        # its refused writes): its first index takes the template.
+        ("PUT", "/_index_template/logs"),
+        ("PUT", "/logs-*/_settings"),
         ("PUT", "/_plugins/_security/api/roles/document-search"),
         ("PUT", "/_plugins/_security/api/roles/log-writer"),
         ("PUT", "/_plugins/_security/api/roles/trace-store"),
@@ -62,20 +72,23 @@ def test_the_plan_puts_each_role_then_who_holds_it() -> None:
         ("PUT", "/_plugins/_security/api/rolesmapping/log-writer"),
         ("PUT", "/_plugins/_security/api/rolesmapping/trace-store"),
         ("PUT", "/_plugins/_security/api/rolesmapping/all_access"),
+        # The audit configuration needs security_manager, mapped just before.
         ("PUT", "/_plugins/_security/api/rolesmapping/security_manager"),
+        ("PUT", "/_plugins/_security/api/audit/config"),
         ("PUT", "/_plugins/_ism/policies/logs-retention"),
         ("POST", "/_plugins/_ism/add/logs-*"),
         ("PUT", "/_plugins/_ism/policies/traces-retention"),
         ("POST", "/_plugins/_ism/add/jaeger-*"),
     ]
-    assert plan[3]["body"] == {"backend_roles": ["arn:aws:iam::1:role/d"]}
+    assert plan[5]["body"] == {"backend_roles": ["arn:aws:iam::1:role/d"]}
     # A role nobody holds is mapped to nobody (a mapping replaces what was there).
-    assert plan[4]["body"] == {"backend_roles": []}
+    assert plan[6]["body"] == {"backend_roles": []}
     # Only the ISM policies need their current version first; none without logs or traces.
-    assert [s.get("upsert", False) for s in plan] == [False] * 8 + [True, False] * 2
+    assert [s.get("upsert", False) for s in plan] == [False] * 11 + [True, False] * 2
     # Each policy is then attached to the indices written before it (none yet is fine).
-    assert plan[9]["body"] == {"policy_id": "logs-retention"} and plan[9]["absent_ok"]
-    assert len(security_plan([], {})) == 8
+    assert plan[12]["body"] == {"policy_id": "logs-retention"} and plan[12]["absent_ok"]
+    # Roles, mappings and the audit log; no log template where no logs are shipped.
+    assert len(security_plan([], {})) == 9
     assert [s["path"] for s in security_plan([], {}, platform_retention(None, 3))][-2] == (
         "/_plugins/_ism/policies/traces-retention"
     )
@@ -89,7 +102,9 @@ def test_the_master_user_is_the_bootstraps_role_and_administers_with_the_adminis
     settings = stack_run.namespace["settings"]
     domain = stack_run.one(SEARCH).inputs
     master = domain["advancedSecurityOptions"]["masterUserOptions"]["masterUserArn"]
-    [association] = stack_run.of_type(ASSOCIATION)
+    [association] = [
+        a for a in stack_run.of_type(ASSOCIATION) if a.inputs["namespace"] == "search-bootstrap"
+    ]
     assert association.inputs["roleArn"] == master
     assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
         "search-bootstrap",
@@ -305,3 +320,108 @@ def test_no_two_retention_policies_claim_an_index(stack_run: StackRun) -> None:
     for i, first in enumerate(prefixes):
         for second in prefixes[i + 1 :]:
             assert not first.startswith(second) and not second.startswith(first)
+
+
+# Requirements as literals: the log indices' replicas each stack's domain can hold (production:
+# three data nodes; staging: one, where a replica could never be placed and the index would
+# stay yellow).
+LOG_REPLICAS = {"production": 1, "staging": 0}
+
+
+def test_log_indices_get_a_template_the_domain_can_hold(stack_run: StackRun) -> None:
+    steps = {s["path"]: s for s in plan_of(stack_run)}
+    template = steps["/_index_template/logs"]["body"]
+    assert template["index_patterns"] == ["logs-*"]
+    replicas = LOG_REPLICAS[stack_run.stack]
+    settings = template["template"]["settings"]["index"]
+    assert settings["number_of_replicas"] == replicas
+    # Indices made before the template take its (dynamic) settings too (and none yet is no
+    # error).
+    existing = steps["/logs-*/_settings"]
+    assert existing["body"] == {"index": settings}
+    assert existing["absent_ok"]
+    assert stack_run.namespace["settings"].data.search.instance_count == (3 if replicas else 1)
+
+
+def test_no_records_fields_can_break_anothers_mapping(stack_run: StackRun) -> None:
+    """The services' JSON goes under one key (Fluent Bit's Merge_Log_Key), mapped as a single
+    flat_object; nothing is mapped dynamically, so no field can clash or grow the mapping."""
+    mappings = {s["path"]: s for s in plan_of(stack_run)}["/_index_template/logs"]["body"][
+        "template"
+    ]["mappings"]
+    assert mappings["dynamic"] is False
+    filters = helm_release(stack_run, "fluent-bit").inputs["values"]["config"]["filters"]
+    kubernetes = filters.split("[FILTER]")[1]
+    settings = dict(line.split(None, 1) for line in kubernetes.splitlines() if line.strip())
+    assert settings["Name"] == "kubernetes"
+    assert settings["Merge_Log"] == "On"
+    key = settings["Merge_Log_Key"]
+    assert mappings["properties"][key] == {"type": "flat_object"}
+    assert mappings["properties"]["kubernetes"]["properties"]["labels"] == {"type": "flat_object"}
+    # The whole text of strings too long to index (the shipper's Lua filter puts them there,
+    # tests/addons/test_log_shipper.py): in _source, never parsed.
+    assert mappings["properties"][LOG_UNINDEXED_KEY] == {"type": "object", "enabled": False}
+    # Annotations are free-form keys: not shipped.
+    assert settings["Annotations"] == "Off"
+    # flat_object came with OpenSearch 2.7; every engine the settings allow is newer.
+    from stacks.aws_facts import OPENSEARCH_VERSIONS
+
+    assert all(
+        tuple(int(n) for n in v.removeprefix("OpenSearch_").split(".")) >= (2, 7)
+        for v in OPENSEARCH_VERSIONS
+    )
+
+
+def test_fluent_bit_does_not_read_its_own_output(stack_run: StackRun) -> None:
+    values = helm_release(stack_run, "fluent-bit").inputs["values"]
+    inputs = dict(
+        line.split(None, 1) for line in values["config"]["inputs"].splitlines()[1:] if line.strip()
+    )
+    # The kubelet names container logs <pod>_<namespace>_<container>-<id>.log.
+    assert inputs["Path"] == "/var/log/containers/*.log"
+    assert inputs["Exclude_Path"] == "/var/log/containers/*_logging_*.log"
+    assert helm_release(stack_run, "fluent-bit").inputs["namespace"] == "logging"
+    # Its own errors (Trace_Error) go to its stdout, now never shipped back.
+    assert "Trace_Error On" in values["config"]["outputs"]
+
+
+def test_the_audit_log_is_switched_on_in_fgac(stack_run: StackRun) -> None:
+    steps = {s["path"]: s for s in plan_of(stack_run)}
+    audit = steps["/_plugins/_security/api/audit/config"]["body"]
+    assert audit["enabled"] and audit["audit"]["enable_rest"]
+    # No request bodies: the documents and logs hold personal and financial data.
+    assert audit["audit"]["log_request_body"] is False
+    # The master user that applies it holds security_manager (OpenSearch Service docs: the
+    # audit configuration needs it).
+    paths = [s["path"] for s in plan_of(stack_run)]
+    assert paths.index("/_plugins/_security/api/rolesmapping/security_manager") < paths.index(
+        "/_plugins/_security/api/audit/config"
+    )
+    master = irsa_or_pod_identity_master(stack_run)
+    assert (
+        master
+        in steps["/_plugins/_security/api/rolesmapping/security_manager"]["body"]["backend_roles"]
+    )
+
+
+def irsa_or_pod_identity_master(run: StackRun) -> str:
+    [association] = [
+        a for a in run.of_type(ASSOCIATION) if a.inputs["namespace"] == "search-bootstrap"
+    ]
+    return str(association.inputs["roleArn"])
+
+
+def test_the_log_indices_write_the_slow_logs_the_domain_publishes(stack_run: StackRun) -> None:
+    """OpenSearch writes an index's slow logs only where its thresholds are set (all -1, off,
+    by default: OpenSearch 2.19 server/src/main/java/org/opensearch/index/SearchSlowLog.java
+    and IndexingSlowLog.java); the domain publishes both groups (components/data/search.py)."""
+    published = {
+        option["logType"] for option in stack_run.one(SEARCH).inputs["logPublishingOptions"]
+    }
+    assert {"SEARCH_SLOW_LOGS", "INDEX_SLOW_LOGS"} <= published
+    settings = {s["path"]: s for s in plan_of(stack_run)}["/_index_template/logs"]["body"][
+        "template"
+    ]["settings"]["index"]
+    for phase in ("search.slowlog.threshold.query", "indexing.slowlog.threshold.index"):
+        assert settings[f"{phase}.warn"].endswith("s"), phase
+        assert settings[f"{phase}.info"].endswith("s"), phase

@@ -46,8 +46,13 @@ def instances(run: StackRun) -> list[dict[str, Any]]:
 
 
 def data_key(run: StackRun, component: str) -> RecordedResource:
-    """The store's own key: the one KMS key of its component."""
-    [key] = [r for r in children_of(run, run.one(component)) if r.type == "aws:kms/key:Key"]
+    """The store's own key: the one KMS key of its component that encrypts its data (the
+    search domain has a second, for the logs it publishes)."""
+    [key] = [
+        r
+        for r in children_of(run, run.one(component))
+        if r.type == "aws:kms/key:Key" and "published logs" not in r.inputs["description"]
+    ]
     return key
 
 
@@ -217,7 +222,11 @@ def test_search_domain_is_private_encrypted_and_access_controlled(stack_run: Sta
     security = domain["advancedSecurityOptions"]
     assert security["enabled"] is True and security["internalUserDatabaseEnabled"] is False
     # The master user is the search bootstrap's role, which maps the rest (search_access.py).
-    [association] = stack_run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    [association] = [
+        a
+        for a in stack_run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+        if a.inputs["namespace"] == "search-bootstrap"
+    ]
     assert security["masterUserOptions"] == {"masterUserArn": association.inputs["roleArn"]}
     assert domain["ebsOptions"]["volumeType"] == "gp3"
     assert len(domain["domainName"]) <= 28
@@ -227,6 +236,61 @@ def test_search_domain_is_private_encrypted_and_access_controlled(stack_run: Sta
         if "kubernetes.io/role/internal-elb" in s.inputs["tags"]
     }
     assert set(domain["vpcOptions"]["subnetIds"]) <= private
+
+
+# Requirements as literals: how long each stack keeps the domain's own logs, and the log types
+# OpenSearch Service publishes (API reference, LogPublishingOption: the four keys).
+SEARCH_LOG_DAYS = {"production": 365, "staging": 30}
+SEARCH_LOG_TYPES = {"AUDIT_LOGS", "ES_APPLICATION_LOGS", "INDEX_SLOW_LOGS", "SEARCH_SLOW_LOGS"}
+
+
+def test_the_search_domain_publishes_its_logs_to_encrypted_log_groups(stack_run: StackRun) -> None:
+    """Audit, error and slow logs, each to its own log group, encrypted with a key CloudWatch
+    Logs may use for those groups only, kept the stack's days; a resource policy lets
+    OpenSearch Service (and only for this domain of this account) write them, and the domain
+    waits for it (the service checks it on create and update). AUDIT_LOGS needs fine-grained
+    access control (OpenSearch Service developer guide, "Monitoring audit logs")."""
+    domain = stack_run.one(SEARCH)
+    name = domain.inputs["domainName"]
+    options = {o["logType"]: o for o in domain.inputs["logPublishingOptions"]}
+    assert set(options) == SEARCH_LOG_TYPES
+    assert all(o["enabled"] for o in options.values())
+    assert domain.inputs["advancedSecurityOptions"]["enabled"] is True
+    groups = {g.state["arn"]: g for g in stack_run.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    prefix = f"/aws/opensearch/domains/{name}/"
+    for option in options.values():
+        group = groups[option["cloudwatchLogGroupArn"]]
+        assert group.inputs["name"].startswith(prefix)
+        assert group.inputs["retentionInDays"] == SEARCH_LOG_DAYS[stack_run.stack]
+        assert group.protect == (stack_run.stack == "production")
+        key = [
+            k
+            for k in stack_run.of_type("aws:kms/key:Key")
+            if k.state["arn"] == group.inputs["kmsKeyId"]
+        ]
+        [key_policy] = key
+        logs = [
+            st
+            for st in json.loads(key_policy.inputs["policy"])["Statement"]
+            if st["Principal"].get("Service") == "logs.us-east-1.amazonaws.com"
+        ]
+        [use] = logs
+        pattern = use["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+        assert pattern.endswith(f":log-group:{prefix}*")
+    assert len({o["cloudwatchLogGroupArn"] for o in options.values()}) == 4
+    [resource_policy] = stack_run.of_type("aws:cloudwatch/logResourcePolicy:LogResourcePolicy")
+    [statement] = json.loads(resource_policy.inputs["policyDocument"])["Statement"]
+    assert statement["Principal"] == {"Service": "es.amazonaws.com"}
+    assert sorted(statement["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    # Exactly the four groups (and their streams).
+    assert sorted(statement["Resource"]) == sorted(f"{arn}:*" for arn in options_arns(options))
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"] == domain.state["arn"]
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+    assert resource_policy.urn in domain.dependencies
+
+
+def options_arns(options: dict[str, Any]) -> list[str]:
+    return [str(o["cloudwatchLogGroupArn"]) for o in options.values()]
 
 
 def test_production_search_is_zone_aware_with_dedicated_masters(production: StackRun) -> None:
@@ -319,7 +383,6 @@ def test_no_service_holds_the_master_password_only_the_bootstrap_job_reads_it(
     assert set(externals) == {
         (app, "api-credentials"),
         (app, "redis-credentials"),
-        ("database-bootstrap", "database-master"),
         # The platform's own, in the monitoring namespace only.
         ("monitoring", "grafana-admin"),
         ("monitoring", "alert-receivers"),
@@ -328,16 +391,11 @@ def test_no_service_holds_the_master_password_only_the_bootstrap_job_reads_it(
         ("istio-ingress", "ratelimit-redis-credentials"),
         *([("istio-ingress", "operator-sso")] if signs_operators_in(stack_run) else []),
     }
-    master = externals[("database-bootstrap", "database-master")]["spec"]["data"]
-    assert {d["secretKey"] for d in master} == {"username", "password"}
-    assert all(":secret:rds!cluster-" in d["remoteRef"]["key"] for d in master)
-    # The one reader of that Secret: the bootstrap Job's own volume.
-    readers = [
-        (o["kind"], o["metadata"]["name"])
-        for o in objects
-        if "database-master" in json.dumps(o.get("spec", {})) and o["kind"] != "ExternalSecret"
-    ]
-    assert [kind for kind, _ in readers] == ["Job"]
+    # The master secret is in no Kubernetes Secret: the bootstrap Job reads it itself, when
+    # it runs (tests/workloads/test_database_bootstrap.py).
+    assert ":secret:rds!cluster-" not in json.dumps(
+        [o for o in objects if o["kind"] in ("ExternalSecret", "Secret")]
+    )
     redis = externals[(app, "redis-credentials")]["spec"]["data"]
     assert redis == [
         {
@@ -406,6 +464,7 @@ def test_no_credential_appears_in_plain_text(stack_run: StackRun, tmp_path: Path
             "plaidSecret",
             "alertPagerdutyRoutingKey",
             "alertSlackWebhookUrl",
+            "alertHeartbeatUrl",
             *(["operatorOidcClientSecret"] if signs_operators_in(stack_run) else []),
         )
     ]
@@ -468,14 +527,16 @@ def test_data_settings_are_checked(data: dict[str, object], expected: str) -> No
     assert str(caught.value).startswith(expected), str(caught.value)
 
 
-def test_more_readers_are_a_setting_and_the_operator_still_reads_one_master_secret() -> None:
+def test_more_readers_are_a_setting_and_the_master_secret_is_still_one() -> None:
     assert settings_from_values("staging", BASE).data.database.readers == 0
     run = run_with("production", data={"database": {"instances": 5}})
     zones = [i["availabilityZone"] for i in instances(run)]
     assert len(zones) == 5 and set(zones) == {"us-east-1a", "us-east-1b", "us-east-1c"}
     role = irsa_role(run, "external-secrets-system", "external-secrets")
-    # The stack's secrets (the operators' sign-in client's among them) and the master's.
-    assert len(inline_policy(run, role)[0]["Resource"]) == 6
+    # The stack's secrets (the operators' sign-in client's among them); the master secret,
+    # one for all the instances, only the database bootstrap reads.
+    assert len(inline_policy(run, role)[0]["Resource"]) == 5
+    assert len(run.one(CLUSTER).state["masterUserSecrets"]) == 1
 
 
 @pytest.mark.parametrize(("stack", "days"), [("production", 7), ("staging", 30)])

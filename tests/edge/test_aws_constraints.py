@@ -75,7 +75,10 @@ def test_the_ingress_group_name_is_one_the_controller_takes(stack_run: StackRun)
         assert re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,62}", group), group
 
 
-def test_the_pod_identity_association_names_the_stacks_cluster(stack_run: StackRun) -> None:
-    [association] = stack_run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+def test_the_pod_identity_associations_name_the_stacks_cluster(stack_run: StackRun) -> None:
+    associations = stack_run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    # The search bootstrap's and the database bootstrap's.
+    assert len(associations) == 2
     cluster = stack_run.one("aws:eks/cluster:Cluster")
-    assert association.inputs["clusterName"] == cluster.state["name"]
+    for association in associations:
+        assert association.inputs["clusterName"] == cluster.state["name"]

@@ -30,7 +30,13 @@ def test_tokens_are_checked_at_the_gateway(stack_run: StackRun) -> None:
     assert auth["metadata"]["namespace"] == "istio-ingress"
     assert auth["spec"]["selector"] == {"matchLabels": GATEWAY}
     [rule] = auth["spec"]["jwtRules"]
-    assert (rule["issuer"], rule["jwksUri"]) == (tokens.issuer, tokens.jwks_uri)
+    # The keys at user-service's cluster-local name and port (test_the_token_keys_come_from_
+    # user_service_inside_the_mesh), not through the public edge.
+    namespace = settings_of(stack_run).application.namespace
+    assert (rule["issuer"], rule["jwksUri"]) == (
+        tokens.issuer,
+        f"http://user-service.{namespace}.svc.cluster.local:8002{tokens.jwks_path}",
+    )
     # No claim is copied into a header a client could have sent itself.
     assert "outputClaimToHeaders" not in rule
 
@@ -129,7 +135,8 @@ def test_the_limiter_runs_restricted_on_the_stacks_redis(stack_run: StackRun) ->
             {"rateLimits": {"requestsPerMinutePerUser": 0}},
             "edge.rateLimits.requestsPerMinutePerUser:",
         ),
-        ({"userTokens": {"issuer": "http://api.example.com"}}, "edge.userTokens.issuer:"),
+        # Any string is an issuer (RFC 7519), but not one with spaces or an empty one.
+        ({"userTokens": {"issuer": "api example"}}, "edge.userTokens.issuer:"),
         ({"userTokens": None}, "edge.userTokens: None is invalid"),
     ],
 )

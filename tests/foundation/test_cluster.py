@@ -12,6 +12,9 @@ from tests.lookup import irsa_role, key_by_alias, policy
 
 CLUSTER = "aws:eks/cluster:Cluster"
 ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+# Production's deploy and preview roles (Pulumi.production.yaml, from python -m bootstrap).
+DEPLOYER = "arn:aws:iam::123456789012:role/financial-planning-github-production-deploy"
+PREVIEWER = "arn:aws:iam::123456789012:role/financial-planning-github-production-preview"
 
 
 def cluster_key(run: StackRun) -> RecordedResource:
@@ -56,12 +59,13 @@ def test_endpoint_is_private_and_public_access_limited_to_the_stack_cidrs(
     assert vpc_config["endpointPrivateAccess"] is True
     assert vpc_config["endpointPublicAccess"] is True
     assert vpc_config["publicAccessCidrs"] == ["203.0.113.0/28", "198.51.100.64/27"]
-    private_subnets = {
+    # The control plane's own subnets: neither the nodes' nor the load balancers'.
+    own_subnets = {
         s.id
         for s in production.of_type("aws:ec2/subnet:Subnet")
-        if "kubernetes.io/role/internal-elb" in s.inputs["tags"]
+        if not {"kubernetes.io/role/internal-elb", "kubernetes.io/role/elb"} & set(s.inputs["tags"])
     }
-    assert set(vpc_config["subnetIds"]) == private_subnets
+    assert set(vpc_config["subnetIds"]) == own_subnets and len(own_subnets) == 3
 
 
 def test_without_cidrs_the_public_endpoint_is_off() -> None:
@@ -87,16 +91,15 @@ def test_access_entries_replace_the_aws_auth_configmap(production: StackRun) -> 
     # Only the platform admins and the deployer are cluster-admins.
     assert associations == {
         "arn:aws:iam::123456789012:role/platform-admin": ("AmazonEKSClusterAdminPolicy", "cluster"),
-        "arn:aws:iam::123456789012:role/platform-deployer": (
-            "AmazonEKSClusterAdminPolicy",
-            "cluster",
-        ),
+        DEPLOYER: ("AmazonEKSClusterAdminPolicy", "cluster"),
     }
     # The others are Kubernetes groups that RBAC binds.
     assert entries == {
         "arn:aws:iam::123456789012:role/platform-admin": [],
-        "arn:aws:iam::123456789012:role/platform-deployer": [],
+        DEPLOYER: [],
         "arn:aws:iam::123456789012:role/sre-readonly": ["financial-planning:sre"],
+        # Pull requests preview as this role: the cluster read-only, without Secrets.
+        PREVIEWER: ["financial-planning:auditors"],
     }
 
 
@@ -123,6 +126,7 @@ def test_access_entries_are_named_by_principal_so_removing_one_touches_no_other(
     assert set(kept.items()) < set(named(before).items())
     assert sorted(kept.values()) == [
         "arn:aws:iam::123456789012:role/admin-b",
+        "arn:aws:iam::123456789012:role/financial-planning-github-staging-preview",
         "arn:aws:iam::123456789012:role/platform-deployer",
     ]
 
@@ -134,7 +138,7 @@ def test_kubernetes_objects_wait_for_the_nodes_and_the_deployers_access(
     association = next(
         a
         for a in production.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
-        if a.inputs["principalArn"].endswith("role/platform-deployer")
+        if a.inputs["principalArn"] == DEPLOYER
     )
     coredns = next(
         a for a in production.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "coredns"
@@ -159,13 +163,20 @@ def _addons(run: StackRun) -> dict[str, RecordedResource]:
 
 def test_managed_addons_and_their_order_around_the_nodes(stack_run: StackRun) -> None:
     addons = _addons(stack_run)
-    assert set(addons) == {
-        "vpc-cni",
-        "coredns",
-        "kube-proxy",
-        "aws-ebs-csi-driver",
-        "eks-pod-identity-agent",
-    }
+    # The security layer installs GuardDuty's runtime agent where the stack's GuardDuty runs
+    # (its automated agent configuration is off); the foundation installs the other five.
+    guardduty = {"aws-guardduty-agent"} if stack_run.stack == "production" else set()
+    assert (
+        set(addons)
+        == {
+            "vpc-cni",
+            "coredns",
+            "kube-proxy",
+            "aws-ebs-csi-driver",
+            "eks-pod-identity-agent",
+        }
+        | guardduty
+    )
     node_groups = [g.urn for g in stack_run.of_type("aws:eks/nodeGroup:NodeGroup")]
     for early in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
         assert all(

@@ -6,13 +6,14 @@ import ipaddress
 
 import pytest
 
-from components.foundation.network import subnet_layout
+from components.foundation.network import control_plane_layout, subnet_layout
 from offline.engine import StackRun
 from tests.conftest import run_with
 from tests.lookup import inline_policy, service_role
 
 NAT = "aws:ec2/natGateway:NatGateway"
 SUBNET = "aws:ec2/subnet:Subnet"
+CLUSTER = "aws:eks/cluster:Cluster"
 ROUTE = "aws:ec2/route:Route"
 
 
@@ -52,20 +53,48 @@ def test_subnets_span_three_zones_with_load_balancer_tags(stack_run: StackRun) -
     assert len({s.inputs["availabilityZone"] for s in public}) == 3
     assert len({s.inputs["availabilityZone"] for s in private}) == 3
     cluster_tag = f"kubernetes.io/cluster/financial-planning-{stack_run.stack}"
-    assert all(s.inputs["tags"][cluster_tag] == "shared" for s in subnets)
+    assert all(s.inputs["tags"][cluster_tag] == "shared" for s in public + private)
     assert not any(s.inputs.get("mapPublicIpOnLaunch") for s in subnets)
+
+
+def test_the_control_plane_has_small_subnets_of_its_own_in_the_same_zones(
+    stack_run: StackRun,
+) -> None:
+    """EKS puts its network interfaces in the cluster's subnets (EKS User Guide, "VPC and
+    subnet requirements": 2-4 interfaces; at least six free addresses each, sixteen
+    recommended; subnets in at least two zones; later ones in the zones the cluster was
+    created in). Subnets that hold nothing else make "the API server" an address range."""
+    subnets = {s.id: s for s in stack_run.of_type(SUBNET)}
+    vpc_config = stack_run.one(CLUSTER).inputs["vpcConfig"]
+    control_plane = [subnets[i] for i in vpc_config["subnetIds"]]
+    others = [s for i, s in subnets.items() if i not in vpc_config["subnetIds"]]
+    assert len(control_plane) == 3
+    assert {s.inputs["availabilityZone"] for s in control_plane} == {
+        s.inputs["availabilityZone"] for s in others
+    }
+    for subnet in control_plane:
+        network = ipaddress.IPv4Network(subnet.inputs["cidrBlock"])
+        # AWS keeps five addresses of every subnet (VPC User Guide, "Subnet CIDR blocks").
+        assert network.num_addresses - 5 >= 16
+        # No load balancer may land there (no role tags), and no node group uses them.
+        assert not {"kubernetes.io/role/elb", "kubernetes.io/role/internal-elb"} & set(
+            subnet.inputs["tags"]
+        )
+    for group in stack_run.of_type("aws:eks/nodeGroup:NodeGroup"):
+        assert not set(group.inputs["subnetIds"]) & set(vpc_config["subnetIds"])
 
 
 @pytest.mark.parametrize("cidr", ["10.0.0.0/16", "10.20.0.0/18", "172.16.0.0/20"])
 def test_subnet_layout_is_disjoint_and_inside_the_vpc(cidr: str) -> None:
     private, public = subnet_layout(cidr, 3)
-    networks = [ipaddress.IPv4Network(n) for n in private + public]
+    control_plane = control_plane_layout(cidr, 3)
+    networks = [ipaddress.IPv4Network(n) for n in private + public + control_plane]
     vpc = ipaddress.IPv4Network(cidr)
     assert all(n.subnet_of(vpc) for n in networks)
     assert not any(a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1 :])
     # Pods take VPC addresses: private subnets are the large ones.
     assert min(n.num_addresses for n in networks[:3]) == 4 * max(
-        n.num_addresses for n in networks[3:]
+        n.num_addresses for n in networks[3:6]
     )
 
 
@@ -94,10 +123,13 @@ def test_default_security_group_is_emptied(stack_run: StackRun) -> None:
 
 def test_aws_apis_are_reached_through_endpoints_inside_the_vpc(stack_run: StackRun) -> None:
     endpoints = stack_run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    # GuardDuty's runtime agent endpoint is the security layer's, with its own group
+    # (tests/security/test_audit.py).
     interface = {
         e.inputs["serviceName"].removeprefix("com.amazonaws.us-east-1."): e
         for e in endpoints
         if e.inputs["vpcEndpointType"] == "Interface"
+        and not e.inputs["serviceName"].endswith(".guardduty-data")
     }
     assert {"sts", "secretsmanager", "kms", "ecr.api", "ecr.dkr", "logs"} <= set(interface)
     private = {

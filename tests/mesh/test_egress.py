@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from offline.engine import StackRun
 from stacks import SettingsError, settings_from_values
 from stacks.merge import deep_merge
-from tests.lookup import app_namespace, helm_release, objects
+from tests.lookup import app_namespace, app_objects, helm_release, objects
 from tests.test_settings import BASE
 
 STORE_PORTS = {"database": 5432, "cache": 6379, "search": 443}
@@ -57,7 +58,25 @@ def test_the_internet_hosts_are_the_services_that_call_out(stack_run: StackRun) 
     assert expected_plaid[stack_run.stack] in hosts and "api.openai.com" in hosts
 
 
-def test_the_data_tier_is_registered_by_the_ranges_its_network_policies_open(
+def test_the_search_domain_is_registered_by_its_endpoint_name_only(stack_run: StackRun) -> None:
+    """A TLS entry with CIDR addresses would match only its own host as the server name, and
+    its prefixes would capture every other 443 destination inside them (tests/mesh/
+    envoy_outbound.py): the domain is registered by the name its clients send, and nothing
+    else on 443 carries addresses."""
+    found = entries(stack_run)
+    spec = found["data-tier-search"]["spec"]
+    endpoint = urlsplit(
+        app_objects(stack_run, "ConfigMap")["financial-planning-config"]["data"]["SEARCH_ENDPOINT"]
+    )
+    assert spec["hosts"] == [endpoint.hostname] and "addresses" not in spec
+    assert spec["ports"] == [{"number": 443, "name": "tls-search", "protocol": "TLS"}]
+    on_443 = [
+        e["spec"] for e in found.values() if any(p["number"] == 443 for p in e["spec"]["ports"])
+    ]
+    assert all("addresses" not in e for e in on_443), on_443
+
+
+def test_the_tcp_stores_are_registered_by_the_ranges_their_network_policies_open(
     stack_run: StackRun,
 ) -> None:
     found = entries(stack_run)
@@ -66,6 +85,9 @@ def test_the_data_tier_is_registered_by_the_ranges_its_network_policies_open(
         spec = found[f"data-tier-{store}"]["spec"]
         assert [p["number"] for p in spec["ports"]] == [port]
         assert spec["resolution"] == "NONE"
+        if store == "search":
+            continue
+        assert [p["protocol"] for p in spec["ports"]] == ["TCP"]
         ranges = {ipaddress.ip_network(a) for a in spec["addresses"]}
         # Every service that uses the store is let out to exactly these ranges on its port.
         for name, service in settings_of(stack_run).services.items():
@@ -108,6 +130,7 @@ def test_each_sidecar_sees_its_callees_stores_and_hosts_only(stack_run: StackRun
         internet = {h for h in names if not h.endswith((".internal", "amazonaws.com"))} - services
         assert not internet or service.internet_https, (name, internet)
         stores = {h.split(".", 1)[0] for h in names if h.endswith(".data-tier.internal")}
+        stores |= {"opensearch" for h in names if h.endswith(".es.amazonaws.com")}
         assert stores == {
             {"database": "postgresql", "cache": "redis", "search": "opensearch"}[s]
             for s in service.data_stores
@@ -151,7 +174,7 @@ def test_only_services_with_a_role_see_the_aws_apis(stack_run: StackRun) -> None
         ),
         (
             {"externalHosts": {"ml-service": ["https://api.openai.com"]}},
-            "addons.mesh.outbound.externalHosts.ml-service.0: 'https://api.openai.com' is invalid",
+            "addons.mesh.outbound.externalHosts.ml-service[0]: 'https://api.openai.com' is invalid",
         ),
         (
             {"externalHosts": {"payments": ["api.example.com"]}},

@@ -106,11 +106,21 @@ def test_every_service_is_in_exactly_one_class() -> None:
             "addons.mesh.traffic.serviceClasses.ml-service: 'gpu' is not a class",
         ),
         (
-            {"classes": {"ml": {"timeout": "100s"}}},
-            "addons.mesh.traffic.classes.ml.timeout: 100s is shorter than perTryTimeout 60s x 2",
+            {"classes": {"api": {"retries": {"perTryTimeout": "4s"}}}},
+            "addons.mesh.traffic.classes.api.retries.perTryTimeout: a try cut at 4s is retried",
         ),
         (
-            {"classes": {"banking": {"retries": {"methods": "all"}}}},
+            {
+                "classes": {
+                    "banking": {
+                        "retries": {
+                            "methods": "all",
+                            "retryOn": ["connect-failure"],
+                            "statusCodes": [],
+                        }
+                    }
+                }
+            },
             "addons.mesh.traffic.classes.banking.retries.methods: banking-service retries only",
         ),
         (

@@ -57,10 +57,29 @@ def test_deny_by_default_and_each_service_allows_its_callers_only(stack_run: Sta
     assert policies.pop("deny-all")["spec"] == {}
     assert set(policies) == set(SEED_PORTS)
     accounts = set(in_app(stack_run, "ServiceAccount"))
+    gateway_principal = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
     for name, policy in policies.items():
         spec = policy["spec"]
         assert spec["action"] == "ALLOW"
         port = [{"operation": {"ports": [str(SEED_PORTS[name])]}}]
+        # user-service: the gateway's proxy may GET the token keys, and nothing else there.
+        keys = [
+            r
+            for r in spec["rules"]
+            if r.get("from", [{}])[0].get("source", {}).get("principals") == [gateway_principal]
+        ]
+        assert (len(keys) == 1) == (name == "user-service"), name
+        for rule in keys:
+            assert rule["to"] == [
+                {
+                    "operation": {
+                        "methods": ["GET"],
+                        "paths": ["/.well-known/jwks.json"],
+                        "ports": [str(SEED_PORTS[name])],
+                    }
+                }
+            ]
+            spec = {**spec, "rules": [r for r in spec["rules"] if r is not rule]}
         principals = [
             p
             for rule in spec["rules"]

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from offline.engine import StackRun
+from stacks.capacity import service_pod
+from stacks.catalog import cpu_millicores, memory_mib
 from tests.conftest import SEED_PORTS, run_with
 from tests.lookup import app_deployments, app_objects, helm_release, objects, pod_spec
 
@@ -60,7 +62,11 @@ def test_each_hpa_targets_its_own_deployment(stack_run: StackRun) -> None:
         assert objects(stack_run, "HorizontalPodAutoscaler")[name]["apiVersion"] == "autoscaling/v2"
 
 
-def test_the_api_scales_on_cpu_and_memory_and_the_others_on_cpu(stack_run: StackRun) -> None:
+def test_the_api_scales_on_cpu_memory_and_request_rate_and_the_others_on_cpu(
+    stack_run: StackRun,
+) -> None:
+    """The seed: the API scales on CPU, memory and custom metrics (its requests per second,
+    which prometheus-adapter serves per pod)."""
     found = hpas(stack_run)
     assert found["financial-planning-api"]["metrics"] == [
         CPU_70,
@@ -69,6 +75,13 @@ def test_the_api_scales_on_cpu_and_memory_and_the_others_on_cpu(stack_run: Stack
             "resource": {
                 "name": "memory",
                 "target": {"type": "Utilization", "averageUtilization": 80},
+            },
+        },
+        {
+            "type": "Pods",
+            "pods": {
+                "metric": {"name": "http_requests_per_second"},
+                "target": {"type": "AverageValue", "averageValue": "50"},
             },
         },
     ]
@@ -138,14 +151,22 @@ def test_the_api_scales_on_request_rate_once_prometheus_adapter_serves_it() -> N
 def test_the_adapter_reads_the_monitoring_prometheus_by_default(stack_run: StackRun) -> None:
     adapter = helm_release(stack_run, "prometheus-adapter").inputs["values"]
     assert adapter["prometheus"]["url"] == "http://monitoring-prometheus.monitoring.svc:9090"
-    # No HPA uses the request rate unless its settings ask.
-    assert all(m["type"] == "Resource" for h in hpas(stack_run).values() for m in h["metrics"])
+    # Its one user: the API, on CPU, memory and requests per second (the seed's custom metric).
+    users = {
+        name: [m["pods"]["target"]["averageValue"] for m in h["metrics"] if m["type"] == "Pods"]
+        for name, h in hpas(stack_run).items()
+    }
+    assert {name: rps for name, rps in users.items() if rps} == {"financial-planning-api": ["50"]}
+    api = hpas(stack_run)["financial-planning-api"]["metrics"]
+    assert [m["resource"]["name"] for m in api if m["type"] == "Resource"] == ["cpu", "memory"]
 
 
 def test_without_prometheus_nothing_scales_on_request_rate() -> None:
     run = run_with(
         "staging",
         addons={"monitoring": {"enabled": False}, "prometheusAdapter": {"enabled": False}},
+        # Without Prometheus nothing serves the API's request rate.
+        services={"financial-planning-api": {"autoscaling": {"requestsPerSecond": None}}},
         # Grafana and Prometheus are monitoring's: the edge serves no operator UI then.
         edge={"operatorUis": []},
     )
@@ -163,15 +184,37 @@ def test_every_service_has_a_vpa_that_never_fights_its_hpa(stack_run: StackRun) 
     assert set(found) == set(SEED_PORTS)
     for name, spec in found.items():
         assert spec["targetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
-        [policy] = spec["resourcePolicy"]["containerPolicies"]
+        policy, others = spec["resourcePolicy"]["containerPolicies"]
         assert policy["containerName"] == name
         assert policy["controlledValues"] == "RequestsOnly"
+        # Every other container, the injected istio-proxy among them, is left alone: "*" is the
+        # policy of containers without their own, and a container with none defaults to Auto
+        # on CPU and memory (VPA 1.7.1, pkg/apis/autoscaling.k8s.io/v1/types.go:
+        # DefaultContainerResourcePolicy = "*", ContainerScalingModeOff = "Off").
+        assert others == {"containerName": "*", "mode": "Off"}
         if spec["updatePolicy"]["updateMode"] == "Off" or name not in scaled:
             continue
         hpa_resources = {
             m["resource"]["name"] for m in scaled[name]["metrics"] if m["type"] == "Resource"
         }
         assert not hpa_resources & set(policy["controlledResources"]), name
+
+
+def test_the_sidecar_is_counted_in_every_pod_the_capacity_check_plans(
+    stack_run: StackRun,
+) -> None:
+    # The VPA leaves the sidecar at its requests; the capacity check adds them to every pod.
+    settings = stack_run.namespace["settings"]
+    sidecar = settings.addons.mesh.sidecar.requests
+    load = settings.platform_load()
+    assert (load.sidecar.cpu_millicores, load.sidecar.memory_mib) == (
+        cpu_millicores(sidecar.cpu),
+        memory_mib(sidecar.memory),
+    )
+    service = settings.services["user-service"]
+    alone, meshed = service_pod(service), service_pod(service, load.sidecar)
+    assert meshed.cpu_millicores - alone.cpu_millicores == cpu_millicores(sidecar.cpu)
+    assert meshed.pods == alone.pods == 1
 
 
 def test_ml_and_the_api_only_recommend_and_the_rest_size_memory(stack_run: StackRun) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from offline.engine import StackRun, run_stack, stack_config
 from stacks import SettingsError
-from tests.conftest import APP_NAMESPACES, SEED_PORTS
+from tests.conftest import APP_NAMESPACES, SEED_PORTS, run_with
 from tests.lookup import app_deployments, app_namespace, app_objects, objects, pod_spec, waits_for
 
 
@@ -124,20 +124,52 @@ def test_staging_runs_fewer_replicas(production: StackRun, staging: StackRun) ->
     assert prod["financial-planning-api"] == 3 and prod["banking-service"] == 3
 
 
-def test_read_write_once_claims_only_in_single_replica_deployments(stack_run: StackRun) -> None:
-    claims = objects(stack_run, "PersistentVolumeClaim")
-    assert "ml-service-data" in claims
-    mounted = {}
-    for deployment in app_objects(stack_run, "Deployment").values():
+def test_no_service_volume_ties_a_pod_to_a_zone(stack_run: StackRun) -> None:
+    # The cluster autoscaler models a multi-zone group as its first zone: a pod bound to a zonal
+    # EBS volume in another zone never gets a node from zero (kubernetes/autoscaler
+    # cluster-autoscaler/cloudprovider/aws/README.md, "Common Notes and Gotchas", at
+    # cluster-autoscaler-1.35.2). The GPU group spans three zones and starts at zero: ML's model
+    # cache is a generic ephemeral volume, made in the zone the pod lands in and deleted with it.
+    assert objects(stack_run, "PersistentVolumeClaim") == {}
+    deployments = app_objects(stack_run, "Deployment")
+    for name, deployment in deployments.items():
         for volume in pod_spec(deployment)["volumes"]:
-            if "persistentVolumeClaim" in volume:
-                mounted[volume["persistentVolumeClaim"]["claimName"]] = deployment
-    assert set(mounted) == set(claims)
-    for claim_name, deployment in mounted.items():
-        if "ReadWriteOnce" in claims[claim_name]["spec"]["accessModes"]:
-            assert deployment["spec"]["replicas"] == 1
-            assert deployment["spec"]["strategy"] == {"type": "Recreate"}
-    assert claims["ml-service-data"]["spec"]["storageClassName"] == "gp3"
+            assert "persistentVolumeClaim" not in volume, name
+    ml = pod_spec(deployments["ml-service"])
+    [cache] = [v for v in ml["volumes"] if v["name"] == "cache"]
+    template = cache["ephemeral"]["volumeClaimTemplate"]["spec"]
+    assert template["accessModes"] == ["ReadWriteOnce"]
+    assert template["storageClassName"] == "gp3"
+    size = stack_run.namespace["settings"].services["ml-service"].cache_volume.size_gib
+    assert template["resources"] == {"requests": {"storage": f"{size}Gi"}}
+    [container] = ml["containers"]
+    assert {"name": "cache", "mountPath": "/models"} in container["volumeMounts"]
+    # gp3 binds WaitForFirstConsumer: the volume is made where the scheduler puts the pod.
+    [gp3] = [
+        c for c in objects(stack_run, "StorageClass").values() if c["metadata"]["name"] == "gp3"
+    ]
+    assert gp3["volumeBindingMode"] == "WaitForFirstConsumer"
+    # Its GPU group may hold a second node (maxSize 5 in production, 2 in staging): a rollout
+    # or a Reloader restart starts the new pod, on its own cache volume, before it stops the
+    # old one, which keeps serving through the model download.
+    assert stack_run.namespace["settings"].node_groups.gpu.max_size >= 2
+    assert deployments["ml-service"]["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+
+
+def test_a_gpu_service_on_a_one_node_group_is_replaced_not_rolled() -> None:
+    # Negative control: with maxSize 1 a surge pod has no node to start on (kept Pending, the
+    # rollout stuck), so the pod is replaced. The zone-loss check then refuses maxSize 1 while
+    # ml-service runs a replica; with none it is allowed.
+    run = run_with(
+        "staging",
+        nodeGroups={"gpu": {"maxSize": 1}},
+        services={"ml-service": {"replicas": 0}},
+    )
+    ml = app_objects(run, "Deployment")["ml-service"]
+    assert ml["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_each_stack_has_its_own_application_namespace(

@@ -1,0 +1,1 @@
+"""The placeholder service image: its server (server.py) and Dockerfile."""
