@@ -150,7 +150,9 @@ SRE_RULES = [
     {
         "apiGroups": ["apps"],
         "resources": ["deployments", "replicasets", "statefulsets"],
-        "verbs": ["get", "list", "watch", "patch"],
+        # No write to anything that carries a pod template (scaling goes through the scale
+        # subresource, restarts through pod deletion).
+        "verbs": ["get", "list", "watch"],
     },
     {
         "apiGroups": ["apps"],
@@ -214,11 +216,13 @@ CLUSTER_WIDE_READERS = {"financial-planning:auditors": "view"}
 # cluster scope (the stack files' `access.platformAdmins` and `access.deployer`).
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 EKS_ADMINS = {
+    # The administrators and each stack's own deploy role (bootstrap/: trusted only for the
+    # stack's GitHub environment), which runs `pulumi up` against the cluster.
     "production": {
         f"arn:aws:iam::{ACCOUNT_ID}:role/platform-admin",
-        f"arn:aws:iam::{ACCOUNT_ID}:role/platform-deployer",
+        f"arn:aws:iam::{ACCOUNT_ID}:role/financial-planning-github-production-deploy",
     },
-    "staging": {f"arn:aws:iam::{ACCOUNT_ID}:role/platform-deployer"},
+    "staging": {f"arn:aws:iam::{ACCOUNT_ID}:role/financial-planning-github-staging-deploy"},
     "development": set(),
 }
 
@@ -389,29 +393,48 @@ def log_key(log_group: str) -> dict[str, Any]:
 
 
 def trail_key(stack: str) -> dict[str, Any]:
-    """CloudTrail encrypting this stack's trail only (CloudTrail User Guide, "Configure AWS
-    KMS key policies for CloudTrail": aws:SourceArn and the cloudtrail encryption context)."""
+    """CloudTrail's three sections for a trail (CloudTrail User Guide, "Configure AWS KMS key
+    policies for CloudTrail"): encrypt log files of this account's trails for this trail only
+    (the cloudtrail encryption context and aws:SourceArn); kms:Decrypt, which creating or
+    updating a trail needs when its bucket uses an S3 Bucket Key, as the guide gives it (no
+    condition); DescribeKey for this trail only, under no encryption-context condition
+    (DescribeKey carries none, so such a condition would never match)."""
+    this_trail = {
+        "aws:SourceArn": (
+            f"arn:aws:cloudtrail:{REGION}:{ACCOUNT_ID}:trail/financial-planning-{stack}-audit"
+        )
+    }
     return key_policy(
         ADMINISTRATION,
         {
-            "Sid": "CloudTrailEncryptsThisTrail",
+            "Sid": "AllowCloudTrailEncryptLogs",
             "Effect": "Allow",
             "Principal": {"Service": "cloudtrail.amazonaws.com"},
-            "Action": ["kms:GenerateDataKey*", "kms:DescribeKey"],
+            "Action": "kms:GenerateDataKey*",
             "Resource": "*",
             "Condition": {
-                "StringEquals": {
-                    "aws:SourceArn": (
-                        f"arn:aws:cloudtrail:{REGION}:{ACCOUNT_ID}:trail/"
-                        f"financial-planning-{stack}-audit"
-                    )
-                },
+                "StringEquals": this_trail,
                 "StringLike": {
                     "kms:EncryptionContext:aws:cloudtrail:arn": (
                         f"arn:aws:cloudtrail:*:{ACCOUNT_ID}:trail/*"
                     )
                 },
             },
+        },
+        {
+            "Sid": "AllowCloudTrailDecryptTrail",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        },
+        {
+            "Sid": "AllowCloudTrailAccess",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+            "Condition": {"StringEquals": this_trail},
         },
     )
 
@@ -450,6 +473,12 @@ KEY_POLICIES: dict[str, dict[str, Any]] = {
         ),
         "financial-planning-production-security-findings": FINDINGS_KEY,
         "financial-planning-production-audit": trail_key("production"),
+        # The search domain's four log groups (audit, application, index and search slow logs),
+        # all under its own prefix; the deploy runner's CodeBuild log group.
+        "fp-production-search-logs": log_key("/aws/opensearch/domains/fp-production-search/*"),
+        "financial-planning-production-runner-logs": log_key(
+            "/aws/codebuild/financial-planning-production-runner"
+        ),
     },
     "staging": {
         "financial-planning-staging-secrets": None,
@@ -464,6 +493,10 @@ KEY_POLICIES: dict[str, dict[str, Any]] = {
         "financial-planning-staging-eks": log_key("/aws/eks/financial-planning-staging/cluster"),
         "financial-planning-staging-flow-logs": log_key(
             "/aws/vpc/financial-planning-staging/flow-logs"
+        ),
+        "fp-staging-search-logs": log_key("/aws/opensearch/domains/fp-staging-search/*"),
+        "financial-planning-staging-runner-logs": log_key(
+            "/aws/codebuild/financial-planning-staging-runner"
         ),
     },
     "development": {},

@@ -205,6 +205,14 @@ SOURCES: dict[tuple[str, str], ChartSource] = {
             "cluster-autoscaler/charts/cluster-autoscaler",
         )
     ),
+    # The chart per Kubernetes minor (stacks/version_support.py): 9.53.0 for 1.34, 9.59.0 for 1.35.
+    ("cluster-autoscaler", "9.59.0"): ChartSource(
+        Source(
+            "kubernetes/autoscaler",
+            "cluster-autoscaler-chart-9.59.0",
+            "cluster-autoscaler/charts/cluster-autoscaler",
+        )
+    ),
     ("external-dns", "1.21.1"): ChartSource(
         Source(
             "kubernetes-sigs/external-dns", "external-dns-helm-chart-1.21.1", "charts/external-dns"
