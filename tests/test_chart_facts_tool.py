@@ -29,6 +29,7 @@ from tools.chart_facts import (
     Renderer,
     classify,
     dropped,
+    installed,
     item_path,
     leaves,
 )
@@ -180,6 +181,42 @@ def test_a_value_copied_into_a_configuration_file_is_passed_through(schemas: Sch
             f"ConfigMap/{NAMESPACE}/config data[mesh]",
         )
     }
+
+
+def scripts_chart(values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each script a file of its own in one ConfigMap (fluent-bit 0.58.1
+    templates/configmap-luascripts.yaml does so with luaScripts)."""
+    return [{**meta("ConfigMap", "scripts"), "data": dict(values.get("luaScripts") or {})}]
+
+
+def test_a_removed_files_placeholder_is_not_where_the_value_lands(schemas: Schemas) -> None:
+    values = {"luaScripts": {"filter.lua": "return 1"}}
+    assert verdicts("fluent-bit", scripts_chart, values, schemas) == {
+        "luaScripts.filter.lua": ("passthrough", f"ConfigMap/{NAMESPACE}/scripts data[filter.lua]")
+    }
+
+
+def ingress_class_list(values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """An IngressClass inside a v1 List (aws-load-balancer-controller 3.5.0
+    templates/ingressclass.yaml renders its IngressClass and IngressClassParams so)."""
+    item = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": "alb"},
+        "spec": dict(values.get("spec") or {}),
+    }
+    return installed([{"apiVersion": "v1", "kind": "List", "items": [item]}])
+
+
+def test_a_lists_items_are_judged_as_the_objects_helm_creates(schemas: Schemas) -> None:
+    values = {"spec": {"controller": "ingress.k8s.aws/alb", "controler": "x"}}
+    assert verdicts("aws-load-balancer-controller", ingress_class_list, values, schemas) == {
+        "spec.controller": ("read",),
+        "spec.controler": ("unknown_field",),
+    }
+    config_map = {**meta("ConfigMap", "c"), "data": {}}
+    nested = {"apiVersion": "v1", "kind": "List", "items": [config_map, None]}
+    assert installed([{"apiVersion": "v1", "kind": "List", "items": [nested]}]) == [config_map]
 
 
 def test_list_items_are_judged_by_index(schemas: Schemas) -> None:

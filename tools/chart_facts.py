@@ -62,7 +62,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -564,7 +564,20 @@ def render(
         result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         return Render([], result.stderr.strip() or "helm failed")
-    return Render([o for o in yaml.load_all(result.stdout, Loader=ManifestLoader) if o])
+    return Render(installed(o for o in yaml.load_all(result.stdout, Loader=ManifestLoader) if o))
+
+
+def installed(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects Helm creates from a render: a `v1` List is created item by item (Helm's
+    kube client builds its resources with the resource builder's Flatten(), helm/helm
+    pkg/kube/client.go buildResourceList), so each item is judged as the object it becomes."""
+    found: list[dict[str, Any]] = []
+    for obj in objects:
+        if obj.get("apiVersion") == "v1" and obj.get("kind") == "List":
+            found += installed(item for item in obj.get("items") or [] if item)
+        else:
+            found.append(obj)
+    return found
 
 
 def object_key(obj: Mapping[str, Any]) -> str:
@@ -1235,7 +1248,9 @@ def classify(
                 if found == "known":
                     return Verdict("read")
                 anything |= found != "ignored"
-                if found == "data":
+                # A data key named by the placeholder is the placeholder's own (it stood in
+                # for the removed key), not a file the value lands in.
+                if found == "data" and location[1][1:2] != (PLACEHOLDER,):
                     landings.add(landing(location))
                 injector |= found == "injector"
                 unknown |= found == "unknown"
