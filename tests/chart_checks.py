@@ -11,6 +11,7 @@ the findings other branches fix (tests/chart_facts/expected_failures.yaml).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -148,6 +149,8 @@ class PassThroughRoot:
     why_unvalidated: str = ""
 
 
+# The validators pass_through_content runs, by name.
+VALIDATORS = ("istio-mesh-config", "amtool", "priority-expander")
 # Per chart, the value roots a value may pass through (tools/chart_facts.py: only ConfigMap or
 # Secret data changes with it). Anything else passed through is a finding.
 PASS_THROUGH_ROOTS: dict[str, dict[str, PassThroughRoot]] = {
@@ -157,6 +160,32 @@ PASS_THROUGH_ROOTS: dict[str, dict[str, PassThroughRoot]] = {
             ' "meshConfig defines runtime configuration of components, including Istiod and'
             ' istio-agent behavior"',
             "istio-mesh-config",
+        )
+    },
+    # The CNI agent's settings: the chart writes each into the istio-cni-config ConfigMap
+    # (templates/configmap-cni.yaml) that its DaemonSet hands the agent whole as environment
+    # (templates/daemonset.yaml, envFrom), so they change only ConfigMap data.
+    "cni": {
+        root: PassThroughRoot(
+            f"istio/istio 1.30.3 manifests/charts/istio-cni/values.yaml:{lines} ({variable} in"
+            " templates/configmap-cni.yaml, the install-cni container's envFrom)",
+            "",
+            f"an environment variable whose name the chart writes, not a file of ours: the agent"
+            f" reads {variable} (istio 1.30.3 cni/pkg/cmd/root.go, viper.AutomaticEnv with '-'"
+            " as '_'), and a misspelt value key would change no data at all (judged unread)",
+        )
+        for root, lines, variable in (
+            ("chained", "46-48", "CHAINED_CNI_PLUGIN"),
+            ("excludeNamespaces", "31-32", "EXCLUDE_NAMESPACES"),
+        )
+    },
+    "cluster-autoscaler": {
+        "expanderPriorities": PassThroughRoot(
+            "kubernetes/autoscaler cluster-autoscaler-chart-9.59.0"
+            " charts/cluster-autoscaler/values.yaml:202-206 (the priority expander's"
+            " priorities; templates/priority-expander-configmap.yaml writes them into the"
+            " cluster-autoscaler-priority-expander ConfigMap, key priorities)",
+            "priority-expander",
         )
     },
     "fluent-bit": {
@@ -171,7 +200,7 @@ PASS_THROUGH_ROOTS: dict[str, dict[str, PassThroughRoot]] = {
             'src/flb_config_map.c flb_config_map_properties_check: "unknown configuration '
             'property", -1), so a misspelling is refused loudly, never ignored',
         ),
-        # Not set on this branch; main's log shipper sets it (its Lua filter).
+        # The log shipper's Lua filter (components/addons/log_shipper.py).
         "luaScripts": PassThroughRoot(
             "fluent/helm-charts fluent-bit-0.58.1 charts/fluent-bit/values.yaml:381-382"
             ' "See Lua script configuration example in README.md"'
@@ -300,6 +329,47 @@ def amtool_problems(text: str) -> list[str]:
     return [" / ".join(line.strip() for line in lines if line.strip())]
 
 
+# The heartbeat's webhook reads its URL from a file (`url_file`, Alertmanager 0.26 and later;
+# kube-prometheus-stack 88.5.3 runs v0.34.0). The amtool here is Debian 12's 0.25, which predates
+# the field: it checks the configuration with that URL inline (as tests/addons/test_monitoring.py
+# does); everything else is checked as rendered.
+AMTOOL_0_25_URL = "https://heartbeat.invalid/ping"
+
+
+def for_amtool_0_25(text: str) -> str:
+    config = yaml.safe_load(text)
+    for receiver in config.get("receivers") or []:
+        for webhook in receiver.get("webhook_configs") or []:
+            if "url_file" in webhook:
+                del webhook["url_file"]
+                webhook["url"] = AMTOOL_0_25_URL
+    return yaml.safe_dump(config)
+
+
+def priority_problems(text: str) -> list[str]:
+    """What the cluster autoscaler refuses in its priority expander's configuration: it reads
+    a map of integer priorities to lists of node-group name regular expressions, and drops the
+    whole configuration when a key is not an integer or a pattern does not compile
+    (kubernetes/autoscaler cluster-autoscaler-1.35.2 expander/priority/priority.go,
+    parsePrioritiesYAMLString: `map[int][]string`, regexp.Compile)."""
+    config = yaml.safe_load(text)
+    if not isinstance(config, dict) or not config:
+        return ["not a mapping of priorities"]
+    problems = []
+    for priority, patterns in config.items():
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            problems.append(f"priority {priority!r} is not an integer")
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            problems.append(f"priority {priority!r}: not a list of patterns")
+            continue
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                problems.append(f"priority {priority!r}: pattern {pattern!r}: {error}")
+    return problems
+
+
 def pass_through_content(
     release: ChartRelease, facts: Mapping[str, Any] | None = None
 ) -> list[str]:
@@ -325,7 +395,9 @@ def pass_through_content(
             if spec.validator == "istio-mesh-config":
                 problems = proto_problems(yaml.safe_load(text), release.validators["meshConfig"])
             elif spec.validator == "amtool":
-                problems = amtool_problems(text)
+                problems = amtool_problems(for_amtool_0_25(text))
+            elif spec.validator == "priority-expander":
+                problems = priority_problems(text)
             else:
                 problems = []
             found += [release.finding("pass-through", f"{spot}: {p}") for p in problems]

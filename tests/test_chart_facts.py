@@ -20,9 +20,12 @@ import pytest
 
 from offline.engine import StackRun
 from offline.pod_security import violations
+from stacks.capacity import node_agents
 from stacks.environments import ENVIRONMENTS
 from tests.chart_checks import (
+    FACTS_DIR,
     PASS_THROUGH_ROOTS,
+    VALIDATORS,
     ChartRelease,
     admission_pod,
     amtool_problems,
@@ -30,11 +33,13 @@ from tests.chart_checks import (
     daemonset_requests,
     expected_failures,
     fail_closed_webhooks,
+    for_amtool_0_25,
     namespace_levels,
     pass_through_content,
     pass_through_findings,
     placement,
     pod_security,
+    priority_problems,
     proto_problems,
     releases,
     requests,
@@ -43,6 +48,7 @@ from tests.chart_checks import (
     unread_values,
     unserved,
 )
+from tests.conftest import settings_of
 from tools.chart_facts import FACTS_FORMAT, leaves
 from tools.chart_schemas import dotted
 
@@ -98,6 +104,22 @@ def test_a_chart_version_bump_without_facts_fails_in_one_line(production: StackR
     assert "rendered from other values" in (stale(changed) or "")
     older = ChartRelease(**{**release.__dict__, "facts": facts, "layout": 1})
     assert "older layout" in (stale(older) or "")
+
+
+def unused_facts(kept: set[str], releases_of_stacks: list[ChartRelease]) -> list[str]:
+    """Facts files no release of any stack reads (a chart version the stacks moved off)."""
+    used = {f"{r.chart}-{r.version}.json" for r in releases_of_stacks}
+    return sorted(kept - used)
+
+
+def test_no_facts_are_kept_for_a_chart_version_no_stack_installs(
+    runs: dict[str, StackRun],
+) -> None:
+    kept = {path.name for path in FACTS_DIR.glob("*.json")}
+    installed = [r for stack in ALL_STACKS for r in releases(runs[stack])]
+    assert unused_facts(kept, installed) == []
+    # Negative control: a file for a version no stack installs is named.
+    assert unused_facts(kept | {"jaeger-4.0.0.json"}, installed) == ["jaeger-4.0.0.json"]
 
 
 def test_every_value_the_program_sets_is_read_by_its_chart(any_stack: StackRun) -> None:
@@ -184,7 +206,7 @@ def test_every_documented_root_cites_its_chart_and_says_how_it_is_checked() -> N
     for chart, roots in PASS_THROUGH_ROOTS.items():
         for root, spec in roots.items():
             assert "values.yaml:" in spec.documented, (chart, root)
-            assert spec.validator in ("istio-mesh-config", "amtool") or spec.why_unvalidated
+            assert spec.validator in VALIDATORS or spec.why_unvalidated, (chart, root)
 
 
 TINY_PROTO = {
@@ -387,6 +409,30 @@ def test_a_misspelt_alertmanager_route_key_is_caught(production: StackRun) -> No
     assert found["verdicts"] == {"alertmanager.config.route.group_intervall": "passthrough"}
     [problem] = pass_through_content(probed)
     assert "field group_intervall not found" in problem
+
+
+def test_amtool_checks_the_heartbeat_with_its_url_inline() -> None:
+    """Debian's amtool 0.25 predates `url_file`: it is shown the URL inline, and only there."""
+    text = (
+        "receivers:\n- name: heartbeat\n  webhook_configs:\n"
+        "  - url_file: /etc/alertmanager/secrets/heartbeat-url\n    send_resolved: false\n"
+        "route:\n  receiver: heartbeat\n"
+    )
+    assert "url_file" in amtool_problems(text)[0]
+    assert amtool_problems(for_amtool_0_25(text)) == []
+    assert "url_file" not in for_amtool_0_25(text)
+
+
+def test_the_autoscalers_priorities_are_checked_as_it_parses_them(production: StackRun) -> None:
+    """The priority expander's ConfigMap passes its validator; a key that is not an integer or
+    a pattern that does not compile is named (negative controls)."""
+    autoscaler = fresh(production, "cluster-autoscaler")
+    assert autoscaler.facts is not None and autoscaler.facts["passthrough"]
+    assert pass_through_content(autoscaler) == []
+    assert priority_problems("10:\n- .*general.*\nten:\n- '[unclosed'\n") == [
+        "priority 'ten' is not an integer",
+        "priority 'ten': pattern '[unclosed': unterminated character set at position 0",
+    ]
 
 
 def test_a_misspelt_grafana_section_is_recorded_as_passed_through(production: StackRun) -> None:
@@ -629,10 +675,11 @@ def test_each_image_tag_the_program_overrides_is_released_on_the_charts_line(
 
 
 # The image tags the program sets, and the upstream release tag of each (kubernetes/autoscaler
-# tags cluster-autoscaler-1.33.6; jaegertracing/jaeger tags v2.20.0).
+# tags cluster-autoscaler-1.35.2, the image of the stacks' Kubernetes 1.35 in
+# stacks/version_support.py; jaegertracing/jaeger tags v2.20.0).
 IMAGE_OVERRIDES = {
     stack: {
-        "registry.k8s.io/autoscaling/cluster-autoscaler:v1.33.6",
+        "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.2",
         "jaegertracing/jaeger:2.20.0",
     }
     for stack in ("production", "staging")
@@ -734,3 +781,30 @@ def test_the_chart_daemonsets_requests_are_pinned_for_the_capacity_model(
     it with our values: the figures a capacity model must count per node (beside the managed
     add-ons' and GuardDuty's agents, which no chart of ours renders)."""
     assert daemonset_requests(current(any_stack)) == DAEMONSETS[any_stack.stack]
+
+
+# The capacity model's name for each chart DaemonSet it counts (stacks/capacity.py node_agents).
+COUNTED_AS = {
+    "istio-cni-node": "istio-cni",
+    "fluent-bit": "fluent-bit",
+    "prometheus-node-exporter": "node-exporter",
+    "nvidia-device-plugin": "nvidia-device-plugin",
+}
+
+
+@pytest.mark.parametrize("stack", ["production", "staging"])
+def test_the_capacity_model_counts_what_the_chart_daemonsets_request(
+    runs: dict[str, StackRun], stack: str
+) -> None:
+    """The capacity model takes the charts' DaemonSets from the settings' figures; the charts
+    must render those same requests (the MPS control daemon runs on no node of ours: the
+    program sets up no MPS sharing, so nothing labels a node for it)."""
+    rendered = daemonset_requests(current(runs[stack]))
+    counted = {
+        agent.name: (agent.requests.cpu_millicores, agent.requests.memory_mib)
+        for agent in node_agents(settings_of(stack).addons, False, gpu_nodes=True)
+    }
+    assert set(rendered) - set(COUNTED_AS) == {"nvidia-device-plugin-mps-control-daemon"}
+    for daemonset, name in COUNTED_AS.items():
+        cpu, memory, _ = rendered[daemonset]
+        assert counted[name] == (cpu, memory), daemonset
