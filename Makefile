@@ -32,7 +32,7 @@ LUAJIT_POOL := https://deb.debian.org/debian/pool/main/l/luajit
 LUAJIT_STAMP := .tools/luajit/.installed-$(LUAJIT_DEB_SHA256)-$(LIBLUAJIT_DEB_SHA256)
 
 .PHONY: venv checkers synth synth-all snapshot diff preflight cost first-up test lint bench \
-	bench-suite clean help dev-cluster dev-images dev-up dev-down
+	bench-suite clean help docs dev-cluster dev-images dev-up dev-down
 
 # uv (its wheel carries the binary) installs the pinned set in seconds where pip takes minutes;
 # pip is the fallback where uv cannot be had or fails.
@@ -106,7 +106,7 @@ diff: $(STAMP) ## What the work tree changes against BASE, per stack (BASE=origi
 preflight: $(STAMP) ## Can CI deploy STACK's file: secrets provider, encryptedkey, every secret set
 	$(PY) -m offline.preflight --stack $(STACK)
 
-# What a stack costs a month on demand, per resource kind, from its render (README, "Cost").
+# What a stack costs a month on demand, per resource kind, from its render (docs/offline.md, "Cost").
 cost: $(STAMP) ## Monthly on-demand cost of one stack at min/desired/max size, from its render
 	$(PY) -m offline.cost --stack $(STACK)
 
@@ -117,6 +117,11 @@ first-up: $(STAMP) ## The commands of a new stack's first pulumi up (STACK=...)
 # Rewrite the committed URN snapshots (tests/snapshots/) after an intended URN change.
 snapshot: $(STAMP) ## Rewrite tests/snapshots/ (every stack) after an intended URN change
 	$(PY) -m offline.snapshot
+
+# The settings reference and the stack files' JSON Schema, generated from the settings models
+# (tests/test_docs.py fails when either is stale).
+docs: $(STAMP) ## Regenerate docs/settings.md and docs/stack-file.schema.json from the settings models
+	$(PY) -m offline.settings_docs
 
 lint: $(STAMP) ## ruff and mypy (strict)
 	$(VENV)/bin/ruff check .
@@ -135,7 +140,7 @@ bench-suite: $(STAMP) checkers ## make test's time by stage and its slowest test
 clean: ## Remove build/ and the linters' caches
 	rm -rf build .mypy_cache .ruff_cache
 
-# The local loop (README, "Development stack"): Docker, kind, kubectl and the Pulumi CLI on
+# The local loop (docs/development.md): Docker, kind, kubectl and the Pulumi CLI on
 # this machine. `python -m devloop <step> --dry-run` prints a step's commands without running.
 dev-cluster: $(STAMP) ## A kind cluster with a local registry: the development stack's context
 	$(PY) -m devloop cluster

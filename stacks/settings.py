@@ -156,7 +156,7 @@ def support_warning(version: str, today: date) -> str | None:
     return (
         f"kubernetesVersion: {version!r} leaves EKS standard support on "
         f"{release.end_of_standard_support} (in {days} days): {step}, one minor at a time "
-        '(README, "Kubernetes upgrades")'
+        '(docs/operations.md, "Kubernetes upgrades")'
     )
 
 
@@ -413,8 +413,8 @@ class StackSettings(Settings):
     endpoint_public_access_cidrs: list[str] = []
     # The first `up` of a stack whose cluster was created in the private subnets (before the
     # control plane had subnets of its own): webhook ports also admit the private subnets
-    # while EKS moves its network interfaces. Off again once none is left there (README,
-    # "Cluster": the two-step move).
+    # while EKS moves its network interfaces. Off again once none is left there
+    # (docs/cluster.md, "Cluster": the two-step move).
     webhooks_from_private_subnets: bool = False
     control_plane_log_types: Annotated[list[ControlPlaneLogType], Field(min_length=1)]
     control_plane_log_retention_days: int

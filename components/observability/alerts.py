@@ -98,7 +98,7 @@ class Alert:
     for_: str
     severity: Severity
     summary: str
-    # The README's alert table: the expression in words and its threshold.
+    # docs/observability.md's alert table: the expression in words and its threshold.
     in_words: str
     threshold: str
 
@@ -340,7 +340,7 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
     )
 
 
-# The alerts as the README lists them (the mesh's with the production namespace; only the
+# The alerts as docs/observability.md lists them (the mesh's with the production namespace; only the
 # namespace differs per stack).
 ALERTS = application_alerts("financial-planning")
 

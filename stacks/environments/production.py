@@ -11,7 +11,8 @@ from stacks.catalog import SERVICE_CATALOG
 # Seed sizes: general m5.large-2xlarge 2-20, compute c5.large-4xlarge 3-30,
 # memory r5.large-4xlarge 1-10, GPU p3.2xlarge and g4dn.xlarge 0-5. Types are listed smallest
 # first: the cluster autoscaler plans with the first type and on-demand managed node groups
-# launch in list order, so larger types only ever act as fallbacks (see README, "Node groups").
+# launch in list order, so larger types only ever act as fallbacks (see docs/cluster.md, "Node
+# groups").
 # General and compute start at xlarge: beside what every node runs (the kubelet's reservation,
 # the add-ons' and GuardDuty's agents: stacks/capacity.py) a large node leaves 1430m CPU, and
 # twenty of them cannot hold the general class's maxima (about 32 cores); a c5.large leaves

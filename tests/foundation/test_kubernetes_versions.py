@@ -80,7 +80,7 @@ def test_a_minor_ending_within_90_days_is_warned() -> None:
 
 def test_every_eks_stack_runs_a_minor_in_standard_support_today() -> None:
     # The alarm: on the real day of the run. When this fails, the stacks are refused too;
-    # upgrade one minor at a time (README, "Kubernetes upgrades").
+    # upgrade one minor at a time (docs/operations.md, "Kubernetes upgrades").
     today = datetime.now(UTC).date()
     for environment in EKS_ENVIRONMENTS:
         version = DEFAULTS[environment]["kubernetesVersion"]
