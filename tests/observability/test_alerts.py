@@ -22,7 +22,7 @@ from components.observability.alerts import (
     application_alerts,
     rule_groups,
 )
-from components.observability.contract import EXPORTER_METRICS, contract_series
+from components.shared.observability_contract import EXPORTER_METRICS, contract_series
 from offline.engine import PROJECT_DIR, StackRun
 from tests.lookup import app_namespace, helm_release
 from tests.observability.scrapes import NODE, Scrape, scrape, scrapes
