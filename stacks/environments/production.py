@@ -216,12 +216,12 @@ DEFAULTS: dict[str, Any] = {
             "replicas": 2,
             "resources": _resources("250m", "512Mi", "1Gi"),
             "traffic": TRAFFIC,
+            # One request in a hundred traced; the proxies and the services' SDKs send the
+            # spans to Jaeger's collector (addons.jaeger, below; components/mesh/telemetry.py).
+            "tracing": {"samplingPercent": 1.0},
             # Production's sidecars reach only what is registered: the mesh, the data tier,
             # the AWS APIs and these hosts (the mail and SMS providers are placeholders for
             # the ones the product signs up with).
-            # One request in a hundred traced; spans go nowhere until the collector (Jaeger,
-            # the observability layer's) is named here.
-            "tracing": {"samplingPercent": 1.0},
             "outbound": {
                 "registryOnly": True,
                 "externalHosts": {
