@@ -5,12 +5,15 @@
 The estimate reads the resources the program registers (offline/engine.py's recorded resources,
 or a rendered inventory.json), never the settings: what is priced is what `pulumi up` would
 create. Each line is a resource kind at the node groups' minimum, desired and maximum sizes
-(everything but the node groups costs the same at all three). Prices are
+(everything but the node groups costs the same at all three); node groups have a line per
+workload class, so a group replaced under a new EKS name stays on its line. Prices are
 stacks/aws_prices.py's, each with its page and where it was read; a line priced with an
-estimated figure is marked `~`. What depends on traffic or data (transfer, requests, I/O,
-capacity units) is listed under "Not estimated", never counted as zero. Where a price needs a
-quantity the render does not hold (a database's size, a log group's volume), the quantity is an
-assumption, printed with the estimate.
+estimated figure is marked `~`. What depends on traffic or data (requests, I/O, capacity
+units, most transfer) is listed under "Not estimated", never counted as zero; so is anything
+the render asks AWS to create that the table cannot price (a Service of type LoadBalancer,
+UltraWarm nodes). Where a price needs a quantity the render does not hold (a database's size, a
+log group's volume), the quantity is an assumption, printed with the estimate; the lines built
+on whole copies of it (backup copies and their transfer, log storage) are upper bounds.
 
 `make synth` prints the total at desired size, `make diff` its change; a stack whose settings
 state `monthlyBudgetUsd` fails its render when the total at desired size is above it.
@@ -27,7 +30,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from stacks.aws_prices import HOURS_PER_MONTH, Price, UnknownPrice, price
+from components.shared.conventions import WORKLOAD_CLASS_LABEL
+from stacks.aws_prices import (
+    AURORA_IO_OPTIMIZED_INSTANCE_FACTOR,
+    HOURS_PER_MONTH,
+    Price,
+    UnknownPrice,
+    price,
+)
+from stacks.instance_types import INSTANCE_TYPES
 
 __all__ = ["UnknownPrice"]
 
@@ -47,7 +58,10 @@ EKS_DEFAULT_DISK_GIB = 20
 
 # A mock resource id is the resource's name and 8 hex digits (offline/engine.py, PlatformMocks).
 _MOCK_ID = re.compile(r"^(?P<name>.+)-[0-9a-f]{8}$")
-_EVERY_HOURS = re.compile(r"^cron\(\S+ \*/(?P<hours>[0-9]+) ")
+# AWS Backup schedules: cron(minutes hours day-of-month month day-of-week year), or rate(...).
+_CRON = re.compile(r"^cron\((?P<fields>[^)]*)\)$")
+_RATE = re.compile(r"^rate\((?P<count>[0-9]+) (?P<unit>minute|hour|day)s?\)$")
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 # AWS managed rule groups with a subscription or per-request fee of their own (WAF pricing
 # page): anything else in AWS's managed set is priced as a rule of the web ACL.
 _PAID_RULE_GROUPS = (
@@ -302,10 +316,15 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
         )
 
     # Node groups: the first instance type at min, desired and max, and their root volumes.
+    # A line per workload class (and per generation while two of a class coexist, as in a
+    # blue/green replacement), so a change to a group changes one line of `make diff`.
     templates = of_type.get("aws:ec2/launchTemplate:LaunchTemplate", [])
     template_by_name = {t.name: t for t in templates}
+    groups = of_type.get("aws:eks/nodeGroup:NodeGroup", [])
+    group_kinds = _node_group_kinds(groups)
     node_groups = []
-    for group in of_type.get("aws:eks/nodeGroup:NodeGroup", []):
+    vcpus = [0, 0, 0]
+    for group, group_kind in zip(groups, group_kinds, strict=True):
         where = region_of(group)
         types = list(group.inputs.get("instanceTypes") or [])
         scaling = group.inputs.get("scalingConfig") or {}
@@ -316,6 +335,9 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
         per_node = _monthly(first) + disk.usd * disk_gib
         monthly = (counts[0] * per_node, counts[1] * per_node, counts[2] * per_node)
         name = group.inputs.get("nodeGroupName") or group.name
+        first_vcpus = INSTANCE_TYPES[types[0]].vcpu if types[0] in INSTANCE_TYPES else 0
+        for index, count in enumerate(counts):
+            vcpus[index] += count * first_vcpus
         note = ""
         if len(types) > 1:
             dearest = max(types, key=lambda t: pricer(where, f"ec2:{t}").usd)
@@ -323,9 +345,9 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
             note = f"largest type {dearest}: {money(at_max)} a month at max size"
         lines.append(
             Line(
-                f"node group {name}",
-                f"{counts[0]}/{counts[1]}/{counts[2]} x {types[0]} ({rate(first.usd)}/h) "
-                f"+ {disk_gib:g} GiB {disk_type} each",
+                group_kind,
+                f"{name}: {counts[0]}/{counts[1]}/{counts[2]} x {types[0]} "
+                f"({rate(first.usd)}/h) + {disk_gib:g} GiB {disk_type} each",
                 monthly,
                 bool(first.estimate or disk.estimate),
                 note,
@@ -384,36 +406,83 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
             bool(found.estimate),
         )
         not_estimated.append(usage("load balancer capacity units (by traffic)", "elb:alb-lcu"))
-        not_estimated.append(
-            "the internet-facing load balancers' public IPv4 addresses (one or more per zone, "
-            f"{rate(pricer(region, 'vpc:public-ipv4').usd)}/h each: AWS assigns them)"
+    # An internet-facing load balancer's nodes have public IPv4 addresses (ELB API reference,
+    # LoadBalancer.Scheme), a node in each zone it is enabled in; the controller enables one
+    # subnet per zone among the public subnets tagged kubernetes.io/role/elb
+    # (aws-load-balancer-controller v3.5.0 docs/deploy/subnet_discovery.md).
+    public = [name for name, scheme in albs.items() if scheme == "internet-facing"]
+    if public:
+        found = pricer(region, "vpc:public-ipv4")
+        zones = len(
+            {
+                str(s.inputs.get("availabilityZone") or s.name)
+                for s in of_type.get("aws:ec2/subnet:Subnet", [])
+                if (s.inputs.get("tags") or {}).get("kubernetes.io/role/elb") in ("1", "")
+            }
+        )
+        if not zones:
+            # An ALB needs subnets in two zones at least (ELB API, CreateLoadBalancer).
+            zones = 2
+            assumptions.append(
+                "no subnet is tagged kubernetes.io/role/elb: each internet-facing load "
+                "balancer is in 2 zones"
+            )
+        flat(
+            "load balancers' public IPv4",
+            f"{len(public)} internet-facing x {zones} zones x {rate(found.usd)}/h",
+            _monthly(found, len(public) * zones),
+            bool(found.estimate),
+            "at least: one address per zone, and more if AWS adds nodes as traffic grows",
         )
 
-    # Aurora: instances, and storage at the assumed size.
+    # Aurora: instances, and storage at the assumed size. A cluster whose storageType is
+    # `aurora-iopt1` (I/O-Optimized) pays 1.30 times for its instances and $0.225 a GiB for its
+    # storage, and nothing for I/O (stacks/aws_prices.py, AURORA_IO_OPTIMIZED_*).
+    clusters = of_type.get("aws:rds/cluster:Cluster", [])
+    io_optimized = {
+        name
+        for c in clusters
+        if c.inputs.get("storageType") == "aurora-iopt1"
+        for name in (c.name, str(c.inputs.get("clusterIdentifier") or c.name))
+    }
     instances = of_type.get("aws:rds/clusterInstance:ClusterInstance", [])
     if instances:
-        classes: dict[tuple[str, str], int] = {}
+        classes: dict[tuple[str, str, bool], int] = {}
         for instance in instances:
-            key = (region_of(instance), str(instance.inputs.get("instanceClass")))
+            optimized = _mock_name(instance.inputs.get("clusterIdentifier")) in io_optimized
+            key = (region_of(instance), str(instance.inputs.get("instanceClass")), optimized)
             classes[key] = classes.get(key, 0) + 1
         total, estimated, parts = 0.0, False, []
-        for (where, class_), count in sorted(classes.items()):
+        for (where, class_, optimized), count in sorted(classes.items()):
             found = pricer(where, f"rds:{class_}")
-            total += _monthly(found, count)
+            factor = AURORA_IO_OPTIMIZED_INSTANCE_FACTOR if optimized else 1.0
+            total += _monthly(found, count) * factor
             estimated = estimated or bool(found.estimate)
-            parts.append(f"{count} x {class_} ({rate(found.usd)}/h)")
+            parts.append(
+                f"{count} x {class_} ({rate(found.usd)}/h"
+                + (f" x {factor:g}, I/O-Optimized)" if optimized else ")")
+            )
         flat("Aurora instances", ", ".join(parts), total, estimated)
-    clusters = of_type.get("aws:rds/cluster:Cluster", [])
     if clusters:
-        found = pricer(region, "aurora:storage")
-        flat(
-            "Aurora storage",
-            f"{len(clusters)} cluster(s) x {ASSUMED_DATABASE_GIB} GiB x {rate(found.usd)}/GB-month",
-            _monthly(found, len(clusters) * ASSUMED_DATABASE_GIB),
-            bool(found.estimate),
-        )
+        standard_clusters = [c for c in clusters if c.inputs.get("storageType") != "aurora-iopt1"]
+        parts, total, estimated = [], 0.0, False
+        for count, storage_key in (
+            (len(standard_clusters), "aurora:storage"),
+            (len(clusters) - len(standard_clusters), "aurora:storage-io-optimized"),
+        ):
+            if count:
+                found = pricer(region, storage_key)
+                total += _monthly(found, count * ASSUMED_DATABASE_GIB)
+                estimated = estimated or bool(found.estimate)
+                parts.append(
+                    f"{count} cluster(s) x {ASSUMED_DATABASE_GIB} GiB x "
+                    f"{rate(found.usd)}/GB-month"
+                    + (" (I/O-Optimized)" if storage_key.endswith("optimized") else "")
+                )
+        flat("Aurora storage", ", ".join(parts), total, estimated)
         assumptions.append(f"each Aurora cluster holds {ASSUMED_DATABASE_GIB} GiB")
-        not_estimated.append(usage("Aurora I/O requests (Aurora Standard)", "aurora:io"))
+        if standard_clusters:
+            not_estimated.append(usage("Aurora I/O requests (Aurora Standard)", "aurora:io"))
         not_estimated.append(
             usage(
                 "Aurora backup storage beyond the cluster's size (free up to it)",
@@ -483,31 +552,79 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
                 _monthly(storage, data_count * size),
                 bool(storage.estimate),
             )
-
-    # Persistent volumes the program claims itself (the gp3 storage classes here).
-    claims = of_type.get("kubernetes:core/v1:PersistentVolumeClaim", [])
-    if claims:
-        gib = sum(
-            _gib(
-                c.inputs.get("spec", {})
-                .get("resources", {})
-                .get("requests", {})
-                .get("storage", "0")
+        # UltraWarm and cold storage: not in the price table; named, never free.
+        if config.get("warmEnabled"):
+            not_estimated.append(
+                f"OpenSearch UltraWarm nodes of {domain.name}: {config.get('warmCount', '?')} x "
+                f"{config.get('warmType', '?')} and their managed storage (prices not read)"
             )
-            for c in claims
-        )
-        found = pricer(region, "ebs:gp3")
-        flat(
-            "persistent volumes",
-            f"{len(claims)} claim(s), {gib:g} GiB gp3",
-            _monthly(found, gib),
-            bool(found.estimate),
-        )
-    if of_type.get("kubernetes:helm.sh/v3:Release"):
-        not_estimated.append(
-            "volumes the Helm charts claim (Prometheus, Alertmanager, ...): not objects of the "
-            "render"
-        )
+        if (config.get("coldStorageOptions") or {}).get("enabled"):
+            not_estimated.append(f"OpenSearch cold storage of {domain.name} (price not read)")
+
+    # Persistent volumes: the claims the program makes, its StatefulSets' claim templates and
+    # those its Helm releases' values ask for (volumeClaimTemplate or persistence.size, times
+    # the replicas beside them), each at its storage class's EBS type.
+    storage_classes = {
+        str((c.inputs.get("metadata") or {}).get("name")): c
+        for c in of_type.get("kubernetes:storage.k8s.io/v1:StorageClass", [])
+    }
+    volumes: list[tuple[str, str | None, float]] = []
+    for claim in of_type.get("kubernetes:core/v1:PersistentVolumeClaim", []):
+        spec = claim.inputs.get("spec") or {}
+        volumes.append((claim.name, spec.get("storageClassName"), _claim_gib(spec)))
+    for workload in of_type.get("kubernetes:apps/v1:StatefulSet", []):
+        spec = workload.inputs.get("spec") or {}
+        replicas = int(spec.get("replicas", 1))
+        for template in spec.get("volumeClaimTemplates") or []:
+            claim_spec = template.get("spec") or {}
+            volumes.append(
+                (
+                    workload.name,
+                    claim_spec.get("storageClassName"),
+                    replicas * _claim_gib(claim_spec),
+                )
+            )
+    releases = of_type.get("kubernetes:helm.sh/v3:Release", [])
+    for release in releases:
+        values = release.inputs.get("values") or {}
+        for storage_class, gib in _helm_volumes(values):
+            volumes.append((str(release.inputs.get("name") or release.name), storage_class, gib))
+        if _asks_for_load_balancer(values):
+            not_estimated.append(
+                f"a Service of type LoadBalancer in the values of Helm release {release.name}: "
+                "its load balancer is not priced"
+            )
+    if volumes:
+        by_type: dict[str, float] = {}
+        for owner, class_name, gib in volumes:
+            ebs_type = _volume_type(class_name, storage_classes)
+            if ebs_type is None:
+                not_estimated.append(
+                    f"{gib:g} GiB claimed by {owner} in storage class {class_name!r}, which "
+                    "the render does not define"
+                )
+                continue
+            by_type[ebs_type] = by_type.get(ebs_type, 0.0) + gib
+        if by_type:
+            total, estimated, parts = 0.0, False, []
+            for ebs_type, gib in sorted(by_type.items()):
+                found = pricer(region, f"ebs:{ebs_type}")
+                total += _monthly(found, gib)
+                estimated = estimated or bool(found.estimate)
+                parts.append(f"{gib:g} GiB {ebs_type} x {rate(found.usd)}/GB-month")
+            owners = sorted({owner for owner, _, _ in volumes})
+            flat(
+                "persistent volumes",
+                f"{', '.join(parts)} ({', '.join(owners)})",
+                total,
+                estimated,
+            )
+    # A Service of type LoadBalancer makes AWS create a load balancer the render does not hold.
+    for service in of_type.get("kubernetes:core/v1:Service", []):
+        if (service.inputs.get("spec") or {}).get("type") == "LoadBalancer":
+            not_estimated.append(
+                f"the load balancer of Service {service.name} (type LoadBalancer): not priced"
+            )
 
     # KMS keys and Secrets Manager secrets (with those RDS manages for its master password).
     keys = of_type.get("aws:kms/key:Key", [])
@@ -516,6 +633,8 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
         for kms_key in keys:
             per_region[region_of(kms_key)] = per_region.get(region_of(kms_key), 0) + 1
         key_prices = {r: pricer(r, "kms:key") for r in per_region}
+        rotating = sum(1 for k in keys if k.inputs.get("enableKeyRotation"))
+        rotation = pricer(region, "kms:rotation")
         flat(
             "KMS keys",
             ", ".join(
@@ -524,18 +643,42 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
             ),
             sum(_monthly(key_prices[r], n) for r, n in per_region.items()),
             any(p.estimate for p in key_prices.values()),
+            # The figure is the first year's: rotation adds key material later.
+            f"{rotating} of the {len(keys)} keys rotate yearly: each of a key's first two "
+            f"rotations adds {rate(rotation.usd)}/month, so {money(rotation.usd * rotating)} "
+            f"more a month in the second year and {money(2 * rotation.usd * rotating)} more "
+            "from the third on (later rotations are free)"
+            if rotating
+            else "",
         )
         not_estimated.append(usage("KMS requests", "kms:requests"))
-        not_estimated.append("KMS keys' rotated key material (price not read)")
-    secrets = len(of_type.get("aws:secretsmanager/secret:Secret", []))
+    # A replica of a secret in another region is billed as a secret of its own (Secrets
+    # Manager pricing page: "A replica secret is considered a distinct secret").
+    secret_regions: dict[str, int] = {}
+    for secret in of_type.get("aws:secretsmanager/secret:Secret", []):
+        for where in [region_of(secret)] + [
+            str(replica.get("region") or region) for replica in secret.inputs.get("replicas") or []
+        ]:
+            secret_regions[where] = secret_regions.get(where, 0) + 1
     managed = sum(1 for c in clusters if c.inputs.get("manageMasterUserPassword"))
-    if secrets or managed:
-        found = pricer(region, "secretsmanager:secret")
+    if managed:
+        secret_regions[region] = secret_regions.get(region, 0) + managed
+    if secret_regions:
+        secret_prices = {r: pricer(r, "secretsmanager:secret") for r in secret_regions}
+        replicas = (
+            sum(secret_regions.values())
+            - len(of_type.get("aws:secretsmanager/secret:Secret", []))
+            - managed
+        )
         flat(
             "Secrets Manager secrets",
-            f"{secrets} + {managed} RDS-managed x {rate(found.usd)}/month",
-            _monthly(found, secrets + managed),
-            bool(found.estimate),
+            ", ".join(
+                f"{n} in {r} x {rate(secret_prices[r].usd)}/month"
+                for r, n in sorted(secret_regions.items())
+            )
+            + f" ({managed} RDS-managed, {replicas} replicas)",
+            sum(_monthly(secret_prices[r], n) for r, n in secret_regions.items()),
+            any(p.estimate for p in secret_prices.values()),
         )
         not_estimated.append(usage("Secrets Manager API calls", "secretsmanager:api"))
 
@@ -562,8 +705,20 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
         assumptions.append(
             f"each log group with a retention ingests {ASSUMED_LOG_GIB_PER_DAY:g} GiB a day"
         )
-        not_estimated.append(
-            usage("CloudWatch Logs storage (billed on the compressed size kept)", "logs:storage")
+        # What the groups keep once their retention has filled: the same GiB a day times the
+        # days kept, priced uncompressed (CloudWatch bills the compressed size): an upper bound,
+        # as the backup copies are.
+        storage = pricer(region, "logs:storage")
+        kept_gib = sum(ASSUMED_LOG_GIB_PER_DAY * int(g.inputs["retentionInDays"]) for g in kept)
+        retentions = sorted({int(g.inputs["retentionInDays"]) for g in kept})
+        flat(
+            "CloudWatch Logs storage",
+            f"{len(kept)} log groups x {ASSUMED_LOG_GIB_PER_DAY:g} GiB/day x "
+            f"{'/'.join(str(d) for d in retentions)} days kept = {kept_gib:g} GiB x "
+            f"{rate(storage.usd)}/GB-month",
+            _monthly(storage, kept_gib),
+            bool(storage.estimate),
+            "an upper bound once each retention has filled: billed on the compressed size",
         )
     if unkept:
         not_estimated.append(f"log groups without a retention: {', '.join(sorted(unkept))}")
@@ -600,14 +755,19 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
         )
         not_estimated.append(
             "GuardDuty: no fixed charge; it bills the events and logs it analyses"
-            + (
-                f" and, with {', '.join(features)}, the EKS audit events and the monitored "
-                f"nodes' vCPU-hours"
-                if features
-                else ""
-            )
+            + (f" and, with {', '.join(features)}, the EKS audit events" if features else "")
             + " (prices not read)"
         )
+        # Runtime Monitoring bills each monitored node's vCPU-hours (GuardDuty User Guide,
+        # "Monitoring GuardDuty usage and estimating costs": RuntimeMonitoringEKS,
+        # MonitoredVcpuHours); its price was not found in a source read here, so the count is
+        # given for whoever prices it.
+        if "RUNTIME_MONITORING" in features and node_groups:
+            not_estimated.append(
+                f"GuardDuty Runtime Monitoring: the nodes' vCPUs, {vcpus[1]} at desired size "
+                f"(min {vcpus[0]}, max {vcpus[2]}) on each group's first type, billed per "
+                "vCPU-hour (price not read)"
+            )
 
     # AWS Backup: the copies kept in another region.
     for plan in of_type.get("aws:backup/plan:Plan", []):
@@ -624,17 +784,20 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
             if str(arn).endswith(f":cluster:{c.inputs.get('clusterIdentifier')}")
         )
         for rule in plan.inputs.get("rules") or []:
-            every = _EVERY_HOURS.match(str(rule.get("schedule", "")))
-            hours = int(every.group("hours")) if every else 24
+            schedule = str(rule.get("schedule", ""))
+            runs = _runs_per_day(schedule)
+            if runs is None:
+                runs = 1.0
+                assumptions.append(f"backup schedule {schedule!r} not read: it runs once a day")
             for action in rule.get("copyActions") or []:
                 target_region = str(action.get("destinationVaultArn", "")).split(":")[3] or region
                 keep_days = int((action.get("lifecycle") or {}).get("deleteAfter") or 0)
-                copies = math.ceil(keep_days * 24 / hours) if keep_days else 1
+                copies = math.ceil(keep_days * runs) if keep_days else 1
                 found = pricer(target_region, "backup:aurora-snapshot")
                 gib = databases * ASSUMED_DATABASE_GIB * copies
                 flat(
                     "backup copies",
-                    f"{copies} copies (every {hours} h, kept {keep_days} days) of "
+                    f"{copies} copies ({runs:g} a day, kept {keep_days} days) of "
                     f"{databases} database(s) in {target_region} x {ASSUMED_DATABASE_GIB} GiB "
                     f"x {rate(found.usd)}/GB-month",
                     _monthly(found, gib),
@@ -642,8 +805,26 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
                     "each copy counted whole: an upper bound (whether a copy shares unchanged "
                     "data with the one before was not found in the sources read)",
                 )
-                not_estimated.append(
-                    f"cross-region transfer of the backup copies to {target_region} (per GB)"
+                # Each copy crosses regions once: the copies made in a month, whole, at the
+                # source region's rate for data sent to the target region.
+                east = {"us-east-1", "us-east-2"}
+                transfer = pricer(
+                    region,
+                    "transfer:us-east-to-us-east"
+                    if {region, target_region} <= east and region != target_region
+                    else "transfer:inter-region",
+                )
+                sent_gib = databases * ASSUMED_DATABASE_GIB * runs * DAYS_PER_MONTH
+                flat(
+                    "backup copy transfer",
+                    f"{runs:g} copies a day x {DAYS_PER_MONTH:.2f} days x {databases} database(s) "
+                    f"x {ASSUMED_DATABASE_GIB} GiB from {region} to {target_region} x "
+                    f"{rate(transfer.usd)}/GB",
+                    _monthly(transfer, sent_gib),
+                    True,
+                    "the inter-region data transfer rate taken for AWS Backup's cross-Region "
+                    "copies (AWS Backup's page not read); each copy counted whole: an upper "
+                    "bound",
                 )
         not_estimated.append(f"the backups kept in {region} by plan {plan.name} (changed data)")
 
@@ -692,8 +873,60 @@ def _root_volume(group: Resource, templates: Mapping[str, Resource]) -> tuple[fl
     return float(group.inputs.get("diskSize") or EKS_DEFAULT_DISK_GIB), "gp2"
 
 
-def _load_balancers(ingresses: list[Resource]) -> set[str]:
-    groups = set()
+# A node group of a later generation is named `<prefix>-<class>-g<N>` (the first generation
+# has no suffix). The suffix may end the Pulumi resource name or the EKS name (the EKS name
+# may also carry a digest after it), so both are read: `-g<N>` as a whole dash-separated part.
+_GENERATION = re.compile(r"-g(?P<generation>[0-9]+)(?=-|$)")
+
+
+def _generation(group: Resource) -> tuple[int, str]:
+    """A group's generation (1 when no name carries `-g<N>`) and its resource name without it."""
+    for text in (group.name, str(group.inputs.get("nodeGroupName") or "")):
+        found = _GENERATION.search(text)
+        if found:
+            base = _GENERATION.sub("", group.name, count=1)
+            return int(found.group("generation")), base
+    return 1, group.name
+
+
+def _node_group_kinds(groups: list[Resource]) -> list[str]:
+    """Each node group's line: `node group <class>`, or `node group <class> g<N>` for each
+    generation while a class has two. The class is the group's workload-class label (else its
+    workload-class tag, else the resource name's last part without its generation), never the
+    EKS name, which carries a digest of the instance types. Two groups of one class that no
+    name tells apart keep a line each, named by their EKS names: never summed unseen."""
+    classes: list[tuple[str, int]] = []
+    for group in groups:
+        generation, base = _generation(group)
+        labels = group.inputs.get("labels") or {}
+        tags = group.inputs.get("tags") or {}
+        workload_class = str(
+            labels.get(WORKLOAD_CLASS_LABEL)
+            or tags.get(WORKLOAD_CLASS_LABEL)
+            or base.rsplit("-", 1)[-1]
+        )
+        classes.append((workload_class, generation))
+    per_class: dict[str, list[int]] = {}
+    for workload_class, generation in classes:
+        per_class.setdefault(workload_class, []).append(generation)
+    kinds = []
+    for group, (workload_class, generation) in zip(groups, classes, strict=True):
+        generations = per_class[workload_class]
+        if len(generations) == 1:
+            kinds.append(f"node group {workload_class}")
+        elif generations.count(generation) == 1:
+            kinds.append(f"node group {workload_class} g{generation}")
+        else:
+            eks_name = group.inputs.get("nodeGroupName") or group.name
+            kinds.append(f"node group {workload_class} ({eks_name})")
+    return kinds
+
+
+def _load_balancers(ingresses: list[Resource]) -> dict[str, str]:
+    """The ALBs the Ingresses make, by group, with their scheme: internet-facing when an
+    Ingress of the group says so, else the controller's default, internal
+    (aws-load-balancer-controller v3.5.0 docs/guide/ingress/annotations.md)."""
+    groups: dict[str, str] = {}
     for ingress in ingresses:
         metadata = ingress.inputs.get("metadata") or {}
         annotations = metadata.get("annotations") or {}
@@ -702,8 +935,135 @@ def _load_balancers(ingresses: list[Resource]) -> set[str]:
         ):
             continue
         group = annotations.get("alb.ingress.kubernetes.io/group.name")
-        groups.add(group or f"{metadata.get('namespace', '')}/{metadata.get('name', '')}")
+        key = group or f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
+        scheme = annotations.get("alb.ingress.kubernetes.io/scheme", "internal")
+        if groups.get(key) != "internet-facing":
+            groups[key] = scheme
     return groups
+
+
+def _cron_values(field: str, low: int, high: int, names: tuple[str, ...] = ()) -> int | None:
+    """How many values of [low, high] a cron field matches: `*`, `?`, `a`, `a-b`, `*/n`,
+    `a/n`, `a-b/n` and lists of them; None for anything else (L, W, #)."""
+    matched: set[int] = set()
+    for part in field.split(","):
+        for index, name in enumerate(names):
+            part = part.replace(name, str(index + low))
+        step = 1
+        if "/" in part:
+            part, _, step_text = part.partition("/")
+            if not step_text.isdigit() or int(step_text) == 0:
+                return None
+            step = int(step_text)
+        if part in ("*", "?"):
+            start, end = low, high
+        elif "-" in part:
+            first, _, last = part.partition("-")
+            if not (first.isdigit() and last.isdigit()):
+                return None
+            start, end = int(first), int(last)
+        elif part.isdigit():
+            start = int(part)
+            end = high if step > 1 else start
+        else:
+            return None
+        matched.update(range(start, end + 1, step))
+    return len(matched)
+
+
+def _runs_per_day(schedule: str) -> float | None:
+    """How many times a day a backup schedule runs, on average; None when it is not read."""
+    found = _RATE.match(schedule)
+    if found:
+        per_day = {"minute": 24 * 60, "hour": 24, "day": 1}[found.group("unit")]
+        return per_day / int(found.group("count"))
+    found = _CRON.match(schedule)
+    fields = found.group("fields").split() if found else []
+    if len(fields) != 6 or fields[3] not in ("*", "?"):
+        return None
+    minutes = _cron_values(fields[0], 0, 59)
+    hours = _cron_values(fields[1], 0, 23)
+    month_days = _cron_values(fields[2], 1, 31)
+    week_days = _cron_values(fields[4], 1, 7, _WEEKDAYS)
+    if None in (minutes, hours, month_days, week_days):
+        return None
+    assert minutes is not None and hours is not None
+    assert month_days is not None and week_days is not None
+    if fields[2] not in ("*", "?"):
+        days = month_days * 12 / 365
+    elif fields[4] not in ("*", "?"):
+        days = week_days / 7
+    else:
+        days = 1.0
+    return minutes * hours * days
+
+
+def _claim_gib(spec: Mapping[str, Any]) -> float:
+    return _gib(((spec.get("resources") or {}).get("requests") or {}).get("storage", "0"))
+
+
+def _helm_volumes(values: Any, replicas: int = 1) -> list[tuple[str | None, float]]:
+    """(storage class, GiB) of each volume a release's values ask for: a
+    `volumeClaimTemplate` (the Prometheus operator's charts) or an enabled `persistence`
+    with a `size` (most charts), times the `replicas` of the nearest map that states them
+    (a chart's own default when none does is not known here: 1)."""
+    found: list[tuple[str | None, float]] = []
+    if isinstance(values, list):
+        for item in values:
+            found.extend(_helm_volumes(item, replicas))
+        return found
+    if not isinstance(values, Mapping):
+        return found
+    if isinstance(values.get("replicas"), int):
+        replicas = int(values["replicas"])
+    for key, value in values.items():
+        if key == "volumeClaimTemplate" and isinstance(value, Mapping):
+            spec = value.get("spec") or {}
+            found.append((spec.get("storageClassName"), replicas * _claim_gib(spec)))
+        elif key == "persistence" and isinstance(value, Mapping) and value.get("enabled"):
+            if value.get("size"):
+                found.append((value.get("storageClass"), replicas * _gib(value["size"])))
+        else:
+            found.extend(_helm_volumes(value, replicas))
+    return found
+
+
+def _asks_for_load_balancer(values: Any) -> bool:
+    """Whether a release's values set a Service type of LoadBalancer anywhere."""
+    if isinstance(values, Mapping):
+        return any(
+            (key == "type" and value == "LoadBalancer") or _asks_for_load_balancer(value)
+            for key, value in values.items()
+        )
+    if isinstance(values, list):
+        return any(_asks_for_load_balancer(item) for item in values)
+    return False
+
+
+def _volume_type(class_name: Any, classes: Mapping[str, Resource]) -> str | None:
+    """The EBS volume type of a storage class of the render (the default class when none is
+    named); None when the render defines no such class or it is not an EBS class."""
+    if not class_name:
+        default = [
+            c
+            for c in classes.values()
+            if ((c.inputs.get("metadata") or {}).get("annotations") or {}).get(
+                "storageclass.kubernetes.io/is-default-class"
+            )
+            == "true"
+        ]
+        if len(default) != 1:
+            return None
+        storage_class = default[0]
+    elif str(class_name) in classes:
+        storage_class = classes[str(class_name)]
+    else:
+        return None
+    if storage_class.inputs.get("provisioner") != "ebs.csi.aws.com":
+        return None
+    # The EBS CSI driver's default volume type is gp3 (kubernetes-sigs/aws-ebs-csi-driver
+    # v1.64.0 docs/parameters.md, parameter "type").
+    return str((storage_class.inputs.get("parameters") or {}).get("type", "gp3"))
 
 
 _QUANTITY = re.compile(r"^(?P<number>[0-9.]+)(?P<unit>Ki|Mi|Gi|Ti|k|M|G|T)?$")

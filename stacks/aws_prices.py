@@ -2,11 +2,13 @@
 
 Every price names the AWS pricing page it is published on, where this team read the figure and
 when, and (for a figure not read from AWS's own data) how it was estimated. This machine reaches
-no AWS page: the figures come from AWS Price List data that public projects generate and commit
-(Karpenter's EC2 price table, infracost's golden test files, both us-east-1), from AWS's own
-blog posts and user guides, and from nothing else. What could not be read is marked as an
-estimate with its derivation; nothing is silently zero. Replace an estimate by the page's figure
-whenever someone reads it there (and set `read_from` to the page).
+no AWS page: a figure counts as read when it comes from AWS Price List data that a public
+project generated and committed (Karpenter's EC2 price table, infracost's golden test files) or
+from AWS's own repositories and posts (the agent toolkit's Aurora table, AWS blogs). A figure
+copied from a pricing page by a third party, or derived from another figure, is an estimate: it
+says where it came from and how, and the estimate marks every line it reaches (`~`). Nothing is
+silently zero. Replace an estimate by the page's figure whenever someone reads it there (and set
+`read_from` to the page).
 
 Regions: the figures are us-east-1's. Every other region the settings allow
 (`stacks.aws_facts.REGIONS`) gets us-east-1's figure marked as an estimate, until its own is
@@ -97,7 +99,7 @@ def _doubling(
 
 # EC2 Linux on-demand, us-east-1, USD per hour: every type the node groups may use
 # (stacks/instance_types.py), the Graviton and burstable types under the managed services'
-# classes, and the types the managed-service premiums below were measured on. Each family
+# classes, and the type the OpenSearch premium below was measured on. Each family
 # below was checked size by size against Karpenter's table, where the prices double with size.
 EC2_HOURLY: dict[str, float] = {
     **_doubling("m5", 0.096),
@@ -121,17 +123,38 @@ EC2_HOURLY: dict[str, float] = {
     "g5.xlarge": 1.006,
     "g5.2xlarge": 1.212,
     "p3.2xlarge": 3.06,
-    # Only as the EC2 side of the premiums measured below.
-    "r4.large": 0.133,
-    "t3.medium": 0.0416,
+    # Only as the EC2 side of the OpenSearch premium measured below.
     "c4.2xlarge": 0.398,
 }
+
+
+# --- Managed classes: Aurora instances, ElastiCache nodes, OpenSearch instances -------------
+
+_SIZE_MULTIPLE = {"large": 1, "xlarge": 2, "2xlarge": 4, "4xlarge": 8, "8xlarge": 16}
+_SIZE_MULTIPLE |= {"12xlarge": 24, "16xlarge": 32}
+
+
+def managed_ec2_type(managed_class: str) -> str:
+    """The EC2 type under a managed class: db.r6g.large, cache.r6g.large and
+    r6g.large.search all run on r6g.large."""
+    return managed_class.removeprefix("db.").removeprefix("cache.").removesuffix(".search")
+
+
+def _family_and_size(managed_class: str) -> tuple[str, str]:
+    family, _, size = managed_ec2_type(managed_class).partition(".")
+    return family, size
+
+
+def _sig(usd: float) -> float:
+    """An estimate to three significant figures: no more precision than its derivation has."""
+    return float(f"{usd:.3g}")
 
 
 @dataclass(frozen=True)
 class Premium:
     """A managed service's price over the EC2 instance it runs on, measured on one class whose
-    managed price was read: an estimate for the classes whose own price was not."""
+    managed price was read: the last resort for a class with no figure of its own and no
+    figure in its family."""
 
     service: str
     page: str
@@ -141,6 +164,8 @@ class Premium:
     hours: int
     ec2_type: str
     source: str
+    # Which way the premium errs, from the classes where both a figure and the premium exist.
+    bias: str
 
     @property
     def hourly(self) -> float:
@@ -150,70 +175,193 @@ class Premium:
     def factor(self) -> float:
         return self.hourly / EC2_HOURLY[self.ec2_type]
 
-    def price(self, managed_class: str, ec2_type: str) -> Price:
+    def price(self, managed_class: str) -> Price:
+        ec2_type = managed_ec2_type(managed_class)
         return Price(
-            round(EC2_HOURLY[ec2_type] * self.factor, 4),
+            _sig(EC2_HOURLY[ec2_type] * self.factor),
             "hour",
             self.page,
             self.source,
             estimate=(
-                f"{managed_class} not found (the page's price table is not readable offline): "
-                f"EC2 {ec2_type} ${EC2_HOURLY[ec2_type]}/h (Karpenter's table) x "
-                f"{self.factor:.3f}, the {self.service} premium over EC2 measured on "
-                f"{self.read_class} (${self.hourly:.4f}/h over {self.ec2_type}); such a "
-                "premium varies by family: expect 10-20% either way"
+                f"no figure for {managed_class} or its family: EC2 {ec2_type} "
+                f"${EC2_HOURLY[ec2_type]}/h (Karpenter's table) x {self.factor:.3f}, the "
+                f"{self.service} premium over EC2 measured on {self.read_class} "
+                f"(${self.hourly:.4f}/h over {self.ec2_type}); {self.bias}"
             ),
         )
 
 
-# Aurora instances: db.r4.large read at $211.70 for 730 hours (x86 memory class, like
-# db.r6i/r7i; Graviton classes are priced a little lower relative to EC2, so this overstates
-# them); burstable classes on db.t3.medium ($59.86).
-AURORA_PREMIUM = Premium(
+@dataclass(frozen=True)
+class ClassFigures:
+    """One service's figures per class, us-east-1, USD per hour, with where they were read.
+    A class not listed is priced from its family's `large` figure times its size (AWS's tables
+    roughly double a family's price with each size), else from the service's premium over EC2;
+    both are estimates."""
+
+    service: str
+    page: str
+    hourly: dict[str, float]
+    read_from: str
+    # Empty when the figures are AWS's own; else why they are estimates.
+    estimate: str
+    fallback: Premium
+
+    def price(self, managed_class: str) -> Price:
+        if managed_class in self.hourly:
+            return Price(
+                self.hourly[managed_class],
+                "hour",
+                self.page,
+                self.read_from,
+                estimate=self.estimate,
+            )
+        family, size = _family_and_size(managed_class)
+        large = next((c for c in self.hourly if _family_and_size(c) == (family, "large")), None)
+        if large is not None and size in _SIZE_MULTIPLE:
+            return Price(
+                _sig(self.hourly[large] * _SIZE_MULTIPLE[size]),
+                "hour",
+                self.page,
+                self.read_from,
+                estimate=(
+                    f"no figure for {managed_class}: {large}'s ${self.hourly[large]}/h x "
+                    f"{_SIZE_MULTIPLE[size]} (its size over large)"
+                    + (f"; {large}'s figure: {self.estimate}" if self.estimate else "")
+                ),
+            )
+        return self.fallback.price(managed_class)
+
+
+# Aurora (PostgreSQL, Aurora Standard storage, single instance-hour). AWS's own static table in
+# its agent toolkit, "Static fallback on-demand prices (us-east-1, Aurora PostgreSQL/MySQL
+# Standard)": the Graviton classes the settings accept are all in it; db.r6i/db.r7i are not.
+_AGENT_TOOLKIT = (
+    "aws/agent-toolkit-for-aws skills/specialized-skills/database-skills/"
+    "amazon-aurora-postgresql/scripts/commitment_pricing_analyzer.py at d6ad2e4 "
+    "(_STATIC_INSTANCE_PRICES; the same figures in references/"
+    "serverless-advisory-formulas-and-examples.md, 'Aurora PostgreSQL On-Demand (Aurora "
+    "Standard, Single-AZ) in us-east-1'; last changed in a9d1c70, 2026-06-15)"
+)
+# For db.r6i and db.r7i (x86): the premium measured on db.r5.large, the x86 class of the same
+# table ($0.290/h over EC2 r5.large's $0.126/h, x 2.30); db.r6i.large comes to $0.29, the same
+# as db.r5.large, whose EC2 price it shares.
+AURORA = ClassFigures(
     "Aurora",
     AURORA_PAGE,
-    "db.r4.large",
-    211.70,
-    730,
-    "r4.large",
-    _infracost("rds_cluster_instance_test"),
+    {
+        "db.t4g.medium": 0.073,
+        "db.t4g.large": 0.146,
+        **_sized(
+            "db.r6g",
+            {
+                "large": 0.260,
+                "xlarge": 0.519,
+                "2xlarge": 1.038,
+                "4xlarge": 2.076,
+                "8xlarge": 4.152,
+                "12xlarge": 6.228,
+                "16xlarge": 8.304,
+            },
+        ),
+        **_sized(
+            "db.r7g",
+            {
+                "large": 0.276,
+                "xlarge": 0.553,
+                "2xlarge": 1.106,
+                "4xlarge": 2.211,
+                "8xlarge": 4.422,
+                "12xlarge": 6.633,
+                "16xlarge": 8.844,
+            },
+        ),
+    },
+    _AGENT_TOOLKIT,
+    "",
+    Premium(
+        "Aurora",
+        AURORA_PAGE,
+        "db.r5.large",
+        0.290 * 730,
+        730,
+        "r5.large",
+        _AGENT_TOOLKIT,
+        "measured on an x86 class for x86 classes (db.r6i, db.r7i); how far off is unknown",
+    ),
 )
-AURORA_BURSTABLE_PREMIUM = Premium(
-    "Aurora burstable",
-    AURORA_PAGE,
-    "db.t3.medium",
-    59.86,
-    730,
-    "t3.medium",
-    _infracost("rds_cluster_instance_test"),
+# Aurora I/O-Optimized (a cluster's storageType `aurora-iopt1`): instances cost 1.30 times
+# Aurora Standard's, storage $0.225 per GiB-month, and I/O is included (AWS agent toolkit,
+# skills/specialized-skills/database-skills/amazon-aurora-postgresql/references/
+# io-optimized-pricing.md at d6ad2e4, "Pricing Constants (us-east-1)").
+AURORA_IO_OPTIMIZED_INSTANCE_FACTOR = 1.30
+AURORA_IO_OPTIMIZED_SOURCE = (
+    "aws/agent-toolkit-for-aws skills/specialized-skills/database-skills/"
+    "amazon-aurora-postgresql/references/io-optimized-pricing.md at d6ad2e4 "
+    "('Pricing Constants (us-east-1)': compute 1.30x, storage $0.225/GiB-month)"
 )
-# ElastiCache nodes: cache.m6g.12xlarge read at $2,596.61 for 730 hours (a Graviton class,
-# as every node type the settings accept).
-ELASTICACHE_PREMIUM = Premium(
+
+# ElastiCache (Redis OSS) nodes. No AWS data holds these classes; third parties copied them
+# from the pricing page, and their tables disagree (one lists cache.r6g.large at $0.195, most
+# at $0.206), so every figure is an estimate.
+_MCCACHE = (
+    "McCache/McCache-for-Python docs/SAVING.md at 0f39b72 (on-demand figures copied from "
+    "aws.amazon.com/elasticache/pricing on 2023-09-16: cache.m6g.large $0.149, "
+    "cache.t4g.medium $0.065)"
+)
+ELASTICACHE = ClassFigures(
     "ElastiCache",
     ELASTICACHE_PAGE,
-    "cache.m6g.12xlarge",
-    2596.61,
-    730,
-    "m6g.12xlarge",
-    _infracost("elasticache_cluster_test"),
+    {
+        "cache.m6g.large": 0.149,
+        "cache.t4g.medium": 0.065,
+        # Half of cache.t4g.medium, as EC2 t4g.small is half of t4g.medium.
+        "cache.t4g.small": 0.0325,
+        "cache.r6g.large": 0.206,
+    },
+    _MCCACHE
+    + "; cache.t4g.small is cache.t4g.medium's figure halved (third-party tables list $0.032);"
+    " cache.r6g.large $0.206 is the figure most public tables give (an exact-text search of"
+    " the stored repositories for '\"cache.r6g.large\": 0.206' finds ten price tables, their"
+    " repositories not named by the tool); expeor/aws-automation"
+    " core/shared/aws/pricing/elasticache.py at 355224a lists $0.195",
+    "figures copied from the pricing page by third parties (or derived from them), not AWS data",
+    Premium(
+        "ElastiCache",
+        ELASTICACHE_PAGE,
+        "cache.m6g.12xlarge",
+        2596.61,
+        730,
+        "m6g.12xlarge",
+        _infracost("elasticache_cluster_test"),
+        "measured on the m family (it gives cache.m6g.large $0.148 against the $0.149 copied "
+        "from the page), it gives cache.r6g.large $0.194 against the $0.206 most tables "
+        "list: it understates the r family by about 6%",
+    ),
 )
-# OpenSearch instances: c4.2xlarge.search read at $1,285.53 for 2,190 hours (3 nodes).
-OPENSEARCH_PREMIUM = Premium(
+
+# OpenSearch instances. As for ElastiCache, only third-party copies of the pricing page hold
+# the Graviton classes; the tables found agree on these two.
+OPENSEARCH = ClassFigures(
     "OpenSearch",
     OPENSEARCH_PAGE,
-    "c4.2xlarge.search",
-    1285.53,
-    2190,
-    "c4.2xlarge",
-    _infracost("opensearch_domain_test"),
+    {"r6g.large.search": 0.167, "m6g.large.search": 0.128},
+    "expeor/aws-automation core/shared/aws/pricing/opensearch.py at 54e7d2d "
+    "(OPENSEARCH_INSTANCE_PRICES['us-east-1'], '2025', after aws.amazon.com/opensearch-service/"
+    "pricing); the repository search here finds ten more tables with the same two figures",
+    "figures copied from the pricing page by a third party, not AWS data",
+    Premium(
+        "OpenSearch",
+        OPENSEARCH_PAGE,
+        "c4.2xlarge.search",
+        1285.53,
+        2190,
+        "c4.2xlarge",
+        _infracost("opensearch_domain_test"),
+        "measured on an old x86 class; for r6g.large.search and m6g.large.search it gives "
+        "$0.149 and $0.114 against $0.167 and $0.128, so it understates Graviton classes by "
+        "about 11%",
+    ),
 )
-
-
-def managed_ec2_type(managed_class: str) -> str:
-    """The EC2 type under a managed class: db.r6g.large, cache.r6g.large and
-    r6g.large.search all run on r6g.large."""
-    return managed_class.removeprefix("db.").removeprefix("cache.").removesuffix(".search")
 
 
 def _flat(usd: float, unit: str, page: str, read_from: str) -> Price:
@@ -246,6 +394,10 @@ FLAT: dict[str, Price] = {
     "ebs:gp2": _flat(0.10, "GB-month", EBS_PAGE, _infracost("ebs_volume_test")),
     # Aurora Standard: storage per GB-month; backup storage beyond the free amount.
     "aurora:storage": _flat(0.10, "GB-month", AURORA_PAGE, _infracost("rds_cluster_test")),
+    # Aurora I/O-Optimized storage (instances at 1.30 times: AURORA_IO_OPTIMIZED_*).
+    "aurora:storage-io-optimized": _flat(
+        0.225, "GB-month", AURORA_PAGE, AURORA_IO_OPTIMIZED_SOURCE
+    ),
     "aurora:backup-storage": _flat(0.021, "GB-month", AURORA_PAGE, _infracost("rds_cluster_test")),
     # OpenSearch EBS: gp2 read ($54.00 for 400 GB); gp3 is "9.6% lower cost than gp2" (AWS Big
     # Data blog, "Lower your Amazon OpenSearch Service storage cost with gp3 Amazon EBS
@@ -264,6 +416,22 @@ FLAT: dict[str, Price] = {
         estimate="gp2's $0.135 less 9.6% (AWS Big Data blog on gp3 for OpenSearch)",
     ),
     "kms:key": _flat(1.00, "month", KMS_PAGE, _infracost("kms_key_test")),
+    # Each of a key's first two rotations adds a key's price; later ones add nothing (the
+    # change of 2024-04-12). The figure is AWS's page's; the cap is the page's current text as
+    # third parties quote it (the copy of the page read here predates the cap).
+    "kms:rotation": Price(
+        1.00,
+        "month",
+        KMS_PAGE,
+        "aws.amazon.com/kms/pricing (the copy in the search tools' page store: 'If you enable"
+        " automatic key rotation, each newly generated backing key costs an additional"
+        " $1/month'); the cap as cloudburn.io/blog/aws-kms-pricing quotes the page (2026-03-14:"
+        " 'the first and second rotation of the key adds $1/month (prorated hourly) in cost."
+        " This price increase is capped at the second rotation'); the date of the change from"
+        " canglad.com/blog/2023/simple-math-of-aws-kms-key-rotation-costs",
+        estimate="the cap at the second rotation as a third party quotes the page (the copy of"
+        " the page read predates it)",
+    ),
     "secretsmanager:secret": _flat(
         0.40,
         "month",
@@ -280,6 +448,18 @@ FLAT: dict[str, Price] = {
     "waf:web-acl": _flat(5.00, "month", WAF_PAGE, _infracost("wafv2_web_acl_test")),
     # Each rule, and each rule group (managed ones included) in a web ACL.
     "waf:rule": _flat(1.00, "month", WAF_PAGE, _infracost("wafv2_web_acl_test")),
+    # Log storage ("Archival Storage": $15.00 for 500 GB), billed on the compressed size kept.
+    "logs:storage": _flat(
+        0.03,
+        "GB-month",
+        CLOUDWATCH_PAGE,
+        _infracost("cloudwatch_log_group_test"),
+    ),
+    # Data sent from a region to another: us-east-1's "Outbound data transfer to other
+    # regions" ($15.00 for 750 GB), and between the two US East regions ($5.00 for 500 GB).
+    # Other regions' figures, from the same file, are in REGIONAL.
+    "transfer:inter-region": _flat(0.02, "GB", EC2_PAGE, _infracost("data_transfer_test")),
+    "transfer:us-east-to-us-east": _flat(0.01, "GB", EC2_PAGE, _infracost("data_transfer_test")),
     # AWS Backup's copies of Aurora snapshots are stored at the Aurora snapshot rate; read for
     # us-east-1 as Aurora's backup storage rate ($0.021; AWS Backup's own page not read).
     "backup:aurora-snapshot": Price(
@@ -316,12 +496,6 @@ USAGE: dict[str, Price] = {
         SECRETS_PAGE,
         _infracost("secretsmanager_secret_test"),
     ),
-    "logs:storage": _flat(
-        0.03,
-        "GB-month",
-        CLOUDWATCH_PAGE,
-        _infracost("cloudwatch_log_group_test"),
-    ),
     "waf:requests": _flat(
         0.60,
         "million requests",
@@ -330,17 +504,54 @@ USAGE: dict[str, Price] = {
     ),
 }
 
+# "Outbound data transfer to other regions" by source region, USD for 750 GB (infracost's
+# data_transfer_test.golden); a region the file does not hold falls back to us-east-1's, marked.
+_INTER_REGION_750_GB = {
+    "af-south-1": 110.25,
+    "sa-east-1": 103.50,
+    "me-south-1": 82.88,
+    "ap-southeast-2": 73.50,
+    "ap-northeast-1": 67.50,
+    "ap-northeast-3": 67.50,
+    "ap-east-1": 67.50,
+    "ap-southeast-1": 67.50,
+    "ap-south-1": 64.50,
+    "ap-south-2": 64.50,
+    "ap-northeast-2": 60.00,
+    "il-central-1": 60.00,
+    **{
+        region: 15.00
+        for region in (
+            "us-east-2",
+            "us-west-1",
+            "us-west-2",
+            "ca-central-1",
+            "ca-west-1",
+            "eu-central-1",
+            "eu-north-1",
+            "eu-south-1",
+            "eu-west-1",
+            "eu-west-2",
+            "eu-west-3",
+        )
+    },
+}
+
 # Figures read for a region other than us-east-1, by region and key.
 REGIONAL: dict[str, dict[str, Price]] = {
-    "us-west-1": {
-        "backup:aurora-snapshot": _flat(
-            0.024,
-            "GB-month",
-            BACKUP_PAGE,
-            _infracost("backup_vault_test", "us-west-1"),
+    region: {
+        "transfer:inter-region": _flat(
+            round(usd / 750, 4), "GB", EC2_PAGE, _infracost("data_transfer_test", region)
         )
     }
+    for region, usd in _INTER_REGION_750_GB.items()
 }
+REGIONAL["us-east-2"]["transfer:us-east-to-us-east"] = _flat(
+    0.01, "GB", EC2_PAGE, _infracost("data_transfer_test", "us-east-2")
+)
+REGIONAL["us-west-1"]["backup:aurora-snapshot"] = _flat(
+    0.024, "GB-month", BACKUP_PAGE, _infracost("backup_vault_test", "us-west-1")
+)
 
 
 def _reference(key: str) -> Price:
@@ -348,17 +559,16 @@ def _reference(key: str) -> Price:
         return FLAT[key]
     if key in USAGE:
         return USAGE[key]
-    # Managed classes: only those the settings accept (stacks/aws_facts.py) are estimated.
+    # Managed classes: only those the settings accept (stacks/aws_facts.py) are priced.
     kind, _, name = key.partition(":")
     if kind == "ec2":
         return _ec2(EC2_HOURLY[name])
     if kind == "rds" and name in AURORA_INSTANCE_CLASSES:
-        premium = AURORA_BURSTABLE_PREMIUM if name.startswith("db.t") else AURORA_PREMIUM
-        return premium.price(name, managed_ec2_type(name))
+        return AURORA.price(name)
     if kind == "elasticache" and name in CACHE_NODE_TYPES:
-        return ELASTICACHE_PREMIUM.price(name, managed_ec2_type(name))
+        return ELASTICACHE.price(name)
     if kind == "opensearch" and name in SEARCH_INSTANCE_TYPES:
-        return OPENSEARCH_PREMIUM.price(name, managed_ec2_type(name))
+        return OPENSEARCH.price(name)
     raise KeyError(key)
 
 
