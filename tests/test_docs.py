@@ -109,6 +109,15 @@ def test_the_docs_name_only_targets_and_paths_that_exist() -> None:
     assert dangling(DOCS, make_targets, lambda p: exists(PROJECT_DIR, p)) == []
 
 
+def test_the_readme_is_short_and_links_every_page() -> None:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    pages = {str(page.relative_to(PROJECT_DIR)) for page in DOCS if page.parent.name == "docs"}
+    assert pages <= named_links(PROJECT_DIR / "README.md", readme)
+    # No path outside the clone (the product description lives outside the repository).
+    assert "../" not in readme and all("../" not in page.read_text() for page in DOCS)
+
+
 def test_the_docs_really_name_targets_and_paths() -> None:
     # The extraction finds what the pages say, so the test above has something to check.
     readme = (PROJECT_DIR / "README.md").read_text()
