@@ -186,7 +186,7 @@ def test_the_reference_lists_every_key_of_the_models() -> None:
 # --- the stack files' JSON Schema -------------------------------------------------------------
 
 SCHEMA = json.loads(settings_docs.SCHEMA_JSON.read_text())
-VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
 STACK_FILES = [
     PROJECT_DIR / f"Pulumi.{name}.yaml"
     for name in ENVIRONMENTS
@@ -199,7 +199,11 @@ def project_name() -> str:
 
 
 def test_the_schema_is_valid_and_uses_the_project_namespace() -> None:
-    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    # Draft 7, the newest the YAML language server supports; no keyword of a later draft.
+    assert SCHEMA["$schema"] == "http://json-schema.org/draft-07/schema#"
+    jsonschema.Draft7Validator.check_schema(SCHEMA)
+    later = {"prefixItems", "unevaluatedProperties", "dependentSchemas", "$dynamicRef"}
+    assert not later & set(re.findall(r'"(\$?[A-Za-z]+)":', json.dumps(SCHEMA)))
     prefix = f"{project_name()}:"
     for variant in SCHEMA["properties"]["config"]["anyOf"]:
         config = SCHEMA["$defs"][variant["$ref"].rsplit("/", 1)[1]]
