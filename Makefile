@@ -32,12 +32,14 @@ LUAJIT_POOL := https://deb.debian.org/debian/pool/main/l/luajit
 LUAJIT_STAMP := .tools/luajit/.installed-$(LUAJIT_DEB_SHA256)-$(LIBLUAJIT_DEB_SHA256)
 
 .PHONY: venv checkers synth synth-all snapshot diff preflight cost first-up test lint bench \
-	bench-suite clean help docs dev-cluster dev-images dev-up dev-down
+	bench-suite lock clean help docs dev-cluster dev-images dev-up dev-down
 
 # uv (its wheel carries the binary) installs the pinned set in seconds where pip takes minutes;
-# pip is the fallback where uv cannot be had or fails. Each step says what it does: uv reports
-# what it resolved and installed, pip each package.
+# pip is the fallback where uv cannot be had or fails. Both install under the same lock file
+# (`-c`): every indirect dependency at the version the tests ran with (`make lock` rewrites it).
+# Each step says what it does: uv reports what it resolved and installed, pip each package.
 UV_VERSION := 0.13.9
+LOCK_FLAGS := --universal --python-version 3.11 --quiet --custom-compile-command "make lock"
 define install
 	@echo "$(1): creating the virtualenv for $(3) ..."
 	$(PYTHON) -m venv $(1)
@@ -48,13 +50,13 @@ define install
 	@echo "$(1): ready"
 endef
 
-$(STAMP): pyproject.toml requirements.txt
-	$(call install,$(VENV),-e '.[dev]',the project and its pinned SDKs and tools)
+$(STAMP): pyproject.toml requirements.txt requirements-lock.txt
+	$(call install,$(VENV),-c requirements-lock.txt -e '.[dev]',the project and its pinned SDKs and tools)
 	touch $@
 
 # checkov cannot share a virtualenv with pulumi (conflicting pins): it gets its own.
-$(CHECKOV_STAMP): tools/checkov-requirements.txt
-	$(call install,.venv-checkov,-r tools/checkov-requirements.txt,checkov)
+$(CHECKOV_STAMP): tools/checkov-requirements.txt tools/checkov-requirements-lock.txt
+	$(call install,.venv-checkov,-c tools/checkov-requirements-lock.txt -r tools/checkov-requirements.txt,checkov)
 	touch $@
 
 # Schemas of custom resources (npm @kubernetes-models/*), pinned by package-lock.json.
@@ -142,6 +144,13 @@ bench: $(STAMP) ## Time each stack's offline render (build/bench.json)
 
 bench-suite: $(STAMP) checkers ## make test's time by stage and its slowest tests (COLD=1: a fresh clone)
 	$(PY) -m offline.suite_bench $(if $(COLD),--cold)
+
+# After a change of pyproject.toml's or checkov's pins: every indirect dependency re-resolved
+# for Linux and macOS (uv's universal resolution), then `make venv checkers` installs it.
+lock: $(STAMP) ## Re-resolve the lock files (requirements-lock.txt, tools/checkov-requirements-lock.txt)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements-lock.txt
+	$(VENV)/bin/uv pip compile tools/checkov-requirements.txt $(LOCK_FLAGS) \
+		-o tools/checkov-requirements-lock.txt
 
 clean: ## Remove build/ and the linters' caches
 	rm -rf build .mypy_cache .ruff_cache

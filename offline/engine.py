@@ -603,6 +603,9 @@ def _no_stack_trace() -> source_pb2.StackTrace:
 # position: the recording monitor keeps type, name, parent, options and inputs only. Under the
 # mocks the program registers with an empty trace, as the SDK itself sends when it finds no
 # user frame.
+# An SDK that renames the hook must fail here, not silently lose the saving.
+if not hasattr(runtime_resource, "_get_stack_trace"):
+    raise ImportError("pulumi.runtime.resource._get_stack_trace is gone: update offline/engine.py")
 runtime_resource._get_stack_trace = _no_stack_trace
 
 

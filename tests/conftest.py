@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -29,9 +31,33 @@ hypothesis_settings.load_profile("suite")
 STACKS = EKS_ENVIRONMENTS
 
 
+def _fingerprint(run: StackRun) -> str:
+    """A digest of everything a test reads from a run: its resources, their inputs and state."""
+    payload = [[r.to_json(), r.state] for r in run.resources]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# Every shared render and its fingerprint when it was made; checked again at the session's end.
+_SHARED: list[tuple[str, StackRun, str]] = []
+
+
+def _shared(label: str, run: StackRun) -> StackRun:
+    _SHARED.append((label, run, _fingerprint(run)))
+    return run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_renders_unchanged() -> Iterator[None]:
+    """Renders are shared between tests (read them, never change them): a test that changes
+    one would make others' results depend on the order they run in. Fails the session then."""
+    yield
+    changed = [label for label, run, digest in _SHARED if _fingerprint(run) != digest]
+    assert changed == [], f"a test changed a shared render: {changed}"
+
+
 @pytest.fixture(scope="session")
 def runs() -> dict[str, StackRun]:
-    return {stack: run_stack(stack) for stack in ENVIRONMENTS}
+    return {stack: _shared(stack, run_stack(stack)) for stack in ENVIRONMENTS}
 
 
 @pytest.fixture(scope="session")
@@ -65,9 +91,14 @@ def run_with(stack: str, **overrides: Any) -> StackRun:
         if isinstance(value, dict) and isinstance(current, dict):
             value = deep_merge(current, value)
         config[name] = value
-    key = json.dumps([stack, config, sorted(secret_keys)], sort_keys=True)
+    # The render date is part of the render: support windows are judged as of that day.
+    rendered_on = loader.render_date().isoformat()
+    key = json.dumps([stack, rendered_on, config, sorted(secret_keys)], sort_keys=True)
     if key not in _RENDERS:
-        _RENDERS[key] = run_stack(stack, config=config, secret_keys=secret_keys)
+        _RENDERS[key] = _shared(
+            f"{stack} with {sorted(overrides)}",
+            run_stack(stack, config=config, secret_keys=secret_keys),
+        )
     return _RENDERS[key]
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
+from offline import suite_bench
 from offline.engine import PROJECT_DIR
 
 MAKEFILE = PROJECT_DIR / "Makefile"
@@ -85,3 +87,34 @@ def test_every_phony_target_is_a_target() -> None:
     assert phony is not None
     names = set(phony.group(1).replace("\\\n", " ").split())
     assert names == targets(MAKEFILE)
+
+
+def recipe(target: str) -> tuple[list[str], list[str]]:
+    """`target`'s prerequisites and recipe lines, from make's database."""
+    database = make(MAKEFILE, "-pRrq", ":").stdout
+    entry = re.search(rf"^{re.escape(target)}:(.*)\n((?:.*\n)*?)\n", database, re.MULTILINE)
+    assert entry, f"no rule for {target}"
+    prerequisites = entry.group(1).split()
+    lines = [line.strip() for line in entry.group(2).splitlines() if line.startswith("\t")]
+    return prerequisites, lines
+
+
+def test_make_test_runs_lint_every_checker_and_every_test() -> None:
+    """What CI runs (`.ci/run` is `make test`): ruff and mypy over the whole tree, every
+    checker installed, then pytest with nothing selected away."""
+    assert (PROJECT_DIR / ".ci" / "run").read_text().strip().endswith("make test")
+    prerequisites, lines = recipe("test")
+    assert {"lint", "checkers"} <= set(prerequisites)
+    assert recipe("lint")[1] == ["$(VENV)/bin/ruff check .", "$(VENV)/bin/mypy ."]
+    checkers = recipe("checkers")[0]
+    for stamp in (".venv-checkov/", "node_modules/", ".tools/prometheus/", ".tools/luajit/"):
+        assert any(p.startswith(stamp) for p in checkers), (stamp, checkers)
+    (pytest_line,) = [line for line in lines if "pytest" in line]
+    # Only how to run (in parallel), never what: no -k, -m, paths, --deselect, -x ...
+    assert pytest_line.split(" pytest", 1)[1].split() == ["-n", "auto", "--dist", "worksteal"]
+    # `make bench-suite` times the same command.
+    assert suite_bench.PYTEST[1:] == ["-m", "pytest", "-n", "auto", "--dist", "worksteal"]
+    addopts = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["tool"]["pytest"][
+        "ini_options"
+    ]["addopts"].split()
+    assert addopts == ["-q", "-p", "no:cacheprovider"]

@@ -273,6 +273,8 @@ def checkov_failures(
         # checkov skips what it cannot parse: make sure it read every object.
         assert summary["parsing_errors"] == 0, name
         assert summary["resource_count"] >= len(list(directory.glob("*.yaml"))), name
+        # Checks ran at all (an empty registry would pass everything silently).
+        assert summary["passed"] > 0, name
         failures[name] = [(check, resource) for check, resource in report[str(directory)]["failed"]]
     return failures
 
@@ -306,4 +308,6 @@ def test_checkov_fails_a_privileged_pod(
     checkov_failures: dict[str, list[tuple[str, str]]],
 ) -> None:
     failed = {check for check, _ in checkov_failures[NEGATIVE_CONTROL]}
-    assert {"CKV_K8S_16", "CKV_K8S_20"} <= failed
+    # Resource checks (privileged container, privilege escalation) and a graph check (a pod in
+    # a namespace without a NetworkPolicy: CKV2_K8S_6), so both kinds of checkov check run.
+    assert {"CKV_K8S_16", "CKV_K8S_20", "CKV2_K8S_6"} <= failed

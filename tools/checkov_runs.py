@@ -23,11 +23,15 @@ from checkov.runner_filter import RunnerFilter
 def main(directories: list[str]) -> None:
     results = {}
     for directory in directories:
-        report = (
-            Runner()
-            .run(root_folder=directory, runner_filter=RunnerFilter(framework=["kubernetes"]))
-            .get_dict()
+        reports = Runner().run(
+            root_folder=directory, runner_filter=RunnerFilter(framework=["kubernetes"])
         )
+        # A runner may return one report or a list of them (one per framework it ran).
+        if isinstance(reports, list):
+            if len(reports) != 1:
+                raise SystemExit(f"{directory}: expected one Kubernetes report, got {len(reports)}")
+            reports = reports[0]
+        report = reports.get_dict()
         results[directory] = {
             "summary": report["summary"],
             "failed": [
