@@ -503,27 +503,79 @@ class StackFileLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# The keys of a stack file (pulumi sdk/go/common/workspace/project.go, ProjectStack).
+STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
+
+
+def yaml_problem(error: yaml.YAMLError, text: str) -> str:
+    """A YAML error in one line that keeps where it is: `line L, column C: problem`."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or getattr(error, "context", None)
+    if isinstance(error, yaml.reader.ReaderError):
+        # A character YAML does not allow (a NUL byte, say): the reader counts characters.
+        before = text[: error.position]
+        line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        character = error.character
+        shown = repr(chr(character) if isinstance(character, int) else character)
+        return f"line {line}, column {column}: character {shown} is not allowed in YAML"
+    if mark is not None and problem:
+        found = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        context = getattr(error, "context", None)
+        return f"{found} ({context})" if context and context != problem else found
+    return str(error).splitlines()[0]
+
+
 def read_stack_file(path: Path, project: str) -> dict[str, Any]:
     """The `config:` mapping of a stack file, or one clear error naming the file."""
     from stacks.loader import SettingsError
     from stacks.settings_base import short
 
+    text = path.read_text()
     try:
-        document = yaml.load(path.read_text(), Loader=StackFileLoader)
+        document = yaml.load(text, Loader=StackFileLoader)
     except yaml.YAMLError as error:
-        problem = str(error).splitlines()[0][:200]
-        raise SettingsError(f"{path.name}: {problem}") from None
+        raise SettingsError(f"{path.name}: {yaml_problem(error, text)[:300]}") from None
     if document is None:
-        return {}
+        raise SettingsError(
+            f"{path.name}: is empty (only comments or blanks): it needs a `config:` mapping "
+            f"with the stack's settings ({project}:<key>: <value>)"
+        )
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise SettingsError(f"{path.name}: must be a mapping with a `config:` mapping")
+    for key in document:
+        if key not in STACK_FILE_KEYS:
+            guess = difflib.get_close_matches(str(key), STACK_FILE_KEYS, n=1)
+            hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+            raise SettingsError(
+                f"{path.name}: unknown key {short(key)}{hint} (allowed: "
+                f"{', '.join(STACK_FILE_KEYS)})"
+            )
     config: dict[str, Any] = document.get("config") or {}
     for key in config:
         if not isinstance(key, str) or ":" not in key:
             raise SettingsError(
                 f"{path.name}: config key {short(key)} has no namespace (write {project}:<key>)"
             )
-    return config
+    return {**config, **_top_level_texts(text)}
+
+
+def _top_level_texts(text: str) -> dict[str, str]:
+    """Each top-level config value that is a scalar, as the Pulumi CLI hands it to a program:
+    its text as written (`yes` stays "yes", `True` stays "True"), and "" for a null. The CLI
+    unmarshals a value into a string first (pulumi sdk/go/common/resource/config/value.go,
+    unmarshalValue), and go-yaml fills a string with the scalar's text, or "" for null."""
+    root = yaml.compose(text, Loader=StackFileLoader)
+    texts: dict[str, str] = {}
+    if not isinstance(root, yaml.MappingNode):
+        return texts
+    for key_node, value_node in root.value:
+        if key_node.value != "config" or not isinstance(value_node, yaml.MappingNode):
+            continue
+        for config_key, config_value in value_node.value:
+            if isinstance(config_value, yaml.ScalarNode):
+                null = config_value.tag == "tag:yaml.org,2002:null"
+                texts[config_key.value] = "" if null else config_value.value
+    return texts
 
 
 class UnknownStackError(FileNotFoundError):
@@ -587,6 +639,10 @@ def _as_config_string(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        # go-yaml fills a string with "" for a null (pulumi config/value.go unmarshalValue):
+        # never the text "None".
+        return ""
     return str(value)
 
 

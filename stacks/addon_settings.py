@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from stacks.catalog import (
     ComputeResources,
@@ -14,6 +14,7 @@ from stacks.catalog import (
     check_limits_cover_requests,
 )
 from stacks.edge_settings import DnsName
+from stacks.rules import url_port
 from stacks.settings_base import Settings, invalid
 from stacks.traffic_settings import TrafficSettings
 
@@ -79,7 +80,12 @@ class PrometheusAdapterSettings(ControllerSettings):
     enabled: bool = False
     # None: the monitoring add-on's Prometheus.
     prometheus_url: (
-        Annotated[str, Field(pattern=r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?(/.*)?$")] | None
+        Annotated[
+            str,
+            Field(pattern=r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?(/.*)?$"),
+            AfterValidator(url_port),
+        ]
+        | None
     ) = None
 
 
@@ -175,6 +181,24 @@ class JaegerSettings(ControllerSettings):
 
     retention_days: Annotated[int, Field(ge=1, le=90)]
 
+
+# What a request passes through, or what the edge needs to keep serving: production runs each
+# twice or more (the seed's highly available production; StackSettings checks it). The
+# gateway and its rate limiter serve every request; istiod configures every sidecar and
+# injects new pods; the load balancer controller's webhook admits every pod of a namespace
+# with readiness gates and registers their targets; cert-manager's webhook admits its
+# resources and renews the gateway's certificate. external-dns is not among them: it has no
+# leader election, so it runs one replica only (kubernetes-sigs/external-dns v0.22.0
+# charts/external-dns/values.yaml: replicaCount "must be 0 or 1 to avoid duplicate or
+# conflicting DNS record updates"; the pinned chart 1.21.1 has no replica count at all), and
+# the records it wrote stay in Route 53 while it restarts.
+REQUEST_PATH_ADDONS = (
+    "ingressGateway",
+    "rateLimiter",
+    "mesh",
+    "loadBalancerController",
+    "certManager",
+)
 
 # The add-ons the edge is made of: the stack's edge needs every one of them.
 EDGE_ADDONS = (

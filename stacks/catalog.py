@@ -11,8 +11,9 @@ import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from stacks.rules import service_port
 from stacks.scaling_settings import AutoscalingSettings, Priority, VerticalScaling
 from stacks.settings_base import Settings, WorkloadClass, invalid
 
@@ -121,7 +122,7 @@ class CacheVolume(Settings):
 
 class ServiceSettings(Settings):
     # The port the service listens on (the seed's; probes and the Service use it).
-    port: Annotated[int, Field(ge=1024, le=65535)]
+    port: Annotated[int, Field(ge=1024, le=65535), AfterValidator(service_port)]
     # The node group its pods run on; its requests must fit that group's first instance type.
     workload_class: WorkloadClass
     # Replicas set by hand (0 parks the service); exclusive with `autoscaling`.

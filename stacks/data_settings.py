@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from stacks.aws_facts import (
     AURORA_INSTANCE_CLASSES,
     AURORA_POSTGRES_VERSIONS,
     CACHE_NODE_TYPES,
     LOG_RETENTION_DAYS,
+    OPENSEARCH_EBS_GP3_MAX_GIB,
+    OPENSEARCH_EBS_MIN_GIB,
     OPENSEARCH_VERSIONS,
     REDIS_VERSIONS,
     REGIONS,
     SEARCH_INSTANCE_TYPES,
 )
-from stacks.settings_base import IAM_PRINCIPAL_PATTERN, Settings, check_one_of, invalid
+from stacks.rules import PrincipalArn, allowed_database_name, allowed_master_username
+from stacks.settings_base import Settings, check_one_of, invalid
 
 # CloudWatch-free retention choices Performance Insights accepts: 7 days free, or months.
 PERFORMANCE_INSIGHTS_RETENTION = frozenset({7, *range(31, 731, 31), 731})
@@ -48,8 +51,12 @@ class DatabaseSettings(Settings):
     instances: Annotated[int, Field(ge=1, le=16)]
     backup_retention_days: Annotated[int, Field(ge=1, le=35)]
     performance_insights_retention_days: int = 7
-    database_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")] = "financial_planning"
-    master_username: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,15}$")] = "fp_admin"
+    database_name: Annotated[
+        str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$"), AfterValidator(allowed_database_name)
+    ] = "financial_planning"
+    master_username: Annotated[
+        str, Field(pattern=r"^[a-z][a-z0-9_]{0,15}$"), AfterValidator(allowed_master_username)
+    ] = "fp_admin"
     disaster_recovery: DisasterRecovery | None = None
     # How often Aurora rotates the master password it manages (its default is 7 days).
     master_rotation_days: Annotated[int, Field(ge=1, le=365)] = 7
@@ -114,11 +121,13 @@ class SearchSettings(Settings):
     instance_type: Annotated[str, Field(pattern=r"^[a-z0-9]+\.[a-z0-9]+\.search$")]
     instance_count: Annotated[int, Field(ge=1, le=30)]
     dedicated_master_type: Annotated[str, Field(pattern=r"^[a-z0-9]+\.[a-z0-9]+\.search$")] | None
-    volume_size_gib: Annotated[int, Field(ge=10, le=16384)]
+    volume_size_gib: Annotated[
+        int, Field(ge=OPENSEARCH_EBS_MIN_GIB, le=max(OPENSEARCH_EBS_GP3_MAX_GIB.values()))
+    ]
     # The IAM principal that administers the domain: mapped to fine-grained access control's
     # all_access and security_manager by the search bootstrap (whose own role is the master
     # user, so that the program can apply the readers' and writers' mappings).
-    administrator_arn: Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
+    administrator_arn: PrincipalArn
     # How long CloudWatch Logs keeps the domain's own logs (audit, error, slow logs).
     log_retention_days: int
 
@@ -148,6 +157,14 @@ class SearchSettings(Settings):
                 self.dedicated_master_type,
                 SEARCH_INSTANCE_TYPES,
                 "known search instance type",
+            )
+        most = OPENSEARCH_EBS_GP3_MAX_GIB[self.instance_type]
+        if self.volume_size_gib > most:
+            raise invalid(
+                "volumeSizeGib",
+                self.volume_size_gib,
+                f"{self.volume_size_gib} GiB is above the {most} GiB a gp3 volume of "
+                f"{self.instance_type} may have (OpenSearch Service quotas)",
             )
         if self.instance_count > 1 and self.instance_count % 2 and self.instance_count % 3:
             raise invalid(

@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stacks.settings_base import IAM_PRINCIPAL_PATTERN, Settings, invalid
+from stacks.rules import PrincipalArn
+from stacks.settings_base import Settings, invalid
 
 # GitHub's rules for an owner (1-39, alphanumerics and single hyphens) and a repository name.
 REPOSITORY_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}/[A-Za-z0-9._-]{1,100}$"
@@ -60,7 +61,7 @@ class DeliverySettings(Settings):
     # The bootstrap's GitHub connection in this account and region.
     github_connection: str
     # The role pull requests preview this stack with (read-only: list it in access.auditors).
-    preview_role: Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
+    preview_role: PrincipalArn
     runner: RunnerSettings = RunnerSettings()
 
     @field_validator("repository")

@@ -8,13 +8,13 @@ hosted zone: external-dns writes their records there and cert-manager proves the
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from stacks.aws_facts import LOG_RETENTION_DAYS
 from stacks.catalog import ServiceName
+from stacks.rules import TokenIssuer, acme_contact, internet_ranges, service_port, url_port
 from stacks.settings_base import Settings, invalid
 
 # One DNS label (RFC 1123, lowercase: Route 53 and certificates compare names case-blind).
@@ -24,7 +24,9 @@ DNS_NAME_PATTERN = rf"^({DNS_LABEL}\.)+{DNS_LABEL}$"
 DnsName = Annotated[str, Field(max_length=253, pattern=DNS_NAME_PATTERN)]
 DnsLabel = Annotated[str, Field(pattern=rf"^{DNS_LABEL}$")]
 HttpsUrl = Annotated[
-    str, Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+    str,
+    Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"),
+    AfterValidator(url_port),
 ]
 # The operator UIs the edge can serve: the monitoring add-on's Grafana and Prometheus.
 OperatorUi = Literal["grafana", "prometheus", "jaeger"]
@@ -75,20 +77,9 @@ class OperatorAccess(Settings):
             return None
         if not cidrs:
             raise invalid("allowedCidrs", cidrs, "an empty allow-list admits nobody; list ranges")
-        for cidr in cidrs:
-            try:
-                network = ipaddress.IPv4Network(cidr)
-            except ValueError:
-                raise invalid("allowedCidrs", cidr, f"{cidr!r} is not an IPv4 network") from None
-            # A WAF IP set takes /1 to /32 (AWS WAF API reference, IPSet.Addresses); /8 or wider
-            # would not be an allow-list.
-            if network.prefixlen < 8:
-                raise invalid(
-                    "allowedCidrs",
-                    cidr,
-                    f"{cidr!r} is the internet, not an allow-list (allowed: /8 or narrower)",
-                )
-        return cidrs
+        # A WAF IP set takes /1 to /32 (AWS WAF API reference, IPSet.Addresses); /8 or wider
+        # would not be an allow-list, and a private range never reaches the internet-facing ALB.
+        return internet_ranges(cidrs)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> OperatorAccess:
@@ -135,11 +126,12 @@ class UserTokens(Settings):
     and may reach nothing else of that service. If the path answers anything else, every
     request with a token gets a 401: the TokenKeysUnavailable alert says so."""
 
-    issuer: HttpsUrl
+    # The tokens' `iss` claim: any string (a URI where it holds ':'), not only an https URL.
+    issuer: TokenIssuer
     # The service that serves the keys (the one that issues the tokens).
     jwks_service: ServiceName = "user-service"
     # Its port for the keys (unset: the service's port, the only one it serves).
-    jwks_port: Annotated[int, Field(ge=1024, le=65535)] | None = None
+    jwks_port: Annotated[int, Field(ge=1024, le=65535), AfterValidator(service_port)] | None = None
     jwks_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]{0,200}$")] = (
         "/.well-known/jwks.json"
     )
@@ -171,7 +163,7 @@ class EdgeSettings(Settings):
     # Required when operatorUis is not empty: no operator UI without authentication.
     operator_access: OperatorAccess | None = None
     # Where ACME (Let's Encrypt) sends expiry warnings for the gateway's certificate.
-    acme_email: Annotated[str, Field(pattern=r"^[A-Za-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$")]
+    acme_email: Annotated[str, AfterValidator(acme_contact)]
     # Let's Encrypt's production directory, or its staging one (untrusted certificates, high
     # limits) while a stack is being set up.
     acme_server: Literal["production", "staging"] = "production"

@@ -6,6 +6,7 @@ the only place that reads it: components receive typed settings, never `pulumi.C
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import types
@@ -28,7 +29,7 @@ from stacks.secrets import (
     secret_config_keys,
 )
 from stacks.settings import StackSettings, support_warning
-from stacks.settings_base import short
+from stacks.settings_base import expects_bool, short
 
 # A letter, then letters, digits and single hyphens between them: AWS identifiers derived from
 # it (RDS, ElastiCache) refuse "--" and a trailing "-".
@@ -40,11 +41,39 @@ class SettingsError(pulumi.RunError):
 
 
 def _parse(raw: Any) -> Any:
-    # Structured values arrive as JSON text; scalars stay strings and pydantic coerces them
-    # ("3" -> 3, "true" -> True) so that "1.33" is not mistaken for a number.
+    # Structured values arrive as JSON text; scalars stay strings and pydantic coerces numbers
+    # ("3" -> 3) so that "1.33" is not mistaken for a number. Booleans: see `cli_values`.
     if isinstance(raw, str) and raw.lstrip()[:1] in ("{", "["):
         return json.loads(raw)
     return raw
+
+
+# The text the Pulumi CLI hands for a top-level YAML boolean, as pulumi's own Config.get_bool
+# reads it (sdk/python/lib/pulumi/config.py `_get_bool`: "true"/"True", "false"/"False").
+CLI_BOOLEANS = {"true": True, "True": True, "false": False, "False": False}
+
+
+def cli_values(model: type[BaseModel], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Top-level values as the model should see them, from what the Pulumi CLI hands over.
+
+    - A YAML null (which the CLI hands as "") or an empty value is absent: the environment's
+      default applies, or the setting is reported missing. It never becomes the text "None".
+    - A boolean setting's "true"/"false" text is that boolean; any other text ("yes", "on")
+      stays text, and the settings refuse it (stacks/settings_base.py, strict booleans).
+    """
+    booleans = {
+        info.alias or name
+        for name, info in model.model_fields.items()
+        if expects_bool(info.annotation)
+    }
+    result: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None or value == "":
+            continue
+        if key in booleans and isinstance(value, str) and value in CLI_BOOLEANS:
+            value = CLI_BOOLEANS[value]
+        result[key] = value
+    return result
 
 
 # The settings model of each target (see stacks.environments).
@@ -110,6 +139,8 @@ def any_settings_from_values(
     Secret keys are not settings: they are read by `load_secrets` and skipped here.
     """
     values = {key: value for key, value in values.items() if key not in NOT_SETTINGS}
+    if values.get("environment") in ("", None):
+        values = {key: value for key, value in values.items() if key != "environment"}
     if not re.fullmatch(STACK_NAME_PATTERN, stack):
         # Resource names derive from it and meet AWS limits (IAM roles 64, OpenSearch 28).
         raise SettingsError(
@@ -122,8 +153,9 @@ def any_settings_from_values(
             f"environment: {short(environment)} has no defaults "
             f"(allowed: {', '.join(DEFAULTS)}; set it when the stack is not named after one)"
         )
-    merged = deep_merge(DEFAULTS[environment], {**values, "environment": environment})
     model = MODELS[TARGETS[environment]]
+    values = cli_values(model, values)
+    merged = deep_merge(DEFAULTS[environment], {**values, "environment": environment})
     try:
         return model.model_validate(merged, context={"today": today or render_date()})
     except ValidationError as error:
@@ -144,6 +176,13 @@ def load_settings() -> AnySettings:
         f"{short(key)}: not a setting of project {project!r} (misspelt namespace?)"
         for key in foreign_config_keys(project)
     ]
+    if not values and not problems:
+        # An empty or comment-only stack file, or `config:` misspelt: one line, not one per
+        # required setting.
+        raise SettingsError(
+            f"(stack): stack {pulumi.get_stack()!r} has no settings: Pulumi."
+            f"{pulumi.get_stack()}.yaml needs a `config:` mapping with {project}:<key> values"
+        )
     settings: AnySettings | None = None
     try:
         settings = any_settings_from_values(pulumi.get_stack(), values)
@@ -223,30 +262,45 @@ def format_errors(error: ValidationError, model: type[BaseModel] = StackSettings
 
 
 def key_path(parts: Sequence[Any]) -> str:
-    """A location as a dotted path; a part that is no plain name is quoted (and cut short)."""
-    shown = []
-    for part in map(str, parts):
-        if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", part):
-            shown.append(part)
-        else:
-            shown.append(repr(part if len(part) <= 40 else part[:37] + "..."))
-    return ".".join(shown)
+    """A location as a dotted path with list positions in brackets (`access.sres[0]`); a part
+    that is no plain name is quoted (and cut short)."""
+    shown = ""
+    for part in parts:
+        if isinstance(part, int):
+            shown += f"[{part}]"
+            continue
+        text = str(part)
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", text):
+            text = repr(text if len(text) <= 40 else text[:37] + "...")
+        shown += f".{text}" if shown else text
+    return shown
+
+
+def field_parts(field: str) -> list[str | int]:
+    """A key path as our validators write it (`platformAdmins[0].x`), as location parts."""
+    parts: list[str | int] = []
+    for name, index in re.findall(r"([^.\[\]]+)|\[([0-9]+)\]", field):
+        parts.append(int(index) if index else name)
+    return parts
 
 
 def _format_one(detail: ErrorDetails, model: type[BaseModel]) -> str:
-    loc = [str(part) for part in detail["loc"]]
+    loc: list[Any] = list(detail["loc"])
     ctx = detail.get("ctx") or {}
     if detail["type"] == "invalid_setting":
         # Raised by our own validators: they name the key, the value and the rule.
-        # Field validators already stand at their key; model validators name it in ctx.
-        field = str(ctx["field"]).split(".")
-        if loc[-len(field) :] != field:
+        # Field validators and types already stand at their key; model validators name it in
+        # ctx (relative to the model).
+        field = field_parts(str(ctx["field"]))
+        if field and [str(p) for p in loc[-len(field) :]] != [str(p) for p in field]:
             loc.extend(field)
-        return key_path(loc) + f": {ctx['problem']}"
+        return (key_path(loc) or "(stack)") + f": {ctx['problem']}"
     key = key_path(loc) or "(stack)"
     if detail["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, detail["loc"][:-1])
-        return f"{key}: unknown setting (allowed: {', '.join(allowed)})"
+        guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean {guess[0]!r}?" if guess else ""
+        return f"{key}: unknown setting (allowed: {', '.join(allowed)}){hint}"
     if detail["type"] == "missing":
         return f"{key}: required setting is missing"
     message = detail["msg"]

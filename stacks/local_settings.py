@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from stacks.catalog import ServiceName, ServiceSettings
+from stacks.rules import host_port
 from stacks.secrets import check_secret_env
 from stacks.settings import SUPPORTED_KUBERNETES_VERSIONS, ApplicationSettings
 from stacks.settings_base import Settings, invalid
@@ -61,7 +62,7 @@ class LocalStackSettings(Settings):
     kube_context: Annotated[str, Field(pattern=KUBE_CONTEXT_PATTERN)]
     # The local cluster's Kubernetes minor: the rendered objects are validated against it.
     kubernetes_version: str
-    image_registry: Annotated[str, Field(pattern=IMAGE_REGISTRY_PATTERN)]
+    image_registry: Annotated[str, Field(pattern=IMAGE_REGISTRY_PATTERN), AfterValidator(host_port)]
     # Run every service as the placeholder image (devloop/placeholder/: answers the health and
     # metrics endpoints, nothing else) instead of the product's images, which a newcomer's
     # machine does not have. Off unless the stack file asks for it.

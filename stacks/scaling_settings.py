@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from stacks.rules import Utilization
 from stacks.settings_base import Settings, invalid
 
 Resource = Literal["cpu", "memory"]
@@ -32,9 +33,10 @@ class AutoscalingSettings(Settings):
 
     min_replicas: Annotated[int, Field(ge=1, le=200)]
     max_replicas: Annotated[int, Field(ge=1, le=200)]
-    # Targets as a percentage of the pods' requests; None leaves that resource out.
-    cpu_utilization: Annotated[int, Field(ge=10, le=100)] | None = 70
-    memory_utilization: Annotated[int, Field(ge=10, le=100)] | None = None
+    # Targets as a percentage of the pods' requests (above 100 allowed: pods may use more than
+    # they request); None leaves that resource out.
+    cpu_utilization: Utilization | None = 70
+    memory_utilization: Utilization | None = None
     # Requests per second per pod, served by prometheus-adapter from Prometheus.
     requests_per_second: Annotated[int, Field(ge=1, le=100000)] | None = None
     scale_up: ScalingRules | None = None

@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel, to_snake
 
-from stacks.addon_settings import EDGE_ADDONS, AddonsSettings
+from stacks.addon_settings import EDGE_ADDONS, REQUEST_PATH_ADDONS, AddonsSettings
 from stacks.aws_facts import (
     EKS_KUBERNETES_RELEASES,
     LOG_RETENTION_DAYS,
@@ -48,9 +48,9 @@ from stacks.data_settings import DataSettings
 from stacks.delivery_settings import DeliverySettings, account_of
 from stacks.edge_settings import OPERATOR_UI_ADDONS, EdgeSettings
 from stacks.instance_types import INSTANCE_TYPES
+from stacks.rules import PrincipalArn, internet_ranges
 from stacks.secrets import check_secret_env
 from stacks.settings_base import (
-    IAM_PRINCIPAL_PATTERN,
     WORKLOAD_CLASSES,
     Settings,
     WorkloadClass,
@@ -85,9 +85,12 @@ LABEL_KEY_PATTERN = r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Z
 # A Kubernetes label value: 63 characters at most, alphanumeric at both ends.
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][A-Za-z0-9._-]{0,61})?[A-Za-z0-9])?$"
 LabelValue = Annotated[str, Field(pattern=LABEL_VALUE_PATTERN)]
-# AWS tags (Tagging AWS resources, "Tag naming limits"): keys up to 128 and values up to 256
-# of letters, digits, spaces and _ . : / = + - @; the `aws:` prefix is AWS's own.
-TAG_PATTERN = r"^[A-Za-z0-9 _.:/=+@-]*$"
+# AWS tags (Tagging AWS resources, "Tag naming limits and requirements"): keys up to 128 and
+# values up to 256 of letters, digits and white space in any language (Unicode letters,
+# numbers and separators) and _ . : / = + - @; the `aws:` prefix is AWS's own. The pattern
+# is IAM's own (botocore 1.44.8 data/iam/2010-05-08/service-2.json, tagKeyType and
+# tagValueType), the strictest of the services that tag this stack's resources.
+TAG_PATTERN = r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$"
 # A resource carries at most 50 tags; the program adds its own (environment, pulumi-stack,
 # Name, workload-class and the autoscaler's), so a stack may set 40.
 MAX_STACK_TAGS = 40
@@ -360,8 +363,15 @@ class RetentionSettings(Settings):
     document_version_days: Annotated[int, Field(ge=1, le=3650)]
 
 
-PrincipalArn = Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
 Persona = Literal["platformAdmin", "deployer", "sre", "developer", "auditor"]
+# Each persona's key under `access` (the deployer is one principal, the others lists).
+PERSONA_KEYS: dict[Persona, str] = {
+    "platformAdmin": "platformAdmins",
+    "deployer": "deployer",
+    "sre": "sres",
+    "developer": "developers",
+    "auditor": "auditors",
+}
 
 
 class AccessSettings(Settings):
@@ -393,17 +403,29 @@ class AccessSettings(Settings):
             *((arn, "auditor") for arn in self.auditors),
         ]
 
+    def keyed_entries(self) -> list[tuple[str, Persona, str]]:
+        """`entries()` with the key path of each principal (`sres[1]`, `deployer`)."""
+        keyed = []
+        for persona, key in PERSONA_KEYS.items():
+            value = getattr(self, to_snake(key))
+            arns = value if isinstance(value, list) else [value]
+            for index, arn in enumerate(arns):
+                where = f"{key}[{index}]" if isinstance(value, list) else key
+                keyed.append((arn, persona, where))
+        return keyed
+
     @model_validator(mode="after")
     def _one_persona_each(self) -> AccessSettings:
         seen: dict[str, str] = {}
-        for arn, persona in self.entries():
+        for arn, _, where in self.keyed_entries():
             if arn in seen:
                 raise invalid(
-                    persona,
+                    where,
                     arn,
-                    f"{arn} is already a {seen[arn]} (EKS allows one access entry per principal)",
+                    f"{arn} is already access.{seen[arn]} (EKS allows one access entry per "
+                    "principal)",
                 )
-            seen[arn] = persona
+            seen[arn] = where
         return self
 
 
@@ -529,29 +551,14 @@ class StackSettings(Settings):
     @field_validator("endpoint_public_access_cidrs")
     @classmethod
     def _no_open_endpoint(cls, cidrs: list[str]) -> list[str]:
-        if len(cidrs) > MAX_PUBLIC_ACCESS_CIDRS:
+        unique = internet_ranges(cidrs)
+        if len(unique) > MAX_PUBLIC_ACCESS_CIDRS:
             raise invalid(
                 "endpointPublicAccessCidrs",
-                len(cidrs),
-                f"{len(cidrs)} ranges: EKS accepts at most {MAX_PUBLIC_ACCESS_CIDRS}",
+                len(unique),
+                f"{len(unique)} ranges: EKS accepts at most {MAX_PUBLIC_ACCESS_CIDRS}",
             )
-        if len(set(cidrs)) != len(cidrs):
-            raise invalid("endpointPublicAccessCidrs", cidrs, "lists a range twice")
-        for cidr in cidrs:
-            try:
-                network = ipaddress.IPv4Network(cidr)
-            except ValueError:
-                raise invalid(
-                    "endpointPublicAccessCidrs", cidr, f"{cidr!r} is not an IPv4 network"
-                ) from None
-            if network.prefixlen < 8:
-                raise invalid(
-                    "endpointPublicAccessCidrs",
-                    cidr,
-                    f"{cidr!r} opens the API endpoint to the internet; list specific ranges "
-                    "(/8 or narrower) or none to keep the endpoint private",
-                )
-        return cidrs
+        return unique
 
     @field_validator("control_plane_log_retention_days", "flow_log_retention_days")
     @classmethod
@@ -605,6 +612,7 @@ class StackSettings(Settings):
         if self.environment == "production":
             self._check_production_data()
             self._check_production_monitoring()
+            self._check_production_request_path()
         if self.edge.enabled:
             self._check_edge()
         if self.delivery is not None:
@@ -829,6 +837,19 @@ class StackSettings(Settings):
                     f"addons.monitoring.{key}",
                     replicas,
                     f"{replicas} is below production's 2 (one node's loss would blind it)",
+                )
+
+    def _check_production_request_path(self) -> None:
+        """The seed's production is highly available: every component a request passes through
+        (or that the edge needs to keep serving) runs twice or more, as the services do."""
+        for key in REQUEST_PATH_ADDONS:
+            addon = getattr(self.addons, to_snake(key))
+            if addon.enabled and addon.replicas < 2:
+                raise invalid(
+                    f"addons.{key}.replicas",
+                    addon.replicas,
+                    f"{addon.replicas} is below production's 2: a request-path component with "
+                    "one replica is a single point of failure (allowed: 2 or more)",
                 )
 
     def _check_log_index_engine(self) -> None:

@@ -29,12 +29,12 @@ pilot/pkg/networking/core/route/retry/retry.go `ConvertPolicy`, cluster_traffic_
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from stacks.catalog import ServiceName
+from stacks.rules import IstioDuration, milliseconds
 from stacks.settings_base import Settings, invalid
 
 LoadBalancing = Literal["LEAST_REQUEST", "ROUND_ROBIN"]
@@ -60,21 +60,14 @@ RETRIES_TIMED_OUT_TRIES: tuple[RetryOn, ...] = ("reset", "5xx", "gateway-error")
 # Responses banking-service's callers may retry: the service (or its proxy) answered that it
 # could not take the request; a 504 is a timeout further on whose work may still be running.
 BANKING_STATUS_CODES = (502, 503)
-Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}(ms|s)$")]
+# Istio's durations (ms, s, m, h) and their length: stacks/rules.py.
+Duration = IstioDuration
 ClassName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 StatusCode = Annotated[int, Field(ge=500, le=599)]
 # Methods that may be repeated without a second effect (RFC 9110, 9.2.2).
 IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
 # The most concurrent retries a class may allow per caller and destination.
 MAX_RETRIES_LIMIT = 100_000
-
-
-def milliseconds(duration: str) -> int:
-    match = re.fullmatch(r"([0-9]+)(ms|s)", duration)
-    if match is None:
-        raise ValueError(f"{duration!r} is not a duration")
-    value, unit = int(match.group(1)), match.group(2)
-    return value if unit == "ms" else value * 1000
 
 
 class Retries(Settings):

@@ -3,6 +3,8 @@ names the key, or rendered; never a traceback, a hang or a silent coercion."""
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +14,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
+from pydantic.alias_generators import to_snake
 
 from offline.engine import (
     PROJECT_DIR,
@@ -23,12 +27,22 @@ from offline.engine import (
 from offline.first_up import main as first_up
 from offline.synth import main as synth
 from stacks import SettingsError, settings_from_values
+from stacks.addon_settings import (
+    REQUEST_PATH_ADDONS,
+    ControllerSettings,
+    IngressGatewaySettings,
+    MeshSettings,
+    OutboundSettings,
+    PrometheusAdapterSettings,
+)
+from stacks.edge_settings import EdgeSettings, OperatorAccess, UserTokens, WafSettings
 from stacks.merge import deep_merge
+from stacks.settings import AccessSettings, StackSettings
 from tests.test_settings import BASE
 
 # A refusal: one line, a key path first, and short enough to read.
 # An odd key is shown as Python writes it (repr), so a quoted segment may hold escapes.
-SEGMENT = r"(?:[A-Za-z0-9_-]+|'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|\(stack\))"
+SEGMENT = r"(?:[A-Za-z0-9_-]+|'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|\(stack\))(?:\[[0-9]+\])*"
 REFUSAL = re.compile(rf"^{SEGMENT}(?:\.{SEGMENT})*: .{{1,1500}}$")
 
 
@@ -86,7 +100,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
                 "memory": {"taints": [{"key": "a", "value": "b c", "effect": "NO_SCHEDULE"}]}
             }
         },
-        "nodeGroups.memory.taints.0.value:",
+        "nodeGroups.memory.taints[0].value:",
     ),
     (
         "label",
@@ -180,7 +194,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
                 "sres": ["arn:aws:iam::123456789012:role/a"],
             }
         },
-        "access.sre: arn:aws:iam::123456789012:role/a is already a deployer",
+        "access.sres[0]: arn:aws:iam::123456789012:role/a is already access.deployer",
     ),
     (
         "coercion",
@@ -322,6 +336,135 @@ def test_generated_stack_values_are_refused_cleanly_or_accepted(values: dict[str
     except SettingsError as error:
         for line in str(error).splitlines():
             assert REFUSAL.match(line), line
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+# Where the newer settings live (the edge, the add-ons, the mesh, access), as paths of keys
+# taken from the models themselves, so a key added later is fuzzed too.
+NESTED = {
+    ("edge",): _keys_of(EdgeSettings),
+    ("edge", "operatorAccess"): _keys_of(OperatorAccess),
+    ("edge", "userTokens"): _keys_of(UserTokens),
+    ("edge", "waf"): _keys_of(WafSettings),
+    ("access",): _keys_of(AccessSettings),
+    ("addons", "mesh"): _keys_of(MeshSettings),
+    ("addons", "mesh", "outbound"): _keys_of(OutboundSettings),
+    ("addons", "ingressGateway"): _keys_of(IngressGatewaySettings),
+    ("addons", "rateLimiter"): _keys_of(ControllerSettings),
+    ("addons", "prometheusAdapter"): _keys_of(PrometheusAdapterSettings),
+    ("data", "database"): ["masterUsername", "databaseName", "instances"],
+    ("data", "search"): ["instanceType", "volumeSizeGib", "administratorArn"],
+    ("services", "user-service"): ["port", "replicas"],
+    (): ["endpointPublicAccessCidrs", "iamPermissionsBoundary", "tags"],
+}
+# Values near the rules' edges, beside the generic JSON.
+EDGY = st.sampled_from(
+    [
+        "yes",
+        "true",
+        "None",
+        "",
+        "10.0.0.0/8",
+        "ops@example.com",
+        "https://x.example:99999",
+        "15m",
+        "arn:aws:iam::123456789012:role/" + "r" * 65,
+        15021,
+        150,
+        1,
+        ["203.0.113.0/28", "203.0.113.0/28"],
+        "postgres",
+        "rdsadmin",
+        "template1",
+        "100.64.0.0/10",
+        ["198.51.100.0/24", "169.254.0.0/16"],
+        "ops@corp.internal",
+        "OPS@EXAMPLE.COM",
+        "ops@team.example.com",
+        None,
+        15090,
+        "1h",
+    ]
+)
+
+
+@st.composite
+def nested_values(draw: st.DrawFn) -> dict[str, Any]:
+    path = draw(st.sampled_from(sorted(NESTED)))
+    key = draw(st.sampled_from(NESTED[path]))
+    value: dict[str, Any] = {key: draw(JSON | EDGY)}
+    for part in reversed(path):
+        value = {part: value}
+    return value
+
+
+LONG_ROLE = "arn:aws:iam::123456789012:role/" + "r" * 65
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(nested_values(), min_size=1, max_size=3))
+# One value of each class of the issue, whatever the draw: the property must hold for them.
+@example([{"data": {"database": {"databaseName": "postgres"}}}])
+@example([{"data": {"database": {"masterUsername": "rdsadmin"}}}])
+@example([{"endpointPublicAccessCidrs": ["100.64.0.0/10"]}])
+@example([{"edge": {"operatorAccess": {"allowedCidrs": ["198.51.100.0/24", "169.254.0.0/16"]}}}])
+@example([{"edge": {"acmeEmail": "OPS@EXAMPLE.COM"}}])
+@example([{"services": {"user-service": {"port": 15090}}}])
+@example([{"addons": {"rateLimiter": {"replicas": 1}}}])
+@example([{"iamPermissionsBoundary": None}])
+@example([{"access": {"sres": [LONG_ROLE]}}])
+def test_generated_edge_addon_mesh_and_access_values_are_refused_cleanly_or_accepted(
+    parts: list[dict[str, Any]],
+) -> None:
+    values: dict[str, Any] = {}
+    for part in parts:
+        values = deep_merge(values, part)
+    for stack in ("staging", "production"):
+        try:
+            accepted = settings_from_values(stack, deep_merge(BASE, values))
+        except SettingsError as error:
+            for line in str(error).splitlines():
+                assert REFUSAL.match(line), line
+            continue
+        within_the_sources_rules(accepted, given_none_text="None" in json.dumps(values))
+
+
+def within_the_sources_rules(settings: StackSettings, given_none_text: bool) -> None:
+    """What accepted settings hold, stated from the sources rather than from stacks/rules.py
+    (the stdlib's ipaddress carries IANA's special-purpose registry)."""
+    operator_access = settings.edge.operator_access
+    operator = (operator_access.allowed_cidrs if operator_access else None) or []
+    for cidr in [*settings.endpoint_public_access_cidrs, *operator]:
+        network = ipaddress.IPv4Network(cidr)
+        documentation = any(network.subnet_of(d) for d in DOCUMENTATION_RANGES)
+        unrouted = network.is_private or network.is_multicast or network.is_reserved
+        shared = network.subnet_of(ipaddress.IPv4Network("100.64.0.0/10"))
+        assert documentation or not (unrouted or shared), cidr
+    access = settings.access
+    for arn in [access.deployer, *access.platform_admins, *access.sres, *access.developers]:
+        assert len(arn.rsplit("/", 1)[1]) <= 64, arn  # IAM: role and user names 1-64
+    database = settings.data.database
+    for name in (database.master_username, database.database_name):
+        assert name.lower() not in ("rdsadmin", "postgres", "template0", "template1"), name
+    domain = settings.edge.acme_email.rsplit("@", 1)[1].lower()
+    assert domain not in ("example.com", "example.net", "example.org"), domain  # boulder
+    for name, service in settings.services.items():
+        assert not 15000 <= service.port <= 15090, name  # Istio's sidecar ports
+    if settings.environment == "production":
+        for key in REQUEST_PATH_ADDONS:
+            addon = getattr(settings.addons, to_snake(key))
+            assert not addon.enabled or addon.replicas >= 2, key
+    if not given_none_text:
+        assert "None" not in json.dumps(settings.model_dump(mode="json")), "a null became text"
+
+
+# The RFC 5737 ranges the example stack files hold as placeholders (stacks/rules.py).
+DOCUMENTATION_RANGES = tuple(
+    ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -194,6 +194,15 @@ STACK_FILES = [
 ]
 
 
+def _walk(node: Any) -> list[dict[str, Any]]:
+    """Every object in a JSON document."""
+    if isinstance(node, dict):
+        return [node, *(found for value in node.values() for found in _walk(value))]
+    if isinstance(node, list):
+        return [found for value in node for found in _walk(value)]
+    return []
+
+
 def project_name() -> str:
     return str(yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["name"])
 
@@ -202,6 +211,12 @@ def test_the_schema_is_valid_and_uses_the_project_namespace() -> None:
     # Draft 7, the newest the YAML language server supports; no keyword of a later draft.
     assert SCHEMA["$schema"] == "http://json-schema.org/draft-07/schema#"
     jsonschema.Draft7Validator.check_schema(SCHEMA)
+    # Every pattern compiles as a plain regular expression (no `\p{...}` class, which an
+    # ECMA-262 engine without the `u` flag, and Python's `re`, refuse).
+    text = json.dumps(SCHEMA)
+    patterns = re.findall(r'"pattern": ("(?:[^"\\]|\\.)*")', text)
+    keys = [key for node in _walk(SCHEMA) for key in node.get("patternProperties", {})]
+    assert patterns and all(re.compile(p) for p in [*map(json.loads, patterns), *keys])
     later = {"prefixItems", "unevaluatedProperties", "dependentSchemas", "$dynamicRef"}
     assert not later & set(re.findall(r'"(\$?[A-Za-z]+)":', json.dumps(SCHEMA)))
     prefix = f"{project_name()}:"

@@ -25,7 +25,7 @@ BASE: dict[str, Any] = {
     "edge": {
         "domain": "example.com",
         "hostedZone": {"id": "Z0EXAMPLE", "name": "example.com"},
-        "acmeEmail": "ops@example.com",
+        "acmeEmail": "ops@financialplanning.com",
         "operatorAccess": {"allowedCidrs": ["192.0.2.0/24"]},
         "userTokens": {
             "issuer": "https://api.example.com",
@@ -227,7 +227,7 @@ def test_the_example_from_the_issue() -> None:
         ),
         (
             {"endpointPublicAccessCidrs": ["0.0.0.0/0"]},
-            "endpointPublicAccessCidrs: '0.0.0.0/0' opens the API endpoint to the internet",
+            "endpointPublicAccessCidrs[0]: '0.0.0.0/0' is the internet, not an allow-list",
         ),
         (
             {"availabilityZones": ["eu-west-1a", "eu-west-1b", "us-east-1c"]},
@@ -248,8 +248,8 @@ def test_the_example_from_the_issue() -> None:
                     "auditors": ["arn:aws:iam::123456789012:role/deployer"],
                 }
             },
-            "access.auditor: arn:aws:iam::123456789012:role/deployer is already a deployer (EKS "
-            "allows one access entry per principal)",
+            "access.auditors[0]: arn:aws:iam::123456789012:role/deployer is already "
+            "access.deployer (EKS allows one access entry per principal)",
         ),
         (
             {
@@ -283,7 +283,7 @@ def test_the_example_from_the_issue() -> None:
         ),
         (
             {"nodeGroups": {"gpu": {"taints": [{"key": "nvidia.com/gpu", "effect": "Never"}]}}},
-            "nodeGroups.gpu.taints.0.effect: 'Never' is invalid: input should be 'NO_SCHEDULE',",
+            "nodeGroups.gpu.taints[0].effect: 'Never' is invalid: input should be 'NO_SCHEDULE',",
         ),
         (
             {"nodeGroups": {"general": {"desiredSize": 40}}},
@@ -293,7 +293,10 @@ def test_the_example_from_the_issue() -> None:
             {"nodeGroups": {"general": {"labels": {"workload-class": "x"}}}},
             "nodeGroups.general.labels: 'workload-class' is set by the program",
         ),
-        ({"protect": "sometimes"}, "protect: 'sometimes' is invalid: input should be a valid"),
+        (
+            {"protect": "sometimes"},
+            "protect: 'sometimes' is not a boolean (allowed: true or false)",
+        ),
         (
             {"addons": {"monitoring": {"alertmanagerReplicas": 1}}},
             "addons.monitoring.alertmanagerReplicas: 1 is below production's 2 (one node's loss "

@@ -107,7 +107,7 @@ def hosts_of(ingress: dict[str, Any]) -> list[str]:
         ),
         (
             {"operatorAccess": {"allowedCidrs": ["0.0.0.0/0"]}},
-            "edge.operatorAccess.allowedCidrs: '0.0.0.0/0' is the internet, not an allow-list",
+            "edge.operatorAccess.allowedCidrs[0]: '0.0.0.0/0' is the internet, not an allow-list",
         ),
         (
             {"operatorAccess": {"allowedCidrs": []}},
@@ -119,7 +119,7 @@ def hosts_of(ingress: dict[str, Any]) -> list[str]:
             {"waf": {"logRetentionDays": 10}},
             "edge.waf.logRetentionDays: 10 is not a CloudWatch Logs retention",
         ),
-        ({"operatorUis": ["kibana"]}, "edge.operatorUis.0: 'kibana' is invalid"),
+        ({"operatorUis": ["kibana"]}, "edge.operatorUis[0]: 'kibana' is invalid"),
         ({"operatorUis": ["grafana", "grafana"]}, "edge.operatorUis: ['grafana', 'grafana']"),
         ({"apiHost": "grafana"}, "edge.apiHost: is also an operator UI's host"),
         ({"hostedZone": {"id": "zone-1"}}, "edge.hostedZone.id: 'zone-1' is invalid"),

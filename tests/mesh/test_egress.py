@@ -174,7 +174,7 @@ def test_only_services_with_a_role_see_the_aws_apis(stack_run: StackRun) -> None
         ),
         (
             {"externalHosts": {"ml-service": ["https://api.openai.com"]}},
-            "addons.mesh.outbound.externalHosts.ml-service.0: 'https://api.openai.com' is invalid",
+            "addons.mesh.outbound.externalHosts.ml-service[0]: 'https://api.openai.com' is invalid",
         ),
         (
             {"externalHosts": {"payments": ["api.example.com"]}},

@@ -1,0 +1,413 @@
+"""Rules a stack setting must meet because AWS, Kubernetes, Istio or Let's Encrypt refuses what
+breaks them, or accepts what they allow: one place for each, with its source beside it.
+
+Each rule is a function that returns the value it accepts (perhaps normalised) or raises
+`refuse(...)`, and, where a setting is only a value, an annotated type that applies it; the
+error formatter in `stacks.loader` puts the key path in front of the message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field
+
+from stacks.settings_base import IAM_PRINCIPAL_PATTERN, invalid, refuse, short
+
+# --- IAM principals ------------------------------------------------------------------------
+# IAM's own limits on what an ARN names (IAM User Guide, "IAM and AWS STS quotas", character
+# limits; botocore 1.44.8 data/iam/2010-05-08/service-2.json: roleNameType and userNameType
+# 1-64 characters, pathType 1-512 characters, "/" alone or "/" ... "/"): a longer name is a
+# role or user IAM could never have created, so an access entry or mapping for it fails.
+IAM_NAME_MAX = 64
+IAM_PATH_MAX = 512
+
+
+def principal_arn(arn: str) -> str:
+    """An IAM role or user ARN whose name and path IAM allows (the pattern is checked first)."""
+    resource = arn.split(":", 5)[5]
+    kind, _, rest = resource.partition("/")
+    path, _, name = rest.rpartition("/")
+    path = f"/{path}/" if path else "/"
+    if not name:
+        raise refuse(arn, f"{short(arn)} names no {kind} (it ends in '/')")
+    if len(name) > IAM_NAME_MAX:
+        raise refuse(
+            arn,
+            f"{short(arn)} names a {kind} of {len(name)} characters: IAM allows at most "
+            f"{IAM_NAME_MAX}",
+        )
+    if len(path) > IAM_PATH_MAX or "//" in path:
+        raise refuse(
+            arn,
+            f"{short(arn)} has a path IAM does not allow ('/' or /segments/, at most "
+            f"{IAM_PATH_MAX} characters)",
+        )
+    return arn
+
+
+PrincipalArn = Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN), AfterValidator(principal_arn)]
+
+# --- RDS master user names -----------------------------------------------------------------
+# CreateDBCluster MasterUsername (botocore rds model): "Can't be a reserved word for the chosen
+# database engine"; RDS User Guide, "Naming constraints in Amazon RDS". For aurora-postgresql:
+# - RDS's own roles: rdsadmin (RDS's management user, refused on every engine) and the
+#   rds_* roles it creates in every PostgreSQL cluster (rds_superuser, rds_replication,
+#   rds_password, rds_iam, ...; Aurora User Guide, "Understanding PostgreSQL roles and
+#   permissions"), and rdsrepladmin, its replication user;
+# - admin: refused by aurora-postgresql ("MasterUsername admin cannot be used as it is a
+#   reserved word used by the engine", aws/aws-cdk#5076, #10597; cfn-lint#4425 tried each
+#   name against CloudFormation: admin and rdsadmin fail, postgres succeeds);
+# - PostgreSQL's reserved role prefix pg_ ("role names starting with pg_ are reserved",
+#   CREATE ROLE; RDS relays it: DataShades/ckan-aws-templates#6);
+# - PostgreSQL's RESERVED_KEYWORD words (postgres src/include/parser/kwlist.h; system_user
+#   since PostgreSQL 16), which CREATE ROLE does not take as a bare name.
+POSTGRES_RESERVED_KEYWORDS = frozenset(
+    {
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "both",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "column",
+        "constraint",
+        "create",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "default",
+        "deferrable",
+        "desc",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "false",
+        "fetch",
+        "for",
+        "foreign",
+        "from",
+        "grant",
+        "group",
+        "having",
+        "in",
+        "initially",
+        "intersect",
+        "into",
+        "lateral",
+        "leading",
+        "limit",
+        "localtime",
+        "localtimestamp",
+        "not",
+        "null",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "placing",
+        "primary",
+        "references",
+        "returning",
+        "select",
+        "session_user",
+        "some",
+        "symmetric",
+        "system_user",
+        "table",
+        "then",
+        "to",
+        "trailing",
+        "true",
+        "union",
+        "unique",
+        "user",
+        "using",
+        "variadic",
+        "when",
+        "where",
+        "window",
+        "with",
+    }
+)
+RDS_RESERVED_USERNAMES = frozenset({"rdsadmin", "rdsrepladmin", "admin"})
+RESERVED_USERNAME_PREFIXES = ("pg_", "rds_")
+
+
+# CreateDBCluster DatabaseName (same model): for Aurora PostgreSQL "A database named postgres is
+# always created ... Can't be a word reserved by the database engine". Besides the reserved
+# words above, the names of the databases every cluster already has: postgres and PostgreSQL's
+# two templates (initdb), and rdsadmin, RDS's own (pg_activity's --rds option leaves it out
+# of its sums for that reason; RDS's backup scripts skip it).
+EXISTING_DATABASES = frozenset({"postgres", "template0", "template1", "rdsadmin"})
+
+
+def allowed_database_name(name: str) -> str:
+    """An Aurora PostgreSQL database name the engine neither reserves nor already has."""
+    lowered = name.lower()
+    if lowered in EXISTING_DATABASES:
+        raise refuse(
+            name,
+            f"{name!r} is a database every Aurora PostgreSQL cluster already has (not allowed: "
+            f"{', '.join(sorted(EXISTING_DATABASES))})",
+        )
+    if lowered in POSTGRES_RESERVED_KEYWORDS:
+        raise refuse(name, f"{name!r} is a reserved word of PostgreSQL (kwlist.h)")
+    return name
+
+
+def allowed_master_username(name: str) -> str:
+    """An Aurora PostgreSQL master user name neither RDS nor PostgreSQL reserves."""
+    lowered = name.lower()
+    if lowered in RDS_RESERVED_USERNAMES or lowered.startswith(RESERVED_USERNAME_PREFIXES):
+        raise refuse(
+            name,
+            f"{name!r} is reserved by RDS or PostgreSQL (not allowed: "
+            f"{', '.join(sorted(RDS_RESERVED_USERNAMES))}, pg_*, rds_*)",
+        )
+    if lowered in POSTGRES_RESERVED_KEYWORDS:
+        raise refuse(name, f"{name!r} is a reserved word of PostgreSQL (kwlist.h)")
+    return name
+
+
+# --- Ports ---------------------------------------------------------------------------------
+# A TCP port is 1-65535 (RFC 793's 16-bit field; 0 cannot be connected to).
+MAX_PORT = 65535
+# The ports Istio's sidecar (Envoy and its agent) listens on in every pod of the mesh: istio.io
+# content/en/docs/ops/deployment/application-requirements/index.md ("Ports used by Istio":
+# "applications should not use any of the ports used by Envoy"; read at istio/istio.io
+# 110ebf69), and at the pinned Istio 1.30.3 (istio/istio): the injection template's outbound
+# and inbound capture ports 15001 and 15006 and its always-excluded 15090 and 15021
+# (manifests/charts/istio-control/istio-discovery/files/injection-template.yaml), the agent's
+# status port 15020 (istio-discovery values.yaml global.proxy.statusPort), Envoy's admin 15000
+# (pilot/cmd/pilot-agent/app/request.go), the iptables probe 15002 and the agent's DNS 15053
+# (tools/istio-iptables/pkg/constants/constants.go). A service port among them is taken over
+# by the sidecar; pilot refuses listeners on 15001, 15006, 15021 and 15090
+# (pilot/pkg/model/context.go conflictWithReservedListener). The whole 15000-15090 span is
+# refused: the listed ports change inside it between releases (15009 went, 15002 came), never
+# outside it; istiod's own ports (15010, 15012, 15014, 15017) are inside it too.
+ISTIO_SIDECAR_PORTS = frozenset(
+    {15000, 15001, 15002, 15004, 15006, 15008, 15020, 15021, 15053, 15090}
+)
+ISTIO_SIDECAR_PORT_RANGE = range(15000, 15091)
+
+
+def service_port(port: int) -> int:
+    """A service's container port that the pod's Istio sidecar does not own."""
+    if port in ISTIO_SIDECAR_PORT_RANGE:
+        raise refuse(
+            port,
+            f"{port} is inside 15000-15090, which Istio's sidecar keeps in every pod (Envoy "
+            "admin, inbound, outbound, health, telemetry, DNS)",
+        )
+    return port
+
+
+def url_port(url: str) -> str:
+    """A URL whose port, if it names one, is a TCP port (1-65535)."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= MAX_PORT:
+        raise refuse(url, f"{short(url)} has a port outside 1-{MAX_PORT}")
+    return url
+
+
+def host_port(address: str) -> str:
+    """host[:port][/path] (an image registry) whose port, if any, is a TCP port."""
+    url_port(f"//{address}")
+    return address
+
+
+# --- Ranges on the internet's side --------------------------------------------------------
+# A request that reaches the public EKS endpoint or the internet-facing load balancer comes
+# from an address routed on the internet. An allow-list entry inside a range that is not
+# admits nobody (and usually means the VPC or office network was meant): the private ranges of
+# RFC 1918 (section 3), and the other IPv4 special-purpose ranges no internet client's source
+# can be (IANA IPv4 Special-Purpose Address Registry, "Globally Reachable: False"; RFC 6890):
+# "this network" (RFC 791), shared address space behind carrier-grade NAT (RFC 6598: the
+# carrier's public address is what AWS sees), loopback (RFC 1122), link-local (RFC 3927),
+# IETF protocol assignments (RFC 6890), benchmarking (RFC 2544), multicast (RFC 5771) and the
+# reserved 240.0.0.0/4 (RFC 1112). The documentation ranges of RFC 5737 are not routed
+# either, but the example stack files hold them as placeholders: they are accepted.
+PRIVATE_RANGES = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+UNROUTED_RANGES: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple(
+    (ipaddress.IPv4Network(network), what)
+    for network, what in (
+        ("0.0.0.0/8", "'this network' (RFC 791)"),
+        ("100.64.0.0/10", "shared address space behind carrier-grade NAT (RFC 6598)"),
+        ("127.0.0.0/8", "loopback (RFC 1122)"),
+        ("169.254.0.0/16", "link-local (RFC 3927)"),
+        ("192.0.0.0/24", "IETF protocol assignments (RFC 6890)"),
+        ("198.18.0.0/15", "benchmarking (RFC 2544)"),
+        ("224.0.0.0/4", "multicast (RFC 5771)"),
+        ("240.0.0.0/4", "reserved (RFC 1112)"),
+    )
+)
+
+
+def internet_ranges(cidrs: list[str]) -> list[str]:
+    """IPv4 ranges a client on the internet can come from, /8 or narrower, each once.
+
+    A range listed twice is accepted and kept once: the provider sends the list as a set
+    (terraform-provider-aws internal/service/eks/cluster.go `public_access_cidrs` and
+    internal/service/wafv2/ip_set.go `addresses` are schema.TypeSet), and neither API
+    reference (EKS VpcConfigRequest.publicAccessCidrs, WAFv2 IPSet.Addresses) gives a
+    duplicate a meaning. Host bits are refused: WAF refuses them
+    (WAFInvalidParameterException, aws/aws-cdk#20003) and the provider's
+    ValidCIDRNetworkAddress does too.
+    """
+    unique: list[str] = []
+    for index, cidr in enumerate(cidrs):
+        at = f"[{index}]"
+        try:
+            network = ipaddress.IPv4Network(cidr)
+        except ValueError:
+            raise invalid(at, cidr, f"{short(cidr)} is not an IPv4 network") from None
+        if network.prefixlen < 8:
+            raise invalid(
+                at, cidr, f"{cidr!r} is the internet, not an allow-list (allowed: /8 or narrower)"
+            )
+        private = next((r for r in PRIVATE_RANGES if network.subnet_of(r)), None)
+        if private is not None:
+            raise invalid(
+                at,
+                cidr,
+                f"{cidr!r} is private (RFC 1918, inside {private}): no request from the "
+                "internet comes from it (allowed: public ranges)",
+            )
+        unrouted = next(((r, what) for r, what in UNROUTED_RANGES if network.subnet_of(r)), None)
+        if unrouted is not None:
+            raise invalid(
+                at,
+                cidr,
+                f"{cidr!r} is inside {unrouted[0]}, {unrouted[1]}: no request from the "
+                "internet comes from it (allowed: public ranges)",
+            )
+        if str(network) not in unique:
+            unique.append(str(network))
+    return unique
+
+
+# --- ACME contact ----------------------------------------------------------------------------
+# Let's Encrypt refuses an account whose mailto: contact (letsencrypt/boulder v0.20260804.0,
+# wfe2/wfe.go contactsToEmails, policy/pa.go ValidEmail and validNonWildcardDomain):
+# - is not ASCII, or has a '?' or '#';
+# - is at example.com, example.net or example.org (forbiddenMailDomains, RFC 2606);
+# - has a domain of one label, more than 10 labels, or a label over 63 characters, or one
+#   with "--" in its third and fourth characters unless an "xn--" label;
+# - has a domain outside an ICANN TLD (`iana.ExtractSuffix`): the TLDs RFC 2606 and RFC 6761
+#   reserve (test, example, invalid, localhost) and local (RFC 6762) never become one, and
+#   the names private networks use in their place (internal, which ICANN set aside for that,
+#   corp, home, lan, intranet, private, localdomain, alt) have none: none of them is in the
+#   ICANN section of the Public Suffix List that boulder vendors at that tag
+#   (vendor/github.com/weppos/publicsuffix-go/publicsuffix/rules.go; onion is, and is taken).
+# The domain is compared in lower case (ValidEmail lowers it first).
+ACME_FORBIDDEN_DOMAINS = frozenset({"example.com", "example.net", "example.org"})
+NON_ICANN_TLDS = frozenset(
+    {
+        "test",
+        "example",
+        "invalid",
+        "localhost",
+        "local",
+        "internal",
+        "corp",
+        "home",
+        "lan",
+        "intranet",
+        "private",
+        "localdomain",
+        "alt",
+    }
+)
+ACME_MAX_LABELS = 10
+EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+
+
+def acme_contact(email: str) -> str:
+    match = EMAIL_PATTERN.fullmatch(email)
+    if match is None:
+        raise refuse(email, f"{short(email)} is not an e-mail address Let's Encrypt accepts")
+    domain = match.group(1).lower()
+    labels = domain.split(".")
+    if domain in ACME_FORBIDDEN_DOMAINS:
+        raise refuse(
+            email,
+            f"Let's Encrypt refuses contacts at {domain} (not allowed: "
+            f"{', '.join(sorted(ACME_FORBIDDEN_DOMAINS))}): give the team's real address",
+        )
+    if labels[-1] in NON_ICANN_TLDS:
+        raise refuse(email, f"Let's Encrypt refuses {domain}: .{labels[-1]} is no public TLD")
+    if len(labels) > ACME_MAX_LABELS or any(
+        not label
+        or len(label) > 63
+        or label[0] == "-"
+        or label[-1] == "-"
+        or (label[2:4] == "--" and not label.startswith("xn"))
+        for label in labels
+    ):
+        raise refuse(email, f"Let's Encrypt refuses {domain}: not a valid host name")
+    return email
+
+
+# --- Durations Istio takes -----------------------------------------------------------------
+# Istio reads a google.protobuf.Duration from its resources' JSON with golang/protobuf's jsonpb
+# (jsonpb/decode.go: time.ParseDuration, so "15m" and "1h" are taken, as Istio's own examples
+# write them) and then requires at least 1ms at millisecond precision (istio
+# pkg/config/validation/agent ValidateDuration). One number and one unit here.
+ISTIO_DURATION_PATTERN = r"^[1-9][0-9]{0,5}(ms|s|m|h)$"
+IstioDuration = Annotated[str, Field(pattern=ISTIO_DURATION_PATTERN)]
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+def milliseconds(duration: str) -> int:
+    match = re.fullmatch(r"([0-9]+)(ms|s|m|h)", duration)
+    if match is None:
+        raise ValueError(f"{duration!r} is not a duration")
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+# --- HPA utilization -----------------------------------------------------------------------
+# A resource target's averageUtilization is an int32 "greater than 0" (kubernetes
+# pkg/apis/autoscaling/validation/validation.go validateMetricTarget); it may exceed 100: the
+# share is of the pods' requests, and pods may use more than they request up to their limits.
+Utilization = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+# --- Token issuers ---------------------------------------------------------------------------
+# A JWT's "iss" is a StringOrURI (RFC 7519 section 4.1.1): any string, and a URI if it holds a
+# ':' (section 2); Istio's RequestAuthentication asks only that it is not empty (istio
+# pkg/config/validation validateJwtRule). Printable, without spaces: it is compared byte for
+# byte with the token's claim.
+URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+
+
+def token_issuer(issuer: str) -> str:
+    if not issuer or not issuer.isprintable() or any(c.isspace() for c in issuer):
+        raise refuse(issuer, f"{short(issuer)} is not an issuer (printable, no spaces)")
+    if ":" in issuer and not URI_SCHEME.fullmatch(issuer):
+        raise refuse(issuer, f"{short(issuer)} holds ':' but is no URI (RFC 7519: StringOrURI)")
+    return issuer
+
+
+TokenIssuer = Annotated[str, AfterValidator(token_issuer)]
