@@ -7,7 +7,9 @@ with each changed input path. Protected resources are marked; an update that mak
 replace every node of a group says "rolls nodes". Each stack's monthly on-demand cost at
 desired size before and after, and what changed it, follow (offline/cost.py prices both renders
 with the work tree's price table). Exits 1 when a protected resource would be deleted,
-re-created or replaced or the work tree's estimate is above the stack's budget, and 2 with one
+re-created or replaced, when a node group would be replaced in place or swapped for its next
+generation in one up (one line each, naming the setting to change), or the work tree's
+estimate is above the stack's budget, and 2 with one
 line (no traceback) when BASE is missing, names no commit or predates the inventory format, or
 a stack is unknown.
 """
@@ -71,18 +73,71 @@ REPLACED_ON_CHANGE = {
         "subnetIds",
     ),
     "aws:eks/addon:Addon": ("addonName", "clusterName"),
+    # internal/service/autoscaling/group_tag.go: autoscaling_group_name and tag.key ForceNew.
+    "aws:autoscaling/tag:Tag": ("autoscalingGroupName", "tag.key"),
+    # pulumi-kubernetes provider/pkg/provider/helm_release.go: a release's name and namespace.
+    "kubernetes:helm.sh/v3:Release": ("name", "namespace"),
 }
+# pulumi-kubernetes provider/pkg/provider/diff.go (`forceNewProperties`, at v4.32.0 and at main
+# of 2026-07-01, unchanged between; the pinned 4.34.2 is not in the stored snapshot): every
+# object is replaced when its name or namespace changes, and these kinds also on these fields.
+# ConfigMaps and Secrets count as immutable unless the provider sets enableConfigMapMutable /
+# enableSecretMutable, which this program's provider does not (both default to false). A
+# replaced object that keeps its name is deleted before it is created again.
+KUBERNETES_IDENTITY = ("metadata.name", "metadata.namespace")
+KUBERNETES_REPLACED_ON_CHANGE = {
+    "batch/v1:Job": ("spec.completions", "spec.parallelism", "spec.selector", "spec.template"),
+    "core/v1:ConfigMap": ("binaryData", "data"),
+    "core/v1:Secret": ("type", "stringData", "data"),
+    "core/v1:PersistentVolumeClaim": (
+        "spec.accessModes",
+        "spec.selector",
+        "spec.storageClassName",
+        "spec.volumeName",
+    ),
+    "core/v1:Service": ("spec.clusterIP",),
+    "apps/v1:Deployment": ("spec.selector",),
+    "apps/v1:DaemonSet": ("spec.selector",),
+    "apps/v1:StatefulSet": (
+        "spec.podManagementPolicy",
+        "spec.revisionHistoryLimit",
+        "spec.selector",
+        "spec.serviceName",
+        "spec.volumeClaimTemplates",
+    ),
+    "rbac.authorization.k8s.io/v1:RoleBinding": ("roleRef",),
+    "rbac.authorization.k8s.io/v1:ClusterRoleBinding": ("roleRef",),
+    "storage.k8s.io/v1:StorageClass": ("parameters", "provisioner"),
+}
+
+
+def replaced_on_change(type_: str) -> tuple[str, ...]:
+    """The input paths whose change makes the provider replace a resource of this type."""
+    if type_.startswith("kubernetes:") and not type_.startswith("kubernetes:helm.sh/"):
+        kind = type_.removeprefix("kubernetes:")
+        return (*KUBERNETES_IDENTITY, *KUBERNETES_REPLACED_ON_CHANGE.get(kind, ()))
+    return REPLACED_ON_CHANGE.get(type_, ())
+
+
+def _bare(path: str) -> str:
+    return re.sub(r"\[[0-9]+\]", "", path)
+
+
+def _under(path: str, fields: tuple[str, ...] | list[str]) -> bool:
+    bare = _bare(path)
+    return any(bare == f or bare.startswith(f"{f}.") for f in fields)
 
 
 def forces_replacement(type_: str, paths: list[str]) -> list[str]:
     """The changed paths that make the provider replace a resource of this type."""
-    fields = REPLACED_ON_CHANGE.get(type_, ())
-    found = []
-    for path in paths:
-        bare = re.sub(r"\[[0-9]+\]", "", path)
-        if any(bare == f or bare.startswith(f"{f}.") for f in fields):
-            found.append(path)
-    return found
+    fields = replaced_on_change(type_)
+    return [path for path in paths if _under(path, fields)]
+
+
+def ignored(paths: list[str], ignore_changes: list[str]) -> list[str]:
+    """The paths Pulumi does not diff: under the resource's `ignoreChanges`, the state's value
+    stands for the input (a group's desired size, a retiring node group's version)."""
+    return [path for path in paths if not _under(path, ignore_changes)]
 
 
 # The first commit whose render this diff can compare with today's: from it on, the inventory
@@ -213,7 +268,10 @@ def report(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) 
         previous = before.get(urn) or before.get(moved_to.get(urn, ""))
         if previous is None:
             continue
-        paths = list(changed_paths(previous["inputs"], resource["inputs"]))
+        paths = ignored(
+            list(changed_paths(previous["inputs"], resource["inputs"])),
+            resource.get("ignoreChanges") or [],
+        )
         replacing = forces_replacement(resource["type"], paths)
         if replacing:
             marks = " [PROTECTED: the update fails]" if resource["protect"] else ""
@@ -232,6 +290,74 @@ def report(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) 
         or any(old.protect for old, _ in difference.recreated)
     )
     return "\n".join(line for line in lines if line), dangerous
+
+
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+
+def _generation(resource: dict[str, Any]) -> int:
+    """A node group's generation, from its name (components/foundation/node_group.py,
+    `resource_name`: generation 1 has no suffix)."""
+    found = re.search(r"-g([0-9]+)$", resource["urn"].rsplit("::", 1)[-1])
+    return int(found[1]) if found else 1
+
+
+def _workload_class(resource: dict[str, Any]) -> str:
+    return str((resource["inputs"].get("labels") or {}).get("workload-class", "?"))
+
+
+def node_group_refusals(
+    before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]
+) -> list[str]:
+    """One line for each node group that `pulumi up` would replace in place (deleting its
+    nodes at the end of the up, its pods evicted together) or swap for its next generation
+    in a single up, naming the setting that makes it a blue/green change instead (docs/cluster.md,
+    "Node group generations")."""
+    old_groups = {u: r for u, r in before.items() if r["type"] == NODE_GROUP}
+    new_groups = {u: r for u, r in after.items() if r["type"] == NODE_GROUP}
+    newest: dict[str, int] = {}
+    for group in new_groups.values():
+        workload_class = _workload_class(group)
+        newest[workload_class] = max(newest.get(workload_class, 0), _generation(group))
+    problems = []
+    for urn, group in sorted(new_groups.items()):
+        previous = old_groups.get(urn)
+        if previous is None:
+            continue
+        paths = ignored(
+            list(changed_paths(previous["inputs"], group["inputs"])),
+            group.get("ignoreChanges") or [],
+        )
+        fields = sorted({_bare(p).split(".")[0] for p in forces_replacement(NODE_GROUP, paths)})
+        if not fields:
+            continue
+        workload_class, generation = _workload_class(group), _generation(group)
+        changed = ", ".join(fields)
+        if generation < newest[workload_class]:
+            problems.append(
+                f"nodeGroups.{workload_class}.previousGeneration: generation {generation} as "
+                f"kept would be replaced ({changed} differ from the deployed group): state "
+                "them as deployed"
+            )
+        else:
+            problems.append(
+                f"nodeGroups.{workload_class}: generation {generation} would be replaced in "
+                f"place ({changed} changed), its nodes deleted together: bump "
+                f"nodeGroups.{workload_class}.generation to {generation + 1} and keep "
+                f"generation {generation} as nodeGroups.{workload_class}.previousGeneration "
+                '(docs/cluster.md, "Node group generations")'
+            )
+    created = {_workload_class(g): _generation(g) for u, g in new_groups.items() if u not in before}
+    deleted = {_workload_class(g): _generation(g) for u, g in old_groups.items() if u not in after}
+    for workload_class in sorted(created.keys() & deleted.keys()):
+        old, new = deleted[workload_class], created[workload_class]
+        problems.append(
+            f"nodeGroups.{workload_class}: generation {new} is created and generation {old} "
+            "deleted in one up, its pods evicted together: keep generation "
+            f"{old} as nodeGroups.{workload_class}.previousGeneration for this up, and drain "
+            'it before the next (docs/cluster.md, "Node group generations")'
+        )
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,6 +401,9 @@ def compare_with(commit: str, base: str, stacks: list[str]) -> int:
                 print(cost.inventory_change(before.values(), after.values()))
                 if dangerous:
                     print(f"{stack}: a protected resource would be deleted or re-created")
+                    status = 1
+                for problem in node_group_refusals(before, after):
+                    print(f"{stack}: {problem}")
                     status = 1
                 for problem in over_budget:
                     print(problem)

@@ -194,9 +194,10 @@ def summary(run: StackRun) -> str:
 
 
 def _headroom(report: ClassCapacity) -> str:
-    room = report.headroom
+    room, needed = report.headroom, report.nodes_needed
     return (
         f"    {report.workload_class:<8} {report.nodes:>3} x {report.instance_type:<12} "
+        f"pods pack into {'-' if needed is None else needed:>3} "
         f"headroom {room.cpu_millicores:>6}m CPU {room.memory_mib:>7}Mi memory "
         f"{room.pods:>5} pods" + (f" {room.gpus} GPU" if report.per_node.gpus else "")
     )
@@ -212,10 +213,11 @@ def capacity_report(settings: StackSettings) -> str:
     lines = [
         f"Kubernetes {settings.kubernetes_version}: EKS standard support until "
         f"{release.end_of_standard_support} ({days} days from today)",
-        "Capacity (nodes of each group's first type, less the kubelet and node agents):",
+        "Capacity (nodes of each group's first type, less the kubelet and node agents; the nodes "
+        "its pods pack into, first-fit-decreasing):",
         "  every service at its maximum replicas, controllers on general:",
         *map(_headroom, class_capacity(groups, settings.services.values(), load)),
-        f"  one of {zones} zones lost, every HPA at its minimum, controllers on general:",
+        f"  one of {zones} zones lost, every service at its minimum, controllers on general:",
         *map(_headroom, zone_loss_capacity(groups, settings.services.values(), load, zones)),
     ]
     return "\n".join(lines)

@@ -3,15 +3,17 @@
 The cluster autoscaler plans a group as nodes of its first instance type. On each node, pods get
 what the kubelet leaves them (its allocatable, from the AL2023 bootstrap's reservation) less what
 runs on every node of the group: the node agents (the managed add-ons' DaemonSets, GuardDuty's
-runtime agent, the charts' DaemonSets). Two checks per workload class:
+runtime agent, the charts' DaemonSets). Pods are whole: each must fit on one node, so a class
+fits when its pods, placed first-fit-decreasing (largest first, each on the first node with room
+for it in every resource), need no more nodes than the group has. Two checks per workload class:
 
 - at the maxima: each service at its maximum replicas, each pod at its requests or the VPA's
   `maxAllowed` where the VPA may raise them, plus its mesh sidecar; on the general group also the
-  platform's controllers. All within `maxSize` nodes.
-- with one zone lost: each HPA at its `minReplicas`, and the controllers, within the nodes the
-  other zones hold when the group's `maxSize` is spread evenly over its zones (the Auto Scaling
-  group balances its instances across them). Services scaled by hand (ml-service's GPU pod) are
-  not counted: their pods come back wherever the autoscaler starts a node.
+  platform's controllers, pod by pod. Within `maxSize` nodes.
+- with one zone lost: each service at its minimum (an HPA's `minReplicas`, or the `replicas` of
+  a service scaled by hand), and the controllers, within the nodes the other zones hold when the
+  group's `maxSize` is spread evenly over its zones (the Auto Scaling group balances its
+  instances across them).
 """
 
 from __future__ import annotations
@@ -143,10 +145,10 @@ GUARDDUTY_AGENT = NodeAgent(
     Demand(200, 256, 0, 1),
     "GuardDuty User Guide, Configure GuardDuty security agent (add-on) parameters for Amazon EKS",
 )
-# The managed add-ons' Deployments, on any untainted node: counted on the general group. CoreDNS
-# runs 2 x 100m/70Mi (EKS's coredns Deployment, eksctl testdata sample-1.25.json); the EBS CSI
-# controller 2 x (ebs-plugin 10m/40Mi + liveness-probe 10m/32Mi) (chart 2.64.0).
-MANAGED_CONTROLLERS = Demand(2 * 100 + 2 * 20, 2 * 70 + 2 * 72, 0, 4)
+# The managed add-ons' Deployments' pods, on any untainted node: counted on the general group.
+# CoreDNS runs 2 x 100m/70Mi (EKS's coredns Deployment, eksctl testdata sample-1.25.json); the
+# EBS CSI controller 2 x (ebs-plugin 10m/40Mi + liveness-probe 10m/32Mi) (chart 2.64.0).
+MANAGED_CONTROLLER_PODS = (*[Demand(100, 70, 0, 1)] * 2, *[Demand(20, 72, 0, 1)] * 2)
 
 
 def kube_reserved_cpu_millicores(vcpu: int) -> int:
@@ -228,22 +230,29 @@ def service_demand(service: ServiceSettings, sidecar: Demand = Demand()) -> Dema
     return service_pod(service, sidecar).times(service.max_replicas)
 
 
-def controller_demand(controllers: Iterable[tuple[AddonSettings, int]]) -> Demand:
-    """What enabled controllers request; each entry is (settings, pods it runs with them)."""
-    total = Demand()
-    for addon, pods in controllers:
-        if addon.enabled and pods:
-            total += requests_of(addon.resources, pods)
-    return total
+def controller_pods(controllers: Iterable[tuple[AddonSettings, int]]) -> tuple[Demand, ...]:
+    """Each pod of the enabled controllers; each entry is (settings, pods it runs with them)."""
+    pods: list[Demand] = []
+    for addon, count in controllers:
+        if addon.enabled and count:
+            pods += [requests_of(addon.resources)] * count
+    return tuple(pods)
+
+
+def total(pods: Iterable[Demand]) -> Demand:
+    found = Demand()
+    for pod in pods:
+        found += pod
+    return found
 
 
 @dataclass(frozen=True)
 class PlatformLoad:
-    """What the platform adds to the services: node agents per class, the controllers on the
-    general group (with the managed add-ons' Deployments), and each service pod's sidecar."""
+    """What the platform adds to the services: node agents per class, the controllers' pods on
+    the general group (with the managed add-ons' Deployments), and each service pod's sidecar."""
 
     agents: Mapping[WorkloadClass, tuple[NodeAgent, ...]]
-    controllers: Demand
+    controllers: tuple[Demand, ...]
     sidecar: Demand = field(default_factory=Demand)
 
 
@@ -259,9 +268,40 @@ def platform_load(
             )
             for workload_class, first_type in first_types.items()
         },
-        controllers=controller_demand(addons.controllers()) + MANAGED_CONTROLLERS,
+        controllers=controller_pods(addons.controllers()) + MANAGED_CONTROLLER_PODS,
         sidecar=sidecar,
     )
+
+
+def _largest_share(pod: Demand, room: Demand) -> float:
+    """The pod's largest share of a node, over the resources the node has."""
+    shares = [
+        pod.cpu_millicores / room.cpu_millicores if room.cpu_millicores > 0 else 0.0,
+        pod.memory_mib / room.memory_mib if room.memory_mib > 0 else 0.0,
+        pod.gpus / room.gpus if room.gpus > 0 else float(pod.gpus > 0),
+        pod.pods / room.pods if room.pods > 0 else 1.0,
+    ]
+    return max(shares)
+
+
+def first_fit_decreasing(pods: Iterable[Demand], room: Demand) -> int | None:
+    """The nodes of `room` each that hold `pods` when each pod, largest first, goes on the
+    first node with room for it (None: a pod larger than an empty node)."""
+    nodes: list[Demand] = []
+    for pod in sorted(
+        pods,
+        key=lambda p: (_largest_share(p, room), p.cpu_millicores, p.memory_mib),
+        reverse=True,
+    ):
+        if not pod.within(room):
+            return None
+        for index, free in enumerate(nodes):
+            if pod.within(free):
+                nodes[index] = free - pod
+                break
+        else:
+            nodes.append(room - pod)
+    return len(nodes)
 
 
 @dataclass(frozen=True)
@@ -271,41 +311,58 @@ class ClassCapacity:
     nodes: int
     # What each node leaves pods, after the kubelet and the node agents.
     per_node: Demand
-    demand: Demand
+    # Every pod the class must hold, each with its sidecar.
+    pods: tuple[Demand, ...]
+
+    @property
+    def demand(self) -> Demand:
+        return total(self.pods)
 
     @property
     def capacity(self) -> Demand:
         return self.per_node.times(self.nodes)
 
     @property
+    def nodes_needed(self) -> int | None:
+        """The nodes first-fit-decreasing packs the pods into (None: a pod fits no node)."""
+        return first_fit_decreasing(self.pods, self.per_node)
+
+    @property
     def fits(self) -> bool:
-        return self.demand.within(self.capacity)
+        needed = self.nodes_needed
+        return needed is not None and needed <= self.nodes
 
     @property
     def headroom(self) -> Demand:
         return self.capacity - self.demand
 
     def describe(self) -> str:
+        needed = self.nodes_needed
+        packing = (
+            "a pod is larger than a node's room"
+            if needed is None
+            else f"its pods pack into {needed} nodes"
+        )
         return (
             f"{self.workload_class}: demand {self.demand.describe()}; capacity "
             f"{self.nodes} x {self.instance_type} at {self.per_node.describe()} each = "
-            f"{self.capacity.describe()}"
+            f"{self.capacity.describe()}; {packing}"
         )
 
 
-def _demand(
+def _pods(
     workload_class: WorkloadClass,
     services: Iterable[ServiceSettings],
     load: PlatformLoad,
     replicas_of: Callable[[ServiceSettings], int],
-) -> Demand:
-    demand = Demand()
+) -> tuple[Demand, ...]:
+    pods: list[Demand] = []
     for service in services:
         if service.workload_class == workload_class:
-            demand += service_pod(service, load.sidecar).times(replicas_of(service))
+            pods += [service_pod(service, load.sidecar)] * replicas_of(service)
     if workload_class == CONTROLLER_CLASS:
-        demand += load.controllers
-    return demand
+        pods += load.controllers
+    return tuple(pods)
 
 
 def class_capacity(
@@ -313,8 +370,8 @@ def class_capacity(
     services: Iterable[ServiceSettings],
     load: PlatformLoad,
 ) -> list[ClassCapacity]:
-    """Demand at the maxima and capacity of `maxSize` nodes, per class; `groups` maps a class
-    to (first instance type, maxSize)."""
+    """Pods at the maxima and `maxSize` nodes, per class; `groups` maps a class to (first
+    instance type, maxSize)."""
     services = list(services)
     return [
         ClassCapacity(
@@ -322,14 +379,15 @@ def class_capacity(
             first_type,
             max_nodes,
             pod_room(INSTANCE_TYPES[first_type], load.agents[workload_class]),
-            _demand(workload_class, services, load, lambda s: s.max_replicas),
+            _pods(workload_class, services, load, lambda s: s.max_replicas),
         )
         for workload_class, (first_type, max_nodes) in groups.items()
     ]
 
 
-def hpa_minimum(service: ServiceSettings) -> int:
-    return service.autoscaling.min_replicas if service.autoscaling else 0
+def minimum_replicas(service: ServiceSettings) -> int:
+    """What a service runs at the least: its HPA's minimum, or its replicas if scaled by hand."""
+    return service.min_replicas
 
 
 def surviving_nodes(max_nodes: int, zones: int) -> int:
@@ -344,7 +402,7 @@ def zone_loss_capacity(
     load: PlatformLoad,
     zones: int,
 ) -> list[ClassCapacity]:
-    """Demand at the HPA minima and the capacity left with one of `zones` lost, per class."""
+    """Pods at the minima and the nodes left with one of `zones` lost, per class."""
     services = list(services)
     return [
         ClassCapacity(
@@ -352,7 +410,7 @@ def zone_loss_capacity(
             first_type,
             surviving_nodes(max_nodes, zones),
             pod_room(INSTANCE_TYPES[first_type], load.agents[workload_class]),
-            _demand(workload_class, services, load, hpa_minimum),
+            _pods(workload_class, services, load, minimum_replicas),
         )
         for workload_class, (first_type, max_nodes) in groups.items()
     ]

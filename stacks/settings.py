@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import (
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -188,6 +189,22 @@ class Taint(Settings):
         }[self.effect]
 
 
+class PreviousGeneration(Settings):
+    """The generation a group is leaving, kept as deployed while its nodes are drained.
+
+    Its number and the inputs EKS cannot change in place (the group is created again when one
+    changes: terraform-provider-aws internal/service/eks/node_group.go, ForceNew); each of the
+    others is the current generation's. docs/cluster.md, "Node group generations".
+    """
+
+    generation: Annotated[int, Field(ge=1, le=99)]
+    instance_types: Annotated[list[str], Field(min_length=1)]
+    # None: the current generation's.
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384)] | None = None
+    capacity_type: CapacityType | None = None
+    ami_type: AmiType | None = None
+
+
 class NodeGroupSettings(Settings):
     # Smallest first: the cluster autoscaler plans with the first, the others are fallbacks
     # when it has no capacity (docs/cluster.md, "Node groups").
@@ -203,6 +220,12 @@ class NodeGroupSettings(Settings):
     taints: list[Taint] = []
     capacity_type: CapacityType = "ON_DEMAND"
     ami_type: AmiType = "AL2023_x86_64_STANDARD"
+    # A group whose instance types, AMI type, capacity type (or any other input EKS cannot
+    # change in place) change is a new group: a new generation, created beside the old one
+    # (docs/cluster.md, "Node group generations"). Generation 1 is the group as first deployed.
+    generation: Annotated[int, Field(ge=1, le=99)] = 1
+    # The generation being replaced, kept until its nodes are drained (then removed).
+    previous_generation: PreviousGeneration | None = None
 
     @field_validator("instance_types")
     @classmethod
@@ -269,18 +292,64 @@ class NodeGroupSettings(Settings):
                 sorted(self.labels),
                 "two label keys differ only in case (they would name one Auto Scaling group tag)",
             )
-        for own in ("workload-class", "k8s.amazonaws.com/accelerator"):
+        previous = self.previous_generation
+        if previous is not None and previous.generation >= self.generation:
+            raise invalid(
+                "previousGeneration.generation",
+                previous.generation,
+                f"{previous.generation} is not older than generation {self.generation} "
+                + (
+                    f"(allowed: 1 to {self.generation - 1})"
+                    if self.generation > 1
+                    else "(a group of generation 1 has none: bump generation first)"
+                ),
+            )
+        for own in ("workload-class", "k8s.amazonaws.com/accelerator", "node-group-generation"):
             if own in self.labels:
                 raise invalid(
                     "labels",
                     self.labels,
-                    f"{own!r} is set by the program (from the group's class and GPU type)",
+                    f"{own!r} is set by the program (from the group's class, generation and "
+                    "GPU type)",
                 )
+        # Its instance types, AMI and capacity type must make a group of their own (checked
+        # last: the current group's own errors name its own keys).
+        self.previous_group()
         return self
 
     @property
     def has_gpus(self) -> bool:
         return self.ami_type in GPU_AMI_TYPES
+
+    def previous_group(self) -> NodeGroupSettings | None:
+        """The previous generation as a whole group: its own fixed inputs, a minimum of zero,
+        and the current generation's for the rest (maximum and desired size, labels, taints)."""
+        previous = self.previous_generation
+        if previous is None:
+            return None
+        fixed = {
+            "generation": previous.generation,
+            "instance_types": previous.instance_types,
+            "disk_size_gib": previous.disk_size_gib or self.disk_size_gib,
+            "capacity_type": previous.capacity_type or self.capacity_type,
+            "ami_type": previous.ami_type or self.ami_type,
+            # No floor: the cluster autoscaler may remove each node it has emptied (pods it can
+            # place on the current generation), so the old group drains towards zero by itself.
+            "min_size": 0,
+        }
+        values = {
+            **self.model_dump(exclude={"previous_generation"}),
+            **fixed,
+        }
+        try:
+            return NodeGroupSettings.model_validate(values)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            raise invalid(
+                "previousGeneration",
+                previous.instance_types,
+                f"is not a group this class could have run: {problem['msg']}",
+            ) from None
 
 
 class NodeGroupsSettings(Settings):
@@ -305,6 +374,14 @@ class NodeGroupsSettings(Settings):
         for name, group in self.items():
             if name != "gpu" and group.has_gpus:
                 raise invalid(name, group.ami_type, "only the gpu group may run GPU instances")
+            previous = group.previous_group()
+            if previous is not None and previous.has_gpus != group.has_gpus:
+                raise invalid(
+                    f"{name}.previousGeneration.amiType",
+                    previous.ami_type,
+                    f"a {name} group {'needs' if group.has_gpus else 'may not run'} GPUs "
+                    "in every generation",
+                )
         return self
 
 
@@ -786,7 +863,7 @@ class StackSettings(Settings):
                     f"nodeGroups.{report.workload_class}.maxSize",
                     group.max_size,
                     f"with one of {zones} zones lost, {report.nodes} nodes cannot hold the "
-                    f"HPAs' minimum replicas ({report.describe()})",
+                    f"services' minimum replicas ({report.describe()})",
                 )
 
     def group_plans(self) -> dict[WorkloadClass, tuple[str, int]]:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from offline import synth
 from offline.engine import StackRun, run_stack, stack_config
 from stacks import loader
 from stacks.environments import EKS_ENVIRONMENTS, ENVIRONMENTS
@@ -25,6 +26,22 @@ hypothesis_settings.register_profile(
     "suite", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 hypothesis_settings.load_profile("suite")
+
+# The day every test renders the stacks as of: EKS standard support is judged on it. Fixed, so
+# that the suite does not start failing on the day a minor leaves standard support; the one
+# alarm test (tests/foundation/test_kubernetes_versions.py) watches the real calendar instead.
+# An upgrade to a new minor moves it into that minor's support (docs/operations.md,
+# "Kubernetes upgrades").
+RENDER_DATE = date(2026, 12, 3)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fixed_render_date() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loader, "render_date", lambda: RENDER_DATE)
+        patch.setattr(synth, "render_date", lambda: RENDER_DATE)
+        yield
+
 
 # Every stack is run; the fixtures below that iterate stacks are for the EKS ones (the
 # development stack, on an existing cluster, has its own tests: tests/test_development.py).

@@ -34,8 +34,13 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ),
     (
         "node group size",
+        # Both generations of general: the one kept while drained takes the current one's sizes
+        # (stacks/settings.py, NodeGroupSettings.previous_group).
         {"nodeGroups": {"general": {"maxSize": 7}}},
-        {"aws:eks/nodeGroup:NodeGroup::financial-planning-staging-general"},
+        {
+            "aws:eks/nodeGroup:NodeGroup::financial-planning-staging-general",
+            "aws:eks/nodeGroup:NodeGroup::financial-planning-staging-general-g2",
+        },
     ),
     (
         "instance class",
@@ -68,7 +73,8 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
             "pulumi:providers:aws::aws",
             *(
                 f"aws:ec2/launchTemplate:LaunchTemplate::financial-planning-staging-{group}"
-                for group in ("general", "compute", "memory", "gpu")
+                # Each generation's template, the two kept previous generations' too.
+                for group in ("general", "compute", "memory", "gpu", "general-g2", "compute-g2")
             ),
         },
     ),

@@ -523,9 +523,15 @@ def test_each_stack_is_priced_from_its_render(stack_run: StackRun) -> None:
     found = estimate(from_recorded(stack_run.resources))
     kinds = found.by_kind()
     groups = stack_run.of_type("aws:eks/nodeGroup:NodeGroup")
-    # One line per workload class, named by the group's label, not by its EKS name.
+    # One line per workload class, named by the group's label, not by its EKS name; while two
+    # generations of a class run side by side, one line each, by the generation label
+    # (components/shared/conventions.py: generation 1 carries none).
+    classes = [g.inputs["labels"]["workload-class"] for g in groups]
     assert {k for k in kinds if k.startswith("node group ")} == {
-        f"node group {g.inputs['labels']['workload-class']}" for g in groups
+        f"node group {cls}"
+        if classes.count(cls) == 1
+        else f"node group {cls} g{g.inputs['labels'].get('node-group-generation', '1')}"
+        for cls, g in zip(classes, groups, strict=True)
     }
     for kind in (
         "EKS control plane",
@@ -574,11 +580,12 @@ def test_production_prices_its_backup_copies_volumes_and_logs(production: StackR
     assert kinds["CloudWatch Logs storage"] == pytest.approx(87.60)
     # The internet-facing ALB in the 3 zones' public subnets: 3 x $3.65.
     assert kinds["load balancers' public IPv4"] == pytest.approx(10.95)
-    # GuardDuty Runtime Monitoring: compute 3/3/30 x c5.xlarge (4 vCPUs), general 2/3/20 x
-    # m5.xlarge (4), gpu 0/0/5 x g4dn.xlarge (4), memory 1/1/10 x r5.large (2):
-    # 22 / 26 / 240 vCPUs.
+    # GuardDuty Runtime Monitoring, both generations of general and compute (step 1 of the
+    # generation change): compute g1 0/3/30 x c5.large (2 vCPUs), compute g2 3/3/30 x c5.xlarge
+    # (4), general g1 0/3/20 x m5.large (2), general g2 2/3/20 x m5.xlarge (4), gpu 0/0/5 x
+    # g4dn.xlarge (4), memory 1/1/10 x r5.large (2): 22 / 38 / 340 vCPUs.
     assert (
-        "GuardDuty Runtime Monitoring: the nodes' vCPUs, 26 at desired size (min 22, max 240) "
+        "GuardDuty Runtime Monitoring: the nodes' vCPUs, 38 at desired size (min 22, max 340) "
         "on each group's first type, billed per vCPU-hour (price not read)"
     ) in found.not_estimated
     # Every key rotates (components/shared/kms.py): the second-year note counts them all.

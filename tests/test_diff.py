@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from offline.diff import FORMAT_SINCE, DiffError, check_base, main, render, report
+from offline.diff import (
+    FORMAT_SINCE,
+    DiffError,
+    check_base,
+    main,
+    node_group_refusals,
+    render,
+    report,
+)
 from offline.engine import PROJECT_DIR
 
 URN = "urn:pulumi:s::p::"
@@ -245,3 +253,134 @@ def test_a_base_that_fails_to_render_says_so_in_one_line(tmp_path: Path) -> None
     assert str(raised.value) == (
         "rendering production at BASE=abc failed: synth production: what went wrong"
     )
+
+
+# Node groups: what EKS updates in place and what makes a new group. The EKS API reference
+# (docs.aws.amazon.com/eks/latest/APIReference) lets UpdateNodegroupConfig change a group's
+# labels, taints, scalingConfig, updateConfig and nodeRepairConfig, and UpdateNodegroupVersion
+# its version, releaseVersion and launchTemplate version; every other CreateNodegroup field
+# (instanceTypes, amiType, capacityType, diskSize, subnets, nodeRole, the launch template's id
+# or name, the name itself) is fixed: ForceNew in terraform-provider-aws
+# internal/service/eks/node_group.go, as pulumi-aws 7.x bundles it.
+def node_group(name: str, workload_class: str, **inputs: Any) -> dict[str, Any]:
+    ignore = inputs.pop("ignore", ["scalingConfig.desiredSize"])
+    group = resource(name, GROUP, {"labels": {"workload-class": workload_class}, **inputs})
+    group["ignoreChanges"] = ignore
+    return group
+
+
+def test_a_node_group_replaced_in_place_is_refused_with_the_setting_to_change() -> None:
+    before = by_urn(node_group("p-general", "general", instanceTypes=["m5.large"]))
+    after = by_urn(node_group("p-general", "general", instanceTypes=["m5.xlarge"]))
+    assert node_group_refusals(before, after) == [
+        "nodeGroups.general: generation 1 would be replaced in place (instanceTypes changed), "
+        "its nodes deleted together: bump nodeGroups.general.generation to 2 and keep "
+        'generation 1 as nodeGroups.general.previousGeneration (docs/cluster.md, "Node group '
+        'generations")'
+    ]
+    # Each fixed field counts, not only the instance types (finding 3 of review 23: a new
+    # subnet, role or launch template with the same name).
+    for field, old, new in [
+        ("subnetIds", ["a", "b"], ["a", "c"]),
+        ("nodeRoleArn", "arn:1", "arn:2"),
+        ("launchTemplate", {"id": "lt-1", "version": "1"}, {"id": "lt-2", "version": "1"}),
+        ("diskSize", 20, 40),
+    ]:
+        refused = node_group_refusals(
+            by_urn(node_group("p-general", "general", **{field: old})),
+            by_urn(node_group("p-general", "general", **{field: new})),
+        )
+        assert len(refused) == 1 and f"({field} changed)" in refused[0], (field, refused)
+
+
+def test_what_eks_updates_in_place_is_not_refused() -> None:
+    # Negative controls: labels, taints, sizes and a launch template's new version are
+    # UpdateNodegroupConfig / UpdateNodegroupVersion changes.
+    old = {
+        "labels": {"workload-class": "general"},
+        "taints": [],
+        "scalingConfig": {"minSize": 1, "maxSize": 3, "desiredSize": 1},
+        "launchTemplate": {"id": "lt-1", "version": "1"},
+        "version": "1.34",
+    }
+    new = {
+        "labels": {"workload-class": "general", "team": "x"},
+        "taints": [{"key": "k", "value": "v", "effect": "NO_SCHEDULE"}],
+        "scalingConfig": {"minSize": 2, "maxSize": 6, "desiredSize": 4},
+        "launchTemplate": {"id": "lt-1", "version": "2"},
+        "version": "1.35",
+    }
+    before = by_urn(node_group("p-general", "general", **old))
+    after = by_urn(node_group("p-general", "general", **new))
+    assert node_group_refusals(before, after) == []
+
+
+def test_a_new_generation_beside_the_old_one_passes_and_a_swap_in_one_up_is_refused() -> None:
+    gen1 = node_group("p-general", "general", instanceTypes=["m5.large"], nodeGroupName="general")
+    gen2 = node_group(
+        "p-general-g2", "general", instanceTypes=["m5.xlarge"], nodeGroupName="general-g2"
+    )
+    # Step 1: generation 2 created, generation 1 kept as deployed.
+    assert node_group_refusals(by_urn(gen1), by_urn(gen1, gen2)) == []
+    # Step 2: generation 1 removed once drained.
+    assert node_group_refusals(by_urn(gen1, gen2), by_urn(gen2)) == []
+    # Both in one up: the old group's nodes go at the end of the up, all together.
+    assert node_group_refusals(by_urn(gen1), by_urn(gen2)) == [
+        "nodeGroups.general: generation 2 is created and generation 1 deleted in one up, its "
+        "pods evicted together: keep generation 1 as nodeGroups.general.previousGeneration "
+        'for this up, and drain it before the next (docs/cluster.md, "Node group generations")'
+    ]
+    # A kept generation that no longer matches what is deployed would itself be replaced.
+    changed = node_group(
+        "p-general", "general", instanceTypes=["m5.2xlarge"], nodeGroupName="general"
+    )
+    assert node_group_refusals(by_urn(gen1, gen2), by_urn(changed, gen2)) == [
+        "nodeGroups.general.previousGeneration: generation 1 as kept would be replaced "
+        "(instanceTypes differ from the deployed group): state them as deployed"
+    ]
+
+
+def test_a_retiring_group_s_ignored_version_is_no_change() -> None:
+    # pulumi ignoreChanges: the state's value stands for the input, so no update is shown.
+    old = node_group("p-general", "general", version="1.34")
+    new = node_group(
+        "p-general", "general", version="1.35", ignore=["scalingConfig.desiredSize", "version"]
+    )
+    assert report(by_urn(old), by_urn(new))[0] == ""
+    plain = node_group("p-general", "general", version="1.35")
+    assert report(by_urn(old), by_urn(plain))[0].endswith(": version")
+
+
+JOB = "kubernetes:batch/v1:Job"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+ASG_TAG = "aws:autoscaling/tag:Tag"
+
+
+def test_a_job_s_new_template_or_name_replaces_it_a_deployment_s_template_updates() -> None:
+    # pulumi-kubernetes provider/pkg/provider/diff.go at v4.32.0 (forceNewProperties): every
+    # object is replaced on .metadata.name/.namespace; a batch/v1 Job also on .spec.template,
+    # .spec.completions, .spec.parallelism, .spec.selector; a Deployment only on .spec.selector.
+    template = {"spec": {"containers": [{"image": "a"}]}}
+    newer = {"spec": {"containers": [{"image": "b"}]}}
+    job = resource("j", JOB, {"metadata": {"name": "j-1"}, "spec": {"template": template}})
+    job2 = resource("j", JOB, {"metadata": {"name": "j-1"}, "spec": {"template": newer}})
+    assert report(by_urn(job), by_urn(job2))[0].startswith(f"replaced: {URN}{JOB}::j")
+    renamed = resource("j", JOB, {"metadata": {"name": "j-2"}, "spec": {"template": template}})
+    assert report(by_urn(job), by_urn(renamed))[0].endswith(
+        "(the provider replaces on metadata.name)"
+    )
+    deployment = resource("d", DEPLOYMENT, {"spec": {"template": template}})
+    rolled = resource("d", DEPLOYMENT, {"spec": {"template": newer}})
+    assert report(by_urn(deployment), by_urn(rolled))[0].startswith("updated: ")
+
+
+def test_an_asg_tag_moved_to_another_group_or_key_is_replaced_its_value_updated() -> None:
+    # terraform-provider-aws internal/service/autoscaling/group_tag.go (aws_autoscaling_group_
+    # tag): autoscaling_group_name and tag.key are ForceNew, tag.value is not.
+    tag = {"autoscalingGroupName": "eks-a", "tag": {"key": "k", "value": "1"}}
+    moved = resource("t", ASG_TAG, {**tag, "autoscalingGroupName": "eks-b"})
+    assert report(by_urn(resource("t", ASG_TAG, tag)), by_urn(moved))[0].startswith("replaced")
+    rekeyed = resource("t", ASG_TAG, {**tag, "tag": {"key": "k2", "value": "1"}})
+    assert report(by_urn(resource("t", ASG_TAG, tag)), by_urn(rekeyed))[0].startswith("replaced")
+    revalued = resource("t", ASG_TAG, {**tag, "tag": {"key": "k", "value": "2"}})
+    assert report(by_urn(resource("t", ASG_TAG, tag)), by_urn(revalued))[0].startswith("updated")

@@ -178,9 +178,12 @@ def test_the_reference_lists_every_key_of_the_models() -> None:
     ):
         assert f"| `{key}` |" in text, key
     # Defaults per environment are the environment modules' values.
-    assert "| `nodeGroups.general.maxSize` | integer | >= 1; <= 1000 | required | `20` | `6` |" in (
-        text
+    production, staging = (
+        environments.DEFAULTS[name]["nodeGroups"]["general"]["maxSize"]
+        for name in ("production", "staging")
     )
+    row = f"| `nodeGroups.general.maxSize` | integer | >= 1; <= 1000 | required | `{production}` |"
+    assert f"{row} `{staging}` |" in text
 
 
 # --- the stack files' JSON Schema -------------------------------------------------------------

@@ -170,7 +170,8 @@ def test_the_example_from_the_issue() -> None:
             {"nodeGroups": {"general": {"maxSize": 9}}},
             "nodeGroups.general.maxSize: cannot hold its workloads at their maximum (general: "
             "demand 32260m CPU, 115064Mi memory, 136 pods; capacity 9 x m5.xlarge at 3420m CPU, "
-            "13642Mi memory, 50 pods each = 30780m CPU, 122778Mi memory, 450 pods)",
+            "13642Mi memory, 50 pods each = 30780m CPU, 122778Mi memory, 450 pods; its pods "
+            "pack into 11 nodes)",
         ),
         (
             {
@@ -449,7 +450,9 @@ def test_any_size_triple_is_accepted_exactly_when_it_is_consistent(
         **BASE,
         "nodeGroups": {"gpu": {"minSize": minimum, "maxSize": maximum, "desiredSize": desired}},
     }
-    consistent = 0 <= minimum <= desired <= maximum and maximum >= 1
+    # And with one of three zones lost, the nodes left hold ml-service's one replica (scaled
+    # by hand: counted at its replicas, stacks/capacity.py): two nodes at most leave one.
+    consistent = 0 <= minimum <= desired <= maximum and maximum >= 2
     try:
         group = settings_from_values("production", values).node_groups.gpu
     except SettingsError as error:

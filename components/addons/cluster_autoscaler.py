@@ -8,7 +8,7 @@ Scaling groups tagged as this cluster's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,13 +82,10 @@ class ClusterAutoscaler(SelfMonitoredAddon):
     # Node group name -> the hourly price of its first instance type: the priority expander
     # prefers the cheapest group that fits a pending pod.
     group_prices: Mapping[str, float]
+    # Previous generations' groups, being drained: tried only after every current group.
+    retiring_groups: Sequence[str] = ()
 
     name = "autoscaler"
-    chart = HelmChart(
-        chart="cluster-autoscaler",
-        version="9.53.0",
-        repository="https://kubernetes.github.io/autoscaler",
-    )
     namespace = AUTOSCALING_NAMESPACE
     service_account = "cluster-autoscaler"
 
@@ -97,19 +94,38 @@ class ClusterAutoscaler(SelfMonitoredAddon):
         return self.settings.enabled
 
     @property
+    def chart(self) -> HelmChart:  # type: ignore[override]
+        """The chart of the cluster's minor: its ClusterRole is the one that image needs
+        (stacks/version_support.py)."""
+        return HelmChart(
+            chart="cluster-autoscaler",
+            version=AUTOSCALER_RELEASES[self.kubernetes_version].chart,
+            repository="https://kubernetes.github.io/autoscaler",
+        )
+
+    @property
     def image_tag(self) -> str:
-        return self.settings.image_tag or AUTOSCALER_RELEASES[self.kubernetes_version]
+        return self.settings.image_tag or AUTOSCALER_RELEASES[self.kubernetes_version].image
 
     def irsa_policy(self) -> str:
         return autoscaler_policy(self.cluster_name)
 
     def expander_priorities(self) -> dict[int, list[str]]:
-        """Cheapest group first. The expander matches Auto Scaling group names, which EKS
-        makes `eks-<node group>-<id>`; a catch-all keeps any other group usable."""
+        """Cheapest current group first, then the groups being drained, then anything.
+
+        The expander matches Auto Scaling group names, which EKS makes `eks-<node group>-<id>`,
+        and picks among the groups matching its highest priority (kubernetes/autoscaler
+        cluster-autoscaler-1.35.2, expander/priority/priority.go). A retiring generation-1 group
+        `general` is matched by `^eks-general-` like its successor `general-g2`, but only at the
+        low priority: the successor, matched higher, wins. A catch-all keeps any other group
+        usable.
+        """
         ranked = sorted(self.group_prices, key=lambda group: (self.group_prices[group], group))
         priorities = {
             10 * (len(ranked) - i) + 10: [f"^eks-{group}-"] for i, group in enumerate(ranked)
         }
+        if self.retiring_groups:
+            priorities[5] = [f"^eks-{group}-" for group in sorted(self.retiring_groups)]
         priorities[1] = [".*"]
         return priorities
 

@@ -39,6 +39,7 @@ from components.data.layer import DataTier
 from components.data.search_access import index_replicas
 from components.data.secrets import RemoteSecret, SecretAccess
 from components.foundation.layer import Foundation
+from components.shared.conventions import node_group_name
 from stacks.addon_settings import AddonSettings, AddonsSettings
 from stacks.edge_settings import EdgeSettings
 from stacks.instance_types import INSTANCE_TYPES
@@ -53,8 +54,12 @@ class AddonsArgs:
     kubernetes_version: str
     # Namespaces whose ExternalSecrets may read the stack's secrets.
     app_namespaces: Sequence[str]
-    # Node group -> hourly price of its first instance type (the autoscaler's expander order).
+    # Each class's current node group (its EKS name) -> the hourly price of its first instance
+    # type (the autoscaler's expander order).
     group_prices: Mapping[str, float]
+    # The EKS names of previous generations kept while their nodes are drained: the autoscaler
+    # adds nodes to them only when no current group can take a pod.
+    retiring_groups: Sequence[str]
     # The GPU group's taints as (key, value, Kubernetes effect), which the device plugin tolerates.
     gpu_taints: Sequence[tuple[str, str, str]]
     # Whether any service's VPA updates pods (the VPA's updater and admission controller run).
@@ -74,9 +79,16 @@ class AddonsArgs:
             # The services' namespace (the database bootstrap reads its secret itself).
             app_namespaces=[settings.application.namespace],
             group_prices={
-                name: INSTANCE_TYPES[group.instance_types[0]].hourly_usd
+                node_group_name(name, group.generation): INSTANCE_TYPES[
+                    group.instance_types[0]
+                ].hourly_usd
                 for name, group in settings.node_groups.items()
             },
+            retiring_groups=[
+                node_group_name(name, previous.generation)
+                for name, group in settings.node_groups.items()
+                if (previous := group.previous_group()) is not None
+            ],
             gpu_taints=[
                 (t.key, t.value, t.kubernetes_effect()) for t in settings.node_groups.gpu.taints
             ],
@@ -226,6 +238,7 @@ def addon_registry(
             region=context.region,
             kubernetes_version=args.kubernetes_version,
             group_prices=args.group_prices,
+            retiring_groups=args.retiring_groups,
             monitored=monitored,
         ),
         NvidiaDevicePlugin(settings.nvidia_device_plugin, gpu_class="gpu", taints=args.gpu_taints),

@@ -16,7 +16,7 @@ from components.foundation.managed_addons import (
     after_nodes,
 )
 from components.foundation.network import Network, NetworkArgs, PrivateNetwork
-from components.foundation.node_group import NodeGroup, NodeGroupArgs
+from components.foundation.node_group import NodeGroup, NodeGroupArgs, resource_name
 from components.foundation.registry import ImageRegistry, ImageRegistryArgs
 from components.foundation.scheduling import PriorityClasses
 from components.foundation.storage import (
@@ -30,6 +30,7 @@ from stacks.settings import (
     AccessSettings,
     ControlPlaneLogType,
     NatStrategy,
+    NodeGroupSettings,
     NodeGroupsSettings,
     StackSettings,
 )
@@ -72,7 +73,9 @@ class FoundationArgs:
 class Foundation:
     network: Network
     cluster: Cluster
+    # Each class's current generation, and the previous generations kept while drained.
     node_groups: dict[WorkloadClass, NodeGroup]
+    retiring_node_groups: dict[WorkloadClass, NodeGroup]
     managed_addons: list[ManagedAddons]
     registry: ImageRegistry
     storage: StorageClasses
@@ -131,9 +134,12 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
         ),
         opts=with_aws,
     )
-    node_groups = {
-        workload_class: NodeGroup(
-            f"{prefix}-{workload_class}",
+
+    def node_group(
+        workload_class: WorkloadClass, group: NodeGroupSettings, retiring: bool = False
+    ) -> NodeGroup:
+        return NodeGroup(
+            resource_name(prefix, workload_class, group.generation),
             NodeGroupArgs(
                 permissions_boundary=context.permissions_boundary,
                 cluster_name=prefix,
@@ -143,10 +149,19 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
                 subnet_ids=network.private_subnet_ids,
                 tags=context.tags,
                 depends_on=[cluster.eks_cluster, before_nodes],
+                retiring=retiring,
             ),
             opts=with_aws,
         )
+
+    node_groups = {
+        workload_class: node_group(workload_class, group)
         for workload_class, group in args.node_groups.items()
+    }
+    retiring_node_groups = {
+        workload_class: node_group(workload_class, previous, retiring=True)
+        for workload_class, group in args.node_groups.items()
+        if (previous := group.previous_group()) is not None
     }
     volumes = VolumeEncryption(
         f"{prefix}-volumes",
@@ -162,7 +177,7 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
             role_prefix=prefix,
             oidc=cluster.oidc,
             addons=after_nodes(volumes.key_arn),
-            depends_on=list(node_groups.values()),
+            depends_on=[*node_groups.values(), *retiring_node_groups.values()],
         ),
         opts=with_aws,
     )
@@ -193,6 +208,7 @@ def build_foundation(context: StackContext, args: FoundationArgs) -> Foundation:
         network=network,
         cluster=cluster,
         node_groups=node_groups,
+        retiring_node_groups=retiring_node_groups,
         managed_addons=[before_nodes, after],
         registry=registry,
         storage=storage,

@@ -1,4 +1,13 @@
-"""A managed node group for one workload class, ready for the cluster autoscaler."""
+"""A managed node group for one workload class (one generation of it), ready for the cluster
+autoscaler.
+
+A class's group is replaced, never changed in place, when an input EKS cannot update changes
+(instance types, AMI type, capacity type, disk size, subnets, node role, launch template:
+ForceNew in terraform-provider-aws internal/service/eks/node_group.go). Such a change is a new
+generation: a new group with its own name and resources, created beside the old one, which is
+kept (`previousGeneration`) until its nodes are drained and then removed in a later `up`
+(docs/cluster.md, "Node group generations"). `make diff` refuses a group replaced in place.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.shared.conventions import WORKLOAD_CLASS_LABEL, digest
+from components.shared.conventions import (
+    NODE_GENERATION_LABEL,
+    WORKLOAD_CLASS_LABEL,
+    node_group_name,
+)
 from components.shared.iam import managed_policy_arn, service_trust_policy
 from components.shared.urns import formerly
 from stacks.instance_types import INSTANCE_TYPES
@@ -47,25 +60,27 @@ def autoscaler_asg_tags(workload_class: WorkloadClass, group: NodeGroupSettings)
 
 
 def node_labels(workload_class: WorkloadClass, group: NodeGroupSettings) -> dict[str, str]:
-    """The group's labels: its class, a GPU group's accelerator, and the stack's own.
+    """The group's labels: its class, its generation from the second on, a GPU group's
+    accelerator, and the stack's own.
 
     The accelerator is the first instance type's GPU, the one the autoscaler plans with; a
     fallback type with another GPU model carries the same label (the autoscaler reads its
     presence to wait for the device plugin, and its value only to name the GPU in metrics).
+    Generation 1 carries no generation label: it is the group as first deployed, unchanged.
     """
     labels: dict[str, str] = {WORKLOAD_CLASS_LABEL: workload_class}
+    if group.generation > 1:
+        labels[NODE_GENERATION_LABEL] = str(group.generation)
     accelerator = INSTANCE_TYPES[group.instance_types[0]].accelerator
     if accelerator is not None:
         labels[GPU_ACCELERATOR_LABEL] = accelerator
     return {**labels, **group.labels}
 
 
-def node_group_name(workload_class: WorkloadClass, group: NodeGroupSettings) -> str:
-    """The class and a digest of what EKS cannot change in place (instance types, AMI type,
-    capacity type: `pulumi up` replaces the group): a new group gets a new name, so Pulumi
-    creates it before deleting the old one (EKS refuses two groups of one name)."""
-    fixed = "/".join([*group.instance_types, group.ami_type, group.capacity_type])
-    return f"{workload_class}-{digest(fixed, 6)}"
+def resource_name(prefix: str, workload_class: WorkloadClass, generation: int) -> str:
+    """The Pulumi name of a class's group component in one generation (its children's names
+    derive from it): generation 1 keeps the name, and so the URNs, the group always had."""
+    return f"{prefix}-{workload_class}" + ("" if generation == 1 else f"-g{generation}")
 
 
 def _slug(text: str) -> str:
@@ -85,6 +100,9 @@ class NodeGroupArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     # The permissions boundary every IAM role of the stack carries (None: none).
     permissions_boundary: pulumi.Input[str] | None = None
+    # A previous generation, kept while its nodes are drained: its Kubernetes version is left
+    # as deployed (moving it would roll nodes that are about to go).
+    retiring: bool = False
 
 
 class NodeGroup(pulumi.ComponentResource):
@@ -153,7 +171,7 @@ class NodeGroup(pulumi.ComponentResource):
         self.node_group = aws.eks.NodeGroup(
             name,
             cluster_name=args.cluster_name,
-            node_group_name=node_group_name(args.workload_class, group),
+            node_group_name=node_group_name(args.workload_class, group.generation),
             version=args.kubernetes_version,
             node_role_arn=role.arn,
             subnet_ids=list(args.subnet_ids),
@@ -179,7 +197,10 @@ class NodeGroup(pulumi.ComponentResource):
                 parent=self,
                 depends_on=[*attachments, *args.depends_on],
                 # The cluster autoscaler owns the desired size once the group exists.
-                ignore_changes=["scalingConfig.desiredSize"],
+                ignore_changes=[
+                    "scalingConfig.desiredSize",
+                    *(["version"] if args.retiring else []),
+                ],
             ),
         )
 

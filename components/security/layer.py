@@ -260,26 +260,27 @@ def build_security(
         for namespace in guarded.platform_namespaces
     ]
     # The database bootstrap: nothing in; out only to DNS, the node's Pod Identity agent (its
-    # role's credentials), Secrets Manager (its interface endpoint: HTTPS inside the VPC) and
-    # PostgreSQL.
+    # role's credentials), Secrets Manager (its interface endpoint, in the private subnets) and
+    # PostgreSQL. HTTPS goes to the private subnets, not the whole VPC: the EKS API server's
+    # network interfaces (the control plane's subnets) stay out of reach.
     platform.append(
         PlatformNamespacePolicy(
             DATABASE_BOOTSTRAP_NAMESPACE,
             [],
             egress=[
                 (POD_IDENTITY_AGENT, 80),
-                (args.vpc_cidr, 443),
+                *((cidr, 443) for cidr in private_cidrs),
                 *((cidr, 5432) for cidr in private_cidrs),
             ],
         )
     )
     # The search bootstrap: nothing in; out only to DNS, the node's Pod Identity agent and the
-    # search domain (HTTPS inside the VPC).
+    # search domain (HTTPS to the private subnets, where its data nodes live).
     platform.append(
         PlatformNamespacePolicy(
             SEARCH_BOOTSTRAP_NAMESPACE,
             [],
-            egress=[(POD_IDENTITY_AGENT, 80), (args.vpc_cidr, 443)],
+            egress=[(POD_IDENTITY_AGENT, 80), *((cidr, 443) for cidr in private_cidrs)],
         )
     )
     PlatformNetworkPolicies(

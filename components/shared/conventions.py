@@ -16,6 +16,12 @@ PART_OF = "financial-planning"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 # The node label (and autoscaler node-template tag) naming a node's group; pods select on it.
 WORKLOAD_CLASS_LABEL = "workload-class"
+# On the nodes of a group's second and later generations: it keeps the cluster autoscaler from
+# treating two generations of one class as similar groups and spreading a scale-up over the
+# one being drained (it compares every node label but a few of AWS's own, "eks.amazonaws.com/
+# nodegroup" among them: kubernetes/autoscaler cluster-autoscaler-1.35.2,
+# processors/nodegroupset/compare_nodegroups.go and aws_nodegroups.go).
+NODE_GENERATION_LABEL = "node-group-generation"
 # Non-root IDs above 10000 stay clear of users that exist on the node.
 RUN_AS_ID = 10001
 # Where the database bootstrap job runs: the only reader of the master secret.
@@ -192,3 +198,14 @@ def zone_spread(labels: dict[str, str]) -> list[dict[str, Any]]:
             "labelSelector": {"matchLabels": dict(labels)},
         }
     ]
+
+
+def node_group_name(workload_class: str, generation: int) -> str:
+    """EKS's name of a class's managed node group in one generation.
+
+    Generation 1 keeps the class's bare name, the one every group was first created with;
+    each later generation is a new group beside it, so it needs a name of its own (EKS refuses
+    two groups of one name in a cluster). The Auto Scaling group EKS makes for it is named
+    `eks-<this name>-<id>`.
+    """
+    return workload_class if generation == 1 else f"{workload_class}-g{generation}"

@@ -126,6 +126,8 @@ class ApplicationArgs:
     # None: the cluster's default StorageClass.
     storage_class: str | None
     secrets: SecretDelivery
+    # Each node group's maxSize (absent on a cluster without node groups).
+    max_nodes: Mapping[WorkloadClass, int] = field(default_factory=dict)
     # service -> IRSA role of its service account.
     service_roles: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # Further configuration (data-store endpoints, bucket names), all non-secret.
@@ -183,6 +185,7 @@ class Application(pulumi.ComponentResource):
                     placement=Placement(
                         node_class=service.workload_class,
                         taints=args.node_taints[service.workload_class],
+                        max_nodes=args.max_nodes.get(service.workload_class, 1),
                     )
                     if args.node_taints is not None
                     else ANY_NODE,

@@ -65,7 +65,14 @@ def bootstrap_job(
         "template": {
             "metadata": {"labels": dict(labels)},
             "spec": {
-                "restartPolicy": "OnFailure",
+                # A failed run is a new pod, never a restarted container: the init container
+                # (the database bootstrap's reader of the master secret) runs again and fetches
+                # the secret as it is then, into a fresh emptyDir. With OnFailure the kubelet
+                # restarts only the failed container, which would reuse what the init container
+                # wrote before (Kubernetes docs, "Jobs": Pod failure, restartPolicy; "Init
+                # containers": they rerun only when the Pod restarts). backoffLimit counts the
+                # failed pods the same way.
+                "restartPolicy": "Never",
                 **({"serviceAccountName": service_account} if service_account else {}),
                 # No API token: a bootstrap talks to its store, never to Kubernetes.
                 "automountServiceAccountToken": False,

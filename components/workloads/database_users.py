@@ -62,7 +62,11 @@ def users_sql(database: str, users: Sequence[str]) -> str:
 
 
 def master_secret_policy(region: str, secret_arn: str, key_arn: str) -> str:
-    """Read the master secret, and decrypt it with its key only through Secrets Manager."""
+    """Read the master secret, and decrypt it with its key only through Secrets Manager and only
+    for this secret: Secrets Manager's every KMS request for a secret carries the encryption
+    context `SecretARN` = the secret's ARN (Secrets Manager User Guide, "Secret encryption and
+    decryption", Secrets Manager encryption context), so another secret under the same key
+    stays out of reach."""
     return policy_document(
         [
             {
@@ -75,7 +79,10 @@ def master_secret_policy(region: str, secret_arn: str, key_arn: str) -> str:
                 "Action": "kms:Decrypt",
                 "Resource": key_arn,
                 "Condition": {
-                    "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                        "kms:EncryptionContext:SecretARN": secret_arn,
+                    }
                 },
             },
         ]

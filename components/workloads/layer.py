@@ -35,6 +35,8 @@ class WorkloadsArgs:
     node_taints: Mapping[WorkloadClass, Sequence[Taint]]
     # Node groups that start at zero nodes (their first pod waits for a node).
     scale_from_zero: Sequence[WorkloadClass]
+    # Each node group's maxSize: whether a GPU service's rollout can surge onto a second node.
+    max_nodes: Mapping[WorkloadClass, int]
     # The mesh runs: the namespace asks for sidecars.
     mesh: bool
     # Where the services' OpenTelemetry SDKs send spans, if anywhere.
@@ -52,6 +54,7 @@ class WorkloadsArgs:
             scale_from_zero=[
                 name for name, group in settings.node_groups.items() if group.min_size == 0
             ],
+            max_nodes={name: group.max_size for name, group in settings.node_groups.items()},
             mesh=settings.addons.mesh.enabled,
             tracing_config=sdk_environment(
                 tracing_collector(settings.addons), settings.addons.mesh.tracing.sampling_percent
@@ -155,6 +158,7 @@ def build_workloads(
             image_repositories=given.image_repositories,
             node_taints=args.node_taints,
             scale_from_zero=args.scale_from_zero,
+            max_nodes=args.max_nodes,
             storage_class=given.storage_class,
             secrets=ExternalSecrets(
                 given.remote_secrets,

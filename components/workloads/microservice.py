@@ -75,6 +75,8 @@ class Placement:
     # Nodes carry topology.kubernetes.io/zone (a local cluster's do not, and a strict zone
     # spread would then leave every pod Pending).
     zones: bool = True
+    # The most nodes its group may hold (its maxSize).
+    max_nodes: int = 1
 
 
 ANY_NODE = Placement(node_class=None, zones=False)
@@ -216,11 +218,13 @@ class Microservice(pulumi.ComponentResource):
             "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
             "volumeMounts": mounts,
         }
-        # A GPU service's group may hold no node for a surge pod (staging's has one GPU node):
-        # its pods are replaced, not rolled.
+        # Rolled one surge pod at a time, the old pod serving until the new one is ready (its
+        # model cache is a per-pod ephemeral volume, so the two never share a disk). A GPU
+        # service whose group can hold one node only has nowhere to start the surge pod: its
+        # pod is replaced instead, down for the whole model download.
         strategy: Any = (
             {"type": "Recreate"}
-            if service.gpus > 0
+            if service.gpus > 0 and args.placement.max_nodes < 2
             else {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
         )
         deployment: Any = {

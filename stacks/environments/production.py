@@ -17,18 +17,33 @@ from stacks.catalog import SERVICE_CATALOG
 # the add-ons' and GuardDuty's agents: stacks/capacity.py) a large node leaves 1430m CPU, and
 # twenty of them cannot hold the general class's maxima (about 32 cores); a c5.large leaves
 # 2594Mi, less than simulation's largest pod (its VPA may raise it to 2.5 GiB, plus sidecar).
+#
+# Moving general and compute to xlarge changes their instance types, which EKS cannot change in
+# place: generation 2 of each is a new group, created beside generation 1 (the groups as first
+# deployed, large first), which stays until its nodes are drained (docs/cluster.md, "Node group
+# generations"). Step 2 of that procedure removes the two `previousGeneration` entries.
 NODE_GROUPS: dict[str, Any] = {
     "general": {
         "instanceTypes": ["m5.xlarge", "m5.2xlarge"],
         "minSize": 2,
         "maxSize": 20,
         "desiredSize": 3,
+        "generation": 2,
+        "previousGeneration": {
+            "generation": 1,
+            "instanceTypes": ["m5.large", "m5.xlarge", "m5.2xlarge"],
+        },
     },
     "compute": {
         "instanceTypes": ["c5.xlarge", "c5.2xlarge", "c5.4xlarge"],
         "minSize": 3,
         "maxSize": 30,
         "desiredSize": 3,
+        "generation": 2,
+        "previousGeneration": {
+            "generation": 1,
+            "instanceTypes": ["c5.large", "c5.xlarge", "c5.2xlarge", "c5.4xlarge"],
+        },
     },
     "memory": {
         "instanceTypes": ["r5.large", "r5.xlarge", "r5.2xlarge", "r5.4xlarge"],

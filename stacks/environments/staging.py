@@ -12,33 +12,36 @@ DEFAULTS: dict[str, Any] = deep_merge(
         "natGateways": "single",
         "controlPlaneLogRetentionDays": 30,
         "flowLogRetentionDays": 30,
+        # General and compute on production's xlarge types, as production's generation 2: on
+        # large nodes the services at their maximum with their sidecars and the controllers
+        # packed into all six general nodes (four with a zone lost), no room to spare; staging
+        # also rehearses production's two-step move to a new generation (docs/cluster.md,
+        # "Node group generations"). Generation 1 is each group as first deployed.
         "nodeGroups": {
             "general": {
-                "instanceTypes": ["m5.large", "m5.xlarge"],
                 "minSize": 1,
-                # Six: the services at their maximum with their sidecars, and the controllers,
-                # beside the node agents (stacks/capacity.py).
-                "maxSize": 6,
+                # The maxima pack into three (stacks/capacity.py), the minima into two of the
+                # two left with a zone lost.
+                "maxSize": 4,
                 "desiredSize": 2,
+                "previousGeneration": {"generation": 1, "instanceTypes": ["m5.large", "m5.xlarge"]},
             },
             "compute": {
-                "instanceTypes": ["c5.large", "c5.xlarge"],
+                "instanceTypes": ["c5.xlarge", "c5.2xlarge"],
                 "minSize": 1,
-                "maxSize": 5,
+                "maxSize": 3,
                 "desiredSize": 1,
+                "previousGeneration": {"generation": 1, "instanceTypes": ["c5.large", "c5.xlarge"]},
             },
             "memory": {"instanceTypes": ["r5.large"], "minSize": 0, "maxSize": 2, "desiredSize": 1},
-            "gpu": {"instanceTypes": ["g4dn.xlarge"], "minSize": 0, "maxSize": 1, "desiredSize": 0},
+            # Two: ml-service's pod comes back in another zone when its zone is lost, and a
+            # rollout starts the new pod before it stops the old one (components/workloads).
+            "gpu": {"instanceTypes": ["g4dn.xlarge"], "minSize": 0, "maxSize": 2, "desiredSize": 0},
         },
         "application": {"namespace": "financial-planning-staging", "logLevel": "debug"},
         "services": {
             "financial-planning-api": {"autoscaling": {"minReplicas": 2, "maxReplicas": 6}},
-            # A c5.large leaves a pod 2466Mi beside the node agents (the organisation's
-            # GuardDuty agent among them) and its sidecar: the VPA stays below.
-            "simulation-service": {
-                "autoscaling": {"minReplicas": 1, "maxReplicas": 4},
-                "verticalScaling": {"maxAllowed": {"memory": "2304Mi"}},
-            },
+            "simulation-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 4}},
             "user-service": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},
             "banking-service": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},
             "ml-service": {"cacheVolume": {"sizeGib": 20}},

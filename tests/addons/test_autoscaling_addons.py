@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 import pytest
 
 from offline.engine import StackRun
+from stacks.version_support import AUTOSCALER_RELEASES, autoscaler_release_problems
 from tests.conftest import run_at, run_with
 from tests.lookup import helm_release, inline_policy, irsa_role, objects
 
@@ -16,7 +19,8 @@ from tests.lookup import helm_release, inline_policy, irsa_role, objects
 PINNED_CHARTS = {
     "external-secrets": "0.19.2",
     "metrics-server": "3.13.0",
-    "cluster-autoscaler": "9.53.0",
+    # The chart of the cluster's minor (1.35: 9.59.0; 1.34 keeps 9.53.0).
+    "cluster-autoscaler": "9.59.0",
     "nvidia-device-plugin": "0.17.4",
     "vertical-pod-autoscaler": "0.11.0",
     "reloader": "2.2.16",
@@ -65,22 +69,108 @@ def test_the_autoscaler_discovers_this_clusters_groups_with_an_image_of_its_mino
 
 
 def test_the_autoscaler_follows_the_cluster_to_another_minor() -> None:
-    # 1.34 was in EKS standard support until 2026-12-02: render as of a day before.
+    # 1.34 was in EKS standard support until 2026-12-02: render as of a day before. The
+    # image and the chart both follow the minor.
     run = run_at(date(2026, 11, 1), "staging", kubernetesVersion="1.34")
     assert values(run, "cluster-autoscaler")["image"] == {"tag": "v1.34.5"}
+    assert helm_release(run, "cluster-autoscaler").inputs["version"] == "9.53.0"
+
+
+# What kubernetes/autoscaler says at the pinned tags (read with git show <tag>:<path>):
+# - cluster-autoscaler/charts/cluster-autoscaler/Chart.yaml: appVersion 1.34.2 at
+#   cluster-autoscaler-chart-9.53.0, 1.35.0 at cluster-autoscaler-chart-9.59.0;
+# - templates/clusterrole.yaml: no resource.k8s.io rule at 9.53.0; at 9.59.0 (since 9.54.0)
+#   get/list/watch on resourceslices, deviceclasses, resourceclaims;
+# - cluster-autoscaler/config/flags/flags.go: enable-dynamic-resource-allocation defaults to
+#   false at cluster-autoscaler-1.34.5, to true ("locked to true") at cluster-autoscaler-1.35.2,
+#   whose main.go:291 then waits for those informers' caches before it scales anything.
+UPSTREAM = {
+    "1.34": {"image": "v1.34.5", "chart": "9.53.0", "app": "1.34.2", "dra": (False, False)},
+    "1.35": {"image": "v1.35.2", "chart": "9.59.0", "app": "1.35.0", "dra": (True, True)},
+}
+
+
+@pytest.mark.parametrize("minor", sorted(UPSTREAM))
+def test_each_minor_pairs_the_autoscaler_image_with_a_chart_written_for_it(minor: str) -> None:
+    release, facts = AUTOSCALER_RELEASES[minor], UPSTREAM[minor]
+    assert (release.image, release.chart, release.chart_app_version) == (
+        facts["image"],
+        facts["chart"],
+        facts["app"],
+    )
+    assert (release.chart_reads_dra, release.image_requires_dra) == facts["dra"]
+    # The chart's appVersion is of the image's minor, and its ClusterRole grants what the
+    # image waits for.
+    assert autoscaler_release_problems(minor, release) == []
+    assert set(AUTOSCALER_RELEASES) == set(UPSTREAM)
+
+
+def test_the_1_35_image_with_the_1_34_chart_is_the_pairing_that_never_scales() -> None:
+    # The review's finding, as a negative control: v1.35.2 installed by chart 9.53.0.
+    mixed = replace(
+        AUTOSCALER_RELEASES["1.35"],
+        chart="9.53.0",
+        chart_app_version=str(UPSTREAM["1.34"]["app"]),
+        chart_reads_dra=False,
+    )
+    problems = autoscaler_release_problems("1.35", mixed)
+    assert problems == [
+        "chart 9.53.0 is written for 1.34.2, not Kubernetes 1.35",
+        "image v1.35.2 waits for resource.k8s.io informers that chart 9.53.0's ClusterRole "
+        "does not let it list",
+    ]
 
 
 def test_the_expander_tries_the_cheapest_group_first(stack_run: StackRun) -> None:
     priorities = values(stack_run, "cluster-autoscaler")["expanderPriorities"]
     ranked = [priorities[k] for k in sorted(priorities, key=int, reverse=True)]
     # Production: r5.large < c5.xlarge < m5.xlarge < g4dn.xlarge per hour; staging:
-    # c5.large < m5.large < r5.large < g4dn.xlarge. A catch-all comes last. The expressions
-    # match the Auto Scaling groups EKS names eks-<node group name>-<id>.
-    order = {
-        "production": ["memory", "compute", "general", "gpu"],
-        "staging": ["compute", "general", "memory", "gpu"],
-    }[stack_run.stack]
-    assert ranked == [*([f"^eks-{name}-"] for name in order), [".*"]]
+    # r5.large < c5.xlarge < m5.xlarge < g4dn.xlarge as well, now that its general and compute
+    # groups are xlarge. The expressions match the Auto Scaling groups EKS names
+    # eks-<node group name>-<id>: the current generations (general-g2, compute-g2) first, then
+    # the kept generation 1 of general and compute, then a catch-all.
+    order = ["memory", "compute-g2", "general-g2", "gpu"]
+    assert ranked == [
+        *([f"^eks-{name}-"] for name in order),
+        ["^eks-compute-", "^eks-general-"],
+        [".*"],
+    ]
+
+
+def test_the_expander_prefers_the_new_generation_over_the_one_being_drained(
+    stack_run: StackRun,
+) -> None:
+    # The priority expander keeps the options matching the highest priority any of them
+    # matches (kubernetes/autoscaler cluster-autoscaler-1.35.2 expander/priority/priority.go,
+    # BestOptions). EKS names Auto Scaling groups eks-<node group name>-<id>: both generations
+    # are discovered (EKS tags both), each is matched, and generation 2 wins.
+    priorities = {
+        int(k): v for k, v in values(stack_run, "cluster-autoscaler")["expanderPriorities"].items()
+    }
+
+    def best(asg_names: list[str]) -> list[str]:
+        found: dict[str, int] = {}
+        for name in asg_names:
+            matched = [
+                p for p, patterns in priorities.items() if any(re.match(x, name) for x in patterns)
+            ]
+            found[name] = max(matched)
+        top = max(found.values())
+        return [name for name, priority in found.items() if priority == top]
+
+    old, new = "eks-general-4ec6a8f0-1b2c", "eks-general-g2-9a8b7c6d-3e4f"
+    assert best([old, new]) == [new]
+    # The drained generation still takes a pod no current group can (it stays matched).
+    assert best([old]) == [old] and max(p for p, x in priorities.items() if ".*" not in x) > 1
+    # Step 2 (no previous generation): nothing but the current groups and the catch-all.
+    run = run_with(
+        "staging",
+        nodeGroups={
+            "general": {"previousGeneration": None},
+            "compute": {"previousGeneration": None},
+        },
+    )
+    assert "5" not in values(run, "cluster-autoscaler")["expanderPriorities"]
 
 
 @pytest.mark.parametrize(

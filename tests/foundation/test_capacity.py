@@ -14,8 +14,10 @@ from stacks.capacity import (
     MANAGED_NODE_AGENTS,
     Demand,
     allocatable,
+    first_fit_decreasing,
     kube_reserved_cpu_millicores,
     kube_reserved_memory_mib,
+    minimum_replicas,
     pod_room,
     surviving_nodes,
 )
@@ -128,7 +130,8 @@ def test_the_old_reserve_was_too_small_for_the_general_group_on_large_nodes() ->
     assert message == (
         "nodeGroups.general.maxSize: cannot hold its workloads at their maximum (general: "
         "demand 32260m CPU, 115064Mi memory, 136 pods; capacity 20 x m5.large at 1430m CPU, "
-        "6383Mi memory, 21 pods each = 28600m CPU, 127660Mi memory, 420 pods)"
+        "6383Mi memory, 21 pods each = 28600m CPU, 127660Mi memory, 420 pods; its pods pack "
+        "into 25 nodes)"
     )
 
 
@@ -158,17 +161,70 @@ def test_a_lost_zone_takes_its_even_share_of_the_group(max_nodes: int, left: int
     assert surviving_nodes(max_nodes, 3) == left
 
 
-def test_the_hpa_minima_must_fit_the_other_zones() -> None:
-    # Staging's general group: 6 m5.large hold the maxima (7850m of 8580m), but with one zone
-    # lost 4 remain (5720m); the API's minimum raised from 2 to 6 needs 5900m.
-    minima = {"financial-planning-api": {"autoscaling": {"minReplicas": 6}}}
+def test_the_minima_must_fit_the_other_zones() -> None:
+    # Staging's general group: 4 m5.xlarge hold the maxima, and with one zone lost 2 remain;
+    # the API at ten replicas no longer packs into them.
+    minima = {"financial-planning-api": {"autoscaling": {"minReplicas": 10, "maxReplicas": 10}}}
     message = settings_error("staging", FILED, services=minima)
     assert message.startswith(
-        "nodeGroups.general.maxSize: with one of 3 zones lost, 4 nodes cannot hold the "
-        "HPAs' minimum replicas (general: demand 5900m CPU"
+        "nodeGroups.general.maxSize: with one of 3 zones lost, 2 nodes cannot hold the "
+        "services' minimum replicas (general: demand"
     ), message
-    # Negative control: two nodes more (5 left of 8) hold the same minima.
-    settings_of("staging", FILED, services=minima, nodeGroups={"general": {"maxSize": 8}})
+    assert message.endswith("its pods pack into 3 nodes)"), message
+    # Negative control: two nodes more (4 left of 6) hold the same minima.
+    settings_of("staging", FILED, services=minima, nodeGroups={"general": {"maxSize": 6}})
+
+
+def test_a_service_scaled_by_hand_counts_with_a_zone_lost() -> None:
+    # ml-service runs one GPU pod by hand (no HPA): with one GPU node at most, losing its zone
+    # leaves none (staging's maximum of two leaves one).
+    message = settings_error("staging", FILED, nodeGroups={"gpu": {"maxSize": 1}})
+    assert message.startswith(
+        "nodeGroups.gpu.maxSize: with one of 3 zones lost, 0 nodes cannot hold the services' "
+        "minimum replicas (gpu: demand 2050m CPU, 8320Mi memory, 1 GPU, 1 pods;"
+    ), message
+    assert minimum_replicas(settings_of("staging", FILED).services["ml-service"]) == 1
+
+
+# Staging's general group as first deployed (generation 1): six m5.large.
+STAGING_LARGE = {
+    "general": {
+        "instanceTypes": ["m5.large", "m5.xlarge"],
+        "maxSize": 6,
+        "generation": 1,
+        "previousGeneration": None,
+    }
+}
+
+
+def test_pods_must_fit_whole_on_nodes_not_only_in_sum() -> None:
+    # The review's case: on six m5.large the general class's requests leave 730m in sum, but
+    # every pod goes on one node. notification-service's requests raised to 450m leave 30m in
+    # sum (8550m of 8580m), and first-fit-decreasing needs a seventh node.
+    heavier = {"notification-service": {"resources": {"requests": {"cpu": "450m"}}}}
+    message = settings_error("staging", FILED, nodeGroups=STAGING_LARGE, services=heavier)
+    assert message == (
+        "nodeGroups.general.maxSize: cannot hold its workloads at their maximum (general: "
+        "demand 8550m CPU, 29208Mi memory, 45 pods; capacity 6 x m5.large at 1430m CPU, "
+        "6383Mi memory, 21 pods each = 8580m CPU, 38298Mi memory, 126 pods; its pods pack "
+        "into 7 nodes)"
+    )
+    # Negative control: as requested today, the same six nodes hold the class.
+    settings_of("staging", FILED, nodeGroups=STAGING_LARGE)
+
+
+def test_first_fit_decreasing_by_hand() -> None:
+    room = Demand(1000, 4000, 0, 10)
+    # Sums fit (2700m of 3000m), but no two 900m pods share a node: three nodes.
+    assert first_fit_decreasing([Demand(900, 100, 0, 1)] * 3, room) == 3
+    # Largest first: 600 and 400 share a node, 500 and 500 another.
+    assert first_fit_decreasing([Demand(c, 0, 0, 1) for c in (400, 500, 600, 500)], room) == 2
+    # Memory binds as well as CPU, and so does the node's pod count.
+    assert first_fit_decreasing([Demand(100, 3000, 0, 1)] * 2, room) == 2
+    assert first_fit_decreasing([Demand(1, 1, 0, 1)] * 11, room) == 2
+    # A pod larger than an empty node fits nowhere.
+    assert first_fit_decreasing([Demand(1200, 0, 0, 1)], room) is None
+    assert first_fit_decreasing([], room) == 0
 
 
 def test_make_synth_reports_each_class_s_headroom(stack_run: StackRun) -> None:

@@ -4,6 +4,8 @@ a time."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from datetime import UTC, date, datetime
 
 import pytest
@@ -21,7 +23,7 @@ from stacks.version_support import (
     CERT_MANAGER_SUPPORT,
     ISTIO_SUPPORT,
 )
-from tests.conftest import run_at, settings_error
+from tests.conftest import RENDER_DATE, run_at, settings_error
 from tests.lookup import helm_release
 
 # The release calendar as the EKS User Guide states it ("Understand the Kubernetes version
@@ -78,13 +80,49 @@ def test_a_minor_ending_within_90_days_is_warned() -> None:
     assert "in 89 days" in warning and "one minor at a time" in warning
 
 
-def test_every_eks_stack_runs_a_minor_in_standard_support_today() -> None:
-    # The alarm: on the real day of the run. When this fails, the stacks are refused too;
-    # upgrade one minor at a time (docs/operations.md, "Kubernetes upgrades").
-    today = datetime.now(UTC).date()
+# The alarm sounds this long before a stack's minor leaves standard support: time to admit the
+# next minor and upgrade one step (settings warn from 90 days; EKS upgrades by itself at 0).
+ALARM_DAYS = 30
+
+
+def support_alarm(today: date) -> list[str]:
+    """Each EKS stack whose minor leaves standard support within ALARM_DAYS of `today`."""
+    alarms = []
     for environment in EKS_ENVIRONMENTS:
         version = DEFAULTS[environment]["kubernetesVersion"]
-        assert EKS_KUBERNETES_RELEASES[version].in_standard_support(today), version
+        end = EKS_KUBERNETES_RELEASES[version].end_of_standard_support
+        if (end - today).days < ALARM_DAYS:
+            alarms.append(
+                f"{environment} runs Kubernetes {version}, whose EKS standard support ends "
+                f"{end} ({(end - today).days} days from {today}): admit the next minor and "
+                "upgrade one minor at a time (docs/operations.md, "
+                '"Kubernetes upgrades"), then move tests/conftest.py RENDER_DATE into its support'
+            )
+    return alarms
+
+
+def test_the_support_alarm_for_the_real_calendar() -> None:
+    # The one test that reads the real date (every other renders as of RENDER_DATE).
+    assert support_alarm(datetime.now(UTC).date()) == []
+
+
+def test_the_support_alarm_sounds_thirty_days_before_the_end() -> None:
+    end = EKS_KUBERNETES_RELEASES["1.35"].end_of_standard_support
+    assert support_alarm(date(2027, 2, 25)) == []  # 30 days left
+    [production, staging] = support_alarm(date(2027, 2, 26))
+    assert production.startswith(
+        f"production runs Kubernetes 1.35, whose EKS standard support ends {end} (29 days"
+    )
+    assert staging.startswith("staging runs Kubernetes 1.35")
+
+
+def test_the_suite_renders_as_of_a_fixed_day_and_the_program_as_of_today() -> None:
+    from stacks import loader
+
+    assert loader.render_date() == RENDER_DATE
+    assert loader.render_date.__module__ != "stacks.loader"  # the fixture's stand-in
+    # The program (and `make synth`, `make diff`) judge support on the real day.
+    assert "datetime.now(UTC)" in inspect.getsource(importlib.import_module("stacks.loader"))
 
 
 def test_the_version_bound_add_ons_support_the_minor(stack_run: StackRun) -> None:
@@ -95,7 +133,7 @@ def test_the_version_bound_add_ons_support_the_minor(stack_run: StackRun) -> Non
     assert version in CERT_MANAGER_SUPPORT.minors
     assert version in ISTIO_SUPPORT.minors
     autoscaler = helm_release(stack_run, "cluster-autoscaler").inputs["values"]
-    assert autoscaler["image"]["tag"] == AUTOSCALER_RELEASES[version]
+    assert autoscaler["image"]["tag"] == AUTOSCALER_RELEASES[version].image
     assert autoscaler["image"]["tag"].startswith(f"v{version}.")
 
 
@@ -137,7 +175,8 @@ def test_an_upgrade_is_one_in_place_update_of_cluster_add_ons_groups_and_autosca
     # kube-proxy and CoreDNS follow the minor (GetAddonVersion's default for it).
     addons = {u.rsplit("-", 1)[-1]: p for u, p in changed.items() if "eks/addon" in u}
     assert addons == {"proxy": "addonVersion", "coredns": "addonVersion"}
+    # The autoscaler's image and chart, both of the minor (stacks/version_support.py).
     releases = [p for u, p in changed.items() if "helm.sh" in u]
-    assert releases == ["values.image.tag"]
+    assert releases == ["values.image.tag, version"]
     groups = [line for line in lines if "eks/nodeGroup" in line]
     assert len(groups) == 4 and all("[rolls nodes]" in line for line in groups)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Any
 
 import pytest
 
+from offline.diff import REPLACED_ON_CHANGE
 from offline.engine import RecordedResource, StackRun
 from tests.conftest import run_at, run_with, settings_error
 from tests.lookup import children_of
@@ -35,9 +35,26 @@ AUTOSCALER_GPU_TYPES = {
 }
 
 
+def generation_of(group: RecordedResource) -> int:
+    return int(group.inputs["labels"].get("node-group-generation", "1"))
+
+
 def groups(run: StackRun) -> dict[str, RecordedResource]:
-    """Each node group by its workload class."""
-    return {g.inputs["labels"]["workload-class"]: g for g in run.of_type(NODE_GROUP)}
+    """Each class's current node group (its newest generation), by workload class."""
+    found: dict[str, RecordedResource] = {}
+    for group in sorted(run.of_type(NODE_GROUP), key=generation_of):
+        found[group.inputs["labels"]["workload-class"]] = group
+    return found
+
+
+def retiring(run: StackRun) -> dict[str, RecordedResource]:
+    """Each class's previous generation, where one is kept."""
+    current = {g.urn for g in groups(run).values()}
+    return {
+        g.inputs["labels"]["workload-class"]: g
+        for g in run.of_type(NODE_GROUP)
+        if g.urn not in current
+    }
 
 
 def test_production_stays_within_the_seed_types_and_sizes(production: StackRun) -> None:
@@ -62,22 +79,156 @@ def test_staging_is_scaled_down(staging: StackRun) -> None:
         assert set(group.inputs["instanceTypes"]) <= set(types)
 
 
-def test_a_group_is_named_after_what_eks_cannot_change_in_place(stack_run: StackRun) -> None:
-    # Instance types, AMI type and capacity type force a new node group (terraform-provider-aws
-    # internal/service/eks/node_group.go: ForceNew on instance_types, ami_type, capacity_type and
-    # node_group_name). EKS refuses two groups of one name in a cluster, so a new group must
-    # have a new name for Pulumi to create it before deleting the old one.
-    names = {name: g.inputs["nodeGroupName"] for name, g in groups(stack_run).items()}
-    for workload_class, name in names.items():
-        assert re.fullmatch(rf"{workload_class}-[0-9a-f]{{6}}", name), name
-    changed = run_with(
-        stack_run.stack, nodeGroups={"memory": {"instanceTypes": ["r5.xlarge", "r5.2xlarge"]}}
+# The node groups as main had them before issue 23 (git show 3771f7a:components/foundation/
+# node_group.py): the EKS name was the class, the resource `<prefix>-<class>`.
+def legacy_urn(stack: str, workload_class: str) -> str:
+    return (
+        f"urn:pulumi:{stack}::financial-planning::financial-planning:foundation:NodeGroup"
+        f"$aws:eks/nodeGroup:NodeGroup::financial-planning-{stack}-{workload_class}"
     )
-    renamed = {name: g.inputs["nodeGroupName"] for name, g in groups(changed).items()}
-    assert renamed["memory"] != names["memory"]
-    assert {k: v for k, v in renamed.items() if k != "memory"} == {
-        k: v for k, v in names.items() if k != "memory"
+
+
+def test_generation_1_keeps_the_name_and_urn_the_groups_were_created_with(
+    stack_run: StackRun,
+) -> None:
+    # Memory and GPU have not changed what EKS cannot change in place: generation 1, the very
+    # groups already deployed, updated in place (no new name, no new URN).
+    for workload_class in ("memory", "gpu"):
+        group = groups(stack_run)[workload_class]
+        assert group.inputs["nodeGroupName"] == workload_class
+        assert group.urn == legacy_urn(stack_run.stack, workload_class)
+        assert "node-group-generation" not in group.inputs["labels"]
+
+
+def test_general_and_compute_move_to_generation_2_beside_generation_1(
+    stack_run: StackRun,
+) -> None:
+    # Their instance types changed (xlarge first): ForceNew in terraform-provider-aws
+    # internal/service/eks/node_group.go, so a new group, with a name of its own (EKS refuses
+    # two groups of one name in a cluster), created while generation 1 stays.
+    legacy_types = {
+        "production": {
+            "general": ["m5.large", "m5.xlarge", "m5.2xlarge"],
+            "compute": ["c5.large", "c5.xlarge", "c5.2xlarge", "c5.4xlarge"],
+        },
+        "staging": {"general": ["m5.large", "m5.xlarge"], "compute": ["c5.large", "c5.xlarge"]},
+    }[stack_run.stack]
+    old = retiring(stack_run)
+    assert set(old) == {"general", "compute"}
+    for workload_class, types in legacy_types.items():
+        new = groups(stack_run)[workload_class]
+        assert new.inputs["nodeGroupName"] == f"{workload_class}-g2"
+        assert new.inputs["labels"]["node-group-generation"] == "2"
+        assert new.inputs["instanceTypes"][0].endswith(".xlarge")
+        previous = old[workload_class]
+        # Generation 1 as deployed: same URN, name, types and labels.
+        assert previous.urn == legacy_urn(stack_run.stack, workload_class)
+        assert previous.inputs["nodeGroupName"] == workload_class
+        assert previous.inputs["instanceTypes"] == types
+        assert previous.inputs["labels"] == {"workload-class": workload_class}
+        # No minimum: the autoscaler may remove the nodes it has emptied onto generation 2
+        # (an in-place UpdateNodegroupConfig); its maximum is generation 2's.
+        assert previous.inputs["scalingConfig"]["minSize"] == 0
+        assert previous.inputs["scalingConfig"]["maxSize"] == new.inputs["scalingConfig"]["maxSize"]
+        # Its Kubernetes version stays as deployed (moving it would roll nodes about to go).
+        assert previous.ignore_changes == ["scalingConfig.desiredSize", "version"]
+        assert new.ignore_changes == ["scalingConfig.desiredSize"]
+        # Each generation has its own role and launch template.
+        assert new.inputs["nodeRoleArn"] != previous.inputs["nodeRoleArn"]
+        assert new.inputs["launchTemplate"]["id"] != previous.inputs["launchTemplate"]["id"]
+
+
+def test_without_a_previous_generation_only_the_current_group_is_rendered() -> None:
+    # Step 2 of the procedure: previousGeneration removed, generation 1 goes.
+    run = run_with(
+        "staging",
+        nodeGroups={
+            "general": {"previousGeneration": None},
+            "compute": {"previousGeneration": None},
+        },
+    )
+    assert retiring(run) == {}
+    assert {g.inputs["nodeGroupName"] for g in run.of_type(NODE_GROUP)} == {
+        "general-g2",
+        "compute-g2",
+        "memory",
+        "gpu",
     }
+
+
+def test_a_previous_generation_must_be_older_and_a_group_of_its_class() -> None:
+    message = settings_error(
+        "staging",
+        nodeGroups={
+            "memory": {"previousGeneration": {"generation": 1, "instanceTypes": ["r5.large"]}}
+        },
+    )
+    assert message == (
+        "nodeGroups.memory.previousGeneration.generation: 1 is not older than generation 1 "
+        "(a group of generation 1 has none: bump generation first)"
+    )
+    message = settings_error(
+        "staging",
+        nodeGroups={
+            "general": {"previousGeneration": {"generation": 1, "instanceTypes": ["m5.huge"]}}
+        },
+    )
+    assert message.startswith("nodeGroups.general.previousGeneration: ")
+    assert "'m5.huge' is not a known instance type" in message
+    message = settings_error(
+        "staging",
+        nodeGroups={
+            "gpu": {
+                "generation": 2,
+                "previousGeneration": {
+                    "generation": 1,
+                    "instanceTypes": ["m5.large"],
+                    "amiType": "AL2023_x86_64_STANDARD",
+                },
+            }
+        },
+    )
+    assert message == (
+        "nodeGroups.gpu.previousGeneration.amiType: a gpu group needs GPUs in every generation"
+    )
+
+
+# What EKS changes on an existing managed node group, per the EKS API reference
+# (docs.aws.amazon.com/eks/latest/APIReference): UpdateNodegroupConfig takes labels, taints,
+# scalingConfig, updateConfig and nodeRepairConfig; UpdateNodegroupVersion takes version,
+# releaseVersion and launchTemplate (a new version of the same template: its id or name stays);
+# TagResource changes tags. Every other CreateNodegroup field is fixed for the group's life.
+UPDATED_IN_PLACE = {
+    "labels",
+    "taints",
+    "scalingConfig",
+    "updateConfig",
+    "nodeRepairConfig",
+    "version",
+    "releaseVersion",
+    "launchTemplate.version",
+    "tags",
+}
+
+
+def test_every_fixed_node_group_input_counts_as_a_replacement_in_make_diff(
+    stack_run: StackRun,
+) -> None:
+    # A rendered group's inputs that EKS cannot update must be ones offline/diff.py treats as
+    # replacing the group, so that a change to any of them is refused there (a new generation
+    # instead). The provider's extra identity fields (clusterName) count too.
+    rendered: set[str] = set()
+    for group in stack_run.of_type(NODE_GROUP):
+        for key, value in group.inputs.items():
+            if key == "launchTemplate":
+                rendered |= {f"launchTemplate.{k}" for k in value}
+            else:
+                rendered.add(key)
+    fixed = rendered - UPDATED_IN_PLACE
+    assert {"instanceTypes", "amiType", "subnetIds", "nodeRoleArn", "launchTemplate.id"} <= fixed
+    assert fixed <= set(REPLACED_ON_CHANGE[NODE_GROUP]), fixed - set(REPLACED_ON_CHANGE[NODE_GROUP])
+    # And nothing EKS updates in place is called a replacement.
+    assert not UPDATED_IN_PLACE & set(REPLACED_ON_CHANGE[NODE_GROUP])
 
 
 def test_a_version_upgrade_keeps_every_group_name(stack_run: StackRun) -> None:
@@ -115,9 +266,10 @@ def test_launch_templates_require_imdsv2_and_encrypt_gp3_root_volumes(
     stack_run: StackRun,
 ) -> None:
     templates = stack_run.of_type("aws:ec2/launchTemplate:LaunchTemplate")
-    assert len(templates) == 4
+    # One per group: the four current ones and the two kept previous generations.
+    assert len(templates) == 6
     by_id = {t.id: t for t in templates}
-    for group in groups(stack_run).values():
+    for group in stack_run.of_type(NODE_GROUP):
         template = by_id[group.inputs["launchTemplate"]["id"]]
         metadata = template.inputs["metadataOptions"]
         assert metadata["httpTokens"] == "required"
@@ -202,8 +354,16 @@ def test_other_asgs_carry_only_their_label_template_and_never_the_eks_discovery_
 ) -> None:
     # EKS owns the discovery tags on a managed node group's ASG: a Tag resource for the same
     # key would strip EKS's tag when it is replaced or deleted.
+    template = "k8s.io/cluster-autoscaler/node-template/label"
+    generation = {"general": "2", "compute": "2"}.get(workload_class)
     assert asg_tags(production, workload_class) == {
-        "k8s.io/cluster-autoscaler/node-template/label/workload-class": workload_class,
+        f"{template}/workload-class": workload_class,
+        # A second generation's nodes carry their generation: the autoscaler then does not
+        # take the two generations for similar groups (kubernetes/autoscaler
+        # cluster-autoscaler-1.35.2 processors/nodegroupset/compare_nodegroups.go compares
+        # every label but hostname, zone and, on AWS, eks.amazonaws.com/nodegroup and a few
+        # others: aws_nodegroups.go), so a scale-up is never spread onto the group drained.
+        **({f"{template}/node-group-generation": generation} if generation else {}),
     }
 
 

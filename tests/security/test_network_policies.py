@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from components.foundation.network import control_plane_layout, subnet_layout
 from offline.engine import StackRun
 from offline.synth import kubernetes_objects
 from tests.conftest import run_with
@@ -324,15 +325,18 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
     assert bootstrap["ingress"] == []
     # DNS, the node's Pod Identity agent, Secrets Manager's endpoint in the VPC, PostgreSQL.
     assert {p["port"] for r in bootstrap["egress"] for p in r["ports"]} == {53, 80, 443, 5432}
-    assert bootstrap["egress"][1:3] == [
+    # HTTPS reaches the private subnets, where the interface endpoints (Secrets Manager's among
+    # them) and the search domain's nodes live, and not the control plane's subnets, where the
+    # EKS API server's private endpoint has its network interfaces (review 23, finding 12).
+    private, _ = subnet_layout(VPC[stack_run.stack], 3)
+    api_server = control_plane_layout(VPC[stack_run.stack], 3)
+    https = [{"ipBlock": {"cidr": cidr}} for cidr in private]
+    assert bootstrap["egress"][1:5] == [
         {
             "to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}],
             "ports": [{"port": 80, "protocol": "TCP"}],
         },
-        {
-            "to": [{"ipBlock": {"cidr": VPC[stack_run.stack]}}],
-            "ports": [{"port": 443, "protocol": "TCP"}],
-        },
+        *({"to": [block], "ports": [{"port": 443, "protocol": "TCP"}]} for block in https),
     ]
     search = platform["search-bootstrap"]
     assert search["ingress"] == []
@@ -342,11 +346,15 @@ def test_platform_namespaces_deny_ingress_but_what_the_api_server_needs(
             "to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}],
             "ports": [{"port": 80, "protocol": "TCP"}],
         },
-        {
-            "to": [{"ipBlock": {"cidr": VPC[stack_run.stack]}}],
-            "ports": [{"port": 443, "protocol": "TCP"}],
-        },
+        *({"to": [block], "ports": [{"port": 443, "protocol": "TCP"}]} for block in https),
     ]
+    for policy in (bootstrap, search):
+        for rule in policy["egress"]:
+            for peer in rule.get("to", []):
+                cidr = peer.get("ipBlock", {}).get("cidr")
+                if cidr and any(p["port"] == 443 for p in rule["ports"]):
+                    net = ipaddress.ip_network(cidr)
+                    assert not any(net.overlaps(ipaddress.ip_network(c)) for c in api_server)
 
 
 def webhook_sources(run: StackRun) -> dict[str, list[dict[str, Any]]]:

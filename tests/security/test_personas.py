@@ -36,12 +36,37 @@ TEMPLATE_CARRIERS = {
     ("batch", "cronjobs"),
 }
 TEMPLATE_WRITES = {"create", "update", "patch"}
+RBAC = "rbac.authorization.k8s.io"
 BECOME = {
     ("", "pods/exec"): {"create", "get"},
     ("", "pods/attach"): {"create", "get"},
     ("", "pods/ephemeralcontainers"): {"update", "patch"},
     ("", "serviceaccounts/token"): {"create"},
+    # Impersonation of any identity (Kubernetes docs, "Authenticating", User impersonation:
+    # the `impersonate` verb on users, groups, serviceaccounts, and userextras/uids in
+    # authentication.k8s.io).
     ("", "serviceaccounts"): {"impersonate"},
+    ("", "users"): {"impersonate"},
+    ("", "groups"): {"impersonate"},
+    ("authentication.k8s.io", "userextras"): {"impersonate"},
+    ("authentication.k8s.io", "uids"): {"impersonate"},
+    # Granting oneself more: `bind` and `escalate` on roles skip RBAC's escalation check, and
+    # writing a (Cluster)RoleBinding binds any role one may bind (Kubernetes docs, "Using RBAC
+    # Authorization", Privilege escalation prevention and bootstrapping; "RBAC Good
+    # Practices", Escalate verb, Bind verb).
+    (RBAC, "roles"): {"bind", "escalate"},
+    (RBAC, "clusterroles"): {"bind", "escalate"},
+    (RBAC, "rolebindings"): {"create", "update", "patch"},
+    (RBAC, "clusterrolebindings"): {"create", "update", "patch"},
+    # Approving a certificate signing request mints a client certificate for any name
+    # ("RBAC Good Practices", Certificate signing requests; "Certificates and Certificate
+    # Signing Requests", Authorization: update on certificatesigningrequests/approval and
+    # approve on the signer).
+    ("certificates.k8s.io", "certificatesigningrequests/approval"): {"update", "patch"},
+    ("certificates.k8s.io", "signers"): {"approve"},
+    # The kubelet's API through the API server: exec in any pod on the node ("RBAC Good
+    # Practices", Escalation paths: nodes/proxy).
+    ("", "nodes/proxy"): {"get", "create"},
 }
 SECRET_READS = {"get", "list", "watch"}
 
@@ -84,10 +109,33 @@ def problems(rules: list[dict[str, Any]]) -> list[str]:
     return found
 
 
+AGGREGATE_LABEL = "rbac.authorization.k8s.io/aggregate-to-"
+# view gathers what is labelled aggregate-to-view; edit what is labelled aggregate-to-edit and,
+# since view itself carries that label, aggregate-to-view too (tests/security/kubernetes_roles.py).
+AGGREGATED_INTO = {"view": ("view",), "edit": ("view", "edit"), "admin": ("view", "edit", "admin")}
+
+
+def aggregated(objects: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
+    """The rules rendered ClusterRoles add to a built-in aggregated role by their labels. The
+    charts' own ClusterRoles (helm.v3.Release) are not rendered offline: what they aggregate
+    into view/edit is not resolved here (README, "Security")."""
+    rules: list[dict[str, Any]] = []
+    for o in objects:
+        if o["kind"] != "ClusterRole":
+            continue
+        labels = o["metadata"].get("labels") or {}
+        if any(labels.get(f"{AGGREGATE_LABEL}{into}") == "true" for into in AGGREGATED_INTO[role]):
+            rules += o.get("rules") or []
+    return rules
+
+
 def persona_rules(run: StackRun) -> dict[str, list[dict[str, Any]]]:
-    """Each persona's rules: the roles its group is bound to, this program's or built-in."""
+    """Each persona's rules: the roles its group is bound to, this program's or built-in (with
+    what rendered ClusterRoles aggregate into those)."""
     objects = kubernetes_objects(run)
     roles = {o["metadata"]["name"]: o["rules"] for o in objects if o["kind"] == "ClusterRole"}
+    for role in AGGREGATED_INTO:
+        roles.pop(role, None)
     groups = {group: persona for persona, group in PERSONA_GROUPS.items()}
     found: dict[str, list[dict[str, Any]]] = {persona: [] for persona in PERSONA_GROUPS}
     for binding in objects:
@@ -96,7 +144,13 @@ def persona_rules(run: StackRun) -> dict[str, list[dict[str, Any]]]:
         for subject in binding["subjects"]:
             if subject["kind"] == "Group" and subject["name"] in groups:
                 role = binding["roleRef"]["name"]
-                found[groups[subject["name"]]] += roles.get(role) or BUILT_IN_ROLES[role]
+                if role in AGGREGATED_INTO:
+                    found[groups[subject["name"]]] += [
+                        *BUILT_IN_ROLES[role],
+                        *aggregated(objects, role),
+                    ]
+                else:
+                    found[groups[subject["name"]]] += roles.get(role) or BUILT_IN_ROLES[role]
     return found
 
 
@@ -145,6 +199,34 @@ def test_the_sre_role_keeps_scaling_and_restarts(production: StackRun) -> None:
             "create core/serviceaccounts/token",
         ),
         ({"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}, "list secrets"),
+        (
+            {"apiGroups": [RBAC], "resources": ["clusterroles"], "verbs": ["escalate"]},
+            f"escalate {RBAC}/clusterroles",
+        ),
+        (
+            {"apiGroups": [RBAC], "resources": ["roles"], "verbs": ["bind"]},
+            f"bind {RBAC}/roles",
+        ),
+        (
+            {"apiGroups": [RBAC], "resources": ["rolebindings"], "verbs": ["create"]},
+            f"create {RBAC}/rolebindings",
+        ),
+        (
+            {"apiGroups": [""], "resources": ["users", "groups"], "verbs": ["impersonate"]},
+            "impersonate core/users",
+        ),
+        (
+            {
+                "apiGroups": ["certificates.k8s.io"],
+                "resources": ["certificatesigningrequests/approval"],
+                "verbs": ["update"],
+            },
+            "update certificates.k8s.io/certificatesigningrequests/approval",
+        ),
+        (
+            {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]},
+            "get core/nodes/proxy",
+        ),
     ],
 )
 def test_each_way_to_become_a_service_is_caught(rule: dict[str, Any], caught: str) -> None:
@@ -155,3 +237,28 @@ def test_kubernetes_view_is_safe_and_edit_is_not() -> None:
     # The built-in roles, from their bootstrap definitions.
     assert problems(BUILT_IN_ROLES["view"]) == []
     assert "update apps/deployments" in problems(BUILT_IN_ROLES["edit"])
+
+
+def test_a_rendered_role_aggregated_into_view_reaches_the_personas_bound_to_view(
+    production: StackRun,
+) -> None:
+    # Kubernetes docs, "Using RBAC Authorization", Aggregated ClusterRoles: the controller
+    # adds the rules of every ClusterRole matching view's aggregationRule (label
+    # rbac.authorization.k8s.io/aggregate-to-view: "true") to view. A rendered role with that
+    # label and a dangerous rule must show up in the developers' (view) rules.
+    objects = kubernetes_objects(production)
+    sneaky = {
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": "sneaky",
+            "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"},
+        },
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+    }
+    assert "get secrets" in problems(
+        [*BUILT_IN_ROLES["view"], *aggregated([*objects, sneaky], "view")]
+    )
+    # And into edit, which gathers view's too; not into view from an edit-only label.
+    assert aggregated([sneaky], "edit") == sneaky["rules"]
+    edit_only = {**sneaky, "metadata": {"name": "e", "labels": {f"{AGGREGATE_LABEL}edit": "true"}}}
+    assert aggregated([edit_only], "view") == []

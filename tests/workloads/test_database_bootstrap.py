@@ -68,6 +68,22 @@ def test_the_job_reads_the_current_secret_itself(stack_run: StackRun) -> None:
     assert config["metadata"]["name"] == job(stack_run)["metadata"]["name"]
 
 
+def test_a_failed_run_is_a_new_pod_that_reads_the_secret_again(stack_run: StackRun) -> None:
+    # With restartPolicy OnFailure the kubelet restarts only the failed psql container: the
+    # init container does not run again and the memory emptyDir keeps the password it wrote
+    # (Kubernetes docs, "Init containers": they rerun when the Pod restarts, not when an app
+    # container does). Never makes each retry a new pod, within the Job's backoffLimit
+    # ("Jobs", Pod backoff failure policy), whose init container reads the secret as it is then.
+    # Both bootstrap Jobs (database users, search access) share the shape (bootstrap_job.py).
+    every = list(objects(stack_run, "Job").values())
+    assert {o["metadata"]["namespace"] for o in every} == {NAMESPACE, "search-bootstrap"}
+    for each in every:
+        spec = each["spec"]
+        assert spec["template"]["spec"]["restartPolicy"] == "Never", each["metadata"]["name"]
+        assert spec["backoffLimit"] >= 1
+    assert job(stack_run)["spec"]["template"]["spec"]["initContainers"]
+
+
 def test_only_the_bootstraps_own_role_reads_the_master_secret(stack_run: StackRun) -> None:
     spec = job(stack_run)["spec"]["template"]["spec"]
     assert spec["serviceAccountName"] == "database-bootstrap"
@@ -95,8 +111,14 @@ def test_only_the_bootstraps_own_role_reads_the_master_secret(stack_run: StackRu
         "Resource": managed["secretArn"],
     }
     assert decrypt["Resource"] == cluster.inputs["masterUserSecretKmsKeyId"]
+    # Only through Secrets Manager, and only for this secret: Secrets Manager sends the
+    # encryption context SecretARN = the secret's ARN with each KMS request (Secrets Manager
+    # User Guide, "Secret encryption and decryption", Secrets Manager encryption context).
     assert decrypt["Condition"] == {
-        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+        "StringEquals": {
+            "kms:ViaService": "secretsmanager.us-east-1.amazonaws.com",
+            "kms:EncryptionContext:SecretARN": managed["secretArn"],
+        }
     }
     # External Secrets no longer reads it (nor its key).
     eso = json.dumps(

@@ -8,7 +8,7 @@ import pytest
 
 from offline.engine import StackRun, run_stack, stack_config
 from stacks import SettingsError
-from tests.conftest import APP_NAMESPACES, SEED_PORTS
+from tests.conftest import APP_NAMESPACES, SEED_PORTS, run_with
 from tests.lookup import app_deployments, app_namespace, app_objects, objects, pod_spec, waits_for
 
 
@@ -149,8 +149,27 @@ def test_no_service_volume_ties_a_pod_to_a_zone(stack_run: StackRun) -> None:
         c for c in objects(stack_run, "StorageClass").values() if c["metadata"]["name"] == "gp3"
     ]
     assert gp3["volumeBindingMode"] == "WaitForFirstConsumer"
-    # A surge pod would need a second GPU node: the GPU service is replaced, not rolled.
-    assert deployments["ml-service"]["spec"]["strategy"] == {"type": "Recreate"}
+    # Its GPU group may hold a second node (maxSize 5 in production, 2 in staging): a rollout
+    # or a Reloader restart starts the new pod, on its own cache volume, before it stops the
+    # old one, which keeps serving through the model download.
+    assert stack_run.namespace["settings"].node_groups.gpu.max_size >= 2
+    assert deployments["ml-service"]["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+
+
+def test_a_gpu_service_on_a_one_node_group_is_replaced_not_rolled() -> None:
+    # Negative control: with maxSize 1 a surge pod has no node to start on (kept Pending, the
+    # rollout stuck), so the pod is replaced. The zone-loss check then refuses maxSize 1 while
+    # ml-service runs a replica; with none it is allowed.
+    run = run_with(
+        "staging",
+        nodeGroups={"gpu": {"maxSize": 1}},
+        services={"ml-service": {"replicas": 0}},
+    )
+    ml = app_objects(run, "Deployment")["ml-service"]
+    assert ml["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_each_stack_has_its_own_application_namespace(
