@@ -447,8 +447,10 @@ def within_the_sources_rules(settings: StackSettings, given_none_text: bool) -> 
     for arn in [access.deployer, *access.platform_admins, *access.sres, *access.developers]:
         assert len(arn.rsplit("/", 1)[1]) <= 64, arn  # IAM: role and user names 1-64
     database = settings.data.database
-    for name in (database.master_username, database.database_name):
-        assert name.lower() not in ("rdsadmin", "postgres", "template0", "template1"), name
+    # RDS reserves rdsadmin as a user (the default master user of RDS for PostgreSQL is
+    # postgres: allowed); a cluster already has the databases postgres, template0, template1.
+    assert database.master_username.lower() != "rdsadmin", database.master_username
+    assert database.database_name.lower() not in ("rdsadmin", "postgres", "template0", "template1")
     domain = settings.edge.acme_email.rsplit("@", 1)[1].lower()
     assert domain not in ("example.com", "example.net", "example.org"), domain  # boulder
     for name, service in settings.services.items():
