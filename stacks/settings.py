@@ -160,7 +160,7 @@ def support_warning(version: str, today: date) -> str | None:
     return (
         f"kubernetesVersion: {version!r} leaves EKS standard support on "
         f"{release.end_of_standard_support} (in {days} days): {step}, one minor at a time "
-        '(README, "Kubernetes upgrades")'
+        '(docs/operations.md, "Kubernetes upgrades")'
     )
 
 
@@ -194,7 +194,7 @@ class PreviousGeneration(Settings):
 
     Its number and the inputs EKS cannot change in place (the group is created again when one
     changes: terraform-provider-aws internal/service/eks/node_group.go, ForceNew); each of the
-    others is the current generation's. README, "Node group generations".
+    others is the current generation's. docs/cluster.md, "Node group generations".
     """
 
     generation: Annotated[int, Field(ge=1, le=99)]
@@ -206,10 +206,15 @@ class PreviousGeneration(Settings):
 
 
 class NodeGroupSettings(Settings):
+    # Smallest first: the cluster autoscaler plans with the first, the others are fallbacks
+    # when it has no capacity (docs/cluster.md, "Node groups").
     instance_types: Annotated[list[str], Field(min_length=1)]
+    # The group's node count bounds, which the cluster autoscaler keeps it within.
     min_size: Annotated[int, Field(ge=0, le=1000)]
     max_size: Annotated[int, Field(ge=1, le=1000)]
+    # The starting size only: later changes are ignored, the cluster autoscaler owns it.
     desired_size: Annotated[int, Field(ge=0, le=1000)]
+    # Each node's root volume (gp3, encrypted).
     disk_size_gib: Annotated[int, Field(ge=20, le=16384)] = 50
     labels: dict[Annotated[str, Field(pattern=LABEL_KEY_PATTERN)], LabelValue] = {}
     taints: list[Taint] = []
@@ -217,7 +222,7 @@ class NodeGroupSettings(Settings):
     ami_type: AmiType = "AL2023_x86_64_STANDARD"
     # A group whose instance types, AMI type, capacity type (or any other input EKS cannot
     # change in place) change is a new group: a new generation, created beside the old one
-    # (README, "Node group generations"). Generation 1 is the group as first deployed.
+    # (docs/cluster.md, "Node group generations"). Generation 1 is the group as first deployed.
     generation: Annotated[int, Field(ge=1, le=99)] = 1
     # The generation being replaced, kept until its nodes are drained (then removed).
     previous_generation: PreviousGeneration | None = None
@@ -504,17 +509,27 @@ class AccessSettings(Settings):
 class StackSettings(Settings):
     # One of stacks.environments.ENVIRONMENTS (the loader refuses any other before this model).
     environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
+    # The AWS region: one of those stacks/aws_facts.py lists.
     region: Annotated[str, Field(pattern=REGION_PATTERN)]
+    # Three zones of the region: subnets, node groups and the stores span them.
     availability_zones: list[str]
+    # The VPC's range: /16 to /20, inside the private ranges.
     vpc_cidr: str
+    # One NAT gateway per zone, or a single one for the whole VPC.
     nat_gateways: NatStrategy
+    # The cluster's Kubernetes minor: in EKS standard support on the day of the render and
+    # supported by the version-bound add-ons (docs/operations.md, "Kubernetes upgrades").
     kubernetes_version: str
+    # Ranges that may reach the API endpoint from outside the VPC (at most 40); empty: the
+    # endpoint is private only.
     endpoint_public_access_cidrs: list[str] = []
     # The first `up` of a stack whose cluster was created in the private subnets (before the
     # control plane had subnets of its own): webhook ports also admit the private subnets
-    # while EKS moves its network interfaces. Off again once none is left there (README,
-    # "Cluster": the two-step move).
+    # while EKS moves its network interfaces. Off again once none is left there
+    # (docs/cluster.md, "Cluster": the two-step move).
     webhooks_from_private_subnets: bool = False
+    # The control plane's log types sent to CloudWatch Logs, and the days each log group keeps
+    # (a retention CloudWatch offers).
     control_plane_log_types: Annotated[list[ControlPlaneLogType], Field(min_length=1)]
     control_plane_log_retention_days: int
     flow_log_retention_days: int
@@ -528,6 +543,8 @@ class StackSettings(Settings):
     data: DataSettings
     # The public entrance: domain, hosts, certificates, firewall, operator UI access.
     edge: EdgeSettings
+    # Pulumi's `protect` on the stateful resources and deletion protection where AWS has it
+    # (docs/security.md, "Protection").
     protect: bool
     # The name of the IAM policy every role of the stack carries as its permissions boundary:
     # the one `python -m bootstrap` creates (`<prefix>-workload-boundary`). The deploy role may
@@ -536,6 +553,8 @@ class StackSettings(Settings):
     # How the workflows deliver the stack: its account, preview role, state bucket, repository
     # and runner (stacks/delivery_settings.py). A stack without it is deployed by hand only.
     delivery: DeliverySettings | None = None
+    # Tags on every AWS resource (no `aws:` prefix, AWS's characters and lengths); a change
+    # reaches every node group's launch template and rolls its nodes.
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=128, pattern=TAG_PATTERN)],
         Annotated[str, Field(max_length=256, pattern=TAG_PATTERN)],
