@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from offline import settings_docs
-from offline.engine import PROJECT_DIR
+from offline.engine import PROJECT_DIR, StackRun
 from stacks import environments
 from stacks.environments import ENVIRONMENTS
 from stacks.loader import SettingsError, any_settings_from_values
@@ -292,3 +292,19 @@ def test_the_good_file_passes_the_program_too() -> None:
     document = staging_with({})
     assert VALIDATOR.is_valid(document)
     assert not program_refuses(document)
+
+
+def test_every_paging_alert_of_ours_has_a_runbook(production: StackRun) -> None:
+    """Each alert the program defines that pages (severity critical, routed to PagerDuty) has
+    its runbook: a `### \\`Name\\`` heading in docs/operations.md."""
+    operations = (PROJECT_DIR / "docs" / "operations.md").read_text()
+    headings = set(re.findall(r"^### `([A-Za-z]+)`", operations, re.MULTILINE))
+    paging = {
+        rule["alert"]
+        for resource in production.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+        for group in resource.inputs["spec"]["groups"]
+        for rule in group["rules"]
+        if "alert" in rule and rule.get("labels", {}).get("severity") == "critical"
+    }
+    assert len(paging) >= 4  # the rules were found
+    assert sorted(paging - headings) == []

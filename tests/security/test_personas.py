@@ -118,7 +118,7 @@ AGGREGATED_INTO = {"view": ("view",), "edit": ("view", "edit"), "admin": ("view"
 def aggregated(objects: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
     """The rules rendered ClusterRoles add to a built-in aggregated role by their labels. The
     charts' own ClusterRoles (helm.v3.Release) are not rendered offline: what they aggregate
-    into view/edit is not resolved here (README, "Security")."""
+    into view/edit is not resolved here (docs/security.md)."""
     rules: list[dict[str, Any]] = []
     for o in objects:
         if o["kind"] != "ClusterRole":
