@@ -450,9 +450,10 @@ def test_any_size_triple_is_accepted_exactly_when_it_is_consistent(
         **BASE,
         "nodeGroups": {"gpu": {"minSize": minimum, "maxSize": maximum, "desiredSize": desired}},
     }
-    # And with one of three zones lost, the nodes left hold ml-service's one replica (scaled
-    # by hand: counted at its replicas, stacks/capacity.py): two nodes at most leave one.
-    consistent = 0 <= minimum <= desired <= maximum and maximum >= 2
+    # And with one of three zones lost, the nodes left hold ml-service's two production
+    # replicas (scaled by hand: counted at its replicas, stacks/capacity.py), one GPU node
+    # each: three nodes at most leave two.
+    consistent = 0 <= minimum <= desired <= maximum and maximum >= 3
     try:
         group = settings_from_values("production", values).node_groups.gpu
     except SettingsError as error:

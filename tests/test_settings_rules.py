@@ -20,6 +20,7 @@ from offline.synth import main as synth
 from stacks import SettingsError, any_settings_from_values, settings_from_values
 from stacks.addon_settings import REQUEST_PATH_ADDONS
 from stacks.aws_facts import OPENSEARCH_EBS_GP3_MAX_GIB
+from stacks.catalog import SEED_REPLICA_RANGES, SERVICE_NAMES, ServiceName, request_path_services
 from stacks.environments import DEFAULTS
 from stacks.loader import key_path
 from stacks.merge import deep_merge
@@ -309,6 +310,65 @@ def test_a_request_path_component_with_one_replica_is_refused_in_production(addo
 
 def test_external_dns_is_not_held_to_two() -> None:
     assert accepted({}).addons.external_dns.replicas == 1
+
+
+# Seed (/work/shared/seeds/000_4fa7681386f36c7f.txt), "Environment-Specific Values":
+# "Production ... High availability". Every service is on the request path: the edge reaches
+# the API and the GraphQL gateway, and they call the rest (stacks/catalog.py, the service graph).
+def test_every_service_is_on_the_request_path() -> None:
+    assert request_path_services(accepted({}).services) == sorted(SERVICE_NAMES)
+
+
+@pytest.mark.parametrize("replicas", [0, 1])
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_a_request_path_service_scaled_by_hand_to_one_is_refused_in_production(
+    service: ServiceName, replicas: int
+) -> None:
+    values: dict[str, Any] = {"services": {service: {"autoscaling": None, "replicas": replicas}}}
+    if service == "ml-service":
+        values = {"services": {service: {"replicas": replicas}}}
+    if service == "financial-planning-api":
+        # The only HPA on requestsPerSecond: without it the adapter has nothing to serve.
+        values["addons"] = {"prometheusAdapter": {"enabled": False}}
+    message = refused(values)
+    assert message.startswith(f"services.{service}.replicas: {replicas} is below production's 2"), (
+        message
+    )
+    # Negative control: staging may run one, or park it.
+    assert accepted(values, "staging").services[service].replicas == replicas
+
+
+def test_production_runs_two_ml_service_replicas_and_staging_one() -> None:
+    # The seed gives ML no replica range ("ML Service: Manual scaling (GPU workloads)"), so
+    # production's HA rule sets its minimum: two, each on its own GPU node.
+    assert accepted({}).services["ml-service"].replicas == 2
+    assert accepted({}, "staging").services["ml-service"].replicas == 1
+    assert accepted({"services": {"ml-service": {"replicas": 3}}}).services["ml-service"]
+
+
+# Seed, "Horizontal Pod Autoscaler (HPA)": "API Service: 3-50 replicas", "Banking Service:
+# 3-20 replicas (critical service)".
+@pytest.mark.parametrize(
+    ("service", "low", "high"), [("financial-planning-api", 3, 50), ("banking-service", 3, 20)]
+)
+def test_production_holds_the_seeds_replica_ranges(
+    service: ServiceName, low: int, high: int
+) -> None:
+    assert SEED_REPLICA_RANGES[service] == (low, high)
+    below = {"services": {service: {"autoscaling": {"minReplicas": low - 1}}}}
+    message = refused(below)
+    assert message.startswith(
+        f"services.{service}.autoscaling.minReplicas: {low - 1} is below the seed's range"
+    ), message
+    above = {"services": {service: {"autoscaling": {"maxReplicas": high + 1}}}}
+    message = refused(above)
+    assert message.startswith(
+        f"services.{service}.autoscaling.maxReplicas: {high + 1} is above the seed's range"
+    ), message
+    # Negative controls: the range's own ends in production, and staging's smaller minimum.
+    edges = {"services": {service: {"autoscaling": {"minReplicas": low, "maxReplicas": high}}}}
+    assert accepted(edges).services[service].min_replicas == low
+    assert accepted(below, "staging").services[service].min_replicas == low - 1
 
 
 # --- Tags in any language --------------------------------------------------------------------
