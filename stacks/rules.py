@@ -14,6 +14,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 from stacks.settings_base import IAM_PRINCIPAL_PATTERN, invalid, refuse, short
 
@@ -312,16 +313,21 @@ def internet_ranges(cidrs: list[str]) -> list[str]:
 # --- ACME contact ----------------------------------------------------------------------------
 # Let's Encrypt refuses an account whose mailto: contact (letsencrypt/boulder v0.20260804.0,
 # wfe2/wfe.go contactsToEmails, policy/pa.go ValidEmail and validNonWildcardDomain):
-# - is not ASCII, or has a '?' or '#';
-# - is at example.com, example.net or example.org (forbiddenMailDomains, RFC 2606);
-# - has a domain of one label, more than 10 labels, or a label over 63 characters, or one
-#   with "--" in its third and fourth characters unless an "xn--" label;
-# - has a domain outside an ICANN TLD (`iana.ExtractSuffix`): the TLDs RFC 2606 and RFC 6761
-#   reserve (test, example, invalid, localhost) and local (RFC 6762) never become one, and
-#   the names private networks use in their place (internal, which ICANN set aside for that,
-#   corp, home, lan, intranet, private, localdomain, alt) have none: none of them is in the
-#   ICANN section of the Public Suffix List that boulder vendors at that tag
-#   (vendor/github.com/weppos/publicsuffix-go/publicsuffix/rules.go; onion is, and is taken).
+# - is not ASCII, or has a '?' or '#' (wfe2);
+# - does not parse as an address (net/mail ParseAddress: a dot-atom local part of RFC 5322
+#   atext, so o'brien, ops&sre and a=b are taken; quoted local parts are not taken here);
+# - has a domain longer than 253 bytes, that is an IP address (netip.ParseAddr), ends in a dot,
+#   has one label or more than 10, a label over 63 characters or one starting or ending with
+#   '-', or "--" in a label's third and fourth characters unless an "xn--" label;
+# - has a domain that does not end in an ICANN suffix, or is one (`iana.ExtractSuffix` over the
+#   Public Suffix List boulder vendors, vendor/github.com/weppos/publicsuffix-go). The list is
+#   not copied here; what can be told without it is: a TLD is letters (two or more) or an
+#   "xn--" label, never digits (RFC 3696 section 2; every TLD in IANA's root zone is), and the
+#   TLDs RFC 2606 and RFC 6761 reserve (test, example, invalid, localhost), local (RFC 6762)
+#   and the names private networks use in their place (internal, which ICANN set aside for
+#   that, corp, home, lan, intranet, private, localdomain, alt) are in no ICANN section. A
+#   domain that is itself a multi-label public suffix (co.uk) is still taken here;
+# - is at example.com, example.net or example.org (forbiddenMailDomains, RFC 2606).
 # The domain is compared in lower case (ValidEmail lowers it first).
 ACME_FORBIDDEN_DOMAINS = frozenset({"example.com", "example.net", "example.org"})
 NON_ICANN_TLDS = frozenset(
@@ -342,23 +348,39 @@ NON_ICANN_TLDS = frozenset(
     }
 )
 ACME_MAX_LABELS = 10
-EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+ACME_MAX_DOMAIN_BYTES = 253
+# RFC 5322 section 3.2.3 atext, less boulder's '?' and '#'.
+EMAIL_PATTERN = re.compile(
+    r"(?P<local>[A-Za-z0-9!$%&'*+/=^_`{|}~-]+(?:\.[A-Za-z0-9!$%&'*+/=^_`{|}~-]+)*)"
+    r"@(?P<domain>[A-Za-z0-9.-]+)"
+)
+TLD_PATTERN = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 
 
 def acme_contact(email: str) -> str:
     match = EMAIL_PATTERN.fullmatch(email)
     if match is None:
-        raise refuse(email, f"{short(email)} is not an e-mail address Let's Encrypt accepts")
-    domain = match.group(1).lower()
-    labels = domain.split(".")
-    if domain in ACME_FORBIDDEN_DOMAINS:
         raise refuse(
             email,
-            f"Let's Encrypt refuses contacts at {domain} (not allowed: "
-            f"{', '.join(sorted(ACME_FORBIDDEN_DOMAINS))}): give the team's real address",
+            f"{short(email)} is not an e-mail address Let's Encrypt accepts (allowed: "
+            "name@domain, the name of letters, digits and !$%&'*+/=^_`{|}~.-, no '?' or '#')",
         )
-    if labels[-1] in NON_ICANN_TLDS:
-        raise refuse(email, f"Let's Encrypt refuses {domain}: .{labels[-1]} is no public TLD")
+    domain = match.group("domain").lower()
+    labels = domain.split(".")
+
+    def bad(why: str) -> PydanticCustomError:
+        return refuse(email, f"Let's Encrypt refuses {short(domain)}: {why}")
+
+    if len(domain) > ACME_MAX_DOMAIN_BYTES:
+        raise bad(f"longer than {ACME_MAX_DOMAIN_BYTES} bytes")
+    try:
+        ipaddress.ip_address(domain)
+    except ValueError:
+        pass
+    else:
+        raise bad("an IP address, not a domain")
+    if len(labels) < 2:
+        raise bad("one label (allowed: a domain under a public TLD, like company.com)")
     if len(labels) > ACME_MAX_LABELS or any(
         not label
         or len(label) > 63
@@ -367,7 +389,16 @@ def acme_contact(email: str) -> str:
         or (label[2:4] == "--" and not label.startswith("xn"))
         for label in labels
     ):
-        raise refuse(email, f"Let's Encrypt refuses {domain}: not a valid host name")
+        raise bad("not a valid host name")
+    tld = labels[-1]
+    if tld in NON_ICANN_TLDS or not TLD_PATTERN.fullmatch(tld):
+        raise bad(f".{tld} is no public TLD")
+    if domain in ACME_FORBIDDEN_DOMAINS:
+        raise refuse(
+            email,
+            f"Let's Encrypt refuses contacts at {domain} (not allowed: "
+            f"{', '.join(sorted(ACME_FORBIDDEN_DOMAINS))}): give the team's real address",
+        )
     return email
 
 

@@ -244,9 +244,19 @@ def test_forty_distinct_ranges_with_repeats_fit_the_eks_limit_and_41_do_not() ->
 
 
 # --- Let's Encrypt's contacts --------------------------------------------------------------
+# letsencrypt/boulder v0.20260804.0 policy/pa.go ValidEmail -> validNonWildcardDomain
+# (errTooFewLabels, errIPAddressInDNS, errNameTooLong, errNonPublic, errInvalidRLDH,
+# errTooManyLabels, errInvalidDNSCharacter) and forbiddenMailDomains; wfe2/wfe.go refuses
+# '?' and '#'. A TLD is never numeric (RFC 3696 section 2).
 @pytest.mark.parametrize(
     "email",
     [
+        "ops@a.b",
+        "ops@x.123",
+        "ops@1.2.3.4",
+        "ops@company",
+        "ops@" + ".".join(["a" * 60] * 5) + ".com",  # 308 bytes
+        "ops@host.site1",
         "ops@example.com",
         "ops@example.net",
         "ops@example.org",
@@ -263,8 +273,26 @@ def test_an_acme_contact_lets_encrypt_refuses_is_refused(email: str) -> None:
     assert message.startswith("edge.acmeEmail: Let's Encrypt refuses"), message
 
 
+@pytest.mark.parametrize("email", ["ops?x@company.com", "ops#x@company.com", "ops@@company.com"])
+def test_an_address_boulder_cannot_parse_is_refused(email: str) -> None:
+    message = refused({"edge": {"acmeEmail": email}})
+    assert "is not an e-mail address Let's Encrypt accepts (allowed: name@domain" in message
+
+
+# net/mail ParseAddress (which ValidEmail calls) takes RFC 5322 dot-atom local parts: atext is
+# letters, digits and !#$%&'*+-/=?^_`{|}~ (RFC 5322 section 3.2.3); boulder's wfe2 then
+# refuses '?' and '#' only.
 @pytest.mark.parametrize(
-    "email", ["ops@financialplanning.com", "ops@mail.example.com", "a.b+c@xn--bcher-kva.de"]
+    "email",
+    [
+        "ops@financialplanning.com",
+        "ops@mail.example.com",
+        "a.b+c@xn--bcher-kva.de",
+        "o'brien@company.ie",
+        "ops&sre@company.com",
+        "a=b@company.com",
+        "first!last@x.io",
+    ],
 )
 def test_acme_contacts_lets_encrypt_takes_are_accepted(email: str) -> None:
     # boulder refuses example.com itself (an exact match), not its subdomains.
