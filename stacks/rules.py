@@ -150,13 +150,55 @@ POSTGRES_RESERVED_KEYWORDS = frozenset(
 )
 RDS_RESERVED_USERNAMES = frozenset({"rdsadmin", "rdsrepladmin", "admin"})
 RESERVED_USERNAME_PREFIXES = ("pg_", "rds_")
+# The two names gram.y's RoleSpec treats specially although they are no keywords ("public"
+# and "none" ... must be treated specially here): CREATE ROLE none fails with 'role name
+# "none" is reserved', and RoleId turns public into the same error. The check is on the
+# name's text, so quoting does not help (postgres src/backend/parser/gram.y, RoleSpec and
+# RoleId, unchanged across PostgreSQL 15-17).
+POSTGRES_RESERVED_ROLE_NAMES = frozenset({"public", "none"})
+
+# PostgreSQL's TYPE_FUNC_NAME_KEYWORD words (kwlist.h): gram.y's `CREATE DATABASE name` takes a
+# ColId (IDENT, unreserved_keyword or col_name_keyword), so these and the reserved words are
+# no bare database name; a role name (RoleId: NonReservedWord) does take them. The same 23
+# words from PostgreSQL 10 to 17 (kwlist.h read at postgres/postgres 013c1178, the 10 era,
+# and in a PostgreSQL 17 tree, Florents-Tselai/postgres 2112ca5b); the cluster runs 15-17.
+POSTGRES_TYPE_FUNC_NAME_KEYWORDS = frozenset(
+    {
+        "authorization",
+        "binary",
+        "collation",
+        "concurrently",
+        "cross",
+        "current_schema",
+        "freeze",
+        "full",
+        "ilike",
+        "inner",
+        "is",
+        "isnull",
+        "join",
+        "left",
+        "like",
+        "natural",
+        "notnull",
+        "outer",
+        "overlaps",
+        "right",
+        "similar",
+        "tablesample",
+        "verbose",
+    }
+)
 
 
 # CreateDBCluster DatabaseName (same model): for Aurora PostgreSQL "A database named postgres is
-# always created ... Can't be a word reserved by the database engine". Besides the reserved
-# words above, the names of the databases every cluster already has: postgres and PostgreSQL's
-# two templates (initdb), and rdsadmin, RDS's own (pg_activity's --rds option leaves it out
-# of its sums for that reason; RDS's backup scripts skip it).
+# always created ... Can't be a word reserved by the database engine": the reserved and
+# type/function-name words above. Also refused: the databases every cluster already has, where
+# CREATE DATABASE fails ("already exists"): PostgreSQL's two templates (initdb) and rdsadmin,
+# RDS's own (pg_activity's --rds option leaves it out of its sums for that reason). postgres
+# is the one RDS documents as always created; whether CreateDBCluster then refuses the name
+# or reuses that database, no source says: it is refused here as the project's choice, so the
+# application's data never shares the maintenance database.
 EXISTING_DATABASES = frozenset({"postgres", "template0", "template1", "rdsadmin"})
 
 
@@ -166,11 +208,17 @@ def allowed_database_name(name: str) -> str:
     if lowered in EXISTING_DATABASES:
         raise refuse(
             name,
-            f"{name!r} is a database every Aurora PostgreSQL cluster already has (not allowed: "
-            f"{', '.join(sorted(EXISTING_DATABASES))})",
+            f"{name!r} is a database every Aurora PostgreSQL cluster already has: give the "
+            f"application its own (not allowed: {', '.join(sorted(EXISTING_DATABASES))})",
         )
     if lowered in POSTGRES_RESERVED_KEYWORDS:
         raise refuse(name, f"{name!r} is a reserved word of PostgreSQL (kwlist.h)")
+    if lowered in POSTGRES_TYPE_FUNC_NAME_KEYWORDS:
+        raise refuse(
+            name,
+            f"{name!r} is a PostgreSQL keyword no database may be named (kwlist.h "
+            "TYPE_FUNC_NAME_KEYWORD: CREATE DATABASE takes no such bare name)",
+        )
     return name
 
 
@@ -182,6 +230,12 @@ def allowed_master_username(name: str) -> str:
             name,
             f"{name!r} is reserved by RDS or PostgreSQL (not allowed: "
             f"{', '.join(sorted(RDS_RESERVED_USERNAMES))}, pg_*, rds_*)",
+        )
+    if lowered in POSTGRES_RESERVED_ROLE_NAMES:
+        raise refuse(
+            name,
+            f"{name!r} is a role name PostgreSQL reserves (gram.y RoleSpec: not allowed: "
+            f"{', '.join(sorted(POSTGRES_RESERVED_ROLE_NAMES))})",
         )
     if lowered in POSTGRES_RESERVED_KEYWORDS:
         raise refuse(name, f"{name!r} is a reserved word of PostgreSQL (kwlist.h)")

@@ -104,16 +104,34 @@ def test_the_preview_role_name_is_held_to_64_too() -> None:
 
 
 # --- Reserved master user names ----------------------------------------------------------------
+# rdsadmin/admin: cfn-lint#4425 (tried against CloudFormation); rds_*: the Aurora User Guide's
+# RDS roles; pg_*: PostgreSQL CREATE ROLE; user/select/all: kwlist.h RESERVED_KEYWORD; public
+# and none: postgres src/backend/parser/gram.y RoleSpec/RoleId ('role name "none" is reserved').
 @pytest.mark.parametrize(
     "name",
-    ["rdsadmin", "rdsrepladmin", "admin", "rds_superuser", "pg_monitor", "user", "select", "all"],
+    [
+        "rdsadmin",
+        "rdsrepladmin",
+        "admin",
+        "rds_superuser",
+        "pg_monitor",
+        "user",
+        "select",
+        "all",
+        "public",
+        "none",
+    ],
 )
 def test_a_master_username_rds_or_postgresql_reserves_is_refused(name: str) -> None:
     message = refused({"data": {"database": {"masterUsername": name}}})
     assert message.startswith(f"data.database.masterUsername: {name!r} is "), message
 
 
-@pytest.mark.parametrize("name", ["postgres", "fp_admin", "dbowner", "administrator"])
+# A role name is gram.y's RoleId (NonReservedWord), which takes kwlist.h's
+# TYPE_FUNC_NAME_KEYWORD words (left, verbose) that a database name cannot be.
+@pytest.mark.parametrize(
+    "name", ["postgres", "fp_admin", "dbowner", "administrator", "left", "verbose", "publics"]
+)
 def test_master_usernames_rds_takes_are_accepted(name: str) -> None:
     # cfn-lint#4425: postgres succeeds on aurora-postgresql; unreserved words are names.
     assert accepted({"data": {"database": {"masterUsername": name}}}).data.database.master_username
@@ -668,17 +686,36 @@ def test_a_null_in_place_of_any_string_setting_is_absent_or_refused_never_the_te
 
 
 # --- Reserved database names -----------------------------------------------------------------
+# RDS CreateDBCluster DatabaseName (Aurora PostgreSQL): "A database named postgres is always
+# created ... Can't be a word reserved by the database engine". The engine's words: kwlist.h
+# RESERVED_KEYWORD (user, select, table) and TYPE_FUNC_NAME_KEYWORD (left, join, verbose,
+# is): gram.y's CREATE DATABASE takes a ColId, which is neither. template0/template1 exist in
+# every cluster (initdb); postgres is refused as the project's choice (stacks/rules.py).
 @pytest.mark.parametrize(
-    "name", ["postgres", "template0", "template1", "rdsadmin", "user", "select", "table"]
+    "name",
+    [
+        "postgres",
+        "template0",
+        "template1",
+        "rdsadmin",
+        "user",
+        "select",
+        "table",
+        "left",
+        "join",
+        "verbose",
+        "is",
+    ],
 )
 def test_a_database_name_the_engine_reserves_or_already_has_is_refused(name: str) -> None:
-    # RDS CreateDBCluster DatabaseName (Aurora PostgreSQL): "A database named postgres is
-    # always created ... Can't be a word reserved by the database engine".
     message = refused({"data": {"database": {"databaseName": name}}})
     assert message.startswith(f"data.database.databaseName: {name!r} is "), message
 
 
-@pytest.mark.parametrize("name", ["financial_planning", "fp", "planning_2026", "users"])
+# Negative control: unreserved and col_name keywords (none, between, json) are ColIds.
+@pytest.mark.parametrize(
+    "name", ["financial_planning", "fp", "planning_2026", "users", "none", "between", "json"]
+)
 def test_database_names_the_engine_takes_are_accepted(name: str) -> None:
     assert accepted({"data": {"database": {"databaseName": name}}}).data.database.database_name
 
