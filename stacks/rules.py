@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from fractions import Fraction
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -457,20 +458,68 @@ def acme_contact(email: str) -> str:
 
 
 # --- Durations Istio takes -----------------------------------------------------------------
-# Istio reads a google.protobuf.Duration from its resources' JSON with golang/protobuf's jsonpb
-# (jsonpb/decode.go: time.ParseDuration, so "15m" and "1h" are taken, as Istio's own examples
-# write them) and then requires at least 1ms at millisecond precision (istio
-# pkg/config/validation/agent ValidateDuration). One number and one unit here.
-ISTIO_DURATION_PATTERN = r"^[1-9][0-9]{0,5}(ms|s|m|h)$"
-IstioDuration = Annotated[str, Field(pattern=ISTIO_DURATION_PATTERN)]
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+# Istio 1.30.3 takes a google.protobuf.Duration written as a Go duration: its CRDs
+# (manifests/charts/base/files/crd-all.gen.yaml) check each with CEL
+# `duration(self) >= duration('1ms')` ("must be a valid duration greater than 1ms"), and CEL's
+# duration() and golang/protobuf's jsonpb (which Istio decodes its resources with) both parse
+# with time.ParseDuration: one or more decimal numbers, each with a unit (ns, us, ms, s, m,
+# h), so "15m", "1.5s" and "1h30m" are all durations. pilot then requires at least 1ms, in
+# whole milliseconds (pkg/config/validation/agent/validation.go ValidateDuration: "only
+# durations to ms precision are supported"). No sign and ASCII units only here ("µs" is
+# Go's too, but "us" says the same).
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|ms|s|m|h)")
+_UNIT_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+# time.ParseDuration's ceiling: an int64 of nanoseconds (about 2562047h).
+_MAX_DURATION_NS = 2**63 - 1
+
+
+def _nanoseconds(duration: str) -> Fraction | None:
+    """A Go duration's length in nanoseconds, or None if time.ParseDuration would refuse it."""
+    if not duration:
+        return None
+    total = Fraction(0)
+    at = 0
+    while at < len(duration):
+        part = _DURATION_PART.match(duration, at)
+        if part is None:
+            return None
+        total += Fraction(part.group(1)) * _UNIT_NS[part.group(2)]
+        at = part.end()
+    return total if total <= _MAX_DURATION_NS else None
+
+
+def istio_duration(duration: str) -> str:
+    length = _nanoseconds(duration)
+    if length is None:
+        raise refuse(
+            duration,
+            f"{short(duration)} is not a duration (allowed: numbers with a unit of ms, s, m or "
+            "h, like 250ms, 1.5s, 15m or 1h30m)",
+        )
+    if length < _UNIT_NS["ms"] or length % _UNIT_NS["ms"]:
+        raise refuse(
+            duration,
+            f"{short(duration)} is not a whole number of milliseconds of at least 1ms, "
+            "which Istio requires",
+        )
+    return duration
+
+
+IstioDuration = Annotated[str, AfterValidator(istio_duration)]
 
 
 def milliseconds(duration: str) -> int:
-    match = re.fullmatch(r"([0-9]+)(ms|s|m|h)", duration)
-    if match is None:
+    length = _nanoseconds(duration)
+    if length is None:
         raise ValueError(f"{duration!r} is not a duration")
-    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+    return int(length // _UNIT_NS["ms"])
 
 
 # --- HPA utilization -----------------------------------------------------------------------

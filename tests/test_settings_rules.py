@@ -441,8 +441,13 @@ def traffic_class() -> str:
     return str(next(iter(DEFAULTS["production"]["addons"]["mesh"]["traffic"]["classes"])))
 
 
-@pytest.mark.parametrize("duration", ["15m", "1h", "90s", "250ms"])
-def test_istio_durations_in_ms_s_m_and_h_are_accepted(duration: str) -> None:
+# Istio 1.30.3: manifests/charts/base/files/crd-all.gen.yaml checks every Duration with CEL
+# `duration(self) >= duration('1ms')` (CEL and jsonpb parse Go durations, time.ParseDuration),
+# and pkg/config/validation/agent/validation.go ValidateDuration wants >= 1ms in whole ms.
+@pytest.mark.parametrize(
+    "duration", ["15m", "1h", "90s", "250ms", "1.5s", "0.5s", "1h30m", "2m30s", "2000us"]
+)
+def test_istio_durations_go_writes_are_accepted(duration: str) -> None:
     name = traffic_class()
     values = {
         "addons": {
@@ -454,8 +459,19 @@ def test_istio_durations_in_ms_s_m_and_h_are_accepted(duration: str) -> None:
     assert accepted(values).addons.mesh.traffic.classes[name]
 
 
-@pytest.mark.parametrize("duration", ["0s", "1d", "1.5s", "15", "-1m"])
-def test_durations_istio_refuses_are_refused(duration: str) -> None:
+@pytest.mark.parametrize(
+    ("duration", "why"),
+    [
+        ("0s", "at least 1ms"),
+        ("0.5ms", "at least 1ms"),
+        ("1500us", "whole number of milliseconds"),
+        ("1d", "is not a duration"),
+        ("15", "is not a duration"),
+        ("-1m", "is not a duration"),
+        ("1.5", "is not a duration"),
+    ],
+)
+def test_durations_istio_refuses_are_refused(duration: str, why: str) -> None:
     name = traffic_class()
     values = {
         "addons": {
@@ -464,6 +480,19 @@ def test_durations_istio_refuses_are_refused(duration: str) -> None:
     }
     message = refused(values)
     assert message.startswith(f"addons.mesh.traffic.classes.{name}.outlierDetection.interval: ")
+    assert why in message, message
+
+
+def test_a_per_try_timeout_is_compared_with_the_timeout_in_milliseconds() -> None:
+    # 1m30s is 90000ms: a per-try timeout of 1.5m (the same) is not below it.
+    name = traffic_class()
+    traffic = {"timeout": "1m30s", "retries": {"attempts": 2, "perTryTimeout": "1.5m"}}
+    values = {"addons": {"mesh": {"traffic": {"classes": {name: traffic}}}}}
+    assert "at or above the route's timeout 1m30s" in refused(values)
+    # Negative control: a millisecond less passes that comparison (and meets the next rule).
+    traffic["retries"]["perTryTimeout"] = "1m29.999s"  # type: ignore[index]
+    message = refused(values)
+    assert "perTryTimeout" in message and "at or above" not in message, message
 
 
 # --- HPA utilization -----------------------------------------------------------------------
