@@ -302,8 +302,9 @@ def host_port(address: str) -> str:
 # "this network" (RFC 791), shared address space behind carrier-grade NAT (RFC 6598: the
 # carrier's public address is what AWS sees), loopback (RFC 1122), link-local (RFC 3927),
 # IETF protocol assignments (RFC 6890), benchmarking (RFC 2544), multicast (RFC 5771) and the
-# reserved 240.0.0.0/4 (RFC 1112). The documentation ranges of RFC 5737 are not routed
-# either, but the example stack files hold them as placeholders: they are accepted.
+# reserved 240.0.0.0/4 (RFC 1112). The documentation ranges of RFC 5737 ("MUST NOT appear on
+# the public Internet", section 3) are refused in production only (StackSettings): staging's
+# example stack file and the tests use them as stand-ins for a real range.
 PRIVATE_RANGES = tuple(
     ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 )
@@ -320,6 +321,16 @@ UNROUTED_RANGES: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple(
         ("240.0.0.0/4", "reserved (RFC 1112)"),
     )
 )
+
+DOCUMENTATION_RANGES = tuple(
+    ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+)
+
+
+def documentation_range(cidr: str) -> ipaddress.IPv4Network | None:
+    """The RFC 5737 range `cidr` lies in, if any."""
+    network = ipaddress.IPv4Network(cidr, strict=False)
+    return next((r for r in DOCUMENTATION_RANGES if network.subnet_of(r)), None)
 
 
 def internet_ranges(cidrs: list[str]) -> list[str]:

@@ -51,7 +51,7 @@ from stacks.data_settings import DataSettings
 from stacks.delivery_settings import DeliverySettings, account_of
 from stacks.edge_settings import OPERATOR_UI_ADDONS, EdgeSettings
 from stacks.instance_types import INSTANCE_TYPES
-from stacks.rules import PrincipalArn, internet_ranges
+from stacks.rules import PrincipalArn, documentation_range, internet_ranges
 from stacks.secrets import check_secret_env
 from stacks.settings_base import (
     WORKLOAD_CLASSES,
@@ -670,6 +670,7 @@ class StackSettings(Settings):
         if self.addons.log_shipper.enabled:
             self._check_log_index_engine()
         if self.environment == "production":
+            self._check_production_ranges()
             self._check_production_data()
             self._check_production_monitoring()
             self._check_production_request_path()
@@ -898,6 +899,27 @@ class StackSettings(Settings):
                     replicas,
                     f"{replicas} is below production's 2 (one node's loss would blind it)",
                 )
+
+    def _check_production_ranges(self) -> None:
+        """Production's allow-lists hold real ranges: an RFC 5737 documentation range (the
+        example files' stand-in) admits nobody."""
+        operator = self.edge.operator_access if self.edge.enabled else None
+        lists = {
+            "endpointPublicAccessCidrs": self.endpoint_public_access_cidrs,
+            "edge.operatorAccess.allowedCidrs": (operator.allowed_cidrs if operator else None)
+            or [],
+        }
+        for key, cidrs in lists.items():
+            for cidr in cidrs:
+                documentation = documentation_range(cidr)
+                if documentation is not None:
+                    raise invalid(
+                        key,
+                        cidr,
+                        f"{cidr!r} is a documentation range (RFC 5737, {documentation}): no "
+                        "request comes from it; replace the example with the real egress range "
+                        "(allowed in production: public ranges)",
+                    )
 
     def _check_production_request_path(self) -> None:
         """The seed's production is highly available (seed, "Environment-Specific Values":

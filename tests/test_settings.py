@@ -26,7 +26,7 @@ BASE: dict[str, Any] = {
         "domain": "example.com",
         "hostedZone": {"id": "Z0EXAMPLE", "name": "example.com"},
         "acmeEmail": "ops@financialplanning.com",
-        "operatorAccess": {"allowedCidrs": ["192.0.2.0/24"]},
+        "operatorAccess": {"allowedCidrs": ["52.94.0.0/28"]},
         "userTokens": {
             "issuer": "https://api.example.com",
         },

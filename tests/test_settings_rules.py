@@ -215,7 +215,12 @@ def test_the_quota_table_holds_the_pages_figures() -> None:
 
 # --- Allow-lists on the internet's side --------------------------------------------------------
 PRIVATE = ["10.0.0.0/8", "10.20.0.0/16", "172.16.0.0/12", "172.31.255.0/24", "192.168.1.0/24"]
-PUBLIC = ["203.0.113.0/24", "172.32.0.0/16", "198.51.100.7/32", "11.0.0.0/8"]
+# Globally reachable in IANA's IPv4 Special-Purpose Address Registry (none of its entries):
+# 172.32/16 sits just past RFC 1918's 172.16/12, 11/8 just past 10/8.
+PUBLIC = ["52.94.0.0/16", "172.32.0.0/16", "8.8.8.8/32", "11.0.0.0/8"]
+# RFC 5737 section 3: 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 "MUST NOT appear on the
+# public Internet" (the registry's Globally Reachable: False).
+DOCUMENTATION = ["192.0.2.0/24", "198.51.100.64/27", "203.0.113.0/28"]
 
 
 @pytest.mark.parametrize("cidr", PRIVATE)
@@ -239,16 +244,30 @@ def test_public_ranges_are_accepted_in_both_allow_lists(cidr: str) -> None:
     assert settings.endpoint_public_access_cidrs == [cidr]
 
 
+@pytest.mark.parametrize("cidr", DOCUMENTATION)
+@pytest.mark.parametrize("key", ["endpointPublicAccessCidrs", "allowedCidrs"])
+def test_a_documentation_range_is_refused_in_production_only(cidr: str, key: str) -> None:
+    if key == "allowedCidrs":
+        values: dict[str, Any] = {"edge": {"operatorAccess": {"allowedCidrs": [cidr]}}}
+        where = "edge.operatorAccess.allowedCidrs"
+    else:
+        values, where = {key: [cidr]}, key
+    message = refused(values)
+    assert message.startswith(f"{where}: {cidr!r} is a documentation range (RFC 5737"), message
+    # Negative control: staging's example file uses them as stand-ins.
+    assert accepted(values, "staging")
+
+
 @pytest.mark.parametrize("key", ["endpointPublicAccessCidrs", "allowedCidrs"])
 def test_a_range_listed_twice_is_kept_once(key: str) -> None:
     # The provider sends both lists as sets (schema.TypeSet): accepted, de-duplicated.
-    listed = ["203.0.113.0/28", "198.51.100.0/24", "203.0.113.0/28"]
+    listed = ["52.94.0.0/28", "11.0.0.0/24", "52.94.0.0/28"]
     if key == "allowedCidrs":
         settings = accepted({"edge": {"operatorAccess": {"allowedCidrs": listed}}})
         kept = settings.edge.operator_access.allowed_cidrs  # type: ignore[union-attr]
     else:
         kept = accepted({key: listed}).endpoint_public_access_cidrs
-    assert kept == ["203.0.113.0/28", "198.51.100.0/24"]
+    assert kept == ["52.94.0.0/28", "11.0.0.0/24"]
 
 
 def test_forty_distinct_ranges_with_repeats_fit_the_eks_limit_and_41_do_not() -> None:
