@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.engine import read_stack_file
+from offline.engine import read_stack_file, run_stack
 from offline.synth import main as synth
 from stacks import SettingsError, any_settings_from_values, settings_from_values
 from stacks.addon_settings import REQUEST_PATH_ADDONS
@@ -649,6 +649,32 @@ def test_an_empty_or_comment_only_stack_file_is_one_line(
     )
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("synth qa: Pulumi.qa.yaml: is empty"), lines
+
+
+# The real CLI (pulumi sdk/go/common/workspace/loaders.go LoadProjectStackBytes) drops an
+# unknown top-level key and hands an empty file's stack no config: the program then sees no
+# settings at all. load_settings reads the stack file beside Pulumi.yaml to say why.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "confg:\n  financial-planning:region: eu-west-1\n",
+            "Pulumi.production.yaml: unknown key 'confg' (did you mean 'config'?)",
+        ),
+        ("# only a comment\n", "Pulumi.production.yaml: is empty (only comments or blanks)"),
+        ("config: {}\n", "(stack): stack 'production' has no settings: Pulumi.production.yaml"),
+    ],
+)
+def test_the_program_names_why_the_cli_gave_it_no_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: str
+) -> None:
+    (tmp_path / "Pulumi.production.yaml").write_text(text)
+    monkeypatch.setattr("stacks.loader.PROJECT_ROOT", tmp_path)
+    # What the CLI hands the program for each of these files: no config at all.
+    with pytest.raises(SettingsError) as caught:
+        run_stack("production", config={}, secret_keys=[])
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(expected), message
 
 
 def test_a_good_stack_file_reads_as_before(tmp_path: Path) -> None:
