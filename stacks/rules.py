@@ -17,23 +17,44 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from stacks.settings_base import IAM_PRINCIPAL_PATTERN, invalid, refuse, short
+from stacks.settings_base import invalid, refuse, short
 
 # --- IAM principals ------------------------------------------------------------------------
-# IAM's own limits on what an ARN names (IAM User Guide, "IAM and AWS STS quotas", character
-# limits; botocore 1.44.8 data/iam/2010-05-08/service-2.json: roleNameType and userNameType
-# 1-64 characters, pathType 1-512 characters, "/" alone or "/" ... "/"): a longer name is a
-# role or user IAM could never have created, so an access entry or mapping for it fails.
+# An IAM role or user of the commercial partition (the stacks run in commercial regions only,
+# stacks/aws_facts.py): arn:aws:iam::<account>:role|user<path><name>. IAM's limits (botocore
+# 1.44.8 data/iam/2010-05-08/service-2.json; IAM API reference, CreateRole Path and
+# RoleName): roleNameType and userNameType are 1-64 of `[\w+=,.@-]`; pathType is 1-512
+# characters, "/" alone or "/", then one or more of "!" to "~" (0x21-0x7E), then "/". A name or
+# path outside them is a principal IAM could never have created, so an access entry or
+# mapping for it fails.
 IAM_NAME_MAX = 64
 IAM_PATH_MAX = 512
+IAM_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]+")
+IAM_PATH = re.compile(r"/|/[\x21-\x7e]+/")
+IAM_PRINCIPAL = re.compile(r"arn:aws:iam::(?P<account>[0-9]{12}):(?P<kind>role|user)(?P<rest>/.*)")
+_IAM_EXAMPLE = "arn:aws:iam::<12-digit account>:role/<name> (or user/, with an optional /path/)"
 
 
 def principal_arn(arn: str) -> str:
-    """An IAM role or user ARN whose name and path IAM allows (the pattern is checked first)."""
-    resource = arn.split(":", 5)[5]
-    kind, _, rest = resource.partition("/")
-    path, _, name = rest.rpartition("/")
-    path = f"/{path}/" if path else "/"
+    """An IAM role or user ARN of the commercial partition whose name and path IAM allows."""
+    match = IAM_PRINCIPAL.fullmatch(arn)
+    if match is None:
+        if re.match(r"arn:aws[a-z-]*:sts::[0-9]{12}:assumed-role/", arn):
+            raise refuse(
+                arn,
+                f"{short(arn)} is a session of a role (what `aws sts get-caller-identity` "
+                f"prints), not the role: give {_IAM_EXAMPLE}",
+            )
+        if re.match(r"arn:aws-[a-z-]+:", arn):
+            raise refuse(
+                arn,
+                f"{short(arn)} is outside the commercial partition, the only one the stacks "
+                f"run in: give {_IAM_EXAMPLE}",
+            )
+        raise refuse(arn, f"{short(arn)} is not an IAM role or user ARN: give {_IAM_EXAMPLE}")
+    kind, rest = match.group("kind"), match.group("rest")
+    name = rest.rsplit("/", 1)[1]
+    path = rest[: len(rest) - len(name)]
     if not name:
         raise refuse(arn, f"{short(arn)} names no {kind} (it ends in '/')")
     if len(name) > IAM_NAME_MAX:
@@ -42,16 +63,21 @@ def principal_arn(arn: str) -> str:
             f"{short(arn)} names a {kind} of {len(name)} characters: IAM allows at most "
             f"{IAM_NAME_MAX}",
         )
-    if len(path) > IAM_PATH_MAX or "//" in path:
+    if not IAM_NAME.fullmatch(name):
         raise refuse(
             arn,
-            f"{short(arn)} has a path IAM does not allow ('/' or /segments/, at most "
-            f"{IAM_PATH_MAX} characters)",
+            f"{short(arn)}: IAM {kind} names use letters, digits and + = , . @ _ - only",
+        )
+    if len(path) > IAM_PATH_MAX or not IAM_PATH.fullmatch(path):
+        raise refuse(
+            arn,
+            f"{short(arn)} has a path IAM does not allow (allowed: '/' alone, or '/' then "
+            f"printable ASCII without spaces then '/', at most {IAM_PATH_MAX} characters)",
         )
     return arn
 
 
-PrincipalArn = Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN), AfterValidator(principal_arn)]
+PrincipalArn = Annotated[str, AfterValidator(principal_arn)]
 
 # --- RDS master user names -----------------------------------------------------------------
 # CreateDBCluster MasterUsername (botocore rds model): "Can't be a reserved word for the chosen

@@ -446,8 +446,19 @@ def within_the_sources_rules(settings: StackSettings, given_none_text: bool) -> 
         # RFC 5737 section 3: never on the public internet; only non-production examples.
         assert not (documentation and settings.environment == "production"), cidr
     access = settings.access
-    for arn in [access.deployer, *access.platform_admins, *access.sres, *access.developers]:
-        assert len(arn.rsplit("/", 1)[1]) <= 64, arn  # IAM: role and user names 1-64
+    delivery = settings.delivery
+    principals = [
+        access.deployer,
+        *access.platform_admins,
+        *access.sres,
+        *access.developers,
+        *access.auditors,
+        settings.data.search.administrator_arn,
+        *([delivery.preview_role] if delivery else []),
+    ]
+    for arn in principals:
+        # IAM (botocore iam service-2.json roleNameType/userNameType): names 1-64 characters.
+        assert len(arn.rsplit("/", 1)[1]) <= 64, arn
     database = settings.data.database
     for name in (database.master_username, database.database_name):
         assert name.lower() not in ("rdsadmin", "postgres", "template0", "template1"), name

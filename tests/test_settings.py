@@ -240,7 +240,7 @@ def test_the_example_from_the_issue() -> None:
         ),
         (
             {"access": {"deployer": "admin"}},
-            "access.deployer: 'admin' is invalid: string should match pattern",
+            "access.deployer: 'admin' is not an IAM role or user ARN: give arn:aws:iam::",
         ),
         (
             {

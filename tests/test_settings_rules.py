@@ -103,6 +103,41 @@ def test_the_preview_role_name_is_held_to_64_too() -> None:
     accepted(arn_setting("previewRole", role("p" * 64))[0])
 
 
+# IAM API reference / botocore 1.44.8 data/iam/2010-05-08/service-2.json: pathType
+# `(\u002F)|(\u002F[\u0021-\u007E]+\u002F)`, 1-512 characters; roleNameType and userNameType
+# `[\w+=,.@-]+`, 1-64. The ARN is role|user, then the path, then the name.
+@pytest.mark.parametrize(
+    ("arn", "why"),
+    [
+        (role("/x"), "has a path IAM does not allow"),  # path "//"
+        (role("p" * 511 + "/x"), "has a path IAM does not allow"),  # path of 513
+        (role("a b"), "IAM role names use letters, digits and + = , . @ _ - only"),
+        (role("team/ops#1"), "IAM role names use letters"),
+        (f"arn:aws:sts::{ACCOUNT}:assumed-role/deployer/session", "is a session of a role"),
+        (f"arn:aws-us-gov:iam::{ACCOUNT}:role/x", "outside the commercial partition"),
+        (f"arn:aws:iam::{ACCOUNT}:group/x", "is not an IAM role or user ARN: give arn:aws:iam::"),
+    ],
+)
+def test_an_arn_iam_could_not_have_is_refused_in_words(arn: str, why: str) -> None:
+    message = refused({"access": {"deployer": arn}})
+    assert message.startswith(f"access.deployer: {arn[:57]!r}"[:30]) and why in message, message
+    assert "pattern" not in message, message
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        role("x"),
+        role("team/x"),
+        role("a!b~c/x"),  # any of 0x21-0x7E in a path
+        role("p" * 510 + "/" + "n" * 64),  # a 512-character path and a 64-character name
+        f"arn:aws:iam::{ACCOUNT}:user/ops/alice",
+    ],
+)
+def test_arns_iam_allows_are_accepted(arn: str) -> None:
+    assert accepted({"access": {"sres": [arn]}}).access.sres == [arn]
+
+
 # --- Reserved master user names ----------------------------------------------------------------
 # rdsadmin/admin: cfn-lint#4425 (tried against CloudFormation); rds_*: the Aurora User Guide's
 # RDS roles; pg_*: PostgreSQL CREATE ROLE; user/select/all: kwlist.h RESERVED_KEYWORD; public
