@@ -326,6 +326,21 @@ def field_parts(field: str) -> list[str | int]:
     return parts
 
 
+# What a pattern-checked setting takes, in words (the patterns are those of the settings types).
+_POSTGRES_NAME = "lower-case letters, digits and _, starting with a letter, at most {} characters"
+_HOST = "a lower-case host (letters, digits, . and -)"
+PATTERN_HINTS = {
+    r"^[a-z][a-z0-9_]{0,15}$": _POSTGRES_NAME.format(16),
+    r"^[a-z][a-z0-9_]{0,62}$": _POSTGRES_NAME.format(63),
+    r"^https://[a-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$": (
+        f"https://, then {_HOST}, an optional :port and a path of letters, digits and . _ ~ / -"
+    ),
+    r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?(/.*)?$": (
+        f"http:// or https://, then {_HOST}, an optional :port and path"
+    ),
+}
+
+
 def _format_one(detail: ErrorDetails, model: type[BaseModel]) -> str:
     loc: list[Any] = list(detail["loc"])
     ctx = detail.get("ctx") or {}
@@ -346,8 +361,14 @@ def _format_one(detail: ErrorDetails, model: type[BaseModel]) -> str:
     if detail["type"] == "missing":
         return f"{key}: required setting is missing"
     message = detail["msg"]
+    rule = f"{message[0].lower()}{message[1:]}"
+    if detail["input"] is None:
+        # A YAML null (or a key with nothing after it): say so, not Python's None.
+        return f"{key}: is empty (null): {rule}"
+    if detail["type"] == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_HINTS:
+        rule = f"allowed: {PATTERN_HINTS[ctx['pattern']]}"
     # pydantic's own messages state the rule ("Input should be ..."); prefix key and value.
-    return f"{key}: {short(detail['input'])} is invalid: {message[0].lower()}{message[1:]}"
+    return f"{key}: {short(detail['input'])} is invalid: {rule}"
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:

@@ -376,7 +376,15 @@ def internet_ranges(cidrs: list[str]) -> list[str]:
         try:
             network = ipaddress.IPv4Network(cidr)
         except ValueError:
-            raise invalid(at, cidr, f"{short(cidr)} is not an IPv4 network") from None
+            try:
+                meant = ipaddress.IPv4Network(cidr, strict=False)
+            except ValueError:
+                raise invalid(at, cidr, f"{short(cidr)} is not an IPv4 network") from None
+            raise invalid(
+                at,
+                cidr,
+                f"{short(cidr)} has host bits set (did you mean {str(meant)!r}?)",
+            ) from None
         if network.prefixlen < 8:
             raise invalid(
                 at, cidr, f"{cidr!r} is the internet, not an allow-list (allowed: /8 or narrower)"

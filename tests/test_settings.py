@@ -236,7 +236,7 @@ def test_the_example_from_the_issue() -> None:
         ),
         (
             {"access": {"deployer": None}},
-            "access.deployer: None is invalid: input should be a valid string",
+            "access.deployer: is empty (null): input should be a valid string",
         ),
         (
             {"access": {"deployer": "admin"}},

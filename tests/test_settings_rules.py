@@ -293,6 +293,15 @@ def test_a_documentation_range_is_refused_in_production_only(cidr: str, key: str
     assert accepted(values, "staging")
 
 
+def test_a_range_with_host_bits_is_refused_with_the_network_meant() -> None:
+    # WAF refuses host bits (aws/aws-cdk#20003), as does the provider's ValidCIDRNetworkAddress.
+    message = refused({"endpointPublicAccessCidrs": ["11.0.0.1/8"]})
+    assert message == (
+        "endpointPublicAccessCidrs[0]: '11.0.0.1/8' has host bits set (did you mean '11.0.0.0/8'?)"
+    ), message
+    assert "is not an IPv4 network" in refused({"endpointPublicAccessCidrs": ["11.0.0/8x"]})
+
+
 @pytest.mark.parametrize("key", ["endpointPublicAccessCidrs", "allowedCidrs"])
 def test_a_range_listed_twice_is_kept_once(key: str) -> None:
     # The provider sends both lists as sets (schema.TypeSet): accepted, de-duplicated.
@@ -396,7 +405,30 @@ def test_a_null_stack_file_value_reaches_the_settings_as_absent(tmp_path: Path) 
 def test_a_nested_null_where_a_string_is_required_is_refused() -> None:
     # Negative control: inside a mapping a null stays null and a required string refuses it.
     message = refused({"access": {"deployer": None}})
-    assert message.startswith("access.deployer: None is invalid: input should be a valid string")
+    # YAML's null is named as written, never as Python's None.
+    assert message == "access.deployer: is empty (null): input should be a valid string"
+
+
+# Patterns are explained in words (stacks/loader.py PATTERN_HINTS), never printed as regexes.
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (
+            {"data": {"database": {"masterUsername": "Admin1"}}},
+            "data.database.masterUsername: 'Admin1' is invalid: allowed: lower-case letters",
+        ),
+        (
+            {"addons": {"prometheusAdapter": {"prometheusUrl": "http://Prometheus:9090"}}},
+            "addons.prometheusAdapter.prometheusUrl: 'http://Prometheus:9090' is invalid: "
+            "allowed: http:// or https://, then a lower-case host",
+        ),
+    ],
+)
+def test_a_pattern_refusal_says_what_is_allowed_in_words(
+    values: dict[str, Any], expected: str
+) -> None:
+    message = refused(values)
+    assert message.startswith(expected) and "pattern" not in message, message
 
 
 # --- Production's request path is highly available --------------------------------------------
