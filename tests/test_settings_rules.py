@@ -173,8 +173,18 @@ def test_master_usernames_rds_takes_are_accepted(name: str) -> None:
 
 
 # --- Ports ---------------------------------------------------------------------------------
-def test_the_documented_sidecar_ports_lie_inside_the_refused_range() -> None:
-    assert set(ISTIO_SIDECAR_PORT_RANGE) >= ISTIO_SIDECAR_PORTS
+# The ports Istio 1.30.3's sidecar listens on, as read at that tag (istio/istio): the
+# injection template's 15001, 15006, 15021, 15090 (and istiod's 15012) in
+# manifests/charts/istio-control/istio-discovery/files/injection-template.yaml;
+# tools/istio-iptables/pkg/constants/constants.go DefaultIptablesProbePortUint = 15002 and
+# IstioAgentDNSListenerPort = "15053"; the agent's status port 15020 (istio-discovery
+# values.yaml global.proxy.statusPort); Envoy's admin 15000 (pilot-agent request.go).
+ISTIO_1_30_3_PORTS = {15000, 15001, 15002, 15006, 15012, 15020, 15021, 15053, 15090}
+
+
+def test_the_ports_istio_1_30_3_uses_lie_inside_the_refused_range() -> None:
+    assert set(ISTIO_SIDECAR_PORT_RANGE) >= ISTIO_1_30_3_PORTS
+    assert ISTIO_1_30_3_PORTS - {15012} <= ISTIO_SIDECAR_PORTS  # 15012 is istiod's
 
 
 @pytest.mark.parametrize("port", [15000, 15001, 15006, 15008, 15020, 15021, 15053, 15090])
@@ -381,6 +391,8 @@ def test_acme_contacts_lets_encrypt_takes_are_accepted(email: str) -> None:
 
 
 # --- Nulls -------------------------------------------------------------------------------------
+# The CLI hands a top-level null as "" (pulumi sdk/go/common/workspace/loaders.go
+# checkForEmptyConfig; config/value.go unmarshalValue); inside a mapping it stays null.
 @pytest.mark.parametrize("null", [None, ""])
 @pytest.mark.parametrize("key", ["iamPermissionsBoundary", "monthlyBudgetUsd", "vpcCidr", "tags"])
 def test_a_top_level_null_is_absent_never_the_text_none(key: str, null: Any) -> None:
@@ -504,6 +516,8 @@ def test_production_holds_the_seeds_replica_ranges(
 
 
 # --- Tags in any language --------------------------------------------------------------------
+# IAM's tag pattern (botocore 1.44.8 data/iam/2010-05-08/service-2.json tagKeyType and
+# tagValueType: Unicode letters, numbers, separators and _ . : / = + - @).
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -582,6 +596,8 @@ def test_a_per_try_timeout_is_compared_with_the_timeout_in_milliseconds() -> Non
 
 
 # --- HPA utilization -----------------------------------------------------------------------
+# kubernetes pkg/apis/autoscaling/validation/validation.go validateMetricTarget: an int32
+# averageUtilization greater than 0, no upper bound (a share of requests, not of limits).
 @pytest.mark.parametrize("target", [1, 100, 150, 400])
 def test_hpa_utilization_above_100_is_accepted(target: int) -> None:
     values = {"services": {"user-service": {"autoscaling": {"cpuUtilization": target}}}}
@@ -595,6 +611,8 @@ def test_hpa_utilization_kubernetes_refuses_is_refused(target: int) -> None:
 
 
 # --- Token issuers -------------------------------------------------------------------------
+# RFC 7519 section 4.1.1 (iss is a StringOrURI, section 2) and istio pkg/config/validation
+# validateJwtRule (only a non-empty issuer).
 @pytest.mark.parametrize(
     "issuer", ["user-service", "financial-planning", "https://api.example.com", "urn:fp:users"]
 )
@@ -610,6 +628,8 @@ def test_an_issuer_istio_or_rfc_7519_refuses_is_refused(issuer: str) -> None:
 
 
 # --- Strict booleans -------------------------------------------------------------------------
+# pulumi sdk/python/lib/pulumi/config.py _get_bool reads only "true"/"True"/"false"/"False";
+# YAML 1.1's yes/no/on are text to it.
 @pytest.mark.parametrize("text", ["yes", "no", "on", "1", "t", 1, 0])
 @pytest.mark.parametrize(
     ("values", "where"),
@@ -862,6 +882,7 @@ def test_database_names_the_engine_takes_are_accepted(name: str) -> None:
 
 
 # --- Ranges no internet client comes from ----------------------------------------------------
+# IANA IPv4 Special-Purpose Address Registry (Globally Reachable: False), each row's RFC.
 UNROUTED = [
     ("0.0.0.0/8", "RFC 791"),
     ("100.64.0.0/10", "RFC 6598"),
