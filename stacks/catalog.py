@@ -242,6 +242,26 @@ class ServiceSettings(Settings):
         return self.autoscaling.max_replicas if self.autoscaling else self.replicas or 0
 
 
+# The seed's replica ranges ("Auto-scaling", "Horizontal Pod Autoscaler": "API Service: 3-50
+# replicas", "Banking Service: 3-20 replicas (critical service)"); it gives no other service a
+# range ("ML Service: Manual scaling"). Production holds these two services inside them.
+SEED_REPLICA_RANGES: dict[ServiceName, tuple[int, int]] = {
+    "financial-planning-api": (3, 50),
+    "banking-service": (3, 20),
+}
+
+
+def request_path_services(
+    services: Mapping[ServiceName, ServiceSettings],
+) -> list[ServiceName]:
+    """The services a user's request can pass through: those the edge reaches, and every
+    service they call, transitively (the service graph, `edge` and `calls`)."""
+    reached: list[ServiceName] = [name for name, service in services.items() if service.edge]
+    for name in reached:
+        reached += [c for c in services[name].calls if c in services and c not in reached]
+    return sorted(reached)
+
+
 def _service(
     port: int,
     workload_class: str,
@@ -359,14 +379,16 @@ SERVICE_CATALOG: dict[str, dict[str, Any]] = {
         },
     ),
     # GPU inference scales by hand: one GPU node per replica, started from zero by the
-    # cluster autoscaler. Its VPA only recommends, as the seed says.
+    # cluster autoscaler. Its VPA only recommends, as the seed says. Two replicas: the API
+    # calls it on a user's request, and production keeps the request path highly available
+    # (the seed gives ML no range, only "Manual scaling"; staging runs one).
     "ml-service": _service(
         8004,
         "gpu",
         "standard",
         ("2", "8Gi"),
         ("4", "12Gi"),
-        replicas=1,
+        replicas=2,
         verticalScaling={
             "updateMode": "Off",
             "minAllowed": {"cpu": "1", "memory": "4Gi"},

@@ -39,17 +39,19 @@ from stacks.capacity import (
     zone_loss_capacity,
 )
 from stacks.catalog import (
+    SEED_REPLICA_RANGES,
     SERVICE_NAMES,
     ServiceName,
     ServiceSettings,
     cpu_millicores,
     memory_mib,
+    request_path_services,
 )
 from stacks.data_settings import DataSettings
 from stacks.delivery_settings import DeliverySettings, account_of
 from stacks.edge_settings import OPERATOR_UI_ADDONS, EdgeSettings
 from stacks.instance_types import INSTANCE_TYPES
-from stacks.rules import PrincipalArn, internet_ranges
+from stacks.rules import PrincipalArn, documentation_range, internet_ranges
 from stacks.secrets import check_secret_env
 from stacks.settings_base import (
     WORKLOAD_CLASSES,
@@ -687,6 +689,7 @@ class StackSettings(Settings):
         if self.addons.log_shipper.enabled:
             self._check_log_index_engine()
         if self.environment == "production":
+            self._check_production_ranges()
             self._check_production_data()
             self._check_production_monitoring()
             self._check_production_request_path()
@@ -916,9 +919,60 @@ class StackSettings(Settings):
                     f"{replicas} is below production's 2 (one node's loss would blind it)",
                 )
 
+    def _check_production_ranges(self) -> None:
+        """Production's allow-lists hold real ranges: an RFC 5737 documentation range (the
+        example files' stand-in) admits nobody."""
+        operator = self.edge.operator_access if self.edge.enabled else None
+        lists = {
+            "endpointPublicAccessCidrs": self.endpoint_public_access_cidrs,
+            "edge.operatorAccess.allowedCidrs": (operator.allowed_cidrs if operator else None)
+            or [],
+        }
+        for key, cidrs in lists.items():
+            for cidr in cidrs:
+                documentation = documentation_range(cidr)
+                if documentation is not None:
+                    raise invalid(
+                        key,
+                        cidr,
+                        f"{cidr!r} is a documentation range (RFC 5737, {documentation}): no "
+                        "request comes from it; replace the example with the real egress range "
+                        "(allowed in production: public ranges)",
+                    )
+
     def _check_production_request_path(self) -> None:
-        """The seed's production is highly available: every component a request passes through
-        (or that the edge needs to keep serving) runs twice or more, as the services do."""
+        """The seed's production is highly available (seed, "Environment-Specific Values":
+        "Production ...: High availability"): every component a request passes through (or
+        that the edge needs to keep serving) runs twice or more, and the services the seed
+        gives a replica range stay inside it."""
+        for name in request_path_services(self.services):
+            service = self.services[name]
+            if service.replicas is not None and service.replicas < 2:
+                raise invalid(
+                    f"services.{name}.replicas",
+                    service.replicas,
+                    f"{service.replicas} is below production's 2: {name} is on the request "
+                    "path, and with fewer than two replicas one pod's loss stops it (allowed: "
+                    "2 or more, or autoscaling; production does not park a service)",
+                )
+        for name, (low, high) in SEED_REPLICA_RANGES.items():
+            service = self.services[name]
+            key = "autoscaling.minReplicas" if service.autoscaling else "replicas"
+            if service.min_replicas < low:
+                raise invalid(
+                    f"services.{name}.{key}",
+                    service.min_replicas,
+                    f"{service.min_replicas} is below the seed's range for {name} "
+                    f"({low}-{high} replicas; allowed in production: {low} or more)",
+                )
+            key = "autoscaling.maxReplicas" if service.autoscaling else "replicas"
+            if service.max_replicas > high:
+                raise invalid(
+                    f"services.{name}.{key}",
+                    service.max_replicas,
+                    f"{service.max_replicas} is above the seed's range for {name} "
+                    f"({low}-{high} replicas; allowed in production: {high} or fewer)",
+                )
         for key in REQUEST_PATH_ADDONS:
             addon = getattr(self.addons, to_snake(key))
             if addon.enabled and addon.replicas < 2:

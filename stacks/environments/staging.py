@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = deep_merge(
             "simulation-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 4}},
             "user-service": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},
             "banking-service": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},
-            "ml-service": {"cacheVolume": {"sizeGib": 20}},
+            "ml-service": {"replicas": 1, "cacheVolume": {"sizeGib": 20}},
             "notification-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 2}},
             "document-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 2}},
             "graphql-gateway": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},
