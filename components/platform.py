@@ -8,16 +8,11 @@ from typing import Any
 
 import pulumi
 
-from components.addons.external_secrets import ExternalSecrets
-from components.addons.jaeger import Jaeger
 from components.addons.layer import AddonInputs, AddonsArgs, ClusterAddons, build_addons
-from components.addons.log_shipper import LogShipper
-from components.addons.mesh import IstioBase, Istiod
+from components.addons.mesh import IstioBase
 from components.addons.monitoring import Monitoring
-from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import StackContext, stack_context
 from components.data.layer import DataArgs, DataTier, build_data
-from components.data.search_access import index_replicas, platform_retention
 from components.delivery.runner import DeployRunner, DeployRunnerArgs, runner_project_name
 from components.edge.layer import Edge, EdgeArgs, EdgeInputs, build_edge
 from components.foundation.layer import Foundation, FoundationArgs, build_foundation
@@ -29,16 +24,7 @@ from components.security.layer import Guarded, Security, SecurityArgs, build_sec
 from components.shared.ordering import LaterResource
 from components.workloads.layer import StackServices, Workloads, WorkloadsArgs, build_workloads
 from stacks import AnySettings, LocalStackSettings
-from stacks.addon_settings import JaegerSettings, LogShipperSettings
 from stacks.settings import StackSettings
-
-# The search domain's FGAC roles that add-ons hold, by the add-on whose IRSA role holds it.
-SEARCH_WRITERS = {"log-writer": LogShipper.name, "trace-store": Jaeger.name}
-
-
-def enabled_days(writer: LogShipperSettings | JaegerSettings) -> int | None:
-    """How long a writer's indices are kept, where it runs."""
-    return writer.retention_days if writer.enabled else None
 
 
 @dataclass(frozen=True)
@@ -92,6 +78,8 @@ def build_platform(
     settings: StackSettings,
     secrets: Mapping[str, pulumi.Output[str]],
 ) -> Platform:
+    """The layers in dependency order: each takes its typed arguments from the settings and
+    its inputs from the layers above it (docs/architecture.md)."""
     tags = {**settings.tags, "environment": settings.environment, "pulumi-stack": stack}
     context = stack_context(
         project,
@@ -101,7 +89,6 @@ def build_platform(
         settings.protect,
         permissions_boundary_policy=settings.iam_permissions_boundary,
     )
-
     foundation = build_foundation(context, FoundationArgs.from_settings(settings))
     cluster = foundation.cluster_context
     runner = build_runner(context, foundation, settings)
@@ -115,15 +102,7 @@ def build_platform(
         context,
         cluster,
         AddonsArgs.from_settings(settings),
-        AddonInputs(
-            secret_access=data.secret_access,
-            platform_secrets=data.platform_secrets,
-            storage_class=foundation.default_storage_class,
-            vpc_id=foundation.network.vpc_id,
-            search_endpoint=data.search.endpoint,
-            search_domain_arn=data.search.arn,
-            search_access_applied=search_bootstrap.output,
-        ),
+        AddonInputs.from_layers(foundation, data, search_bootstrap.output),
     )
     traffic = build_mesh(
         context,
@@ -143,99 +122,25 @@ def build_platform(
         context,
         cluster,
         WorkloadsArgs.from_settings(settings),
-        StackServices(
-            image_repositories=foundation.registry.repository_urls,
-            storage_class=foundation.default_storage_class,
-            remote_secrets=data.remote_secrets,
-            secret_store=addons.secret_store,
-            service_roles=data.service_roles,
-            config=data.config,
-            # What the services need before they start: their Secrets (External Secrets), the
-            # storage classes, and their PriorityClasses (a pod naming a missing one is
-            # refused). Scale-ups, HPAs and reloads act once their add-ons run: no waiting.
-            depends_on=[
-                # istiod's webhook gives the pods their sidecars: it must be there first.
-                *(
-                    addons.installed[name]
-                    for name in (ExternalSecrets.name, Istiod.name)
-                    if name in addons.installed
-                ),
-                foundation.storage,
-                foundation.priority_classes,
-            ],
-            # The VPA kind comes with the VPA add-on's CRDs.
-            autoscaling_depends_on=[
-                addon
-                for name, addon in addons.installed.items()
-                if name == VerticalPodAutoscaler.name
-            ],
-            database_writer=data.database.address,
-            database_name=settings.data.database.database_name,
-            database_master=data.database_master,
-            database_master_key=data.database.key_arn,
-            database_ready=[data.database],
-            search_access=data.search_access.with_writers(
-                {
-                    role: [
-                        addon.role_arn
-                        for name, addon in addons.installed.items()
-                        if name == writer and addon.role_arn is not None
-                    ]
-                    for role, writer in SEARCH_WRITERS.items()
-                },
-                platform_retention(
-                    log_days=enabled_days(settings.addons.log_shipper),
-                    trace_days=enabled_days(settings.addons.jaeger),
-                ),
-                log_replicas=(
-                    index_replicas(settings.data.search.instance_count)
-                    if settings.addons.log_shipper.enabled
-                    else None
-                ),
-            ),
-        ),
+        StackServices.from_layers(foundation, data, addons),
     )
     search_bootstrap.resolve(workloads.search_users)
-    security = build_security(
-        context,
-        cluster,
-        SecurityArgs.from_settings(settings, secrets),
-        Guarded(
-            app_namespace=workloads.application.namespace_name,
-            aws_callers=list(data.service_roles),
-            platform_namespaces=sorted({a.namespace_name for a in addons.installed.values()}),
-            mesh_crds=addons.installed.get(IstioBase.name),
-            vpc_id=foundation.private_network.vpc_id,
-            private_subnet_ids=foundation.private_network.subnet_ids,
-        ),
-    )
     edge = (
         build_edge(
-            context,
-            cluster,
-            EdgeArgs.from_settings(settings),
-            EdgeInputs(
-                installed=addons.installed,
-                platform_secrets=data.platform_secrets,
-                remote_secrets=data.remote_secrets,
-                redis_host=data.cache.primary_address,
-                redis_port=data.cache.port,
-            ),
+            context, cluster, EdgeArgs.from_settings(settings), EdgeInputs.from_layers(data, addons)
         )
         if settings.edge.enabled
         else None
     )
-    return Platform(
+    # Last: it guards what every layer above made, the edge's namespaces included.
+    security = build_security(
         context,
-        foundation,
-        data,
-        addons,
-        workloads,
-        security,
-        observability,
-        traffic,
-        edge,
-        runner,
+        cluster,
+        SecurityArgs.from_settings(settings, secrets),
+        Guarded.from_layers(foundation, data, addons, workloads),
+    )
+    return Platform(
+        context, foundation, data, addons, workloads, security, observability, traffic, edge, runner
     )
 
 

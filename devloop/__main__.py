@@ -22,7 +22,7 @@ def pulumi_up(runner: Runner, stack: str, yes: bool) -> None:
         # Otherwise `pulumi up` would stop at an interactive sign-in to Pulumi Cloud.
         raise DevLoopError(
             "the Pulumi CLI is not logged in: once, `pulumi login --local` (or the team's "
-            f"backend) and `pulumi stack init {stack}` (README, Development stack)"
+            f"backend) and `pulumi stack init {stack}` (docs/development.md)"
         )
     runner.run("pulumi", "up", "--stack", stack, *(["--yes"] if yes else []))
 

@@ -61,5 +61,5 @@ class DryRun:
 def missing_tool(tool: str) -> str:
     return (
         f"{tool} is not installed or not on PATH: the local loop needs Docker, kind, kubectl "
-        "and the Pulumi CLI (README, Development stack)"
+        "and the Pulumi CLI (docs/development.md)"
     )

@@ -322,6 +322,7 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
     template_by_name = {t.name: t for t in templates}
     groups = of_type.get("aws:eks/nodeGroup:NodeGroup", [])
     group_kinds = _node_group_kinds(groups)
+    gpus_wanted = _gpus_requested(of_type.get("kubernetes:apps/v1:Deployment", []))
     node_groups = []
     vcpus = [0, 0, 0]
     for group, group_kind in zip(groups, group_kinds, strict=True):
@@ -329,6 +330,20 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
         types = list(group.inputs.get("instanceTypes") or [])
         scaling = group.inputs.get("scalingConfig") or {}
         counts = tuple(int(scaling.get(f"{size}Size", 0)) for size in SIZES)
+        raised = ""
+        gpus_per_node = INSTANCE_TYPES[types[0]].gpus if types[0] in INSTANCE_TYPES else 0
+        workload_class = (group.inputs.get("labels") or {}).get(WORKLOAD_CLASS_LABEL)
+        wanted = gpus_wanted.get(str(workload_class), 0) if gpus_per_node else 0
+        if wanted:
+            # Pods scaled by hand (no HPA) that need GPUs run at every size: the autoscaler
+            # starts the nodes they need whatever the group's desired size says.
+            needed = min(counts[2], -(-wanted // gpus_per_node))
+            if needed > counts[1]:
+                raised = (
+                    f"desired {counts[1]} raised to {needed}: the pods scaled by hand ask for "
+                    f"{wanted} GPU(s)"
+                )
+            counts = (max(counts[0], needed), max(counts[1], needed), counts[2])
         first = pricer(where, f"ec2:{types[0]}")
         disk_gib, disk_type = _root_volume(group, template_by_name)
         disk = pricer(where, f"ebs:{disk_type}")
@@ -343,6 +358,7 @@ def estimate(resources: Iterable[Resource]) -> Estimate:
             dearest = max(types, key=lambda t: pricer(where, f"ec2:{t}").usd)
             at_max = counts[2] * (_monthly(pricer(where, f"ec2:{dearest}")) + disk.usd * disk_gib)
             note = f"largest type {dearest}: {money(at_max)} a month at max size"
+        note = "; ".join(part for part in (raised, note) if part)
         lines.append(
             Line(
                 group_kind,
@@ -871,6 +887,27 @@ def _root_volume(group: Resource, templates: Mapping[str, Resource]) -> tuple[fl
             if ebs.get("volumeSize"):
                 return float(ebs["volumeSize"]), str(ebs.get("volumeType", "gp3"))
     return float(group.inputs.get("diskSize") or EKS_DEFAULT_DISK_GIB), "gp2"
+
+
+def _gpus_requested(deployments: list[Resource]) -> dict[str, int]:
+    """GPUs the Deployments ask for at their fixed replicas, by the workload class their pods
+    select (`nvidia.com/gpu` limits: the device plugin's resource). A Deployment without
+    `replicas` (an HPA's) is not counted: its count is the HPA's, not the render's."""
+    wanted: dict[str, int] = {}
+    for deployment in deployments:
+        spec = deployment.inputs.get("spec") or {}
+        replicas = spec.get("replicas")
+        pod = (spec.get("template") or {}).get("spec") or {}
+        workload_class = (pod.get("nodeSelector") or {}).get(WORKLOAD_CLASS_LABEL)
+        if replicas is None or workload_class is None:
+            continue
+        per_pod = sum(
+            int(((container.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0))
+            for container in pod.get("containers") or []
+        )
+        if per_pod:
+            wanted[workload_class] = wanted.get(workload_class, 0) + int(replicas) * per_pod
+    return wanted
 
 
 # A node group of a later generation is named `<prefix>-<class>-g<N>` (the first generation

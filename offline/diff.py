@@ -311,7 +311,7 @@ def node_group_refusals(
 ) -> list[str]:
     """One line for each node group that `pulumi up` would replace in place (deleting its
     nodes at the end of the up, its pods evicted together) or swap for its next generation
-    in a single up, naming the setting that makes it a blue/green change instead (README,
+    in a single up, naming the setting that makes it a blue/green change instead (docs/cluster.md,
     "Node group generations")."""
     old_groups = {u: r for u, r in before.items() if r["type"] == NODE_GROUP}
     new_groups = {u: r for u, r in after.items() if r["type"] == NODE_GROUP}
@@ -345,7 +345,7 @@ def node_group_refusals(
                 f"place ({changed} changed), its nodes deleted together: bump "
                 f"nodeGroups.{workload_class}.generation to {generation + 1} and keep "
                 f"generation {generation} as nodeGroups.{workload_class}.previousGeneration "
-                '(README, "Node group generations")'
+                '(docs/cluster.md, "Node group generations")'
             )
     created = {_workload_class(g): _generation(g) for u, g in new_groups.items() if u not in before}
     deleted = {_workload_class(g): _generation(g) for u, g in old_groups.items() if u not in after}
@@ -355,7 +355,7 @@ def node_group_refusals(
             f"nodeGroups.{workload_class}: generation {new} is created and generation {old} "
             "deleted in one up, its pods evicted together: keep generation "
             f"{old} as nodeGroups.{workload_class}.previousGeneration for this up, and drain "
-            'it before the next (README, "Node group generations")'
+            'it before the next (docs/cluster.md, "Node group generations")'
         )
     return problems
 

@@ -503,10 +503,6 @@ class StackFileLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-# The keys of a stack file (pulumi sdk/go/common/workspace/project.go, ProjectStack).
-STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
-
-
 def yaml_problem(error: yaml.YAMLError, text: str) -> str:
     """A YAML error in one line that keeps where it is: `line L, column C: problem`."""
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
@@ -527,7 +523,7 @@ def yaml_problem(error: yaml.YAMLError, text: str) -> str:
 
 def read_stack_file(path: Path, project: str) -> dict[str, Any]:
     """The `config:` mapping of a stack file, or one clear error naming the file."""
-    from stacks.loader import SettingsError
+    from stacks.loader import SettingsError, unknown_stack_file_key
     from stacks.settings_base import short
 
     text = path.read_text()
@@ -542,14 +538,9 @@ def read_stack_file(path: Path, project: str) -> dict[str, Any]:
         )
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise SettingsError(f"{path.name}: must be a mapping with a `config:` mapping")
-    for key in document:
-        if key not in STACK_FILE_KEYS:
-            guess = difflib.get_close_matches(str(key), STACK_FILE_KEYS, n=1)
-            hint = f" (did you mean {guess[0]!r}?)" if guess else ""
-            raise SettingsError(
-                f"{path.name}: unknown key {short(key)}{hint} (allowed: "
-                f"{', '.join(STACK_FILE_KEYS)})"
-            )
+    problem = unknown_stack_file_key(document, path.name)
+    if problem is not None:
+        raise SettingsError(problem)
     config: dict[str, Any] = document.get("config") or {}
     for key in config:
         if not isinstance(key, str) or ":" not in key:

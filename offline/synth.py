@@ -1,11 +1,14 @@
-"""`make synth`: render one stack offline into build/<stack>/ and print a preview-like summary.
+"""`make synth`: render one stack offline into build/<stack>/ and print a summary.
 
-    python -m offline.synth --stack production [--out build]
+    python -m offline.synth --stack production [--out build] [--verbose]
 
 Writes build/<stack>/inventory.json (every registered resource with its options and inputs),
 build/<stack>/manifests/ (one YAML document per Kubernetes object) and build/<stack>/helm/
 (one file per Helm release: chart, version, repository and values), and prints the stack's
-monthly on-demand cost at desired size (offline/cost.py). A stack whose estimate is above its
+monthly on-demand cost at desired size (offline/cost.py). The summary comes first: the stack and
+its resource counts, the first `pulumi up` estimate, the cost, where the files went and any
+warnings; then each node class's headroom. `--verbose` (`VERBOSE=1 make synth`) adds the
+component tree and the count of every resource type. A stack whose estimate is above its
 `monthlyBudgetUsd` is still written, then refused in one line (exit status 3).
 """
 
@@ -29,7 +32,7 @@ from stacks.aws_facts import EKS_KUBERNETES_RELEASES
 from stacks.capacity import ClassCapacity, class_capacity, zone_loss_capacity
 from stacks.environments import ENVIRONMENTS
 from stacks.loader import render_date
-from stacks.settings import StackSettings
+from stacks.settings import StackSettings, support_warning
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -113,12 +116,51 @@ def write_build(run: StackRun, out_dir: Path) -> Path:
     return target
 
 
+def headline(run: StackRun) -> str:
+    """The stack and its counts: resources and components, and resources by provider."""
+    custom = [r for r in run.resources if r.custom]
+    by_provider: dict[str, int] = {}
+    for resource in custom:
+        package = resource.type.split(":")[0]
+        if package == "pulumi":
+            package = "providers"
+        by_provider[package] = by_provider.get(package, 0) + 1
+    counts = ", ".join(f"{package} {count}" for package, count in sorted(by_provider.items()))
+    return (
+        f"Stack {run.project}/{run.stack} (offline, mocked engine): {len(custom)} resources "
+        f"({counts}) in {len(run.resources) - len(custom)} components"
+    )
+
+
+def warnings(settings: object) -> list[str]:
+    """What the stack should act on soon (the render still passed)."""
+    found = []
+    if isinstance(settings, StackSettings):
+        warning = support_warning(settings.kubernetes_version, render_date())
+        if warning is not None:
+            found.append(warning)
+    return found
+
+
+def written(target: Path, seconds: float) -> str:
+    manifests = len(list((target / "manifests").glob("*.yaml")))
+    releases = len(list((target / "helm").glob("*.yaml"))) if (target / "helm").exists() else 0
+    try:
+        shown = target.relative_to(Path.cwd())
+    except ValueError:
+        shown = target
+    return (
+        f"Wrote {shown}/: inventory.json, {manifests} manifests, {releases} Helm releases "
+        f"({seconds:.1f}s)"
+    )
+
+
 def summary(run: StackRun) -> str:
     """The component tree (components with their direct child counts) and counts by type."""
     children: dict[str, list[RecordedResource]] = {}
     for resource in run.resources:
         children.setdefault(resource.parent, []).append(resource)
-    lines = [f"Stack {run.project}/{run.stack} (offline, mocked engine)"]
+    lines = [f"Component tree of {run.project}/{run.stack}:"]
 
     def walk(urn: str, depth: int) -> None:
         for child in sorted(children.get(urn, []), key=lambda r: (r.custom, r.type, r.name)):
@@ -192,10 +234,15 @@ def main(argv: list[str] | None = None) -> int:
         default=PROJECT_DIR,
         help="where Pulumi.yaml, the stack files and __main__.py are",
     )
+    parser.add_argument(
+        "--verbose", action="store_true", help="also the component tree and counts by type"
+    )
     args = parser.parse_args(argv)
     status = 0
     for stack in ENVIRONMENTS if args.all else (args.stack,):
         started = time.perf_counter()
+        if sys.stderr.isatty():  # a person waiting; a refusal stays one line for scripts
+            print(f"synth {stack}: rendering under the mock engine ...", file=sys.stderr)
         try:
             run = run_stack(stack, project_dir=args.project_dir)
         except Exception as error:
@@ -203,26 +250,27 @@ def main(argv: list[str] | None = None) -> int:
             status = 1
             continue
         target = write_build(run, args.out)
-        print(summary(run))
-        print()
-        settings = run.namespace.get("settings")
-        if isinstance(settings, StackSettings):
-            print(capacity_report(settings))
-            print()
-        print(describe(critical_path(run.resources)))
         try:
             estimate = cost.estimate(cost.from_recorded(run.resources))
         except cost.UnknownPrice as error:
             print(f"synth {stack}: cost: {error.args[0]}", file=sys.stderr)
             status = 1
             continue
-        print()
+        settings = run.namespace.get("settings")
+        print(headline(run))
+        print(describe(critical_path(run.resources)))
         print(cost.summary(estimate))
-        manifests = len(list((target / "manifests").glob("*.yaml")))
-        print(
-            f"\nWrote {target}/inventory.json and {manifests} manifests "
-            f"in {time.perf_counter() - started:.1f}s"
-        )
+        print(written(target, time.perf_counter() - started))
+        found = warnings(settings)
+        print("Warnings: none" if not found else "\n".join(f"Warning: {w}" for w in found))
+        if isinstance(settings, StackSettings):
+            print()
+            print(capacity_report(settings))
+        print()
+        if args.verbose:
+            print(summary(run))
+        else:
+            print("The component tree and the count of every resource type: VERBOSE=1 make synth")
         problem = cost.over_budget(estimate, cost.budget_of(run.namespace), stack)
         if problem:
             print(f"synth {problem}", file=sys.stderr)

@@ -184,7 +184,7 @@ EKS_KUBERNETES_RELEASES: dict[str, EksRelease] = {
     "1.35": EksRelease(date(2026, 1, 27), date(2027, 3, 27), date(2028, 3, 27)),
 }
 # A stack whose minor leaves standard support sooner than this is warned at every render: an
-# upgrade (one minor at a time, README "Kubernetes upgrades") takes planning.
+# upgrade (one minor at a time, docs/operations.md, "Kubernetes upgrades") takes planning.
 STANDARD_SUPPORT_WARNING_DAYS = 90
 
 

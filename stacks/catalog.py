@@ -121,16 +121,22 @@ class CacheVolume(Settings):
 
 
 class ServiceSettings(Settings):
+    # The port the service listens on (the seed's; probes and the Service use it).
     port: Annotated[int, Field(ge=1024, le=65535), AfterValidator(service_port)]
+    # The node group its pods run on; its requests must fit that group's first instance type.
     workload_class: WorkloadClass
     # Replicas set by hand (0 parks the service); exclusive with `autoscaling`.
     replicas: Annotated[int, Field(ge=0, le=100)] | None = None
+    # The HPA's range and targets (docs/cluster.md, "Autoscaling, end to end").
     autoscaling: AutoscalingSettings | None = None
+    # The VPA's mode and bounds.
     vertical_scaling: VerticalScaling
     # Which PriorityClass its pods get: under pressure, critical pods preempt standard and low.
     priority: Priority
     resources: ServiceResources
+    # `nvidia.com/gpu` per pod: more than 0 exactly when the workload class is gpu.
     gpus: Annotated[int, Field(ge=0, le=8)] = 0
+    # The release it runs, a tag of its image repository (immutable in ECR; never `latest`).
     image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
     # Environment variable -> "<secret>/<key>" of a Secret delivered by External Secrets (which
     # ones are delivered is checked against stacks.secrets).
@@ -138,6 +144,7 @@ class ServiceSettings(Settings):
         Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")],
         Annotated[str, Field(pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")],
     ] = {}
+    # A volume of each pod's own, made in the pod's zone and deleted with it (ML's model cache).
     cache_volume: CacheVolume | None = None
     # Reads and writes the documents bucket through its own IRSA role.
     documents_bucket: bool = False
@@ -233,6 +240,26 @@ class ServiceSettings(Settings):
     @property
     def max_replicas(self) -> int:
         return self.autoscaling.max_replicas if self.autoscaling else self.replicas or 0
+
+
+# The seed's replica ranges ("Auto-scaling", "Horizontal Pod Autoscaler": "API Service: 3-50
+# replicas", "Banking Service: 3-20 replicas (critical service)"); it gives no other service a
+# range ("ML Service: Manual scaling"). Production holds these two services inside them.
+SEED_REPLICA_RANGES: dict[ServiceName, tuple[int, int]] = {
+    "financial-planning-api": (3, 50),
+    "banking-service": (3, 20),
+}
+
+
+def request_path_services(
+    services: Mapping[ServiceName, ServiceSettings],
+) -> list[ServiceName]:
+    """The services a user's request can pass through: those the edge reaches, and every
+    service they call, transitively (the service graph, `edge` and `calls`)."""
+    reached: list[ServiceName] = [name for name, service in services.items() if service.edge]
+    for name in reached:
+        reached += [c for c in services[name].calls if c in services and c not in reached]
+    return sorted(reached)
 
 
 def _service(
@@ -352,14 +379,16 @@ SERVICE_CATALOG: dict[str, dict[str, Any]] = {
         },
     ),
     # GPU inference scales by hand: one GPU node per replica, started from zero by the
-    # cluster autoscaler. Its VPA only recommends, as the seed says.
+    # cluster autoscaler. Its VPA only recommends, as the seed says. Two replicas: the API
+    # calls it on a user's request, and production keeps the request path highly available
+    # (the seed gives ML no range, only "Manual scaling"; staging runs one).
     "ml-service": _service(
         8004,
         "gpu",
         "standard",
         ("2", "8Gi"),
         ("4", "12Gi"),
-        replicas=1,
+        replicas=2,
         verticalScaling={
             "updateMode": "Off",
             "minAllowed": {"cpu": "1", "memory": "4Gi"},

@@ -13,9 +13,11 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Union
 
 import pulumi
+import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -34,6 +36,49 @@ from stacks.settings_base import expects_bool, short
 # A letter, then letters, digits and single hyphens between them: AWS identifiers derived from
 # it (RDS, ElastiCache) refuse "--" and a trailing "-".
 STACK_NAME_PATTERN = r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,11}"
+
+
+# The project's directory, where `pulumi` finds Pulumi.yaml and the stack files beside it (the
+# project sets no stackConfigDir).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The keys of a stack file (pulumi sdk/go/common/workspace/project.go, ProjectStack).
+STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
+
+
+def unknown_stack_file_key(document: Mapping[Any, Any], file_name: str) -> str | None:
+    """The problem with a stack file's first top-level key that Pulumi does not know, if any:
+    the CLI drops such a key silently (sdk/go/common/workspace/loaders.go re-marshals the
+    file into ProjectStack), so a misspelt `config:` would leave the stack without settings."""
+    for key in document:
+        if key not in STACK_FILE_KEYS:
+            guess = difflib.get_close_matches(str(key), STACK_FILE_KEYS, n=1)
+            hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+            return (
+                f"{file_name}: unknown key {short(key)}{hint} (allowed: "
+                f"{', '.join(STACK_FILE_KEYS)})"
+            )
+    return None
+
+
+def why_no_settings(stack: str, project: str, directory: Path) -> str:
+    """Why the CLI handed the program no settings, from the stack file beside Pulumi.yaml where
+    it can tell (an empty file, a misspelt top-level key), else what the file needs."""
+    name = f"Pulumi.{stack}.yaml"
+    needs = f"it needs a `config:` mapping with the stack's settings ({project}:<key>: <value>)"
+    try:
+        document = yaml.safe_load((directory / name).read_text())
+    except (OSError, yaml.YAMLError):
+        document = {}
+    if document is None:
+        return f"{name}: is empty (only comments or blanks): {needs}"
+    if isinstance(document, dict):
+        problem = unknown_stack_file_key(document, name)
+        if problem is not None:
+            return problem
+    return (
+        f"(stack): stack {stack!r} has no settings: {name} needs a `config:` mapping with "
+        f"{project}:<key> values"
+    )
 
 
 class SettingsError(pulumi.RunError):
@@ -178,11 +223,8 @@ def load_settings() -> AnySettings:
     ]
     if not values and not problems:
         # An empty or comment-only stack file, or `config:` misspelt: one line, not one per
-        # required setting.
-        raise SettingsError(
-            f"(stack): stack {pulumi.get_stack()!r} has no settings: Pulumi."
-            f"{pulumi.get_stack()}.yaml needs a `config:` mapping with {project}:<key> values"
-        )
+        # required setting, naming the misspelt key where the stack file shows it.
+        raise SettingsError(why_no_settings(pulumi.get_stack(), project, PROJECT_ROOT))
     settings: AnySettings | None = None
     try:
         settings = any_settings_from_values(pulumi.get_stack(), values)
@@ -284,6 +326,21 @@ def field_parts(field: str) -> list[str | int]:
     return parts
 
 
+# What a pattern-checked setting takes, in words (the patterns are those of the settings types).
+_POSTGRES_NAME = "lower-case letters, digits and _, starting with a letter, at most {} characters"
+_HOST = "a lower-case host (letters, digits, . and -)"
+PATTERN_HINTS = {
+    r"^[a-z][a-z0-9_]{0,15}$": _POSTGRES_NAME.format(16),
+    r"^[a-z][a-z0-9_]{0,62}$": _POSTGRES_NAME.format(63),
+    r"^https://[a-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$": (
+        f"https://, then {_HOST}, an optional :port and a path of letters, digits and . _ ~ / -"
+    ),
+    r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?(/.*)?$": (
+        f"http:// or https://, then {_HOST}, an optional :port and path"
+    ),
+}
+
+
 def _format_one(detail: ErrorDetails, model: type[BaseModel]) -> str:
     loc: list[Any] = list(detail["loc"])
     ctx = detail.get("ctx") or {}
@@ -304,8 +361,14 @@ def _format_one(detail: ErrorDetails, model: type[BaseModel]) -> str:
     if detail["type"] == "missing":
         return f"{key}: required setting is missing"
     message = detail["msg"]
+    rule = f"{message[0].lower()}{message[1:]}"
+    if detail["input"] is None:
+        # A YAML null (or a key with nothing after it): say so, not Python's None.
+        return f"{key}: is empty (null): {rule}"
+    if detail["type"] == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_HINTS:
+        rule = f"allowed: {PATTERN_HINTS[ctx['pattern']]}"
     # pydantic's own messages state the rule ("Input should be ..."); prefix key and value.
-    return f"{key}: {short(detail['input'])} is invalid: {message[0].lower()}{message[1:]}"
+    return f"{key}: {short(detail['input'])} is invalid: {rule}"
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:

@@ -39,17 +39,19 @@ from stacks.capacity import (
     zone_loss_capacity,
 )
 from stacks.catalog import (
+    SEED_REPLICA_RANGES,
     SERVICE_NAMES,
     ServiceName,
     ServiceSettings,
     cpu_millicores,
     memory_mib,
+    request_path_services,
 )
 from stacks.data_settings import DataSettings
 from stacks.delivery_settings import DeliverySettings, account_of
 from stacks.edge_settings import OPERATOR_UI_ADDONS, EdgeSettings
 from stacks.instance_types import INSTANCE_TYPES
-from stacks.rules import PrincipalArn, internet_ranges
+from stacks.rules import PrincipalArn, documentation_range, internet_ranges
 from stacks.secrets import check_secret_env
 from stacks.settings_base import (
     WORKLOAD_CLASSES,
@@ -160,7 +162,7 @@ def support_warning(version: str, today: date) -> str | None:
     return (
         f"kubernetesVersion: {version!r} leaves EKS standard support on "
         f"{release.end_of_standard_support} (in {days} days): {step}, one minor at a time "
-        '(README, "Kubernetes upgrades")'
+        '(docs/operations.md, "Kubernetes upgrades")'
     )
 
 
@@ -194,7 +196,7 @@ class PreviousGeneration(Settings):
 
     Its number and the inputs EKS cannot change in place (the group is created again when one
     changes: terraform-provider-aws internal/service/eks/node_group.go, ForceNew); each of the
-    others is the current generation's. README, "Node group generations".
+    others is the current generation's. docs/cluster.md, "Node group generations".
     """
 
     generation: Annotated[int, Field(ge=1, le=99)]
@@ -206,10 +208,15 @@ class PreviousGeneration(Settings):
 
 
 class NodeGroupSettings(Settings):
+    # Smallest first: the cluster autoscaler plans with the first, the others are fallbacks
+    # when it has no capacity (docs/cluster.md, "Node groups").
     instance_types: Annotated[list[str], Field(min_length=1)]
+    # The group's node count bounds, which the cluster autoscaler keeps it within.
     min_size: Annotated[int, Field(ge=0, le=1000)]
     max_size: Annotated[int, Field(ge=1, le=1000)]
+    # The starting size only: later changes are ignored, the cluster autoscaler owns it.
     desired_size: Annotated[int, Field(ge=0, le=1000)]
+    # Each node's root volume (gp3, encrypted).
     disk_size_gib: Annotated[int, Field(ge=20, le=16384)] = 50
     labels: dict[Annotated[str, Field(pattern=LABEL_KEY_PATTERN)], LabelValue] = {}
     taints: list[Taint] = []
@@ -217,7 +224,7 @@ class NodeGroupSettings(Settings):
     ami_type: AmiType = "AL2023_x86_64_STANDARD"
     # A group whose instance types, AMI type, capacity type (or any other input EKS cannot
     # change in place) change is a new group: a new generation, created beside the old one
-    # (README, "Node group generations"). Generation 1 is the group as first deployed.
+    # (docs/cluster.md, "Node group generations"). Generation 1 is the group as first deployed.
     generation: Annotated[int, Field(ge=1, le=99)] = 1
     # The generation being replaced, kept until its nodes are drained (then removed).
     previous_generation: PreviousGeneration | None = None
@@ -504,17 +511,27 @@ class AccessSettings(Settings):
 class StackSettings(Settings):
     # One of stacks.environments.ENVIRONMENTS (the loader refuses any other before this model).
     environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
+    # The AWS region: one of those stacks/aws_facts.py lists.
     region: Annotated[str, Field(pattern=REGION_PATTERN)]
+    # Three zones of the region: subnets, node groups and the stores span them.
     availability_zones: list[str]
+    # The VPC's range: /16 to /20, inside the private ranges.
     vpc_cidr: str
+    # One NAT gateway per zone, or a single one for the whole VPC.
     nat_gateways: NatStrategy
+    # The cluster's Kubernetes minor: in EKS standard support on the day of the render and
+    # supported by the version-bound add-ons (docs/operations.md, "Kubernetes upgrades").
     kubernetes_version: str
+    # Ranges that may reach the API endpoint from outside the VPC (at most 40); empty: the
+    # endpoint is private only.
     endpoint_public_access_cidrs: list[str] = []
     # The first `up` of a stack whose cluster was created in the private subnets (before the
     # control plane had subnets of its own): webhook ports also admit the private subnets
-    # while EKS moves its network interfaces. Off again once none is left there (README,
-    # "Cluster": the two-step move).
+    # while EKS moves its network interfaces. Off again once none is left there
+    # (docs/cluster.md, "Cluster": the two-step move).
     webhooks_from_private_subnets: bool = False
+    # The control plane's log types sent to CloudWatch Logs, and the days each log group keeps
+    # (a retention CloudWatch offers).
     control_plane_log_types: Annotated[list[ControlPlaneLogType], Field(min_length=1)]
     control_plane_log_retention_days: int
     flow_log_retention_days: int
@@ -528,6 +545,8 @@ class StackSettings(Settings):
     data: DataSettings
     # The public entrance: domain, hosts, certificates, firewall, operator UI access.
     edge: EdgeSettings
+    # Pulumi's `protect` on the stateful resources and deletion protection where AWS has it
+    # (docs/security.md, "Protection").
     protect: bool
     # The name of the IAM policy every role of the stack carries as its permissions boundary:
     # the one `python -m bootstrap` creates (`<prefix>-workload-boundary`). The deploy role may
@@ -536,6 +555,8 @@ class StackSettings(Settings):
     # How the workflows deliver the stack: its account, preview role, state bucket, repository
     # and runner (stacks/delivery_settings.py). A stack without it is deployed by hand only.
     delivery: DeliverySettings | None = None
+    # Tags on every AWS resource (no `aws:` prefix, AWS's characters and lengths); a change
+    # reaches every node group's launch template and rolls its nodes.
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=128, pattern=TAG_PATTERN)],
         Annotated[str, Field(max_length=256, pattern=TAG_PATTERN)],
@@ -668,6 +689,7 @@ class StackSettings(Settings):
         if self.addons.log_shipper.enabled:
             self._check_log_index_engine()
         if self.environment == "production":
+            self._check_production_ranges()
             self._check_production_data()
             self._check_production_monitoring()
             self._check_production_request_path()
@@ -897,9 +919,60 @@ class StackSettings(Settings):
                     f"{replicas} is below production's 2 (one node's loss would blind it)",
                 )
 
+    def _check_production_ranges(self) -> None:
+        """Production's allow-lists hold real ranges: an RFC 5737 documentation range (the
+        example files' stand-in) admits nobody."""
+        operator = self.edge.operator_access if self.edge.enabled else None
+        lists = {
+            "endpointPublicAccessCidrs": self.endpoint_public_access_cidrs,
+            "edge.operatorAccess.allowedCidrs": (operator.allowed_cidrs if operator else None)
+            or [],
+        }
+        for key, cidrs in lists.items():
+            for cidr in cidrs:
+                documentation = documentation_range(cidr)
+                if documentation is not None:
+                    raise invalid(
+                        key,
+                        cidr,
+                        f"{cidr!r} is a documentation range (RFC 5737, {documentation}): no "
+                        "request comes from it; replace the example with the real egress range "
+                        "(allowed in production: public ranges)",
+                    )
+
     def _check_production_request_path(self) -> None:
-        """The seed's production is highly available: every component a request passes through
-        (or that the edge needs to keep serving) runs twice or more, as the services do."""
+        """The seed's production is highly available (seed, "Environment-Specific Values":
+        "Production ...: High availability"): every component a request passes through (or
+        that the edge needs to keep serving) runs twice or more, and the services the seed
+        gives a replica range stay inside it."""
+        for name in request_path_services(self.services):
+            service = self.services[name]
+            if service.replicas is not None and service.replicas < 2:
+                raise invalid(
+                    f"services.{name}.replicas",
+                    service.replicas,
+                    f"{service.replicas} is below production's 2: {name} is on the request "
+                    "path, and with fewer than two replicas one pod's loss stops it (allowed: "
+                    "2 or more, or autoscaling; production does not park a service)",
+                )
+        for name, (low, high) in SEED_REPLICA_RANGES.items():
+            service = self.services[name]
+            key = "autoscaling.minReplicas" if service.autoscaling else "replicas"
+            if service.min_replicas < low:
+                raise invalid(
+                    f"services.{name}.{key}",
+                    service.min_replicas,
+                    f"{service.min_replicas} is below the seed's range for {name} "
+                    f"({low}-{high} replicas; allowed in production: {low} or more)",
+                )
+            key = "autoscaling.maxReplicas" if service.autoscaling else "replicas"
+            if service.max_replicas > high:
+                raise invalid(
+                    f"services.{name}.{key}",
+                    service.max_replicas,
+                    f"{service.max_replicas} is above the seed's range for {name} "
+                    f"({low}-{high} replicas; allowed in production: {high} or fewer)",
+                )
         for key in REQUEST_PATH_ADDONS:
             addon = getattr(self.addons, to_snake(key))
             if addon.enabled and addon.replicas < 2:

@@ -13,8 +13,6 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 WorkloadClass = Literal["general", "compute", "memory", "gpu"]
-# An IAM role or user of the commercial partition (see stacks/aws_facts.py), in ASCII.
-IAM_PRINCIPAL_PATTERN = r"^arn:aws:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]{1,512}$"
 WORKLOAD_CLASSES: tuple[WorkloadClass, ...] = typing.get_args(WorkloadClass)
 
 

@@ -30,7 +30,8 @@ hypothesis_settings.load_profile("suite")
 # The day every test renders the stacks as of: EKS standard support is judged on it. Fixed, so
 # that the suite does not start failing on the day a minor leaves standard support; the one
 # alarm test (tests/foundation/test_kubernetes_versions.py) watches the real calendar instead.
-# An upgrade to a new minor moves it into that minor's support (README, "Kubernetes upgrades").
+# An upgrade to a new minor moves it into that minor's support (docs/operations.md,
+# "Kubernetes upgrades").
 RENDER_DATE = date(2026, 12, 3)
 
 

@@ -443,12 +443,27 @@ def within_the_sources_rules(settings: StackSettings, given_none_text: bool) -> 
         unrouted = network.is_private or network.is_multicast or network.is_reserved
         shared = network.subnet_of(ipaddress.IPv4Network("100.64.0.0/10"))
         assert documentation or not (unrouted or shared), cidr
+        # RFC 5737 section 3: never on the public internet; only non-production examples.
+        assert not (documentation and settings.environment == "production"), cidr
     access = settings.access
-    for arn in [access.deployer, *access.platform_admins, *access.sres, *access.developers]:
-        assert len(arn.rsplit("/", 1)[1]) <= 64, arn  # IAM: role and user names 1-64
+    delivery = settings.delivery
+    principals = [
+        access.deployer,
+        *access.platform_admins,
+        *access.sres,
+        *access.developers,
+        *access.auditors,
+        settings.data.search.administrator_arn,
+        *([delivery.preview_role] if delivery else []),
+    ]
+    for arn in principals:
+        # IAM (botocore iam service-2.json roleNameType/userNameType): names 1-64 characters.
+        assert len(arn.rsplit("/", 1)[1]) <= 64, arn
     database = settings.data.database
-    for name in (database.master_username, database.database_name):
-        assert name.lower() not in ("rdsadmin", "postgres", "template0", "template1"), name
+    # RDS reserves rdsadmin as a user (the default master user of RDS for PostgreSQL is
+    # postgres: allowed); a cluster already has the databases postgres, template0, template1.
+    assert database.master_username.lower() != "rdsadmin", database.master_username
+    assert database.database_name.lower() not in ("rdsadmin", "postgres", "template0", "template1")
     domain = settings.edge.acme_email.rsplit("@", 1)[1].lower()
     assert domain not in ("example.com", "example.net", "example.org"), domain  # boulder
     for name, service in settings.services.items():
@@ -461,7 +476,7 @@ def within_the_sources_rules(settings: StackSettings, given_none_text: bool) -> 
         assert "None" not in json.dumps(settings.model_dump(mode="json")), "a null became text"
 
 
-# The RFC 5737 ranges the example stack files hold as placeholders (stacks/rules.py).
+# The RFC 5737 ranges (section 3), which staging's example stack file holds as placeholders.
 DOCUMENTATION_RANGES = tuple(
     ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
 )

@@ -66,7 +66,7 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     (
         # A stack-wide tag reaches every resource through the provider's default tags, and the
         # launch templates' tag specifications: a new template version rolls every node group's
-        # nodes (README, "Node groups").
+        # nodes (docs/cluster.md, "Node groups").
         "one tag",
         {"tags": {"owner": "platform"}},
         {

@@ -582,10 +582,11 @@ def test_production_prices_its_backup_copies_volumes_and_logs(production: StackR
     assert kinds["load balancers' public IPv4"] == pytest.approx(10.95)
     # GuardDuty Runtime Monitoring, both generations of general and compute (step 1 of the
     # generation change): compute g1 0/3/30 x c5.large (2 vCPUs), compute g2 3/3/30 x c5.xlarge
-    # (4), general g1 0/3/20 x m5.large (2), general g2 2/3/20 x m5.xlarge (4), gpu 0/0/5 x
-    # g4dn.xlarge (4), memory 1/1/10 x r5.large (2): 22 / 38 / 340 vCPUs.
+    # (4), general g1 0/3/20 x m5.large (2), general g2 2/3/20 x m5.xlarge (4), gpu 2/2/5 x
+    # g4dn.xlarge (4; ml-service's two one-GPU pods hold two nodes at every size), memory
+    # 1/1/10 x r5.large (2): 30 / 46 / 340 vCPUs.
     assert (
-        "GuardDuty Runtime Monitoring: the nodes' vCPUs, 38 at desired size (min 22, max 340) "
+        "GuardDuty Runtime Monitoring: the nodes' vCPUs, 46 at desired size (min 30, max 340) "
         "on each group's first type, billed per vCPU-hour (price not read)"
     ) in found.not_estimated
     # Every key rotates (components/shared/kms.py): the second-year note counts them all.
@@ -645,6 +646,9 @@ def test_synth_writes_the_render_then_refuses_a_stack_over_its_budget(
     assert (out / "staging" / "inventory.json").exists()
     printed = capsys.readouterr()
     assert "Monthly on-demand estimate: $" in printed.out
+    # The summary comes first; the component tree only with --verbose (VERBOSE=1 make synth).
+    assert printed.out.startswith("Stack financial-planning/staging (offline, mocked engine): ")
+    assert "Component tree of" not in printed.out and "VERBOSE=1 make synth" in printed.out
     refusal = printed.err.strip().splitlines()
     assert len(refusal) == 1 and "over monthlyBudgetUsd $100.00; the largest: " in refusal[0]
 
@@ -869,8 +873,9 @@ def test_the_pull_request_comment_carries_make_diffs_output() -> None:
 
 
 def _readme_cost_section() -> str:
-    text = (PROJECT_DIR / "README.md").read_text()
-    return text[text.index("\n## Cost\n") : text.index("\n## Known limits\n")]
+    # The figures live in docs/offline.md's Cost section, the page's last.
+    text = (PROJECT_DIR / "docs" / "offline.md").read_text()
+    return text[text.index("\n## Cost\n") :]
 
 
 @pytest.mark.parametrize("stack", ["production", "staging"])
@@ -911,3 +916,46 @@ def test_the_readme_notes_and_budget_example_are_the_estimates(
     ) in " ".join(section.split())
     example = over_budget(estimate(from_recorded(staging.resources)), 800.0, "staging")
     assert example is not None and example in section
+
+
+def _gpu_stack(replicas: int | None) -> list[Resource]:
+    """A GPU group at 0/0/5 g4dn.xlarge (one NVIDIA T4 each) and a Deployment on it asking
+    for one `nvidia.com/gpu` (the device plugin's resource) per pod."""
+    spec: dict[str, Any] = {
+        "template": {
+            "spec": {
+                "nodeSelector": {"workload-class": "gpu"},
+                "containers": [{"name": "m", "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+            }
+        }
+    }
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return [
+        Resource("pulumi:providers:aws", "aws", {"region": "us-east-1"}),
+        aws(
+            "aws:eks/nodeGroup:NodeGroup",
+            "gpu",
+            nodeGroupName="gpu",
+            instanceTypes=["g4dn.xlarge"],
+            diskSize=100,
+            labels={"workload-class": "gpu"},
+            scalingConfig={"minSize": 0, "desiredSize": 0, "maxSize": 5},
+        ),
+        kubernetes("kubernetes:apps/v1:Deployment", "ml", spec=spec),
+    ]
+
+
+def test_gpu_pods_scaled_by_hand_count_their_nodes_at_every_size() -> None:
+    # Two pods of one GPU each on one-GPU nodes: the autoscaler starts two nodes whatever the
+    # group's desired size (0) says: 2 x ($0.526 x 730 + 100 GiB x $0.10, the gp2 root volume
+    # EKS gives a group's diskSize) = $787.96.
+    line = next(ln for ln in estimate(_gpu_stack(2)).lines if ln.kind == "node group gpu")
+    assert line.monthly == pytest.approx((787.96, 787.96, 5 * 393.98))
+    assert line.note.startswith("desired 0 raised to 2: the pods scaled by hand ask for 2 GPU(s)")
+    # Negative controls: no fixed replicas (an HPA decides), or none at all: the group's sizes.
+    for replicas in (None, 0):
+        line = next(
+            ln for ln in estimate(_gpu_stack(replicas)).lines if ln.kind == "node group gpu"
+        )
+        assert line.monthly == pytest.approx((0.0, 0.0, 5 * 393.98)), replicas

@@ -27,8 +27,8 @@ import pytest
 import yaml
 
 from components.local_platform import PLACEHOLDER_IMAGE
-from components.observability.contract import CONTRACT, HTTP_DURATION, METRICS_PORT
 from components.shared.conventions import RUN_AS_ID
+from components.shared.observability_contract import CONTRACT, HTTP_DURATION, METRICS_PORT
 from devloop import cluster, images
 from devloop.__main__ import main as devloop
 from devloop.placeholder import server

@@ -275,7 +275,7 @@ def test_a_node_group_replaced_in_place_is_refused_with_the_setting_to_change() 
     assert node_group_refusals(before, after) == [
         "nodeGroups.general: generation 1 would be replaced in place (instanceTypes changed), "
         "its nodes deleted together: bump nodeGroups.general.generation to 2 and keep "
-        'generation 1 as nodeGroups.general.previousGeneration (README, "Node group '
+        'generation 1 as nodeGroups.general.previousGeneration (docs/cluster.md, "Node group '
         'generations")'
     ]
     # Each fixed field counts, not only the instance types (finding 3 of review 23: a new
@@ -328,7 +328,7 @@ def test_a_new_generation_beside_the_old_one_passes_and_a_swap_in_one_up_is_refu
     assert node_group_refusals(by_urn(gen1), by_urn(gen2)) == [
         "nodeGroups.general: generation 2 is created and generation 1 deleted in one up, its "
         "pods evicted together: keep generation 1 as nodeGroups.general.previousGeneration "
-        'for this up, and drain it before the next (README, "Node group generations")'
+        'for this up, and drain it before the next (docs/cluster.md, "Node group generations")'
     ]
     # A kept generation that no longer matches what is deployed would itself be replaced.
     changed = node_group(

@@ -58,7 +58,7 @@ def missing_help(makefile: Path) -> set[str]:
 
 def test_every_target_has_a_help_line() -> None:
     found = targets(MAKEFILE)
-    # The database is really read: the targets the README names are among what it found.
+    # The database is really read: the targets the docs name are among what it found.
     assert {"synth", "diff", "test", "dev-up", "help"} <= found
     helped = help_lines(MAKEFILE)
     assert missing_help(MAKEFILE) == set()

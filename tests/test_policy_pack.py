@@ -415,23 +415,28 @@ BREACHES: list[tuple[str, str, Breaker]] = [
         "no-private",
         edit(p.EKS_CLUSTER, put("vpcConfig", "endpointPrivateAccess", value=False)),
     ),
+    # Production's committed stack file lists no public ranges (its endpoint is private, with
+    # endpointPublicAccess false and no publicAccessCidrs): each breaker opens it first.
     (
         "eks-endpoint-access",
         "world-cidr",
-        edit(p.EKS_CLUSTER, put("vpcConfig", "publicAccessCidrs", value=["0.0.0.0/0"])),
+        edit(
+            p.EKS_CLUSTER,
+            both(
+                put("vpcConfig", "endpointPublicAccess", value=True),
+                put("vpcConfig", "publicAccessCidrs", value=["0.0.0.0/0"]),
+            ),
+        ),
     ),
     (
         "eks-endpoint-access",
         "no-cidrs",
-        edit(p.EKS_CLUSTER, drop("vpcConfig", "publicAccessCidrs")),
+        edit(p.EKS_CLUSTER, put("vpcConfig", "endpointPublicAccess", value=True)),
     ),
     (
         "eks-endpoint-access",
         "public-by-default",
-        edit(
-            p.EKS_CLUSTER,
-            both(drop("vpcConfig", "endpointPublicAccess"), drop("vpcConfig", "publicAccessCidrs")),
-        ),
+        edit(p.EKS_CLUSTER, drop("vpcConfig", "endpointPublicAccess")),
     ),
     # workload-pod-security
     (

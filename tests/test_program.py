@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
+from offline import synth as synth_module
 from offline.engine import PROJECT_DIR, StackRun, run_stack, stack_config
-from offline.synth import kubernetes_objects, main, summary, write_build
+from offline.synth import headline, kubernetes_objects, main, summary, warnings, write_build
+from stacks.aws_facts import EKS_KUBERNETES_RELEASES
 
 PROTECTED_IN_PRODUCTION = {
     "aws:eks/cluster:Cluster",
@@ -174,3 +177,27 @@ def test_synth_command_reports_a_bad_setting_in_one_line(
         "synth staging: natGateways: 'several' is invalid: input should be 'perAz' or 'single'\n"
     )
     assert not out.exists()
+
+
+def test_synth_headline_counts_resources_by_provider(production: StackRun) -> None:
+    line = headline(production)
+    custom = [r for r in production.resources if r.custom]
+    assert line.startswith(
+        f"Stack financial-planning/production (offline, mocked engine): {len(custom)} resources ("
+    )
+    aws = sum(1 for r in custom if r.type.startswith("aws:"))
+    assert f"aws {aws}," in line
+    assert line.endswith(f"in {len(production.resources) - len(custom)} components")
+
+
+def test_synth_warns_of_a_kubernetes_minor_near_its_end_of_support(
+    production: StackRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = production.namespace["settings"]
+    end = EKS_KUBERNETES_RELEASES[settings.kubernetes_version].end_of_standard_support
+    monkeypatch.setattr(synth_module, "render_date", lambda: end - timedelta(days=30))
+    [warning] = warnings(settings)
+    assert warning.startswith(f"kubernetesVersion: '{settings.kubernetes_version}' leaves EKS")
+    # Control: far from the end, nothing to warn of.
+    monkeypatch.setattr(synth_module, "render_date", lambda: end - timedelta(days=365))
+    assert warnings(settings) == []

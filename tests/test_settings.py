@@ -26,7 +26,7 @@ BASE: dict[str, Any] = {
         "domain": "example.com",
         "hostedZone": {"id": "Z0EXAMPLE", "name": "example.com"},
         "acmeEmail": "ops@financialplanning.com",
-        "operatorAccess": {"allowedCidrs": ["192.0.2.0/24"]},
+        "operatorAccess": {"allowedCidrs": ["52.94.0.0/28"]},
         "userTokens": {
             "issuer": "https://api.example.com",
         },
@@ -236,11 +236,11 @@ def test_the_example_from_the_issue() -> None:
         ),
         (
             {"access": {"deployer": None}},
-            "access.deployer: None is invalid: input should be a valid string",
+            "access.deployer: is empty (null): input should be a valid string",
         ),
         (
             {"access": {"deployer": "admin"}},
-            "access.deployer: 'admin' is invalid: string should match pattern",
+            "access.deployer: 'admin' is not an IAM role or user ARN: give arn:aws:iam::",
         ),
         (
             {
@@ -450,9 +450,10 @@ def test_any_size_triple_is_accepted_exactly_when_it_is_consistent(
         **BASE,
         "nodeGroups": {"gpu": {"minSize": minimum, "maxSize": maximum, "desiredSize": desired}},
     }
-    # And with one of three zones lost, the nodes left hold ml-service's one replica (scaled
-    # by hand: counted at its replicas, stacks/capacity.py): two nodes at most leave one.
-    consistent = 0 <= minimum <= desired <= maximum and maximum >= 2
+    # And with one of three zones lost, the nodes left hold ml-service's two production
+    # replicas (scaled by hand: counted at its replicas, stacks/capacity.py), one GPU node
+    # each: three nodes at most leave two.
+    consistent = 0 <= minimum <= desired <= maximum and maximum >= 3
     try:
         group = settings_from_values("production", values).node_groups.gpu
     except SettingsError as error:

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.engine import read_stack_file
+from offline.engine import read_stack_file, run_stack
 from offline.synth import main as synth
 from stacks import SettingsError, any_settings_from_values, settings_from_values
 from stacks.addon_settings import REQUEST_PATH_ADDONS
 from stacks.aws_facts import OPENSEARCH_EBS_GP3_MAX_GIB
+from stacks.catalog import SEED_REPLICA_RANGES, SERVICE_NAMES, ServiceName, request_path_services
 from stacks.environments import DEFAULTS
 from stacks.loader import key_path
 from stacks.merge import deep_merge
@@ -102,25 +103,88 @@ def test_the_preview_role_name_is_held_to_64_too() -> None:
     accepted(arn_setting("previewRole", role("p" * 64))[0])
 
 
+# IAM API reference / botocore 1.44.8 data/iam/2010-05-08/service-2.json: pathType
+# `(\u002F)|(\u002F[\u0021-\u007E]+\u002F)`, 1-512 characters; roleNameType and userNameType
+# `[\w+=,.@-]+`, 1-64. The ARN is role|user, then the path, then the name.
+@pytest.mark.parametrize(
+    ("arn", "why"),
+    [
+        (role("/x"), "has a path IAM does not allow"),  # path "//"
+        (role("p" * 511 + "/x"), "has a path IAM does not allow"),  # path of 513
+        (role("a b"), "IAM role names use letters, digits and + = , . @ _ - only"),
+        (role("team/ops#1"), "IAM role names use letters"),
+        (f"arn:aws:sts::{ACCOUNT}:assumed-role/deployer/session", "is a session of a role"),
+        (f"arn:aws-us-gov:iam::{ACCOUNT}:role/x", "outside the commercial partition"),
+        (f"arn:aws:iam::{ACCOUNT}:group/x", "is not an IAM role or user ARN: give arn:aws:iam::"),
+    ],
+)
+def test_an_arn_iam_could_not_have_is_refused_in_words(arn: str, why: str) -> None:
+    message = refused({"access": {"deployer": arn}})
+    assert message.startswith(f"access.deployer: {arn[:57]!r}"[:30]) and why in message, message
+    assert "pattern" not in message, message
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        role("x"),
+        role("team/x"),
+        role("a!b~c/x"),  # any of 0x21-0x7E in a path
+        role("p" * 510 + "/" + "n" * 64),  # a 512-character path and a 64-character name
+        f"arn:aws:iam::{ACCOUNT}:user/ops/alice",
+    ],
+)
+def test_arns_iam_allows_are_accepted(arn: str) -> None:
+    assert accepted({"access": {"sres": [arn]}}).access.sres == [arn]
+
+
 # --- Reserved master user names ----------------------------------------------------------------
+# rdsadmin/admin: cfn-lint#4425 (tried against CloudFormation); rds_*: the Aurora User Guide's
+# RDS roles; pg_*: PostgreSQL CREATE ROLE; user/select/all: kwlist.h RESERVED_KEYWORD; public
+# and none: postgres src/backend/parser/gram.y RoleSpec/RoleId ('role name "none" is reserved').
 @pytest.mark.parametrize(
     "name",
-    ["rdsadmin", "rdsrepladmin", "admin", "rds_superuser", "pg_monitor", "user", "select", "all"],
+    [
+        "rdsadmin",
+        "rdsrepladmin",
+        "admin",
+        "rds_superuser",
+        "pg_monitor",
+        "user",
+        "select",
+        "all",
+        "public",
+        "none",
+    ],
 )
 def test_a_master_username_rds_or_postgresql_reserves_is_refused(name: str) -> None:
     message = refused({"data": {"database": {"masterUsername": name}}})
     assert message.startswith(f"data.database.masterUsername: {name!r} is "), message
 
 
-@pytest.mark.parametrize("name", ["postgres", "fp_admin", "dbowner", "administrator"])
+# A role name is gram.y's RoleId (NonReservedWord), which takes kwlist.h's
+# TYPE_FUNC_NAME_KEYWORD words (left, verbose) that a database name cannot be.
+@pytest.mark.parametrize(
+    "name", ["postgres", "fp_admin", "dbowner", "administrator", "left", "verbose", "publics"]
+)
 def test_master_usernames_rds_takes_are_accepted(name: str) -> None:
     # cfn-lint#4425: postgres succeeds on aurora-postgresql; unreserved words are names.
     assert accepted({"data": {"database": {"masterUsername": name}}}).data.database.master_username
 
 
 # --- Ports ---------------------------------------------------------------------------------
-def test_the_documented_sidecar_ports_lie_inside_the_refused_range() -> None:
-    assert set(ISTIO_SIDECAR_PORT_RANGE) >= ISTIO_SIDECAR_PORTS
+# The ports Istio 1.30.3's sidecar listens on, as read at that tag (istio/istio): the
+# injection template's 15001, 15006, 15021, 15090 (and istiod's 15012) in
+# manifests/charts/istio-control/istio-discovery/files/injection-template.yaml;
+# tools/istio-iptables/pkg/constants/constants.go DefaultIptablesProbePortUint = 15002 and
+# IstioAgentDNSListenerPort = "15053"; the agent's status port 15020 (istio-discovery
+# values.yaml global.proxy.statusPort); Envoy's admin 15000 (pilot-agent request.go).
+ISTIO_1_30_3_PORTS = {15000, 15001, 15002, 15006, 15012, 15020, 15021, 15053, 15090}
+
+
+def test_the_ports_istio_1_30_3_uses_lie_inside_the_refused_range() -> None:
+    assert set(ISTIO_SIDECAR_PORT_RANGE) >= ISTIO_1_30_3_PORTS
+    assert ISTIO_1_30_3_PORTS - {15012} <= ISTIO_SIDECAR_PORTS  # 15012 is istiod's
 
 
 @pytest.mark.parametrize("port", [15000, 15001, 15006, 15008, 15020, 15021, 15053, 15090])
@@ -196,7 +260,12 @@ def test_the_quota_table_holds_the_pages_figures() -> None:
 
 # --- Allow-lists on the internet's side --------------------------------------------------------
 PRIVATE = ["10.0.0.0/8", "10.20.0.0/16", "172.16.0.0/12", "172.31.255.0/24", "192.168.1.0/24"]
-PUBLIC = ["203.0.113.0/24", "172.32.0.0/16", "198.51.100.7/32", "11.0.0.0/8"]
+# Globally reachable in IANA's IPv4 Special-Purpose Address Registry (none of its entries):
+# 172.32/16 sits just past RFC 1918's 172.16/12, 11/8 just past 10/8.
+PUBLIC = ["52.94.0.0/16", "172.32.0.0/16", "8.8.8.8/32", "11.0.0.0/8"]
+# RFC 5737 section 3: 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 "MUST NOT appear on the
+# public Internet" (the registry's Globally Reachable: False).
+DOCUMENTATION = ["192.0.2.0/24", "198.51.100.64/27", "203.0.113.0/28"]
 
 
 @pytest.mark.parametrize("cidr", PRIVATE)
@@ -220,16 +289,39 @@ def test_public_ranges_are_accepted_in_both_allow_lists(cidr: str) -> None:
     assert settings.endpoint_public_access_cidrs == [cidr]
 
 
+@pytest.mark.parametrize("cidr", DOCUMENTATION)
+@pytest.mark.parametrize("key", ["endpointPublicAccessCidrs", "allowedCidrs"])
+def test_a_documentation_range_is_refused_in_production_only(cidr: str, key: str) -> None:
+    if key == "allowedCidrs":
+        values: dict[str, Any] = {"edge": {"operatorAccess": {"allowedCidrs": [cidr]}}}
+        where = "edge.operatorAccess.allowedCidrs"
+    else:
+        values, where = {key: [cidr]}, key
+    message = refused(values)
+    assert message.startswith(f"{where}: {cidr!r} is a documentation range (RFC 5737"), message
+    # Negative control: staging's example file uses them as stand-ins.
+    assert accepted(values, "staging")
+
+
+def test_a_range_with_host_bits_is_refused_with_the_network_meant() -> None:
+    # WAF refuses host bits (aws/aws-cdk#20003), as does the provider's ValidCIDRNetworkAddress.
+    message = refused({"endpointPublicAccessCidrs": ["11.0.0.1/8"]})
+    assert message == (
+        "endpointPublicAccessCidrs[0]: '11.0.0.1/8' has host bits set (did you mean '11.0.0.0/8'?)"
+    ), message
+    assert "is not an IPv4 network" in refused({"endpointPublicAccessCidrs": ["11.0.0/8x"]})
+
+
 @pytest.mark.parametrize("key", ["endpointPublicAccessCidrs", "allowedCidrs"])
 def test_a_range_listed_twice_is_kept_once(key: str) -> None:
     # The provider sends both lists as sets (schema.TypeSet): accepted, de-duplicated.
-    listed = ["203.0.113.0/28", "198.51.100.0/24", "203.0.113.0/28"]
+    listed = ["52.94.0.0/28", "11.0.0.0/24", "52.94.0.0/28"]
     if key == "allowedCidrs":
         settings = accepted({"edge": {"operatorAccess": {"allowedCidrs": listed}}})
         kept = settings.edge.operator_access.allowed_cidrs  # type: ignore[union-attr]
     else:
         kept = accepted({key: listed}).endpoint_public_access_cidrs
-    assert kept == ["203.0.113.0/28", "198.51.100.0/24"]
+    assert kept == ["52.94.0.0/28", "11.0.0.0/24"]
 
 
 def test_forty_distinct_ranges_with_repeats_fit_the_eks_limit_and_41_do_not() -> None:
@@ -243,9 +335,19 @@ def test_forty_distinct_ranges_with_repeats_fit_the_eks_limit_and_41_do_not() ->
 
 
 # --- Let's Encrypt's contacts --------------------------------------------------------------
+# letsencrypt/boulder v0.20260804.0 policy/pa.go ValidEmail -> validNonWildcardDomain
+# (errTooFewLabels, errIPAddressInDNS, errNameTooLong, errNonPublic, errInvalidRLDH,
+# errTooManyLabels, errInvalidDNSCharacter) and forbiddenMailDomains; wfe2/wfe.go refuses
+# '?' and '#'. A TLD is never numeric (RFC 3696 section 2).
 @pytest.mark.parametrize(
     "email",
     [
+        "ops@a.b",
+        "ops@x.123",
+        "ops@1.2.3.4",
+        "ops@company",
+        "ops@" + ".".join(["a" * 60] * 5) + ".com",  # 308 bytes
+        "ops@host.site1",
         "ops@example.com",
         "ops@example.net",
         "ops@example.org",
@@ -262,8 +364,26 @@ def test_an_acme_contact_lets_encrypt_refuses_is_refused(email: str) -> None:
     assert message.startswith("edge.acmeEmail: Let's Encrypt refuses"), message
 
 
+@pytest.mark.parametrize("email", ["ops?x@company.com", "ops#x@company.com", "ops@@company.com"])
+def test_an_address_boulder_cannot_parse_is_refused(email: str) -> None:
+    message = refused({"edge": {"acmeEmail": email}})
+    assert "is not an e-mail address Let's Encrypt accepts (allowed: name@domain" in message
+
+
+# net/mail ParseAddress (which ValidEmail calls) takes RFC 5322 dot-atom local parts: atext is
+# letters, digits and !#$%&'*+-/=?^_`{|}~ (RFC 5322 section 3.2.3); boulder's wfe2 then
+# refuses '?' and '#' only.
 @pytest.mark.parametrize(
-    "email", ["ops@financialplanning.com", "ops@mail.example.com", "a.b+c@xn--bcher-kva.de"]
+    "email",
+    [
+        "ops@financialplanning.com",
+        "ops@mail.example.com",
+        "a.b+c@xn--bcher-kva.de",
+        "o'brien@company.ie",
+        "ops&sre@company.com",
+        "a=b@company.com",
+        "first!last@x.io",
+    ],
 )
 def test_acme_contacts_lets_encrypt_takes_are_accepted(email: str) -> None:
     # boulder refuses example.com itself (an exact match), not its subdomains.
@@ -271,6 +391,8 @@ def test_acme_contacts_lets_encrypt_takes_are_accepted(email: str) -> None:
 
 
 # --- Nulls -------------------------------------------------------------------------------------
+# The CLI hands a top-level null as "" (pulumi sdk/go/common/workspace/loaders.go
+# checkForEmptyConfig; config/value.go unmarshalValue); inside a mapping it stays null.
 @pytest.mark.parametrize("null", [None, ""])
 @pytest.mark.parametrize("key", ["iamPermissionsBoundary", "monthlyBudgetUsd", "vpcCidr", "tags"])
 def test_a_top_level_null_is_absent_never_the_text_none(key: str, null: Any) -> None:
@@ -295,7 +417,30 @@ def test_a_null_stack_file_value_reaches_the_settings_as_absent(tmp_path: Path) 
 def test_a_nested_null_where_a_string_is_required_is_refused() -> None:
     # Negative control: inside a mapping a null stays null and a required string refuses it.
     message = refused({"access": {"deployer": None}})
-    assert message.startswith("access.deployer: None is invalid: input should be a valid string")
+    # YAML's null is named as written, never as Python's None.
+    assert message == "access.deployer: is empty (null): input should be a valid string"
+
+
+# Patterns are explained in words (stacks/loader.py PATTERN_HINTS), never printed as regexes.
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (
+            {"data": {"database": {"masterUsername": "Admin1"}}},
+            "data.database.masterUsername: 'Admin1' is invalid: allowed: lower-case letters",
+        ),
+        (
+            {"addons": {"prometheusAdapter": {"prometheusUrl": "http://Prometheus:9090"}}},
+            "addons.prometheusAdapter.prometheusUrl: 'http://Prometheus:9090' is invalid: "
+            "allowed: http:// or https://, then a lower-case host",
+        ),
+    ],
+)
+def test_a_pattern_refusal_says_what_is_allowed_in_words(
+    values: dict[str, Any], expected: str
+) -> None:
+    message = refused(values)
+    assert message.startswith(expected) and "pattern" not in message, message
 
 
 # --- Production's request path is highly available --------------------------------------------
@@ -311,7 +456,68 @@ def test_external_dns_is_not_held_to_two() -> None:
     assert accepted({}).addons.external_dns.replicas == 1
 
 
+# Seed (/work/shared/seeds/000_4fa7681386f36c7f.txt), "Environment-Specific Values":
+# "Production ... High availability". Every service is on the request path: the edge reaches
+# the API and the GraphQL gateway, and they call the rest (stacks/catalog.py, the service graph).
+def test_every_service_is_on_the_request_path() -> None:
+    assert request_path_services(accepted({}).services) == sorted(SERVICE_NAMES)
+
+
+@pytest.mark.parametrize("replicas", [0, 1])
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_a_request_path_service_scaled_by_hand_to_one_is_refused_in_production(
+    service: ServiceName, replicas: int
+) -> None:
+    values: dict[str, Any] = {"services": {service: {"autoscaling": None, "replicas": replicas}}}
+    if service == "ml-service":
+        values = {"services": {service: {"replicas": replicas}}}
+    if service == "financial-planning-api":
+        # The only HPA on requestsPerSecond: without it the adapter has nothing to serve.
+        values["addons"] = {"prometheusAdapter": {"enabled": False}}
+    message = refused(values)
+    assert message.startswith(f"services.{service}.replicas: {replicas} is below production's 2"), (
+        message
+    )
+    # Negative control: staging may run one, or park it.
+    assert accepted(values, "staging").services[service].replicas == replicas
+
+
+def test_production_runs_two_ml_service_replicas_and_staging_one() -> None:
+    # The seed gives ML no replica range ("ML Service: Manual scaling (GPU workloads)"), so
+    # production's HA rule sets its minimum: two, each on its own GPU node.
+    assert accepted({}).services["ml-service"].replicas == 2
+    assert accepted({}, "staging").services["ml-service"].replicas == 1
+    assert accepted({"services": {"ml-service": {"replicas": 3}}}).services["ml-service"]
+
+
+# Seed, "Horizontal Pod Autoscaler (HPA)": "API Service: 3-50 replicas", "Banking Service:
+# 3-20 replicas (critical service)".
+@pytest.mark.parametrize(
+    ("service", "low", "high"), [("financial-planning-api", 3, 50), ("banking-service", 3, 20)]
+)
+def test_production_holds_the_seeds_replica_ranges(
+    service: ServiceName, low: int, high: int
+) -> None:
+    assert SEED_REPLICA_RANGES[service] == (low, high)
+    below = {"services": {service: {"autoscaling": {"minReplicas": low - 1}}}}
+    message = refused(below)
+    assert message.startswith(
+        f"services.{service}.autoscaling.minReplicas: {low - 1} is below the seed's range"
+    ), message
+    above = {"services": {service: {"autoscaling": {"maxReplicas": high + 1}}}}
+    message = refused(above)
+    assert message.startswith(
+        f"services.{service}.autoscaling.maxReplicas: {high + 1} is above the seed's range"
+    ), message
+    # Negative controls: the range's own ends in production, and staging's smaller minimum.
+    edges = {"services": {service: {"autoscaling": {"minReplicas": low, "maxReplicas": high}}}}
+    assert accepted(edges).services[service].min_replicas == low
+    assert accepted(below, "staging").services[service].min_replicas == low - 1
+
+
 # --- Tags in any language --------------------------------------------------------------------
+# IAM's tag pattern (botocore 1.44.8 data/iam/2010-05-08/service-2.json tagKeyType and
+# tagValueType: Unicode letters, numbers, separators and _ . : / = + - @).
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -335,8 +541,13 @@ def traffic_class() -> str:
     return str(next(iter(DEFAULTS["production"]["addons"]["mesh"]["traffic"]["classes"])))
 
 
-@pytest.mark.parametrize("duration", ["15m", "1h", "90s", "250ms"])
-def test_istio_durations_in_ms_s_m_and_h_are_accepted(duration: str) -> None:
+# Istio 1.30.3: manifests/charts/base/files/crd-all.gen.yaml checks every Duration with CEL
+# `duration(self) >= duration('1ms')` (CEL and jsonpb parse Go durations, time.ParseDuration),
+# and pkg/config/validation/agent/validation.go ValidateDuration wants >= 1ms in whole ms.
+@pytest.mark.parametrize(
+    "duration", ["15m", "1h", "90s", "250ms", "1.5s", "0.5s", "1h30m", "2m30s", "2000us"]
+)
+def test_istio_durations_go_writes_are_accepted(duration: str) -> None:
     name = traffic_class()
     values = {
         "addons": {
@@ -348,8 +559,19 @@ def test_istio_durations_in_ms_s_m_and_h_are_accepted(duration: str) -> None:
     assert accepted(values).addons.mesh.traffic.classes[name]
 
 
-@pytest.mark.parametrize("duration", ["0s", "1d", "1.5s", "15", "-1m"])
-def test_durations_istio_refuses_are_refused(duration: str) -> None:
+@pytest.mark.parametrize(
+    ("duration", "why"),
+    [
+        ("0s", "at least 1ms"),
+        ("0.5ms", "at least 1ms"),
+        ("1500us", "whole number of milliseconds"),
+        ("1d", "is not a duration"),
+        ("15", "is not a duration"),
+        ("-1m", "is not a duration"),
+        ("1.5", "is not a duration"),
+    ],
+)
+def test_durations_istio_refuses_are_refused(duration: str, why: str) -> None:
     name = traffic_class()
     values = {
         "addons": {
@@ -358,9 +580,24 @@ def test_durations_istio_refuses_are_refused(duration: str) -> None:
     }
     message = refused(values)
     assert message.startswith(f"addons.mesh.traffic.classes.{name}.outlierDetection.interval: ")
+    assert why in message, message
+
+
+def test_a_per_try_timeout_is_compared_with_the_timeout_in_milliseconds() -> None:
+    # 1m30s is 90000ms: a per-try timeout of 1.5m (the same) is not below it.
+    name = traffic_class()
+    traffic = {"timeout": "1m30s", "retries": {"attempts": 2, "perTryTimeout": "1.5m"}}
+    values = {"addons": {"mesh": {"traffic": {"classes": {name: traffic}}}}}
+    assert "at or above the route's timeout 1m30s" in refused(values)
+    # Negative control: a millisecond less passes that comparison (and meets the next rule).
+    traffic["retries"]["perTryTimeout"] = "1m29.999s"  # type: ignore[index]
+    message = refused(values)
+    assert "perTryTimeout" in message and "at or above" not in message, message
 
 
 # --- HPA utilization -----------------------------------------------------------------------
+# kubernetes pkg/apis/autoscaling/validation/validation.go validateMetricTarget: an int32
+# averageUtilization greater than 0, no upper bound (a share of requests, not of limits).
 @pytest.mark.parametrize("target", [1, 100, 150, 400])
 def test_hpa_utilization_above_100_is_accepted(target: int) -> None:
     values = {"services": {"user-service": {"autoscaling": {"cpuUtilization": target}}}}
@@ -374,6 +611,8 @@ def test_hpa_utilization_kubernetes_refuses_is_refused(target: int) -> None:
 
 
 # --- Token issuers -------------------------------------------------------------------------
+# RFC 7519 section 4.1.1 (iss is a StringOrURI, section 2) and istio pkg/config/validation
+# validateJwtRule (only a non-empty issuer).
 @pytest.mark.parametrize(
     "issuer", ["user-service", "financial-planning", "https://api.example.com", "urn:fp:users"]
 )
@@ -389,6 +628,8 @@ def test_an_issuer_istio_or_rfc_7519_refuses_is_refused(issuer: str) -> None:
 
 
 # --- Strict booleans -------------------------------------------------------------------------
+# pulumi sdk/python/lib/pulumi/config.py _get_bool reads only "true"/"True"/"false"/"False";
+# YAML 1.1's yes/no/on are text to it.
 @pytest.mark.parametrize("text", ["yes", "no", "on", "1", "t", 1, 0])
 @pytest.mark.parametrize(
     ("values", "where"),
@@ -497,6 +738,32 @@ def test_an_empty_or_comment_only_stack_file_is_one_line(
     assert len(lines) == 1 and lines[0].startswith("synth qa: Pulumi.qa.yaml: is empty"), lines
 
 
+# The real CLI (pulumi sdk/go/common/workspace/loaders.go LoadProjectStackBytes) drops an
+# unknown top-level key and hands an empty file's stack no config: the program then sees no
+# settings at all. load_settings reads the stack file beside Pulumi.yaml to say why.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "confg:\n  financial-planning:region: eu-west-1\n",
+            "Pulumi.production.yaml: unknown key 'confg' (did you mean 'config'?)",
+        ),
+        ("# only a comment\n", "Pulumi.production.yaml: is empty (only comments or blanks)"),
+        ("config: {}\n", "(stack): stack 'production' has no settings: Pulumi.production.yaml"),
+    ],
+)
+def test_the_program_names_why_the_cli_gave_it_no_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: str
+) -> None:
+    (tmp_path / "Pulumi.production.yaml").write_text(text)
+    monkeypatch.setattr("stacks.loader.PROJECT_ROOT", tmp_path)
+    # What the CLI hands the program for each of these files: no config at all.
+    with pytest.raises(SettingsError) as caught:
+        run_stack("production", config={}, secret_keys=[])
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(expected), message
+
+
 def test_a_good_stack_file_reads_as_before(tmp_path: Path) -> None:
     # Negative control for the three above: the same reader takes a real stack file, its
     # top-level scalars as the CLI hands them (text).
@@ -580,22 +847,42 @@ def test_a_null_in_place_of_any_string_setting_is_absent_or_refused_never_the_te
 
 
 # --- Reserved database names -----------------------------------------------------------------
+# RDS CreateDBCluster DatabaseName (Aurora PostgreSQL): "A database named postgres is always
+# created ... Can't be a word reserved by the database engine". The engine's words: kwlist.h
+# RESERVED_KEYWORD (user, select, table) and TYPE_FUNC_NAME_KEYWORD (left, join, verbose,
+# is): gram.y's CREATE DATABASE takes a ColId, which is neither. template0/template1 exist in
+# every cluster (initdb); postgres is refused as the project's choice (stacks/rules.py).
 @pytest.mark.parametrize(
-    "name", ["postgres", "template0", "template1", "rdsadmin", "user", "select", "table"]
+    "name",
+    [
+        "postgres",
+        "template0",
+        "template1",
+        "rdsadmin",
+        "user",
+        "select",
+        "table",
+        "left",
+        "join",
+        "verbose",
+        "is",
+    ],
 )
 def test_a_database_name_the_engine_reserves_or_already_has_is_refused(name: str) -> None:
-    # RDS CreateDBCluster DatabaseName (Aurora PostgreSQL): "A database named postgres is
-    # always created ... Can't be a word reserved by the database engine".
     message = refused({"data": {"database": {"databaseName": name}}})
     assert message.startswith(f"data.database.databaseName: {name!r} is "), message
 
 
-@pytest.mark.parametrize("name", ["financial_planning", "fp", "planning_2026", "users"])
+# Negative control: unreserved and col_name keywords (none, between, json) are ColIds.
+@pytest.mark.parametrize(
+    "name", ["financial_planning", "fp", "planning_2026", "users", "none", "between", "json"]
+)
 def test_database_names_the_engine_takes_are_accepted(name: str) -> None:
     assert accepted({"data": {"database": {"databaseName": name}}}).data.database.database_name
 
 
 # --- Ranges no internet client comes from ----------------------------------------------------
+# IANA IPv4 Special-Purpose Address Registry (Globally Reachable: False), each row's RFC.
 UNROUTED = [
     ("0.0.0.0/8", "RFC 791"),
     ("100.64.0.0/10", "RFC 6598"),

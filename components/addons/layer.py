@@ -35,8 +35,10 @@ from components.addons.registry import install_addons
 from components.addons.reloader import Reloader
 from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import ClusterContext, StackContext, with_cluster
+from components.data.layer import DataTier
 from components.data.search_access import index_replicas
 from components.data.secrets import RemoteSecret, SecretAccess
+from components.foundation.layer import Foundation
 from components.shared.conventions import node_group_name
 from stacks.addon_settings import AddonSettings, AddonsSettings
 from stacks.edge_settings import EdgeSettings
@@ -122,6 +124,23 @@ class AddonInputs:
     search_domain_arn: pulumi.Input[str]
     # The search bootstrap, once it has mapped the writers' roles: Jaeger installs after it.
     search_access_applied: pulumi.Input[pulumi.Resource] | None = None
+
+    @classmethod
+    def from_layers(
+        cls,
+        foundation: Foundation,
+        data: DataTier,
+        search_access_applied: pulumi.Input[pulumi.Resource] | None = None,
+    ) -> AddonInputs:
+        return cls(
+            secret_access=data.secret_access,
+            platform_secrets=data.platform_secrets,
+            storage_class=foundation.default_storage_class,
+            vpc_id=foundation.network.vpc_id,
+            search_endpoint=data.search.endpoint,
+            search_domain_arn=data.search.arn,
+            search_access_applied=search_access_applied,
+        )
 
 
 def addon_registry(

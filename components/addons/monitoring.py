@@ -22,7 +22,6 @@ import pulumi
 from components.addons.base import MONITORING_ADDON, ClusterAddon, CompanionAddon
 from components.addons.external_secrets import external_secret
 from components.data.secrets import RemoteSecret
-from components.observability.alerts import CALLERS_SEE_ERRORS, NODE_MEMORY_HIGH, SERVICE_ERRORS
 from components.shared.conventions import (
     CONTROLLER_NODES,
     PLATFORM_PRIORITY_CLASS,
@@ -30,6 +29,11 @@ from components.shared.conventions import (
     restricted_pod_security_context,
 )
 from components.shared.helm import HelmChart
+from components.shared.observability_contract import (
+    CALLERS_SEE_ERRORS,
+    NODE_MEMORY_HIGH,
+    SERVICE_ERRORS,
+)
 from stacks.addon_settings import NODE_EXPORTER_RESOURCES, MonitoringSettings
 from stacks.secrets import ALERT_RECEIVERS, GRAFANA_ADMIN, HEARTBEAT_URL_KEY
 

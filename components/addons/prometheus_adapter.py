@@ -14,9 +14,9 @@ from typing import Any
 import pulumi
 
 from components.addons.base import AUTOSCALING_NAMESPACE, ClusterAddon, disruption_budget
-from components.observability.contract import HTTP_DURATION
 from components.shared.conventions import CONTROLLER_NODES, PLATFORM_PRIORITY_CLASS
 from components.shared.helm import HelmChart
+from components.shared.observability_contract import HTTP_DURATION
 from stacks.addon_settings import PrometheusAdapterSettings
 
 # The request count every service exposes (the metrics contract), and what the HPAs read.

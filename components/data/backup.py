@@ -4,7 +4,7 @@ A backup plan takes a snapshot of the Aurora cluster every `everyHours` hours in
 the stack's region and copies it to a vault in the recovery region, each encrypted with a KMS
 key of its own region. Aurora's own continuous backups (point-in-time restore within the
 retention) cover everything short of losing the region; these copies cover the region.
-Restore path and RPO/RTO: README, "Data tier".
+Restore path and RPO/RTO: docs/data.md, "Disaster recovery".
 
 An Aurora global database would replicate continuously, but Aurora cannot manage the master
 password of a global database's clusters (Aurora User Guide, "Password management with Amazon

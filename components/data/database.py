@@ -1,6 +1,6 @@
 """PostgreSQL on Amazon Aurora: one writer and its readers in separate zones, TLS only.
 
-Why Aurora (see the README's data-tier section for the citations): Aurora writes every commit
+Why Aurora (see docs/data.md for the citations): Aurora writes every commit
 to six storage copies in three zones before acknowledging it, so losing a zone loses no
 committed transaction; a reader is promoted in well under a minute; the reader endpoint spreads
 reads over the readers; and readers are instances of the cluster, not RDS read replicas, so the

@@ -19,6 +19,8 @@ from components.data.search_access import (
     IndexRetention,
     SearchMaster,
     SearchMasterArgs,
+    index_replicas,
+    platform_retention,
     search_http_statement,
 )
 from components.data.secrets import (
@@ -34,6 +36,7 @@ from components.data.service_roles import (
 )
 from components.foundation.network import PrivateNetwork
 from components.shared.iam import OidcIssuer
+from stacks.addon_settings import JaegerSettings, LogShipperSettings
 from stacks.catalog import database_services, database_user
 from stacks.data_settings import DataSettings
 from stacks.secrets import (
@@ -67,6 +70,10 @@ class DataArgs:
     # The operators' OIDC client at the load balancer, where they sign in with OIDC: its ID
     # is kept beside its secret, in the one Secret the controller reads.
     operator_client_id: str | None = None
+    # How long the platform's writers' indices are kept (the log shipper's, Jaeger's: only
+    # those that run), and the container logs' replica shards where logs are shipped.
+    platform_retention: Mapping[str, IndexRetention] = dataclasses.field(default_factory=dict)
+    log_replicas: int | None = None
 
     @classmethod
     def from_settings(
@@ -90,7 +97,21 @@ class DataArgs:
             operator_client_id=(
                 login.client_id if (login := settings.edge.operator_login) else None
             ),
+            platform_retention=platform_retention(
+                log_days=enabled_days(settings.addons.log_shipper),
+                trace_days=enabled_days(settings.addons.jaeger),
+            ),
+            log_replicas=(
+                index_replicas(settings.data.search.instance_count)
+                if settings.addons.log_shipper.enabled
+                else None
+            ),
         )
+
+
+def enabled_days(writer: LogShipperSettings | JaegerSettings) -> int | None:
+    """How long a writer's indices are kept, where it runs."""
+    return writer.retention_days if writer.enabled else None
 
 
 def operator_sso(args: DataArgs) -> dict[str, dict[str, pulumi.Output[str]]]:
@@ -117,20 +138,9 @@ class SearchAccess:
     # The container logs' replica shards, where logs are shipped (their index template).
     log_replicas: int | None = None
 
-    def with_writers(
-        self,
-        writers: Mapping[str, list[pulumi.Output[str]]],
-        retention: Mapping[str, IndexRetention],
-        log_replicas: int | None = None,
-    ) -> SearchAccess:
-        """This access, with the add-ons' writers (made after the data tier), their indices'
-        retention and the log indices' replicas."""
-        return dataclasses.replace(
-            self,
-            mappings={**self.mappings, **writers},
-            retention=retention,
-            log_replicas=log_replicas,
-        )
+    def with_writers(self, writers: Mapping[str, list[pulumi.Output[str]]]) -> SearchAccess:
+        """This access, with the add-ons' writers' roles (made after the data tier)."""
+        return dataclasses.replace(self, mappings={**self.mappings, **writers})
 
 
 @dataclass(frozen=True)
@@ -325,5 +335,7 @@ def build_data(
             master_role_arn=search_master.role_arn,
             administrator_arn=args.search_administrator_arn,
             mappings={"document-search": [roles.role_arns[s] for s in args.search_users]},
+            retention=args.platform_retention,
+            log_replicas=args.log_replicas,
         ),
     )

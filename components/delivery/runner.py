@@ -18,7 +18,7 @@ a build, whatever environment it names or omits (see RUNNER_WORKFLOWS).
 
 The first `up` of a stack has no runner yet: `make first-up` targets the runner and what it
 needs (network, cluster, repositories) from outside the VPC, where only AWS APIs are called
-(README, "A new stack's first up").
+(docs/delivery.md, "A new stack's first up").
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ BUILD_TIMEOUT_MINUTES = 120
 # give any job of a workflow with one of these names the runner's label (and drop the `if:`
 # that keeps forks off). What keeps pull-request code off the runners is who may run
 # workflows at all: those who can push a branch to the repository, and forks only as the
-# repository's Actions settings allow (README, "Runners inside the VPC"). Such a job gets
+# repository's Actions settings allow (docs/delivery.md, "Runners inside the VPC"). Such a job gets
 # the stack's network position and the project role below, never a deploy or preview role:
 # those trust only their GitHub environments. A filter on the sender (ACTOR_ACCOUNT_ID) is not
 # used: CodeBuild does not document which account a WORKFLOW_JOB_QUEUED event carries, and a
@@ -96,8 +96,8 @@ class DeployRunner(pulumi.ComponentResource):
         # its twin is deleted fails with InvalidPermission.Duplicate). So they are protected
         # like the stack's stateful resources: such a change fails `make diff` on its pull
         # request and stops the `up` at that resource instead of cutting it off; a person
-        # applies it from an administrator's machine (README, "Known limits"). The rules are
-        # deleted before they are re-created. Neither option is part of a URN.
+        # applies it from an administrator's machine (docs/operations.md, "Known limits"). The
+        # rules are deleted before they are re-created. Neither option is part of a URN.
         kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
         rule_kept = pulumi.ResourceOptions(
             parent=self, protect=args.protect, delete_before_replace=True

@@ -16,6 +16,7 @@ from components.addons.base import HelmAddon
 from components.addons.cert_manager import CertManager, issuer_name
 from components.addons.external_secrets import ExternalSecrets
 from components.addons.jaeger import JAEGER_COLLECTOR, QUERY_PORT
+from components.addons.layer import ClusterAddons
 from components.addons.load_balancer_controller import LoadBalancerController
 from components.addons.mesh import GATEWAY_NAMESPACE, IngressGateway, IstioBase
 from components.addons.monitoring import (
@@ -26,6 +27,7 @@ from components.addons.monitoring import (
     PROMETHEUS_SERVICE,
 )
 from components.context import ClusterContext, StackContext, with_cluster
+from components.data.layer import DataTier
 from components.data.secrets import RemoteSecret
 from components.edge.certificate import PublicCertificate, PublicCertificateArgs
 from components.edge.firewall import EdgeFirewall, EdgeFirewallArgs
@@ -86,6 +88,16 @@ class EdgeInputs:
     remote_secrets: Mapping[str, RemoteSecret]
     redis_host: pulumi.Input[str]
     redis_port: int
+
+    @classmethod
+    def from_layers(cls, data: DataTier, addons: ClusterAddons) -> EdgeInputs:
+        return cls(
+            installed=addons.installed,
+            platform_secrets=data.platform_secrets,
+            remote_secrets=data.remote_secrets,
+            redis_host=data.cache.primary_address,
+            redis_port=data.cache.port,
+        )
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ A class's group is replaced, never changed in place, when an input EKS cannot up
 ForceNew in terraform-provider-aws internal/service/eks/node_group.go). Such a change is a new
 generation: a new group with its own name and resources, created beside the old one, which is
 kept (`previousGeneration`) until its nodes are drained and then removed in a later `up`
-(README, "Node group generations"). `make diff` refuses a group replaced in place.
+(docs/cluster.md, "Node group generations"). `make diff` refuses a group replaced in place.
 """
 
 from __future__ import annotations

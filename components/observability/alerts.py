@@ -21,9 +21,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from components.addons.mesh import GATEWAY_NAMESPACE
-from components.observability.contract import (
+from components.shared.observability_contract import (
     AUTHENTICATION_FAILURES,
+    CALLERS_SEE_ERRORS,
     HTTP_DURATION,
+    NODE_MEMORY_HIGH,
+    SERVICE_ERRORS,
     SUSPICIOUS_ACTIVITY,
 )
 
@@ -43,10 +46,6 @@ TRACE_LOSS_RATIO = 0.01
 SPIKE_PER_SECOND = 1
 SPIKE_FACTOR = 3
 
-# Names other modules refer to (Alertmanager's inhibition, the chart rules ours replace).
-SERVICE_ERRORS = "ServiceHighErrorRate"
-CALLERS_SEE_ERRORS = "ServiceErrorsSeenByCallers"
-NODE_MEMORY_HIGH = "NodeMemoryHigh"
 REQUESTS = f"{HTTP_DURATION.name}_count"
 BY_SERVICE = "namespace, service"
 BY_CONTAINER = "namespace, pod, container"
@@ -98,7 +97,7 @@ class Alert:
     for_: str
     severity: Severity
     summary: str
-    # The README's alert table: the expression in words and its threshold.
+    # docs/observability.md's alert table: the expression in words and its threshold.
     in_words: str
     threshold: str
 
@@ -340,7 +339,7 @@ def application_alerts(app_namespace: str) -> tuple[Alert, ...]:
     )
 
 
-# The alerts as the README lists them (the mesh's with the production namespace; only the
+# The alerts as docs/observability.md lists them (the mesh's with the production namespace; only the
 # namespace differs per stack).
 ALERTS = application_alerts("financial-planning")
 

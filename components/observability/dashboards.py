@@ -30,7 +30,7 @@ from components.observability.alerts import (
     NODE_MEMORY_IN_USE,
     REQUESTS,
 )
-from components.observability.contract import (
+from components.shared.observability_contract import (
     AUTHENTICATION_FAILURES,
     GOAL_COMPLETIONS,
     HTTP_DURATION,

@@ -20,7 +20,7 @@ from components.observability.alerts import rule_groups
 from components.observability.dashboards import dashboard_models
 from components.shared.conventions import selector_labels, standard_labels
 from components.shared.custom_resources import labelled_custom_resource
-from components.workloads.microservice import METRICS_SERVICE_PORT
+from components.shared.observability_contract import METRICS_SERVICE_PORT
 from stacks.catalog import ServiceName, ServiceSettings
 
 MONITORING_API = "monitoring.coreos.com/v1"

@@ -19,6 +19,7 @@ from components.addons.jaeger import (
     TracingCollector,
     tracing_collector,
 )
+from components.addons.layer import ClusterAddons
 from components.addons.load_balancer_controller import EDGE_NAMESPACE
 from components.addons.load_balancer_controller import WEBHOOK_PORT as LB_WEBHOOK_PORT
 from components.addons.log_shipper import LOGGING_NAMESPACE
@@ -28,11 +29,14 @@ from components.addons.mesh import (
     GATEWAY_NAMESPACE,
     GATEWAY_RELEASE,
     MESH_NAMESPACE,
+    IstioBase,
 )
 from components.addons.monitoring import MONITORING_NAMESPACE
 from components.context import ClusterContext, StackContext, with_cluster
+from components.data.layer import DataTier
 from components.data.search_access import SEARCH_BOOTSTRAP_NAMESPACE
 from components.edge.rate_limit import GRPC_PORT as RATE_LIMIT_GRPC
+from components.foundation.layer import Foundation
 from components.foundation.network import control_plane_layout, subnet_layout
 from components.security.audit import AuditArgs, AuditTrail, RuntimeAgentArgs
 from components.security.mesh_policies import MeshPolicies, MeshPoliciesArgs, TokenKeys, principal
@@ -44,6 +48,7 @@ from components.security.network_policies import (
 )
 from components.security.rbac import Personas, PersonasArgs
 from components.shared.conventions import DATABASE_BOOTSTRAP_NAMESPACE
+from components.workloads.layer import Workloads
 from stacks.catalog import ServiceName, ServiceSettings
 from stacks.secrets import FINDINGS_PAGER_KEY
 from stacks.settings import SecuritySettings, StackSettings
@@ -176,6 +181,19 @@ class Guarded:
     # The VPC and private subnets (GuardDuty's agent endpoint goes there).
     vpc_id: pulumi.Input[str] | None = None
     private_subnet_ids: Sequence[pulumi.Input[str]] = ()
+
+    @classmethod
+    def from_layers(
+        cls, foundation: Foundation, data: DataTier, addons: ClusterAddons, workloads: Workloads
+    ) -> Guarded:
+        return cls(
+            app_namespace=workloads.application.namespace_name,
+            aws_callers=list(data.service_roles),
+            platform_namespaces=sorted({a.namespace_name for a in addons.installed.values()}),
+            mesh_crds=addons.installed.get(IstioBase.name),
+            vpc_id=foundation.private_network.vpc_id,
+            private_subnet_ids=foundation.private_network.subnet_ids,
+        )
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from typing import Any
 
 import pulumi
 
-from components.observability.contract import METRICS_PORT
 from components.shared.conventions import selector_labels
 from components.shared.custom_resources import labelled_custom_resource
+from components.shared.observability_contract import METRICS_PORT
 from stacks.catalog import ServiceName, ServiceSettings, callers_of
 
 SECURITY_API = "security.istio.io/v1"

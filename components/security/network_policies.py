@@ -22,8 +22,8 @@ import pulumi_kubernetes as k8s
 from components.addons.jaeger import TracingCollector
 from components.addons.mesh import GATEWAY_NAMESPACE, MESH_NAMESPACE
 from components.addons.monitoring import MONITORING_NAMESPACE
-from components.observability.contract import METRICS_PORT
 from components.shared.conventions import STORE_PORTS, selector_labels, standard_labels
+from components.shared.observability_contract import METRICS_PORT
 from stacks.catalog import ServiceName, ServiceSettings, callers_of
 
 DNS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]

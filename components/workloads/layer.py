@@ -7,10 +7,16 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.addons.jaeger import sdk_environment, tracing_collector
+from components.addons.external_secrets import ExternalSecrets as ExternalSecretsAddon
+from components.addons.jaeger import Jaeger, sdk_environment, tracing_collector
+from components.addons.layer import ClusterAddons
+from components.addons.log_shipper import LogShipper
+from components.addons.mesh import Istiod
+from components.addons.vertical_pod_autoscaler import VerticalPodAutoscaler
 from components.context import ClusterContext, StackContext, with_cluster
-from components.data.layer import SearchAccess
+from components.data.layer import DataTier, SearchAccess
 from components.data.secrets import RemoteSecret
+from components.foundation.layer import Foundation
 from components.workloads.application import Application, ApplicationArgs, ExternalSecrets
 from components.workloads.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
 from components.workloads.database_users import DatabaseUsers, DatabaseUsersArgs
@@ -35,6 +41,8 @@ class WorkloadsArgs:
     mesh: bool
     # Where the services' OpenTelemetry SDKs send spans, if anywhere.
     tracing_config: Mapping[str, str]
+    # The database the bootstrap Job creates the services' users in.
+    database_name: str
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> WorkloadsArgs:
@@ -51,7 +59,12 @@ class WorkloadsArgs:
             tracing_config=sdk_environment(
                 tracing_collector(settings.addons), settings.addons.mesh.tracing.sampling_percent
             ),
+            database_name=settings.data.database.database_name,
         )
+
+
+# The search domain's FGAC roles that add-ons hold, by the add-on whose IRSA role holds it.
+SEARCH_WRITERS = {"log-writer": LogShipper.name, "trace-store": Jaeger.name}
 
 
 @dataclass(frozen=True)
@@ -71,13 +84,57 @@ class StackServices:
     # The database: its writer, name and master secret (for the bootstrap job only), and the
     # resources that must exist before the job can connect.
     database_writer: pulumi.Input[str]
-    database_name: str
     database_master: RemoteSecret
     # The key the master secret is encrypted with (the bootstrap's role decrypts through it).
     database_master_key: pulumi.Input[str]
     database_ready: Sequence[pulumi.Resource]
     # Who may use the search domain (the search bootstrap applies it).
     search_access: SearchAccess
+
+    @classmethod
+    def from_layers(
+        cls, foundation: Foundation, data: DataTier, addons: ClusterAddons
+    ) -> StackServices:
+        installed = addons.installed
+        return cls(
+            image_repositories=foundation.registry.repository_urls,
+            storage_class=foundation.default_storage_class,
+            remote_secrets=data.remote_secrets,
+            secret_store=addons.secret_store,
+            service_roles=data.service_roles,
+            config=data.config,
+            # What the services need before they start: their Secrets (External Secrets),
+            # istiod (its webhook gives the pods their sidecars), the storage classes and their
+            # PriorityClasses (a pod naming a missing one is refused). Scale-ups, HPAs and
+            # reloads act once their add-ons run: no waiting.
+            depends_on=[
+                *(
+                    installed[name]
+                    for name in (ExternalSecretsAddon.name, Istiod.name)
+                    if name in installed
+                ),
+                foundation.storage,
+                foundation.priority_classes,
+            ],
+            # The VPA kind comes with the VPA add-on's CRDs.
+            autoscaling_depends_on=[
+                addon for name, addon in installed.items() if name == VerticalPodAutoscaler.name
+            ],
+            database_writer=data.database.address,
+            database_master=data.database_master,
+            database_master_key=data.database.key_arn,
+            database_ready=[data.database],
+            search_access=data.search_access.with_writers(
+                {
+                    role: [
+                        addon.role_arn
+                        for name, addon in installed.items()
+                        if name == writer and addon.role_arn is not None
+                    ]
+                    for role, writer in SEARCH_WRITERS.items()
+                }
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -128,7 +185,7 @@ def build_workloads(
         f"{context.prefix}-database-users",
         DatabaseUsersArgs(
             users=[database_user(name) for name in database_services(args.services)],
-            database_name=given.database_name,
+            database_name=args.database_name,
             writer_host=given.database_writer,
             master=given.database_master,
             master_key_arn=given.database_master_key,

@@ -10,7 +10,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.addons.reloader import RELOAD_ANNOTATION
-from components.observability.contract import METRICS_PORT, METRICS_PORT_NAME
 from components.shared.conventions import (
     IRSA_ANNOTATION,
     WORKLOAD_CLASS_LABEL,
@@ -18,6 +17,11 @@ from components.shared.conventions import (
     restricted_pod_security_context,
     selector_labels,
     standard_labels,
+)
+from components.shared.observability_contract import (
+    METRICS_PORT,
+    METRICS_PORT_NAME,
+    METRICS_SERVICE_PORT,
 )
 from stacks.catalog import ServiceSettings, database_user
 from stacks.settings import Taint
@@ -29,10 +33,6 @@ CONTAINER_PORT_NAME = "http"
 TERMINATION_GRACE_SECONDS = 45
 PRE_STOP_SLEEP_SECONDS = 10
 GPU_RESOURCE = "nvidia.com/gpu"
-
-
-# The Service's name for the metrics port (Istio reads the protocol from the "http-" prefix).
-METRICS_SERVICE_PORT = f"http-{METRICS_PORT_NAME}"
 
 
 def service_port_name(port: int) -> str:

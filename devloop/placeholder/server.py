@@ -3,7 +3,7 @@
 The development stack runs this image as each of its eight services when the stack file sets
 `placeholderImages: true` (the product's images are not built in this repository). It answers
 what the platform asks of every service (components/workloads/microservice.py and
-components/observability/contract.py):
+components/shared/observability_contract.py):
 
 - `GET /health` on `$PORT` (the container port named `http`): the startup, readiness and
   liveness probes;
@@ -36,7 +36,7 @@ DEFAULT_METRICS_PORT = 9464
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 DURATION = "http_server_request_duration_seconds"
-# The contract's families (name, type, help), as components/observability/contract.py states
+# The contract's families (name, type, help), as components/shared/observability_contract.py states
 # them; tests/test_devloop.py holds the two to each other.
 FAMILIES = (
     (

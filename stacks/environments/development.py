@@ -2,7 +2,7 @@
 
 The seed's "minimal resources, disabled monitoring, local-friendly": one replica per service,
 small requests, the data tier inside the cluster, no AWS, no autoscaling, mesh or monitoring.
-Deployed onto the cluster of the stack file's `kubeContext` (see README, "Development stack").
+Deployed onto the cluster of the stack file's `kubeContext` (see docs/development.md).
 """
 
 from typing import Any
@@ -16,7 +16,7 @@ TARGET = "kubeconfig"
 # Every service: one replica, no HPA, small enough for a laptop (8 services in about 1 CPU and
 # 1.5 GiB of requests). Its VPA settings stay (unused: no VPA here) but are shrunk to fit.
 _SMALL: dict[str, Any] = {
-    # The tag local builds are pushed under (README, "Development stack").
+    # The tag local builds are pushed under (docs/development.md).
     "imageTag": "dev",
     "replicas": 1,
     "autoscaling": None,
@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     # The Kubernetes of `make dev-cluster`'s node image (devloop/kind-cluster.yaml): the oldest
     # minor kind v0.33.0 publishes an image for, one behind production's.
     "kubernetesVersion": "1.34",
-    # kind's local registry (README, "Development stack").
+    # kind's local registry (docs/development.md).
     "imageRegistry": "localhost:5001/financial-planning",
     "application": {"namespace": "financial-planning-dev", "logLevel": "debug"},
     "services": {name: {**SERVICE_CATALOG[name], **SERVICES[name]} for name in SERVICE_CATALOG},

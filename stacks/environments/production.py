@@ -11,7 +11,8 @@ from stacks.catalog import SERVICE_CATALOG
 # Seed sizes: general m5.large-2xlarge 2-20, compute c5.large-4xlarge 3-30,
 # memory r5.large-4xlarge 1-10, GPU p3.2xlarge and g4dn.xlarge 0-5. Types are listed smallest
 # first: the cluster autoscaler plans with the first type and on-demand managed node groups
-# launch in list order, so larger types only ever act as fallbacks (see README, "Node groups").
+# launch in list order, so larger types only ever act as fallbacks (see docs/cluster.md, "Node
+# groups").
 # General and compute start at xlarge: beside what every node runs (the kubelet's reservation,
 # the add-ons' and GuardDuty's agents: stacks/capacity.py) a large node leaves 1430m CPU, and
 # twenty of them cannot hold the general class's maxima (about 32 cores); a c5.large leaves
@@ -19,7 +20,7 @@ from stacks.catalog import SERVICE_CATALOG
 #
 # Moving general and compute to xlarge changes their instance types, which EKS cannot change in
 # place: generation 2 of each is a new group, created beside generation 1 (the groups as first
-# deployed, large first), which stays until its nodes are drained (README, "Node group
+# deployed, large first), which stays until its nodes are drained (docs/cluster.md, "Node group
 # generations"). Step 2 of that procedure removes the two `previousGeneration` entries.
 NODE_GROUPS: dict[str, Any] = {
     "general": {
@@ -230,12 +231,12 @@ DEFAULTS: dict[str, Any] = {
             "replicas": 2,
             "resources": _resources("250m", "512Mi", "1Gi"),
             "traffic": TRAFFIC,
+            # One request in a hundred traced; the proxies and the services' SDKs send the
+            # spans to Jaeger's collector (addons.jaeger, below; components/mesh/telemetry.py).
+            "tracing": {"samplingPercent": 1.0},
             # Production's sidecars reach only what is registered: the mesh, the data tier,
             # the AWS APIs and these hosts (the mail and SMS providers are placeholders for
             # the ones the product signs up with).
-            # One request in a hundred traced; spans go nowhere until the collector (Jaeger,
-            # the observability layer's) is named here.
-            "tracing": {"samplingPercent": 1.0},
             "outbound": {
                 "registryOnly": True,
                 "externalHosts": {

@@ -15,8 +15,8 @@ DEFAULTS: dict[str, Any] = deep_merge(
         # General and compute on production's xlarge types, as production's generation 2: on
         # large nodes the services at their maximum with their sidecars and the controllers
         # packed into all six general nodes (four with a zone lost), no room to spare; staging
-        # also rehearses production's two-step move to a new generation (README, "Node group
-        # generations"). Generation 1 is each group as first deployed.
+        # also rehearses production's two-step move to a new generation (docs/cluster.md,
+        # "Node group generations"). Generation 1 is each group as first deployed.
         "nodeGroups": {
             "general": {
                 "minSize": 1,
@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = deep_merge(
             "simulation-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 4}},
             "user-service": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},
             "banking-service": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},
-            "ml-service": {"cacheVolume": {"sizeGib": 20}},
+            "ml-service": {"replicas": 1, "cacheVolume": {"sizeGib": 20}},
             "notification-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 2}},
             "document-service": {"autoscaling": {"minReplicas": 1, "maxReplicas": 2}},
             "graphql-gateway": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}},

@@ -14,7 +14,8 @@ from stacks.version_support import AUTOSCALER_RELEASES, autoscaler_release_probl
 from tests.conftest import run_at, run_with
 from tests.lookup import helm_release, inline_policy, irsa_role, objects
 
-# The README's pinned chart versions, stated here so that a bump must change this test too.
+# The documented pinned chart versions (docs/cluster.md), stated here so that a bump must
+# change this test too.
 PINNED_CHARTS = {
     "external-secrets": "0.19.2",
     "metrics-server": "3.13.0",

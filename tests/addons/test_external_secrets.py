@@ -71,7 +71,8 @@ def test_external_secrets_operator_is_pinned_and_reads_only_this_stacks_secrets(
     stack_run: StackRun,
 ) -> None:
     release = helm_release(stack_run, "external-secrets").inputs
-    # The README's pinned version, stated here: a chart upgrade must change this test too.
+    # The documented pinned version (docs/security.md), stated here: a chart upgrade must
+    # change this test too.
     assert release["version"] == "0.19.2"
     assert release["repositoryOpts"]["repo"] == "https://charts.external-secrets.io"
     assert release["namespace"] == "external-secrets-system"

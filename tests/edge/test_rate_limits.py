@@ -137,7 +137,7 @@ def test_the_limiter_runs_restricted_on_the_stacks_redis(stack_run: StackRun) ->
         ),
         # Any string is an issuer (RFC 7519), but not one with spaces or an empty one.
         ({"userTokens": {"issuer": "api example"}}, "edge.userTokens.issuer:"),
-        ({"userTokens": None}, "edge.userTokens: None is invalid"),
+        ({"userTokens": None}, "edge.userTokens: is empty (null): "),
     ],
 )
 def test_bad_rate_limit_settings_fail_with_one_line(edge: dict[str, Any], expected: str) -> None:

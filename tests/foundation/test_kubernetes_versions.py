@@ -95,8 +95,8 @@ def support_alarm(today: date) -> list[str]:
             alarms.append(
                 f"{environment} runs Kubernetes {version}, whose EKS standard support ends "
                 f"{end} ({(end - today).days} days from {today}): admit the next minor and "
-                'upgrade one minor at a time (README, "Kubernetes upgrades"), then move '
-                "tests/conftest.py RENDER_DATE into its support"
+                "upgrade one minor at a time (docs/operations.md, "
+                '"Kubernetes upgrades"), then move tests/conftest.py RENDER_DATE into its support'
             )
     return alarms
 

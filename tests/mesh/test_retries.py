@@ -40,7 +40,7 @@ from tests.test_settings import BASE
 
 IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
 OTHERS = ("POST", "PATCH")
-# The seed's classes (README, "Traffic Policies"), as literals.
+# The seed's classes (docs/mesh.md, "Traffic per service class"), as literals.
 CLASSES = {
     "financial-planning-api": "api",
     "graphql-gateway": "api",
@@ -122,7 +122,7 @@ def test_no_route_of_the_mesh_or_the_edge_cuts_a_try_short(stack_run: StackRun) 
 
 
 def test_a_user_request_through_the_edge_has_the_api_s_budget(stack_run: StackRun) -> None:
-    """ML's two minutes are for calls outside a user's request (README, traffic classes): the
+    """ML's two minutes are for calls outside a user's request (docs/mesh.md, traffic classes): the
     gateway ends a user's request at the API's timeout, and a route timeout is never retried,
     so nothing downstream runs it again."""
     api = objects(stack_run, "VirtualService")["edge-api"]["spec"]["http"]

@@ -41,7 +41,7 @@ from typing import Any
 
 from components.addons.jaeger import JAEGER_SELECTOR
 from components.addons.mesh import GATEWAY_NAMESPACE, GATEWAY_SELECTOR
-from components.observability.contract import CONTRACT, METRICS_PORT
+from components.shared.observability_contract import CONTRACT, METRICS_PORT
 from offline.engine import StackRun
 from tests.lookup import HELM_RELEASE, app_namespace, helm_release, objects, pod_spec
 
@@ -905,7 +905,7 @@ def scrapes(
                 ),
                 _contract_samples(),
                 "the render's ServiceMonitor and Service; the metrics contract "
-                "(components/observability/contract.py)",
+                "(components/shared/observability_contract.py)",
             )
         )
         if any(

@@ -22,7 +22,7 @@ from components.observability.alerts import (
     application_alerts,
     rule_groups,
 )
-from components.observability.contract import EXPORTER_METRICS, contract_series
+from components.shared.observability_contract import EXPORTER_METRICS, contract_series
 from offline.engine import PROJECT_DIR, StackRun
 from tests.lookup import app_namespace, helm_release
 from tests.observability.scrapes import NODE, Scrape, scrape, scrapes
@@ -712,8 +712,8 @@ def test_the_mesh_and_trace_alerts_exist_only_where_their_series_can() -> None:
     assert 'destination_service_namespace="shop"' in callers.expr
 
 
-def test_the_readme_alert_table_is_the_rules() -> None:
-    readme = (PROJECT_DIR / "README.md").read_text()
+def test_the_documented_alert_table_is_the_rules() -> None:
+    readme = (PROJECT_DIR / "docs" / "observability.md").read_text()
     for alert in ALERTS:
         row = f"| `{alert.name}` | {alert.in_words} | {alert.threshold} | {alert.for_} | "
         assert row + f"{alert.severity} |" in readme, alert.name

@@ -7,8 +7,8 @@ import json
 
 import promql_parser
 
-from components.observability.contract import EXPORTER_METRICS, contract_series
 from components.observability.dashboards import dashboard_models, panel_queries
+from components.shared.observability_contract import EXPORTER_METRICS, contract_series
 from offline.engine import StackRun
 from tests.lookup import helm_release, objects
 from tests.observability.test_alerts import metric_names

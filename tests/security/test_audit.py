@@ -187,7 +187,8 @@ def test_the_guardduty_agent_preempts_and_waits_for_its_endpoint(production: Sta
 
 def test_staging_manages_no_guardduty_agent(staging: StackRun) -> None:
     # The organisation's GuardDuty covers staging: no detector, endpoint or agent of its own
-    # (README, "Known limits": its automated agent configuration may leave an endpoint behind).
+    # (docs/operations.md, "Known limits": its automated agent configuration may leave an
+    # endpoint behind).
     assert guardduty_endpoints(staging) == []
     assert guardduty_agents(staging) == []
 

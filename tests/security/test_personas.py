@@ -118,7 +118,7 @@ AGGREGATED_INTO = {"view": ("view",), "edit": ("view", "edit"), "admin": ("view"
 def aggregated(objects: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
     """The rules rendered ClusterRoles add to a built-in aggregated role by their labels. The
     charts' own ClusterRoles (helm.v3.Release) are not rendered offline: what they aggregate
-    into view/edit is not resolved here (README, "Security")."""
+    into view/edit is not resolved here (docs/security.md)."""
     rules: list[dict[str, Any]] = []
     for o in objects:
         if o["kind"] != "ClusterRole":
@@ -169,7 +169,7 @@ def test_staging_s_opt_in_is_the_only_exception_and_production_refuses_it(
     assert not production.namespace["settings"].access.developers_may_edit
     assert staging.namespace["settings"].access.developers_may_edit
     # With `edit`, staging's developers may change workloads, exec and read Secrets: what the
-    # opt-in says (README, "Security"); production's settings refuse it (tests/test_settings.py).
+    # opt-in says (docs/security.md); production's settings refuse it (tests/test_settings.py).
     found = problems(persona_rules(staging)["developer"])
     assert {"patch apps/deployments", "create core/pods/exec", "get secrets"} <= set(found)
 

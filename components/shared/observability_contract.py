@@ -1,5 +1,9 @@
-"""The metrics contract: what every service exposes on `/metrics` (port 9464), and what the
-platform reads.
+"""The observability contract: what every service exposes on `/metrics` (port 9464), what the
+platform reads, and the alert names other parts of the platform refer to.
+
+Shared because four layers agree on it: the workloads expose the port, the observability layer
+scrapes it and writes the rules, the monitoring and adapter add-ons read the names, and the
+security layer opens the port to Prometheus.
 
 The seed's key metrics (API rate, latency and errors; registrations, transactions and goal
 completions; authentication failures and suspicious activity) as Prometheus names and labels.
@@ -73,6 +77,16 @@ SUSPICIOUS_ACTIVITY = Metric(
 # Prometheus, outside the mesh, scrapes in plain text.
 METRICS_PORT = 9464
 METRICS_PORT_NAME = "metrics"
+# The Service's name for that port, which each ServiceMonitor names (Istio reads the protocol
+# from the "http-" prefix).
+METRICS_SERVICE_PORT = f"http-{METRICS_PORT_NAME}"
+
+# Alert names the monitoring add-on's Alertmanager configuration and chart values refer to
+# (its inhibit rule, the chart rule ours replaces); components/observability/alerts.py defines
+# the alerts themselves.
+SERVICE_ERRORS = "ServiceHighErrorRate"
+CALLERS_SEE_ERRORS = "ServiceErrorsSeenByCallers"
+NODE_MEMORY_HIGH = "NodeMemoryHigh"
 
 CONTRACT: tuple[Metric, ...] = (
     HTTP_DURATION,
