@@ -34,11 +34,16 @@ class AddonResources(Settings):
         check_limits_cover_requests(self.requests, self.limits.cpu, self.limits.memory)
         return self
 
-    def as_values(self) -> dict[str, dict[str, str]]:
-        """The `resources` block of a chart's values."""
-        limits = {"memory": self.limits.memory}
+    def as_values(self, *, chart_limits_cpu: bool = False) -> dict[str, dict[str, str | None]]:
+        """The `resources` block of a chart's values. `chart_limits_cpu`: the chart's defaults
+        carry a CPU limit, which Helm merges into ours unless the value is null (a null value
+        deletes a chart default); without a CPU limit of ours, it is nulled (the null travels in
+        the release's value file: components/shared/helm.py)."""
+        limits: dict[str, str | None] = {"memory": self.limits.memory}
         if self.limits.cpu is not None:
             limits["cpu"] = self.limits.cpu
+        elif chart_limits_cpu:
+            limits["cpu"] = None
         return {
             "requests": {"cpu": self.requests.cpu, "memory": self.requests.memory},
             "limits": limits,

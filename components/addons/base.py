@@ -33,8 +33,9 @@ MONITORING_ADDON = "monitoring"
 
 
 def disruption_budget(replicas: int) -> dict[str, Any]:
-    """A chart's PodDisruptionBudget values: only with a replica to spare."""
-    return {"enabled": replicas > 1, "maxUnavailable": 1}
+    """A chart's PodDisruptionBudget values: only with a replica to spare (a disabled budget's
+    bound would be a value the chart never reads)."""
+    return {"enabled": True, "maxUnavailable": 1} if replicas > 1 else {"enabled": False}
 
 
 class ClusterAddon(ABC):

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from components.addons.base import SelfMonitoredAddon
+from components.addons.base import SelfMonitoredAddon, disruption_budget
 from components.shared.conventions import (
     CONTROLLER_NODES,
     PART_OF,
@@ -109,7 +109,7 @@ class CertManager(SelfMonitoredAddon):
         # RuntimeDefault seccomp, no capabilities and a read-only root: restricted as shipped.
         placed = {
             "replicaCount": replicas,
-            "podDisruptionBudget": {"enabled": replicas > 1, "maxUnavailable": 1},
+            "podDisruptionBudget": disruption_budget(replicas),
             "resources": settings.resources.as_values(),
             "nodeSelector": CONTROLLER_NODES,
         }

@@ -282,8 +282,8 @@ class LoadBalancerController(SelfMonitoredAddon):
             "vpcId": self.vpc_id,
             "replicaCount": settings.replicas,
             # The chart renders its PodDisruptionBudget only when this is set and
-            # replicaCount > 1.
-            "podDisruptionBudget": {"maxUnavailable": 1},
+            # replicaCount > 1 (with one replica the bound would be read by nothing).
+            **({"podDisruptionBudget": {"maxUnavailable": 1}} if settings.replicas > 1 else {}),
             "serviceAccount": self.irsa_service_account(role_arn),
             # The controller's flags: WAF v2 on, WAF Classic off (its actions are not in the
             # role), Shield as the stack's settings say.

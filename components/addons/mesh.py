@@ -154,12 +154,21 @@ class Istiod(ClusterAddon):
                 # The chart reads the priority class here only (istio-discovery
                 # templates/deployment.yaml, 1.30.3: `.Values.global.priorityClassName`).
                 "priorityClassName": PLATFORM_PRIORITY_CLASS,
-                "defaultPodDisruptionBudget": {"enabled": settings.replicas > 1},
+                # Only with a replica to spare: at one replica the chart renders no budget
+                # whatever this says (templates/poddisruptionbudget.yaml, 1.30.3).
+                **(
+                    {"defaultPodDisruptionBudget": {"enabled": True}}
+                    if settings.replicas > 1
+                    else {}
+                ),
                 # The sidecars' own seccomp profile (restricted requires one), and their
-                # resources, as the node groups' capacity counts them.
+                # resources, as the node groups' capacity counts them (without the chart's
+                # 2-CPU limit: its null reaches Helm through the release's value file,
+                # components/shared/helm.py, and the injection template drops null entries,
+                # omitNil).
                 "proxy": {
                     "seccompProfile": RESTRICTED_SECCOMP,
-                    "resources": settings.sidecar.as_values(),
+                    "resources": settings.sidecar.as_values(chart_limits_cpu=True),
                 },
             },
             "meshConfig": {
@@ -228,7 +237,9 @@ class IngressGateway(ClusterAddon):
             "replicaCount": settings.replicas,
             # Rendered only with more than one replica.
             "podDisruptionBudget": {"maxUnavailable": 1},
-            "resources": settings.resources.as_values(),
+            # Without the chart's default 2-CPU limit (values.yaml at 1.30.3): nulled, through
+            # the release's value file (components/shared/helm.py).
+            "resources": settings.resources.as_values(chart_limits_cpu=True),
             "nodeSelector": CONTROLLER_NODES,
             "priorityClassName": PLATFORM_PRIORITY_CLASS,
             # The chart's default pod context is only the sysctl, which a given context

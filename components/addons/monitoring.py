@@ -37,6 +37,9 @@ from components.shared.observability_contract import (
 from stacks.addon_settings import NODE_EXPORTER_RESOURCES, MonitoringSettings
 from stacks.secrets import ALERT_RECEIVERS, GRAFANA_ADMIN, HEARTBEAT_URL_KEY
 
+# What each helper container in the monitoring pods asks for (Grafana's sidecars, the
+# operator's config reloaders): they watch files and call a reload endpoint.
+SIDECAR_RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
 # The label Grafana's dashboard sidecar loads ConfigMaps by.
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
 
@@ -236,15 +239,11 @@ class Monitoring(ClusterAddon):
         return {
             "fullnameOverride": FULLNAME,
             "crds": {"enabled": True},
+            # The default rules, but those of the control plane's components: each rule group
+            # needs its component enabled as well (templates/prometheus/rules-1.14/*.yaml), so
+            # the components below being off is what leaves them out.
             "defaultRules": {
                 "create": True,
-                "rules": {
-                    "etcd": False,
-                    "kubeControllerManager": False,
-                    "kubeSchedulerAlerting": False,
-                    "kubeSchedulerRecording": False,
-                    "kubeProxy": False,
-                },
                 # The chart's alerts that notify what one of ours already does (the same series
                 # and threshold): one notification per incident.
                 "disabled": dict.fromkeys(CHART_ALERTS_OURS_REPLACE, True),
@@ -272,6 +271,10 @@ class Monitoring(ClusterAddon):
                         "priorityClassName": PLATFORM_PRIORITY_CLASS,
                     }
                 },
+                # The config reloader the operator adds to every Prometheus and Alertmanager
+                # pod: the chart passes these as the operator's --config-reloader-* flags, and
+                # without them the container requests nothing (a "0" flag is left out).
+                "prometheusConfigReloader": {"resources": SIDECAR_RESOURCES},
             },
             "prometheus": {
                 "prometheusSpec": {
@@ -332,6 +335,8 @@ class Monitoring(ClusterAddon):
                         "searchNamespace": "ALL",
                     },
                     "securityContext": container,
+                    # Every sidecar of the Grafana pod (the chart's default is none).
+                    "resources": SIDECAR_RESOURCES,
                 },
                 "additionalDataSources": (
                     [

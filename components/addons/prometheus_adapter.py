@@ -58,11 +58,14 @@ class PrometheusAdapter(ClusterAddon):
         url = self.settings.prometheus_url or self.default_prometheus_url or ""
         replicas = self.settings.replicas
         return {
-            # The chart appends `:port` to the URL; the port is part of the setting instead.
+            # The chart appends `:port` to the URL; the port is part of the setting instead, and
+            # the chart's default port is nulled (through the release's value file: the SDK
+            # would drop a null in `values`, components/shared/helm.py).
             "prometheus": {"url": url, "port": None},
             "rules": {"default": False, "custom": [request_rate_rule()]},
             "replicas": replicas,
-            "podDisruptionBudget": {**disruption_budget(replicas), "minAvailable": None},
+            # The chart's default has no minAvailable: the budget is the bound given here.
+            "podDisruptionBudget": disruption_budget(replicas),
             "resources": self.settings.resources.as_values(),
             "nodeSelector": CONTROLLER_NODES,
             "priorityClassName": PLATFORM_PRIORITY_CLASS,

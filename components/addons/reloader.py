@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from components.addons.base import SelfMonitoredAddon
+from components.addons.base import SelfMonitoredAddon, disruption_budget
 from components.shared.conventions import (
     CONTROLLER_NODES,
     PLATFORM_PRIORITY_CLASS,
@@ -55,14 +55,20 @@ class Reloader(SelfMonitoredAddon):
                 "reloadStrategy": "annotations",
                 "readOnlyRootFileSystem": True,
                 "enableHA": replicas > 1,
-                "podDisruptionBudget": {"enabled": replicas > 1, "maxUnavailable": 1},
+                "podDisruptionBudget": disruption_budget(replicas),
                 "deployment": {
                     "replicas": replicas,
                     "nodeSelector": CONTROLLER_NODES,
                     "priorityClassName": PLATFORM_PRIORITY_CLASS,
                     "resources": self.settings.resources.as_values(),
                     "securityContext": restricted_pod_security_context(NOBODY),
-                    "containerSecurityContext": restricted_container_security_context(NOBODY),
+                    # Its read-only root is `readOnlyRootFileSystem` above, which the chart
+                    # writes over this context's own (and mounts /tmp for it).
+                    "containerSecurityContext": {
+                        key: value
+                        for key, value in restricted_container_security_context(NOBODY).items()
+                        if key != "readOnlyRootFilesystem"
+                    },
                 },
                 # A PodMonitor on its metrics port (the chart's ServiceMonitor is deprecated).
                 "podMonitor": {"enabled": self.monitored},

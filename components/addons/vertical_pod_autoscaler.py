@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 
-from components.addons.base import AUTOSCALING_NAMESPACE, ClusterAddon
+from components.addons.base import AUTOSCALING_NAMESPACE, ClusterAddon, disruption_budget
 from components.shared.conventions import (
     CONTROLLER_NODES,
     PLATFORM_PRIORITY_CLASS,
@@ -51,12 +51,14 @@ class VerticalPodAutoscaler(ClusterAddon):
             "resources": self.settings.resources.as_values(),
             "nodeSelector": CONTROLLER_NODES,
             "priorityClassName": PLATFORM_PRIORITY_CLASS,
-            # The chart's default (minAvailable 1) would block every drain of a single replica.
-            "podDisruptionBudget": {
-                "enabled": replicas > 1,
-                "minAvailable": None,
-                "maxUnavailable": 1,
-            },
+            # With a replica to spare, one at a time: the chart's default bound (minAvailable 1,
+            # removed by the null) would block every drain of a single replica, so with one
+            # there is no budget.
+            "podDisruptionBudget": (
+                {**disruption_budget(replicas), "minAvailable": None}
+                if replicas > 1
+                else disruption_budget(replicas)
+            ),
         }
 
     def values(self, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:

@@ -190,67 +190,8 @@ def test_index_replicas_follow_the_argument(replicas: int) -> None:
     assert store["opensearch"]["max_span_age"] == "72h"
 
 
-# What chart jaeger 4.11.1's templates read (`.Values.<path>`, templates/ at tag
-# jaeger-4.11.1 of jaegertracing/helm-charts), down to where a template takes the whole
-# subtree (toYaml) or a scalar. The image's keys are the Bitnami common helper's.
-CHART_READS = {
-    "fullnameOverride",
-    "nameOverride",
-    "userconfig",
-    "uiconfig",
-    "commonLabels",
-    "commonAnnotations",
-    "extraObjects",
-    *(
-        f"jaeger.{key}"
-        for key in (
-            "enabled",
-            "replicas",
-            "strategy",
-            "resources",
-            "podLabels",
-            "podSecurityContext",
-            "securityContext",
-            "extraEnv",
-            "args",
-            "extraVolumes",
-            "extraVolumeMounts",
-            "nodeSelector",
-            "tolerations",
-            "affinity",
-            "topologySpreadConstraints",
-            "serviceAccount.annotations",
-            "serviceAccount.automountServiceAccountToken",
-            "image.registry",
-            "image.repository",
-            "image.tag",
-            "image.digest",
-            "image.pullPolicy",
-        )
-    ),
-}
-
-
-def unread_paths(values: Any, prefix: str = "") -> list[str]:
-    """The paths set in `values` that no template reads (a misspelt key is silently ignored
-    by Helm)."""
-    if prefix in CHART_READS:
-        return []
-    if not isinstance(values, dict) or not values:
-        return [prefix]
-    return [
-        path
-        for key, value in values.items()
-        for path in unread_paths(value, f"{prefix}.{key}" if prefix else key)
-    ]
-
-
-def test_every_value_set_is_one_the_chart_reads(stack_run: StackRun) -> None:
-    assert unread_paths(values(stack_run)) == []
-    # The chart's own spelling in its defaults file is wrong; the template's is right.
-    assert unread_paths({"jaeger": {"topologySpreadContraints": []}}) == [
-        "jaeger.topologySpreadContraints"
-    ]
+# Which of these values chart jaeger 4.11.1 reads is checked with every other chart's, from
+# facts rendered from its source: tests/test_chart_facts.py.
 
 
 def test_on_a_first_up_jaeger_installs_once_the_search_bootstrap_has_mapped_its_role(

@@ -29,7 +29,8 @@ from tests.observability.test_selectors import matches, selectors
 
 DATA: dict[str, Any] = json.loads((Path(__file__).parent / "chart_rules.json").read_text())
 RECORDS = {rule["record"] for rule in DATA["rules"] if "record" in rule}
-# The release's rule groups these files belong to (each file's `if` on defaultRules.rules.*).
+# The release's rule groups these files belong to (each file's `if` on defaultRules.rules.*, each
+# on unless the release turns it off: kube-prometheus-stack 88.5.3 values.yaml sets them true).
 GROUPS = {
     "node-exporter.yaml": "nodeExporterAlerting",
     "node-exporter.rules.yaml": "nodeExporterRecording",
@@ -61,7 +62,7 @@ def active_rules(run: StackRun) -> list[dict[str, Any]]:
     return [
         rule
         for rule in DATA["rules"]
-        if values["rules"].get(GROUPS[rule["source"].rsplit("/", 1)[1]], True)
+        if values.get("rules", {}).get(GROUPS[rule["source"].rsplit("/", 1)[1]], True)
         and not disabled.get(rule.get("alert", ""), False)
     ]
 

@@ -1,0 +1,1 @@
+"""Scripts run by hand (never in CI): tools/chart_facts.py and its helpers."""
