@@ -29,6 +29,8 @@ from components.shared.conventions import digest, namespace, standard_labels
 from components.workloads.bootstrap_job import bootstrap_job
 
 SCRIPT = Path(__file__).parent / "scripts" / "search_security.py"
+# The request signer it shares with the database bootstrap, mounted beside it.
+SIGNER = Path(__file__).parent / "scripts" / "aws_sigv4.py"
 # The official Python image (ECR Public's mirror of the Docker official images), at an exact
 # release: the script uses the standard library only.
 PYTHON_IMAGE = "public.ecr.aws/docker/library/python:3.12.8-alpine3.21"
@@ -78,7 +80,8 @@ class SearchUsers(pulumi.ComponentResource):
             )
         )
         script = SCRIPT.read_text()
-        plan_digest = plan.apply(lambda text: digest(text + script, 8))
+        signer = SIGNER.read_text()
+        plan_digest = plan.apply(lambda text: digest(text + script + signer, 8))
         account = k8s.core.v1.ServiceAccount(
             f"{name}-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -103,7 +106,7 @@ class SearchUsers(pulumi.ComponentResource):
                 namespace=SEARCH_BOOTSTRAP_NAMESPACE,
                 labels=labels,
             ),
-            data={"plan.json": plan, "search_security.py": script},
+            data={"plan.json": plan, "search_security.py": script, "aws_sigv4.py": signer},
             opts=inside,
         )
         bootstrap_job(

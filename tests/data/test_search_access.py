@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import importlib.util
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -36,6 +37,9 @@ ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 
 
 def signer() -> Any:
+    # The script imports aws_sigv4 from beside it, as in the Job's volume.
+    if str(SCRIPT.parent) not in sys.path:
+        sys.path.insert(0, str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("search_security", SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -175,11 +179,13 @@ def test_the_job_runs_restricted_and_reruns_when_its_plan_changes(stack_run: Sta
         for o in objects(stack_run, "ConfigMap").values()
         if o["metadata"]["namespace"] == "search-bootstrap"
     ]
+    signer_text = (SCRIPT.parent / "aws_sigv4.py").read_text()
     digest = hashlib.sha256(
-        (config["data"]["plan.json"] + SCRIPT.read_text()).encode()
+        (config["data"]["plan.json"] + SCRIPT.read_text() + signer_text).encode()
     ).hexdigest()[:8]
     assert job["metadata"]["name"] == config["metadata"]["name"] == f"search-users-{digest}"
     assert config["data"]["search_security.py"] == SCRIPT.read_text()
+    assert config["data"]["aws_sigv4.py"] == signer_text
 
 
 def test_the_scripts_signature_is_aws_signature_version_4() -> None:

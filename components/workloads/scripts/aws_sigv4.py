@@ -40,9 +40,11 @@ def signed_headers(
     credentials: Credentials,
     now: datetime.datetime,
     headers: Mapping[str, str],
+    query: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """`headers` (lower-case names) with the host, date, token, payload hash and the
-    Authorization of a SigV4-signed request; every header sent is signed."""
+    Authorization of a SigV4-signed request; every header sent is signed, and `query` is the
+    request's query string (sorted and encoded as SigV4's canonical query string)."""
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     day = stamp[:8]
     payload = hashlib.sha256(body).hexdigest()
@@ -54,11 +56,15 @@ def signed_headers(
         "x-amz-security-token": credentials.token,
     }
     names = sorted(signed)
+    canonical_query = "&".join(
+        f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
+        for k, v in sorted((query or {}).items())
+    )
     canonical = "\n".join(
         [
             method,
             urllib.parse.quote(path, safe="/-_.~"),
-            "",
+            canonical_query,
             *(f"{name}:{signed[name].strip()}" for name in names),
             "",
             ";".join(names),

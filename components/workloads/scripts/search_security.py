@@ -13,27 +13,22 @@ AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE.
 from __future__ import annotations
 
 import datetime
-import hashlib
-import hmac
 import json
 import os
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, NamedTuple
+from typing import Any
+
+# Beside this script in the Job's volume (and on the path the tests give).
+from aws_sigv4 import (  # type: ignore[import-not-found,unused-ignore]
+    Credentials,
+    pod_identity_credentials,
+)
+from aws_sigv4 import signed_headers as sign  # type: ignore[import-not-found,unused-ignore]
 
 SERVICE = "es"
-
-
-class Credentials(NamedTuple):
-    access_key: str
-    secret_key: str
-    token: str
-
-
-def _hmac(key: bytes, message: str) -> bytes:
-    return hmac.new(key, message.encode(), hashlib.sha256).digest()
 
 
 def signed_headers(
@@ -46,59 +41,20 @@ def signed_headers(
     now: datetime.datetime,
     query: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The headers of a SigV4-signed request (AWS General Reference, "Signature Version 4")."""
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    day = stamp[:8]
-    payload = hashlib.sha256(body).hexdigest()
-    headers = {
-        "content-type": "application/json",
-        "host": host,
-        "x-amz-content-sha256": payload,
-        "x-amz-date": stamp,
-        "x-amz-security-token": credentials.token,
-    }
-    names = sorted(headers)
-    canonical_query = "&".join(
-        f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
-        for k, v in sorted((query or {}).items())
-    )
-    canonical = "\n".join(
-        [
-            method,
-            urllib.parse.quote(path, safe="/-_.~"),
-            canonical_query,
-            *(f"{name}:{headers[name].strip()}" for name in names),
-            "",
-            ";".join(names),
-            payload,
-        ]
-    )
-    scope = f"{day}/{region}/{SERVICE}/aws4_request"
-    to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
-    )
-    key = _hmac(f"AWS4{credentials.secret_key}".encode(), day)
-    for part in (region, SERVICE, "aws4_request"):
-        key = _hmac(key, part)
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    headers["authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
-        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+    """The headers of a SigV4-signed JSON request to the search domain (aws_sigv4.py)."""
+    headers: dict[str, str] = sign(
+        method,
+        host,
+        path,
+        body,
+        region,
+        SERVICE,
+        credentials,
+        now,
+        {"content-type": "application/json"},
+        query,
     )
     return headers
-
-
-def pod_identity_credentials() -> Credentials:
-    """The role's credentials from the EKS Pod Identity agent (the container credentials
-    provider: a GET with the projected token as Authorization)."""
-    with open(os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"]) as token_file:
-        token = token_file.read().strip()
-    request = urllib.request.Request(
-        os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"], headers={"Authorization": token}
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        found = json.load(answer)
-    return Credentials(found["AccessKeyId"], found["SecretAccessKey"], found["Token"])
 
 
 def send(
