@@ -120,28 +120,24 @@ def test_make_test_runs_lint_every_checker_and_every_test() -> None:
     assert addopts == ["-q", "-p", "no:cacheprovider"]
 
 
+def bytecode_setting_in_recipes(makefile: Path) -> str:
+    """What a recipe of `makefile` sees of PYTHONDONTWRITEBYTECODE when the shell sets it."""
+    probe = 'probe: ; @echo "[$$PYTHONDONTWRITEBYTECODE]"'
+    return subprocess.run(
+        ["make", "--no-print-directory", "-f", str(makefile), "--eval", probe, "probe"],
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def test_recipes_write_bytecode_whatever_the_shell_says(tmp_path: Path) -> None:
     """A shell with PYTHONDONTWRITEBYTECODE set (this machine's does) would make every process
     under `make` compile the SDKs from source again; the Makefile stops passing it on."""
-    probe = 'probe: ; @echo "[$$PYTHONDONTWRITEBYTECODE]"'
-    env = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
-    ours = subprocess.run(
-        ["make", "--no-print-directory", "-f", str(MAKEFILE), "--eval", probe, "probe"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert ours.stdout.strip() == "[]"
+    assert bytecode_setting_in_recipes(MAKEFILE) == "[]"
     # Negative control: a Makefile without the line passes the setting on.
     plain = tmp_path / "Makefile"
     plain.write_text("all: ; @true\n")
-    theirs = subprocess.run(
-        ["make", "--no-print-directory", "-f", str(plain), "--eval", probe, "probe"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert theirs.stdout.strip() == "[1]"
+    assert bytecode_setting_in_recipes(plain) == "[1]"
