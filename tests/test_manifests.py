@@ -201,13 +201,13 @@ def packaged(found: list[tuple[Path, dict[str, Any]]]) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def custom_resource_problems(
-    rendered: dict[str, Path], parsed: dict[Path, list[Any]]
-) -> dict[str, list[dict[str, str]]]:
+def custom_resource_problems(parsed: dict[Path, list[Any]]) -> dict[str, list[dict[str, str]]]:
     """The node validator's problems by file, over every stack's packaged custom resources in
     one run: node and the schema packages load once (most of a run's time), and the validator
     checks each file on its own (tools/validate-custom-resources.mjs)."""
-    paths = [path for d in rendered.values() for path in packaged(documents(d, parsed))]
+    paths = sorted(
+        set(packaged([(path, document) for path, found in parsed.items() for document in found]))
+    )
     by_file: dict[str, list[dict[str, str]]] = {}
     for problem in validate_custom_resources(paths):
         by_file.setdefault(problem["file"], []).append(problem)
