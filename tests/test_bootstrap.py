@@ -50,7 +50,11 @@ CONNECTION_ARN = (
 @pytest.fixture(scope="module")
 def account() -> Iterator[Any]:
     """One mocked account for the module: loading AWS's managed policies takes seconds."""
-    with pytest.MonkeyPatch.context() as patch:
+    # The variables are set inside the mock and so gone before it stops: moto's stop resets
+    # every backend it made by making it anew, and a new IAM backend loads the managed
+    # policies only while MOTO_IAM_LOAD_MANAGED_POLICIES is set (moto 5.2.5, core/models.py
+    # `_disable_patching`, core/base_backend.py `reset`, iam/models.py `_init_aws_policies`).
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
         for name, value in {
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -60,8 +64,7 @@ def account() -> Iterator[Any]:
             "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
         }.items():
             patch.setenv(name, value)
-        with mock_aws():
-            yield boto3.Session()
+        yield boto3.Session()
 
 
 @pytest.fixture(scope="module")
