@@ -137,6 +137,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"{total['loaded']} loaded, {total['rendered']} rendered "
         f"({total['rendered_while_waiting']} while another worker rendered), "
         f"{total['rejected']} entries rejected"
+        + (
+            f", {total['not_stored']} not stored (read files outside the key)"
+            if total["not_stored"]
+            else ""
+        )
     )
 
 

@@ -16,6 +16,9 @@ Outputs) cannot outlive the render's event loop and are not kept: asking a share
 is an error that says so, never a silent None. Renders made here are reduced the same way, so
 a test sees the same thing whether its render was loaded or made.
 
+A render made here is watched (an audit hook on `open`, active only while it runs): one that
+opened a file the key does not cover is used for the session but never stored.
+
 Concurrency: one file lock (flock) per key; the worker that holds it renders, another asking
 for the same render waits and loads. Entries are written to a temporary file and renamed into
 place. An entry that cannot be read, holds another key or no longer matches the fingerprint it
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -35,6 +39,7 @@ import pickle
 import platform
 import shutil
 import sys
+import sysconfig
 import tempfile
 import warnings
 import zlib
@@ -140,6 +145,47 @@ def environment(
     }
 
 
+def under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+@functools.cache
+def _python_and_distributions() -> list[Path]:
+    """Where the interpreter's own files and the installed distributions lie: keyed by the
+    Python version and by each distribution's name and version."""
+    roots = {sys.base_prefix, sys.prefix, *sysconfig.get_paths().values()}
+    roots |= {entry for entry in sys.path if "site-packages" in entry}
+    return [Path(root).resolve() for root in roots if root]
+
+
+def unkeyed(paths: Collection[str], project_dir: Path = PROJECT_DIR) -> list[str]:
+    """The paths a render read (or tried to) that its key does not cover."""
+    project = project_dir.resolve()
+    outside = _python_and_distributions()
+    found = []
+    for text in paths:
+        path = Path(text).resolve()
+        # The root: the import system lists it for packages (what it imports is traced too).
+        if text == os.devnull or path == project:
+            continue
+        if under(path, project):
+            relative = path.relative_to(project)
+            if is_keyed(relative):
+                continue
+            # Bytecode: the compiled form of a keyed source, checked against it on import;
+            # and the bytecode folders the import system lists.
+            if path.parent.name == "__pycache__" and path.suffix == ".pyc":
+                source = relative.parent.parent / f"{path.name.split('.')[0]}.py"
+                if is_keyed(source):
+                    continue
+            if path.name == "__pycache__" and is_keyed(relative.parent):
+                continue
+        elif any(under(path, root) for root in outside):
+            continue
+        found.append(text)
+    return sorted(set(found))
+
+
 def digest_of(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
@@ -219,6 +265,42 @@ def fingerprint(run: StackRun) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# A file created exclusively (O_CREAT|O_EXCL: the tempfile module's probe of the temporary
+# directory, which some imports make) held nothing before: not something a render reads.
+CREATED = os.O_CREAT | os.O_EXCL
+
+
+class _ReadWatch:
+    """The files opened while a shared render runs in this process (an audit hook, added
+    once, that records only while `active`)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.hooked = False
+        self.paths: list[str] = []
+
+    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
+        if event != "open" or not self.active or not isinstance(args[0], (str, bytes, os.PathLike)):
+            return
+        flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+        if flags & CREATED != CREATED:
+            self.paths.append(os.path.abspath(os.fsdecode(args[0])))
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[list[str]]:
+        if not self.hooked:
+            sys.addaudithook(self)
+            self.hooked = True
+        self.active, self.paths = True, []
+        try:
+            yield self.paths
+        finally:
+            self.active = False
+
+
+_READS = _ReadWatch()
+
+
 @dataclass
 class Stats:
     loaded: int = 0
@@ -228,6 +310,8 @@ class Stats:
     # Entries found unreadable, holding another key or not matching their fingerprint (then
     # rendered again).
     rejected: int = 0
+    # Renders that read a file the key does not cover (kept for the session, never stored).
+    not_stored: int = 0
 
 
 @dataclass
@@ -330,10 +414,20 @@ class RenderCache:
         found = self.load(key)
         if found is not None:
             return found
-        run = shareable(render())
+        with _READS.watching() as opened:
+            run = shareable(render())
         digest = fingerprint(run)
         self.stats.rendered += 1
-        self.store(key, run, digest)
+        outside = unkeyed(opened)
+        if outside:  # the key would not see those files change: never reuse this render
+            self.stats.not_stored += 1
+            warnings.warn(
+                f"render cache: a render read {outside[:5]}, which the key does not cover "
+                "(tests/render_cache.py): not stored",
+                stacklevel=2,
+            )
+        else:
+            self.store(key, run, digest)
         return run, digest
 
     def fetch(self, key: str, render: Callable[[], StackRun]) -> tuple[StackRun, str]:

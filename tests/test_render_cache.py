@@ -12,7 +12,6 @@ import pickle
 import shutil
 import subprocess
 import sys
-import sysconfig
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -67,46 +66,6 @@ print(json.dumps({"opened": opened[:control], "control": opened[control:], "list
 """
 
 
-def _under(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
-def _python_and_distributions() -> list[Path]:
-    """Where the interpreter's own files and the installed distributions lie: keyed by the
-    Python version and by each distribution's name and version."""
-    roots = {sys.base_prefix, sys.prefix, *sysconfig.get_paths().values()}
-    roots |= {entry for entry in sys.path if "site-packages" in entry}
-    return [Path(root).resolve() for root in roots if root]
-
-
-def unkeyed(paths: list[str], project_dir: Path = PROJECT_DIR) -> list[str]:
-    """The paths a render read (or tried to) that its key does not cover."""
-    project = project_dir.resolve()
-    outside = _python_and_distributions()
-    found = []
-    for text in paths:
-        path = Path(text).resolve()
-        # The root: the import system lists it for packages (what it imports is traced too).
-        if text == os.devnull or path == project:
-            continue
-        if _under(path, project):
-            relative = path.relative_to(project)
-            if render_cache.is_keyed(relative):
-                continue
-            # Bytecode: the compiled form of a keyed source, checked against it on import;
-            # and the bytecode folders the import system lists.
-            if path.parent.name == "__pycache__" and path.suffix == ".pyc":
-                source = relative.parent.parent / f"{path.name.split('.')[0]}.py"
-                if render_cache.is_keyed(source):
-                    continue
-            if path.name == "__pycache__" and render_cache.is_keyed(relative.parent):
-                continue
-        elif any(_under(path, root) for root in outside):
-            continue
-        found.append(text)
-    return sorted(set(found))
-
-
 TRACE_PARTS = ("opened", "control", "listed", "modules")
 # Production and development: the EKS program and the existing-cluster one (staging runs
 # production's modules with other settings; every file under components/ is keyed anyway).
@@ -146,28 +105,30 @@ def traced() -> dict[str, Any]:
 
 
 def test_a_render_reads_only_what_its_key_covers(traced: dict[str, Any]) -> None:
-    # A file created exclusively (O_CREAT|O_EXCL: the tempfile module's probe of the temporary
-    # directory, which an import makes) held nothing before: not an input.
-    created = os.O_CREAT | os.O_EXCL
+    # A file created exclusively (the tempfile module's probe, which an import makes) held
+    # nothing before: not an input.
+    created = render_cache.CREATED
     read = [path for path, flags in traced["opened"] if flags & created != created]
-    assert unkeyed(read) == []
-    assert unkeyed(traced["modules"]) == []
+    assert render_cache.unkeyed(read) == []
+    assert render_cache.unkeyed(traced["modules"]) == []
     # The project's files are read from this work tree, whatever the editable install says.
-    project_reads = [p for p in read if _under(Path(p).resolve(), PROJECT_DIR.resolve())]
+    project_reads = [
+        p for p in read if render_cache.under(Path(p).resolve(), PROJECT_DIR.resolve())
+    ]
     assert any(p.endswith("components/addons/scripts/fields_within_term_limit.lua") for p in read)
     assert any(p.endswith("Pulumi.production.yaml") for p in project_reads)
     # Listed directories: the project's own (its root and keyed folders) and the interpreter's.
-    assert unkeyed(traced["listed"]) == []
+    assert render_cache.unkeyed(traced["listed"]) == []
 
 
 def test_tests_and_docs_are_never_read_by_a_render(traced: dict[str, Any]) -> None:
     # What the key leaves out of the project: tests/, docs/, README.md (and generated folders).
     left_out = [PROJECT_DIR / name for name in render_cache.UNREAD_TOP_LEVEL]
     paths = [path for path, _ in traced["opened"]] + traced["modules"]
-    assert [p for p in paths if any(_under(Path(p), out) for out in left_out)] == []
+    assert [p for p in paths if any(render_cache.under(Path(p), out) for out in left_out)] == []
     # Negative control: the same trace sees a docs page read, and the check names it.
     control = [path for path, _ in traced["control"]]
-    assert unkeyed(control) == [str(PROJECT_DIR / "docs" / "offline.md")]
+    assert render_cache.unkeyed(control) == [str(PROJECT_DIR / "docs" / "offline.md")]
 
 
 # --- The key -------------------------------------------------------------------------------
@@ -329,12 +290,9 @@ def differences(loaded: StackRun, fresh: StackRun) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize(
-    ("stack", "overrides"), [("staging", {}), ("development", {"storageClass": "local-path"})]
-)
-def test_a_loaded_entry_equals_a_fresh_render(
-    stack: str, overrides: dict[str, Any], tmp_path: Path
-) -> None:
+def loaded_from_disk(stack: str, overrides: dict[str, Any], tmp_path: Path) -> StackRun:
+    """The session's shared render of `stack` with `overrides`, read back from its entry on
+    disk (whichever process stored it, this session or an earlier one)."""
     shared = run_with(stack, **overrides)
     config, secret_keys = config_with(stack, **overrides)
     key = shared_renders().key_of(stack, config, secret_keys)
@@ -342,10 +300,14 @@ def test_a_loaded_entry_equals_a_fresh_render(
     if directory is None:  # RENDER_CACHE=off: the same round trip through a cache of its own
         directory = tmp_path
         RenderCache(directory).store(key, shared, fingerprint(shared))
-    entry = RenderCache(directory).load(key)  # from disk, whichever process stored it
+    entry = RenderCache(directory).load(key)
     assert entry is not None
-    loaded, _ = entry
-    fresh = shareable(run_stack(stack, config=config, secret_keys=secret_keys))
+    return entry[0]
+
+
+def test_a_loaded_entry_equals_a_fresh_render(live_production: StackRun, tmp_path: Path) -> None:
+    loaded = loaded_from_disk("production", {}, tmp_path)
+    fresh = shareable(live_production)  # rendered in this process, never through the cache
     assert differences(loaded, fresh) == []
     assert fingerprint(loaded) == fingerprint(fresh)
     # Negative control: one input changed, one state value changed, are both seen.
@@ -354,6 +316,44 @@ def test_a_loaded_entry_equals_a_fresh_render(
     assert differences(replace(loaded, resources=[changed, *loaded.resources[1:]]), fresh)
     changed = replace(first, state={**first.state, "x": 1})
     assert differences(replace(loaded, resources=[changed, *loaded.resources[1:]]), fresh)
+
+
+def test_a_loaded_variant_equals_a_fresh_render(tmp_path: Path) -> None:
+    overrides = {"storageClass": "local-path"}
+    loaded = loaded_from_disk("development", overrides, tmp_path)
+    config, secret_keys = config_with("development", **overrides)
+    fresh = shareable(run_stack("development", config=config, secret_keys=secret_keys))
+    assert differences(loaded, fresh) == []
+    assert fingerprint(loaded) == fingerprint(fresh)
+    # Negative control: the stack file's own storage class is another render.
+    assert differences(loaded, shareable(run_stack("development")))
+
+
+@pytest.mark.parametrize(
+    ("read", "stored"),
+    [
+        (PROJECT_DIR / "Pulumi.yaml", True),
+        (PROJECT_DIR / "components" / "addons" / "scripts" / "fields_within_term_limit.lua", True),
+        (PROJECT_DIR / "docs" / "offline.md", False),
+        (PROJECT_DIR / "tests" / "lookup.py", False),
+    ],
+)
+def test_a_render_that_reads_a_file_the_key_leaves_out_is_not_stored(
+    tmp_path: Path, read: Path, stored: bool
+) -> None:
+    def render() -> StackRun:
+        read.read_text()
+        return small_run()
+
+    cache = RenderCache(tmp_path)
+    if stored:
+        run, _ = cache.fetch("key", render)
+    else:
+        with pytest.warns(UserWarning, match=f"render cache: a render read .*{read.name}"):
+            run, _ = cache.fetch("key", render)
+    assert run == small_run()  # the session still has its render
+    assert (RenderCache(tmp_path).load("key") is not None) == stored
+    assert cache.stats.not_stored == (0 if stored else 1)
 
 
 def test_a_shared_run_keeps_the_settings_and_refuses_live_objects() -> None:
@@ -435,14 +435,17 @@ def _race(directory: str, log: str, barrier: Any, locking: bool, out: str) -> No
     if not locking:  # the negative control: the lock taken away
         cache.locked = _no_lock  # type: ignore[method-assign]
 
+    # Opened before: a render that opens a file outside the key is not stored.
+    written = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+
     def render() -> StackRun:
-        with open(log, "a") as written:
-            written.write(f"{os.getpid()}\n")
+        os.write(written, f"{os.getpid()}\n".encode())
         time.sleep(1.0)  # long enough for the other process to ask meanwhile
         return small_run()
 
     barrier.wait(timeout=30)
     run, digest = cache.fetch("key", render)
+    assert cache.stats.not_stored == 0
     Path(out).write_text(json.dumps([fingerprint(run), digest]))
 
 
