@@ -132,16 +132,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not any(total.values()) or _RENDERS is None:
         return
     where = _RENDERS.cache.directory
+    not_stored = total["not_stored"]
     terminalreporter.write_line(
         f"render cache ({where.relative_to(PROJECT_DIR) if where else 'off'}): "
         f"{total['loaded']} loaded, {total['rendered']} rendered "
         f"({total['rendered_while_waiting']} while another worker rendered), "
+        f"{total['waited']:.1f} s waiting for another's render, "
         f"{total['rejected']} entries rejected"
-        + (
-            f", {total['not_stored']} not stored (read files outside the key)"
-            if total["not_stored"]
-            else ""
-        )
+        + (f", {not_stored} not stored (read files outside the key)" if not_stored else "")
     )
 
 

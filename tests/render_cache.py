@@ -41,6 +41,7 @@ import shutil
 import sys
 import sysconfig
 import tempfile
+import time
 import warnings
 import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -312,6 +313,8 @@ class Stats:
     rejected: int = 0
     # Renders that read a file the key does not cover (kept for the session, never stored).
     not_stored: int = 0
+    # Seconds spent waiting for another process's render.
+    waited: float = 0.0
 
 
 @dataclass
@@ -399,11 +402,13 @@ class RenderCache:
             yield True
             return
         try:
+            started = time.perf_counter()
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 yield False
                 return
+            self.stats.waited += time.perf_counter() - started
             yield True
         finally:
             os.close(handle)  # releases the lock

@@ -86,7 +86,6 @@ def trace() -> dict[str, Any]:
     return traced
 
 
-@pytest.fixture(scope="module")
 def traced() -> dict[str, Any]:
     """The trace, made once per state of what the key covers (a fresh interpreter's first
     render costs some 10 s of CPU): kept in the render cache under the key of the renders it
@@ -104,13 +103,15 @@ def traced() -> dict[str, Any]:
         return traced
 
 
-def test_a_render_reads_only_what_its_key_covers(traced: dict[str, Any]) -> None:
+def test_a_render_reads_only_what_its_key_covers_never_tests_or_docs() -> None:
+    # One test, so that one worker traces (the other would wait for it).
+    found = traced()
     # A file created exclusively (the tempfile module's probe, which an import makes) held
     # nothing before: not an input.
     created = render_cache.CREATED
-    read = [path for path, flags in traced["opened"] if flags & created != created]
+    read = [path for path, flags in found["opened"] if flags & created != created]
     assert render_cache.unkeyed(read) == []
-    assert render_cache.unkeyed(traced["modules"]) == []
+    assert render_cache.unkeyed(found["modules"]) == []
     # The project's files are read from this work tree, whatever the editable install says.
     project_reads = [
         p for p in read if render_cache.under(Path(p).resolve(), PROJECT_DIR.resolve())
@@ -118,16 +119,13 @@ def test_a_render_reads_only_what_its_key_covers(traced: dict[str, Any]) -> None
     assert any(p.endswith("components/addons/scripts/fields_within_term_limit.lua") for p in read)
     assert any(p.endswith("Pulumi.production.yaml") for p in project_reads)
     # Listed directories: the project's own (its root and keyed folders) and the interpreter's.
-    assert render_cache.unkeyed(traced["listed"]) == []
-
-
-def test_tests_and_docs_are_never_read_by_a_render(traced: dict[str, Any]) -> None:
+    assert render_cache.unkeyed(found["listed"]) == []
     # What the key leaves out of the project: tests/, docs/, README.md (and generated folders).
     left_out = [PROJECT_DIR / name for name in render_cache.UNREAD_TOP_LEVEL]
-    paths = [path for path, _ in traced["opened"]] + traced["modules"]
+    paths = [path for path, _ in found["opened"]] + found["modules"]
     assert [p for p in paths if any(render_cache.under(Path(p), out) for out in left_out)] == []
     # Negative control: the same trace sees a docs page read, and the check names it.
-    control = [path for path, _ in traced["control"]]
+    control = [path for path, _ in found["control"]]
     assert render_cache.unkeyed(control) == [str(PROJECT_DIR / "docs" / "offline.md")]
 
 
