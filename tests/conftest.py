@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 
@@ -13,11 +13,13 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from offline import synth
-from offline.engine import StackRun, run_stack, stack_config
+from offline.engine import PROJECT_DIR, StackRun, run_stack, stack_config
 from stacks import loader
 from stacks.environments import EKS_ENVIRONMENTS, ENVIRONMENTS
 from stacks.merge import deep_merge
 from stacks.settings import StackSettings
+from tests import render_cache
+from tests.render_cache import LazyRuns, SharedRenders, fingerprint
 
 # Property tests judge what the code accepts, never how fast: on a loaded machine (both cores
 # busy with test workers) Hypothesis' 200 ms deadline and its too-slow check would fail tests
@@ -48,59 +50,132 @@ def _fixed_render_date() -> Iterator[None]:
 STACKS = EKS_ENVIRONMENTS
 
 
-def _fingerprint(run: StackRun) -> str:
-    """A digest of everything a test reads from a run: its resources, their inputs and state."""
-    payload = [[r.to_json(), r.state] for r in run.resources]
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-# Every shared render and its fingerprint when it was made; checked again at the session's end.
+# Every shared render, its label and its fingerprint when it was made or loaded; checked
+# again at the session's end.
 _SHARED: list[tuple[str, StackRun, str]] = []
 
 
-def _shared(label: str, run: StackRun) -> StackRun:
-    _SHARED.append((label, run, _fingerprint(run)))
-    return run
+def _shared(label: str, run: StackRun, digest: str) -> None:
+    _SHARED.append((label, run, digest))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def shared_renders_unchanged() -> Iterator[None]:
     """Renders are shared between tests (read them, never change them): a test that changes
-    one would make others' results depend on the order they run in. Fails the session then."""
+    one would make others' results depend on the order they run in. Fails the session then.
+    Loaded renders included: each was checked against its stored fingerprint when loaded."""
     yield
-    changed = [label for label, run, digest in _SHARED if _fingerprint(run) != digest]
+    changed = [label for label, run, digest in _SHARED if fingerprint(run) != digest]
     assert changed == [], f"a test changed a shared render: {changed}"
 
 
-@pytest.fixture(scope="session")
-def runs() -> dict[str, StackRun]:
-    return {stack: _shared(stack, run_stack(stack)) for stack in ENVIRONMENTS}
+# The renders this process shares: each made once, or loaded from the render cache on disk
+# (tests/render_cache.py; RENDER_CACHE=off bypasses it), whichever process made it.
+_RENDERS: SharedRenders | None = None
+
+
+def shared_renders() -> SharedRenders:
+    global _RENDERS
+    if _RENDERS is None:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+        _RENDERS = SharedRenders(
+            render_cache.open_cache(),
+            ENVIRONMENTS,
+            worker=int(worker) if worker.isdigit() else 0,
+            on_shared=_shared,
+        )
+    return _RENDERS
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The base stacks the collected tests ask for: a parameter or a fixture named after the
+    stack, or every stack for a test that reads `runs` without naming one."""
+    wanted: set[str] = set()
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "runs" not in names:
+            continue
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        named = {s for s in ENVIRONMENTS if s in names or s in params.values()}
+        wanted |= named or set(ENVIRONMENTS)
+    shared_renders().wanted = wanted
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Once per session, in the process that runs the workers (or the only one).
+    cache = None if hasattr(session.config, "workerinput") else shared_renders().cache
+    if cache is not None and cache.directory is not None:
+        render_cache.prune(cache.directory)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workeroutput") and _RENDERS is not None:
+        session.config.workeroutput["render_cache"] = asdict(_RENDERS.cache.stats)
+
+
+# Each worker's render cache counts, summed for the summary line.
+_WORKER_STATS: list[dict[str, int]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    stats = getattr(node, "workeroutput", {}).get("render_cache")
+    if stats:
+        _WORKER_STATS.append(stats)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    counts = list(_WORKER_STATS)
+    if not counts and _RENDERS is not None and not hasattr(terminalreporter.config, "workerinput"):
+        counts = [asdict(_RENDERS.cache.stats)]
+    total = {name: sum(c.get(name, 0) for c in counts) for name in asdict(render_cache.Stats())}
+    if not any(total.values()) or _RENDERS is None:
+        return
+    where = _RENDERS.cache.directory
+    not_stored = total["not_stored"]
+    terminalreporter.write_line(
+        f"render cache ({where.relative_to(PROJECT_DIR) if where else 'off'}): "
+        f"{total['loaded']} loaded, {total['rendered']} rendered "
+        f"({total['rendered_while_waiting']} while another worker rendered), "
+        f"{total['waited']:.1f} s waiting for another's render, "
+        f"{total['rejected']} entries rejected"
+        + (f", {not_stored} not stored (read files outside the key)" if not_stored else "")
+    )
 
 
 @pytest.fixture(scope="session")
-def production(runs: dict[str, StackRun]) -> StackRun:
+def runs() -> Mapping[str, StackRun]:
+    """Every stack's render from its stack file, made (or loaded) when a test first asks."""
+    return LazyRuns(shared_renders())
+
+
+@pytest.fixture(scope="session")
+def production(runs: Mapping[str, StackRun]) -> StackRun:
     return runs["production"]
 
 
 @pytest.fixture(scope="session")
-def staging(runs: dict[str, StackRun]) -> StackRun:
+def staging(runs: Mapping[str, StackRun]) -> StackRun:
     return runs["staging"]
 
 
 @pytest.fixture(params=STACKS)
-def stack_run(request: pytest.FixtureRequest, runs: dict[str, StackRun]) -> StackRun:
+def stack_run(request: pytest.FixtureRequest, runs: Mapping[str, StackRun]) -> StackRun:
     return runs[request.param]
 
 
-# Renders with changed settings, by stack and configuration: a render is deterministic, and
-# several tests ask for the same one (the stack without the mesh, without monitoring, ...).
-_RENDERS: dict[str, StackRun] = {}
+@pytest.fixture(scope="session")
+def live_production(_fixed_render_date: None) -> StackRun:
+    """Production rendered in this process with the program's live objects (the platform
+    component and its Pulumi Outputs), which shared renders do not keep: for a test that
+    calls into them. Not shared through the render cache."""
+    return run_stack("production")
 
 
-def run_with(stack: str, **overrides: Any) -> StackRun:
-    """Run `stack` with some of its project settings changed (camelCase keys): a mapping is
-    merged over the stack file's value for that key, anything else replaces it. The run is
-    shared by every test that asks for the same one: read it, never change it."""
+def config_with(stack: str, **overrides: Any) -> tuple[dict[str, Any], list[str]]:
+    """`stack`'s config and secret keys with some of its project settings changed (camelCase
+    keys): a mapping is merged over the stack file's value for that key, anything else
+    replaces it."""
     config, secret_keys = stack_config(stack)
     for key, value in overrides.items():
         name = f"financial-planning:{key}"
@@ -108,15 +183,16 @@ def run_with(stack: str, **overrides: Any) -> StackRun:
         if isinstance(value, dict) and isinstance(current, dict):
             value = deep_merge(current, value)
         config[name] = value
-    # The render date is part of the render: support windows are judged as of that day.
-    rendered_on = loader.render_date().isoformat()
-    key = json.dumps([stack, rendered_on, config, sorted(secret_keys)], sort_keys=True)
-    if key not in _RENDERS:
-        _RENDERS[key] = _shared(
-            f"{stack} with {sorted(overrides)}",
-            run_stack(stack, config=config, secret_keys=secret_keys),
-        )
-    return _RENDERS[key]
+    return config, secret_keys
+
+
+def run_with(stack: str, **overrides: Any) -> StackRun:
+    """Run `stack` with some of its project settings changed (`config_with`). The run is
+    shared by every test that asks for the same one (keyed by stack, config, secret keys and
+    render date: support windows are judged as of that day): read it, never change it."""
+    config, secret_keys = config_with(stack, **overrides)
+    label = f"{stack} with {sorted(overrides)}"
+    return shared_renders().render(stack, config, secret_keys, label)
 
 
 def run_at(day: date, stack: str, **overrides: Any) -> StackRun:

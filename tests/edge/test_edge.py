@@ -597,8 +597,9 @@ def test_without_the_edge_nothing_of_it() -> None:
     assert not kinds & {"Ingress", "Gateway", "Certificate", "ClusterIssuer"}
 
 
-def test_the_stack_exports_its_urls_and_the_uis_know_theirs(production: StackRun) -> None:
-    exported = production.namespace["platform"].exports()
+def test_the_stack_exports_its_urls_and_the_uis_know_theirs(live_production: StackRun) -> None:
+    # The platform component itself: a live object, which shared renders do not keep.
+    exported = live_production.namespace["platform"].exports()
     assert exported["apiUrl"] == "https://api.financialplanning.com"
     assert exported["operatorUrls"] == {
         "grafana": "https://grafana.financialplanning.com",
@@ -606,7 +607,7 @@ def test_the_stack_exports_its_urls_and_the_uis_know_theirs(production: StackRun
         "jaeger": "https://jaeger.financialplanning.com",
     }
     assert "webAclArn" in exported
-    values = helm_release(production, "kube-prometheus-stack").inputs["values"]
+    values = helm_release(live_production, "kube-prometheus-stack").inputs["values"]
     urls = exported["operatorUrls"]
     assert values["grafana"]["grafana.ini"]["server"]["root_url"] == urls["grafana"]
     assert values["prometheus"]["prometheusSpec"]["externalUrl"] == urls["prometheus"]
