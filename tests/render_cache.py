@@ -162,12 +162,17 @@ def _python_and_distributions() -> list[Path]:
 def unkeyed(paths: Collection[str], project_dir: Path = PROJECT_DIR) -> list[str]:
     """The paths a render read (or tried to) that its key does not cover."""
     project = project_dir.resolve()
-    outside = _python_and_distributions()
+    # The interpreter's and the distributions' folders (a virtualenv may lie inside the work
+    # tree, as .venv does): keyed by version, whatever lies there, bytecode included. Never a
+    # folder that holds the project itself (an interpreter run without a virtualenv from it).
+    outside = [root for root in _python_and_distributions() if not under(project, root)]
     found = []
     for text in paths:
         path = Path(text).resolve()
         # The root: the import system lists it for packages (what it imports is traced too).
         if text == os.devnull or path == project:
+            continue
+        if any(under(path, root) for root in outside):
             continue
         if under(path, project):
             relative = path.relative_to(project)
@@ -181,8 +186,6 @@ def unkeyed(paths: Collection[str], project_dir: Path = PROJECT_DIR) -> list[str
                     continue
             if path.name == "__pycache__" and is_keyed(relative.parent):
                 continue
-        elif any(under(path, root) for root in outside):
-            continue
         found.append(text)
     return sorted(set(found))
 

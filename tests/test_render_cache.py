@@ -12,6 +12,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -595,3 +596,15 @@ def test_old_generations_are_pruned(tmp_path: Path) -> None:
     removed = render_cache.prune(current, keep=3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g0", "g1", "g4"]
     assert sorted(p.name for p in removed) == ["g2", "g3"]
+
+
+def test_a_virtualenv_inside_the_work_tree_is_keyed_by_its_distributions() -> None:
+    """`.venv` lies inside the work tree: its files and their bytecode (written on import when
+    bytecode is on, as under `make`) are the distributions', keyed by name and version; the
+    project's unkeyed files next to it are still reported."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    bytecode = site / "pulumi_aws" / "acm" / "__pycache__" / "__init__.cpython-311.pyc"
+    assert render_cache.unkeyed([str(bytecode)]) == []
+    assert render_cache.unkeyed([str(PROJECT_DIR / "tests" / "lookup.py")]) == [
+        str(PROJECT_DIR / "tests" / "lookup.py")
+    ]
