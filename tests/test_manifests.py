@@ -77,6 +77,7 @@ def documents(directory: Path, parsed: dict[Path, list[Any]]) -> list[tuple[Path
     found = []
     for path in sorted(directory.glob("*.yaml")):
         [document] = parsed[path]
+        assert isinstance(document, dict), f"{path}: not an object"
         found.append((path, document))
     return found
 
@@ -205,8 +206,15 @@ def custom_resource_problems(parsed: dict[Path, list[Any]]) -> dict[str, list[di
     """The node validator's problems by file, over every stack's packaged custom resources in
     one run: node and the schema packages load once (most of a run's time), and the validator
     checks each file on its own (tools/validate-custom-resources.mjs)."""
-    # A file of more than one document fails its stack's tests (`documents`), not this run.
-    paths = packaged([(path, found[0]) for path, found in parsed.items() if len(found) == 1])
+    # A file of more than one document, or whose document is no object, fails its own stack's
+    # tests (`documents`), not this run shared by every stack.
+    paths = packaged(
+        [
+            (path, found[0])
+            for path, found in parsed.items()
+            if len(found) == 1 and isinstance(found[0], dict)
+        ]
+    )
     by_file: dict[str, list[dict[str, str]]] = {}
     for problem in validate_custom_resources(paths):
         by_file.setdefault(problem["file"], []).append(problem)
