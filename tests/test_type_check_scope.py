@@ -86,15 +86,55 @@ def modules_used(tree: ast.AST) -> set[str]:
             else:
                 for alias in node.names:
                     used.add(f"{parts[0]}.{alias.name}")
+    # A name bound to an alias (`cloud = aws`) is one too.
     for node in ast.walk(tree):
         if (
-            isinstance(node, ast.Attribute)
+            isinstance(node, ast.Assign)
             and isinstance(node.value, ast.Name)
             and node.value.id in aliases
         ):
-            module = aliases[node.value.id]
-            used.add(module if "." in module else f"{module}.{node.attr}")
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    aliases[target.id] = aliases[node.value.id]
+    for expression in [tree, *quoted_types(tree)]:
+        for node in ast.walk(expression):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+            ):
+                module = aliases[node.value.id]
+                used.add(module if "." in module else f"{module}.{node.attr}")
     return used
+
+
+def quoted_types(tree: ast.AST) -> list[ast.AST]:
+    """Types written as strings, which mypy reads as types: quoted annotations and the first
+    argument of `cast("aws.sqs.Queue", ...)`. (Type comments: ruff's UP rules leave none.)"""
+    texts: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.arg, ast.AnnAssign)) and node.annotation is not None:
+            texts.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns:
+            texts.append(node.returns)
+        elif isinstance(node, ast.Call) and node.args:
+            function = node.func
+            name = (
+                function.attr
+                if isinstance(function, ast.Attribute)
+                else getattr(function, "id", "")
+            )
+            if name == "cast":
+                texts.append(node.args[0])
+    found: list[ast.AST] = []
+    for text in texts:
+        for node in ast.walk(text):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                try:
+                    found.append(ast.parse(node.value, mode="eval"))
+                except SyntaxError:
+                    continue
+    return found
 
 
 def unfollowed(used: Iterable[str], sections: list[dict[str, object]]) -> set[str]:
@@ -154,6 +194,11 @@ def test_every_listed_subpackage_exists() -> None:
         "import pulumi_aws.sqs\n",
         "from pulumi_aws.sqs import Queue\n",
         "import pulumi_kubernetes as kube\nkube.coordination.v1.Lease('l')\n",
+        "import pulumi_aws as aws\ndef f(q: 'aws.sqs.Queue') -> None: ...\n",
+        "import pulumi_aws as aws\ndef f() -> 'list[aws.sqs.Queue]': ...\n",
+        "import pulumi_aws as aws\nq: 'aws.sqs.Queue'\n",
+        "import typing\nimport pulumi_aws as aws\nq = typing.cast('aws.sqs.Queue', None)\n",
+        "import pulumi_aws as aws\ncloud = aws\ncloud.sqs.Queue('q')\n",
     ],
 )
 def test_a_use_of_an_unlisted_subpackage_is_found(code: str) -> None:
