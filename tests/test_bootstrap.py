@@ -137,6 +137,28 @@ class Session:
         return self.session.client(service, **kwargs)
 
 
+# What a test of the shared first run may ask AWS: reads only (each AWS API names its reads
+# so), so that no test can leave a change behind that the closing second run would not see.
+READ_OPERATIONS = ("Get", "List", "Describe", "Head", "Simulate")
+
+
+def refuse_writes(model: Any, **_: Any) -> None:
+    if not model.name.startswith(READ_OPERATIONS):
+        raise AssertionError(f"{model.name}: the shared first run is read-only")
+
+
+class ReadOnlySession(Session):
+    """The session, with clients that refuse every operation but reads."""
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        found = super().client(service, **kwargs)
+        # The stubbed CodeConnections client is one object, also the closing run's; a call
+        # its stubber was not told of fails anyway.
+        if service != "codeconnections":
+            found.meta.events.register("before-call.*.*", refuse_writes)
+        return found
+
+
 _names = itertools.count()
 
 
@@ -187,14 +209,15 @@ class FirstRun(NamedTuple):
 @pytest.fixture(scope="module")
 def first_run(account: Any, github: github_fake.FakeGitHub) -> Iterator[FirstRun]:
     """One first run, shared by the tests that only read what it made (a run costs moto about
-    half a second; each of those tests used to make its own, alike but for the names). Read
-    it, never change it: at the end a second run must change nothing, which fails the module
-    when a test left drift behind (test_drift_is_put_back_and_only_it: a run puts drift back
-    and says so)."""
+    half a second; each of those tests used to make its own, alike but for the names). Its
+    session's clients refuse writes (`ReadOnlySession`); and at the end a second run must change
+    nothing, which fails the module when drift was left behind (a run puts back the drift it
+    knows and says so: test_drift_is_put_back_and_only_it)."""
     settings = own_settings()
     connections = Connections(account, settings.connection_name)
     session = Session(account, connections, github)
-    yield FirstRun(settings, session, run(settings, session))
+    made = run(settings, session)
+    yield FirstRun(settings, ReadOnlySession(account, connections, github), made)
     assert run(settings, session).changes == [], "a test changed the shared first run"
     connections.stubber.assert_no_pending_responses()
 
@@ -1117,3 +1140,14 @@ def test_reviewers_removed_later_leave_the_roles_as_they_are_and_say_so(
         assert iam.get_role(RoleName=preview)["Role"]["AssumeRolePolicyDocument"] == before
     finally:
         github.protect(settings.repository, "production-preview")
+
+
+def test_the_shared_first_run_refuses_a_write(first_run: FirstRun) -> None:
+    """Negative control of `ReadOnlySession`: a write through the shared run's session is
+    refused before it reaches the account; a read of the same bucket goes through."""
+    s3 = first_run.session.client("s3", region_name=first_run.settings.region)
+    bucket = first_run.settings.bucket
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    with pytest.raises(AssertionError, match="PutBucketVersioning: the shared first run"):
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
