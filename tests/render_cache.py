@@ -83,6 +83,11 @@ GENERATED_TOP_LEVEL = frozenset(
 KEYED_TEST_FILES = ("tests/conftest.py", "tests/render_cache.py")
 # Environment variables the Pulumi SDK may consult (its config and settings fallbacks).
 KEYED_ENVIRONMENT_PREFIX = "PULUMI"
+# And the others the provider SDKs default inputs from (`_utilities.get_env(...)` in
+# pulumi_kubernetes 4.34.2's provider.py: KUBECONFIG, copied into a provider made without
+# one; pulumi_aws 7.51.1's provider.py and config/vars.py: the region).
+# tests/test_render_cache.py scans the installed SDKs and fails on a name left out here.
+KEYED_VARIABLES = ("KUBECONFIG", "AWS_REGION", "AWS_DEFAULT_REGION")
 
 # The program's globals a shared run keeps: the settings it was rendered with.
 KEPT_GLOBALS = ("settings",)
@@ -140,7 +145,9 @@ def environment(
         "python": [sys.version, sys.implementation.cache_tag, sys.platform, platform.machine()],
         "distributions": installed_distributions() if distributions is None else distributions,
         "variables": sorted(
-            (k, v) for k, v in variables.items() if k.startswith(KEYED_ENVIRONMENT_PREFIX)
+            (k, v)
+            for k, v in variables.items()
+            if k.startswith(KEYED_ENVIRONMENT_PREFIX) or k in KEYED_VARIABLES
         ),
         "files": files_digest(project_dir),
     }
@@ -328,6 +335,11 @@ class RenderCache:
     directory: Path | None
     # Part of every key (entries of another generation never match, wherever they lie).
     environment_digest: str = ""
+    # The project's files as the key saw them (files_digest), and where they lie: a render
+    # made after one of them changed (an edit during the session) is used, never stored
+    # under the key of the files as they were.
+    files: str = ""
+    project_dir: Path = PROJECT_DIR
     stats: Stats = field(default_factory=Stats)
     _rejected: set[str] = field(default_factory=set)
 
@@ -427,7 +439,13 @@ class RenderCache:
         digest = fingerprint(run)
         self.stats.rendered += 1
         outside = unkeyed(opened)
-        if outside:  # the key would not see those files change: never reuse this render
+        if self.files and files_digest(self.project_dir) != self.files:
+            self.stats.not_stored += 1
+            warnings.warn(
+                "render cache: the project's files changed during the session: not stored",
+                stacklevel=2,
+            )
+        elif outside:  # the key would not see those files change: never reuse this render
             self.stats.not_stored += 1
             warnings.warn(
                 f"render cache: a render read {outside[:5]}, which the key does not cover "
@@ -484,8 +502,14 @@ def open_cache(root: Path = CACHE_ROOT, project_dir: Path = PROJECT_DIR) -> Rend
     """The cache of this tree and environment, or the cache switched off (`RENDER_CACHE=off`)."""
     if switched_off():
         return RenderCache(None)
-    digest = digest_of(environment(project_dir))
-    return RenderCache(generation_directory(digest, root), environment_digest=digest)
+    found = environment(project_dir)
+    digest = digest_of(found)
+    return RenderCache(
+        generation_directory(digest, root),
+        environment_digest=digest,
+        files=found["files"],
+        project_dir=project_dir,
+    )
 
 
 @dataclass
