@@ -62,8 +62,8 @@ GENERATIONS_KEPT = 3
 
 # What the key leaves out of the project directory. Top-level directories a render never
 # opens (tests/test_render_cache.py traces the files a render opens and fails if one lies
-# here) or that tools write (bytecode, caches, this cache, the shared virtualenvs and node
-# modules, which are symlinks outside the work tree and keyed by their distributions).
+# here) or that tools write (bytecode, caches, this cache, the virtualenvs and node modules:
+# folders of the work tree, or symlinks out of it, keyed by their distributions either way).
 UNREAD_TOP_LEVEL = frozenset({"tests", "docs", "README.md"})
 GENERATED_TOP_LEVEL = frozenset(
     {
