@@ -206,17 +206,10 @@ def run_at(day: date, stack: str, **overrides: Any) -> StackRun:
 
 
 def _stack_values(stack: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    config, _ = stack_config(stack)
+    """The project's settings `config_with` gives, without their namespace."""
+    config, _ = config_with(stack, **overrides)
     prefix = "financial-planning:"
-    values = {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
-    for key, value in overrides.items():
-        current = values.get(key)
-        values[key] = (
-            deep_merge(current, value)
-            if isinstance(value, dict) and isinstance(current, dict)
-            else value
-        )
-    return values
+    return {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
 
 
 def settings_of(stack: str, today: date | None = None, **overrides: Any) -> StackSettings:
