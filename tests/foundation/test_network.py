@@ -155,3 +155,23 @@ def test_aws_apis_are_reached_through_endpoints_inside_the_vpc(stack_run: StackR
     [gateway] = [e for e in endpoints if e.inputs["vpcEndpointType"] == "Gateway"]
     assert gateway.inputs["serviceName"] == "com.amazonaws.us-east-1.s3"
     assert len(gateway.inputs["routeTableIds"]) == 3
+
+
+def test_private_dns_endpoints_lie_in_a_vpc_with_dns_hostnames_and_support(
+    stack_run: StackRun,
+) -> None:
+    """AWS PrivateLink guide, "Access an AWS service using an interface VPC endpoint", DNS
+    hostnames: to use private DNS the VPC must have both enableDnsHostnames and
+    enableDnsSupport true (CreateVpcEndpoint with PrivateDnsEnabled fails otherwise). Both the
+    network's endpoints and GuardDuty's, where its agent runs (components/shared/endpoints.py),
+    ask for private DNS."""
+    vpc = stack_run.one("aws:ec2/vpc:Vpc")
+    private_dns = [
+        e
+        for e in stack_run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if e.inputs.get("privateDnsEnabled")
+    ]
+    assert len(private_dns) >= 6  # the network's six at least (GuardDuty's where it runs)
+    assert {e.inputs["vpcId"] for e in private_dns} == {vpc.id}
+    assert vpc.inputs["enableDnsHostnames"] is True
+    assert vpc.inputs["enableDnsSupport"] is True
