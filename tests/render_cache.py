@@ -81,8 +81,10 @@ GENERATED_TOP_LEVEL = frozenset(
 )
 # Two files under tests/ decide how a memoized render is made and what an entry keeps.
 KEYED_TEST_FILES = ("tests/conftest.py", "tests/render_cache.py")
-# Environment variables the Pulumi SDK may consult (its config and settings fallbacks).
+# Environment variables a render may consult: the Pulumi SDK's (its config and settings
+# fallbacks), and where Python looks for modules besides the distributions.
 KEYED_ENVIRONMENT_PREFIX = "PULUMI"
+KEYED_ENVIRONMENT = frozenset({"PYTHONPATH"})
 
 # The program's globals a shared run keeps: the settings it was rendered with.
 KEPT_GLOBALS = ("settings",)
@@ -140,7 +142,9 @@ def environment(
         "python": [sys.version, sys.implementation.cache_tag, sys.platform, platform.machine()],
         "distributions": installed_distributions() if distributions is None else distributions,
         "variables": sorted(
-            (k, v) for k, v in variables.items() if k.startswith(KEYED_ENVIRONMENT_PREFIX)
+            (k, v)
+            for k, v in variables.items()
+            if k.startswith(KEYED_ENVIRONMENT_PREFIX) or k in KEYED_ENVIRONMENT
         ),
         "files": files_digest(project_dir),
     }
