@@ -185,7 +185,11 @@ def unkeyed(paths: Collection[str], project_dir: Path = PROJECT_DIR) -> list[str
                     continue
             if path.name == "__pycache__" and is_keyed(relative.parent):
                 continue
-        elif any(under(path, root) for root in outside):
+        # The interpreter's and the distributions' files, and a distribution's metadata
+        # (entry points, say) wherever its path entry lies: keyed by name and version.
+        elif any(under(path, root) for root in outside) or any(
+            part.endswith((".dist-info", ".egg-info")) for part in path.parts
+        ):
             continue
         found.append(text)
     return sorted(set(found))
