@@ -1,6 +1,12 @@
 # Offline workflow: no Pulumi CLI, plugins or cloud credentials needed.
 STACK ?= production
 PYTHON ?= python3
+# Python writes compiled bytecode next to what it imports (__pycache__/, gitignored), whatever
+# the calling shell says: with PYTHONDONTWRITEBYTECODE set (some CI images set it), every process
+# compiles the SDKs' modules from source again (about 16 s of a render's imports on a fresh
+# virtualenv, where uv installs without bytecode) and pytest rewrites every test module's asserts
+# again in each worker (about 5 s). Compiling once, on first import, keeps `uv pip install` fast.
+unexport PYTHONDONTWRITEBYTECODE
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -19,6 +25,10 @@ ALERTMANAGER_DEB_SHA256 := 4fb9aed15cfe8e0c32408e643ab32a1e41ee87d2cc26f18aeba92
 ALERTMANAGER_DEB_SHA1 := e9f7d9fc2afad96fd7e2ec90d28b67ec60f6260a
 DEBIAN_POOL := https://deb.debian.org/debian/pool/main/p
 DEBIAN_SNAPSHOT := https://snapshot.debian.org/file
+# $(call fetch_deb,<pool directory URL>,<file>,<SHA-1>): the package file from Debian's pool, or,
+# once a newer update has taken it off the pool, from snapshot.debian.org by its SHA-1.
+fetch_deb = { curl -fsSL --retry 3 -o '$(2)' '$(1)/$(2)' || \
+	  curl -fsSL --retry 3 -o '$(2)' '$(DEBIAN_SNAPSHOT)/$(3)'; }
 PROM_STAMP := .tools/prometheus/.installed-$(PROMETHEUS_DEB_SHA256)-$(ALERTMANAGER_DEB_SHA256)
 # LuaJIT 2.1 (Fluent Bit embeds LuaJIT 2.1), which runs the log shipper's Lua filter in the
 # tests: Debian 12's luajit and its library, fetched and checked the same way into .tools/luajit.
@@ -71,10 +81,8 @@ $(PROM_STAMP):
 	@echo ".tools/prometheus: fetching Debian 12's promtool and amtool packages, checking their SHA-256 ..."
 	rm -rf .tools/prometheus && mkdir -p .tools/prometheus/debs
 	cd .tools/prometheus/debs && \
-	  { curl -fsSL --retry 3 -o '$(PROMETHEUS_DEB)' '$(DEBIAN_POOL)/prometheus/$(PROMETHEUS_DEB)' || \
-	    curl -fsSL --retry 3 -o '$(PROMETHEUS_DEB)' '$(DEBIAN_SNAPSHOT)/$(PROMETHEUS_DEB_SHA1)'; } && \
-	  { curl -fsSL --retry 3 -o '$(ALERTMANAGER_DEB)' '$(DEBIAN_POOL)/prometheus-alertmanager/$(ALERTMANAGER_DEB)' || \
-	    curl -fsSL --retry 3 -o '$(ALERTMANAGER_DEB)' '$(DEBIAN_SNAPSHOT)/$(ALERTMANAGER_DEB_SHA1)'; } && \
+	  $(call fetch_deb,$(DEBIAN_POOL)/prometheus,$(PROMETHEUS_DEB),$(PROMETHEUS_DEB_SHA1)) && \
+	  $(call fetch_deb,$(DEBIAN_POOL)/prometheus-alertmanager,$(ALERTMANAGER_DEB),$(ALERTMANAGER_DEB_SHA1)) && \
 	  printf '%s  %s\n' '$(PROMETHEUS_DEB_SHA256)' '$(PROMETHEUS_DEB)' \
 	    '$(ALERTMANAGER_DEB_SHA256)' '$(ALERTMANAGER_DEB)' | sha256sum --check --strict
 	for deb in .tools/prometheus/debs/*.deb; do dpkg -x "$$deb" .tools/prometheus; done
@@ -86,10 +94,8 @@ $(LUAJIT_STAMP):
 	@echo ".tools/luajit: fetching Debian 12's LuaJIT 2.1 packages, checking their SHA-256 ..."
 	rm -rf .tools/luajit && mkdir -p .tools/luajit/debs
 	cd .tools/luajit/debs && \
-	  { curl -fsSL --retry 3 -o '$(LUAJIT_DEB)' '$(LUAJIT_POOL)/$(LUAJIT_DEB)' || \
-	    curl -fsSL --retry 3 -o '$(LUAJIT_DEB)' '$(DEBIAN_SNAPSHOT)/$(LUAJIT_DEB_SHA1)'; } && \
-	  { curl -fsSL --retry 3 -o '$(LIBLUAJIT_DEB)' '$(LUAJIT_POOL)/$(LIBLUAJIT_DEB)' || \
-	    curl -fsSL --retry 3 -o '$(LIBLUAJIT_DEB)' '$(DEBIAN_SNAPSHOT)/$(LIBLUAJIT_DEB_SHA1)'; } && \
+	  $(call fetch_deb,$(LUAJIT_POOL),$(LUAJIT_DEB),$(LUAJIT_DEB_SHA1)) && \
+	  $(call fetch_deb,$(LUAJIT_POOL),$(LIBLUAJIT_DEB),$(LIBLUAJIT_DEB_SHA1)) && \
 	  printf '%s  %s\n' '$(LUAJIT_DEB_SHA256)' '$(LUAJIT_DEB)' \
 	    '$(LIBLUAJIT_DEB_SHA256)' '$(LIBLUAJIT_DEB)' | sha256sum --check --strict
 	for deb in .tools/luajit/debs/*.deb; do dpkg -x "$$deb" .tools/luajit; done

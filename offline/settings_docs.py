@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import inspect
 import json
 import sys
@@ -62,11 +63,20 @@ def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
     return found
 
 
+@functools.cache
+def _source(model: type[BaseModel]) -> str | None:
+    """`model`'s class source, read once per process: inspect parses the whole module to find
+    one class, and each model is looked up several times: that was most of `make docs`' time."""
+    try:
+        return textwrap.dedent(inspect.getsource(model))
+    except (OSError, TypeError):
+        return None
+
+
 def _comments(model: type[BaseModel]) -> dict[str, str]:
     """The comment block just above each field of `model`'s class body, by field name."""
-    try:
-        source = textwrap.dedent(inspect.getsource(model))
-    except (OSError, TypeError):
+    source = _source(model)
+    if source is None:
         return {}
     lines = source.splitlines()
     tree = ast.parse(source)

@@ -62,8 +62,8 @@ GENERATIONS_KEPT = 3
 
 # What the key leaves out of the project directory. Top-level directories a render never
 # opens (tests/test_render_cache.py traces the files a render opens and fails if one lies
-# here) or that tools write (bytecode, caches, this cache, the shared virtualenvs and node
-# modules, which are symlinks outside the work tree and keyed by their distributions).
+# here) or that tools write (bytecode, caches, this cache, the virtualenvs and node modules:
+# folders of the work tree, or symlinks out of it, keyed by their distributions either way).
 UNREAD_TOP_LEVEL = frozenset({"tests", "docs", "README.md"})
 GENERATED_TOP_LEVEL = frozenset(
     {
@@ -84,7 +84,12 @@ KEYED_TEST_FILES = ("tests/conftest.py", "tests/render_cache.py")
 # Environment variables a render may consult: the Pulumi SDK's (its config and settings
 # fallbacks), and where Python looks for modules besides the distributions.
 KEYED_ENVIRONMENT_PREFIX = "PULUMI"
-KEYED_ENVIRONMENT = frozenset({"PYTHONPATH"})
+# And the others the provider SDKs default inputs from (`_utilities.get_env(...)` in
+# pulumi_kubernetes 4.34.2's provider.py: KUBECONFIG, copied into a provider made without
+# one; pulumi_aws 7.51.1's provider.py and config/vars.py: the region).
+# tests/test_render_cache.py scans the installed SDKs and fails on a name left out here.
+# And where Python looks for modules besides the distributions (PYTHONPATH).
+KEYED_VARIABLES = ("KUBECONFIG", "AWS_REGION", "AWS_DEFAULT_REGION", "PYTHONPATH")
 
 # The program's globals a shared run keeps: the settings it was rendered with.
 KEPT_GLOBALS = ("settings",)
@@ -144,7 +149,7 @@ def environment(
         "variables": sorted(
             (k, v)
             for k, v in variables.items()
-            if k.startswith(KEYED_ENVIRONMENT_PREFIX) or k in KEYED_ENVIRONMENT
+            if k.startswith(KEYED_ENVIRONMENT_PREFIX) or k in KEYED_VARIABLES
         ),
         "files": files_digest(project_dir),
     }
@@ -166,12 +171,23 @@ def _python_and_distributions() -> list[Path]:
 def unkeyed(paths: Collection[str], project_dir: Path = PROJECT_DIR) -> list[str]:
     """The paths a render read (or tried to) that its key does not cover."""
     project = project_dir.resolve()
-    outside = _python_and_distributions()
+    # The interpreter's and the distributions' folders (a virtualenv may lie inside the work
+    # tree, as .venv does): keyed by version, whatever lies there, bytecode included. Never a
+    # folder that holds the project itself (an interpreter run without a virtualenv from it).
+    outside = [root for root in _python_and_distributions() if not under(project, root)]
     found = []
     for text in paths:
         path = Path(text).resolve()
         # The root: the import system lists it for packages (what it imports is traced too).
         if text == os.devnull or path == project:
+            continue
+        if any(under(path, root) for root in outside):
+            continue
+        # A distribution's metadata (entry points, say) wherever its path entry lies (a
+        # PYTHONPATH folder): keyed by its name and version too.
+        if not under(path, project) and any(
+            part.endswith((".dist-info", ".egg-info")) for part in path.parts
+        ):
             continue
         if under(path, project):
             relative = path.relative_to(project)
@@ -185,12 +201,6 @@ def unkeyed(paths: Collection[str], project_dir: Path = PROJECT_DIR) -> list[str
                     continue
             if path.name == "__pycache__" and is_keyed(relative.parent):
                 continue
-        # The interpreter's and the distributions' files, and a distribution's metadata
-        # (entry points, say) wherever its path entry lies: keyed by name and version.
-        elif any(under(path, root) for root in outside) or any(
-            part.endswith((".dist-info", ".egg-info")) for part in path.parts
-        ):
-            continue
         found.append(text)
     return sorted(set(found))
 
@@ -333,6 +343,11 @@ class RenderCache:
     directory: Path | None
     # Part of every key (entries of another generation never match, wherever they lie).
     environment_digest: str = ""
+    # The project's files as the key saw them (files_digest), and where they lie: a render
+    # made after one of them changed (an edit during the session) is used, never stored
+    # under the key of the files as they were.
+    files: str = ""
+    project_dir: Path = PROJECT_DIR
     stats: Stats = field(default_factory=Stats)
     _rejected: set[str] = field(default_factory=set)
 
@@ -432,7 +447,13 @@ class RenderCache:
         digest = fingerprint(run)
         self.stats.rendered += 1
         outside = unkeyed(opened)
-        if outside:  # the key would not see those files change: never reuse this render
+        if self.files and files_digest(self.project_dir) != self.files:
+            self.stats.not_stored += 1
+            warnings.warn(
+                "render cache: the project's files changed during the session: not stored",
+                stacklevel=2,
+            )
+        elif outside:  # the key would not see those files change: never reuse this render
             self.stats.not_stored += 1
             warnings.warn(
                 f"render cache: a render read {outside[:5]}, which the key does not cover "
@@ -489,8 +510,14 @@ def open_cache(root: Path = CACHE_ROOT, project_dir: Path = PROJECT_DIR) -> Rend
     """The cache of this tree and environment, or the cache switched off (`RENDER_CACHE=off`)."""
     if switched_off():
         return RenderCache(None)
-    digest = digest_of(environment(project_dir))
-    return RenderCache(generation_directory(digest, root), environment_digest=digest)
+    found = environment(project_dir)
+    digest = digest_of(found)
+    return RenderCache(
+        generation_directory(digest, root),
+        environment_digest=digest,
+        files=found["files"],
+        project_dir=project_dir,
+    )
 
 
 @dataclass

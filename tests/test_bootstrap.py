@@ -16,7 +16,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 import pytest
@@ -37,6 +37,7 @@ from bootstrap.state import (
     preview_environment,
     workload_boundary,
 )
+from offline.engine import StackRun
 from stacks.environments import DEFAULTS
 from tests import github_fake
 
@@ -49,7 +50,11 @@ CONNECTION_ARN = (
 @pytest.fixture(scope="module")
 def account() -> Iterator[Any]:
     """One mocked account for the module: loading AWS's managed policies takes seconds."""
-    with pytest.MonkeyPatch.context() as patch:
+    # The variables are set inside the mock and so gone before it stops: moto's stop resets
+    # every backend it made by making it anew, and a new IAM backend loads the managed
+    # policies only while MOTO_IAM_LOAD_MANAGED_POLICIES is set (moto 5.2.5, core/models.py
+    # `_disable_patching`, core/base_backend.py `reset`, iam/models.py `_init_aws_policies`).
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
         for name, value in {
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -59,8 +64,7 @@ def account() -> Iterator[Any]:
             "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
         }.items():
             patch.setenv(name, value)
-        with mock_aws():
-            yield boto3.Session()
+        yield boto3.Session()
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +137,33 @@ class Session:
         return self.session.client(service, **kwargs)
 
 
+# What a test of the shared first run may ask AWS: reads only (each AWS API names its reads
+# so), so that no test can leave a change behind that the closing second run would not see.
+READ_OPERATIONS = ("Get", "List", "Describe", "Head", "Simulate")
+
+
+def refuse_writes(model: Any, **_: Any) -> None:
+    if not model.name.startswith(READ_OPERATIONS):
+        raise AssertionError(f"{model.name}: the shared first run is read-only")
+
+
+class ReadOnlySession(Session):
+    """The session, with clients that refuse every operation but reads."""
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        found = super().client(service, **kwargs)
+        # The stubbed CodeConnections client is one object, also the closing run's; a call
+        # its stubber was not told of fails anyway.
+        if service != "codeconnections":
+            found.meta.events.register("before-call.*.*", refuse_writes)
+        return found
+
+
 _names = itertools.count()
 
 
-@pytest.fixture
-def settings() -> BootstrapSettings:
-    """A bucket and prefix of the test's own, so that tests sharing the account stay apart."""
+def own_settings() -> BootstrapSettings:
+    """A bucket and prefix of their own, so that runs sharing the account stay apart."""
     n = next(_names)
     return BootstrapSettings(
         region="eu-west-1",
@@ -147,6 +172,12 @@ def settings() -> BootstrapSettings:
         stacks=("staging", "production"),
         prefix=f"fp{n}-test",
     )
+
+
+@pytest.fixture
+def settings() -> BootstrapSettings:
+    """A bucket and prefix of the test's own, so that tests sharing the account stay apart."""
+    return own_settings()
 
 
 @pytest.fixture
@@ -169,6 +200,28 @@ def run(settings: BootstrapSettings, session: Session) -> Bootstrap:
     return bootstrap
 
 
+class FirstRun(NamedTuple):
+    settings: BootstrapSettings
+    session: Session
+    bootstrap: Bootstrap
+
+
+@pytest.fixture(scope="module")
+def first_run(account: Any, github: github_fake.FakeGitHub) -> Iterator[FirstRun]:
+    """One first run, shared by the tests that only read what it made (a run costs moto about
+    half a second; each of those tests used to make its own, alike but for the names). Its
+    session's clients refuse writes (`ReadOnlySession`); and at the end a second run must change
+    nothing, which fails the module when drift was left behind (a run puts back the drift it
+    knows and says so: test_drift_is_put_back_and_only_it)."""
+    settings = own_settings()
+    connections = Connections(account, settings.connection_name)
+    session = Session(account, connections, github)
+    made = run(settings, session)
+    yield FirstRun(settings, ReadOnlySession(account, connections, github), made)
+    assert run(settings, session).changes == [], "a test changed the shared first run"
+    connections.stubber.assert_no_pending_responses()
+
+
 def as_dict(document: Any) -> dict[str, Any]:
     return json.loads(document) if isinstance(document, str) else dict(document)
 
@@ -183,10 +236,9 @@ def key_arn(session: Session, alias: str) -> str:
     return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"])
 
 
-def test_a_first_run_creates_everything_with_its_settings(
-    session: Session, settings: BootstrapSettings
-) -> None:
-    changes = run(settings, session).changes
+def test_a_first_run_creates_everything_with_its_settings(first_run: FirstRun) -> None:
+    settings, session = first_run.settings, first_run.session
+    changes = first_run.bootstrap.changes
     assert f"created bucket {settings.bucket}" in changes
     for stack in settings.stacks:
         assert f"created role {settings.deploy_role(stack)}" in changes
@@ -237,10 +289,8 @@ def test_a_first_run_creates_everything_with_its_settings(
         assert attached["AttachedPolicies"] == []
 
 
-def test_each_stacks_roles_decrypt_its_own_secrets_key_and_no_other(
-    session: Session, settings: BootstrapSettings
-) -> None:
-    run(settings, session)
+def test_each_stacks_roles_decrypt_its_own_secrets_key_and_no_other(first_run: FirstRun) -> None:
+    settings, session = first_run.settings, first_run.session
     keys = {stack: key_arn(session, settings.secrets_alias(stack)) for stack in settings.stacks}
     assert len(set(keys.values())) == len(settings.stacks)
     state_key = key_arn(session, settings.key_alias)
@@ -269,9 +319,9 @@ def test_each_stacks_roles_decrypt_its_own_secrets_key_and_no_other(
 
 
 def test_the_preview_roles_write_nothing_and_no_role_may_touch_the_bootstraps_roles(
-    session: Session, settings: BootstrapSettings
+    first_run: FirstRun,
 ) -> None:
-    run(settings, session)
+    settings, session = first_run.settings, first_run.session
     iam = session.client("iam")
     for stack in settings.stacks:
         preview = settings.preview_role(stack)
@@ -480,9 +530,9 @@ REPO = f"repo:{REPOSITORY}"
     ],
 )
 def test_each_role_admits_only_its_github_environment(
-    session: Session, settings: BootstrapSettings, role: str, sub: str, admitted: bool
+    first_run: FirstRun, role: str, sub: str, admitted: bool
 ) -> None:
-    run(settings, session)
+    settings, session = first_run.settings, first_run.session
     iam = session.client("iam")
     trust = as_dict(
         iam.get_role(RoleName=f"{settings.prefix}-github-{role}")["Role"][
@@ -559,11 +609,11 @@ def test_the_project_is_the_one_pulumi_yaml_names() -> None:
 
 
 def test_each_deploy_role_manages_its_own_stacks_roles_whatever_the_prefix(
-    session: Session, settings: BootstrapSettings
+    first_run: FirstRun,
 ) -> None:
     """The program names its roles `<project>-<stack>-...` (components/context.py), not after
     the bootstrap's --prefix (here fpN-test): the deploy role's role statements name those."""
-    run(settings, session)
+    settings, session = first_run.settings, first_run.session
     account = session.client("sts").get_caller_identity()["Account"]
     for stack in settings.stacks:
         program = inline(session, settings.deploy_role(stack), "program-iam")
@@ -588,14 +638,12 @@ def test_each_deploy_role_manages_its_own_stacks_roles_whatever_the_prefix(
             assert action in providers["Action"], action
 
 
-def test_program_roles_fall_under_their_stacks_deploy_role() -> None:
+def test_program_roles_fall_under_their_stacks_deploy_role(runs: dict[str, StackRun]) -> None:
     """Every role the program creates is auto-named from a logical name that starts with the
     stack's program-role prefix (Pulumi adds `-` and seven random characters: IAM allows 64)."""
-    from offline.engine import run_stack
-
     settings = BootstrapSettings(region="us-east-1", bucket="state", repository=REPOSITORY)
     for stack in ("staging", "production"):
-        roles = [r for r in run_stack(stack).resources if r.type == "aws:iam/role:Role"]
+        roles = [r for r in runs[stack].resources if r.type == "aws:iam/role:Role"]
         assert roles
         for role in roles:
             assert "name" not in role.inputs and "namePrefix" not in role.inputs, role.name
@@ -794,16 +842,14 @@ def boundary_allows(boundary: dict[str, Any], action: str) -> bool:
     ],
 )
 def test_the_boundary_allows_no_identity_change_nor_any_unused_service(
-    session: Session, settings: BootstrapSettings, action: str
+    first_run: FirstRun, action: str
 ) -> None:
-    run(settings, session)
+    settings, session = first_run.settings, first_run.session
     assert not boundary_allows(boundary_document(session.session, settings), action)
 
 
-def test_the_boundary_is_an_allow_list_of_the_programs_services(
-    session: Session, settings: BootstrapSettings
-) -> None:
-    run(settings, session)
+def test_the_boundary_is_an_allow_list_of_the_programs_services(first_run: FirstRun) -> None:
+    settings, session = first_run.settings, first_run.session
     boundary = boundary_document(session.session, settings)
     (statement,) = boundary["Statement"]
     assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
@@ -821,10 +867,8 @@ def test_the_boundary_is_an_allow_list_of_the_programs_services(
     ]
 
 
-def test_every_role_a_deploy_role_makes_carries_the_workload_boundary(
-    session: Session, settings: BootstrapSettings
-) -> None:
-    run(settings, session)
+def test_every_role_a_deploy_role_makes_carries_the_workload_boundary(first_run: FirstRun) -> None:
+    settings, session = first_run.settings, first_run.session
     account = session.client("sts").get_caller_identity()["Account"]
     boundary_arn = f"arn:aws:iam::{account}:policy/{settings.boundary_policy}"
     for stack in settings.stacks:
@@ -882,10 +926,8 @@ def test_a_pending_connection_and_an_earlier_shared_role_are_left_to_a_person(
     assert run(settings, session).outcome.to_do == []
 
 
-def test_the_report_names_what_the_stack_files_and_github_need(
-    session: Session, settings: BootstrapSettings
-) -> None:
-    bootstrap = run(settings, session)
+def test_the_report_names_what_the_stack_files_and_github_need(first_run: FirstRun) -> None:
+    settings, bootstrap = first_run.settings, first_run.bootstrap
     text = report(settings, bootstrap.outcome)
     account = bootstrap.account
     assert f"secretsprovider: awskms://alias/{settings.prefix}-pulumi-production?region=" in text
@@ -1098,3 +1140,14 @@ def test_reviewers_removed_later_leave_the_roles_as_they_are_and_say_so(
         assert iam.get_role(RoleName=preview)["Role"]["AssumeRolePolicyDocument"] == before
     finally:
         github.protect(settings.repository, "production-preview")
+
+
+def test_the_shared_first_run_refuses_a_write(first_run: FirstRun) -> None:
+    """Negative control of `ReadOnlySession`: a write through the shared run's session is
+    refused before it reaches the account; a read of the same bucket goes through."""
+    s3 = first_run.session.client("s3", region_name=first_run.settings.region)
+    bucket = first_run.settings.bucket
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    with pytest.raises(AssertionError, match="PutBucketVersioning: the shared first run"):
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"

@@ -118,3 +118,26 @@ def test_make_test_runs_lint_every_checker_and_every_test() -> None:
         "ini_options"
     ]["addopts"].split()
     assert addopts == ["-q", "-p", "no:cacheprovider"]
+
+
+def bytecode_setting_in_recipes(makefile: Path) -> str:
+    """What a recipe of `makefile` sees of PYTHONDONTWRITEBYTECODE when the shell sets it."""
+    probe = 'probe: ; @echo "[$$PYTHONDONTWRITEBYTECODE]"'
+    return subprocess.run(
+        ["make", "--no-print-directory", "-f", str(makefile), "--eval", probe, "probe"],
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_recipes_write_bytecode_whatever_the_shell_says(tmp_path: Path) -> None:
+    """A shell with PYTHONDONTWRITEBYTECODE set (this machine's does) would make every process
+    under `make` compile the SDKs from source again; the Makefile stops passing it on."""
+    assert bytecode_setting_in_recipes(MAKEFILE) == "[]"
+    # Negative control: a Makefile without the line passes the setting on.
+    plain = tmp_path / "Makefile"
+    plain.write_text("all: ; @true\n")
+    assert bytecode_setting_in_recipes(plain) == "[1]"

@@ -7,9 +7,11 @@ skip, when one is missing.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,20 +61,49 @@ def manifests(request: pytest.FixtureRequest, rendered: dict[str, Path]) -> Path
     return rendered[request.param]
 
 
-def documents(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
-    return [(path, yaml.safe_load(path.read_text())) for path in sorted(directory.glob("*.yaml"))]
+@pytest.fixture(scope="session")
+def parsed(rendered: dict[str, Path]) -> dict[Path, list[Any]]:
+    """Each rendered file's YAML documents, parsed once for the checks below (which only read
+    them): three of them used to parse every file again."""
+    return {
+        path: list(yaml.safe_load_all(path.read_text()))
+        for directory in rendered.values()
+        for path in sorted(directory.glob("*.yaml"))
+    }
+
+
+def documents(directory: Path, parsed: dict[Path, list[Any]]) -> list[tuple[Path, dict[str, Any]]]:
+    """The directory's objects: one document per file (a second one fails here too)."""
+    found = []
+    for path in sorted(directory.glob("*.yaml")):
+        [document] = parsed[path]
+        assert isinstance(document, dict), f"{path}: not an object"
+        found.append((path, document))
+    return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def schemas_read_once() -> Iterator[None]:
+    """kubernetes-validate reads and parses the kind's schema and its version's whole
+    _definitions.json (1.4 MB) for every object it validates: most of the strict check's
+    time. Its reader, memoized for this module: the files are the installed package's and
+    jsonschema only reads what it is given. The validation itself is the library's, as is."""
+    with pytest.MonkeyPatch.context() as patch:
+        utils = kubernetes_validate.utils
+        patch.setattr(utils, "schema_contents", functools.cache(utils.schema_contents))
+        yield
 
 
 def test_every_stack_renders_objects(manifests: Path) -> None:
     assert len(list(manifests.glob("*.yaml"))) > 30
 
 
-def test_yaml_parses_with_no_duplicate_keys(manifests: Path) -> None:
+def test_yaml_parses_with_no_duplicate_keys(manifests: Path, parsed: dict[Path, list[Any]]) -> None:
     for path in manifests.glob("*.yaml"):
         text = path.read_text()
         problems = [str(p) for p in linter.run(text, YAMLLINT)]
         assert problems == [], (path.name, problems)
-        assert len(list(yaml.safe_load_all(text))) == 1
+        assert len(parsed[path]) == 1
 
 
 def test_yamllint_would_catch_a_duplicate_key() -> None:
@@ -95,10 +126,12 @@ def undeclared_kinds(found: list[tuple[Path, dict[str, Any]]], version: str) -> 
     return unknown
 
 
-def test_builtin_objects_validate_strictly(manifests: Path, runs: dict[str, StackRun]) -> None:
+def test_builtin_objects_validate_strictly(
+    manifests: Path, runs: dict[str, StackRun], parsed: dict[Path, list[Any]]
+) -> None:
     # Against the Kubernetes version the stack's cluster runs.
     version = runs[manifests.parent.name].namespace["settings"].kubernetes_version
-    unknown = undeclared_kinds(documents(manifests), version)
+    unknown = undeclared_kinds(documents(manifests, parsed), version)
     assert unknown == [], f"kinds with no schema that are not known custom resources: {unknown}"
 
 
@@ -137,6 +170,12 @@ def test_every_declared_schema_package_is_pinned_in_package_json() -> None:
         assert group["module"].startswith(f"{name}/")
 
 
+@functools.cache
+def local_schema_validator(schema: str) -> jsonschema.Draft202012Validator:
+    """The validator of a local schema (tools/schemas/), built once: it never changes in a run."""
+    return jsonschema.Draft202012Validator(json.loads((PROJECT_DIR / schema).read_text()))
+
+
 def local_schema_problems(found: list[tuple[Path, dict[str, Any]]]) -> list[str]:
     """Objects of groups declared with a local JSON schema, checked against it."""
     problems: list[str] = []
@@ -144,8 +183,7 @@ def local_schema_problems(found: list[tuple[Path, dict[str, Any]]]) -> list[str]
         group = DECLARED_CUSTOM_RESOURCES.get(document["apiVersion"], {})
         if "schema" not in group:
             continue
-        schema = json.loads((PROJECT_DIR / group["schema"]).read_text())
-        validator = jsonschema.Draft202012Validator(schema)
+        validator = local_schema_validator(group["schema"])
         problems.extend(
             f"{path.name}: {error.message} at {list(error.path)}"
             for error in validator.iter_errors(document)
@@ -153,18 +191,48 @@ def local_schema_problems(found: list[tuple[Path, dict[str, Any]]]) -> list[str]
     return problems
 
 
-def test_custom_resources_validate_against_their_schemas(manifests: Path) -> None:
-    found = documents(manifests)
-    packaged = [
+def packaged(found: list[tuple[Path, dict[str, Any]]]) -> list[Path]:
+    """The files of custom resources whose schema is an npm package (the node validator's)."""
+    return [
         path
         for path, document in found
         if (document["apiVersion"], document["kind"]) in CUSTOM_RESOURCE_KINDS
         and "package" in DECLARED_CUSTOM_RESOURCES[document["apiVersion"]]
     ]
+
+
+@pytest.fixture(scope="session")
+def custom_resource_problems(parsed: dict[Path, list[Any]]) -> dict[str, list[dict[str, str]]]:
+    """The node validator's problems by file, over every stack's packaged custom resources in
+    one run: node and the schema packages load once (most of a run's time), and the validator
+    checks each file on its own (tools/validate-custom-resources.mjs)."""
+    # A file of more than one document, or whose document is no object, fails its own stack's
+    # tests (`documents`), not this run shared by every stack.
+    paths = packaged(
+        [
+            (path, found[0])
+            for path, found in parsed.items()
+            if len(found) == 1 and isinstance(found[0], dict)
+        ]
+    )
+    by_file: dict[str, list[dict[str, str]]] = {}
+    for problem in validate_custom_resources(paths):
+        by_file.setdefault(problem["file"], []).append(problem)
+    assert set(by_file) <= set(map(str, paths)), by_file
+    return by_file
+
+
+def test_custom_resources_validate_against_their_schemas(
+    manifests: Path,
+    parsed: dict[Path, list[Any]],
+    custom_resource_problems: dict[str, list[dict[str, str]]],
+) -> None:
+    found = documents(manifests, parsed)
+    files = packaged(found)
     # The EKS stacks' ExternalSecrets and VPAs; the development stack's PostgreSQL Cluster.
     on_eks = manifests.parent.name in EKS_ENVIRONMENTS
-    assert len(packaged) >= (2 if on_eks else 1)
-    assert validate_custom_resources(packaged) == []
+    assert len(files) >= (2 if on_eks else 1)
+    assert [p for path in files for p in custom_resource_problems.get(str(path), [])] == []
     local = [d for _, d in found if "schema" in DECLARED_CUSTOM_RESOURCES.get(d["apiVersion"], {})]
     assert len(local) >= (8 if on_eks else 0)
     assert local_schema_problems(found) == []
@@ -226,6 +294,8 @@ def test_custom_resource_validator_rejects_bad_and_unknown_objects(tmp_path: Pat
     assert [
         (p["name"], "remoteRef" in p["error"] or "no schema" in p["error"]) for p in problems
     ] == [("x", True), ("y", True)]
+    # Each problem names its file: custom_resource_problems sorts them by stack so.
+    assert [p["file"] for p in problems] == [str(broken), str(unknown)]
 
 
 class Waiver(Settings):

@@ -9,9 +9,11 @@ import json
 import multiprocessing
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -236,8 +238,10 @@ def test_the_key_changes_with_the_installed_distributions_and_python(
     variables = {"PULUMI_CONFIG": "{}", "HOME": "/elsewhere"}
     assert render_cache.digest_of(environment(project_copy, installed, variables)) != base
     assert render_cache.digest_of(environment(project_copy, installed, {"HOME": "/x"})) == base
-    path = {"PYTHONPATH": "/elsewhere"}
-    assert render_cache.digest_of(environment(project_copy, installed, path)) != base
+    for name in render_cache.KEYED_VARIABLES:
+        changed = environment(project_copy, installed, {name: "/somewhere"})
+        assert render_cache.digest_of(changed) != base, name
+    assert "PYTHONPATH" in render_cache.KEYED_VARIABLES
     monkeypatch.setattr(sys, "version", sys.version.replace("3.", "4.", 1))
     assert render_cache.digest_of(environment(project_copy, installed, {})) != base
 
@@ -622,3 +626,75 @@ def test_old_generations_are_pruned(tmp_path: Path) -> None:
     removed = render_cache.prune(current, keep=3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g0", "g1", "g4"]
     assert sorted(p.name for p in removed) == ["g2", "g3"]
+
+
+def test_a_virtualenv_inside_the_work_tree_is_keyed_by_its_distributions() -> None:
+    """`.venv` lies inside the work tree: its files and their bytecode (written on import when
+    bytecode is on, as under `make`) are the distributions', keyed by name and version; the
+    project's unkeyed files next to it are still reported."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    bytecode = site / "pulumi_aws" / "acm" / "__pycache__" / "__init__.cpython-311.pyc"
+    assert render_cache.unkeyed([str(bytecode)]) == []
+    assert render_cache.unkeyed([str(PROJECT_DIR / "tests" / "lookup.py")]) == [
+        str(PROJECT_DIR / "tests" / "lookup.py")
+    ]
+
+
+def sdk_variables() -> set[str]:
+    """Every environment variable the installed provider SDKs default an input from: the
+    names in their `_utilities.get_env*(...)` calls."""
+    names: set[str] = set()
+    for sdk in ("pulumi_aws", "pulumi_kubernetes", "pulumi_random"):
+        root = Path(sysconfig.get_paths()["purelib"]) / sdk
+        found = subprocess.run(
+            ["grep", "-rhoE", "--include=*.py", r"get_env(_bool|_int|_float)?\([^)]*\)", str(root)],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        names |= set(re.findall(r"'([A-Z0-9_]+)'", found))
+    return names
+
+
+def test_every_variable_the_sdks_read_is_keyed() -> None:
+    """pulumi_kubernetes copies KUBECONFIG into a provider made without one (the development
+    stack's): a render differs with it, so the key holds it, as every variable the SDKs read."""
+    names = sdk_variables()
+    assert {"KUBECONFIG", "AWS_REGION"} <= names  # the scan finds them
+    unkeyed = {
+        n
+        for n in names
+        if not n.startswith(render_cache.KEYED_ENVIRONMENT_PREFIX)
+        and n not in render_cache.KEYED_VARIABLES
+    }
+    assert unkeyed == set()
+
+
+def test_kubeconfig_changes_the_development_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why KUBECONFIG is keyed: the development provider's inputs take it."""
+    monkeypatch.setenv("KUBECONFIG", "/home/someone/.kube/other-cluster")
+    provider = run_stack("development").one("pulumi:providers:kubernetes")
+    assert provider.inputs.get("kubeconfig") == "/home/someone/.kube/other-cluster"
+
+
+def test_a_render_made_after_a_file_changed_is_not_stored(tmp_path: Path) -> None:
+    """A file edited during a session: the key was taken from the files as they were, so the
+    render is used but not stored (it would answer that key, stale, once the edit is undone)."""
+    project = tmp_path / "project"
+    (project / "components").mkdir(parents=True)
+    source = project / "components" / "one.py"
+    source.write_text("A = 1\n")
+    cache = render_cache.open_cache(tmp_path / "cache", project)
+    fresh = shareable(run_stack("development"))
+
+    def edited_then_rendered() -> StackRun:
+        source.write_text("A = 2\n")
+        return fresh
+
+    with pytest.warns(UserWarning, match="changed during the session"):
+        cache.render_once("k", edited_then_rendered)
+    assert cache.load("k") is None
+    # Control: unchanged files, the render is stored.
+    unchanged = render_cache.open_cache(tmp_path / "cache2", project)
+    unchanged.render_once("k", lambda: fresh)
+    assert unchanged.load("k") is not None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.shared.endpoints import https_from_vpc_group, interface_endpoint
 from components.shared.iam import policy_document, service_trust_policy
 from components.shared.kms import encryption_key, log_group_key_policy
 from components.shared.urns import formerly
@@ -269,33 +270,24 @@ class Network(pulumi.ComponentResource):
         """AWS APIs inside the VPC: traffic to them never leaves it, and NetworkPolicies can
         allow it by address (HTTPS to the VPC's range) instead of to the internet."""
         child = pulumi.ResourceOptions(parent=self)
-        group = aws.ec2.SecurityGroup(
+        group = https_from_vpc_group(
             f"{name}-endpoints",
             vpc_id=vpc.id,
+            vpc_cidr=args.cidr,
             description="AWS API endpoints: HTTPS from inside the VPC only",
-            tags={"Name": f"{name}-endpoints"},
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-endpoints-https",
-            security_group_id=group.id,
-            cidr_ipv4=args.cidr,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            description="HTTPS from the VPC",
+            rule_description="HTTPS from the VPC",
+            tag_name=f"{name}-endpoints",
             opts=child,
         )
         for service in INTERFACE_ENDPOINTS:
-            aws.ec2.VpcEndpoint(
+            interface_endpoint(
                 f"{name}-{service.replace('.', '-')}",
                 vpc_id=vpc.id,
-                service_name=f"com.amazonaws.{args.region}.{service}",
-                vpc_endpoint_type="Interface",
+                region=args.region,
+                service=service,
                 subnet_ids=[subnet.id for subnet in subnets],
-                security_group_ids=[group.id],
-                private_dns_enabled=True,
-                tags={"Name": f"{name}-{service}"},
+                security_group=group,
+                tag_name=f"{name}-{service}",
                 opts=child,
             )
         # S3 (image layers, documents) through the route tables: no charge, no ENIs.

@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.foundation.managed_addons import default_version
+from components.shared.endpoints import https_from_vpc_group, interface_endpoint
 from components.shared.iam import PARTITION, policy_document
 from components.shared.kms import account_administration, encryption_key
 from components.shared.s3 import deny_insecure_transport, private_bucket
@@ -300,34 +301,25 @@ class AuditTrail(pulumi.ComponentResource):
         resources"): the guardduty-data interface endpoint with private DNS in the cluster's
         subnets, behind a group admitting HTTPS from the VPC, then the agent's EKS add-on."""
         child = pulumi.ResourceOptions(parent=self)
-        group = aws.ec2.SecurityGroup(
+        group = https_from_vpc_group(
             f"{name}-guardduty-endpoint",
             vpc_id=agent.vpc_id,
+            vpc_cidr=agent.vpc_cidr,
             description="GuardDuty runtime agent endpoint: HTTPS from inside the VPC only",
-            tags={"Name": f"{args.name_prefix}-guardduty-endpoint"},
+            rule_description="HTTPS from the VPC (GuardDuty recommends the VPC's range)",
+            tag_name=f"{args.name_prefix}-guardduty-endpoint",
             opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-guardduty-endpoint-https",
-            security_group_id=group.id,
-            cidr_ipv4=agent.vpc_cidr,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            description="HTTPS from the VPC (GuardDuty recommends the VPC's range)",
-            opts=child,
-        )
-        endpoint = aws.ec2.VpcEndpoint(
+        # The agent resolves guardduty-data.<region>.amazonaws.com to it (private DNS).
+        endpoint = interface_endpoint(
             f"{name}-guardduty-data",
             vpc_id=agent.vpc_id,
-            service_name=f"com.amazonaws.{args.region}.guardduty-data",
-            vpc_endpoint_type="Interface",
-            subnet_ids=list(agent.subnet_ids),
-            security_group_ids=[group.id],
-            # The agent resolves guardduty-data.<region>.amazonaws.com to it.
-            private_dns_enabled=True,
+            region=args.region,
+            service="guardduty-data",
+            subnet_ids=agent.subnet_ids,
+            security_group=group,
             policy=args.account_id.apply(guardduty_endpoint_policy),
-            tags={"Name": f"{args.name_prefix}-guardduty-data"},
+            tag_name=f"{args.name_prefix}-guardduty-data",
             opts=child,
         )
         aws.eks.Addon(

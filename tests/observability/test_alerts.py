@@ -585,7 +585,11 @@ def test_the_unit_tests_catch_a_moved_threshold(
         for rule in group["rules"]:
             if rule["alert"] == alert:
                 rule["expr"] = rule["expr"].replace(f"> {threshold}", f"> {moved_to}")
-    result = run_promtool(tmp_path, moved, cases(production))
+    # The cases that expect this alert: a promtool test judges only the alerts it names, so no
+    # other case can see the move, and each costs promtool an evaluation of every rule.
+    own = [case for case in cases(production) if any(e["alertname"] == alert for e in case.expect)]
+    assert own
+    result = run_promtool(tmp_path, moved, own)
     assert result.returncode != 0
     assert alert in result.stdout + result.stderr
 
