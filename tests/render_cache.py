@@ -81,13 +81,15 @@ GENERATED_TOP_LEVEL = frozenset(
 )
 # Two files under tests/ decide how a memoized render is made and what an entry keeps.
 KEYED_TEST_FILES = ("tests/conftest.py", "tests/render_cache.py")
-# Environment variables the Pulumi SDK may consult (its config and settings fallbacks).
+# Environment variables a render may consult: the Pulumi SDK's (its config and settings
+# fallbacks), and where Python looks for modules besides the distributions.
 KEYED_ENVIRONMENT_PREFIX = "PULUMI"
 # And the others the provider SDKs default inputs from (`_utilities.get_env(...)` in
 # pulumi_kubernetes 4.34.2's provider.py: KUBECONFIG, copied into a provider made without
 # one; pulumi_aws 7.51.1's provider.py and config/vars.py: the region).
 # tests/test_render_cache.py scans the installed SDKs and fails on a name left out here.
-KEYED_VARIABLES = ("KUBECONFIG", "AWS_REGION", "AWS_DEFAULT_REGION")
+# And where Python looks for modules besides the distributions (PYTHONPATH).
+KEYED_VARIABLES = ("KUBECONFIG", "AWS_REGION", "AWS_DEFAULT_REGION", "PYTHONPATH")
 
 # The program's globals a shared run keeps: the settings it was rendered with.
 KEPT_GLOBALS = ("settings",)
@@ -180,6 +182,12 @@ def unkeyed(paths: Collection[str], project_dir: Path = PROJECT_DIR) -> list[str
         if text == os.devnull or path == project:
             continue
         if any(under(path, root) for root in outside):
+            continue
+        # A distribution's metadata (entry points, say) wherever its path entry lies (a
+        # PYTHONPATH folder): keyed by its name and version too.
+        if not under(path, project) and any(
+            part.endswith((".dist-info", ".egg-info")) for part in path.parts
+        ):
             continue
         if under(path, project):
             relative = path.relative_to(project)

@@ -44,7 +44,9 @@ from tests.render_cache import (
 # packages first on the path): every file opened (the `open` audit event, which `open()`,
 # `os.open` and the import system's `io.open_code` raise) and every directory listed from the
 # first import of the engine to the end of each stack's render, then every module imported.
-# A docs page is read last, outside the renders, as the negative control.
+# A docs page is read last, outside the renders, as the negative control. Each render's
+# fingerprint (as a shared run would hold it) is printed too: an independent render, made
+# with no test module imported, to compare the cache's entries with.
 TRACE = """
 import json, os, sys
 opened, listed = [], []
@@ -58,17 +60,20 @@ before = set(sys.modules)
 from offline.engine import run_stack
 from stacks import loader
 loader.render_date = lambda: __import__("datetime").date.fromisoformat(sys.argv[1])
-for stack in sys.argv[2:]:
-    run_stack(stack)
+runs = {stack: run_stack(stack) for stack in sys.argv[2:]}
 modules = [getattr(sys.modules[n], "__file__", None) for n in set(sys.modules) - before]
-control = len(opened)
+control, seen = len(opened), len(listed)
 open("docs/offline.md").read()
-print(json.dumps({"opened": opened[:control], "control": opened[control:], "listed": listed,
-                  "modules": sorted(m for m in modules if m)}))
+after = len(opened)
+from tests.render_cache import fingerprint, shareable
+print(json.dumps({"opened": opened[:control], "control": opened[control:after],
+                  "listed": listed[:seen], "path": [os.path.abspath(p) for p in sys.path],
+                  "modules": sorted(m for m in modules if m),
+                  "fingerprints": {s: fingerprint(shareable(r)) for s, r in runs.items()}}))
 """
 
 
-TRACE_PARTS = ("opened", "control", "listed", "modules")
+TRACE_PARTS = ("opened", "control", "listed", "path", "modules", "fingerprints")
 # Production and development: the EKS program and the existing-cluster one (staging runs
 # production's modules with other settings; every file under components/ is keyed anyway).
 TRACED_STACKS = ("production", "development")
@@ -105,9 +110,17 @@ def traced() -> dict[str, Any]:
         return traced
 
 
-def test_a_render_reads_only_what_its_key_covers_never_tests_or_docs() -> None:
-    # One test, so that one worker traces (the other would wait for it).
+def test_a_render_in_a_fresh_interpreter_reads_only_what_its_key_covers_and_equals_its_entry(
+    tmp_path: Path,
+) -> None:
+    # One test, so that one worker traces (another would wait for it).
     found = traced()
+    reads_only_what_the_key_covers(found)
+    for stack in TRACED_STACKS:
+        entry_equals_the_traced_render(stack, found, tmp_path)
+
+
+def reads_only_what_the_key_covers(found: dict[str, Any]) -> None:
     # A file created exclusively (the tempfile module's probe, which an import makes) held
     # nothing before: not an input.
     created = render_cache.CREATED
@@ -120,8 +133,11 @@ def test_a_render_reads_only_what_its_key_covers_never_tests_or_docs() -> None:
     ]
     assert any(p.endswith("components/addons/scripts/fields_within_term_limit.lua") for p in read)
     assert any(p.endswith("Pulumi.production.yaml") for p in project_reads)
-    # Listed directories: the project's own (its root and keyed folders) and the interpreter's.
-    assert render_cache.unkeyed(found["listed"]) == []
+    # Listed directories: the project's own (its root and keyed folders), the interpreter's,
+    # and the module search path's entries (PYTHONPATH, keyed by value), which the import
+    # system lists when it looks for a module; the modules found are judged above.
+    listed = [p for p in found["listed"] if p not in found["path"]]
+    assert render_cache.unkeyed(listed) == []
     # What the key leaves out of the project: tests/, docs/, README.md (and generated folders).
     left_out = [PROJECT_DIR / name for name in render_cache.UNREAD_TOP_LEVEL]
     paths = [path for path, _ in found["opened"]] + found["modules"]
@@ -129,6 +145,22 @@ def test_a_render_reads_only_what_its_key_covers_never_tests_or_docs() -> None:
     # Negative control: the same trace sees a docs page read, and the check names it.
     control = [path for path, _ in found["control"]]
     assert render_cache.unkeyed(control) == [str(PROJECT_DIR / "docs" / "offline.md")]
+
+
+def entry_equals_the_traced_render(stack: str, found: dict[str, Any], tmp_path: Path) -> None:
+    # The traced render (made once per state of what the key covers, with no test module
+    # imported) against the session's entry read back from disk: the fingerprint covers every
+    # field of every resource (inputs, state, id, options), the outputs and the settings.
+    loaded = loaded_from_disk(stack, {}, tmp_path / stack)
+    assert fingerprint(loaded) == found["fingerprints"][stack]
+    # Negative control: one input changed, or one state value, changes the fingerprint.
+    first = loaded.resources[0]
+    for changed in (
+        replace(first, inputs={**first.inputs, "x": 1}),
+        replace(first, state={**first.state, "x": 1}),
+    ):
+        altered = replace(loaded, resources=[changed, *loaded.resources[1:]])
+        assert fingerprint(altered) != found["fingerprints"][stack]
 
 
 # --- The key -------------------------------------------------------------------------------
@@ -209,6 +241,7 @@ def test_the_key_changes_with_the_installed_distributions_and_python(
     for name in render_cache.KEYED_VARIABLES:
         changed = environment(project_copy, installed, {name: "/somewhere"})
         assert render_cache.digest_of(changed) != base, name
+    assert "PYTHONPATH" in render_cache.KEYED_VARIABLES
     monkeypatch.setattr(sys, "version", sys.version.replace("3.", "4.", 1))
     assert render_cache.digest_of(environment(project_copy, installed, {})) != base
 
@@ -308,19 +341,6 @@ def loaded_from_disk(stack: str, overrides: dict[str, Any], tmp_path: Path) -> S
     return entry[0]
 
 
-def test_a_loaded_entry_equals_a_fresh_render(live_production: StackRun, tmp_path: Path) -> None:
-    loaded = loaded_from_disk("production", {}, tmp_path)
-    fresh = shareable(live_production)  # rendered in this process, never through the cache
-    assert differences(loaded, fresh) == []
-    assert fingerprint(loaded) == fingerprint(fresh)
-    # Negative control: one input changed, one state value changed, are both seen.
-    first = loaded.resources[0]
-    changed = replace(first, inputs={**first.inputs, "x": 1})
-    assert differences(replace(loaded, resources=[changed, *loaded.resources[1:]]), fresh)
-    changed = replace(first, state={**first.state, "x": 1})
-    assert differences(replace(loaded, resources=[changed, *loaded.resources[1:]]), fresh)
-
-
 def test_a_loaded_variant_equals_a_fresh_render(tmp_path: Path) -> None:
     overrides = {"storageClass": "local-path"}
     loaded = loaded_from_disk("development", overrides, tmp_path)
@@ -328,8 +348,14 @@ def test_a_loaded_variant_equals_a_fresh_render(tmp_path: Path) -> None:
     fresh = shareable(run_stack("development", config=config, secret_keys=secret_keys))
     assert differences(loaded, fresh) == []
     assert fingerprint(loaded) == fingerprint(fresh)
-    # Negative control: the stack file's own storage class is another render.
+    # Negative controls: the stack file's own storage class is another render; one input
+    # changed, or one state value, is seen.
     assert differences(loaded, shareable(run_stack("development")))
+    first = loaded.resources[0]
+    changed = replace(first, inputs={**first.inputs, "x": 1})
+    assert differences(replace(loaded, resources=[changed, *loaded.resources[1:]]), fresh)
+    changed = replace(first, state={**first.state, "x": 1})
+    assert differences(replace(loaded, resources=[changed, *loaded.resources[1:]]), fresh)
 
 
 @pytest.mark.parametrize(
