@@ -8,8 +8,18 @@ from pathlib import Path
 
 from components.local_platform import PLACEHOLDER_IMAGE
 from devloop.runner import DevLoopError, Runner
-from offline.engine import StackRun, run_stack, stack_names, unknown_stack
+from offline.engine import (
+    PROJECT_DIR,
+    StackRun,
+    project_name,
+    run_stack,
+    stack_config,
+    stack_names,
+    unknown_stack,
+)
 from offline.first_up import images
+from stacks.environments import TARGETS
+from stacks.loader import SettingsError, environment_of
 from stacks.local_settings import LocalStackSettings
 
 PLACEHOLDER_DIR = Path(__file__).resolve().parent / "placeholder"
@@ -28,9 +38,13 @@ class DevStack:
 
 
 def dev_stack(stack: str) -> DevStack:
-    """The stack's settings and images, from its offline render (no CLI, no cluster)."""
+    """The stack's settings and images, from its offline render (no CLI, no cluster). A stack
+    whose stack file names an EKS environment is refused before rendering."""
     if stack not in stack_names():
         raise DevLoopError(unknown_stack(stack))
+    environment = eks_environment(stack)
+    if environment is not None:
+        raise DevLoopError(not_local(stack, environment))
     try:
         run = run_stack(stack)
     except Exception as error:
@@ -38,13 +52,33 @@ def dev_stack(stack: str) -> DevStack:
     return from_render(run)
 
 
+def eks_environment(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
+    """The environment the stack file names (or, naming none, the stack's name) when it is one
+    on EKS; None otherwise. A stack file the loader would refuse (unreadable, an environment
+    with no defaults) is left to the render, which says what is wrong with it."""
+    try:
+        config, _ = stack_config(stack, project_dir)
+    except SettingsError:
+        return None
+    prefix = f"{project_name(project_dir)}:"
+    values = {key.removeprefix(prefix): value for key, value in config.items()}
+    environment = environment_of(stack, values)
+    if isinstance(environment, str) and TARGETS.get(environment) == "eks":
+        return environment
+    return None
+
+
+def not_local(stack: str, environment: str) -> str:
+    return (
+        f"{stack} deploys to Amazon EKS: the local loop takes a stack of a local "
+        f"cluster (environment {environment} is not one; development is)"
+    )
+
+
 def from_render(run: StackRun) -> DevStack:
     settings = run.namespace["settings"]
     if not isinstance(settings, LocalStackSettings):
-        raise DevLoopError(
-            f"{run.stack} deploys to Amazon EKS: the local loop takes a stack of a local "
-            f"cluster (environment {settings.environment} is not one; development is)"
-        )
+        raise DevLoopError(not_local(run.stack, settings.environment))
     return DevStack(run.stack, settings, images(run.resources))
 
 

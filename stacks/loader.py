@@ -174,6 +174,13 @@ def settings_from_values(
     return settings
 
 
+def environment_of(stack: str, values: Mapping[str, Any]) -> Any:
+    """The environment a stack's values (camelCase keys) name: their `environment`, or else the
+    stack's name (a YAML null or an empty value is absent). Not validated: any YAML value."""
+    environment = values.get("environment")
+    return stack if environment in ("", None) else environment
+
+
 def any_settings_from_values(
     stack: str, values: Mapping[str, Any], today: date | None = None
 ) -> AnySettings:
@@ -192,7 +199,7 @@ def any_settings_from_values(
             f"stack: {stack!r} is not a usable stack name (allowed: lowercase "
             "letters, digits and single '-' between them, starting with a letter, 12 at most)"
         )
-    environment = values.get("environment", stack)
+    environment = environment_of(stack, values)
     if not isinstance(environment, str) or environment not in DEFAULTS:
         raise SettingsError(
             f"environment: {short(environment)} has no defaults "

@@ -188,7 +188,9 @@ def test_the_kind_config_check_tells_good_from_bad(text: str, problem: str | Non
     assert (found == []) if problem is None else any(p.startswith(problem) for p in found), found
 
 
-def test_the_cluster_is_the_context_the_stack_names_at_the_version_it_validates() -> None:
+def test_the_cluster_is_the_context_the_stack_names_at_the_version_it_validates(
+    runs: dict[str, StackRun],
+) -> None:
     config = cluster.kind_config()
     config_values, _ = stack_config(STACK)
     assert f"kind-{config['name']}" == config_values["financial-planning:kubeContext"]
@@ -198,7 +200,8 @@ def test_the_cluster_is_the_context_the_stack_names_at_the_version_it_validates(
     assert node["image"] in KIND_V0_33_IMAGES.values()
     minor = re.match(r"kindest/node:v(1\.[0-9]+)\.", node["image"])
     assert minor is not None
-    settings = images.dev_stack(STACK).settings
+    # The settings the loop takes from the stack's render (dev_stack's, shared).
+    settings = images.from_render(runs[STACK]).settings
     assert minor.group(1) == settings.kubernetes_version
 
 
@@ -329,14 +332,48 @@ def test_dev_up_runs_cluster_images_then_pulumi_up(capsys: pytest.CaptureFixture
     assert capsys.readouterr().out == "kind delete cluster --name financial-planning\n"
 
 
-def test_the_loop_refuses_an_eks_or_unknown_stack(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_loop_refuses_an_eks_or_unknown_stack(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Refused from its stack file, before any render (a render would fail here).
+    def no_render(stack: str) -> StackRun:
+        raise AssertionError(f"{stack} was rendered")
+
+    monkeypatch.setattr(images, "run_stack", no_render)
     assert devloop(["cluster", "--dry-run", "--stack", "staging"]) == 1
-    assert capsys.readouterr().err.startswith("devloop: staging deploys to Amazon EKS")
+    assert capsys.readouterr().err.splitlines() == [
+        "devloop: staging deploys to Amazon EKS: the local loop takes a stack of a local "
+        "cluster (environment staging is not one; development is)"
+    ]
     assert devloop(["cluster", "--dry-run", "--stack", "developement"]) == 1
     assert capsys.readouterr().err.splitlines() == [
         "devloop: no stack 'developement': the stacks are development, production, staging "
         "(one Pulumi.<stack>.yaml each); did you mean development?"
     ]
+
+
+@pytest.mark.parametrize(
+    ("environment_line", "refused_as"),
+    [
+        # The environment the stack file names, else the stack's name (as stacks/loader.py).
+        ("financial-planning:environment: production", "production"),
+        ("financial-planning:environment: staging", "staging"),
+        ("financial-planning:environment: ''", None),  # empty: named after the stack (qa)
+        ("financial-planning:environment: development", None),
+        ("", None),  # qa is no environment: the render refuses it, naming what is wrong
+        ("financial-planning:environment: [production]", None),  # not a name: the render's too
+    ],
+)
+def test_an_eks_environment_is_read_from_the_stack_file(
+    tmp_path: Path, environment_line: str, refused_as: str | None
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
+    stack_file = "config:\n  financial-planning:kubeContext: kind-financial-planning\n"
+    (tmp_path / "Pulumi.qa.yaml").write_text(stack_file + f"  {environment_line}\n")
+    assert images.eks_environment("qa", tmp_path) == refused_as
+    # A stack named after an EKS environment, naming none in its stack file.
+    (tmp_path / "Pulumi.production.yaml").write_text(stack_file)
+    assert images.eks_environment("production", tmp_path) == "production"
 
 
 @pytest.mark.parametrize(
