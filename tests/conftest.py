@@ -172,13 +172,30 @@ def live_production(_fixed_render_date: None) -> StackRun:
     return run_stack("production")
 
 
+class _Removed:
+    def __repr__(self) -> str:
+        return "REMOVED"
+
+
+# An override that removes the setting from the stack file (`config_with(s, delivery=REMOVED)`):
+# the stack then has the environment's default, or none.
+REMOVED: Any = _Removed()
+
+
 def config_with(stack: str, **overrides: Any) -> tuple[dict[str, Any], list[str]]:
     """`stack`'s config and secret keys with some of its project settings changed (camelCase
-    keys): a mapping is merged over the stack file's value for that key, anything else
-    replaces it."""
+    keys): a mapping is merged over the stack file's value for that key, `REMOVED` takes the
+    key out of the stack file (and its secret keys; one the file does not hold is an error),
+    anything else replaces it."""
     config, secret_keys = stack_config(stack)
     for key, value in overrides.items():
         name = f"financial-planning:{key}"
+        if value is REMOVED:
+            if name not in config:
+                raise KeyError(f"{stack}'s stack file has no {key} to remove")
+            del config[name]
+            secret_keys = [k for k in secret_keys if k != name]
+            continue
         current = config.get(name)
         if isinstance(value, dict) and isinstance(current, dict):
             value = deep_merge(current, value)
@@ -187,9 +204,11 @@ def config_with(stack: str, **overrides: Any) -> tuple[dict[str, Any], list[str]
 
 
 def run_with(stack: str, **overrides: Any) -> StackRun:
-    """Run `stack` with some of its project settings changed (`config_with`). The run is
-    shared by every test that asks for the same one (keyed by stack, config, secret keys and
-    render date: support windows are judged as of that day): read it, never change it."""
+    """Run `stack` with some of its project settings changed (`config_with`, `REMOVED`
+    included). The run is shared by every test that asks for the same one (keyed by stack,
+    config, secret keys and render date: support windows are judged as of that day; the key
+    holds the config as changed, so a removed setting is a render of its own): read it, never
+    change it."""
     config, secret_keys = config_with(stack, **overrides)
     label = f"{stack} with {sorted(overrides)}"
     return shared_renders().render(stack, config, secret_keys, label)

@@ -24,7 +24,8 @@ from components.delivery.runner import (
     RUNNER_WORKFLOWS,
     runner_project_name,
 )
-from offline.engine import ACCOUNT_ID, RecordedResource, StackRun, run_stack, stack_config
+from offline.engine import ACCOUNT_ID, RecordedResource, StackRun, stack_config
+from tests.conftest import REMOVED, config_with, run_with, shared_renders
 from tests.iam_properties import Document, documents, own_arns, problems
 from tests.lookup import children_of, key_by_alias, policy, service_role
 
@@ -301,12 +302,27 @@ def test_a_build_outlasts_any_job(stack_run: StackRun) -> None:
     assert part(stack_run, PROJECT).inputs["buildTimeout"] == BUILD_TIMEOUT_MINUTES
 
 
-def test_a_stack_without_delivery_has_no_runner() -> None:
-    config, secret_keys = stack_config("staging")
-    del config["financial-planning:delivery"]
-    run = run_stack("staging", config=config, secret_keys=secret_keys)
+def test_a_stack_without_delivery_has_no_runner(staging: StackRun) -> None:
+    run = run_with("staging", delivery=REMOVED)
+    assert run.namespace["settings"].delivery is None
     assert run.of_type(PROJECT) == [] and run.of_type(WEBHOOK) == []
     assert not run.of_type("financial-planning:delivery:DeployRunner")
+    # The control: staging as its stack file has it has a runner.
+    assert staging.namespace["settings"].delivery is not None and staging.of_type(PROJECT)
+
+
+def test_a_removed_setting_is_a_render_of_its_own() -> None:
+    """`REMOVED` takes the key out of the config the render key is made of: never the base
+    render's entry. A key the stack file does not hold cannot be removed (a misspelling)."""
+    base_config, base_secrets = stack_config("staging")
+    config, secret_keys = config_with("staging", delivery=REMOVED)
+    assert "financial-planning:delivery" in base_config
+    assert "financial-planning:delivery" not in config and secret_keys == base_secrets
+    renders = shared_renders()
+    base_key = renders.key_of("staging", base_config, base_secrets)
+    assert renders.key_of("staging", config, secret_keys) != base_key
+    with pytest.raises(KeyError, match="no delivry to remove"):
+        config_with("staging", delivry=REMOVED)
 
 
 def test_the_runner_adds_no_allow_list_entry_and_needs_none(production: StackRun) -> None:
