@@ -28,8 +28,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.proto import source_pb2
-from pulumi.runtime.settings import get_project, get_stack
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.settings import get_project, get_root_resource, get_stack
+from pulumi.runtime.stack import Stack, massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ class StackRun:
     stack: str
     resources: list[RecordedResource]
     namespace: dict[str, Any] = field(default_factory=dict)
-    # Outputs registered by components, by URN.
+    # Outputs registered by components and by the root stack (its exports), by URN.
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_type(self, type_: str) -> list[RecordedResource]:
@@ -104,6 +104,12 @@ class StackRun:
         if len(found) != 1:
             raise LookupError(f"expected one {type_} {name or ''}, found {len(found)}")
         return found[0]
+
+    @property
+    def exports(self) -> dict[str, Any]:
+        """The stack's outputs (`pulumi.export`), as its root stack resource registered them."""
+        root = f"urn:pulumi:{self.stack}::{self.project}::{ROOT_STACK_TYPE}::"
+        return self.outputs[f"{root}{self.project}-{self.stack}"]
 
     def count_by_type(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -656,6 +662,16 @@ if not hasattr(runtime_resource, "_get_stack_trace"):
 runtime_resource._get_stack_trace = _no_stack_trace
 
 
+def _register_exports() -> None:
+    """Register the root stack's outputs (the program's `pulumi.export`s) once the program has
+    run, as `pulumi up` does (`run_in_stack`). Under mocks the SDK makes the root stack and
+    registers its outputs, still none, before the program runs (`set_mocks`,
+    pulumi/runtime/mocks.py, pulumi 3.272.0), so the exports would otherwise go unrecorded."""
+    root = get_root_resource()
+    if isinstance(root, Stack) and root.outputs:
+        root.register_outputs(massage(root.outputs, []))
+
+
 def run_program(
     program: Callable[[], Any],
     *,
@@ -687,6 +703,7 @@ def run_program(
         result = program()
         if isinstance(result, dict):
             namespace.update(result)
+        _register_exports()
 
     settings = runtime_settings.SETTINGS
     settings.rpc_manager.clear()

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from offline import synth
-from offline.engine import PROJECT_DIR, StackRun, run_stack, stack_config
+from offline.engine import PROJECT_DIR, StackRun, stack_config
 from stacks import loader
 from stacks.environments import EKS_ENVIRONMENTS, ENVIRONMENTS
 from stacks.merge import deep_merge
@@ -162,14 +162,6 @@ def staging(runs: Mapping[str, StackRun]) -> StackRun:
 @pytest.fixture(params=STACKS)
 def stack_run(request: pytest.FixtureRequest, runs: Mapping[str, StackRun]) -> StackRun:
     return runs[request.param]
-
-
-@pytest.fixture(scope="session")
-def live_production(_fixed_render_date: None) -> StackRun:
-    """Production rendered in this process with the program's live objects (the platform
-    component and its Pulumi Outputs), which shared renders do not keep: for a test that
-    calls into them. Not shared through the render cache."""
-    return run_stack("production")
 
 
 class _Removed:

@@ -10,11 +10,12 @@ through here (`runs`, `run_with`, `run_at` in tests/conftest.py); a test calling
 itself renders live, as before.
 
 What an entry holds is what the tests read from a run: its resources (type, name, parent,
-options, inputs, aliases, id, state), the outputs components register, and of the program's
-globals the stack's settings. The program's live objects (the platform component, its Pulumi
-Outputs) cannot outlive the render's event loop and are not kept: asking a shared run for one
-is an error that says so, never a silent None. Renders made here are reduced the same way, so
-a test sees the same thing whether its render was loaded or made.
+options, inputs, aliases, id, state), the outputs components and the root stack (the exports)
+register, and of the program's globals the stack's settings. The program's live objects (the
+platform component, its Pulumi Outputs) cannot outlive the render's event loop and are not
+kept: asking a shared run for one is an error that says so, never a silent None. Renders made
+here are reduced the same way, so a test sees the same thing whether its render was loaded or
+made.
 
 A render made here is watched (an audit hook on `open`, active only while it runs): one that
 opened a file the key does not cover is used for the session but never stored.
@@ -267,7 +268,8 @@ def _canonical(value: Any) -> Any:
 
 def fingerprint(run: StackRun) -> str:
     """A digest of everything a test reads from a run: its resources with their inputs, ids
-    and state, the outputs components register, and the settings the program kept."""
+    and state, the outputs components and the root stack register, and the settings the
+    program kept."""
     namespace = {
         name: value.model_dump() if hasattr(value, "model_dump") else value
         for name, value in run.namespace.items()

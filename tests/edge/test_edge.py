@@ -597,17 +597,17 @@ def test_without_the_edge_nothing_of_it() -> None:
     assert not kinds & {"Ingress", "Gateway", "Certificate", "ClusterIssuer"}
 
 
-def test_the_stack_exports_its_urls_and_the_uis_know_theirs(live_production: StackRun) -> None:
-    # The platform component itself: a live object, which shared renders do not keep.
-    exported = live_production.namespace["platform"].exports()
+def test_the_stack_exports_its_urls_and_the_uis_know_theirs(production: StackRun) -> None:
+    # What the stack exports (__main__.py's `pulumi.export`s, registered on the root stack).
+    exported = production.exports
     assert exported["apiUrl"] == "https://api.financialplanning.com"
     assert exported["operatorUrls"] == {
         "grafana": "https://grafana.financialplanning.com",
         "prometheus": "https://prometheus.financialplanning.com",
         "jaeger": "https://jaeger.financialplanning.com",
     }
-    assert "webAclArn" in exported
-    values = helm_release(live_production, "kube-prometheus-stack").inputs["values"]
+    assert exported["webAclArn"] == production.one(WEB_ACL).state["arn"]
+    values = helm_release(production, "kube-prometheus-stack").inputs["values"]
     urls = exported["operatorUrls"]
     assert values["grafana"]["grafana.ini"]["server"]["root_url"] == urls["grafana"]
     assert values["prometheus"]["prometheusSpec"]["externalUrl"] == urls["prometheus"]
