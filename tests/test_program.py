@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from offline import synth as synth_module
-from offline.engine import PROJECT_DIR, StackRun, run_stack, stack_config
+from offline.engine import PROJECT_DIR, StackRun, stack_config
 from offline.synth import headline, kubernetes_objects, main, summary, warnings, write_build
 from stacks.aws_facts import EKS_KUBERNETES_RELEASES
+from tests.conftest import config_with, shared_renders
 
 PROTECTED_IN_PRODUCTION = {
     "aws:eks/cluster:Cluster",
@@ -93,14 +94,21 @@ def test_staging_protects_nothing(staging: StackRun) -> None:
 
 
 def test_iam_role_names_fit_the_64_character_limit_for_the_longest_stack_name() -> None:
-    config, secret_keys = stack_config("staging")
-    config["financial-planning:environment"] = "staging"
-    run = run_stack("twelve-chars", config=config, secret_keys=secret_keys)
+    # Staging's stack file as a stack of the longest name allowed: a shared render (its key
+    # holds the stack's name, so never staging's own).
+    config, secret_keys = config_with("staging", environment="staging")
+    renders = shared_renders()
+    assert renders.key_of("twelve-chars", config, secret_keys) != renders.key_of(
+        "staging", config, secret_keys
+    )
+    run = renders.render("twelve-chars", config, secret_keys, "staging as twelve-chars")
+    assert run.stack == "twelve-chars"
     roles = run.of_type("aws:iam/role:Role")
     assert len(roles) >= 10
-    for role in roles:
-        # Pulumi auto-names a role "<logical name>-<7 random characters>".
-        name = role.inputs.get("name") or f"{role.name}-abcdefg"
+    # Pulumi auto-names a role "<logical name>-<7 random characters>".
+    names = [role.inputs.get("name") or f"{role.name}-abcdefg" for role in roles]
+    assert all("twelve-chars" in name for name in names)  # the names hold the stack's
+    for name in names:
         assert len(name) <= 64, name
     assert len(run.one("aws:opensearch/domain:Domain").inputs["domainName"]) <= 28
 
