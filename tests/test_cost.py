@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from offline import cost
+from offline import synth as synth_module
 from offline.cost import (
     Resource,
     estimate,
@@ -633,15 +633,21 @@ def test_a_bad_budget_is_refused_in_one_line(value: Any, message: str) -> None:
 
 
 def test_synth_writes_the_render_then_refuses_a_stack_over_its_budget(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(PROJECT_DIR / name, tmp_path / name)
-    stack_file = yaml.safe_load((PROJECT_DIR / "Pulumi.staging.yaml").read_text())
-    stack_file["config"]["financial-planning:monthlyBudgetUsd"] = 100
-    (tmp_path / "Pulumi.staging.yaml").write_text(yaml.safe_dump(stack_file))
+    # synth's render of the stack is the shared one of staging's stack file with
+    # monthlyBudgetUsd 100 (the same config: stack_config reads the file either way; synth's
+    # --project-dir is tested in tests/test_program.py). What synth does with it is tested here.
+    asked: list[tuple[str, Path]] = []
+
+    def render(stack: str, project_dir: Path) -> StackRun:
+        asked.append((stack, project_dir))
+        return run_with(stack, monthlyBudgetUsd=100)
+
+    monkeypatch.setattr(synth_module, "run_stack", render)
     out = tmp_path / "build"
-    status = synth(["--stack", "staging", "--project-dir", str(tmp_path), "--out", str(out)])
+    status = synth(["--stack", "staging", "--out", str(out)])
+    assert asked == [("staging", PROJECT_DIR)]
     assert status == cost.OVER_BUDGET
     assert (out / "staging" / "inventory.json").exists()
     printed = capsys.readouterr()
