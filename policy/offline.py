@@ -17,7 +17,6 @@ Only the tests import this module (the pack itself never does): it needs the pro
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,16 +50,17 @@ class Violation:
 
 
 def _engine_value(value: Any) -> Any:
-    """A rendered value as the engine would send it: unknowns as pulumi-policy's sentinel."""
+    """A rendered value as the engine would send it: unknowns as pulumi-policy's sentinel. A
+    copy: every dict and list is new, and the rest must be strings, numbers, booleans or None
+    (what the render records), so a policy that changes what it is handed changes nothing
+    else, as when the analyzer deserializes each request anew."""
     if isinstance(value, dict):
         return {key: _engine_value(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_engine_value(item) for item in value]
+    if not isinstance(value, (str, int, float, type(None))):  # bool is an int
+        raise TypeError(f"not a JSON value, which the copy would share: {value!r}")
     return UNKNOWN_STRING_VALUE if value == RENDERED_UNKNOWN else value
-
-
-def _proxy(properties: Mapping[str, Any]) -> Mapping[str, Any]:
-    return unknown_checking_proxy(_engine_value(copy.deepcopy(dict(properties))))
 
 
 def _seconds(duration: str) -> float:
@@ -93,18 +93,32 @@ class Render:
     def __init__(self, run: StackRun) -> None:
         self.run = run
         self.by_urn = {r.urn: r for r in run.resources}
+        # Each resource's inputs and outputs as the engine sends them, converted once for every
+        # policy. Each policy still gets a proxy of its own: pulumi-policy builds it of new
+        # dicts and lists (pulumi_policy 1.21.0 proxy.py, `_proxy_helper`), so what one policy
+        # changes no other sees, as when the analyzer deserializes the request per policy.
+        self._sent: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def _proxy(self, resource: RecordedResource, what: str) -> Mapping[str, Any]:
+        key = (resource.urn, what)
+        if key not in self._sent:
+            found = resource.inputs if what == "inputs" else self.outputs(resource)
+            self._sent[key] = _engine_value(dict(found))
+        return unknown_checking_proxy(self._sent[key])
 
     def provider(self, resource: RecordedResource) -> PolicyProviderResource | None:
         # A provider reference is "<urn>::<id>".
         found = self.by_urn.get(resource.provider.rsplit("::", 1)[0]) if resource.provider else None
         if found is None:
             return None
-        return PolicyProviderResource(found.type, _proxy(found.inputs), found.urn, found.name)
+        return PolicyProviderResource(
+            found.type, self._proxy(found, "inputs"), found.urn, found.name
+        )
 
     def resource_args(self, resource: RecordedResource) -> ResourceValidationArgs:
         return ResourceValidationArgs(
             resource_type=resource.type,
-            props=_proxy(resource.inputs),
+            props=self._proxy(resource, "inputs"),
             urn=resource.urn,
             name=resource.name,
             opts=resource_options(resource),
@@ -122,7 +136,7 @@ class Render:
         policy_resources = {
             r.urn: PolicyResource(
                 resource_type=r.type,
-                props=_proxy(self.outputs(r)),
+                props=self._proxy(r, "outputs"),
                 urn=r.urn,
                 name=r.name,
                 opts=resource_options(r),

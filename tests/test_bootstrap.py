@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import boto3
+import moto.kms.models
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
+from moto.kms.utils import generate_private_key as moto_generate_private_key
 
 from bootstrap.__main__ import TEAM_ID, environment_commands, main, report
 from bootstrap.github import GitHubEnvironments
@@ -47,6 +49,31 @@ CONNECTION_ARN = (
 )
 
 
+class DeferredKeyPair:
+    """moto's key pair of a symmetric KMS key, made when first used. moto 5.2.5 gives every
+    key one (kms/models.py `Key.__init__`: `generate_private_key(self.key_spec)`; kms/utils.py:
+    a 2048-bit RSA pair for SYMMETRIC_DEFAULT, about 0.1 s of CPU each, some 40 keys here),
+    which only Sign, Verify and GetPublicKey read (`key.private_key`): the same pair, made
+    on the first of those calls instead of at CreateKey."""
+
+    def __init__(self, key_spec: str) -> None:
+        self._key_spec = key_spec
+        self._made: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._made is None:
+            self._made = moto_generate_private_key(self._key_spec)
+        return getattr(self._made, name)
+
+
+def deferred_key_pair(key_spec: str) -> Any:
+    """moto's `generate_private_key`, deferred for the symmetric keys the bootstrap makes (its
+    RSA fallback, which never raises); any other spec made (or refused) at once, as before."""
+    if key_spec == "SYMMETRIC_DEFAULT":
+        return DeferredKeyPair(key_spec)
+    return moto_generate_private_key(key_spec)
+
+
 @pytest.fixture(scope="module")
 def account() -> Iterator[Any]:
     """One mocked account for the module: loading AWS's managed policies takes seconds."""
@@ -55,6 +82,7 @@ def account() -> Iterator[Any]:
     # policies only while MOTO_IAM_LOAD_MANAGED_POLICIES is set (moto 5.2.5, core/models.py
     # `_disable_patching`, core/base_backend.py `reset`, iam/models.py `_init_aws_policies`).
     with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(moto.kms.models, "generate_private_key", deferred_key_pair)
         for name, value in {
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -130,11 +158,22 @@ class Session:
         self.session = session
         self.connections = connections
         self.github = github
+        # Each client made once per session object (a client costs botocore 10-40 ms to
+        # make; a test asked for some 200): a client keeps no state between calls but the
+        # handlers registered on it, which only `ReadOnlySession` adds, to its own clients.
+        self._clients: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
 
     def client(self, service: str, **kwargs: Any) -> Any:
         if service == "codeconnections":
             return self.connections.client
-        return self.session.client(service, **kwargs)
+        key = (service, tuple(sorted(kwargs.items())))
+        if key not in self._clients:
+            self._clients[key] = self.made(self.session.client(service, **kwargs))
+        return self._clients[key]
+
+    def made(self, client: Any) -> Any:
+        """A client just made for this session (ReadOnlySession: it then refuses writes)."""
+        return client
 
 
 # What a test of the shared first run may ask AWS: reads only (each AWS API names its reads
@@ -150,13 +189,11 @@ def refuse_writes(model: Any, **_: Any) -> None:
 class ReadOnlySession(Session):
     """The session, with clients that refuse every operation but reads."""
 
-    def client(self, service: str, **kwargs: Any) -> Any:
-        found = super().client(service, **kwargs)
-        # The stubbed CodeConnections client is one object, also the closing run's; a call
-        # its stubber was not told of fails anyway.
-        if service != "codeconnections":
-            found.meta.events.register("before-call.*.*", refuse_writes)
-        return found
+    def made(self, client: Any) -> Any:
+        # The stubbed CodeConnections client is one object, also the closing run's, and never
+        # comes here; a call its stubber was not told of fails anyway.
+        client.meta.events.register("before-call.*.*", refuse_writes)
+        return client
 
 
 _names = itertools.count()
@@ -800,6 +837,13 @@ def boundary_document(session: Any, settings: BootstrapSettings) -> dict[str, An
     )
 
 
+@pytest.fixture(scope="module")
+def first_boundary(first_run: FirstRun) -> dict[str, Any]:
+    """The shared first run's boundary document, read once for the tests that match actions
+    against it (they only read it)."""
+    return boundary_document(first_run.session.session, first_run.settings)
+
+
 def boundary_allows(boundary: dict[str, Any], action: str) -> bool:
     """IAM's matching of an action against a policy's: case-insensitive, `*` and `?` wildcards
     (IAM User Guide, "IAM JSON policy elements: Action"). Only Allow statements exist here."""
@@ -842,10 +886,9 @@ def boundary_allows(boundary: dict[str, Any], action: str) -> bool:
     ],
 )
 def test_the_boundary_allows_no_identity_change_nor_any_unused_service(
-    first_run: FirstRun, action: str
+    first_boundary: dict[str, Any], action: str
 ) -> None:
-    settings, session = first_run.settings, first_run.session
-    assert not boundary_allows(boundary_document(session.session, settings), action)
+    assert not boundary_allows(first_boundary, action)
 
 
 def test_the_boundary_is_an_allow_list_of_the_programs_services(first_run: FirstRun) -> None:

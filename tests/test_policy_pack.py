@@ -640,6 +640,32 @@ def test_each_policy_rejects_a_broken_resource(
     assert [v for v in found if v.urn == urn], f"{policy} let {urn} through: {found}"
 
 
+def test_what_a_policy_changes_no_other_policy_and_no_render_sees(production: StackRun) -> None:
+    """Each policy gets arguments of its own (the analyzer deserializes the request per
+    policy), though `evaluate` converts each resource's properties once."""
+    deployments = {r.urn for r in production.of_type(DEPLOYMENT)}
+    seen: list[Any] = []
+
+    def change(args: Any, report: Any) -> None:
+        if args.urn in deployments:
+            args.props["spec"]["replicas"] = -1
+            args.props["extra"] = "changed"
+
+    def look(args: Any, report: Any) -> None:
+        if args.urn in deployments:
+            seen.append((args.props["spec"].get("replicas"), args.props.get("extra")))
+
+    policies = [
+        ResourceValidationPolicy(name, "negative control", validate, EnforcementLevel.MANDATORY)
+        for name, validate in (("change", change), ("look", look), ("change-again", change))
+    ]
+    before = copy.deepcopy([r.inputs for r in production.resources])
+    assert evaluate(production, policies * 2) == []
+    assert len(seen) == 2 * len(deployments) > 0
+    assert all(replicas != -1 and extra is None for replicas, extra in seen), seen
+    assert [r.inputs for r in production.resources] == before
+
+
 def test_every_policy_has_negative_controls() -> None:
     assert sorted({policy for policy, _, _ in BREACHES}) == ALL_POLICIES
 
@@ -701,8 +727,15 @@ def unknown_everywhere(run: StackRun) -> StackRun:
     return dataclasses.replace(run, resources=resources)
 
 
-def test_unknown_values_are_skipped_offline(production: StackRun) -> None:
-    preview = unknown_everywhere(production)
+@pytest.fixture(scope="module")
+def production_preview(production: StackRun) -> StackRun:
+    """`unknown_everywhere` of production, made once for the offline and the served check
+    (both only read it)."""
+    return unknown_everywhere(production)
+
+
+def test_unknown_values_are_skipped_offline(production_preview: StackRun) -> None:
+    preview = production_preview
     props = Render(preview).resource_args(first(preview, DEPLOYMENT)).props
     with pytest.raises(UnknownValueError):
         lookup_directly = props["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -837,7 +870,7 @@ def test_the_served_pack_passes_production_and_catches_breaches(
     }
 
 
-def test_the_served_pack_skips_unknown_values(analyzer: Any, production: StackRun) -> None:
-    preview = unknown_everywhere(production)
+def test_the_served_pack_skips_unknown_values(analyzer: Any, production_preview: StackRun) -> None:
+    preview = production_preview
     assert [v for r in preview.resources for v in analyze(analyzer, r)] == []
     assert analyze_stack(analyzer, preview) == []
