@@ -58,7 +58,7 @@ def eks_environment(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
     with no defaults) is left to the render, which says what is wrong with it."""
     try:
         config, _ = stack_config(stack, project_dir)
-    except SettingsError:
+    except (SettingsError, OSError, ValueError):  # ValueError: UnicodeDecodeError among them
         return None
     prefix = f"{project_name(project_dir)}:"
     values = {key.removeprefix(prefix): value for key, value in config.items()}

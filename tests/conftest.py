@@ -66,7 +66,9 @@ def _settle() -> None:
     render) out of the garbage collector's view: a full collection walks every tracked object,
     and with a few dozen renders held (millions of objects) the collections the tests' own
     allocations trigger cost about a quarter of a worker's time. The young garbage is collected
-    first, so only what is still referenced is set aside (gc.freeze: never collected again)."""
+    first, so only what is still referenced is set aside (gc.freeze: never collected again):
+    with a render made during a test, that test's own live objects too, which only costs their
+    memory until the worker ends; no test's outcome depends on when garbage is collected."""
     gc.collect()
     gc.freeze()
 

@@ -61,6 +61,10 @@ class DeferredKeyPair:
         self._made: Any = None
 
     def __getattr__(self, name: str) -> Any:
+        # Only the key pair's own methods: a lookup of a private or special name (copy's, pickle's
+        # probes before __init__ ran) must not recurse through the missing `_made`.
+        if name.startswith("_"):
+            raise AttributeError(name)
         if self._made is None:
             self._made = moto_generate_private_key(self._key_spec)
         return getattr(self._made, name)

@@ -636,8 +636,11 @@ def test_synth_writes_the_render_then_refuses_a_stack_over_its_budget(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # synth's render of the stack is the shared one of staging's stack file with
-    # monthlyBudgetUsd 100 (the same config: stack_config reads the file either way; synth's
-    # --project-dir is tested in tests/test_program.py). What synth does with it is tested here.
+    # monthlyBudgetUsd 100, handed over where synth asks for its render of the project it is
+    # given (--project-dir, here a directory the seam only names; a render of another project's
+    # stack file is in tests/test_program.py::test_synth_command_reports_a_bad_setting_in_one_line).
+    # What synth does with the render is tested here.
+    project = tmp_path / "project"
     asked: list[tuple[str, Path]] = []
 
     def render(stack: str, project_dir: Path) -> StackRun:
@@ -646,8 +649,8 @@ def test_synth_writes_the_render_then_refuses_a_stack_over_its_budget(
 
     monkeypatch.setattr(synth_module, "run_stack", render)
     out = tmp_path / "build"
-    status = synth(["--stack", "staging", "--out", str(out)])
-    assert asked == [("staging", PROJECT_DIR)]
+    status = synth(["--stack", "staging", "--out", str(out), "--project-dir", str(project)])
+    assert asked == [("staging", project)]
     assert status == cost.OVER_BUDGET
     assert (out / "staging" / "inventory.json").exists()
     printed = capsys.readouterr()

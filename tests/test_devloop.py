@@ -376,6 +376,24 @@ def test_an_eks_environment_is_read_from_the_stack_file(
     assert images.eks_environment("production", tmp_path) == "production"
 
 
+def test_an_unreadable_stack_file_is_left_to_the_render(tmp_path: Path) -> None:
+    # The render says what is wrong with it, in one line (`dev_stack`), never a traceback.
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.qa.yaml").write_bytes(b"config:\n  financial-planning:environment: \xff\n")
+    assert images.eks_environment("qa", tmp_path) is None
+    (tmp_path / "Pulumi.qa.yaml").unlink()
+    (tmp_path / "Pulumi.qa.yaml").mkdir()
+    assert images.eks_environment("qa", tmp_path) is None
+
+
+def test_a_render_of_an_eks_stack_is_refused_too(staging: StackRun) -> None:
+    # The second line of defence, for a stack whose environment the stack file cannot tell
+    # before the render: its settings are EKS settings.
+    refusal = r"^staging deploys to Amazon EKS: .*environment staging"
+    with pytest.raises(DevLoopError, match=refusal):
+        images.from_render(staging)
+
+
 @pytest.mark.parametrize(
     ("target", "recipe"),
     [
