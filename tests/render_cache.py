@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import gc
 import hashlib
 import importlib.metadata
 import json
@@ -608,7 +609,16 @@ class SharedRenders:
 
 def _renderer(stack: str, config: dict[str, Any], secret_keys: list[str]) -> Callable[[], StackRun]:
     def render() -> StackRun:
-        return run_stack(stack, config=config, secret_keys=secret_keys)
+        # No automatic collections while the render runs: they would walk its growing heap
+        # again and again (about a tenth of a render's time); its garbage is collected once,
+        # when the run is shared (tests/conftest.py, `_settle`).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return run_stack(stack, config=config, secret_keys=secret_keys)
+        finally:
+            if collecting:
+                gc.enable()
 
     return render
 
