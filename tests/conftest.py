@@ -14,7 +14,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from offline import synth
-from offline.engine import PROJECT_DIR, StackRun, stack_config
+from offline.engine import PROJECT_DIR, StackRun
 from stacks import loader
 from stacks.environments import EKS_ENVIRONMENTS, ENVIRONMENTS
 from stacks.merge import deep_merge
@@ -198,7 +198,7 @@ def config_with(stack: str, **overrides: Any) -> tuple[dict[str, Any], list[str]
     keys): a mapping is merged over the stack file's value for that key, `REMOVED` takes the
     key out of the stack file (and its secret keys; one the file does not hold is an error),
     anything else replaces it."""
-    config, secret_keys = stack_config(stack)
+    config, secret_keys = render_cache.stack_file_config(stack)
     for key, value in overrides.items():
         name = f"financial-planning:{key}"
         if value is REMOVED:
