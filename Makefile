@@ -148,8 +148,10 @@ test: ## lint and the whole test suite, side by side
 	@$(MAKE) --no-print-directory -j2 lint pytest
 
 # Tests in parallel, one worker per core (pytest-xdist); work stealing evens out the slow ones.
+# make's own variables stay out of the suite: the makes some tests run would otherwise find the
+# sub-make's job server gone and say so.
 pytest: $(STAMP) checkers ## The whole test suite, without lint (what `make test` runs beside it)
-	$(PY) -m pytest -n auto --dist worksteal
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(PY) -m pytest -n auto --dist worksteal
 
 bench: $(STAMP) ## Time each stack's offline render (build/bench.json)
 	$(PY) -m offline.bench

@@ -19,7 +19,7 @@ from offline.engine import (
 )
 from offline.first_up import images
 from stacks.environments import TARGETS
-from stacks.loader import SettingsError, environment_of
+from stacks.loader import environment_of
 from stacks.local_settings import LocalStackSettings
 
 PLACEHOLDER_DIR = Path(__file__).resolve().parent / "placeholder"
@@ -58,9 +58,9 @@ def eks_environment(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
     with no defaults) is left to the render, which says what is wrong with it."""
     try:
         config, _ = stack_config(stack, project_dir)
-    except (SettingsError, OSError, ValueError):  # ValueError: UnicodeDecodeError among them
+        prefix = f"{project_name(project_dir)}:"
+    except Exception:  # any broken stack file or Pulumi.yaml: the render reports it in one line
         return None
-    prefix = f"{project_name(project_dir)}:"
     values = {key.removeprefix(prefix): value for key, value in config.items()}
     environment = environment_of(stack, values)
     if isinstance(environment, str) and TARGETS.get(environment) == "eks":

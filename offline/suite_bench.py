@@ -1,7 +1,10 @@
 """`make bench-suite`: how long `make test` takes, stage by stage, and where pytest spends it.
 
 Warm (default): the work tree's virtualenvs and caches as they are; each stage of `make test`
-is run and timed (wall and CPU seconds), and pytest's slowest tests are listed. With `--cold`,
+is run and timed (wall and CPU seconds) one after another, to tell their costs apart, and
+pytest's slowest tests are listed. `make test` itself runs lint beside pytest, so its wall time
+is about the larger of the two (with some contention for the cores), not their sum, which is
+reported as such. With `--cold`,
 the committed tree is cloned into a temporary folder first and its set-up is timed too
 (virtualenvs, checkers), then the same stages run there with no cache at all.
 Timings live here, never in tests; the report is also written to build/bench-suite.json.
@@ -71,7 +74,8 @@ class Report:
 
     @property
     def make_test_seconds(self) -> float:
-        """`make test` on the tree as it is: lint, type check, pytest (checkers present)."""
+        """The stages of `make test` (lint, type check, pytest; checkers present) one after
+        another: what it would take run in sequence; `make test` overlaps lint with pytest."""
         return round(sum(s.wall_seconds for s in self.stages if not s.name.startswith("make ")), 1)
 
     @property
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     for stage in report.stages:
         mark = "" if stage.ok else "  FAILED"
         print(f"{stage.name:<15}{stage.wall_seconds:>8}{stage.cpu_seconds:>8}{mark}")
-    print(f"{'make test':<15}{report.make_test_seconds:>8}")
+    print(f"{'in sequence':<15}{report.make_test_seconds:>8}  (make test runs lint beside pytest)")
     if report.cold:
         print(f"{'with set-up':<15}{report.total_seconds:>8}")
     print(f"\nslowest tests ({report.cores} cores):")

@@ -628,8 +628,9 @@ def stack_file_config(stack: str) -> tuple[dict[str, Any], list[str]]:
 def _renderer(stack: str, config: dict[str, Any], secret_keys: list[str]) -> Callable[[], StackRun]:
     def render() -> StackRun:
         # No automatic collections while the render runs: they would walk its growing heap
-        # again and again (about a tenth of a render's time); its garbage is collected once,
-        # when the run is shared (tests/conftest.py, `_settle`).
+        # again and again (about a tenth of a render's time); its garbage is collected when
+        # the run is shared (tests/conftest.py, `_settle`). Peak memory is unchanged (six
+        # renders in one process: 335-338 MB with and without).
         collecting = gc.isenabled()
         gc.disable()
         try:

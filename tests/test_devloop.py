@@ -384,6 +384,12 @@ def test_an_unreadable_stack_file_is_left_to_the_render(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.qa.yaml").unlink()
     (tmp_path / "Pulumi.qa.yaml").mkdir()
     assert images.eks_environment("qa", tmp_path) is None
+    # A broken project file too: unparsable, or without its name.
+    (tmp_path / "Pulumi.qa.yaml").rmdir()
+    (tmp_path / "Pulumi.qa.yaml").write_text("config: {}\n")
+    for project_file in ("name: [unclosed\n", "runtime: python\n"):
+        (tmp_path / "Pulumi.yaml").write_text(project_file)
+        assert images.eks_environment("qa", tmp_path) is None
 
 
 def test_a_render_of_an_eks_stack_is_refused_too(staging: StackRun) -> None:
