@@ -619,7 +619,7 @@ def stack_file_config(stack: str) -> tuple[dict[str, Any], list[str]]:
     time, free to change): every test asking for a base stack's render needs its key, and
     reading the stack file (position-tracking YAML) took about 0.05 s a time, a good part of a
     warm run's worker time. A stack file edited during the session is not seen again; renders
-    made after such an edit are not stored (`SharedRenders`' file check), so nothing stale is
+    made after such an edit are not stored (`RenderCache.render_once`), so nothing stale is
     kept."""
     config, secret_keys = _stack_file_config(stack)
     return copy.deepcopy(config), list(secret_keys)

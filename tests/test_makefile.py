@@ -110,9 +110,11 @@ def test_make_test_runs_lint_every_checker_and_every_test() -> None:
     checkers = recipe("checkers")[0]
     for stamp in (".venv-checkov/", "node_modules/", ".tools/prometheus/", ".tools/luajit/"):
         assert any(p.startswith(stamp) for p in checkers), (stamp, checkers)
-    (pytest_line,) = [line for line in lines if "pytest" in line]
-    # Only how to run (in parallel), never what: no -k, -m, paths, --deselect, -x ...
-    assert pytest_line.split(" pytest", 1)[1].split() == ["-n", "auto", "--dist", "worksteal"]
+    # Only how to run (in parallel), never what: no -k, -m, paths, --deselect, -x, no
+    # PYTEST_ADDOPTS, no leading `-` (make would ignore a failure): the whole recipe, exactly.
+    assert lines == [
+        "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(PY) -m pytest -n auto --dist worksteal"
+    ]
     # `make bench-suite` times the same command.
     assert suite_bench.PYTEST[1:] == ["-m", "pytest", "-n", "auto", "--dist", "worksteal"]
     addopts = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["tool"]["pytest"][

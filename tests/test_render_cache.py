@@ -522,7 +522,7 @@ class FakeStacks:
 @pytest.fixture
 def fake_stacks(monkeypatch: pytest.MonkeyPatch) -> FakeStacks:
     fake = FakeStacks()
-    monkeypatch.setattr(render_cache, "stack_config", lambda stack: ({"stack": stack}, []))
+    monkeypatch.setattr(render_cache, "stack_file_config", lambda stack: ({"stack": stack}, []))
 
     def renderer(stack: str, config: Any, secret_keys: Any) -> Callable[[], StackRun]:
         def render() -> StackRun:
@@ -698,3 +698,28 @@ def test_a_render_made_after_a_file_changed_is_not_stored(tmp_path: Path) -> Non
     unchanged = render_cache.open_cache(tmp_path / "cache2", project)
     unchanged.render_once("k", lambda: fresh)
     assert unchanged.load("k") is not None
+
+
+def test_a_stack_files_config_is_read_once_and_handed_out_as_a_copy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[str] = []
+
+    def read(stack: str) -> tuple[dict[str, Any], list[str]]:
+        reads.append(stack)
+        return {"a:nested": {"list": [1, 2]}}, ["a:secret"]
+
+    monkeypatch.setattr(render_cache, "stack_config", read)
+    render_cache._stack_file_config.cache_clear()
+    try:
+        config, secret_keys = render_cache.stack_file_config("qa")
+        config["a:nested"]["list"].append(3)
+        secret_keys.append("a:other")
+        # A test that changes what it was handed changes no later base render's config.
+        assert render_cache.stack_file_config("qa") == (
+            {"a:nested": {"list": [1, 2]}},
+            ["a:secret"],
+        )
+        assert reads == ["qa"]
+    finally:
+        render_cache._stack_file_config.cache_clear()
