@@ -12,6 +12,7 @@ from offline.engine import (
     PROJECT_DIR,
     StackRun,
     project_name,
+    project_values,
     run_stack,
     stack_config,
     stack_names,
@@ -58,10 +59,9 @@ def eks_environment(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
     with no defaults) is left to the render, which says what is wrong with it."""
     try:
         config, _ = stack_config(stack, project_dir)
-        prefix = f"{project_name(project_dir)}:"
+        values = project_values(config, project_name(project_dir))
     except Exception:  # any broken stack file or Pulumi.yaml: the render reports it in one line
         return None
-    values = {key.removeprefix(prefix): value for key, value in config.items()}
     environment = environment_of(stack, values)
     if isinstance(environment, str) and TARGETS.get(environment) == "eks":
         return environment

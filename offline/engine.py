@@ -108,8 +108,7 @@ class StackRun:
     @property
     def exports(self) -> dict[str, Any]:
         """The stack's outputs (`pulumi.export`), as its root stack resource registered them."""
-        root = f"urn:pulumi:{self.stack}::{self.project}::{ROOT_STACK_TYPE}::"
-        return self.outputs[f"{root}{self.project}-{self.stack}"]
+        return self.outputs[root_stack_urn(self.stack, self.project)]
 
     def count_by_type(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -156,6 +155,11 @@ def make_urn(stack: str, project: str, parent: str, type_: str, name: str) -> st
         if parent_type != ROOT_STACK_TYPE:
             qualified = f"{parent_type}${type_}"
     return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
+
+
+def root_stack_urn(stack: str, project: str) -> str:
+    """The URN of the stack's root resource (`<project>-<stack>`, the name the SDK gives it)."""
+    return make_urn(stack, project, "", ROOT_STACK_TYPE, f"{project}-{stack}")
 
 
 def _urn_type_and_name(urn: str) -> tuple[str, str]:
@@ -612,6 +616,15 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str,
         if had_secret:
             secret_keys.append(key)
     return values, secret_keys
+
+
+def project_values(config: Mapping[str, Any], project: str) -> dict[str, Any]:
+    """The values of `project`'s namespace in a stack's `config`, keyed without it (the
+    settings' camelCase keys); other namespaces' keys (aws:, kubernetes:) are left out."""
+    prefix = f"{project}:"
+    return {
+        key.removeprefix(prefix): value for key, value in config.items() if key.startswith(prefix)
+    }
 
 
 def secret_placeholder(key: str) -> str:

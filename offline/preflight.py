@@ -29,7 +29,13 @@ from typing import Any
 
 import yaml
 
-from offline.engine import PROJECT_DIR, StackFileLoader, project_name, read_stack_file
+from offline.engine import (
+    PROJECT_DIR,
+    StackFileLoader,
+    project_name,
+    project_values,
+    read_stack_file,
+)
 from stacks.loader import SettingsError, any_settings_from_values, required_secret_keys
 from stacks.settings import StackSettings
 
@@ -67,10 +73,7 @@ def check(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[list[str], dict[
     # Its top-level keys (read_stack_file has checked the YAML and returns only `config:`).
     document = yaml.load(path.read_text(), Loader=StackFileLoader) or {}
     problems: list[str] = []
-    prefix = f"{project}:"
-    values = {
-        key.removeprefix(prefix): value for key, value in config.items() if key.startswith(prefix)
-    }
+    values = project_values(config, project)
     plain = {key: value for key, value in values.items() if not _is_secure(value)}
     try:
         settings = any_settings_from_values(stack, plain)

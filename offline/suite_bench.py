@@ -4,9 +4,9 @@ Warm (default): the work tree's virtualenvs and caches as they are; each stage o
 is run and timed (wall and CPU seconds) one after another, to tell their costs apart, and
 pytest's slowest tests are listed. `make test` itself runs lint beside pytest, so its wall time
 is about the larger of the two (with some contention for the cores), not their sum, which is
-reported as such. With `--cold`,
-the committed tree is cloned into a temporary folder first and its set-up is timed too
-(virtualenvs, checkers), then the same stages run there with no cache at all.
+reported as such. With `--cold`, the committed tree is cloned into a temporary folder first and
+its set-up is timed too (virtualenvs, checkers), then the same stages run there with no cache
+at all.
 Timings live here, never in tests; the report is also written to build/bench-suite.json.
 """
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from offline import synth
-from offline.engine import PROJECT_DIR, StackRun
+from offline.engine import PROJECT_DIR, StackRun, project_values
 from stacks import loader
 from stacks.environments import EKS_ENVIRONMENTS, ENVIRONMENTS
 from stacks.merge import deep_merge
@@ -238,8 +238,7 @@ def run_at(day: date, stack: str, **overrides: Any) -> StackRun:
 def _stack_values(stack: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """The project's settings `config_with` gives, without their namespace."""
     config, _ = config_with(stack, **overrides)
-    prefix = "financial-planning:"
-    return {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
+    return project_values(config, "financial-planning")
 
 
 def settings_of(stack: str, today: date | None = None, **overrides: Any) -> StackSettings:

@@ -13,6 +13,7 @@ from offline.engine import (
     PlatformMocks,
     RecordingMonitor,
     StackRun,
+    root_stack_urn,
     run_stack,
     stack_config,
 )
@@ -484,8 +485,7 @@ def test_a_bad_stack_file_value_stops_the_program_before_any_resource(
     # the root stack and its outputs through it before the program ran; the root stack is
     # never recorded as a resource), and the recording monitor records a good run of the same
     # stack (the shared render is one).
-    root = "urn:pulumi:production::financial-planning::pulumi:pulumi:Stack::"
-    assert list(monitor.outputs) == [f"{root}financial-planning-production"]
+    assert list(monitor.outputs) == [root_stack_urn("production", "financial-planning")]
     assert len(production.resources) > 50
 
 
